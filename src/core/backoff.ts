@@ -1,0 +1,10 @@
+import type { BackoffPolicy } from './task.ts';
+
+export const DEFAULT_BACKOFF: BackoffPolicy = { type: 'exponential', delayMs: 1000, maxDelayMs: 3_600_000, jitter: 0.2 };
+
+/** Delay before the retry that follows attempt number `attempt` (1-based). `random` is injectable for tests. */
+export function retryDelayMs(policy: BackoffPolicy, attempt: number, random: () => number = Math.random): number {
+  const exponent = policy.type === 'exponential' ? Math.min(Math.max(attempt - 1, 0), 50) : 0;
+  const raw = Math.min(policy.delayMs * 2 ** exponent, policy.maxDelayMs);
+  return Math.max(0, Math.round(raw - raw * policy.jitter * random()));
+}

@@ -1,0 +1,64 @@
+// Typed errors: each carries what a caller needs to act on it, and an HTTP-friendly code.
+
+export class TaskhubError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** Input that breaks the task model; nothing was changed. */
+export class ValidationError extends TaskhubError {
+  readonly field: string | undefined;
+  constructor(message: string, field?: string) {
+    super('VALIDATION', message);
+    this.field = field;
+  }
+}
+
+export class TaskNotFoundError extends TaskhubError {
+  readonly taskId: string;
+  constructor(taskId: string) {
+    super('NOT_FOUND', `task ${taskId} does not exist`);
+    this.taskId = taskId;
+  }
+}
+
+/** The attempt token is not the current one: the lease expired and the task moved on, or it finished. */
+export class StaleAttemptError extends TaskhubError {
+  readonly taskId: string;
+  constructor(taskId: string, detail = 'the attempt token is not current (lease expired, task finished or retried)') {
+    super('STALE_ATTEMPT', `task ${taskId}: ${detail}`);
+    this.taskId = taskId;
+  }
+}
+
+/** The task is in a state that does not allow the operation (cancel a finished task, retry a running one). */
+export class InvalidStateError extends TaskhubError {
+  readonly taskId: string;
+  readonly status: string;
+  constructor(taskId: string, status: string, operation: string) {
+    super('INVALID_STATE', `cannot ${operation} task ${taskId}: it is ${status}`);
+    this.taskId = taskId;
+    this.status = status;
+  }
+}
+
+export class StoreUnavailableError extends TaskhubError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('STORE_UNAVAILABLE', message);
+    if (options?.cause !== undefined) this.cause = options.cause;
+  }
+}
+
+/** Thrown inside a handler to fail the attempt without retrying. */
+export class NonRetryableError extends Error {
+  readonly code: string | undefined;
+  constructor(message: string, code?: string) {
+    super(message);
+    this.name = 'NonRetryableError';
+    this.code = code;
+  }
+}

@@ -1,0 +1,115 @@
+// The task model shared by every layer. Pure data: no I/O here.
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+export const TASK_STATUSES = ['scheduled', 'queued', 'running', 'completed', 'failed', 'cancelled'] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+
+export const TERMINAL_STATUSES: ReadonlySet<TaskStatus> = new Set(['completed', 'failed', 'cancelled']);
+export function isTerminal(status: TaskStatus): boolean {
+  return TERMINAL_STATUSES.has(status);
+}
+
+export interface BackoffPolicy {
+  /** `exponential` doubles the delay each attempt; `fixed` keeps it. Default `exponential`. */
+  type: 'exponential' | 'fixed';
+  /** Delay before the first retry, in ms. Default 1000. */
+  delayMs: number;
+  /** Upper bound of any delay, in ms. Default 3_600_000 (one hour). */
+  maxDelayMs: number;
+  /** Fraction of the delay drawn at random and subtracted, 0..1, so retries of a burst spread out. Default 0.2. */
+  jitter: number;
+}
+
+export interface Progress {
+  percent: number;
+  message?: string;
+  phase?: string;
+  data?: Json;
+}
+
+export interface TaskError {
+  message: string;
+  code?: string;
+  retryable: boolean;
+  stack?: string;
+}
+
+export interface Task {
+  id: string;
+  queue: string;
+  type: string;
+  payload: Json;
+  status: TaskStatus;
+  priority: number;
+  /** When the task becomes (or became) ready to claim, epoch ms. */
+  runAt: number;
+  attempts: number;
+  maxAttempts: number;
+  backoff: BackoffPolicy;
+  /** Per-attempt time limit in ms; null means none. */
+  timeoutMs: number | null;
+  idempotencyKey: string | null;
+  tags: Record<string, string>;
+  owner: string | null;
+  parentId: string | null;
+  /** Key for fair sharing between tenants; defaults to the owner. */
+  concurrencyKey: string | null;
+  traceparent: string | null;
+  progress: Progress | null;
+  result: Json | null;
+  error: TaskError | null;
+  /** Set while a running task has been asked to stop; the worker sees it on its next heartbeat. */
+  cancelRequested: boolean;
+  /** Sequence number of the newest event of this task. */
+  lastEventSeq: number;
+  createdAt: number;
+  updatedAt: number;
+  startedAt: number | null;
+  completedAt: number | null;
+}
+
+export const TASK_EVENT_KINDS = [
+  'created',
+  'started',
+  'progress',
+  'output',
+  'retrying',
+  'completed',
+  'failed',
+  'cancelled',
+] as const;
+export type TaskEventKind = (typeof TASK_EVENT_KINDS)[number];
+
+export const TERMINAL_EVENT_KINDS: ReadonlySet<TaskEventKind> = new Set(['completed', 'failed', 'cancelled']);
+
+export interface TaskEvent {
+  taskId: string;
+  /** 1, 2, 3 … per task, without gaps: the SSE event id. */
+  seq: number;
+  kind: TaskEventKind;
+  data: Json;
+  at: number;
+}
+
+/** What a producer may say about a new task; everything else has a default. */
+export interface EnqueueOptions {
+  queue?: string;
+  priority?: number;
+  delayMs?: number;
+  runAt?: number | Date;
+  maxAttempts?: number;
+  backoff?: Partial<BackoffPolicy>;
+  timeoutMs?: number | null;
+  idempotencyKey?: string;
+  tags?: Record<string, string>;
+  owner?: string;
+  parentId?: string;
+  concurrencyKey?: string;
+  traceparent?: string;
+}
+
+export interface TaskSpec extends EnqueueOptions {
+  type: string;
+  payload?: Json;
+}

@@ -1,0 +1,154 @@
+// Turns what a producer asked for into a complete new task, or a ValidationError naming the field. Written once here
+// so the SDK, HTTP and CLI reject the same input with the same words.
+import { DEFAULT_BACKOFF } from './backoff.ts';
+import { ValidationError } from './errors.ts';
+import type { BackoffPolicy, Json, TaskSpec } from './task.ts';
+
+/** A task ready to be stored: every field decided. */
+export interface NewTask {
+  id: string;
+  queue: string;
+  type: string;
+  payload: Json;
+  priority: number;
+  runAt: number;
+  /** `scheduled` when runAt is in the future, else `queued`. */
+  status: 'scheduled' | 'queued';
+  maxAttempts: number;
+  backoff: BackoffPolicy;
+  timeoutMs: number | null;
+  idempotencyKey: string | null;
+  tags: Record<string, string>;
+  owner: string | null;
+  parentId: string | null;
+  concurrencyKey: string | null;
+  traceparent: string | null;
+  createdAt: number;
+}
+
+export interface TaskDefaults {
+  queue: string;
+  maxAttempts: number;
+  backoff: BackoffPolicy;
+  timeoutMs: number | null;
+}
+
+export const DEFAULT_TASK_DEFAULTS: TaskDefaults = {
+  queue: 'default',
+  maxAttempts: 3,
+  backoff: DEFAULT_BACKOFF,
+  timeoutMs: null,
+};
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.:\-/]{0,199}$/;
+const TRACEPARENT_RE = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+export const MAX_PRIORITY = 1_000_000;
+
+function fail(field: string, message: string): never {
+  throw new ValidationError(`${field}: ${message}`, field);
+}
+
+export function checkName(field: string, value: unknown): string {
+  if (typeof value !== 'string' || !NAME_RE.test(value)) {
+    fail(field, 'must be 1-200 characters of letters, digits and _ . : - /, starting with a letter or digit');
+  }
+  return value;
+}
+
+function checkInt(field: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    fail(field, `must be an integer from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function checkOptionalString(field: string, value: unknown, maxLength: number): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string' || value.length === 0 || value.length > maxLength) {
+    fail(field, `must be a non-empty string of at most ${maxLength} characters`);
+  }
+  return value;
+}
+
+function checkBackoff(value: unknown, base: BackoffPolicy): BackoffPolicy {
+  if (value === undefined) return base;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail('backoff', 'must be an object');
+  const b = value as Record<string, unknown>;
+  for (const key of Object.keys(b)) {
+    if (!['type', 'delayMs', 'maxDelayMs', 'jitter'].includes(key)) fail(`backoff.${key}`, 'is not a known field');
+  }
+  const type = b.type ?? base.type;
+  if (type !== 'exponential' && type !== 'fixed') fail('backoff.type', 'must be "exponential" or "fixed"');
+  const delayMs = b.delayMs === undefined ? base.delayMs : checkInt('backoff.delayMs', b.delayMs, 0, 2 ** 31);
+  const maxDelayMs = b.maxDelayMs === undefined ? base.maxDelayMs : checkInt('backoff.maxDelayMs', b.maxDelayMs, 0, 2 ** 31);
+  const jitter = b.jitter ?? base.jitter;
+  if (typeof jitter !== 'number' || !(jitter >= 0 && jitter <= 1)) fail('backoff.jitter', 'must be a number from 0 to 1');
+  return { type, delayMs, maxDelayMs: Math.max(maxDelayMs, 0), jitter };
+}
+
+function checkTags(value: unknown): Record<string, string> {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) fail('tags', 'must be an object of string values');
+  const entries = Object.entries(value as Record<string, unknown>);
+  if (entries.length > 64) fail('tags', 'at most 64 tags');
+  for (const [k, v] of entries) {
+    if (k.length === 0 || k.length > 100) fail(`tags.${k}`, 'tag names are 1-100 characters');
+    if (typeof v !== 'string' || v.length > 1000) fail(`tags.${k}`, 'must be a string of at most 1000 characters');
+  }
+  return value as Record<string, string>;
+}
+
+function checkJson(field: string, value: unknown): Json {
+  if (value === undefined) return null;
+  try {
+    if (JSON.stringify(value) === undefined) fail(field, 'must be JSON');
+  } catch (error) {
+    fail(field, `must be JSON (${(error as Error).message})`);
+  }
+  return value as Json;
+}
+
+/** Validates one task spec and fills in defaults. `makeId` and `now` come from the caller so this stays pure. */
+export function normalizeTaskSpec(spec: TaskSpec, defaults: TaskDefaults, now: number, makeId: () => string): NewTask {
+  if (typeof spec !== 'object' || spec === null) throw new ValidationError('task must be an object');
+  const type = checkName('type', spec.type);
+  const queue = spec.queue === undefined ? defaults.queue : checkName('queue', spec.queue);
+  const priority = spec.priority === undefined ? 0 : checkInt('priority', spec.priority, -MAX_PRIORITY, MAX_PRIORITY);
+  if (spec.delayMs !== undefined && spec.runAt !== undefined) fail('delayMs', 'give delayMs or runAt, not both');
+  let runAt = now;
+  if (spec.delayMs !== undefined) runAt = now + checkInt('delayMs', spec.delayMs, 0, 10 * 365 * 86_400_000);
+  if (spec.runAt !== undefined) {
+    const at = spec.runAt instanceof Date ? spec.runAt.getTime() : spec.runAt;
+    if (typeof at !== 'number' || !Number.isFinite(at) || at < 0) fail('runAt', 'must be a date or epoch milliseconds');
+    runAt = Math.max(Math.round(at), now);
+  }
+  const maxAttempts =
+    spec.maxAttempts === undefined ? defaults.maxAttempts : checkInt('maxAttempts', spec.maxAttempts, 1, 1000);
+  const timeoutMs =
+    spec.timeoutMs === undefined
+      ? defaults.timeoutMs
+      : spec.timeoutMs === null
+        ? null
+        : checkInt('timeoutMs', spec.timeoutMs, 1, 7 * 86_400_000);
+  const traceparent = checkOptionalString('traceparent', spec.traceparent, 55);
+  if (traceparent !== null && !TRACEPARENT_RE.test(traceparent)) fail('traceparent', 'must be a W3C traceparent');
+  return {
+    id: makeId(),
+    queue,
+    type,
+    payload: checkJson('payload', spec.payload),
+    priority,
+    runAt,
+    status: runAt > now ? 'scheduled' : 'queued',
+    maxAttempts,
+    backoff: checkBackoff(spec.backoff, defaults.backoff),
+    timeoutMs,
+    idempotencyKey: checkOptionalString('idempotencyKey', spec.idempotencyKey, 200),
+    tags: checkTags(spec.tags),
+    owner: checkOptionalString('owner', spec.owner, 200),
+    parentId: checkOptionalString('parentId', spec.parentId, 100),
+    concurrencyKey: checkOptionalString('concurrencyKey', spec.concurrencyKey, 200),
+    traceparent,
+    createdAt: now,
+  };
+}

@@ -1,0 +1,461 @@
+// One set of tests, written against the Store contract only, that every backend runs unchanged against its real
+// database. A backend is done when this passes.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { InvalidStateError, StaleAttemptError, TaskNotFoundError } from '../../core/errors.ts';
+import { uuidv7 } from '../../core/ids.ts';
+import type { TaskSpec } from '../../core/task.ts';
+import { DEFAULT_TASK_DEFAULTS, type NewTask, normalizeTaskSpec } from '../../core/validate.ts';
+import type { Claim, ClaimRequest, FinishRequest, Store, StoreNotice } from '../store.ts';
+
+export interface ConformanceTarget {
+  /** A store on a fresh, empty, migrated database. */
+  open(): Promise<Store>;
+  /** A second store (its own connections) on the database of the last `open()`: a second process, in effect. */
+  openAnother(): Promise<Store>;
+  /** Drops what `open` made. */
+  cleanup(): Promise<void>;
+}
+
+const T0 = 1_800_000_000_000;
+const LEASE = 30_000;
+
+function newTask(spec: Partial<TaskSpec> = {}, now = T0): NewTask {
+  return normalizeTaskSpec({ type: 'work', ...spec }, DEFAULT_TASK_DEFAULTS, now, () => uuidv7(now));
+}
+
+function claimRequest(overrides: Partial<ClaimRequest> = {}): ClaimRequest {
+  return { workerId: 'w1', types: ['work'], queues: null, max: 1, leaseMs: LEASE, now: T0, ...overrides };
+}
+
+async function claimOne(store: Store, overrides: Partial<ClaimRequest> = {}): Promise<Claim> {
+  const claims = await store.claim(claimRequest(overrides));
+  assert.equal(claims.length, 1, 'expected exactly one claim');
+  return claims[0];
+}
+
+async function finishOne(store: Store, request: FinishRequest, now = T0) {
+  const [result] = await store.finish([request], now);
+  if (!result.ok) throw result.error;
+  return result.task;
+}
+
+async function kinds(store: Store, id: string): Promise<string[]> {
+  return (await store.listEvents(id, 0, 1000)).map((e) => e.kind);
+}
+
+export function storeConformance(name: string, target: ConformanceTarget): void {
+  describe(`Store conformance: ${name}`, () => {
+    let store: Store;
+    before(async () => {
+      store = await target.open();
+    });
+    after(async () => {
+      await store.close();
+      await target.cleanup();
+    });
+
+    // Each test uses its own task type, so tests share one database without seeing each other's tasks.
+    let typeCounter = 0;
+    const freshType = () => `t${++typeCounter}-${Math.random().toString(36).slice(2, 8)}`;
+
+    it('creates a queued task with a created event and defaults', async () => {
+      const type = freshType();
+      const [{ task, created }] = await store.createTasks([newTask({ type, payload: { a: [1, 'x'] } })]);
+      assert.equal(created, true);
+      assert.equal(task.status, 'queued');
+      assert.deepEqual(task.payload, { a: [1, 'x'] });
+      assert.equal(task.attempts, 0);
+      assert.equal(task.maxAttempts, 3);
+      assert.equal(task.lastEventSeq, 1);
+      assert.deepEqual(await store.getTask(task.id), task);
+      const events = await store.listEvents(task.id, 0, 10);
+      assert.deepEqual(
+        events.map((e) => [e.seq, e.kind]),
+        [[1, 'created']],
+      );
+    });
+
+    it('creates a batch atomically and in order', async () => {
+      const type = freshType();
+      const specs = Array.from({ length: 50 }, (_, i) => newTask({ type, payload: i }));
+      const results = await store.createTasks(specs);
+      assert.deepEqual(
+        results.map((r) => r.task.payload),
+        specs.map((_, i) => i),
+      );
+      // A batch with one row that cannot be stored (its id is taken) inserts nothing at all.
+      const broken = [newTask({ type }), { ...newTask({ type }), id: results[0].task.id }];
+      await assert.rejects(store.createTasks(broken));
+      assert.equal((await store.listTasks({ type, limit: 1000 })).tasks.length, 50);
+    });
+
+    it('returns the existing task for a repeated idempotency key, per owner', async () => {
+      const type = freshType();
+      const key = `k-${type}`;
+      const [first] = await store.createTasks([newTask({ type, idempotencyKey: key, payload: 1 })]);
+      const [again] = await store.createTasks([newTask({ type, idempotencyKey: key, payload: 2 })]);
+      assert.equal(again.created, false);
+      assert.equal(again.task.id, first.task.id);
+      assert.equal(again.task.payload, 1);
+      const [otherOwner] = await store.createTasks([newTask({ type, idempotencyKey: key, owner: 'bob' })]);
+      assert.equal(otherOwner.created, true);
+      const inOneBatch = await store.createTasks([
+        newTask({ type, idempotencyKey: `${key}-b` }),
+        newTask({ type, idempotencyKey: `${key}-b` }),
+      ]);
+      assert.equal(inOneBatch[1].created, false);
+      assert.equal(inOneBatch[1].task.id, inOneBatch[0].task.id);
+      assert.equal((await store.listTasks({ type, limit: 100 })).tasks.length, 3);
+    });
+
+    it('claims by priority, then FIFO', async () => {
+      const type = freshType();
+      const order = [0, 5, 0, 10, 5, 0];
+      for (const [i, priority] of order.entries()) {
+        await store.createTasks([newTask({ type, priority, payload: i }, T0 + i)]);
+      }
+      const claims = await store.claim(claimRequest({ types: [type], max: 10, now: T0 + 100 }));
+      assert.deepEqual(
+        claims.map((c) => c.task.payload),
+        [3, 1, 4, 0, 2, 5],
+      );
+      for (const c of claims) {
+        assert.equal(c.task.status, 'running');
+        assert.equal(c.task.attempts, 1);
+        assert.equal(c.leaseExpiresAt, T0 + 100 + LEASE);
+        assert.ok(c.attemptToken.length >= 16);
+      }
+      assert.equal(new Set(claims.map((c) => c.attemptToken)).size, claims.length, 'each claim has its own token');
+      assert.deepEqual(await store.claim(claimRequest({ types: [type], max: 10, now: T0 + 100 })), []);
+    });
+
+    it('merges priorities across the types of one claim', async () => {
+      const [a, b] = [freshType(), freshType()];
+      await store.createTasks([newTask({ type: a, priority: 1, payload: 'a1' }, T0)]);
+      await store.createTasks([newTask({ type: b, priority: 2, payload: 'b2' }, T0 + 1)]);
+      await store.createTasks([newTask({ type: a, priority: 2, payload: 'a2' }, T0 + 2)]);
+      const claims = await store.claim(claimRequest({ types: [a, b], max: 2, now: T0 + 10 }));
+      assert.deepEqual(
+        claims.map((c) => c.task.payload),
+        ['b2', 'a2'],
+      );
+    });
+
+    it('claims only the requested types and queues', async () => {
+      const type = freshType();
+      await store.createTasks([newTask({ type, queue: 'emails' }), newTask({ type, queue: 'reports' })]);
+      assert.deepEqual(await store.claim(claimRequest({ types: [freshType()], max: 5 })), []);
+      const claims = await store.claim(claimRequest({ types: [type], queues: ['reports'], max: 5 }));
+      assert.deepEqual(
+        claims.map((c) => c.task.queue),
+        ['reports'],
+      );
+    });
+
+    it('holds delayed tasks until runAt, then claims them', async () => {
+      const type = freshType();
+      const [{ task }] = await store.createTasks([newTask({ type, delayMs: 5000 })]);
+      assert.equal(task.status, 'scheduled');
+      assert.equal(task.runAt, T0 + 5000);
+      const next = await store.nextScheduledAt(null);
+      assert.ok(next !== null && next <= T0 + 5000);
+      assert.equal(await store.nextScheduledAt(['no-such-queue']), null);
+      assert.deepEqual(await store.claim(claimRequest({ types: [type], now: T0 + 4999 })), []);
+      const claim = await claimOne(store, { types: [type], now: T0 + 5000 });
+      assert.equal(claim.task.id, task.id);
+    });
+
+    it('completes: result stored, events in order, token spent', async () => {
+      const type = freshType();
+      await store.createTasks([newTask({ type })]);
+      const claim = await claimOne(store, { types: [type] });
+      const ref = { taskId: claim.task.id, attemptToken: claim.attemptToken };
+      const progress = await store.progress(ref, { percent: 40, message: 'half', phase: 'p', data: { n: 1 } }, T0 + 1);
+      assert.equal(progress.seq, 3);
+      const output = await store.output(ref, 'chunk-1', T0 + 2);
+      assert.deepEqual(output.data, { chunk: 'chunk-1' });
+      const done = await finishOne(store, { ref, outcome: { status: 'completed', result: { ok: true } } }, T0 + 3);
+      assert.equal(done.status, 'completed');
+      assert.deepEqual(done.result, { ok: true });
+      assert.deepEqual(done.progress, { percent: 40, message: 'half', phase: 'p', data: { n: 1 } });
+      assert.equal(done.completedAt, T0 + 3);
+      assert.equal(done.startedAt, T0);
+      assert.deepEqual(await kinds(store, done.id), ['created', 'started', 'progress', 'output', 'completed']);
+      const events = await store.listEvents(done.id, 2, 10);
+      assert.deepEqual(
+        events.map((e) => e.seq),
+        [3, 4, 5],
+      );
+      await assert.rejects(store.progress(ref, { percent: 50 }, T0 + 4), StaleAttemptError);
+      await assert.rejects(store.heartbeat(ref, LEASE, T0 + 4), StaleAttemptError);
+      const [again] = await store.finish([{ ref, outcome: { status: 'completed', result: 2 } }], T0 + 5);
+      assert.equal(again.ok, false);
+      assert.ok(!again.ok && again.error instanceof StaleAttemptError);
+      assert.deepEqual((await store.getTask(done.id))?.result, { ok: true });
+    });
+
+    it('retries with a delay, then dead-letters when the engine says so', async () => {
+      const type = freshType();
+      await store.createTasks([newTask({ type, maxAttempts: 2 })]);
+      const first = await claimOne(store, { types: [type] });
+      const error = { message: 'boom', code: 'E1', retryable: true };
+      const retried = await finishOne(
+        store,
+        { ref: { taskId: first.task.id, attemptToken: first.attemptToken }, outcome: { status: 'retry', error, runAt: T0 + 1000 } },
+        T0 + 10,
+      );
+      assert.equal(retried.status, 'scheduled');
+      assert.equal(retried.runAt, T0 + 1000);
+      assert.deepEqual(retried.error, error);
+      assert.deepEqual(await store.claim(claimRequest({ types: [type], now: T0 + 999 })), []);
+      const second = await claimOne(store, { types: [type], now: T0 + 1000 });
+      assert.equal(second.task.attempts, 2);
+      assert.notEqual(second.attemptToken, first.attemptToken);
+      const failed = await finishOne(
+        store,
+        { ref: { taskId: second.task.id, attemptToken: second.attemptToken }, outcome: { status: 'failed', error } },
+        T0 + 1001,
+      );
+      assert.equal(failed.status, 'failed');
+      assert.equal(failed.completedAt, T0 + 1001);
+      assert.deepEqual(await kinds(store, failed.id), ['created', 'started', 'retrying', 'started', 'failed']);
+      const dead = await store.listTasks({ type, status: 'failed', limit: 10 });
+      assert.deepEqual(
+        dead.tasks.map((t) => t.id),
+        [failed.id],
+      );
+    });
+
+    it('queues a retry due now at once', async () => {
+      const type = freshType();
+      await store.createTasks([newTask({ type })]);
+      const first = await claimOne(store, { types: [type] });
+      const task = await finishOne(store, {
+        ref: { taskId: first.task.id, attemptToken: first.attemptToken },
+        outcome: { status: 'retry', error: { message: 'x', retryable: true }, runAt: T0 },
+      });
+      assert.equal(task.status, 'queued');
+      await claimOne(store, { types: [type] });
+    });
+
+    it('refuses a stale attempt after its lease expired and the task was claimed again', async () => {
+      const type = freshType();
+      await store.createTasks([newTask({ type })]);
+      const first = await claimOne(store, { types: [type] });
+      const ref1 = { taskId: first.task.id, attemptToken: first.attemptToken };
+      assert.deepEqual(await store.expiredLeases(T0 + LEASE - 1, 100).then((l) => l.filter((x) => x.task.type === type)), []);
+      const expired = (await store.expiredLeases(T0 + LEASE + 1, 1000)).filter((x) => x.task.type === type);
+      assert.equal(expired.length, 1);
+      assert.equal(expired[0].attemptToken, first.attemptToken);
+      // A heartbeat that renews the lease first makes the sweeper's guarded finish a no-op.
+      await store.heartbeat(ref1, LEASE, T0 + LEASE);
+      const [guarded] = await store.finish(
+        [{ ref: ref1, outcome: { status: 'retry', error: { message: 'lease expired', retryable: true }, runAt: T0 }, onlyIfLeaseExpired: true }],
+        T0 + LEASE + 1,
+      );
+      assert.equal(guarded.ok, false);
+      const [swept] = await store.finish(
+        [{ ref: ref1, outcome: { status: 'retry', error: { message: 'lease expired', retryable: true }, runAt: T0 }, onlyIfLeaseExpired: true }],
+        T0 + 2 * LEASE + 1,
+      );
+      assert.ok(swept.ok);
+      const second = await claimOne(store, { types: [type], now: T0 + 2 * LEASE + 2, workerId: 'w2' });
+      const ref2 = { taskId: second.task.id, attemptToken: second.attemptToken };
+      await assert.rejects(store.progress(ref1, { percent: 99 }, T0), StaleAttemptError);
+      await assert.rejects(store.output(ref1, 'late', T0), StaleAttemptError);
+      await assert.rejects(store.heartbeat(ref1, LEASE, T0), StaleAttemptError);
+      const [late] = await store.finish([{ ref: ref1, outcome: { status: 'completed', result: 'stale' } }], T0);
+      assert.equal(late.ok, false);
+      const done = await finishOne(store, { ref: ref2, outcome: { status: 'completed', result: 'fresh' } });
+      assert.equal(done.result, 'fresh');
+      assert.equal(done.attempts, 2);
+    });
+
+    it('judges each finish request of a batch on its own', async () => {
+      const type = freshType();
+      await store.createTasks([newTask({ type }), newTask({ type })]);
+      const claims = await store.claim(claimRequest({ types: [type], max: 2 }));
+      const results = await store.finish(
+        [
+          { ref: { taskId: claims[0].task.id, attemptToken: 'not-the-token' }, outcome: { status: 'completed', result: 1 } },
+          { ref: { taskId: claims[1].task.id, attemptToken: claims[1].attemptToken }, outcome: { status: 'completed', result: 2 } },
+          { ref: { taskId: uuidv7(), attemptToken: 'x' }, outcome: { status: 'completed', result: 3 } },
+        ],
+        T0 + 1,
+      );
+      assert.equal(results[0].ok, false);
+      assert.ok(!results[0].ok && results[0].error instanceof StaleAttemptError);
+      assert.ok(results[1].ok && results[1].task.result === 2);
+      assert.ok(!results[2].ok && results[2].error instanceof TaskNotFoundError);
+      assert.equal((await store.getTask(claims[0].task.id))?.status, 'running');
+    });
+
+    it('heartbeat extends the lease and reports a cancel request', async () => {
+      const type = freshType();
+      await store.createTasks([newTask({ type })]);
+      const claim = await claimOne(store, { types: [type] });
+      const ref = { taskId: claim.task.id, attemptToken: claim.attemptToken };
+      const lease = await store.heartbeat(ref, LEASE, T0 + 10_000);
+      assert.deepEqual(lease, { leaseExpiresAt: T0 + 10_000 + LEASE, cancelRequested: false });
+      const requested = await store.cancel(claim.task.id, 'user asked', T0 + 10_001);
+      assert.equal(requested.status, 'running');
+      assert.equal(requested.cancelRequested, true);
+      assert.equal((await store.heartbeat(ref, LEASE, T0 + 10_002)).cancelRequested, true);
+      const cancelled = await finishOne(store, { ref, outcome: { status: 'cancelled', reason: 'user asked' } }, T0 + 10_003);
+      assert.equal(cancelled.status, 'cancelled');
+      assert.deepEqual(await kinds(store, cancelled.id), ['created', 'started', 'cancelled']);
+    });
+
+    it('cancels queued and scheduled tasks at once; refuses finished ones', async () => {
+      const type = freshType();
+      const [queued, scheduled] = await store.createTasks([newTask({ type }), newTask({ type, delayMs: 60_000 })]);
+      for (const { task } of [queued, scheduled]) {
+        const cancelled = await store.cancel(task.id, 'not needed', T0 + 1);
+        assert.equal(cancelled.status, 'cancelled');
+        assert.equal(cancelled.completedAt, T0 + 1);
+        assert.deepEqual(await kinds(store, task.id), ['created', 'cancelled']);
+        await assert.rejects(store.cancel(task.id, 'again', T0 + 2), InvalidStateError);
+      }
+      assert.deepEqual(await store.claim(claimRequest({ types: [type], max: 5, now: T0 + 120_000 })), []);
+      await assert.rejects(store.cancel(uuidv7(), 'x', T0), TaskNotFoundError);
+    });
+
+    it('retries a failed or cancelled task by hand, with fresh attempts', async () => {
+      const type = freshType();
+      const [{ task }] = await store.createTasks([newTask({ type, maxAttempts: 1 })]);
+      await assert.rejects(store.retry(task.id, T0), InvalidStateError);
+      const claim = await claimOne(store, { types: [type] });
+      await finishOne(store, {
+        ref: { taskId: task.id, attemptToken: claim.attemptToken },
+        outcome: { status: 'failed', error: { message: 'bad', retryable: false } },
+      });
+      const requeued = await store.retry(task.id, T0 + 5);
+      assert.equal(requeued.status, 'queued');
+      assert.equal(requeued.attempts, 0);
+      assert.equal(requeued.error, null);
+      assert.equal(requeued.completedAt, null);
+      const again = await claimOne(store, { types: [type], now: T0 + 6 });
+      assert.equal(again.task.attempts, 1);
+      assert.deepEqual(await kinds(store, task.id), ['created', 'started', 'failed', 'retrying', 'started']);
+      await assert.rejects(store.retry(uuidv7(), T0), TaskNotFoundError);
+    });
+
+    it('lists newest first with filters and a cursor', async () => {
+      const type = freshType();
+      const created = [];
+      for (let i = 0; i < 7; i++) {
+        const [r] = await store.createTasks([newTask({ type, payload: i, tags: { batch: i % 2 ? 'odd' : 'even' } }, T0 + i)]);
+        created.push(r.task.id);
+      }
+      const page1 = await store.listTasks({ type, limit: 3 });
+      const page2 = await store.listTasks({ type, limit: 3, cursor: page1.nextCursor! });
+      const page3 = await store.listTasks({ type, limit: 3, cursor: page2.nextCursor! });
+      assert.deepEqual(
+        [...page1.tasks, ...page2.tasks, ...page3.tasks].map((t) => t.id),
+        created.reverse(),
+      );
+      assert.equal(page3.nextCursor, null);
+      const odd = await store.listTasks({ type, limit: 10, tag: { key: 'batch', value: 'odd' } });
+      assert.deepEqual(
+        odd.tasks.map((t) => t.payload),
+        [5, 3, 1],
+      );
+      assert.equal((await store.listTasks({ type, status: 'running', limit: 10 })).tasks.length, 0);
+      assert.equal((await store.listTasks({ type, queue: 'default', limit: 10 })).tasks.length, 7);
+    });
+
+    it('reports unknown tasks plainly', async () => {
+      assert.equal(await store.getTask(uuidv7()), null);
+      await assert.rejects(store.listEvents(uuidv7(), 0, 10), TaskNotFoundError);
+      await assert.rejects(store.heartbeat({ taskId: uuidv7(), attemptToken: 'x' }, LEASE, T0), TaskNotFoundError);
+    });
+
+    it('counts tasks by queue and status', async () => {
+      const type = freshType();
+      const queue = `q-${type}`;
+      await store.createTasks([newTask({ type, queue }), newTask({ type, queue }), newTask({ type, queue, delayMs: 1000 })]);
+      await claimOne(store, { types: [type] });
+      const counts = (await store.countByQueue()).find((c) => c.queue === queue);
+      assert.deepEqual(counts?.counts, { scheduled: 1, queued: 1, running: 1, completed: 0, failed: 0, cancelled: 0 });
+    });
+
+    it('notifies listeners of events, readiness and cancel requests', async () => {
+      const type = freshType();
+      const notices: StoreNotice[] = [];
+      const stop = store.listen((n) => notices.push(n));
+      try {
+        const [{ task }] = await store.createTasks([newTask({ type })]);
+        const claim = await claimOne(store, { types: [type] });
+        await store.cancel(task.id, 'stop', T0 + 1);
+        await waitFor(() =>
+          notices.some((n) => n.kind === 'event' && n.event.taskId === task.id && n.event.kind === 'started') &&
+          notices.some((n) => n.kind === 'ready' && (n.queue === 'default' || n.queue === null)) &&
+          notices.some((n) => n.kind === 'cancel' && n.taskId === task.id),
+        );
+        const created = notices.find((n) => n.kind === 'event' && n.event.taskId === task.id && n.event.seq === 1);
+        assert.ok(created?.kind === 'event' && created.queue === 'default' && created.event.kind === 'created');
+        await finishOne(store, { ref: { taskId: task.id, attemptToken: claim.attemptToken }, outcome: { status: 'cancelled', reason: 'stop' } });
+      } finally {
+        stop();
+      }
+    });
+
+    it('delivers another process\'s changes to this process\'s listeners', async () => {
+      const other = await target.openAnother();
+      const type = freshType();
+      const seen: StoreNotice[] = [];
+      const stop = store.listen((n) => seen.push(n));
+      try {
+        const [{ task }] = await other.createTasks([newTask({ type })]);
+        await waitFor(() => seen.some((n) => n.kind === 'event' && n.event.taskId === task.id));
+        await waitFor(() => seen.some((n) => n.kind === 'ready'));
+      } finally {
+        stop();
+        await other.close();
+      }
+    });
+
+    it('never gives one task to two concurrent claimers (many claimers, thousands of tasks)', async () => {
+      const type = freshType();
+      const total = 3000;
+      for (let i = 0; i < total; i += 500) {
+        await store.createTasks(Array.from({ length: 500 }, (_, k) => newTask({ type, payload: i + k })));
+      }
+      const stores = [store, await target.openAnother(), await target.openAnother()];
+      const seen = new Map<string, number>();
+      try {
+        await Promise.all(
+          stores.flatMap((s, si) =>
+            Array.from({ length: 4 }, async (_, li) => {
+              for (;;) {
+                const claims = await s.claim(claimRequest({ types: [type], max: 7, workerId: `w${si}-${li}`, now: T0 + 1 }));
+                if (claims.length === 0) return;
+                for (const c of claims) seen.set(c.task.id, (seen.get(c.task.id) ?? 0) + 1);
+                const results = await s.finish(
+                  claims.map((c) => ({ ref: { taskId: c.task.id, attemptToken: c.attemptToken }, outcome: { status: 'completed', result: null } })),
+                  T0 + 2,
+                );
+                assert.ok(results.every((r) => r.ok));
+              }
+            }),
+          ),
+        );
+      } finally {
+        for (const s of stores.slice(1)) await s.close();
+      }
+      assert.equal(seen.size, total);
+      assert.ok([...seen.values()].every((n) => n === 1), 'a task was claimed twice');
+      const completed = await store.listTasks({ type, status: 'completed', limit: 1000 });
+      assert.equal(completed.tasks.length, 1000);
+    });
+  });
+}
+
+async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

@@ -1,0 +1,109 @@
+// Every SQL statement of the SQLite backend, and its migrations. Times are epoch milliseconds; JSON is TEXT.
+
+/** Applied in order, each once, inside one IMMEDIATE transaction per version. Never edit a shipped entry: add one. */
+export const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE tasks (
+     id TEXT PRIMARY KEY,
+     queue TEXT NOT NULL,
+     type TEXT NOT NULL,
+     payload TEXT NOT NULL,
+     status TEXT NOT NULL,
+     priority INTEGER NOT NULL,
+     run_at INTEGER NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     max_attempts INTEGER NOT NULL,
+     backoff TEXT NOT NULL,
+     timeout_ms INTEGER,
+     idempotency_key TEXT,
+     tags TEXT NOT NULL DEFAULT '{}',
+     owner TEXT,
+     parent_id TEXT,
+     concurrency_key TEXT,
+     traceparent TEXT,
+     progress TEXT,
+     result TEXT,
+     error TEXT,
+     attempt_token TEXT,
+     lease_until INTEGER,
+     worker_id TEXT,
+     cancel_requested INTEGER NOT NULL DEFAULT 0,
+     event_seq INTEGER NOT NULL DEFAULT 0,
+     created_at INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL,
+     started_at INTEGER,
+     completed_at INTEGER
+   );
+   -- Only ready rows: the claim never walks finished work (47k vs 4k drains/s, shared/anchors/RESULTS.md).
+   CREATE INDEX tasks_ready ON tasks (type, priority DESC, run_at, id) WHERE status = 'queued';
+   CREATE INDEX tasks_scheduled ON tasks (run_at) WHERE status = 'scheduled';
+   CREATE INDEX tasks_leases ON tasks (lease_until) WHERE status = 'running';
+   CREATE INDEX tasks_cancel_requested ON tasks (id) WHERE status = 'running' AND cancel_requested = 1;
+   CREATE UNIQUE INDEX tasks_idempotency ON tasks (coalesce(owner, ''), idempotency_key) WHERE idempotency_key IS NOT NULL;
+   CREATE TABLE task_events (
+     id INTEGER PRIMARY KEY,
+     task_id TEXT NOT NULL,
+     seq INTEGER NOT NULL,
+     kind TEXT NOT NULL,
+     data TEXT NOT NULL,
+     at INTEGER NOT NULL
+   );
+   CREATE UNIQUE INDEX task_events_task_seq ON task_events (task_id, seq);`,
+];
+
+export const SQL = {
+  pragmas: `PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;`,
+  createMigrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`,
+  appliedVersions: `SELECT version FROM schema_migrations ORDER BY version`,
+  recordMigration: `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
+
+  insertTask: `INSERT INTO tasks (id, queue, type, payload, status, priority, run_at, max_attempts, backoff, timeout_ms,
+      idempotency_key, tags, owner, parent_id, concurrency_key, traceparent, event_seq, created_at, updated_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
+    ON CONFLICT DO NOTHING`,
+  taskByIdempotencyKey: `SELECT * FROM tasks WHERE coalesce(owner, '') = ? AND idempotency_key = ?`,
+  insertEvent: `INSERT INTO task_events (task_id, seq, kind, data, at) VALUES (?, ?, ?, ?, ?)`,
+
+  getTask: `SELECT * FROM tasks WHERE id = ?`,
+  taskExists: `SELECT status FROM tasks WHERE id = ?`,
+  listEvents: `SELECT task_id, seq, kind, data, at FROM task_events WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
+  countByQueue: `SELECT queue, status, count(*) AS n FROM tasks GROUP BY queue, status`,
+
+  promoteDue: `UPDATE tasks SET status = 'queued', updated_at = ? WHERE status = 'scheduled' AND run_at <= ?`,
+  /** Candidates of one type, in claim order; the store merges types and takes the best `max`. */
+  readyOfType: `SELECT id, priority, run_at FROM tasks WHERE status = 'queued' AND type = ?
+    ORDER BY priority DESC, run_at, id LIMIT ?`,
+  readyOfTypeInQueues: `SELECT id, priority, run_at FROM tasks
+    WHERE status = 'queued' AND type = ? AND queue IN (SELECT value FROM json_each(?))
+    ORDER BY priority DESC, run_at, id LIMIT ?`,
+  claimOne: `UPDATE tasks SET status = 'running', attempts = attempts + 1, attempt_token = lower(hex(randomblob(16))),
+      lease_until = ?, worker_id = ?, started_at = ?, updated_at = ?, event_seq = event_seq + 1
+    WHERE id = ? AND status = 'queued' RETURNING *`,
+  nextScheduledAt: `SELECT min(run_at) AS at FROM tasks WHERE status = 'scheduled'`,
+  nextScheduledAtInQueues: `SELECT min(run_at) AS at FROM tasks WHERE status = 'scheduled'
+    AND queue IN (SELECT value FROM json_each(?))`,
+
+  heartbeat: `UPDATE tasks SET lease_until = ? WHERE id = ? AND attempt_token = ? AND status = 'running'
+    RETURNING lease_until, cancel_requested`,
+  progress: `UPDATE tasks SET progress = ?, updated_at = ?, event_seq = event_seq + 1
+    WHERE id = ? AND attempt_token = ? AND status = 'running' RETURNING event_seq, queue, owner`,
+  output: `UPDATE tasks SET updated_at = ?, event_seq = event_seq + 1
+    WHERE id = ? AND attempt_token = ? AND status = 'running' RETURNING event_seq, queue, owner`,
+  /** One statement for every outcome: the caller passes the columns that outcome sets. */
+  finish: `UPDATE tasks SET status = ?, run_at = coalesce(?, run_at), result = ?, error = ?, completed_at = ?,
+      attempt_token = NULL, lease_until = NULL, updated_at = ?, event_seq = event_seq + 1
+    WHERE id = ? AND attempt_token = ? AND status = 'running' AND (? = 0 OR lease_until < ?) RETURNING *`,
+  expiredLeases: `SELECT * FROM tasks WHERE status = 'running' AND lease_until < ? ORDER BY lease_until LIMIT ?`,
+
+  cancelNow: `UPDATE tasks SET status = 'cancelled', error = ?, completed_at = ?, updated_at = ?, event_seq = event_seq + 1
+    WHERE id = ? AND status IN ('scheduled', 'queued') RETURNING *`,
+  requestCancel: `UPDATE tasks SET cancel_requested = 1, updated_at = ? WHERE id = ? AND status = 'running' RETURNING *`,
+  retry: `UPDATE tasks SET status = 'queued', attempts = 0, run_at = ?, error = NULL, result = NULL, progress = NULL,
+      cancel_requested = 0, completed_at = NULL, started_at = NULL, updated_at = ?, event_seq = event_seq + 1
+    WHERE id = ? AND status IN ('failed', 'cancelled') RETURNING *`,
+
+  dataVersion: `PRAGMA data_version`,
+  maxEventId: `SELECT coalesce(max(id), 0) AS id FROM task_events`,
+  eventsAfter: `SELECT e.id, e.task_id, e.seq, e.kind, e.data, e.at, t.queue, t.owner
+    FROM task_events e JOIN tasks t ON t.id = e.task_id WHERE e.id > ? ORDER BY e.id LIMIT 1000`,
+  cancelRequestedIds: `SELECT id FROM tasks WHERE status = 'running' AND cancel_requested = 1`,
+} as const;
