@@ -61,7 +61,8 @@ export interface LeaseState {
 /** How an attempt ends. The engine decides which (retry or dead-letter); the store applies it atomically. */
 export type AttemptOutcome =
   | { status: 'completed'; result: Json }
-  | { status: 'retry'; error: TaskError; runAt: number }
+  /** `refundAttempt`: the attempt did not really run (the worker shut down), so it does not count against maxAttempts. */
+  | { status: 'retry'; error: TaskError; runAt: number; refundAttempt?: boolean }
   | { status: 'failed'; error: TaskError }
   | { status: 'cancelled'; reason: string };
 

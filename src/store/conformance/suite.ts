@@ -239,6 +239,19 @@ export function storeConformance(name: string, target: ConformanceTarget): void 
       await claimOne(store, { types: [type] });
     });
 
+    it('refunds the attempt of a released task', async () => {
+      const type = freshType();
+      await store.createTasks([newTask({ type, maxAttempts: 1 })]);
+      const first = await claimOne(store, { types: [type] });
+      const released = await finishOne(store, {
+        ref: { taskId: first.task.id, attemptToken: first.attemptToken },
+        outcome: { status: 'retry', error: { message: 'shutdown', retryable: true }, runAt: T0, refundAttempt: true },
+      });
+      assert.equal(released.status, 'queued');
+      assert.equal(released.attempts, 0);
+      assert.equal((await claimOne(store, { types: [type] })).task.attempts, 1);
+    });
+
     it('refuses a stale attempt after its lease expired and the task was claimed again', async () => {
       const type = freshType();
       await store.createTasks([newTask({ type })]);

@@ -90,6 +90,7 @@ export const SQL = {
     WHERE id = ? AND attempt_token = ? AND status = 'running' RETURNING event_seq, queue, owner`,
   /** One statement for every outcome: the caller passes the columns that outcome sets. */
   finish: `UPDATE tasks SET status = ?, run_at = coalesce(?, run_at), result = ?, error = ?, completed_at = ?,
+      attempts = attempts - ?,
       attempt_token = NULL, lease_until = NULL, updated_at = ?, event_seq = event_seq + 1
     WHERE id = ? AND attempt_token = ? AND status = 'running' AND (? = 0 OR lease_until < ?) RETURNING *`,
   expiredLeases: `SELECT * FROM tasks WHERE status = 'running' AND lease_until < ? ORDER BY lease_until LIMIT ?`,

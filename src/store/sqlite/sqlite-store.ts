@@ -341,6 +341,7 @@ export class SqliteStore implements Store {
       outcome.status === 'completed' ? JSON.stringify(outcome.result) : null,
       error ? JSON.stringify(error) : null,
       terminal ? now : null,
+      outcome.status === 'retry' && outcome.refundAttempt ? 1 : 0,
       now,
       ref.taskId,
       ref.attemptToken,
