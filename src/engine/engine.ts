@@ -1,0 +1,257 @@
+// Queue semantics over a Store, written once for every backend: validation and defaults, group commit of submits
+// and completions, retry decisions, lease sweeping, wake-ups for workers, and live events for followers.
+import { TaskNotFoundError, ValidationError } from '../core/errors.ts';
+import { uuidv7 } from '../core/ids.ts';
+import { isTerminal, type Json, type Progress, type Task, type TaskError, type TaskEvent, type TaskSpec } from '../core/task.ts';
+import { DEFAULT_TASK_DEFAULTS, type NewTask, normalizeTaskSpec, type TaskDefaults } from '../core/validate.ts';
+import type {
+  AttemptOutcome,
+  AttemptRef,
+  Claim,
+  CreatedTask,
+  FinishRequest,
+  FinishResult,
+  LeaseState,
+  QueueCounts,
+  Store,
+  TaskPage,
+  TaskQuery,
+} from '../store/store.ts';
+import { outcomeOfFailure } from './attempts.ts';
+import { Coalescer } from './coalescer.ts';
+import { type QueueEvent, TaskEventHub } from './event-hub.ts';
+import { ReadySignal } from './ready-signal.ts';
+import { LeaseSweeper } from './sweeper.ts';
+
+export interface EngineOptions {
+  /** Defaults for tasks that do not say. */
+  taskDefaults?: Partial<TaskDefaults>;
+  /** How long a claim holds a task without a heartbeat, ms. Default 30000. */
+  leaseMs?: number;
+  /** How often to look for expired leases, ms. Default 1000. */
+  sweepIntervalMs?: number;
+  /** Clock, injectable for tests. */
+  now?: () => number;
+}
+
+export interface ClaimOptions {
+  workerId: string;
+  types: readonly string[];
+  queues?: readonly string[] | null;
+  max: number;
+}
+
+export interface FollowOptions {
+  afterSeq?: number;
+  signal?: AbortSignal;
+}
+
+export class Engine {
+  readonly store: Store;
+  readonly leaseMs: number;
+  readonly #defaults: TaskDefaults;
+  readonly #now: () => number;
+  readonly #events: TaskEventHub;
+  readonly #ready = new ReadySignal();
+  readonly #cancelListeners = new Set<(taskId: string) => void>();
+  readonly #sweeper: LeaseSweeper;
+  readonly #creates: Coalescer<NewTask, CreatedTask>;
+  readonly #finishes: Coalescer<FinishRequest, FinishResult>;
+  #unlisten: (() => void) | undefined;
+
+  constructor(store: Store, options: EngineOptions = {}) {
+    this.store = store;
+    this.leaseMs = options.leaseMs ?? 30_000;
+    this.#now = options.now ?? Date.now;
+    this.#defaults = { ...DEFAULT_TASK_DEFAULTS, ...options.taskDefaults };
+    this.#events = new TaskEventHub(store);
+    this.#creates = new Coalescer((tasks) => store.createTasks(tasks));
+    this.#finishes = new Coalescer((requests) => store.finish(requests, this.#now()));
+    this.#sweeper = new LeaseSweeper(this, options.sweepIntervalMs ?? 1000);
+  }
+
+  /** Starts listening for changes and sweeping leases. Idempotent. */
+  start(): void {
+    if (this.#unlisten) return;
+    this.#unlisten = this.store.listen((notice) => {
+      if (notice.kind === 'event') this.#events.onNotice(notice);
+      else if (notice.kind === 'ready') this.#ready.bump();
+      else for (const listener of this.#cancelListeners) listener(notice.taskId);
+    });
+    this.#sweeper.start();
+  }
+
+  async close(): Promise<void> {
+    this.#sweeper.stop();
+    this.#unlisten?.();
+    this.#unlisten = undefined;
+    await this.store.close();
+  }
+
+  now(): number {
+    return this.#now();
+  }
+
+  // ---- producing and reading ----
+
+  /** Validates and stores one task. Concurrent calls share one transaction. */
+  enqueue(spec: TaskSpec): Promise<CreatedTask> {
+    const now = this.#now();
+    return this.#creates.submit(normalizeTaskSpec(spec, this.#defaults, now, () => uuidv7(now)));
+  }
+
+  /** All or nothing: one invalid spec rejects the whole batch before anything is stored. */
+  async enqueueMany(specs: readonly TaskSpec[]): Promise<CreatedTask[]> {
+    if (!Array.isArray(specs)) throw new ValidationError('tasks: must be an array', 'tasks');
+    if (specs.length > 10_000) throw new ValidationError('tasks: at most 10000 tasks per batch', 'tasks');
+    const now = this.#now();
+    const tasks = specs.map((spec, i) => {
+      try {
+        return normalizeTaskSpec(spec, this.#defaults, now, () => uuidv7(now));
+      } catch (error) {
+        if (error instanceof ValidationError) {
+          throw new ValidationError(`tasks[${i}].${error.message}`, `tasks[${i}].${error.field ?? ''}`);
+        }
+        throw error;
+      }
+    });
+    return tasks.length ? this.store.createTasks(tasks) : [];
+  }
+
+  async get(id: string): Promise<Task> {
+    const task = await this.store.getTask(id);
+    if (!task) throw new TaskNotFoundError(id);
+    return task;
+  }
+
+  list(query: TaskQuery): Promise<TaskPage> {
+    return this.store.listTasks(query);
+  }
+
+  events(taskId: string, afterSeq = 0, limit = 1000): Promise<TaskEvent[]> {
+    return this.store.listEvents(taskId, afterSeq, limit);
+  }
+
+  queues(): Promise<QueueCounts[]> {
+    return this.store.countByQueue();
+  }
+
+  async cancel(id: string, reason = 'cancelled by request'): Promise<Task> {
+    const task = await this.store.cancel(id, reason, this.#now());
+    if (task.status === 'running') for (const listener of this.#cancelListeners) listener(id);
+    return task;
+  }
+
+  retry(id: string): Promise<Task> {
+    return this.store.retry(id, this.#now());
+  }
+
+  /** History then live events of one task, ending after its terminal event. */
+  follow(taskId: string, options: FollowOptions = {}): AsyncGenerator<TaskEvent> {
+    return this.#events.follow(taskId, options.afterSeq ?? 0, options.signal);
+  }
+
+  watchAll(watcher: (event: QueueEvent) => void): () => void {
+    return this.#events.watchAll(watcher);
+  }
+
+  get followerCount(): number {
+    return this.#events.followerCount;
+  }
+
+  /** The task once it is finished, or as it is when `timeoutMs` runs out. */
+  async waitUntilFinished(id: string, timeoutMs: number): Promise<Task> {
+    const task = await this.get(id);
+    if (isTerminal(task.status) || timeoutMs <= 0) return task;
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), timeoutMs);
+    try {
+      for await (const event of this.follow(id, { afterSeq: task.lastEventSeq, signal: abort.signal })) {
+        if (event.kind === 'completed' || event.kind === 'failed' || event.kind === 'cancelled') break;
+      }
+    } finally {
+      clearTimeout(timer);
+      abort.abort();
+    }
+    return this.get(id);
+  }
+
+  // ---- the worker side (the local implementation of the worker protocol) ----
+
+  claim(options: ClaimOptions): Promise<Claim[]> {
+    return this.store.claim({
+      workerId: options.workerId,
+      types: options.types,
+      queues: options.queues ?? null,
+      max: options.max,
+      leaseMs: this.leaseMs,
+      now: this.#now(),
+    });
+  }
+
+  /** The version to pass to waitForWork: read it before claiming. */
+  get readyVersion(): number {
+    return this.#ready.version;
+  }
+
+  /** Sleeps until tasks may be claimable: a ready notice, the next scheduled task's time, or `maxWaitMs`. */
+  async waitForWork(seenVersion: number, queues: readonly string[] | null, maxWaitMs: number, signal?: AbortSignal): Promise<void> {
+    const next = await this.store.nextScheduledAt(queues);
+    const untilScheduled = next === null ? maxWaitMs : Math.max(0, next - this.#now());
+    await this.#ready.wait(seenVersion, Math.min(maxWaitMs, untilScheduled), signal);
+  }
+
+  /** Called with the id of every running task someone asked to cancel (this process or another). */
+  onCancelRequested(listener: (taskId: string) => void): () => void {
+    this.#cancelListeners.add(listener);
+    return () => this.#cancelListeners.delete(listener);
+  }
+
+  heartbeat(ref: AttemptRef): Promise<LeaseState> {
+    return this.store.heartbeat(ref, this.leaseMs, this.#now());
+  }
+
+  progress(ref: AttemptRef, progress: Progress): Promise<TaskEvent> {
+    return this.store.progress(ref, progress, this.#now());
+  }
+
+  output(ref: AttemptRef, chunk: string): Promise<TaskEvent> {
+    return this.store.output(ref, chunk, this.#now());
+  }
+
+  complete(ref: AttemptRef, result: Json): Promise<Task> {
+    return this.finish({ ref, outcome: { status: 'completed', result } });
+  }
+
+  /** Fails the attempt: retried with backoff while attempts remain and the error is retryable, else dead-lettered. */
+  async fail(ref: AttemptRef, error: TaskError, task?: Task): Promise<Task> {
+    const current = task ?? (await this.get(ref.taskId));
+    return this.finish({ ref, outcome: outcomeOfFailure(current, error, this.#now()) });
+  }
+
+  /** Ends the attempt as cancelled (the worker stopped it on request). */
+  cancelled(ref: AttemptRef, reason = 'cancelled by request'): Promise<Task> {
+    return this.finish({ ref, outcome: { status: 'cancelled', reason } });
+  }
+
+  /** Gives the task back without counting the attempt (worker shutting down). */
+  release(ref: AttemptRef, reason = 'worker shut down'): Promise<Task> {
+    const error = { message: reason, code: 'RELEASED', retryable: true };
+    return this.finish({ ref, outcome: { status: 'retry', error, runAt: this.#now(), refundAttempt: true } });
+  }
+
+  async finish(request: FinishRequest): Promise<Task> {
+    const result = await this.#finishes.submit(request);
+    if (!result.ok) throw result.error;
+    return result.task;
+  }
+
+  /** For the sweeper: finishes many expired attempts in one transaction. */
+  finishMany(requests: FinishRequest[]): Promise<FinishResult[]> {
+    return this.store.finish(requests, this.#now());
+  }
+
+  outcomeOfFailure(task: Task, error: TaskError): AttemptOutcome {
+    return outcomeOfFailure(task, error, this.#now());
+  }
+}

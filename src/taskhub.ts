@@ -1,0 +1,123 @@
+// The embedded API: one object that stores tasks, runs handlers and answers questions about them.
+import pino, { type Logger } from 'pino';
+import type { Json, Task, TaskEvent, TaskSpec, EnqueueOptions } from './core/task.ts';
+import type { TaskDefaults } from './core/validate.ts';
+import { Engine, type FollowOptions } from './engine/engine.ts';
+import { openStore, DEFAULT_STORE_URL } from './store/open.ts';
+import type { QueueCounts, Store, TaskPage, TaskQuery } from './store/store.ts';
+import type { Handler } from './worker/context.ts';
+import { type HandlerOptions, type PoolStats, Worker, type WorkerOptions } from './worker/worker.ts';
+
+export interface TaskhubOptions {
+  /** `sqlite:PATH` (default `sqlite:./taskhub.db`), `postgres://...`, or a Store instance. */
+  store?: string | Store;
+  /** Defaults for tasks that do not say: queue, maxAttempts (3), backoff, timeoutMs (none). */
+  taskDefaults?: Partial<TaskDefaults>;
+  /** Lease of a claimed task without heartbeat, ms. Default 30000. */
+  leaseMs?: number;
+  /** Expired-lease sweep interval, ms. Default 1000. */
+  sweepIntervalMs?: number;
+  /** Options of the in-process worker that runs handlers registered with `handle`. */
+  worker?: Omit<WorkerOptions, 'logger'>;
+  /** Start the in-process worker as soon as a handler is registered. Default true. */
+  autoStart?: boolean;
+  /** Default: pino at TASKHUB_LOG_LEVEL or `info`. */
+  logger?: Logger;
+}
+
+export interface ListOptions extends Partial<Omit<TaskQuery, 'limit'>> {
+  limit?: number;
+}
+
+export class Taskhub {
+  readonly engine: Engine;
+  readonly worker: Worker;
+  readonly logger: Logger;
+  readonly #autoStart: boolean;
+
+  private constructor(engine: Engine, options: TaskhubOptions, logger: Logger) {
+    this.engine = engine;
+    this.logger = logger;
+    this.#autoStart = options.autoStart ?? true;
+    this.worker = new Worker(engine, { ...options.worker, logger });
+  }
+
+  static async open(options: TaskhubOptions = {}): Promise<Taskhub> {
+    const logger = options.logger ?? pino({ level: process.env.TASKHUB_LOG_LEVEL ?? 'info' });
+    const store = typeof options.store === 'object' ? options.store : await openStore(options.store ?? DEFAULT_STORE_URL);
+    const engine = new Engine(store, {
+      ...(options.taskDefaults ? { taskDefaults: options.taskDefaults } : {}),
+      ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}),
+      ...(options.sweepIntervalMs ? { sweepIntervalMs: options.sweepIntervalMs } : {}),
+    });
+    engine.start();
+    return new Taskhub(engine, options, logger);
+  }
+
+  /** Registers the handler of a task type; the in-process worker starts with the first one unless autoStart is false. */
+  handle<P = Json>(type: string, handler: Handler<P, unknown>, options?: HandlerOptions): this {
+    this.worker.handle(type, handler, options);
+    if (this.#autoStart) this.worker.start();
+    return this;
+  }
+
+  /** Starts the in-process worker. */
+  start(): this {
+    this.worker.start();
+    return this;
+  }
+
+  /** Stores a task (202-durable when this resolves). With an idempotency key already used, resolves to that task. */
+  async enqueue(type: string, payload: Json = null, options: EnqueueOptions = {}): Promise<Task> {
+    return (await this.engine.enqueue({ ...options, type, payload })).task;
+  }
+
+  /** Stores many tasks in one transaction: all or none. */
+  async enqueueMany(tasks: readonly TaskSpec[]): Promise<Task[]> {
+    return (await this.engine.enqueueMany(tasks)).map((r) => r.task);
+  }
+
+  get(id: string): Promise<Task> {
+    return this.engine.get(id);
+  }
+
+  list(options: ListOptions = {}): Promise<TaskPage> {
+    return this.engine.list({ ...options, limit: options.limit ?? 50 });
+  }
+
+  events(id: string, afterSeq = 0): Promise<TaskEvent[]> {
+    return this.engine.events(id, afterSeq);
+  }
+
+  /** History, then live events, ending after the terminal one. */
+  follow(id: string, options?: FollowOptions): AsyncGenerator<TaskEvent> {
+    return this.engine.follow(id, options);
+  }
+
+  /** Waits for the task to finish (or the timeout) and returns it as it is then. */
+  wait(id: string, timeoutMs = 60_000): Promise<Task> {
+    return this.engine.waitUntilFinished(id, timeoutMs);
+  }
+
+  cancel(id: string, reason?: string): Promise<Task> {
+    return this.engine.cancel(id, reason);
+  }
+
+  retry(id: string): Promise<Task> {
+    return this.engine.retry(id);
+  }
+
+  queues(): Promise<QueueCounts[]> {
+    return this.engine.queues();
+  }
+
+  get stats(): PoolStats {
+    return this.worker.stats;
+  }
+
+  /** Stops the worker gracefully (see WorkerOptions.shutdownGraceMs), then closes the store. */
+  async close(options: { graceMs?: number } = {}): Promise<void> {
+    await this.worker.stop(options.graceMs);
+    await this.engine.close();
+  }
+}

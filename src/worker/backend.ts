@@ -1,0 +1,19 @@
+// What the worker runtime needs from whoever hands out tasks: the local Engine, or a Taskhub server over HTTP.
+import type { Json, Progress, Task, TaskError, TaskEvent } from '../core/task.ts';
+import type { AttemptRef, Claim, LeaseState } from '../store/store.ts';
+
+export interface WorkerBackend {
+  readonly leaseMs: number;
+  claim(options: { workerId: string; types: readonly string[]; queues?: readonly string[] | null; max: number }): Promise<Claim[]>;
+  /** Read before claiming, pass to waitForWork, so a wake-up between the two is not lost. */
+  readonly readyVersion: number;
+  waitForWork(seenVersion: number, queues: readonly string[] | null, maxWaitMs: number, signal?: AbortSignal): Promise<void>;
+  onCancelRequested(listener: (taskId: string) => void): () => void;
+  heartbeat(ref: AttemptRef): Promise<LeaseState>;
+  progress(ref: AttemptRef, progress: Progress): Promise<TaskEvent>;
+  output(ref: AttemptRef, chunk: string): Promise<TaskEvent>;
+  complete(ref: AttemptRef, result: Json): Promise<Task>;
+  fail(ref: AttemptRef, error: TaskError, task?: Task): Promise<Task>;
+  cancelled(ref: AttemptRef, reason?: string): Promise<Task>;
+  release(ref: AttemptRef, reason?: string): Promise<Task>;
+}

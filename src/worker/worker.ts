@@ -1,0 +1,300 @@
+// The worker runtime: claims tasks for its registered handlers within each handler's concurrency, runs them with
+// heartbeats, time limits and cancellation, and reports how each attempt ended. A handler's exception fails only
+// its attempt; nothing a handler does can take the process down.
+import { hostname } from 'node:os';
+import pino, { type Logger } from 'pino';
+import { StaleAttemptError, ValidationError } from '../core/errors.ts';
+import { checkName } from '../core/validate.ts';
+import type { Json } from '../core/task.ts';
+import type { AttemptRef, Claim } from '../store/store.ts';
+import { toTaskError } from '../engine/attempts.ts';
+import type { WorkerBackend } from './backend.ts';
+import { createContext, type Handler } from './context.ts';
+
+export interface WorkerOptions {
+  /** Shown in `started` events and the workers list. Default `host-pid-random`. */
+  id?: string;
+  /** Queues to take tasks from; null (default) means all. */
+  queues?: readonly string[] | null;
+  /** Longest sleep when no wake-up arrives (new tasks in this process or a store notice wake it at once), ms. Default 1000. */
+  pollIntervalMs?: number;
+  /** Default leaseMs / 3. */
+  heartbeatIntervalMs?: number;
+  /** On stop, how long running handlers may take to finish before they are aborted and released, ms. Default 10000. */
+  shutdownGraceMs?: number;
+  logger?: Logger;
+}
+
+export interface HandlerOptions {
+  /** Tasks of this type run at once in this worker. Default 10. */
+  concurrency?: number;
+}
+
+export interface PoolStats {
+  /** Handlers running now. */
+  running: number;
+  /** Free slots. */
+  idle: number;
+  /** Tasks claimed and not yet handed to a handler. */
+  waiting: number;
+  /** Slots in all. */
+  capacity: number;
+}
+
+interface Registration {
+  type: string;
+  handler: Handler<never, unknown>;
+  concurrency: number;
+  running: number;
+}
+
+type StopReason = 'cancelled' | 'timed out' | 'lease lost' | 'shutdown';
+
+interface Execution {
+  claim: Claim;
+  ref: AttemptRef;
+  controller: AbortController;
+  /** Set once the attempt's outcome is decided, so it is reported once. */
+  settled: boolean;
+  done: Promise<void>;
+}
+
+export class Worker {
+  readonly id: string;
+  readonly #backend: WorkerBackend;
+  readonly #queues: readonly string[] | null;
+  readonly #pollIntervalMs: number;
+  readonly #heartbeatIntervalMs: number;
+  readonly #shutdownGraceMs: number;
+  readonly #log: Logger;
+  readonly #handlers = new Map<string, Registration>();
+  readonly #active = new Map<string, Execution>();
+  #waiting = 0;
+  #loop: Promise<void> | undefined;
+  #stopping = false;
+  #wake = new AbortController();
+  #unlistenCancel: (() => void) | undefined;
+
+  constructor(backend: WorkerBackend, options: WorkerOptions = {}) {
+    this.#backend = backend;
+    this.id = options.id ?? `${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+    this.#queues = options.queues ?? null;
+    this.#pollIntervalMs = options.pollIntervalMs ?? 1000;
+    this.#heartbeatIntervalMs = options.heartbeatIntervalMs ?? Math.max(10, Math.floor(backend.leaseMs / 3));
+    this.#shutdownGraceMs = options.shutdownGraceMs ?? 10_000;
+    this.#log = options.logger ?? pino({ level: 'silent' });
+  }
+
+  handle<P = Json>(type: string, handler: Handler<P, unknown>, options: HandlerOptions = {}): this {
+    checkName('type', type);
+    const concurrency = options.concurrency ?? 10;
+    if (!Number.isInteger(concurrency) || concurrency < 1) {
+      throw new ValidationError('concurrency: must be a positive integer', 'concurrency');
+    }
+    if (typeof handler !== 'function') throw new ValidationError(`handler for ${type}: must be a function`, 'handler');
+    this.#handlers.set(type, { type, handler: handler as Handler<never, unknown>, concurrency, running: 0 });
+    this.#nudge();
+    return this;
+  }
+
+  get types(): string[] {
+    return [...this.#handlers.keys()];
+  }
+
+  get queues(): readonly string[] | null {
+    return this.#queues;
+  }
+
+  get stats(): PoolStats {
+    let capacity = 0;
+    for (const r of this.#handlers.values()) capacity += r.concurrency;
+    const running = this.#active.size;
+    return { running, idle: Math.max(0, capacity - running), waiting: this.#waiting, capacity };
+  }
+
+  get running(): boolean {
+    return this.#loop !== undefined && !this.#stopping;
+  }
+
+  /** Starts claiming. Idempotent. */
+  start(): void {
+    if (this.#loop) return;
+    this.#stopping = false;
+    this.#unlistenCancel = this.#backend.onCancelRequested((taskId) => this.#active.get(taskId) && this.#abort(taskId, 'cancelled'));
+    this.#loop = this.#claimLoop();
+  }
+
+  /**
+   * Stops claiming, lets running handlers finish within the grace period, then aborts the rest and gives their
+   * tasks back (without counting the attempt), so another worker picks them up at once.
+   */
+  async stop(graceMs = this.#shutdownGraceMs): Promise<void> {
+    if (!this.#loop) return;
+    this.#stopping = true;
+    this.#nudge();
+    await this.#loop;
+    const all = Promise.all([...this.#active.values()].map((e) => e.done));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([all, new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+    clearTimeout(timer);
+    await Promise.all(
+      [...this.#active.keys()].map(async (taskId) => {
+        const execution = this.#active.get(taskId);
+        if (!execution || execution.settled) return;
+        execution.settled = true;
+        execution.controller.abort(new Error('worker shutting down'));
+        await this.#backend.release(execution.ref).catch((error: unknown) => this.#log.warn({ err: error, taskId }, 'release failed'));
+        this.#active.delete(taskId);
+      }),
+    );
+    this.#unlistenCancel?.();
+    this.#loop = undefined;
+  }
+
+  #nudge(): void {
+    this.#wake.abort();
+  }
+
+  async #claimLoop(): Promise<void> {
+    let failures = 0;
+    while (!this.#stopping) {
+      if (this.#wake.signal.aborted) this.#wake = new AbortController();
+      const seen = this.#backend.readyVersion;
+      let claimed = 0;
+      let free = 0;
+      try {
+        for (const registration of this.#handlers.values()) {
+          const slots = registration.concurrency - registration.running;
+          if (slots <= 0 || this.#stopping) continue;
+          free += slots;
+          const claims = await this.#backend.claim({ workerId: this.id, types: [registration.type], queues: this.#queues, max: slots });
+          claimed += claims.length;
+          for (const claim of claims) this.#start(registration, claim);
+        }
+        failures = 0;
+      } catch (error) {
+        failures++;
+        this.#log.error({ err: error }, 'claim failed; retrying');
+        await sleep(Math.min(100 * 2 ** failures, 5000), this.#wake.signal);
+        continue;
+      }
+      if (this.#stopping) break;
+      if (claimed > 0 && claimed === free) continue;
+      if (free === 0) {
+        // Every slot is busy: wait for one to free (a completion nudges), then let the rest of that batch land.
+        await sleep(this.#pollIntervalMs, this.#wake.signal);
+        await new Promise((resolve) => setImmediate(resolve));
+        continue;
+      }
+      if (claimed > 0) continue;
+      await this.#backend.waitForWork(seen, this.#queues, this.#pollIntervalMs, this.#wake.signal);
+    }
+  }
+
+  #start(registration: Registration, claim: Claim): void {
+    const { task } = claim;
+    const ref = { taskId: task.id, attemptToken: claim.attemptToken };
+    const controller = new AbortController();
+    const execution: Execution = { claim, ref, controller, settled: false, done: Promise.resolve() };
+    registration.running++;
+    this.#active.set(task.id, execution);
+    const log = this.#log.child({ taskId: task.id, queue: task.queue, type: task.type, attempt: task.attempts });
+    execution.done = this.#execute(registration, execution, log).finally(() => {
+      registration.running--;
+      if (this.#active.get(task.id) === execution) this.#active.delete(task.id);
+      this.#nudge();
+    });
+  }
+
+  async #execute(registration: Registration, execution: Execution, log: Logger): Promise<void> {
+    const { task } = execution.claim;
+    const { controller, ref } = execution;
+    const heartbeat = setInterval(() => void this.#heartbeat(execution, log), this.#heartbeatIntervalMs);
+    const timeout = task.timeoutMs === null ? undefined : setTimeout(() => this.#abort(task.id, 'timed out'), task.timeoutMs);
+    const aborted = new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), { once: true }));
+    log.debug('task started');
+    try {
+      const context = createContext(this.#backend, task, ref, controller.signal, log);
+      // An aborted attempt is reported at once; its handler keeps its slot until it returns.
+      const run = (async () => registration.handler(task.payload as never, context))();
+      const outcome = await Promise.race([run.then((value) => ({ value }), (error: unknown) => ({ error })), aborted.then(() => null)]);
+      if (outcome === null) {
+        await run.catch(() => {});
+        return;
+      }
+      if (execution.settled) return;
+      execution.settled = true;
+      if ('error' in outcome) {
+        const error = toTaskError(outcome.error);
+        log.warn({ err: outcome.error }, 'task attempt failed');
+        await this.#report(() => this.#backend.fail(ref, error, task), log);
+      } else {
+        await this.#report(() => this.#backend.complete(ref, toJson(outcome.value)), log);
+      }
+    } finally {
+      clearInterval(heartbeat);
+      clearTimeout(timeout);
+    }
+  }
+
+  /** Aborts a running attempt and reports how it ended: cancelled, or failed as timed out. */
+  #abort(taskId: string, reason: StopReason): void {
+    const execution = this.#active.get(taskId);
+    if (!execution || execution.settled) return;
+    execution.settled = true;
+    const { ref, claim } = execution;
+    const error = new Error(`task ${reason}`);
+    error.name = reason === 'timed out' ? 'TimeoutError' : 'AbortError';
+    execution.controller.abort(error);
+    const log = this.#log.child({ taskId, queue: claim.task.queue, type: claim.task.type, attempt: claim.task.attempts });
+    if (reason === 'cancelled') void this.#report(() => this.#backend.cancelled(ref), log);
+    if (reason === 'timed out') {
+      const timeoutError = { message: `attempt timed out after ${claim.task.timeoutMs} ms`, code: 'TIMEOUT', retryable: true };
+      void this.#report(() => this.#backend.fail(ref, timeoutError, claim.task), log);
+    }
+  }
+
+  async #heartbeat(execution: Execution, log: Logger): Promise<void> {
+    if (execution.settled) return;
+    try {
+      const lease = await this.#backend.heartbeat(execution.ref);
+      if (lease.cancelRequested) this.#abort(execution.ref.taskId, 'cancelled');
+    } catch (error) {
+      if (error instanceof StaleAttemptError || (error as { code?: string }).code === 'STALE_ATTEMPT') {
+        log.warn('lease lost: another attempt owns this task now; aborting this one');
+        execution.settled = true;
+        execution.controller.abort(new Error('task lease lost'));
+      } else {
+        log.warn({ err: error }, 'heartbeat failed; will retry');
+      }
+    }
+  }
+
+  /** Reports an outcome; a refusal (stale attempt) or a store error is logged, never thrown into the loop. */
+  async #report(call: () => Promise<unknown>, log: Logger): Promise<void> {
+    try {
+      await call();
+    } catch (error) {
+      log.warn({ err: error }, 'could not report the outcome; the lease will expire and the sweeper will decide');
+    }
+  }
+}
+
+function toJson(value: unknown): Json {
+  if (value === undefined) return null;
+  const text = JSON.stringify(value);
+  return text === undefined ? null : (JSON.parse(text) as Json);
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
