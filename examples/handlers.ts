@@ -24,7 +24,7 @@ export default {
     const days = payload.days ?? 3;
     const delay = payload.chunkDelayMs ?? 150;
     await ctx.progress({ percent: 5, message: 'calling the model', phase: 'prompt' });
-    const words = `Day-by-day plan for ${city}: `.split(' ');
+    const words = `Day-by-day plan for ${city}:`.split(' ');
     for (let day = 1; day <= days; day++) words.push(`Day ${day}: a museum, a market, and dinner by the river.`);
     const chunks: string[] = [];
     for (const [i, word] of words.entries()) {

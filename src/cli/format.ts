@@ -1,0 +1,30 @@
+import type { Task, TaskEvent } from '../core/task.ts';
+
+const iso = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString());
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+export function describeTask(task: Task): string {
+  const lines = [
+    `id:        ${task.id}`,
+    `type:      ${task.type}   queue: ${task.queue}   priority: ${task.priority}`,
+    `status:    ${task.status}   attempts: ${task.attempts}/${task.maxAttempts}`,
+    `created:   ${iso(task.createdAt)}   started: ${iso(task.startedAt)}   finished: ${iso(task.completedAt)}`,
+  ];
+  if (task.status === 'scheduled') lines.push(`runs at:   ${iso(task.runAt)}`);
+  if (task.progress) lines.push(`progress:  ${task.progress.percent}%${task.progress.message ? ` ${task.progress.message}` : ''}`);
+  if (task.result !== null) lines.push(`result:    ${JSON.stringify(task.result)}`);
+  if (task.error) lines.push(`error:     ${task.error.message}${task.error.code ? ` (${task.error.code})` : ''}`);
+  return `${lines.join('\n')}\n`;
+}
+
+export function taskRow(task: Task): string {
+  const progress = task.progress ? `${task.progress.percent}%` : '';
+  return `${task.id}  ${task.status.padEnd(9)}  ${task.queue.padEnd(12)}  ${task.type.padEnd(16)}  ${String(task.attempts).padStart(2)}/${task.maxAttempts}  ${progress.padStart(4)}  ${iso(task.createdAt)}`;
+}
+
+export function eventLine(event: TaskEvent): string {
+  return `#${event.seq} ${new Date(event.at).toISOString()} ${event.kind} ${JSON.stringify(event.data)}`;
+}
