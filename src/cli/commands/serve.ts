@@ -28,7 +28,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
   const logger = pino({ level: str(values, 'log-level') ?? 'info' });
   const file = str(values, 'handlers');
   const handlers = file ? await loadHandlers(file) : {};
-  const hub = await Taskhub.open({ store: str(values, 'store'), logger });
+  const hub = await Taskhub.open({ store: str(values, 'store'), logger, leaseMs: int(values, 'lease-ms') });
   const concurrency = int(values, 'concurrency') ?? 10;
   for (const [type, handler] of Object.entries(handlers)) hub.handle(type, handler, { concurrency });
   const { createServer } = await import('../../server/server.ts');

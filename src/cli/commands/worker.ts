@@ -9,6 +9,7 @@ export const workerOptions: OptionSpecs = {
   concurrency: { type: 'string', env: 'TASKHUB_CONCURRENCY', default: '10', help: 'tasks of each type run at once' },
   queues: { type: 'string', env: 'TASKHUB_QUEUES', help: 'comma-separated queues to take from (default all)' },
   'shutdown-grace': { type: 'string', env: 'TASKHUB_SHUTDOWN_GRACE_MS', default: '10000', help: 'ms running tasks get to finish on SIGTERM' },
+  'lease-ms': { type: 'string', env: 'TASKHUB_LEASE_MS', default: '30000', help: 'a claimed task returns to its queue this long after its worker stops heartbeating' },
   'log-level': { type: 'string', env: 'TASKHUB_LOG_LEVEL', default: 'info', help: 'fatal, error, warn, info, debug, trace or silent' },
   store: COMMON_OPTIONS.store,
   help: COMMON_OPTIONS.help,
@@ -24,7 +25,7 @@ export async function workerCommand(argv: string[]): Promise<void> {
   const concurrency = int(values, 'concurrency') ?? 10;
   const queues = str(values, 'queues')?.split(',').map((q) => q.trim()).filter(Boolean) ?? null;
   const logger = pino({ level: str(values, 'log-level') ?? 'info' });
-  const hub = await Taskhub.open({ store: str(values, 'store'), logger, worker: { queues } });
+  const hub = await Taskhub.open({ store: str(values, 'store'), logger, leaseMs: int(values, 'lease-ms'), worker: { queues } });
   for (const [type, handler] of Object.entries(handlers)) hub.handle(type, handler, { concurrency });
   logger.info({ workerId: hub.worker.id, types: hub.worker.types, queues, store: hub.engine.store.backend }, 'worker started');
   onShutdown(async () => {
