@@ -2,7 +2,7 @@
 // so the SDK, HTTP and CLI reject the same input with the same words.
 import { DEFAULT_BACKOFF } from './backoff.ts';
 import { ValidationError } from './errors.ts';
-import type { BackoffPolicy, Json, TaskSpec } from './task.ts';
+import type { BackoffPolicy, Json, Task, TaskSpec } from './task.ts';
 
 /** A task ready to be stored: every field decided. */
 export interface NewTask {
@@ -150,5 +150,21 @@ export function normalizeTaskSpec(spec: TaskSpec, defaults: TaskDefaults, now: n
     concurrencyKey: checkOptionalString('concurrencyKey', spec.concurrencyKey, 200),
     traceparent,
     createdAt: now,
+  };
+}
+
+/** The task exactly as a backend stores a NewTask: lets `createTasks` answer without reading the row back. */
+export function initialTask(t: NewTask): Task {
+  return {
+    ...t,
+    attempts: 0,
+    progress: null,
+    result: null,
+    error: null,
+    cancelRequested: false,
+    lastEventSeq: 1,
+    updatedAt: t.createdAt,
+    startedAt: null,
+    completedAt: null,
   };
 }

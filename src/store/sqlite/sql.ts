@@ -75,9 +75,10 @@ export const SQL = {
   readyOfTypeInQueues: `SELECT id, priority, run_at FROM tasks
     WHERE status = 'queued' AND type = ? AND queue IN (SELECT value FROM json_each(?))
     ORDER BY priority DESC, run_at, id LIMIT ?`,
-  claimOne: `UPDATE tasks SET status = 'running', attempts = attempts + 1, attempt_token = lower(hex(randomblob(16))),
+  /** Claims the ids of a JSON array in one statement; a row another process took meanwhile is no longer queued. */
+  claimIds: `UPDATE tasks SET status = 'running', attempts = attempts + 1, attempt_token = lower(hex(randomblob(16))),
       lease_until = ?, worker_id = ?, started_at = ?, updated_at = ?, event_seq = event_seq + 1
-    WHERE id = ? AND status = 'queued' RETURNING *`,
+    WHERE id IN (SELECT value FROM json_each(?)) AND status = 'queued' RETURNING *`,
   nextScheduledAt: `SELECT min(run_at) AS at FROM tasks WHERE status = 'scheduled'`,
   nextScheduledAtInQueues: `SELECT min(run_at) AS at FROM tasks WHERE status = 'scheduled'
     AND queue IN (SELECT value FROM json_each(?))`,

@@ -7,7 +7,7 @@ import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlit
 import { InvalidStateError, StaleAttemptError, StoreUnavailableError, TaskNotFoundError } from '../../core/errors.ts';
 import type { Json, Progress, Task, TaskError, TaskEvent, TaskEventKind, TaskStatus } from '../../core/task.ts';
 import { TASK_STATUSES } from '../../core/task.ts';
-import type { NewTask } from '../../core/validate.ts';
+import { initialTask, type NewTask } from '../../core/validate.ts';
 import { NoticeHub } from '../notice-hub.ts';
 import type {
   AttemptRef,
@@ -196,7 +196,7 @@ export class SqliteStore implements Store {
         }
         this.#appendEvent(t, 1, 'created', { status: t.status, runAt: t.runAt }, t.createdAt);
         if (t.status === 'queued') this.#pending.push({ kind: 'ready', queue: t.queue });
-        return { task: rowToTask(this.#get(SQL.getTask, t.id)!), created: true };
+        return { task: initialTask(t), created: true };
       }),
     );
   }
@@ -274,15 +274,15 @@ export class SqliteStore implements Store {
         );
       }
       const leaseUntil = now + request.leaseMs;
-      const claims: Claim[] = [];
-      for (const candidate of candidates.slice(0, request.max)) {
-        const row = this.#get(SQL.claimOne, leaseUntil, request.workerId, now, now, candidate.id);
-        if (!row) continue;
+      const ids = JSON.stringify(candidates.slice(0, request.max).map((c) => c.id));
+      const claims = this.#all(SQL.claimIds, leaseUntil, request.workerId, now, now, ids).map((row) => {
         const task = rowToTask(row);
         this.#appendEvent(task, task.lastEventSeq, 'started', { attempt: task.attempts, workerId: request.workerId }, now);
-        claims.push({ task, attemptToken: row.attempt_token as string, leaseExpiresAt: leaseUntil });
-      }
-      return claims;
+        return { task, attemptToken: row.attempt_token as string, leaseExpiresAt: leaseUntil };
+      });
+      return claims.sort(
+        (a, b) => b.task.priority - a.task.priority || a.task.runAt - b.task.runAt || a.task.id.localeCompare(b.task.id),
+      );
     });
   }
 
