@@ -1,0 +1,776 @@
+// The shared backend: any number of API nodes and worker processes on one PostgreSQL database. Every Store call that
+// writes is one SQL statement (see sql.ts), so it is atomic without BEGIN/COMMIT and costs one round trip. Changes
+// reach other processes through LISTEN/NOTIFY on one channel per schema; this process's own changes are delivered
+// locally right after they commit, and their NOTIFY echo is skipped by origin.
+import { randomUUID } from 'node:crypto';
+import { Client, type Notification, Pool, type PoolClient, type QueryConfig, type QueryResult, type QueryResultRow } from 'pg';
+import { DEFAULT_BACKOFF } from '../../core/backoff.ts';
+import {
+  InvalidStateError,
+  StaleAttemptError,
+  StoreUnavailableError,
+  TaskNotFoundError,
+  ValidationError,
+} from '../../core/errors.ts';
+import type {
+  BackoffPolicy,
+  Json,
+  Progress,
+  Task,
+  TaskError,
+  TaskEvent,
+  TaskEventKind,
+  TaskStatus,
+} from '../../core/task.ts';
+import { isTerminal, TASK_EVENT_KINDS, TASK_STATUSES } from '../../core/task.ts';
+import type { NewTask } from '../../core/validate.ts';
+import { NoticeHub } from '../notice-hub.ts';
+import type {
+  AttemptRef,
+  Claim,
+  ClaimRequest,
+  CreatedTask,
+  ExpiredLease,
+  FinishRequest,
+  FinishResult,
+  LeaseState,
+  NoticeListener,
+  QueueCounts,
+  Store,
+  StoreNotice,
+  TaskPage,
+  TaskQuery,
+} from '../store.ts';
+import { buildSql, listenStatement, type PostgresSql, type Statement } from './sql.ts';
+
+export interface PostgresStoreOptions {
+  /** `postgres://user:password@host:port/database?...` */
+  connectionString: string;
+  /** The PostgreSQL schema that holds Taskhub's tables (created by migrate()). Default `taskhub`. */
+  schema?: string;
+  /** Connections in the pool, besides the one that LISTENs. Default 10. */
+  poolSize?: number;
+}
+
+/** Anything that runs a query: the store's pool, or a client of the application (createTasksIn). */
+export interface Queryable {
+  query<R extends QueryResultRow>(config: QueryConfig<unknown[]>): Promise<QueryResult<R>>;
+}
+
+/** bigint columns arrive as strings (pg's default, exact), or as numbers when the application set parseInt8. */
+type Int8 = string | number;
+
+interface TaskRow {
+  id: string;
+  queue: string;
+  type: string;
+  payload: Json;
+  status: TaskStatus;
+  priority: number;
+  run_at: Int8;
+  attempts: number;
+  max_attempts: number;
+  backoff: BackoffPolicy;
+  timeout_ms: number | null;
+  idempotency_key: string | null;
+  tags: Record<string, string>;
+  owner: string | null;
+  parent_id: string | null;
+  concurrency_key: string | null;
+  traceparent: string | null;
+  progress: Progress | null;
+  result: Json | null;
+  error: TaskError | null;
+  cancel_requested: boolean;
+  event_seq: number;
+  created_at: Int8;
+  updated_at: Int8;
+  started_at: Int8 | null;
+  completed_at: Int8 | null;
+}
+
+interface TaskRowWithToken extends TaskRow {
+  attempt_token: string;
+}
+
+interface FinishedRow extends TaskRow {
+  ord: number;
+  event_data: Json;
+}
+
+interface AppendedEventRow {
+  queue: string;
+  owner: string | null;
+  event_seq: number;
+}
+
+interface EventRow {
+  task_exists: boolean;
+  seq: number | null;
+  kind: TaskEventKind;
+  data: Json;
+  at: Int8;
+}
+
+function toNumber(value: Int8): number {
+  return typeof value === 'number' ? value : Number(value);
+}
+
+function toNumberOrNull(value: Int8 | null): number | null {
+  return value === null ? null : toNumber(value);
+}
+
+function rowToTask(r: TaskRow): Task {
+  return {
+    id: r.id,
+    queue: r.queue,
+    type: r.type,
+    payload: r.payload ?? null,
+    status: r.status,
+    priority: r.priority,
+    runAt: toNumber(r.run_at),
+    attempts: r.attempts,
+    maxAttempts: r.max_attempts,
+    backoff: r.backoff ?? DEFAULT_BACKOFF,
+    timeoutMs: r.timeout_ms,
+    idempotencyKey: r.idempotency_key,
+    tags: r.tags ?? {},
+    owner: r.owner,
+    parentId: r.parent_id,
+    concurrencyKey: r.concurrency_key,
+    traceparent: r.traceparent,
+    progress: r.progress,
+    result: r.result ?? null,
+    error: r.error,
+    cancelRequested: r.cancel_requested,
+    lastEventSeq: r.event_seq,
+    createdAt: toNumber(r.created_at),
+    updatedAt: toNumber(r.updated_at),
+    startedAt: toNumberOrNull(r.started_at),
+    completedAt: toNumberOrNull(r.completed_at),
+  };
+}
+
+/** Claim order: priority (higher first), then runAt, then id, compared as bytes like the index. */
+function claimOrder(a: Task, b: Task): number {
+  return b.priority - a.priority || a.runAt - b.runAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+const FINISH_STATUS = { completed: 'completed', retry: 'scheduled', failed: 'failed', cancelled: 'cancelled' } as const;
+const FINISH_EVENT = { completed: 'completed', retry: 'retrying', failed: 'failed', cancelled: 'cancelled' } as const;
+
+// ---- connection errors ----
+
+/** SQLSTATEs that mean "the server is not there for us", as opposed to a problem with the statement. */
+const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300', '53000']);
+const UNAVAILABLE_NODE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'EAI_AGAIN',
+]);
+const UNAVAILABLE_MESSAGES = [/connection terminated/i, /timeout exceeded when trying to connect/i, /connection error/i, /not queryable/i];
+
+function isUnavailable(error: unknown): error is Error {
+  if (!(error instanceof Error)) return false;
+  const code = (error as Error & { code?: unknown }).code;
+  if (typeof code === 'string' && (code.startsWith('08') || UNAVAILABLE_SQLSTATES.has(code) || UNAVAILABLE_NODE_CODES.has(code))) {
+    return true;
+  }
+  if (error instanceof AggregateError) return error.errors.some(isUnavailable);
+  return UNAVAILABLE_MESSAGES.some((pattern) => pattern.test(error.message));
+}
+
+/** Connection failures become StoreUnavailableError (the server answers 503); anything else passes unchanged. */
+function translateError(error: unknown): unknown {
+  if (error instanceof StoreUnavailableError || !isUnavailable(error)) return error;
+  return new StoreUnavailableError(`PostgreSQL is unavailable: ${error.message}`, { cause: error });
+}
+
+// ---- notices on the wire (the format is documented in docs/postgres.md) ----
+
+type WireNotice =
+  | {
+      notice: 'event';
+      origin: string | null;
+      taskId: string;
+      seq: number;
+      kind: TaskEventKind;
+      queue: string;
+      owner: string | null;
+      /** Absent when the event was too large for a NOTIFY payload: then it is read from the store. */
+      event: TaskEvent | null;
+    }
+  | { notice: 'ready'; origin: string | null; queue: string | null }
+  | { notice: 'cancel'; origin: string | null; taskId: string };
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+const EVENT_KINDS: ReadonlySet<string> = new Set(TASK_EVENT_KINDS);
+
+function isEventKind(value: unknown): value is TaskEventKind {
+  return typeof value === 'string' && EVENT_KINDS.has(value);
+}
+
+function parseWireEvent(value: unknown): TaskEvent | null {
+  if (!isRecord(value)) return null;
+  const { taskId, seq, kind, data, at } = value;
+  if (typeof taskId !== 'string' || typeof seq !== 'number' || !isEventKind(kind) || typeof at !== 'number') return null;
+  return { taskId, seq, kind, data: (data ?? null) as Json, at };
+}
+
+/** Null for anything that is not a well-formed Taskhub notice (someone else may NOTIFY on the channel). */
+function parseWireNotice(payload: string | undefined): WireNotice | null {
+  if (!payload) return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(payload);
+  } catch {
+    return null;
+  }
+  if (!isRecord(value)) return null;
+  const origin = typeof value.origin === 'string' ? value.origin : null;
+  switch (value.notice) {
+    case 'event': {
+      const { taskId, seq, kind, queue, owner } = value;
+      if (typeof taskId !== 'string' || typeof seq !== 'number' || !isEventKind(kind) || typeof queue !== 'string') {
+        return null;
+      }
+      const event = parseWireEvent(value.event);
+      return { notice: 'event', origin, taskId, seq, kind, queue, owner: typeof owner === 'string' ? owner : null, event };
+    }
+    case 'ready':
+      return { notice: 'ready', origin, queue: typeof value.queue === 'string' ? value.queue : null };
+    case 'cancel':
+      return typeof value.taskId === 'string' ? { notice: 'cancel', origin, taskId: value.taskId } : null;
+    default:
+      return null;
+  }
+}
+
+// ---- the store ----
+
+const LISTENER_APPLICATION_NAME = 'taskhub-listener';
+const RECONNECT_MIN_DELAY_MS = 100;
+const RECONNECT_MAX_DELAY_MS = 5_000;
+const CONNECT_TIMEOUT_MS = 10_000;
+/** PostgreSQL truncates longer identifiers, which would silently put two schemas' tables in one. */
+const MAX_SCHEMA_NAME_BYTES = 63;
+
+export class PostgresStore implements Store {
+  readonly backend = 'postgres';
+  readonly schema: string;
+  readonly #connectionString: string;
+  readonly #sql: PostgresSql;
+  readonly #pool: Pool;
+  /** Names this store instance in its NOTIFYs, so it can skip the echo of what it already delivered locally. */
+  readonly #origin = randomUUID();
+  readonly #notices = new NoticeHub();
+  #closed = false;
+  /** The connection that LISTENs, once it does. */
+  #listener: Client | null = null;
+  /** The connection attempt under way, or done; null while there is none (lost, waiting to reconnect). */
+  #listenerStart: Promise<void> | null = null;
+  #reconnectTimer: NodeJS.Timeout | undefined;
+  #reconnectAttempts = 0;
+  /** Set when notices may have been missed (listener down); the next successful LISTEN tells listeners to re-check. */
+  #listenerGap = false;
+  /** Notices from other processes are delivered one after another, in arrival order, even when one needs a read. */
+  #delivery: Promise<void> = Promise.resolve();
+
+  constructor(options: PostgresStoreOptions) {
+    const schema = options.schema ?? 'taskhub';
+    if (schema.length === 0 || Buffer.byteLength(schema) > MAX_SCHEMA_NAME_BYTES) {
+      throw new ValidationError(`schema: "${schema}" must be 1-${MAX_SCHEMA_NAME_BYTES} bytes`, 'schema');
+    }
+    const poolSize = options.poolSize ?? 10;
+    if (!Number.isInteger(poolSize) || poolSize < 1) throw new ValidationError('poolSize: must be a positive integer', 'poolSize');
+    this.schema = schema;
+    this.#connectionString = options.connectionString;
+    this.#sql = buildSql(schema);
+    this.#pool = new Pool({
+      connectionString: options.connectionString,
+      max: poolSize,
+      application_name: 'taskhub',
+      keepAlive: true,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    });
+    // An idle connection that dies (server restart, network cut) is dropped by the pool and replaced on demand; the
+    // error must not crash the process, and callers see it as StoreUnavailableError on their next query if it lasts.
+    this.#pool.on('error', () => {});
+  }
+
+  // ---- plumbing ----
+
+  async #query<R extends QueryResultRow>(statement: Statement | string, values: unknown[], on: Queryable = this.#pool): Promise<R[]> {
+    if (this.#closed && on === this.#pool) throw new StoreUnavailableError('the PostgreSQL store is closed');
+    const config: QueryConfig<unknown[]> =
+      typeof statement === 'string' ? { text: statement, values } : { name: statement.name, text: statement.text, values };
+    try {
+      return (await on.query<R>(config)).rows;
+    } catch (error) {
+      throw translateError(error);
+    }
+  }
+
+  /** Distinguishes an unknown task from a stale token, for the error a refused call throws. */
+  async #refusal(taskId: string): Promise<Error> {
+    const rows = await this.#query<{ status: TaskStatus }>(this.#sql.taskStatus, [taskId]);
+    return rows.length > 0 ? new StaleAttemptError(taskId) : new TaskNotFoundError(taskId);
+  }
+
+  #emitEvent(task: { queue: string; owner: string | null }, event: TaskEvent): void {
+    this.#notices.emit({ kind: 'event', queue: task.queue, owner: task.owner, event });
+  }
+
+  // ---- schema ----
+
+  async migrate(): Promise<void> {
+    let client: PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (error) {
+      throw translateError(error);
+    }
+    try {
+      await client.query('BEGIN');
+      // Serializes every process migrating this schema; released by COMMIT or ROLLBACK.
+      await client.query(this.#sql.migrationLock, [this.schema]);
+      const schemaExists = await client.query(this.#sql.schemaExists, [this.schema]);
+      if (schemaExists.rowCount === 0) await client.query(this.#sql.createSchema);
+      const table = await client.query<{ present: boolean }>(this.#sql.migrationsTableExists);
+      if (!table.rows[0].present) await client.query(this.#sql.createMigrationsTable);
+      const applied = new Set((await client.query<{ version: number }>(this.#sql.appliedVersions)).rows.map((r) => r.version));
+      for (const [index, ddl] of this.#sql.migrations.entries()) {
+        const version = index + 1;
+        if (applied.has(version)) continue;
+        await client.query(ddl);
+        await client.query(this.#sql.recordMigration, [version, Date.now()]);
+      }
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw translateError(error);
+    } finally {
+      client.release();
+    }
+    // Listening from here on means a store that has migrated hears every change committed after this returns.
+    await this.#ensureListener();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = undefined;
+    await this.#listenerStart;
+    const listener = this.#listener;
+    this.#listener = null;
+    if (listener) await listener.end().catch(() => {});
+    await this.#delivery;
+    await this.#pool.end();
+  }
+
+  async ping(): Promise<void> {
+    try {
+      await this.#query(this.#sql.ping, []);
+    } catch (error) {
+      if (error instanceof StoreUnavailableError) throw error;
+      throw new StoreUnavailableError(`PostgreSQL is not answering: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  // ---- producing ----
+
+  async createTasks(tasks: readonly NewTask[]): Promise<CreatedTask[]> {
+    const results = await this.#createTasks(this.#pool, tasks, this.#origin);
+    for (const { task, created } of results) {
+      if (!created) continue;
+      this.#emitEvent(task, { taskId: task.id, seq: 1, kind: 'created', data: { status: task.status, runAt: task.runAt }, at: task.createdAt });
+      if (task.status === 'queued') this.#notices.emit({ kind: 'ready', queue: task.queue });
+    }
+    return results;
+  }
+
+  /**
+   * createTasks on a connection the application controls, typically inside its own BEGIN ... COMMIT, so the tasks
+   * exist if and only if the application's transaction commits. Notices go out through NOTIFY when (and only when) it
+   * commits; this process hears them like any other's. See docs/postgres.md.
+   */
+  createTasksIn(client: Queryable, tasks: readonly NewTask[]): Promise<CreatedTask[]> {
+    return this.#createTasks(client, tasks, null);
+  }
+
+  async #createTasks(on: Queryable, tasks: readonly NewTask[], origin: string | null): Promise<CreatedTask[]> {
+    if (tasks.length === 0) return [];
+    const input = tasks.map((t, ord) => ({
+      ord,
+      id: t.id,
+      queue: t.queue,
+      type: t.type,
+      payload: t.payload ?? null,
+      status: t.status,
+      priority: t.priority,
+      run_at: t.runAt,
+      max_attempts: t.maxAttempts,
+      backoff: t.backoff,
+      timeout_ms: t.timeoutMs,
+      idempotency_key: t.idempotencyKey,
+      tags: t.tags,
+      owner: t.owner,
+      parent_id: t.parentId,
+      concurrency_key: t.concurrencyKey,
+      traceparent: t.traceparent,
+      created_at: t.createdAt,
+    }));
+    const inserted = new Map(
+      (await this.#query<TaskRow>(this.#sql.createTasks, [JSON.stringify(input), origin], on)).map((r) => [r.id, rowToTask(r)]),
+    );
+    if (inserted.size === tasks.length) return tasks.map((t) => ({ task: inserted.get(t.id)!, created: true }));
+
+    // Skipped for an idempotency key: the existing task is one inserted earlier in this batch, or one stored before.
+    const keyOf = (owner: string | null, key: string | null) => JSON.stringify([owner ?? '', key]);
+    const byKey = new Map<string, Task>();
+    for (const task of inserted.values()) if (task.idempotencyKey !== null) byKey.set(keyOf(task.owner, task.idempotencyKey), task);
+    const unresolved = tasks.filter((t) => !inserted.has(t.id) && !byKey.has(keyOf(t.owner, t.idempotencyKey)));
+    if (unresolved.length > 0) {
+      const rows = await this.#query<TaskRow>(
+        this.#sql.tasksByIdempotencyKey,
+        [unresolved.map((t) => t.owner ?? ''), unresolved.map((t) => t.idempotencyKey)],
+        on,
+      );
+      for (const row of rows) byKey.set(keyOf(row.owner, row.idempotency_key), rowToTask(row));
+    }
+    return tasks.map((t) => {
+      const own = inserted.get(t.id);
+      if (own) return { task: own, created: true };
+      const existing = byKey.get(keyOf(t.owner, t.idempotencyKey));
+      if (!existing) throw new Error(`task ${t.id} was not inserted and matches no idempotency key`);
+      return { task: existing, created: false };
+    });
+  }
+
+  // ---- reading ----
+
+  async getTask(id: string): Promise<Task | null> {
+    const [row] = await this.#query<TaskRow>(this.#sql.getTask, [id]);
+    return row ? rowToTask(row) : null;
+  }
+
+  async listTasks(query: TaskQuery): Promise<TaskPage> {
+    const { text, values } = this.#sql.listTasks(query);
+    const rows = await this.#query<TaskRow>(text, values);
+    const tasks = rows.slice(0, query.limit).map(rowToTask);
+    return { tasks, nextCursor: rows.length > query.limit ? tasks[tasks.length - 1].id : null };
+  }
+
+  async listEvents(taskId: string, afterSeq: number, limit: number): Promise<TaskEvent[]> {
+    const rows = await this.#query<EventRow>(this.#sql.listEvents, [taskId, afterSeq, limit]);
+    if (!rows[0]?.task_exists) throw new TaskNotFoundError(taskId);
+    const events: TaskEvent[] = [];
+    for (const r of rows) {
+      if (r.seq !== null) events.push({ taskId, seq: r.seq, kind: r.kind, data: r.data ?? null, at: toNumber(r.at) });
+    }
+    return events;
+  }
+
+  async countByQueue(): Promise<QueueCounts[]> {
+    const byQueue = new Map<string, QueueCounts>();
+    for (const r of await this.#query<{ queue: string; status: TaskStatus; n: number }>(this.#sql.countByQueue, [])) {
+      let entry = byQueue.get(r.queue);
+      if (!entry) {
+        entry = { queue: r.queue, counts: Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number> };
+        byQueue.set(r.queue, entry);
+      }
+      entry.counts[r.status] = r.n;
+    }
+    return [...byQueue.values()].sort((a, b) => a.queue.localeCompare(b.queue));
+  }
+
+  // ---- the worker side ----
+
+  async claim(request: ClaimRequest): Promise<Claim[]> {
+    if (request.max <= 0 || request.types.length === 0) return [];
+    const { now } = request;
+    const rows = await this.#query<TaskRowWithToken>(this.#sql.claim, [
+      now,
+      request.types,
+      request.queues,
+      request.max,
+      request.leaseMs,
+      request.workerId,
+      this.#origin,
+    ]);
+    const leaseExpiresAt = now + request.leaseMs;
+    const claims = rows
+      .map((row) => ({ task: rowToTask(row), attemptToken: row.attempt_token, leaseExpiresAt }))
+      .sort((a, b) => claimOrder(a.task, b.task));
+    for (const { task } of claims) {
+      this.#emitEvent(task, {
+        taskId: task.id,
+        seq: task.lastEventSeq,
+        kind: 'started',
+        data: { attempt: task.attempts, workerId: request.workerId },
+        at: now,
+      });
+    }
+    return claims;
+  }
+
+  async nextScheduledAt(queues: readonly string[] | null): Promise<number | null> {
+    const [row] = queues
+      ? await this.#query<{ at: Int8 | null }>(this.#sql.nextScheduledAtInQueues, [queues])
+      : await this.#query<{ at: Int8 | null }>(this.#sql.nextScheduledAt, []);
+    return row ? toNumberOrNull(row.at) : null;
+  }
+
+  async heartbeat(ref: AttemptRef, leaseMs: number, now: number): Promise<LeaseState> {
+    const [row] = await this.#query<{ lease_until: Int8; cancel_requested: boolean }>(this.#sql.heartbeat, [
+      now + leaseMs,
+      ref.taskId,
+      ref.attemptToken,
+    ]);
+    if (!row) throw await this.#refusal(ref.taskId);
+    return { leaseExpiresAt: toNumber(row.lease_until), cancelRequested: row.cancel_requested };
+  }
+
+  async progress(ref: AttemptRef, progress: Progress, now: number): Promise<TaskEvent> {
+    const [row] = await this.#query<AppendedEventRow>(this.#sql.progress, [
+      JSON.stringify(progress),
+      now,
+      ref.taskId,
+      ref.attemptToken,
+      this.#origin,
+    ]);
+    if (!row) throw await this.#refusal(ref.taskId);
+    const event: TaskEvent = { taskId: ref.taskId, seq: row.event_seq, kind: 'progress', data: progress as unknown as Json, at: now };
+    this.#emitEvent(row, event);
+    return event;
+  }
+
+  async output(ref: AttemptRef, chunk: string, now: number): Promise<TaskEvent> {
+    const [row] = await this.#query<AppendedEventRow>(this.#sql.output, [chunk, now, ref.taskId, ref.attemptToken, this.#origin]);
+    if (!row) throw await this.#refusal(ref.taskId);
+    const event: TaskEvent = { taskId: ref.taskId, seq: row.event_seq, kind: 'output', data: { chunk }, at: now };
+    this.#emitEvent(row, event);
+    return event;
+  }
+
+  async finish(requests: readonly FinishRequest[], now: number): Promise<FinishResult[]> {
+    if (requests.length === 0) return [];
+    const input = requests.map(({ ref, outcome, onlyIfLeaseExpired }, ord) => {
+      const error: TaskError | null =
+        outcome.status === 'failed' || outcome.status === 'retry'
+          ? outcome.error
+          : outcome.status === 'cancelled'
+            ? { message: outcome.reason, code: 'CANCELLED', retryable: false }
+            : null;
+      const result: Json = outcome.status === 'completed' ? (outcome.result ?? null) : null;
+      return {
+        ord,
+        id: ref.taskId,
+        attempt_token: ref.attemptToken,
+        status: outcome.status === 'retry' && outcome.runAt <= now ? 'queued' : FINISH_STATUS[outcome.status],
+        run_at: outcome.status === 'retry' ? outcome.runAt : null,
+        result,
+        error,
+        terminal: outcome.status !== 'retry',
+        refund_attempt: outcome.status === 'retry' && outcome.refundAttempt === true,
+        only_if_lease_expired: onlyIfLeaseExpired === true,
+        event_kind: FINISH_EVENT[outcome.status],
+        // The `retrying` event also names the attempt, which only the row knows: the statement builds that one.
+        event_data: outcome.status === 'completed' ? { result } : { error: error as unknown as Json },
+      };
+    });
+    const rows = await this.#query<FinishedRow>(this.#sql.finish, [
+      JSON.stringify(input),
+      now,
+      this.#origin,
+      requests.map((r) => r.ref.taskId),
+    ]);
+    const finished = new Map(rows.map((r) => [r.ord, r]));
+
+    const refusedIds = requests.filter((_, ord) => !finished.has(ord)).map((r) => r.ref.taskId);
+    const existing =
+      refusedIds.length > 0
+        ? new Set((await this.#query<{ id: string }>(this.#sql.existingIds, [refusedIds])).map((r) => r.id))
+        : new Set<string>();
+
+    return requests.map((request, ord): FinishResult => {
+      const row = finished.get(ord);
+      if (!row) {
+        const { taskId } = request.ref;
+        return { ok: false, error: existing.has(taskId) ? new StaleAttemptError(taskId) : new TaskNotFoundError(taskId) };
+      }
+      const task = rowToTask(row);
+      this.#emitEvent(task, { taskId: task.id, seq: task.lastEventSeq, kind: input[ord].event_kind, data: row.event_data, at: now });
+      if (task.status === 'queued') this.#notices.emit({ kind: 'ready', queue: task.queue });
+      return { ok: true, task };
+    });
+  }
+
+  async expiredLeases(now: number, limit: number): Promise<ExpiredLease[]> {
+    const rows = await this.#query<TaskRowWithToken>(this.#sql.expiredLeases, [now, limit]);
+    return rows.map((r) => ({ task: rowToTask(r), attemptToken: r.attempt_token }));
+  }
+
+  // ---- control ----
+
+  async cancel(id: string, reason: string, now: number): Promise<Task> {
+    const error: TaskError = { message: reason, code: 'CANCELLED', retryable: false };
+    // A failed task retried between the update and the status read would look cancellable: then try again.
+    for (let round = 1; ; round++) {
+      const [row] = await this.#query<TaskRow>(this.#sql.cancel, [id, JSON.stringify(error), now, this.#origin]);
+      if (row) {
+        const task = rowToTask(row);
+        if (task.status === 'cancelled') {
+          this.#emitEvent(task, { taskId: id, seq: task.lastEventSeq, kind: 'cancelled', data: { error: error as unknown as Json }, at: now });
+        } else {
+          this.#notices.emit({ kind: 'cancel', taskId: id });
+        }
+        return task;
+      }
+      const [current] = await this.#query<{ status: TaskStatus }>(this.#sql.taskStatus, [id]);
+      if (!current) throw new TaskNotFoundError(id);
+      if (isTerminal(current.status) || round >= 3) throw new InvalidStateError(id, current.status, 'cancel');
+    }
+  }
+
+  async retry(id: string, now: number): Promise<Task> {
+    const [row] = await this.#query<TaskRow>(this.#sql.retry, [id, now, this.#origin]);
+    if (!row) {
+      const [current] = await this.#query<{ status: TaskStatus }>(this.#sql.taskStatus, [id]);
+      if (!current) throw new TaskNotFoundError(id);
+      throw new InvalidStateError(id, current.status, 'retry');
+    }
+    const task = rowToTask(row);
+    this.#emitEvent(task, { taskId: id, seq: task.lastEventSeq, kind: 'retrying', data: { manual: true }, at: now });
+    this.#notices.emit({ kind: 'ready', queue: task.queue });
+    return task;
+  }
+
+  // ---- notices ----
+
+  listen(listener: NoticeListener): () => void {
+    const unsubscribe = this.#notices.add(listener);
+    void this.#ensureListener();
+    return unsubscribe;
+  }
+
+  /** Starts the LISTEN connection unless it runs or is starting. Never rejects: a failure schedules a retry. */
+  #ensureListener(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#listenerStart ??= this.#connectListener().catch(() => {
+      this.#listenerStart = null;
+      this.#listenerGap = true;
+      this.#scheduleReconnect();
+    });
+    return this.#listenerStart;
+  }
+
+  async #connectListener(): Promise<void> {
+    const client = new Client({
+      connectionString: this.#connectionString,
+      application_name: LISTENER_APPLICATION_NAME,
+      keepAlive: true,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    });
+    // Registered before connecting and kept for the client's whole life: an 'error' event without a handler would
+    // crash the process.
+    client.on('error', () => this.#onListenerLost(client));
+    client.on('end', () => this.#onListenerLost(client));
+    client.on('notification', (message) => this.#onNotification(message));
+    try {
+      await client.connect();
+      await client.query(listenStatement(this.#sql.channel));
+    } catch (error) {
+      client.removeAllListeners('notification');
+      await client.end().catch(() => {});
+      throw error;
+    }
+    if (this.#closed) {
+      await client.end().catch(() => {});
+      return;
+    }
+    this.#listener = client;
+    this.#reconnectAttempts = 0;
+    if (this.#listenerGap) {
+      this.#listenerGap = false;
+      this.#afterGap();
+    }
+  }
+
+  #onListenerLost(client: Client): void {
+    if (client !== this.#listener) return;
+    this.#listener = null;
+    this.#listenerStart = null;
+    this.#listenerGap = true;
+    client.removeAllListeners('notification');
+    void client.end().catch(() => {});
+    this.#scheduleReconnect();
+  }
+
+  #scheduleReconnect(): void {
+    if (this.#closed || this.#reconnectTimer) return;
+    const ceiling = Math.min(RECONNECT_MAX_DELAY_MS, RECONNECT_MIN_DELAY_MS * 2 ** this.#reconnectAttempts++);
+    const delay = ceiling / 2 + (Math.random() * ceiling) / 2;
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = undefined;
+      void this.#ensureListener();
+    }, delay);
+    // The timer alone must not keep a process alive that has nothing else to do.
+    this.#reconnectTimer.unref();
+  }
+
+  /**
+   * Listening again after a gap: notices sent meanwhile are gone. Waiters re-check for work, and running tasks whose
+   * cancellation was requested meanwhile are announced again (their workers would otherwise learn it only from the
+   * next heartbeat). Followers of task events fill gaps from listEvents when the next event arrives.
+   */
+  #afterGap(): void {
+    this.#notices.emit({ kind: 'ready', queue: null });
+    this.#delivery = this.#delivery.then(async () => {
+      try {
+        for (const { id } of await this.#query<{ id: string }>(this.#sql.cancelRequestedIds, [])) {
+          this.#notices.emit({ kind: 'cancel', taskId: id });
+        }
+      } catch {
+        // Unreachable again: the next reconnect repeats this.
+      }
+    });
+  }
+
+  #onNotification(message: Notification): void {
+    if (message.channel !== this.#sql.channel || this.#notices.size === 0) return;
+    const notice = parseWireNotice(message.payload);
+    // This instance's own changes were delivered when they committed.
+    if (!notice || notice.origin === this.#origin) return;
+    this.#delivery = this.#delivery.then(() => this.#deliver(notice));
+  }
+
+  async #deliver(wire: WireNotice): Promise<void> {
+    let notice: StoreNotice;
+    if (wire.notice === 'ready') notice = { kind: 'ready', queue: wire.queue };
+    else if (wire.notice === 'cancel') notice = { kind: 'cancel', taskId: wire.taskId };
+    else {
+      let event = wire.event;
+      if (!event) {
+        // Too large for the NOTIFY payload: read it. On failure it is skipped; followers fill the gap later.
+        try {
+          [event] = await this.listEvents(wire.taskId, wire.seq - 1, 1);
+        } catch {
+          return;
+        }
+        if (!event || event.seq !== wire.seq) return;
+      }
+      notice = { kind: 'event', queue: wire.queue, owner: wire.owner, event };
+    }
+    this.#notices.emit(notice);
+  }
+}

@@ -1,0 +1,233 @@
+// The store conformance suite, unchanged, against PostgreSQL, plus what only this backend has: enqueueing inside the
+// application's own transaction, and a LISTEN connection that survives losing its backend. Each run works in a
+// throwaway schema and drops it at the end.
+//
+// Needs a server: TASKHUB_TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/test. Unreachable, the tests
+// are skipped, unless CI or TASKHUB_REQUIRE_SERVICES is set: then they fail.
+import assert from 'node:assert/strict';
+import { after, before, describe, it, test } from 'node:test';
+import { Client } from 'pg';
+import { StoreUnavailableError } from '../src/core/errors.ts';
+import { uuidv7 } from '../src/core/ids.ts';
+import type { TaskSpec } from '../src/core/task.ts';
+import { DEFAULT_TASK_DEFAULTS, type NewTask, normalizeTaskSpec } from '../src/core/validate.ts';
+import { storeConformance } from '../src/store/conformance/suite.ts';
+import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
+import { noticeChannel } from '../src/store/postgres/sql.ts';
+import type { StoreNotice } from '../src/store/store.ts';
+
+const url = process.env.TASKHUB_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const required = [process.env.CI, process.env.TASKHUB_REQUIRE_SERVICES].some((v) => v !== undefined && v !== '' && v !== '0' && v !== 'false');
+
+/** The URL without its password, for messages. */
+function shown(connectionString: string): string {
+  try {
+    const parsed = new URL(connectionString);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(unparsable URL)';
+  }
+}
+
+async function unreachableReason(): Promise<string | null> {
+  const client = new Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return null;
+  } catch (error) {
+    return (error as Error).message || String(error);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+/** Runs SQL on a connection of its own, outside any store. */
+async function admin<T>(fn: (client: Client) => Promise<T>): Promise<T> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+const freshSchema = (label: string) => `taskhub_test_${label}_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+
+async function dropSchema(schema: string): Promise<void> {
+  await admin((c) => c.query(`DROP SCHEMA IF EXISTS ${c.escapeIdentifier(schema)} CASCADE`));
+}
+
+async function openStore(schema: string): Promise<PostgresStore> {
+  const store = new PostgresStore({ connectionString: url, schema, poolSize: 4 });
+  await store.migrate();
+  return store;
+}
+
+function newTask(spec: Partial<TaskSpec> = {}, now = Date.now()): NewTask {
+  return normalizeTaskSpec({ type: 'work', ...spec }, DEFAULT_TASK_DEFAULTS, now, () => uuidv7(now));
+}
+
+async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+const unreachable = await unreachableReason();
+
+if (unreachable !== null) {
+  const message = `PostgreSQL is unreachable at ${shown(url)} (${unreachable})`;
+  if (required) {
+    test('PostgreSQL store: server reachable', () => {
+      assert.fail(`${message}; CI or TASKHUB_REQUIRE_SERVICES is set, so the PostgreSQL tests must run`);
+    });
+  } else {
+    test('PostgreSQL store', { skip: `${message}; set TASKHUB_TEST_POSTGRES_URL to run these tests` }, () => {});
+  }
+} else {
+  let conformanceSchema = '';
+  storeConformance('postgres', {
+    async open() {
+      conformanceSchema = freshSchema('conformance');
+      return openStore(conformanceSchema);
+    },
+    openAnother: () => openStore(conformanceSchema),
+    cleanup: () => dropSchema(conformanceSchema),
+  });
+
+  describe('PostgreSQL store: beyond the contract', () => {
+    const schema = freshSchema('extra');
+    let store: PostgresStore;
+    before(async () => {
+      store = await openStore(schema);
+    });
+    after(async () => {
+      await store.close();
+      await dropSchema(schema);
+    });
+
+    it('migrates safely when many processes start at once', async () => {
+      const racing = freshSchema('race');
+      const stores = Array.from({ length: 6 }, () => new PostgresStore({ connectionString: url, schema: racing, poolSize: 1 }));
+      try {
+        await Promise.all(stores.map((s) => s.migrate()));
+        await stores[0].migrate();
+        const versions = await admin((c) => c.query(`SELECT version FROM ${c.escapeIdentifier(racing)}.schema_migrations`));
+        assert.deepEqual(
+          versions.rows.map((r) => r.version),
+          [1],
+        );
+      } finally {
+        await Promise.all(stores.map((s) => s.close()));
+        await dropSchema(racing);
+      }
+    });
+
+    it('enqueues inside the application transaction: a task exists if and only if it commits', async () => {
+      const type = `in-tx-${Math.random().toString(36).slice(2, 8)}`;
+      const heard: StoreNotice[] = [];
+      const stop = store.listen((n) => heard.push(n));
+      try {
+        await admin(async (client) => {
+          await client.query('CREATE TEMP TABLE orders (id integer PRIMARY KEY)');
+
+          await client.query('BEGIN');
+          await client.query('INSERT INTO orders VALUES (1)');
+          const [committed] = await store.createTasksIn(client, [newTask({ type, payload: { order: 1 } })]);
+          assert.equal(committed.created, true);
+          // Not committed yet: invisible to the store's own connections.
+          assert.equal(await store.getTask(committed.task.id), null);
+          await client.query('COMMIT');
+          assert.equal((await store.getTask(committed.task.id))?.status, 'queued');
+
+          await client.query('BEGIN');
+          await client.query('INSERT INTO orders VALUES (2)');
+          const [rolledBack] = await store.createTasksIn(client, [newTask({ type, payload: { order: 2 } })]);
+          await client.query('ROLLBACK');
+          assert.equal(await store.getTask(rolledBack.task.id), null);
+
+          const claims = await store.claim({ workerId: 'w', types: [type], queues: null, max: 10, leaseMs: 30_000, now: Date.now() });
+          assert.deepEqual(
+            claims.map((c) => c.task.id),
+            [committed.task.id],
+          );
+          // The commit reached this process's listeners through NOTIFY.
+          await waitFor(
+            () => heard.some((n) => n.kind === 'event' && n.event.taskId === committed.task.id && n.event.kind === 'created'),
+            'the created event of the committed task',
+          );
+          assert.ok(!heard.some((n) => n.kind === 'event' && n.event.taskId === rolledBack.task.id));
+        });
+      } finally {
+        stop();
+      }
+    });
+
+    it('delivers events too large for a NOTIFY payload, read back from the store', async () => {
+      const other = await openStore(schema);
+      const type = `big-${Math.random().toString(36).slice(2, 8)}`;
+      const heard: StoreNotice[] = [];
+      const stop = store.listen((n) => heard.push(n));
+      try {
+        await other.createTasks([newTask({ type })]);
+        const [claim] = await other.claim({ workerId: 'w', types: [type], queues: null, max: 1, leaseMs: 30_000, now: Date.now() });
+        const chunk = 'x'.repeat(50_000);
+        const sent = await other.output({ taskId: claim.task.id, attemptToken: claim.attemptToken }, chunk, Date.now());
+        await waitFor(
+          () => heard.some((n) => n.kind === 'event' && n.event.taskId === claim.task.id && n.event.seq === sent.seq),
+          'the large output event',
+        );
+        const notice = heard.find((n) => n.kind === 'event' && n.event.seq === sent.seq && n.event.taskId === claim.task.id);
+        assert.ok(notice?.kind === 'event');
+        assert.deepEqual(notice.event, sent);
+        // Delivered in order: started before output.
+        const seqs = heard.flatMap((n) => (n.kind === 'event' && n.event.taskId === claim.task.id ? [n.event.seq] : []));
+        assert.deepEqual(seqs, [1, 2, 3]);
+      } finally {
+        stop();
+        await other.close();
+      }
+    });
+
+    it('keeps listening after its connection is killed, and tells waiters to re-check', async () => {
+      const other = await openStore(schema);
+      const heard: StoreNotice[] = [];
+      const stop = store.listen((n) => heard.push(n));
+      try {
+        const killed = await admin((c) =>
+          c.query(
+            `SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity
+             WHERE datname = current_database() AND application_name = 'taskhub-listener' AND query = $1 AND pid <> pg_backend_pid()`,
+            [`LISTEN ${c.escapeIdentifier(noticeChannel(schema))}`],
+          ),
+        );
+        // Two stores listen on this schema (this one and `other`): both lose their connection.
+        assert.equal(killed.rowCount, 2);
+        await waitFor(() => heard.some((n) => n.kind === 'ready' && n.queue === null), 'the ready notice after reconnecting');
+        const type = `after-kill-${Math.random().toString(36).slice(2, 8)}`;
+        const [{ task }] = await other.createTasks([newTask({ type })]);
+        await waitFor(() => heard.some((n) => n.kind === 'event' && n.event.taskId === task.id), 'an event from the other store');
+      } finally {
+        stop();
+        await other.close();
+      }
+    });
+
+    it('answers ping with StoreUnavailableError when the server cannot be reached', async () => {
+      const nowhere = new PostgresStore({ connectionString: 'postgres://postgres@127.0.0.1:1/none', schema: 'unused' });
+      try {
+        await assert.rejects(nowhere.ping(), StoreUnavailableError);
+        await assert.rejects(nowhere.getTask(uuidv7()), StoreUnavailableError);
+      } finally {
+        await nowhere.close();
+      }
+      await store.ping();
+    });
+  });
+}
