@@ -1,7 +1,7 @@
 // The Store contract: every operation that must be atomic across processes is one call here, and each backend makes
 // it atomic (one SQL transaction). Queue semantics that need no atomicity (retry decisions, timers, fan-out to
 // followers) live above, in engine/, written once. Every backend passes store/conformance/.
-import type { Json, Progress, Task, TaskError, TaskEvent, TaskStatus } from '../core/task.ts';
+import type { BackoffPolicy, Json, Progress, Task, TaskError, TaskEvent, TaskStatus } from '../core/task.ts';
 import type { NewTask } from '../core/validate.ts';
 
 export interface CreatedTask {
@@ -99,6 +99,61 @@ export type StoreNotice =
 
 export type NoticeListener = (notice: StoreNotice) => void;
 
+/** Queue controls, enforced inside `claim` on every backend, across processes. */
+export interface QueueSettings {
+  name: string;
+  /** A paused queue hands out no tasks. */
+  paused: boolean;
+  /** At most this many tasks of the queue running at once, anywhere; null: no cap. */
+  maxConcurrency: number | null;
+  /** At most `count` starts in any window of `intervalMs`; null: no limit. */
+  rateLimit: { count: number; intervalMs: number } | null;
+  updatedAt: number;
+}
+
+export type QueueSettingsPatch = Partial<Pick<QueueSettings, 'paused' | 'maxConcurrency' | 'rateLimit'>>;
+
+/** Settings of a task type, shared by every process through the store. */
+export interface TypeSettings {
+  type: string;
+  /** Applied at submit to tasks of this type that do not say. */
+  defaults: { maxAttempts?: number; backoff?: Partial<BackoffPolicy>; timeoutMs?: number | null; queue?: string };
+  /** JSON Schema the payload must match; null: any JSON. */
+  payloadSchema: Json | null;
+  updatedAt: number;
+}
+
+/** A durable topic subscription: every matching publish creates one task of `type` in `queue`. */
+export interface Subscription {
+  name: string;
+  /** Dot-separated words; `*` matches one word, `#` any number (including none). */
+  pattern: string;
+  queue: string;
+  type: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface ScheduleDefinition {
+  name: string;
+  cron: string;
+  /** IANA time zone; default UTC. */
+  timezone: string;
+  task: { type: string; payload: Json; queue?: string; priority?: number; maxAttempts?: number; timeoutMs?: number };
+  /** After downtime: `skip` the missed slots, or `run-once` for all of them together. */
+  missedPolicy: 'skip' | 'run-once';
+  paused: boolean;
+}
+
+export interface Schedule extends ScheduleDefinition {
+  /** The next slot to fire; null when the cron expression has no future slot or the schedule is paused. */
+  nextRunAt: number | null;
+  lastRunAt: number | null;
+  lastTaskId: string | null;
+  createdAt: number;
+  updatedAt: number;
+}
+
 export interface Store {
   /** `sqlite` or `postgres`: for logs and metrics, never for branching above the store. */
   readonly backend: string;
@@ -124,7 +179,8 @@ export interface Store {
 
   /**
    * Moves due `scheduled` tasks to `queued`, then takes up to `max` queued tasks of the given types and queues, by
-   * priority (higher first), then runAt, then id; each becomes `running` with attempts + 1, a fresh attempt token, a
+   * priority (higher first), then runAt, then id, skipping paused queues and never exceeding a queue's maxConcurrency
+   * or rateLimit (counted across all processes); each becomes `running` with attempts + 1, a fresh attempt token, a
    * lease until now + leaseMs, and a `started` event. Two concurrent claims never return the same task.
    */
   claim(request: ClaimRequest): Promise<Claim[]>;
@@ -154,6 +210,37 @@ export interface Store {
    * Other states throw InvalidStateError.
    */
   retry(id: string, now: number): Promise<Task>;
+
+  // ---- queue and type settings ----
+  listQueueSettings(): Promise<QueueSettings[]>;
+  /** Creates the settings row on first use. */
+  updateQueueSettings(name: string, patch: QueueSettingsPatch, now: number): Promise<QueueSettings>;
+  listTypeSettings(): Promise<TypeSettings[]>;
+  putTypeSettings(settings: TypeSettings): Promise<TypeSettings>;
+  deleteTypeSettings(type: string): Promise<boolean>;
+
+  // ---- topics ----
+  listSubscriptions(): Promise<Subscription[]>;
+  /** Creates or replaces; `created` tells which. */
+  putSubscription(subscription: Omit<Subscription, 'createdAt' | 'updatedAt'>, now: number): Promise<{ subscription: Subscription; created: boolean }>;
+  deleteSubscription(name: string): Promise<boolean>;
+
+  // ---- schedules ----
+  listSchedules(): Promise<Schedule[]>;
+  getSchedule(name: string): Promise<Schedule | null>;
+  putSchedule(definition: ScheduleDefinition, nextRunAt: number | null, now: number): Promise<{ schedule: Schedule; created: boolean }>;
+  deleteSchedule(name: string): Promise<boolean>;
+  /** Unpaused schedules whose nextRunAt <= now. */
+  dueSchedules(now: number, limit: number): Promise<Schedule[]>;
+  /**
+   * Moves a schedule from slot `fromNextRunAt` to `toNextRunAt`, recording the task it fired; false when another
+   * process moved it first (compare-and-set). Exactly-once firing rests on this plus the slot's idempotency key.
+   */
+  advanceSchedule(name: string, fromNextRunAt: number, toNextRunAt: number | null, fired: { at: number; taskId: string } | null, now: number): Promise<boolean>;
+
+  // ---- retention ----
+  /** Deletes up to `limit` tasks of this terminal status finished before `before`, with their events; returns how many. */
+  deleteFinishedTasks(status: 'completed' | 'failed' | 'cancelled', before: number, limit: number): Promise<number>;
 
   /** Registers a listener for changes; returns the function that removes it. */
   listen(listener: NoticeListener): () => void;

@@ -429,6 +429,106 @@ export function storeConformance(name: string, target: ConformanceTarget): void 
       }
     });
 
+    it('hands out nothing from a paused queue, and resumes', async () => {
+      const type = freshType();
+      const queue = `paused-${type}`;
+      await store.createTasks([newTask({ type, queue }), newTask({ type })]);
+      const paused = await store.updateQueueSettings(queue, { paused: true }, T0);
+      assert.deepEqual({ name: paused.name, paused: paused.paused, maxConcurrency: paused.maxConcurrency, rateLimit: paused.rateLimit }, { name: queue, paused: true, maxConcurrency: null, rateLimit: null });
+      const claims = await store.claim(claimRequest({ types: [type], max: 5 }));
+      assert.deepEqual(claims.map((c) => c.task.queue), ['default']);
+      await store.updateQueueSettings(queue, { paused: false }, T0);
+      assert.deepEqual((await store.claim(claimRequest({ types: [type], max: 5 }))).map((c) => c.task.queue), [queue]);
+      assert.ok((await store.listQueueSettings()).some((q) => q.name === queue && !q.paused));
+    });
+
+    it('never runs more than maxConcurrency of a queue at once', async () => {
+      const type = freshType();
+      const queue = `capped-${type}`;
+      await store.updateQueueSettings(queue, { maxConcurrency: 2 }, T0);
+      await store.createTasks(Array.from({ length: 5 }, () => newTask({ type, queue })));
+      const first = await store.claim(claimRequest({ types: [type], max: 5 }));
+      assert.equal(first.length, 2);
+      const other = await target.openAnother();
+      try {
+        assert.equal((await other.claim(claimRequest({ types: [type], max: 5 }))).length, 0);
+        await finishOne(store, { ref: { taskId: first[0].task.id, attemptToken: first[0].attemptToken }, outcome: { status: 'completed', result: null } });
+        assert.equal((await other.claim(claimRequest({ types: [type], max: 5 }))).length, 1);
+      } finally {
+        await other.close();
+      }
+    });
+
+    it('never starts more than rateLimit.count tasks of a queue in any window', async () => {
+      const type = freshType();
+      const queue = `limited-${type}`;
+      await store.updateQueueSettings(queue, { rateLimit: { count: 3, intervalMs: 1000 } }, T0);
+      await store.createTasks(Array.from({ length: 10 }, () => newTask({ type, queue })));
+      const drain = async (now: number) => {
+        const claims = await store.claim(claimRequest({ types: [type], max: 10, now }));
+        await store.finish(claims.map((c) => ({ ref: { taskId: c.task.id, attemptToken: c.attemptToken }, outcome: { status: 'completed', result: null } })), now);
+        return claims.length;
+      };
+      assert.equal(await drain(T0), 3);
+      assert.equal(await drain(T0 + 500), 0);
+      assert.equal(await drain(T0 + 999), 0);
+      assert.equal(await drain(T0 + 1000), 3);
+      assert.equal(await drain(T0 + 1500), 0);
+      assert.equal(await drain(T0 + 2000), 3);
+      await store.updateQueueSettings(queue, { rateLimit: null }, T0);
+      assert.equal(await drain(T0 + 2001), 1);
+    });
+
+    it('stores type settings, subscriptions and schedules', async () => {
+      const type = freshType();
+      const settings = { type, defaults: { maxAttempts: 7, timeoutMs: 1000 }, payloadSchema: { type: 'object', required: ['city'] }, updatedAt: T0 };
+      await store.putTypeSettings(settings);
+      assert.deepEqual((await store.listTypeSettings()).find((t) => t.type === type), settings);
+      assert.equal(await store.deleteTypeSettings(type), true);
+      assert.equal(await store.deleteTypeSettings(type), false);
+
+      const put = await store.putSubscription({ name: `sub-${type}`, pattern: 'orders.*.created', queue: 'default', type }, T0);
+      assert.equal(put.created, true);
+      const replaced = await store.putSubscription({ name: `sub-${type}`, pattern: 'orders.#', queue: 'q2', type }, T0 + 1);
+      assert.equal(replaced.created, false);
+      assert.deepEqual(replaced.subscription, { name: `sub-${type}`, pattern: 'orders.#', queue: 'q2', type, createdAt: T0, updatedAt: T0 + 1 });
+      assert.ok((await store.listSubscriptions()).some((s) => s.name === `sub-${type}`));
+      assert.equal(await store.deleteSubscription(`sub-${type}`), true);
+      assert.equal(await store.deleteSubscription(`sub-${type}`), false);
+
+      const definition = { name: `sched-${type}`, cron: '*/5 * * * *', timezone: 'Europe/Paris', task: { type, payload: { a: 1 } }, missedPolicy: 'skip' as const, paused: false };
+      const { schedule, created } = await store.putSchedule(definition, T0 + 60_000, T0);
+      assert.equal(created, true);
+      assert.deepEqual(schedule, { ...definition, nextRunAt: T0 + 60_000, lastRunAt: null, lastTaskId: null, createdAt: T0, updatedAt: T0 });
+      assert.deepEqual((await store.dueSchedules(T0 + 59_999, 10)).filter((s) => s.name === definition.name), []);
+      assert.equal((await store.dueSchedules(T0 + 60_000, 10)).filter((s) => s.name === definition.name).length, 1);
+      assert.equal(await store.advanceSchedule(definition.name, T0 + 60_000, T0 + 120_000, { at: T0 + 60_000, taskId: 'task-1' }, T0 + 60_001), true);
+      assert.equal(await store.advanceSchedule(definition.name, T0 + 60_000, T0 + 120_000, { at: T0 + 60_000, taskId: 'task-2' }, T0 + 60_002), false, 'compare-and-set');
+      const advanced = await store.getSchedule(definition.name);
+      assert.deepEqual([advanced?.nextRunAt, advanced?.lastRunAt, advanced?.lastTaskId], [T0 + 120_000, T0 + 60_000, 'task-1']);
+      await store.putSchedule({ ...definition, paused: true }, T0 + 120_000, T0 + 2);
+      assert.deepEqual((await store.dueSchedules(T0 + 999_999, 10)).filter((s) => s.name === definition.name), []);
+      assert.equal(await store.deleteSchedule(definition.name), true);
+      assert.equal(await store.getSchedule(definition.name), null);
+    });
+
+    it('deletes old finished tasks with their events, in batches, and nothing else', async () => {
+      // Retention is global: this test works long before every other test's clock, so it sees only its own tasks.
+      const type = freshType();
+      const past = T0 - 1_000_000;
+      const made = await store.createTasks(Array.from({ length: 5 }, () => newTask({ type }, past)));
+      const claims = await store.claim(claimRequest({ types: [type], max: 4, now: past }));
+      await store.finish(claims.slice(0, 3).map((c) => ({ ref: { taskId: c.task.id, attemptToken: c.attemptToken }, outcome: { status: 'completed', result: null } })), past + 10);
+      assert.equal(await store.deleteFinishedTasks('failed', past + 11, 10), 0);
+      let deleted = 0;
+      for (let n; (n = await store.deleteFinishedTasks('completed', past + 11, 2)) > 0; ) deleted += n;
+      assert.equal(deleted, 3);
+      const left = (await store.listTasks({ type, limit: 10 })).tasks.map((t) => t.status).sort();
+      assert.deepEqual(left, ['queued', 'running']);
+      await assert.rejects(store.listEvents(claims[0].task.id, 0, 10), TaskNotFoundError);
+      assert.ok(made.length === 5);
+    });
+
     it('never gives one task to two concurrent claimers (many claimers, thousands of tasks)', async () => {
       const type = freshType();
       const total = 3000;

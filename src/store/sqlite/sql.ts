@@ -48,6 +48,29 @@ export const MIGRATIONS: readonly string[] = [
      at INTEGER NOT NULL
    );
    CREATE UNIQUE INDEX task_events_task_seq ON task_events (task_id, seq);`,
+  `CREATE TABLE queues (
+     name TEXT PRIMARY KEY,
+     paused INTEGER NOT NULL DEFAULT 0,
+     max_concurrency INTEGER,
+     rate_count INTEGER,
+     rate_interval_ms INTEGER,
+     updated_at INTEGER NOT NULL
+   );
+   -- Starts of rate-limited queues inside the current window: an exact sliding window, pruned as it slides.
+   CREATE TABLE queue_starts (queue TEXT NOT NULL, at INTEGER NOT NULL);
+   CREATE INDEX queue_starts_queue_at ON queue_starts (queue, at);
+   CREATE TABLE task_types (type TEXT PRIMARY KEY, defaults TEXT NOT NULL, payload_schema TEXT, updated_at INTEGER NOT NULL);
+   CREATE TABLE subscriptions (
+     name TEXT PRIMARY KEY, pattern TEXT NOT NULL, queue TEXT NOT NULL, type TEXT NOT NULL,
+     created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+   );
+   CREATE TABLE schedules (
+     name TEXT PRIMARY KEY, cron TEXT NOT NULL, timezone TEXT NOT NULL, task TEXT NOT NULL,
+     missed_policy TEXT NOT NULL, paused INTEGER NOT NULL DEFAULT 0,
+     next_run_at INTEGER, last_run_at INTEGER, last_task_id TEXT,
+     created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
+   );
+   CREATE INDEX schedules_due ON schedules (next_run_at) WHERE paused = 0 AND next_run_at IS NOT NULL;`,
 ];
 
 export const SQL = {
@@ -70,11 +93,21 @@ export const SQL = {
 
   promoteDue: `UPDATE tasks SET status = 'queued', updated_at = ? WHERE status = 'scheduled' AND run_at <= ?`,
   /** Candidates of one type, in claim order; the store merges types and takes the best `max`. */
-  readyOfType: `SELECT id, priority, run_at FROM tasks WHERE status = 'queued' AND type = ?
+  readyOfType: `SELECT id, queue, priority, run_at FROM tasks WHERE status = 'queued' AND type = ?
     ORDER BY priority DESC, run_at, id LIMIT ?`,
-  readyOfTypeInQueues: `SELECT id, priority, run_at FROM tasks
-    WHERE status = 'queued' AND type = ? AND queue IN (SELECT value FROM json_each(?))
-    ORDER BY priority DESC, run_at, id LIMIT ?`,
+  /** With a queue filter (JSON array or NULL for all) and queues to skip (JSON array: paused or at their limit). */
+  readyOfTypeFiltered: `SELECT id, queue, priority, run_at FROM tasks
+    WHERE status = 'queued' AND type = ?1
+      AND (?2 IS NULL OR queue IN (SELECT value FROM json_each(?2)))
+      AND queue NOT IN (SELECT value FROM json_each(?3))
+    ORDER BY priority DESC, run_at, id LIMIT ?4`,
+  /** Queues whose settings can hold back a claim. */
+  queueControls: `SELECT name, paused, max_concurrency, rate_count, rate_interval_ms FROM queues
+    WHERE paused = 1 OR max_concurrency IS NOT NULL OR rate_count IS NOT NULL`,
+  runningInQueue: `SELECT count(*) AS n FROM tasks WHERE status = 'running' AND queue = ?`,
+  startsInWindow: `SELECT count(*) AS n FROM queue_starts WHERE queue = ? AND at > ?`,
+  recordStart: `INSERT INTO queue_starts (queue, at) VALUES (?, ?)`,
+  pruneStarts: `DELETE FROM queue_starts WHERE queue = ? AND at <= ?`,
   /** Claims the ids of a JSON array in one statement; a row another process took meanwhile is no longer queued. */
   claimIds: `UPDATE tasks SET status = 'running', attempts = attempts + 1, attempt_token = lower(hex(randomblob(16))),
       lease_until = ?, worker_id = ?, started_at = ?, updated_at = ?, event_seq = event_seq + 1
@@ -102,6 +135,38 @@ export const SQL = {
   retry: `UPDATE tasks SET status = 'queued', attempts = 0, run_at = ?, error = NULL, result = NULL, progress = NULL,
       cancel_requested = 0, completed_at = NULL, started_at = NULL, updated_at = ?, event_seq = event_seq + 1
     WHERE id = ? AND status IN ('failed', 'cancelled') RETURNING *`,
+
+  listQueues: `SELECT * FROM queues ORDER BY name`,
+  getQueue: `SELECT * FROM queues WHERE name = ?`,
+  upsertQueue: `INSERT INTO queues (name, paused, max_concurrency, rate_count, rate_interval_ms, updated_at)
+    VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET paused = excluded.paused,
+      max_concurrency = excluded.max_concurrency, rate_count = excluded.rate_count,
+      rate_interval_ms = excluded.rate_interval_ms, updated_at = excluded.updated_at`,
+  listTypes: `SELECT * FROM task_types ORDER BY type`,
+  upsertType: `INSERT INTO task_types (type, defaults, payload_schema, updated_at) VALUES (?, ?, ?, ?)
+    ON CONFLICT (type) DO UPDATE SET defaults = excluded.defaults, payload_schema = excluded.payload_schema,
+      updated_at = excluded.updated_at`,
+  deleteType: `DELETE FROM task_types WHERE type = ?`,
+  listSubscriptions: `SELECT * FROM subscriptions ORDER BY name`,
+  getSubscription: `SELECT * FROM subscriptions WHERE name = ?`,
+  upsertSubscription: `INSERT INTO subscriptions (name, pattern, queue, type, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT (name) DO UPDATE SET pattern = excluded.pattern, queue = excluded.queue, type = excluded.type,
+      updated_at = excluded.updated_at`,
+  deleteSubscription: `DELETE FROM subscriptions WHERE name = ?`,
+  listSchedules: `SELECT * FROM schedules ORDER BY name`,
+  getSchedule: `SELECT * FROM schedules WHERE name = ?`,
+  upsertSchedule: `INSERT INTO schedules (name, cron, timezone, task, missed_policy, paused, next_run_at, created_at, updated_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET cron = excluded.cron,
+      timezone = excluded.timezone, task = excluded.task, missed_policy = excluded.missed_policy,
+      paused = excluded.paused, next_run_at = excluded.next_run_at, updated_at = excluded.updated_at`,
+  deleteSchedule: `DELETE FROM schedules WHERE name = ?`,
+  dueSchedules: `SELECT * FROM schedules WHERE paused = 0 AND next_run_at IS NOT NULL AND next_run_at <= ?
+    ORDER BY next_run_at LIMIT ?`,
+  advanceSchedule: `UPDATE schedules SET next_run_at = ?, last_run_at = coalesce(?, last_run_at),
+      last_task_id = coalesce(?, last_task_id), updated_at = ? WHERE name = ? AND next_run_at = ?`,
+  finishedBefore: `SELECT id FROM tasks WHERE status = ? AND completed_at < ? ORDER BY id LIMIT ?`,
+  deleteEventsOf: `DELETE FROM task_events WHERE task_id IN (SELECT value FROM json_each(?))`,
+  deleteTasks: `DELETE FROM tasks WHERE id IN (SELECT value FROM json_each(?))`,
 
   dataVersion: `PRAGMA data_version`,
   maxEventId: `SELECT coalesce(max(id), 0) AS id FROM task_events`,

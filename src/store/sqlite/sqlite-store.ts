@@ -1,14 +1,11 @@
 // The embedded default: one SQLite file in WAL mode, every commit durable (synchronous=FULL). node:sqlite is
 // synchronous, so each Store call runs its transaction to the end before another starts in this process; other
 // processes on the same file are serialized by SQLite's write lock (BEGIN IMMEDIATE + busy_timeout).
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import type { SQLInputValue } from 'node:sqlite';
 import { InvalidStateError, StaleAttemptError, StoreUnavailableError, TaskNotFoundError } from '../../core/errors.ts';
 import type { Json, Progress, Task, TaskError, TaskEvent, TaskEventKind, TaskStatus } from '../../core/task.ts';
 import { TASK_STATUSES } from '../../core/task.ts';
 import { initialTask, type NewTask } from '../../core/validate.ts';
-import { NoticeHub } from '../notice-hub.ts';
 import type {
   AttemptRef,
   Claim,
@@ -20,11 +17,18 @@ import type {
   LeaseState,
   NoticeListener,
   QueueCounts,
-  StoreNotice,
+  QueueSettings,
+  QueueSettingsPatch,
+  Schedule,
+  ScheduleDefinition,
   Store,
+  Subscription,
+  TypeSettings,
   TaskPage,
   TaskQuery,
 } from '../store.ts';
+import { parseJson, type Row, SqliteConnection } from './connection.ts';
+import { SqliteSettings } from './settings.ts';
 import { MIGRATIONS, SQL } from './sql.ts';
 
 export interface SqliteStoreOptions {
@@ -36,11 +40,6 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
 }
 
-type Row = Record<string, string | number | null>;
-
-function parseJson<T>(text: string | number | null, fallback: T): T {
-  return typeof text === 'string' ? (JSON.parse(text) as T) : fallback;
-}
 
 function rowToTask(r: Row): Task {
   return {
@@ -88,121 +87,77 @@ const FINISH_EVENT = { completed: 'completed', retry: 'retrying', failed: 'faile
 
 export class SqliteStore implements Store {
   readonly backend = 'sqlite';
-  readonly #db: DatabaseSync;
-  readonly #statements = new Map<string, StatementSync>();
-  readonly #notices = new NoticeHub();
+  readonly #c: SqliteConnection;
+  readonly #settings: SqliteSettings;
   readonly #pollIntervalMs: number;
   #poller: NodeJS.Timeout | undefined;
   #dataVersion = 0;
   #lastEventId = 0;
-  /** Notices of the open transaction, delivered only once it commits. */
-  #pending: StoreNotice[] = [];
 
   constructor(options: SqliteStoreOptions) {
     this.#pollIntervalMs = options.pollIntervalMs ?? 25;
-    try {
-      if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
-      this.#db = new DatabaseSync(options.path, { timeout: options.busyTimeoutMs ?? 10_000 });
-      this.#db.exec(SQL.pragmas);
-    } catch (error) {
-      throw new StoreUnavailableError(`cannot open SQLite database ${options.path}: ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
-  }
-
-  #sql(text: string): StatementSync {
-    let statement = this.#statements.get(text);
-    if (!statement) {
-      statement = this.#db.prepare(text);
-      this.#statements.set(text, statement);
-    }
-    return statement;
-  }
-
-  #all(text: string, ...params: SQLInputValue[]): Row[] {
-    return this.#sql(text).all(...params) as Row[];
-  }
-
-  #get(text: string, ...params: SQLInputValue[]): Row | undefined {
-    return this.#sql(text).get(...params) as Row | undefined;
-  }
-
-  /** Runs fn in a write transaction; its notices go out after COMMIT, and are dropped on rollback. */
-  #write<T>(fn: () => T): T {
-    this.#db.exec('BEGIN IMMEDIATE');
-    try {
-      const value = fn();
-      this.#db.exec('COMMIT');
-      const notices = this.#pending;
-      this.#pending = [];
-      for (const notice of notices) this.#notices.emit(notice);
-      return value;
-    } catch (error) {
-      this.#pending = [];
-      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
-      throw error;
-    }
+    this.#c = new SqliteConnection(options.path, options.busyTimeoutMs ?? 10_000);
+    this.#settings = new SqliteSettings(this.#c);
   }
 
   #appendEvent(task: { id: string; queue: string; owner: string | null }, seq: number, kind: TaskEventKind, data: Json, at: number): TaskEvent {
-    this.#sql(SQL.insertEvent).run(task.id, seq, kind, JSON.stringify(data), at);
+    this.#c.sql(SQL.insertEvent).run(task.id, seq, kind, JSON.stringify(data), at);
     const event: TaskEvent = { taskId: task.id, seq, kind, data, at };
-    this.#pending.push({ kind: 'event', queue: task.queue, owner: task.owner, event });
+    this.#c.notify({ kind: 'event', queue: task.queue, owner: task.owner, event });
     return event;
   }
 
   async migrate(): Promise<void> {
-    this.#write(() => {
-      this.#db.exec(SQL.createMigrationsTable);
-      const applied = new Set(this.#all(SQL.appliedVersions).map((r) => r.version as number));
+    this.#c.write(() => {
+      this.#c.db.exec(SQL.createMigrationsTable);
+      const applied = new Set(this.#c.all(SQL.appliedVersions).map((r) => r.version as number));
       MIGRATIONS.forEach((ddl, index) => {
         const version = index + 1;
         if (applied.has(version)) return;
-        this.#db.exec(ddl);
-        this.#sql(SQL.recordMigration).run(version, Date.now());
+        this.#c.db.exec(ddl);
+        this.#c.sql(SQL.recordMigration).run(version, Date.now());
       });
     });
-    this.#lastEventId = this.#get(SQL.maxEventId)?.id as number;
-    this.#dataVersion = this.#get(SQL.dataVersion)?.data_version as number;
+    this.#lastEventId = this.#c.get(SQL.maxEventId)?.id as number;
+    this.#dataVersion = this.#c.get(SQL.dataVersion)?.data_version as number;
   }
 
   async close(): Promise<void> {
     if (this.#poller) clearInterval(this.#poller);
     this.#poller = undefined;
-    if (this.#db.isOpen) this.#db.close();
+    if (this.#c.db.isOpen) this.#c.db.close();
   }
 
   async ping(): Promise<void> {
     try {
-      this.#get('SELECT 1');
+      this.#c.get('SELECT 1');
     } catch (error) {
       throw new StoreUnavailableError(`SQLite is not answering: ${(error as Error).message}`, { cause: error });
     }
   }
 
   async createTasks(tasks: readonly NewTask[]): Promise<CreatedTask[]> {
-    return this.#write(() =>
+    return this.#c.write(() =>
       tasks.map((t) => {
-        const inserted = this.#sql(SQL.insertTask).run(
+        const inserted = this.#c.sql(SQL.insertTask).run(
           t.id, t.queue, t.type, JSON.stringify(t.payload), t.status, t.priority, t.runAt, t.maxAttempts,
           JSON.stringify(t.backoff), t.timeoutMs, t.idempotencyKey, JSON.stringify(t.tags), t.owner, t.parentId,
           t.concurrencyKey, t.traceparent, t.createdAt, t.createdAt,
         );
         if (inserted.changes === 0) {
-          const existing = this.#get(SQL.taskByIdempotencyKey, t.owner ?? '', t.idempotencyKey);
+          const existing = this.#c.get(SQL.taskByIdempotencyKey, t.owner ?? '', t.idempotencyKey);
           if (!existing) throw new Error(`task ${t.id} was not inserted and matches no idempotency key`);
           return { task: rowToTask(existing), created: false };
         }
         this.#appendEvent(t, 1, 'created', { status: t.status, runAt: t.runAt }, t.createdAt);
-        if (t.status === 'queued') this.#pending.push({ kind: 'ready', queue: t.queue });
+        if (t.status === 'queued') this.#c.notify({ kind: 'ready', queue: t.queue });
         return { task: initialTask(t), created: true };
       }),
     );
   }
 
   async getTask(id: string): Promise<Task | null> {
-    const row = this.#get(SQL.getTask, id);
+    const row = this.#c.get(SQL.getTask, id);
     return row ? rowToTask(row) : null;
   }
 
@@ -224,20 +179,20 @@ export class SqliteStore implements Store {
       params.push(query.tag.key, query.tag.value);
     }
     const sql = `SELECT * FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
-    const rows = this.#all(sql, ...params, query.limit + 1);
+    const rows = this.#c.all(sql, ...params, query.limit + 1);
     const tasks = rows.slice(0, query.limit).map(rowToTask);
     return { tasks, nextCursor: rows.length > query.limit ? tasks[tasks.length - 1].id : null };
   }
 
   async listEvents(taskId: string, afterSeq: number, limit: number): Promise<TaskEvent[]> {
-    const rows = this.#all(SQL.listEvents, taskId, afterSeq, limit);
-    if (rows.length === 0 && !this.#get(SQL.taskExists, taskId)) throw new TaskNotFoundError(taskId);
+    const rows = this.#c.all(SQL.listEvents, taskId, afterSeq, limit);
+    if (rows.length === 0 && !this.#c.get(SQL.taskExists, taskId)) throw new TaskNotFoundError(taskId);
     return rows.map(rowToEvent);
   }
 
   async countByQueue(): Promise<QueueCounts[]> {
     const byQueue = new Map<string, QueueCounts>();
-    for (const r of this.#all(SQL.countByQueue)) {
+    for (const r of this.#c.all(SQL.countByQueue)) {
       const queue = r.queue as string;
       let entry = byQueue.get(queue);
       if (!entry) {
@@ -252,32 +207,42 @@ export class SqliteStore implements Store {
   async claim(request: ClaimRequest): Promise<Claim[]> {
     if (request.max <= 0 || request.types.length === 0) return [];
     const { now } = request;
-    return this.#write(() => {
-      this.#sql(SQL.promoteDue).run(now, now);
+    return this.#c.write(() => {
+      this.#c.sql(SQL.promoteDue).run(now, now);
+      const limits = this.#queueLimits(now);
       // One index range per type, merged here: each walk reads only ready rows of a type this worker runs, however
       // large the backlog of other types.
       const queues = request.queues ? JSON.stringify(request.queues) : null;
+      const blocked = JSON.stringify(limits.blocked);
+      const filtered = queues !== null || limits.blocked.length > 0;
       const candidates: Row[] = [];
       for (const type of request.types) {
         candidates.push(
-          ...(queues === null
-            ? this.#all(SQL.readyOfType, type, request.max)
-            : this.#all(SQL.readyOfTypeInQueues, type, queues, request.max)),
+          ...(filtered
+            ? this.#c.all(SQL.readyOfTypeFiltered, type, queues, blocked, request.max)
+            : this.#c.all(SQL.readyOfType, type, request.max)),
         );
       }
-      if (request.types.length > 1) {
-        candidates.sort(
-          (a, b) =>
-            (b.priority as number) - (a.priority as number) ||
-            (a.run_at as number) - (b.run_at as number) ||
-            (a.id as string).localeCompare(b.id as string),
-        );
+      candidates.sort(
+        (a, b) =>
+          (b.priority as number) - (a.priority as number) ||
+          (a.run_at as number) - (b.run_at as number) ||
+          (a.id as string).localeCompare(b.id as string),
+      );
+      const chosen: string[] = [];
+      for (const candidate of candidates) {
+        if (chosen.length === request.max) break;
+        const left = limits.allowance.get(candidate.queue as string);
+        if (left === 0) continue;
+        if (left !== undefined) limits.allowance.set(candidate.queue as string, left - 1);
+        chosen.push(candidate.id as string);
       }
+      if (chosen.length === 0) return [];
       const leaseUntil = now + request.leaseMs;
-      const ids = JSON.stringify(candidates.slice(0, request.max).map((c) => c.id));
-      const claims = this.#all(SQL.claimIds, leaseUntil, request.workerId, now, now, ids).map((row) => {
+      const claims = this.#c.all(SQL.claimIds, leaseUntil, request.workerId, now, now, JSON.stringify(chosen)).map((row) => {
         const task = rowToTask(row);
         this.#appendEvent(task, task.lastEventSeq, 'started', { attempt: task.attempts, workerId: request.workerId }, now);
+        if (limits.rateLimited.has(task.queue)) this.#c.run(SQL.recordStart, task.queue, now);
         return { task, attemptToken: row.attempt_token as string, leaseExpiresAt: leaseUntil };
       });
       return claims.sort(
@@ -286,25 +251,52 @@ export class SqliteStore implements Store {
     });
   }
 
+  /** Paused queues and queues at their cap are blocked; others with a cap or rate limit get an allowance. */
+  #queueLimits(now: number): { blocked: string[]; allowance: Map<string, number>; rateLimited: Set<string> } {
+    const blocked: string[] = [];
+    const allowance = new Map<string, number>();
+    const rateLimited = new Set<string>();
+    for (const q of this.#c.all(SQL.queueControls)) {
+      const name = q.name as string;
+      if (q.paused === 1) {
+        blocked.push(name);
+        continue;
+      }
+      let allowed = Number.POSITIVE_INFINITY;
+      if (q.max_concurrency !== null) {
+        allowed = Math.min(allowed, (q.max_concurrency as number) - (this.#c.get(SQL.runningInQueue, name)?.n as number));
+      }
+      if (q.rate_count !== null && q.rate_interval_ms !== null) {
+        const windowStart = now - (q.rate_interval_ms as number);
+        this.#c.run(SQL.pruneStarts, name, windowStart);
+        allowed = Math.min(allowed, (q.rate_count as number) - (this.#c.get(SQL.startsInWindow, name, windowStart)?.n as number));
+        rateLimited.add(name);
+      }
+      if (allowed <= 0) blocked.push(name);
+      else if (allowed !== Number.POSITIVE_INFINITY) allowance.set(name, allowed);
+    }
+    return { blocked, allowance, rateLimited };
+  }
+
   async nextScheduledAt(queues: readonly string[] | null): Promise<number | null> {
-    const row = queues ? this.#get(SQL.nextScheduledAtInQueues, JSON.stringify(queues)) : this.#get(SQL.nextScheduledAt);
+    const row = queues ? this.#c.get(SQL.nextScheduledAtInQueues, JSON.stringify(queues)) : this.#c.get(SQL.nextScheduledAt);
     return (row?.at as number | null) ?? null;
   }
 
   /** Distinguishes an unknown task from a stale token, for the error a refused call throws. */
   #refusal(taskId: string): Error {
-    return this.#get(SQL.taskExists, taskId) ? new StaleAttemptError(taskId) : new TaskNotFoundError(taskId);
+    return this.#c.get(SQL.taskExists, taskId) ? new StaleAttemptError(taskId) : new TaskNotFoundError(taskId);
   }
 
   async heartbeat(ref: AttemptRef, leaseMs: number, now: number): Promise<LeaseState> {
-    const row = this.#get(SQL.heartbeat, now + leaseMs, ref.taskId, ref.attemptToken);
+    const row = this.#c.get(SQL.heartbeat, now + leaseMs, ref.taskId, ref.attemptToken);
     if (!row) throw this.#refusal(ref.taskId);
     return { leaseExpiresAt: row.lease_until as number, cancelRequested: row.cancel_requested === 1 };
   }
 
   async progress(ref: AttemptRef, progress: Progress, now: number): Promise<TaskEvent> {
-    return this.#write(() => {
-      const row = this.#get(SQL.progress, JSON.stringify(progress), now, ref.taskId, ref.attemptToken);
+    return this.#c.write(() => {
+      const row = this.#c.get(SQL.progress, JSON.stringify(progress), now, ref.taskId, ref.attemptToken);
       if (!row) throw this.#refusal(ref.taskId);
       const task = { id: ref.taskId, queue: row.queue as string, owner: row.owner as string | null };
       return this.#appendEvent(task, row.event_seq as number, 'progress', progress as unknown as Json, now);
@@ -312,8 +304,8 @@ export class SqliteStore implements Store {
   }
 
   async output(ref: AttemptRef, chunk: string, now: number): Promise<TaskEvent> {
-    return this.#write(() => {
-      const row = this.#get(SQL.output, now, ref.taskId, ref.attemptToken);
+    return this.#c.write(() => {
+      const row = this.#c.get(SQL.output, now, ref.taskId, ref.attemptToken);
       if (!row) throw this.#refusal(ref.taskId);
       const task = { id: ref.taskId, queue: row.queue as string, owner: row.owner as string | null };
       return this.#appendEvent(task, row.event_seq as number, 'output', { chunk }, now);
@@ -321,7 +313,7 @@ export class SqliteStore implements Store {
   }
 
   async finish(requests: readonly FinishRequest[], now: number): Promise<FinishResult[]> {
-    return this.#write(() => requests.map((request) => this.#finishOne(request, now)));
+    return this.#c.write(() => requests.map((request) => this.#finishOne(request, now)));
   }
 
   #finishOne({ ref, outcome, onlyIfLeaseExpired }: FinishRequest, now: number): FinishResult {
@@ -334,7 +326,7 @@ export class SqliteStore implements Store {
         : outcome.status === 'cancelled'
           ? { message: outcome.reason, code: 'CANCELLED', retryable: false }
           : null;
-    const row = this.#get(
+    const row = this.#c.get(
       SQL.finish,
       status,
       outcome.status === 'retry' ? outcome.runAt : null,
@@ -357,58 +349,104 @@ export class SqliteStore implements Store {
           ? { attempt: task.attempts, error: error as unknown as Json, runAt: outcome.runAt }
           : { error: error as unknown as Json };
     this.#appendEvent(task, task.lastEventSeq, FINISH_EVENT[outcome.status], data, now);
-    if (retryNow) this.#pending.push({ kind: 'ready', queue: task.queue });
+    if (retryNow) this.#c.notify({ kind: 'ready', queue: task.queue });
     return { ok: true, task };
   }
 
   async expiredLeases(now: number, limit: number): Promise<ExpiredLease[]> {
-    return this.#all(SQL.expiredLeases, now, limit).map((r) => ({
+    return this.#c.all(SQL.expiredLeases, now, limit).map((r) => ({
       task: rowToTask(r),
       attemptToken: r.attempt_token as string,
     }));
   }
 
   async cancel(id: string, reason: string, now: number): Promise<Task> {
-    return this.#write(() => {
+    return this.#c.write(() => {
       const error = { message: reason, code: 'CANCELLED', retryable: false };
-      const cancelled = this.#get(SQL.cancelNow, JSON.stringify(error), now, now, id);
+      const cancelled = this.#c.get(SQL.cancelNow, JSON.stringify(error), now, now, id);
       if (cancelled) {
         const task = rowToTask(cancelled);
         this.#appendEvent(task, task.lastEventSeq, 'cancelled', { error }, now);
         return task;
       }
-      const running = this.#get(SQL.requestCancel, now, id);
+      const running = this.#c.get(SQL.requestCancel, now, id);
       if (running) {
-        this.#pending.push({ kind: 'cancel', taskId: id });
+        this.#c.notify({ kind: 'cancel', taskId: id });
         return rowToTask(running);
       }
-      const current = this.#get(SQL.taskExists, id);
+      const current = this.#c.get(SQL.taskExists, id);
       if (!current) throw new TaskNotFoundError(id);
       throw new InvalidStateError(id, current.status as string, 'cancel');
     });
   }
 
   async retry(id: string, now: number): Promise<Task> {
-    return this.#write(() => {
-      const row = this.#get(SQL.retry, now, now, id);
+    return this.#c.write(() => {
+      const row = this.#c.get(SQL.retry, now, now, id);
       if (!row) {
-        const current = this.#get(SQL.taskExists, id);
+        const current = this.#c.get(SQL.taskExists, id);
         if (!current) throw new TaskNotFoundError(id);
         throw new InvalidStateError(id, current.status as string, 'retry');
       }
       const task = rowToTask(row);
       this.#appendEvent(task, task.lastEventSeq, 'retrying', { manual: true }, now);
-      this.#pending.push({ kind: 'ready', queue: task.queue });
+      this.#c.notify({ kind: 'ready', queue: task.queue });
       return task;
     });
   }
 
+  async listQueueSettings(): Promise<QueueSettings[]> {
+    return this.#settings.listQueueSettings();
+  }
+  async updateQueueSettings(name: string, patch: QueueSettingsPatch, now: number): Promise<QueueSettings> {
+    return this.#settings.updateQueueSettings(name, patch, now);
+  }
+  async listTypeSettings(): Promise<TypeSettings[]> {
+    return this.#settings.listTypeSettings();
+  }
+  async putTypeSettings(settings: TypeSettings): Promise<TypeSettings> {
+    return this.#settings.putTypeSettings(settings);
+  }
+  async deleteTypeSettings(type: string): Promise<boolean> {
+    return this.#settings.deleteTypeSettings(type);
+  }
+  async listSubscriptions(): Promise<Subscription[]> {
+    return this.#settings.listSubscriptions();
+  }
+  async putSubscription(s: Omit<Subscription, 'createdAt' | 'updatedAt'>, now: number) {
+    return this.#settings.putSubscription(s, now);
+  }
+  async deleteSubscription(name: string): Promise<boolean> {
+    return this.#settings.deleteSubscription(name);
+  }
+  async listSchedules(): Promise<Schedule[]> {
+    return this.#settings.listSchedules();
+  }
+  async getSchedule(name: string): Promise<Schedule | null> {
+    return this.#settings.getSchedule(name);
+  }
+  async putSchedule(definition: ScheduleDefinition, nextRunAt: number | null, now: number) {
+    return this.#settings.putSchedule(definition, nextRunAt, now);
+  }
+  async deleteSchedule(name: string): Promise<boolean> {
+    return this.#settings.deleteSchedule(name);
+  }
+  async dueSchedules(now: number, limit: number): Promise<Schedule[]> {
+    return this.#settings.dueSchedules(now, limit);
+  }
+  async advanceSchedule(name: string, from: number, to: number | null, fired: { at: number; taskId: string } | null, now: number) {
+    return this.#settings.advanceSchedule(name, from, to, fired, now);
+  }
+  async deleteFinishedTasks(status: 'completed' | 'failed' | 'cancelled', before: number, limit: number): Promise<number> {
+    return this.#settings.deleteFinishedTasks(status, before, limit);
+  }
+
   listen(listener: NoticeListener): () => void {
-    const unsubscribe = this.#notices.add(listener);
+    const unsubscribe = this.#c.notices.add(listener);
     this.#poller ??= setInterval(() => this.#pollOtherProcesses(), this.#pollIntervalMs).unref();
     return () => {
       unsubscribe();
-      if (this.#notices.size === 0 && this.#poller) {
+      if (this.#c.notices.size === 0 && this.#poller) {
         clearInterval(this.#poller);
         this.#poller = undefined;
       }
@@ -421,21 +459,21 @@ export class SqliteStore implements Store {
    * notices, and every queue may have work.
    */
   #pollOtherProcesses(): void {
-    if (!this.#db.isOpen) return;
+    if (!this.#c.db.isOpen) return;
     try {
-      const version = this.#get(SQL.dataVersion)?.data_version as number;
+      const version = this.#c.get(SQL.dataVersion)?.data_version as number;
       if (version === this.#dataVersion) return;
       this.#dataVersion = version;
       for (;;) {
-        const rows = this.#all(SQL.eventsAfter, this.#lastEventId);
+        const rows = this.#c.all(SQL.eventsAfter, this.#lastEventId);
         for (const r of rows) {
           this.#lastEventId = r.id as number;
-          this.#notices.emit({ kind: 'event', queue: r.queue as string, owner: r.owner as string | null, event: rowToEvent(r) });
+          this.#c.notices.emit({ kind: 'event', queue: r.queue as string, owner: r.owner as string | null, event: rowToEvent(r) });
         }
         if (rows.length < 1000) break;
       }
-      for (const r of this.#all(SQL.cancelRequestedIds)) this.#notices.emit({ kind: 'cancel', taskId: r.id as string });
-      this.#notices.emit({ kind: 'ready', queue: null });
+      for (const r of this.#c.all(SQL.cancelRequestedIds)) this.#c.notices.emit({ kind: 'cancel', taskId: r.id as string });
+      this.#c.notices.emit({ kind: 'ready', queue: null });
     } catch {
       // Busy or closing: the next tick tries again.
     }

@@ -1,0 +1,75 @@
+// One SQLite connection with a statement cache, write transactions, and notices that go out only after COMMIT.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import { StoreUnavailableError } from '../../core/errors.ts';
+import { NoticeHub } from '../notice-hub.ts';
+import type { StoreNotice } from '../store.ts';
+import { SQL } from './sql.ts';
+
+export type Row = Record<string, string | number | null>;
+
+export function parseJson<T>(text: string | number | null, fallback: T): T {
+  return typeof text === 'string' ? (JSON.parse(text) as T) : fallback;
+}
+
+export class SqliteConnection {
+  readonly db: DatabaseSync;
+  readonly notices = new NoticeHub();
+  readonly #statements = new Map<string, StatementSync>();
+  /** Notices of the open transaction, delivered only once it commits. */
+  #pending: StoreNotice[] = [];
+
+  constructor(path: string, busyTimeoutMs: number) {
+    try {
+      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+      this.db = new DatabaseSync(path, { timeout: busyTimeoutMs });
+      this.db.exec(SQL.pragmas);
+    } catch (error) {
+      throw new StoreUnavailableError(`cannot open SQLite database ${path}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  sql(text: string): StatementSync {
+    let statement = this.#statements.get(text);
+    if (!statement) {
+      statement = this.db.prepare(text);
+      this.#statements.set(text, statement);
+    }
+    return statement;
+  }
+
+  all(text: string, ...params: SQLInputValue[]): Row[] {
+    return this.sql(text).all(...params) as Row[];
+  }
+
+  get(text: string, ...params: SQLInputValue[]): Row | undefined {
+    return this.sql(text).get(...params) as Row | undefined;
+  }
+
+  run(text: string, ...params: SQLInputValue[]): number {
+    return Number(this.sql(text).run(...params).changes);
+  }
+
+  /** Queues a notice for delivery when the current transaction commits. */
+  notify(notice: StoreNotice): void {
+    this.#pending.push(notice);
+  }
+
+  /** Runs fn in a write transaction (BEGIN IMMEDIATE: no lock upgrades, so no deadlock between processes). */
+  write<T>(fn: () => T): T {
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      const value = fn();
+      this.db.exec('COMMIT');
+      const notices = this.#pending;
+      this.#pending = [];
+      for (const notice of notices) this.notices.emit(notice);
+      return value;
+    } catch (error) {
+      this.#pending = [];
+      if (this.db.isTransaction) this.db.exec('ROLLBACK');
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,141 @@
+// Queue and type settings, subscriptions, schedules and retention on SQLite: everything that is not a task's life.
+import type { Json } from '../../core/task.ts';
+import type {
+  QueueSettings,
+  QueueSettingsPatch,
+  Schedule,
+  ScheduleDefinition,
+  Subscription,
+  TypeSettings,
+} from '../store.ts';
+import { parseJson, type Row, type SqliteConnection } from './connection.ts';
+import { SQL } from './sql.ts';
+
+const rowToQueue = (r: Row): QueueSettings => ({
+  name: r.name as string,
+  paused: r.paused === 1,
+  maxConcurrency: r.max_concurrency as number | null,
+  rateLimit: r.rate_count === null ? null : { count: r.rate_count as number, intervalMs: r.rate_interval_ms as number },
+  updatedAt: r.updated_at as number,
+});
+
+const rowToType = (r: Row): TypeSettings => ({
+  type: r.type as string,
+  defaults: parseJson(r.defaults, {}),
+  payloadSchema: parseJson<Json | null>(r.payload_schema, null),
+  updatedAt: r.updated_at as number,
+});
+
+const rowToSubscription = (r: Row): Subscription => ({
+  name: r.name as string,
+  pattern: r.pattern as string,
+  queue: r.queue as string,
+  type: r.type as string,
+  createdAt: r.created_at as number,
+  updatedAt: r.updated_at as number,
+});
+
+const rowToSchedule = (r: Row): Schedule => ({
+  name: r.name as string,
+  cron: r.cron as string,
+  timezone: r.timezone as string,
+  task: parseJson(r.task, { type: '', payload: null }),
+  missedPolicy: r.missed_policy as Schedule['missedPolicy'],
+  paused: r.paused === 1,
+  nextRunAt: r.next_run_at as number | null,
+  lastRunAt: r.last_run_at as number | null,
+  lastTaskId: r.last_task_id as string | null,
+  createdAt: r.created_at as number,
+  updatedAt: r.updated_at as number,
+});
+
+export class SqliteSettings {
+  readonly #c: SqliteConnection;
+
+  constructor(connection: SqliteConnection) {
+    this.#c = connection;
+  }
+
+  listQueueSettings(): QueueSettings[] {
+    return this.#c.all(SQL.listQueues).map(rowToQueue);
+  }
+
+  updateQueueSettings(name: string, patch: QueueSettingsPatch, now: number): QueueSettings {
+    return this.#c.write(() => {
+      const current = this.#c.get(SQL.getQueue, name);
+      const base = current ? rowToQueue(current) : { paused: false, maxConcurrency: null, rateLimit: null };
+      const next = { ...base, ...patch };
+      this.#c.run(SQL.upsertQueue, name, next.paused ? 1 : 0, next.maxConcurrency, next.rateLimit?.count ?? null, next.rateLimit?.intervalMs ?? null, now);
+      if (base.paused && !next.paused) this.#c.notify({ kind: 'ready', queue: name });
+      return rowToQueue(this.#c.get(SQL.getQueue, name)!);
+    });
+  }
+
+  listTypeSettings(): TypeSettings[] {
+    return this.#c.all(SQL.listTypes).map(rowToType);
+  }
+
+  putTypeSettings(settings: TypeSettings): TypeSettings {
+    this.#c.write(() =>
+      this.#c.run(SQL.upsertType, settings.type, JSON.stringify(settings.defaults), settings.payloadSchema === null ? null : JSON.stringify(settings.payloadSchema), settings.updatedAt),
+    );
+    return settings;
+  }
+
+  deleteTypeSettings(type: string): boolean {
+    return this.#c.write(() => this.#c.run(SQL.deleteType, type) > 0);
+  }
+
+  listSubscriptions(): Subscription[] {
+    return this.#c.all(SQL.listSubscriptions).map(rowToSubscription);
+  }
+
+  putSubscription(s: Omit<Subscription, 'createdAt' | 'updatedAt'>, now: number): { subscription: Subscription; created: boolean } {
+    return this.#c.write(() => {
+      const created = !this.#c.get(SQL.getSubscription, s.name);
+      this.#c.run(SQL.upsertSubscription, s.name, s.pattern, s.queue, s.type, now, now);
+      return { subscription: rowToSubscription(this.#c.get(SQL.getSubscription, s.name)!), created };
+    });
+  }
+
+  deleteSubscription(name: string): boolean {
+    return this.#c.write(() => this.#c.run(SQL.deleteSubscription, name) > 0);
+  }
+
+  listSchedules(): Schedule[] {
+    return this.#c.all(SQL.listSchedules).map(rowToSchedule);
+  }
+
+  getSchedule(name: string): Schedule | null {
+    const row = this.#c.get(SQL.getSchedule, name);
+    return row ? rowToSchedule(row) : null;
+  }
+
+  putSchedule(d: ScheduleDefinition, nextRunAt: number | null, now: number): { schedule: Schedule; created: boolean } {
+    return this.#c.write(() => {
+      const created = !this.#c.get(SQL.getSchedule, d.name);
+      this.#c.run(SQL.upsertSchedule, d.name, d.cron, d.timezone, JSON.stringify(d.task), d.missedPolicy, d.paused ? 1 : 0, nextRunAt, now, now);
+      return { schedule: rowToSchedule(this.#c.get(SQL.getSchedule, d.name)!), created };
+    });
+  }
+
+  deleteSchedule(name: string): boolean {
+    return this.#c.write(() => this.#c.run(SQL.deleteSchedule, name) > 0);
+  }
+
+  dueSchedules(now: number, limit: number): Schedule[] {
+    return this.#c.all(SQL.dueSchedules, now, limit).map(rowToSchedule);
+  }
+
+  advanceSchedule(name: string, from: number, to: number | null, fired: { at: number; taskId: string } | null, now: number): boolean {
+    return this.#c.write(() => this.#c.run(SQL.advanceSchedule, to, fired?.at ?? null, fired?.taskId ?? null, now, name, from) > 0);
+  }
+
+  deleteFinishedTasks(status: string, before: number, limit: number): number {
+    return this.#c.write(() => {
+      const ids = JSON.stringify(this.#c.all(SQL.finishedBefore, status, before, limit).map((r) => r.id));
+      this.#c.run(SQL.deleteEventsOf, ids);
+      return this.#c.run(SQL.deleteTasks, ids);
+    });
+  }
+}
