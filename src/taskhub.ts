@@ -4,7 +4,10 @@ import type { Json, Task, TaskEvent, TaskSpec, EnqueueOptions } from './core/tas
 import type { TaskDefaults } from './core/validate.ts';
 import { Engine, type FollowOptions } from './engine/engine.ts';
 import { openStore, DEFAULT_STORE_URL } from './store/open.ts';
-import type { QueueCounts, Store, TaskPage, TaskQuery } from './store/store.ts';
+import type { RetentionOptions } from './engine/retention.ts';
+import type { ScheduleInput, SchedulerOptions } from './engine/scheduler.ts';
+import type { PublishOptions, PublishResult } from './engine/topics.ts';
+import type { QueueCounts, QueueSettings, Schedule, Store, Subscription, TaskPage, TaskQuery, TypeSettings } from './store/store.ts';
 import type { Handler } from './worker/context.ts';
 import { type HandlerOptions, type PoolStats, Worker, type WorkerOptions } from './worker/worker.ts';
 
@@ -21,8 +24,20 @@ export interface TaskhubOptions {
   worker?: Omit<WorkerOptions, 'logger'>;
   /** Start the in-process worker as soon as a handler is registered. Default true. */
   autoStart?: boolean;
+  /** Cron schedule ticking: interval and what counts as a missed slot. */
+  scheduler?: SchedulerOptions;
+  /** Delete finished tasks after an age per status; default keep forever. */
+  retention?: RetentionOptions;
   /** Default: pino at TASKHUB_LOG_LEVEL or `info`. */
   logger?: Logger;
+}
+
+export interface SubscribeOptions {
+  /** Queue the copies go to. Default `default`. */
+  queue?: string;
+  /** Task type of the copies. Default: the subscription name. */
+  type?: string;
+  concurrency?: number;
 }
 
 export interface ListOptions extends Partial<Omit<TaskQuery, 'limit'>> {
@@ -49,6 +64,8 @@ export class Taskhub {
       ...(options.taskDefaults ? { taskDefaults: options.taskDefaults } : {}),
       ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}),
       ...(options.sweepIntervalMs ? { sweepIntervalMs: options.sweepIntervalMs } : {}),
+      ...(options.scheduler ? { scheduler: options.scheduler } : {}),
+      ...(options.retention ? { retention: options.retention } : {}),
     });
     engine.start();
     return new Taskhub(engine, options, logger);
@@ -109,6 +126,53 @@ export class Taskhub {
 
   queues(): Promise<QueueCounts[]> {
     return this.engine.queues();
+  }
+
+  /** Publishes to a topic: one task per matching subscription, created atomically. */
+  publish(topic: string, payload: Json = null, options?: PublishOptions): Promise<PublishResult> {
+    return this.engine.topics.publish(topic, payload, options);
+  }
+
+  /**
+   * A durable subscription named `name` to topics matching `pattern`, run by `handler` here: each publish makes a
+   * task of type `name` (or options.type) in options.queue, which retries and dead-letters on its own.
+   */
+  async subscribe<P = Json>(pattern: string, name: string, handler: Handler<P, unknown>, options: SubscribeOptions = {}): Promise<Subscription> {
+    const type = options.type ?? name;
+    const { subscription } = await this.engine.topics.subscribe(name, pattern, { type, ...(options.queue ? { queue: options.queue } : {}) });
+    this.handle(type, handler, options.concurrency ? { concurrency: options.concurrency } : {});
+    return subscription;
+  }
+
+  unsubscribe(name: string): Promise<boolean> {
+    return this.engine.topics.unsubscribe(name);
+  }
+
+  /** Creates or replaces a cron schedule. */
+  async schedule(name: string, input: ScheduleInput): Promise<Schedule> {
+    return (await this.engine.scheduler.put(name, input)).schedule;
+  }
+
+  unschedule(name: string): Promise<boolean> {
+    return this.engine.scheduler.delete(name);
+  }
+
+  pauseQueue(name: string): Promise<QueueSettings> {
+    return this.engine.setQueuePaused(name, true);
+  }
+
+  resumeQueue(name: string): Promise<QueueSettings> {
+    return this.engine.setQueuePaused(name, false);
+  }
+
+  /** A global concurrency cap and/or rate limit for a queue, enforced across every process. */
+  setQueueLimits(name: string, limits: { maxConcurrency?: number | null; rateLimit?: { count: number; intervalMs: number } | null }): Promise<QueueSettings> {
+    return this.engine.setQueueLimits(name, limits);
+  }
+
+  /** Defaults and a payload JSON Schema for a task type, shared by every process. */
+  setTypeSettings(type: string, settings: { defaults?: TypeSettings['defaults']; payloadSchema?: Json | null }): Promise<TypeSettings> {
+    return this.engine.types.put(type, settings);
   }
 
   get stats(): PoolStats {

@@ -3,7 +3,7 @@
 import { TaskNotFoundError, ValidationError } from '../core/errors.ts';
 import { uuidv7 } from '../core/ids.ts';
 import { isTerminal, type Json, type Progress, type Task, type TaskError, type TaskEvent, type TaskSpec } from '../core/task.ts';
-import { DEFAULT_TASK_DEFAULTS, type NewTask, normalizeTaskSpec, type TaskDefaults } from '../core/validate.ts';
+import { checkName, DEFAULT_TASK_DEFAULTS, type NewTask, normalizeTaskSpec, type TaskDefaults } from '../core/validate.ts';
 import type {
   AttemptOutcome,
   AttemptRef,
@@ -13,6 +13,8 @@ import type {
   FinishResult,
   LeaseState,
   QueueCounts,
+  QueueSettings,
+  QueueSettingsPatch,
   Store,
   TaskPage,
   TaskQuery,
@@ -21,7 +23,11 @@ import { outcomeOfFailure } from './attempts.ts';
 import { Coalescer } from './coalescer.ts';
 import { type QueueEvent, TaskEventHub } from './event-hub.ts';
 import { ReadySignal } from './ready-signal.ts';
+import { Retention, type RetentionOptions } from './retention.ts';
+import { Scheduler, type SchedulerOptions } from './scheduler.ts';
 import { LeaseSweeper } from './sweeper.ts';
+import { Topics } from './topics.ts';
+import { TypeRegistry } from './type-settings.ts';
 
 export interface EngineOptions {
   /** Defaults for tasks that do not say. */
@@ -32,6 +38,8 @@ export interface EngineOptions {
   sweepIntervalMs?: number;
   /** Clock, injectable for tests. */
   now?: () => number;
+  scheduler?: SchedulerOptions;
+  retention?: RetentionOptions;
 }
 
 export interface ClaimOptions {
@@ -55,6 +63,10 @@ export class Engine {
   readonly #ready = new ReadySignal();
   readonly #cancelListeners = new Set<(taskId: string) => void>();
   readonly #sweeper: LeaseSweeper;
+  readonly topics: Topics;
+  readonly scheduler: Scheduler;
+  readonly types: TypeRegistry;
+  readonly retention: Retention;
   readonly #creates: Coalescer<NewTask, CreatedTask>;
   readonly #finishes: Coalescer<FinishRequest, FinishResult>;
   #unlisten: (() => void) | undefined;
@@ -68,6 +80,10 @@ export class Engine {
     this.#creates = new Coalescer((tasks) => store.createTasks(tasks));
     this.#finishes = new Coalescer((requests) => store.finish(requests, this.#now()));
     this.#sweeper = new LeaseSweeper(this, options.sweepIntervalMs ?? 1000);
+    this.topics = new Topics(this);
+    this.scheduler = new Scheduler(this, options.scheduler);
+    this.types = new TypeRegistry(store, this.#now);
+    this.retention = new Retention(this, options.retention ?? {});
   }
 
   /** Starts listening for changes and sweeping leases. Idempotent. */
@@ -79,10 +95,14 @@ export class Engine {
       else for (const listener of this.#cancelListeners) listener(notice.taskId);
     });
     this.#sweeper.start();
+    this.scheduler.start();
+    this.retention.start();
   }
 
   async close(): Promise<void> {
     this.#sweeper.stop();
+    this.scheduler.stop();
+    this.retention.stop();
     this.#unlisten?.();
     this.#unlisten = undefined;
     await this.store.close();
@@ -94,10 +114,17 @@ export class Engine {
 
   // ---- producing and reading ----
 
+  /** Validates (type settings and payload schema included) and fills in defaults. */
+  async #prepare(spec: TaskSpec, now: number): Promise<NewTask> {
+    if (typeof spec !== 'object' || spec === null) throw new ValidationError('task must be an object');
+    checkName('type', spec.type);
+    const defaults = await this.types.prepare(spec.type, spec.payload, this.#defaults);
+    return normalizeTaskSpec(spec, defaults, now, () => uuidv7(now));
+  }
+
   /** Validates and stores one task. Concurrent calls share one transaction. */
-  enqueue(spec: TaskSpec): Promise<CreatedTask> {
-    const now = this.#now();
-    return this.#creates.submit(normalizeTaskSpec(spec, this.#defaults, now, () => uuidv7(now)));
+  async enqueue(spec: TaskSpec): Promise<CreatedTask> {
+    return this.#creates.submit(await this.#prepare(spec, this.#now()));
   }
 
   /** All or nothing: one invalid spec rejects the whole batch before anything is stored. */
@@ -105,16 +132,17 @@ export class Engine {
     if (!Array.isArray(specs)) throw new ValidationError('tasks: must be an array', 'tasks');
     if (specs.length > 10_000) throw new ValidationError('tasks: at most 10000 tasks per batch', 'tasks');
     const now = this.#now();
-    const tasks = specs.map((spec, i) => {
+    const tasks: NewTask[] = [];
+    for (const [i, spec] of specs.entries()) {
       try {
-        return normalizeTaskSpec(spec, this.#defaults, now, () => uuidv7(now));
+        tasks.push(await this.#prepare(spec, now));
       } catch (error) {
         if (error instanceof ValidationError) {
           throw new ValidationError(`tasks[${i}].${error.message}`, `tasks[${i}].${error.field ?? ''}`);
         }
         throw error;
       }
-    });
+    }
     return tasks.length ? this.store.createTasks(tasks) : [];
   }
 
@@ -144,6 +172,33 @@ export class Engine {
 
   retry(id: string): Promise<Task> {
     return this.store.retry(id, this.#now());
+  }
+
+  /** Stops (or restarts) claiming from a queue, in every process. */
+  async setQueuePaused(name: string, paused: boolean): Promise<QueueSettings> {
+    return this.store.updateQueueSettings(checkName('queue', name), { paused }, this.#now());
+  }
+
+  /** Global concurrency cap and rate limit of a queue; null removes one. */
+  async setQueueLimits(name: string, limits: Pick<QueueSettingsPatch, 'maxConcurrency' | 'rateLimit'>): Promise<QueueSettings> {
+    const patch: QueueSettingsPatch = {};
+    if (limits.maxConcurrency !== undefined) {
+      const cap = limits.maxConcurrency;
+      if (cap !== null && (!Number.isInteger(cap) || cap < 1)) throw new ValidationError('maxConcurrency: must be a positive integer or null', 'maxConcurrency');
+      patch.maxConcurrency = cap;
+    }
+    if (limits.rateLimit !== undefined) {
+      const rate = limits.rateLimit;
+      if (rate !== null && (typeof rate !== 'object' || !Number.isInteger(rate.count) || rate.count < 1 || !Number.isInteger(rate.intervalMs) || rate.intervalMs < 1)) {
+        throw new ValidationError('rateLimit: must be { count: positive integer, intervalMs: positive integer } or null', 'rateLimit');
+      }
+      patch.rateLimit = rate === null ? null : { count: rate.count, intervalMs: rate.intervalMs };
+    }
+    return this.store.updateQueueSettings(checkName('queue', name), patch, this.#now());
+  }
+
+  queueSettings(): Promise<QueueSettings[]> {
+    return this.store.listQueueSettings();
   }
 
   /** History then live events of one task, ending after its terminal event. */

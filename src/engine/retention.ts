@@ -1,0 +1,63 @@
+// Deletes finished tasks (and their events) once they are older than the configured age for their status. Small
+// batches with a yield between them, so a large cleanup never holds the store's write lock for long.
+import type { Engine } from './engine.ts';
+
+export interface RetentionOptions {
+  /** Age after which finished tasks are deleted, ms, per status; absent: kept forever. */
+  completedMs?: number;
+  failedMs?: number;
+  cancelledMs?: number;
+  /** How often to clean up, ms. Default 60000. */
+  intervalMs?: number;
+  /** Tasks per batch. Default 500. */
+  batchSize?: number;
+}
+
+export class Retention {
+  readonly #engine: Engine;
+  readonly #options: RetentionOptions;
+  #timer: NodeJS.Timeout | undefined;
+  #running = false;
+
+  constructor(engine: Engine, options: RetentionOptions) {
+    this.#engine = engine;
+    this.#options = options;
+  }
+
+  get enabled(): boolean {
+    return this.#options.completedMs !== undefined || this.#options.failedMs !== undefined || this.#options.cancelledMs !== undefined;
+  }
+
+  start(): void {
+    if (!this.enabled) return;
+    this.#timer ??= setInterval(() => void this.sweep().catch(() => {}), this.#options.intervalMs ?? 60_000).unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** One cleanup pass; returns how many tasks it deleted. */
+  async sweep(): Promise<number> {
+    if (this.#running) return 0;
+    this.#running = true;
+    let deleted = 0;
+    try {
+      const ages = { completed: this.#options.completedMs, failed: this.#options.failedMs, cancelled: this.#options.cancelledMs };
+      for (const [status, age] of Object.entries(ages) as ['completed' | 'failed' | 'cancelled', number | undefined][]) {
+        if (age === undefined) continue;
+        const before = this.#engine.now() - age;
+        for (;;) {
+          const n = await this.#engine.store.deleteFinishedTasks(status, before, this.#options.batchSize ?? 500);
+          deleted += n;
+          if (n < (this.#options.batchSize ?? 500)) break;
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      }
+    } finally {
+      this.#running = false;
+    }
+    return deleted;
+  }
+}

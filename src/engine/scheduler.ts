@@ -1,0 +1,145 @@
+// Cron schedules stored in the database. Every process ticks; each due slot fires exactly once: the task carries
+// the idempotency key `schedule:NAME:SLOT`, and the schedule moves to its next slot by compare-and-set.
+import { Cron } from 'croner';
+import { ValidationError } from '../core/errors.ts';
+import { checkName } from '../core/validate.ts';
+import type { Json } from '../core/task.ts';
+import type { Schedule, ScheduleDefinition } from '../store/store.ts';
+import type { Engine } from './engine.ts';
+
+export interface ScheduleInput {
+  cron: string;
+  timezone?: string;
+  task: { type: string; payload?: Json; queue?: string; priority?: number; maxAttempts?: number; timeoutMs?: number };
+  /** Default `skip`. */
+  missedPolicy?: 'skip' | 'run-once';
+  paused?: boolean;
+}
+
+export interface SchedulerOptions {
+  /** How often to look for due schedules, ms. Default 1000. */
+  intervalMs?: number;
+  /** A slot older than this when its tick comes was missed (everything was down), ms. Default 60000. */
+  missedAfterMs?: number;
+}
+
+function cronOf(expression: string, timezone: string): Cron {
+  let cron: Cron;
+  try {
+    cron = new Cron(expression, { timezone, paused: true });
+  } catch (error) {
+    throw new ValidationError(`cron: ${(error as Error).message}`, 'cron');
+  }
+  try {
+    cron.nextRun();
+  } catch {
+    throw new ValidationError(`timezone: "${timezone}" is not an IANA time zone`, 'timezone');
+  }
+  return cron;
+}
+
+/** The first slot strictly after `after`, or null. */
+export function nextSlot(expression: string, timezone: string, after: number): number | null {
+  return cronOf(expression, timezone).nextRun(new Date(after))?.getTime() ?? null;
+}
+
+export class Scheduler {
+  readonly #engine: Engine;
+  readonly #intervalMs: number;
+  readonly #missedAfterMs: number;
+  #timer: NodeJS.Timeout | undefined;
+  #ticking = false;
+
+  constructor(engine: Engine, options: SchedulerOptions = {}) {
+    this.#engine = engine;
+    this.#intervalMs = options.intervalMs ?? 1000;
+    this.#missedAfterMs = options.missedAfterMs ?? 60_000;
+  }
+
+  start(): void {
+    this.#timer ??= setInterval(() => void this.tick().catch(() => {}), this.#intervalMs).unref();
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  async put(name: string, input: ScheduleInput): Promise<{ schedule: Schedule; created: boolean }> {
+    checkName('name', name);
+    if (typeof input !== 'object' || input === null) throw new ValidationError('schedule must be an object');
+    if (typeof input.cron !== 'string') throw new ValidationError('cron: must be a cron expression string', 'cron');
+    const timezone = input.timezone ?? 'UTC';
+    if (typeof input.task !== 'object' || input.task === null) throw new ValidationError('task: must be an object', 'task');
+    checkName('task.type', input.task.type);
+    if (input.task.queue !== undefined) checkName('task.queue', input.task.queue);
+    const missedPolicy = input.missedPolicy ?? 'skip';
+    if (missedPolicy !== 'skip' && missedPolicy !== 'run-once') {
+      throw new ValidationError('missedPolicy: must be "skip" or "run-once"', 'missedPolicy');
+    }
+    const definition: ScheduleDefinition = {
+      name,
+      cron: input.cron,
+      timezone,
+      task: { ...input.task, payload: input.task.payload ?? null },
+      missedPolicy,
+      paused: input.paused ?? false,
+    };
+    const now = this.#engine.now();
+    const next = definition.paused ? null : nextSlot(definition.cron, timezone, now);
+    return this.#engine.store.putSchedule(definition, next, now);
+  }
+
+  get(name: string): Promise<Schedule | null> {
+    return this.#engine.store.getSchedule(name);
+  }
+
+  list(): Promise<Schedule[]> {
+    return this.#engine.store.listSchedules();
+  }
+
+  delete(name: string): Promise<boolean> {
+    return this.#engine.store.deleteSchedule(name);
+  }
+
+  /** Fires every due slot once; returns the ids of the tasks this call created or found. */
+  async tick(): Promise<string[]> {
+    if (this.#ticking) return [];
+    this.#ticking = true;
+    try {
+      const fired: string[] = [];
+      const now = this.#engine.now();
+      for (const schedule of await this.#engine.store.dueSchedules(now, 100)) {
+        const id = await this.#fire(schedule, now);
+        if (id) fired.push(id);
+      }
+      return fired;
+    } finally {
+      this.#ticking = false;
+    }
+  }
+
+  async #fire(schedule: Schedule, now: number): Promise<string | null> {
+    const slot = schedule.nextRunAt as number;
+    // Walk to the latest due slot: more than one means slots were missed while nothing ran.
+    let latest = slot;
+    for (let next = nextSlot(schedule.cron, schedule.timezone, slot); next !== null && next <= now; ) {
+      latest = next;
+      next = nextSlot(schedule.cron, schedule.timezone, next);
+    }
+    const missed = now - latest > this.#missedAfterMs;
+    const runs = !missed || schedule.missedPolicy === 'run-once';
+    let taskId: string | null = null;
+    if (runs) {
+      const { task } = await this.#engine.enqueue({
+        ...schedule.task,
+        idempotencyKey: `schedule:${schedule.name}:${latest}`,
+        tags: { schedule: schedule.name, slot: new Date(latest).toISOString() },
+      });
+      taskId = task.id;
+    }
+    const following = nextSlot(schedule.cron, schedule.timezone, Math.max(latest, now));
+    const moved = await this.#engine.store.advanceSchedule(schedule.name, slot, following, taskId ? { at: latest, taskId } : null, now);
+    return moved || runs ? taskId : null;
+  }
+}

@@ -1,0 +1,101 @@
+// Per-type settings (defaults, payload JSON Schema), stored so every process applies the same ones. Read through a
+// cache refreshed at most once a second, so the submit path does not query the store each time.
+import { Ajv, type ValidateFunction } from 'ajv';
+import { ValidationError } from '../core/errors.ts';
+import type { Json } from '../core/task.ts';
+import { checkName, type TaskDefaults } from '../core/validate.ts';
+import type { Store, TypeSettings } from '../store/store.ts';
+
+const REFRESH_MS = 1000;
+
+interface Entry {
+  settings: TypeSettings;
+  validate: ValidateFunction | null;
+}
+
+export class TypeRegistry {
+  readonly #store: Store;
+  readonly #now: () => number;
+  readonly #ajv = new Ajv({ allErrors: false, strict: false });
+  #entries = new Map<string, Entry>();
+  #loadedAt = Number.NEGATIVE_INFINITY;
+  #loading: Promise<void> | undefined;
+
+  constructor(store: Store, now: () => number) {
+    this.#store = store;
+    this.#now = now;
+  }
+
+  #compile(settings: TypeSettings): Entry {
+    if (settings.payloadSchema === null) return { settings, validate: null };
+    try {
+      return { settings, validate: this.#ajv.compile(settings.payloadSchema as object) };
+    } catch (error) {
+      throw new ValidationError(`payloadSchema: not a valid JSON Schema: ${(error as Error).message}`, 'payloadSchema');
+    }
+  }
+
+  async #fresh(): Promise<Map<string, Entry>> {
+    if (performance.now() - this.#loadedAt < REFRESH_MS) return this.#entries;
+    this.#loading ??= this.#store.listTypeSettings().then((all) => {
+      const entries = new Map<string, Entry>();
+      for (const settings of all) {
+        try {
+          entries.set(settings.type, this.#compile(settings));
+        } catch {
+          entries.set(settings.type, { settings, validate: null });
+        }
+      }
+      this.#entries = entries;
+      this.#loadedAt = performance.now();
+    });
+    try {
+      await this.#loading;
+    } finally {
+      this.#loading = undefined;
+    }
+    return this.#entries;
+  }
+
+  /** The engine defaults overlaid with this type's; throws a ValidationError naming the field if the payload fails its schema. */
+  async prepare(type: string, payload: Json | undefined, base: TaskDefaults): Promise<TaskDefaults> {
+    const entry = (await this.#fresh()).get(type);
+    if (!entry) return base;
+    if (entry.validate && !entry.validate(payload ?? null)) {
+      const [first] = entry.validate.errors ?? [];
+      const path = first?.instancePath ? `payload${first.instancePath.replaceAll('/', '.')}` : 'payload';
+      const missing = first?.keyword === 'required' ? `.${String((first.params as { missingProperty?: string }).missingProperty)}` : '';
+      throw new ValidationError(`${path}${missing}: ${first?.message ?? 'does not match the payload schema'}`, `${path}${missing}`);
+    }
+    const d = entry.settings.defaults;
+    return {
+      queue: d.queue ?? base.queue,
+      maxAttempts: d.maxAttempts ?? base.maxAttempts,
+      backoff: { ...base.backoff, ...d.backoff },
+      timeoutMs: d.timeoutMs === undefined ? base.timeoutMs : d.timeoutMs,
+    };
+  }
+
+  async put(type: string, input: { defaults?: TypeSettings['defaults']; payloadSchema?: Json | null }): Promise<TypeSettings> {
+    checkName('type', type);
+    const defaults = input.defaults ?? {};
+    if (typeof defaults !== 'object' || defaults === null) throw new ValidationError('defaults: must be an object', 'defaults');
+    for (const key of Object.keys(defaults)) {
+      if (!['maxAttempts', 'backoff', 'timeoutMs', 'queue'].includes(key)) throw new ValidationError(`defaults.${key}: is not a known field`, `defaults.${key}`);
+    }
+    const settings: TypeSettings = { type, defaults, payloadSchema: input.payloadSchema ?? null, updatedAt: this.#now() };
+    const entry = this.#compile(settings);
+    await this.#store.putTypeSettings(settings);
+    this.#entries.set(type, entry);
+    return settings;
+  }
+
+  async delete(type: string): Promise<boolean> {
+    this.#entries.delete(type);
+    return this.#store.deleteTypeSettings(type);
+  }
+
+  list(): Promise<TypeSettings[]> {
+    return this.#store.listTypeSettings();
+  }
+}
