@@ -54,7 +54,7 @@ it('loses nothing when a worker is killed with SIGKILL mid-run', { timeout: 60_0
       const final = await hub.get(task.id);
       assert.equal(final.attempts, 2, 'the orphaned attempt counted');
       const retrying = (await hub.events(task.id)).find((e) => e.kind === 'retrying');
-      assert.equal((retrying?.data as { error: { code: string } }).error.code, 'LEASE_EXPIRED');
+      assert.equal((retrying?.data as { error: { code: string } } | undefined)?.error.code, 'LEASE_EXPIRED');
     }
   } finally {
     for (const w of workers) w.kill('SIGKILL');

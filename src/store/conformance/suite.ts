@@ -521,7 +521,7 @@ export function storeConformance(name: string, target: ConformanceTarget): void 
       await store.finish(claims.slice(0, 3).map((c) => ({ ref: { taskId: c.task.id, attemptToken: c.attemptToken }, outcome: { status: 'completed', result: null } })), past + 10);
       assert.equal(await store.deleteFinishedTasks('failed', past + 11, 10), 0);
       let deleted = 0;
-      for (let n; (n = await store.deleteFinishedTasks('completed', past + 11, 2)) > 0; ) deleted += n;
+      for (let n: number; (n = await store.deleteFinishedTasks('completed', past + 11, 2)) > 0; ) deleted += n;
       assert.equal(deleted, 3);
       const left = (await store.listTasks({ type, limit: 10 })).tasks.map((t) => t.status).sort();
       assert.deepEqual(left, ['queued', 'running']);
