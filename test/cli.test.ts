@@ -14,9 +14,9 @@ function taskhub(...args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-describe('taskhub CLI', () => {
-  after(() => tmp.remove());
+after(() => tmp.remove());
 
+describe('taskhub CLI', () => {
   it('prints help for every command', () => {
     for (const command of ['serve', 'worker', 'submit', 'status', 'tasks', 'follow']) {
       const r = taskhub(command, '--help');
@@ -73,5 +73,30 @@ describe('taskhub CLI', () => {
     const r = taskhub('tasks', '--store', `sqlite:${path}`);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /cannot open SQLite database .*garbage\.db/);
+  });
+});
+
+describe('taskhub CLI: topics, schedules, queues, types', () => {
+  it('manages subscriptions and publishes to them', () => {
+    assert.equal(taskhub('subscriptions', 'put', 'audit', '--pattern', 'orders.#', '--type', 'audit-log').code, 0);
+    const published = JSON.parse(taskhub('publish', 'orders.eu.created', '{"id":1}', '--json').stdout);
+    assert.deepEqual(published.tasks.map((t: { type: string }) => t.type), ['audit-log']);
+    assert.equal(JSON.parse(taskhub('publish', 'nobody.cares', '--json').stdout).tasks.length, 0);
+    assert.match(taskhub('subscriptions', 'put', 'x', '--pattern', 'a..b').stderr, /pattern:/);
+    assert.equal(JSON.parse(taskhub('subscriptions', 'delete', 'audit', '--json').stdout).deleted, true);
+  });
+
+  it('manages schedules, queue controls and type settings', () => {
+    const schedule = JSON.parse(taskhub('schedules', 'put', 'nightly', '--cron', '0 3 * * *', '--timezone', 'Europe/Paris', '--type', 'report', '--json').stdout);
+    assert.equal(schedule.schedule?.name ?? schedule.name, 'nightly');
+    assert.match(taskhub('schedules', 'put', 'bad', '--cron', 'nope', '--type', 'x').stderr, /cron:/);
+    const limited = JSON.parse(taskhub('queues', 'limit', 'emails', '--max-concurrency', '3', '--rate', '10/1000', '--json').stdout);
+    assert.deepEqual([limited.maxConcurrency, limited.rateLimit], [3, { count: 10, intervalMs: 1000 }]);
+    assert.equal(JSON.parse(taskhub('queues', 'pause', 'emails', '--json').stdout).paused, true);
+    const queues = JSON.parse(taskhub('queues', '--json').stdout);
+    assert.equal(queues.find((q: { queue: string }) => q.queue === 'emails').settings.paused, true);
+    assert.equal(JSON.parse(taskhub('types', 'put', 'trip', '--max-attempts', '5', '--json').stdout).defaults.maxAttempts, 5);
+    const submitted = JSON.parse(taskhub('submit', 'trip', '--json').stdout);
+    assert.equal(submitted.task.maxAttempts, 5, 'type defaults apply at submit');
   });
 });

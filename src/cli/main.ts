@@ -17,6 +17,7 @@ import {
   submitSummary,
 } from './commands/tasks.ts';
 import { workerCommand, workerOptions, workerSummary } from './commands/worker.ts';
+import * as admin from './commands/admin.ts';
 
 interface Command {
   usage: string;
@@ -32,10 +33,15 @@ const COMMANDS: Record<string, Command> = {
   status: { usage: 'taskhub status ID [options]', summary: statusSummary, options: statusOptions, run: statusCommand },
   tasks: { usage: 'taskhub tasks [options]', summary: listSummary, options: listOptions, run: listCommand },
   follow: { usage: 'taskhub follow ID [options]', summary: followSummary, options: followOptions, run: followCommand },
+  publish: { usage: 'taskhub publish TOPIC [PAYLOAD] [options]', summary: admin.publishSummary, options: admin.publishOptions, run: admin.publishCommand },
+  subscriptions: { usage: 'taskhub subscriptions [list | put NAME | delete NAME] [options]', summary: admin.subscriptionsSummary, options: admin.subscriptionsOptions, run: admin.subscriptionsCommand },
+  schedules: { usage: 'taskhub schedules [list | put NAME | delete NAME] [options]', summary: admin.schedulesSummary, options: admin.schedulesOptions, run: admin.schedulesCommand },
+  queues: { usage: 'taskhub queues [list | pause NAME | resume NAME | limit NAME] [options]', summary: admin.queuesSummary, options: admin.queuesOptions, run: admin.queuesCommand },
+  types: { usage: 'taskhub types [list | put TYPE | delete TYPE] [options]', summary: admin.typesSummary, options: admin.typesOptions, run: admin.typesCommand },
 };
 
 function overview(): string {
-  const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`);
+  const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(14)} ${c.summary}`);
   return `usage: taskhub <command> [options]\n\ncommands:\n${rows.join('\n')}\n\nRun \`taskhub <command> --help\` for a command's options.\n`;
 }
 
