@@ -30,13 +30,15 @@ function toProgress(percent: number | Progress, message?: string, data?: Json): 
   return p;
 }
 
-export function createContext(backend: WorkerBackend, task: Task, ref: AttemptRef, signal: AbortSignal, log: Logger): TaskContext {
+export function createContext(backend: WorkerBackend, task: Task, ref: AttemptRef, signal: AbortSignal, log: () => Logger): TaskContext {
   return {
     task,
     taskId: task.id,
     attempt: task.attempts,
     signal,
-    log,
+    get log() {
+      return log();
+    },
     async progress(percent, message, data) {
       await backend.progress(ref, toProgress(percent, message, data));
     },

@@ -57,6 +57,8 @@ interface Execution {
   /** Set once the attempt's outcome is decided, so it is reported once. */
   settled: boolean;
   done: Promise<void>;
+  /** Made on first use: most attempts of short tasks never log. */
+  readonly log: Logger;
 }
 
 export class Worker {
@@ -74,6 +76,7 @@ export class Worker {
   #stopping = false;
   #wake = new AbortController();
   #unlistenCancel: (() => void) | undefined;
+  #heartbeats: NodeJS.Timeout | undefined;
 
   constructor(backend: WorkerBackend, options: WorkerOptions = {}) {
     this.#backend = backend;
@@ -121,6 +124,10 @@ export class Worker {
     if (this.#loop) return;
     this.#stopping = false;
     this.#unlistenCancel = this.#backend.onCancelRequested((taskId) => this.#active.get(taskId) && this.#abort(taskId, 'cancelled'));
+    // One timer for every running attempt, rather than one per attempt.
+    this.#heartbeats = setInterval(() => {
+      for (const execution of this.#active.values()) void this.#heartbeat(execution);
+    }, this.#heartbeatIntervalMs);
     this.#loop = this.#claimLoop();
   }
 
@@ -148,11 +155,13 @@ export class Worker {
       }),
     );
     this.#unlistenCancel?.();
+    clearInterval(this.#heartbeats);
     this.#loop = undefined;
   }
 
   #nudge(): void {
-    this.#wake.abort();
+    // A fixed reason: abort() without one builds a DOMException on every call, and this runs once per task.
+    this.#wake.abort(NUDGE);
   }
 
   async #claimLoop(): Promise<void> {
@@ -195,26 +204,35 @@ export class Worker {
     const { task } = claim;
     const ref = { taskId: task.id, attemptToken: claim.attemptToken };
     const controller = new AbortController();
-    const execution: Execution = { claim, ref, controller, settled: false, done: Promise.resolve() };
+    let log: Logger | undefined;
+    const root = this.#log;
+    const execution: Execution = {
+      claim,
+      ref,
+      controller,
+      settled: false,
+      done: Promise.resolve(),
+      get log() {
+        log ??= root.child({ taskId: task.id, queue: task.queue, type: task.type, attempt: task.attempts });
+        return log;
+      },
+    };
     registration.running++;
     this.#active.set(task.id, execution);
-    const log = this.#log.child({ taskId: task.id, queue: task.queue, type: task.type, attempt: task.attempts });
-    execution.done = this.#execute(registration, execution, log).finally(() => {
+    execution.done = this.#execute(registration, execution).finally(() => {
       registration.running--;
       if (this.#active.get(task.id) === execution) this.#active.delete(task.id);
       this.#nudge();
     });
   }
 
-  async #execute(registration: Registration, execution: Execution, log: Logger): Promise<void> {
+  async #execute(registration: Registration, execution: Execution): Promise<void> {
     const { task } = execution.claim;
     const { controller, ref } = execution;
-    const heartbeat = setInterval(() => void this.#heartbeat(execution, log), this.#heartbeatIntervalMs);
     const timeout = task.timeoutMs === null ? undefined : setTimeout(() => this.#abort(task.id, 'timed out'), task.timeoutMs);
     const aborted = new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), { once: true }));
-    log.debug('task started');
     try {
-      const context = createContext(this.#backend, task, ref, controller.signal, log);
+      const context = createContext(this.#backend, task, ref, controller.signal, () => execution.log);
       // An aborted attempt is reported at once; its handler keeps its slot until it returns.
       const run = (async () => registration.handler(task.payload as never, context))();
       const outcome = await Promise.race([run.then((value) => ({ value }), (error: unknown) => ({ error })), aborted.then(() => null)]);
@@ -226,13 +244,12 @@ export class Worker {
       execution.settled = true;
       if ('error' in outcome) {
         const error = toTaskError(outcome.error);
-        log.warn({ err: outcome.error }, 'task attempt failed');
-        await this.#report(() => this.#backend.fail(ref, error, task), log);
+        execution.log.warn({ err: outcome.error }, 'task attempt failed');
+        await this.#report(() => this.#backend.fail(ref, error, task), execution);
       } else {
-        await this.#report(() => this.#backend.complete(ref, toJson(outcome.value)), log);
+        await this.#report(() => this.#backend.complete(ref, toJson(outcome.value)), execution);
       }
     } finally {
-      clearInterval(heartbeat);
       clearTimeout(timeout);
     }
   }
@@ -246,39 +263,40 @@ export class Worker {
     const error = new Error(`task ${reason}`);
     error.name = reason === 'timed out' ? 'TimeoutError' : 'AbortError';
     execution.controller.abort(error);
-    const log = this.#log.child({ taskId, queue: claim.task.queue, type: claim.task.type, attempt: claim.task.attempts });
-    if (reason === 'cancelled') void this.#report(() => this.#backend.cancelled(ref), log);
+    if (reason === 'cancelled') void this.#report(() => this.#backend.cancelled(ref), execution);
     if (reason === 'timed out') {
       const timeoutError = { message: `attempt timed out after ${claim.task.timeoutMs} ms`, code: 'TIMEOUT', retryable: true };
-      void this.#report(() => this.#backend.fail(ref, timeoutError, claim.task), log);
+      void this.#report(() => this.#backend.fail(ref, timeoutError, claim.task), execution);
     }
   }
 
-  async #heartbeat(execution: Execution, log: Logger): Promise<void> {
+  async #heartbeat(execution: Execution): Promise<void> {
     if (execution.settled) return;
     try {
       const lease = await this.#backend.heartbeat(execution.ref);
       if (lease.cancelRequested) this.#abort(execution.ref.taskId, 'cancelled');
     } catch (error) {
       if (error instanceof StaleAttemptError || (error as { code?: string }).code === 'STALE_ATTEMPT') {
-        log.warn('lease lost: another attempt owns this task now; aborting this one');
+        execution.log.warn('lease lost: another attempt owns this task now; aborting this one');
         execution.settled = true;
         execution.controller.abort(new Error('task lease lost'));
       } else {
-        log.warn({ err: error }, 'heartbeat failed; will retry');
+        execution.log.warn({ err: error }, 'heartbeat failed; will retry');
       }
     }
   }
 
   /** Reports an outcome; a refusal (stale attempt) or a store error is logged, never thrown into the loop. */
-  async #report(call: () => Promise<unknown>, log: Logger): Promise<void> {
+  async #report(call: () => Promise<unknown>, execution: Execution): Promise<void> {
     try {
       await call();
     } catch (error) {
-      log.warn({ err: error }, 'could not report the outcome; the lease will expire and the sweeper will decide');
+      execution.log.warn({ err: error }, 'could not report the outcome; the lease will expire and the sweeper will decide');
     }
   }
 }
+
+const NUDGE = Symbol('nudge');
 
 function toJson(value: unknown): Json {
   if (value === undefined) return null;
