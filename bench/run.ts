@@ -1,0 +1,105 @@
+// npm run bench: Taskhub (SQLite and PostgreSQL) and the peers of ../shared/anchors on the same workloads, in one run,
+// on this machine; prints absolute figures and the ratio to the best peer. Each figure is the median of RUNS runs.
+// Env: RUNS (default 3), ONLY (comma-separated workloads), SKIP_PEERS=1, PG_URL, REDIS_URL.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const ROOT = join(import.meta.dirname, '..');
+const NODE = process.execPath;
+const RUNS = Number(process.env.RUNS ?? 3);
+const PG_URL = process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+interface Workload {
+  name: string;
+  mode: string;
+  args: string[];
+  /** Which field of the JSON line is the figure, and whether higher is better. */
+  metric: 'jobsPerSec' | 'p50ms' | 'p99ms';
+  higherIsBetter: boolean;
+}
+
+const WORKLOADS: Workload[] = [
+  { name: 'bulk enqueue, batches of 1000 (jobs/s)', mode: 'bulk', args: ['20000'], metric: 'jobsPerSec', higherIsBetter: true },
+  { name: 'single enqueue, 50 in flight (jobs/s)', mode: 'enqueue', args: ['20000', '50'], metric: 'jobsPerSec', higherIsBetter: true },
+  { name: 'drain 20k no-op, concurrency 50 (jobs/s)', mode: 'drain', args: ['20000', '50'], metric: 'jobsPerSec', higherIsBetter: true },
+  { name: 'enqueue-to-start p50, idle worker (ms)', mode: 'latency', args: ['300'], metric: 'p50ms', higherIsBetter: false },
+  { name: 'enqueue-to-start p99, idle worker (ms)', mode: 'latency', args: ['300'], metric: 'p99ms', higherIsBetter: false },
+];
+
+/** The peers run from a private copy of shared/anchors (shared/ is never written to). */
+function anchorsDir(): string {
+  const dir = join(tmpdir(), 'taskhub-anchors');
+  if (!existsSync(join(dir, 'node_modules'))) {
+    mkdirSync(dir, { recursive: true });
+    cpSync(join(ROOT, '..', 'shared', 'anchors'), dir, { recursive: true });
+    execFileSync('npm', ['install', '--no-audit', '--no-fund'], { cwd: dir, stdio: 'inherit' });
+  }
+  return dir;
+}
+
+type System = { name: string; run(mode: string, args: string[]): Record<string, number> | null };
+
+function runJson(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Record<string, number> | null {
+  const r = spawnSync(command, args, { cwd, env: { ...process.env, PG_URL, ...env }, encoding: 'utf8', timeout: 300_000 });
+  const line = r.stdout.trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  if (r.status !== 0 || !line) {
+    process.stderr.write(`  ${args.join(' ')} failed: ${r.stderr.slice(-400)}\n`);
+    return null;
+  }
+  return JSON.parse(line) as Record<string, number>;
+}
+
+const systems: System[] = [
+  { name: 'Taskhub SQLite', run: (mode, args) => runJson(NODE, [join(ROOT, 'bench', 'taskhub-runner.ts'), 'sqlite', mode, ...args], ROOT) },
+  { name: 'Taskhub PostgreSQL', run: (mode, args) => runJson(NODE, [join(ROOT, 'bench', 'taskhub-runner.ts'), 'postgres', mode, ...args], ROOT) },
+];
+if (!process.env.SKIP_PEERS) {
+  const dir = anchorsDir();
+  const bin = join(dir, 'node_modules', '.bin');
+  const peerNode = existsSync(join(bin, 'node')) ? join(bin, 'node') : NODE;
+  for (const [name, id] of [['BullMQ (Redis)', 'bullmq'], ['graphile-worker (PG)', 'graphile'], ['pg-boss (PG)', 'pgboss']] as const) {
+    systems.push({ name, run: (mode, args) => runJson(peerNode, ['run.ts', id, mode, ...args], dir, { PATH: `${bin}:${process.env.PATH}` }) });
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const only = process.env.ONLY?.split(',');
+const results = new Map<string, Map<string, number>>();
+const latencyCache = new Map<string, Record<string, number>[]>();
+for (const workload of WORKLOADS) {
+  if (only && !only.includes(workload.mode)) continue;
+  const row = new Map<string, number>();
+  for (const system of systems) {
+    const key = `${system.name}/${workload.mode}`;
+    let runs = latencyCache.get(key);
+    if (!runs) {
+      runs = [];
+      for (let i = 0; i < RUNS; i++) {
+        const r = system.run(workload.mode, workload.args);
+        if (r) runs.push(r);
+      }
+      latencyCache.set(key, runs);
+    }
+    const values = runs.map((r) => r[workload.metric]).filter((v) => typeof v === 'number');
+    if (values.length) row.set(system.name, median(values));
+    process.stderr.write(`${workload.name} | ${system.name}: ${values.join(', ')}\n`);
+  }
+  results.set(workload.name, row);
+}
+
+const peerNames = systems.filter((s) => !s.name.startsWith('Taskhub')).map((s) => s.name);
+const lines = [`| figure | ${systems.map((s) => s.name).join(' | ')} | Taskhub SQLite / best peer | Taskhub PG / best peer |`];
+lines.push(`|${'---|'.repeat(systems.length + 3)}`);
+for (const workload of WORKLOADS) {
+  const row = results.get(workload.name);
+  if (!row) continue;
+  const peers = peerNames.map((n) => row.get(n)).filter((v): v is number => v !== undefined);
+  const best = peers.length ? (workload.higherIsBetter ? Math.max(...peers) : Math.min(...peers)) : undefined;
+  const ratio = (v: number | undefined) =>
+    v === undefined || best === undefined ? '-' : `${(workload.higherIsBetter ? v / best : best / v).toFixed(2)}x`;
+  const cells = systems.map((s) => (row.has(s.name) ? String(row.get(s.name)) : '-'));
+  lines.push(`| ${workload.name} | ${cells.join(' | ')} | ${ratio(row.get('Taskhub SQLite'))} | ${ratio(row.get('Taskhub PostgreSQL'))} |`);
+}
+process.stdout.write(`\nMedian of ${RUNS} runs each. Ratios: >1x means Taskhub is better (faster, or lower latency).\n\n${lines.join('\n')}\n`);
