@@ -1,0 +1,77 @@
+// HTTP figures on one process: submit rate and latency with 50 connections (autocannon), and many SSE followers of
+// one task (memory, and the delay from an event's commit to the last follower receiving it).
+// usage: node bench/http.ts [submit|sse] [N]   (sse: N followers, default 10000)
+import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import pino from 'pino';
+import { Taskhub } from '../src/index.ts';
+import { createServer } from '../src/server/server.ts';
+
+const [mode = 'submit', nArg] = process.argv.slice(2);
+const dir = mkdtempSync(join(tmpdir(), 'taskhub-http-bench-'));
+const hub = await Taskhub.open({ store: process.env.STORE ?? `sqlite:${join(dir, 'bench.db')}`, logger: pino({ level: 'silent' }) });
+const app = await createServer({ hub, logger: false, sseHeartbeatMs: 60_000 });
+const address = await app.listen({ host: '127.0.0.1', port: 0 });
+
+if (mode === 'submit') {
+  // The load comes from a second process, as a real client's would, sharing the same two cores.
+  const body = JSON.stringify({ type: 'travel-plan', payload: { city: 'Shanghai', days: 3, prompt: 'plan a trip with food and museums' } });
+  const cannon = spawn(join(import.meta.dirname, '..', 'node_modules', '.bin', 'autocannon'),
+    ['-c', '50', '-d', String(nArg ?? 10), '-m', 'POST', '-H', 'content-type=application/json', '-b', body, '--json', `${address}/api/v1/tasks`],
+    { stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  cannon.stdout.on('data', (c: Buffer) => (out += c));
+  await new Promise((resolve) => cannon.on('exit', resolve));
+  const result = JSON.parse(out) as { requests: { average: number }; latency: { p50: number; p99: number }; non2xx: number; errors: number };
+  console.log(JSON.stringify({ mode, requestsPerSec: Math.round(result.requests.average), p50ms: result.latency.p50, p99ms: result.latency.p99, non2xx: result.non2xx, errors: result.errors }));
+} else {
+  const followers = Number(nArg ?? 10_000);
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  hub.handle('fanout', async (_p, ctx) => {
+    await gate;
+    for (let i = 1; i <= 10; i++) {
+      (globalThis as { sentAt?: number }).sentAt = performance.now();
+      await ctx.progress(i * 10, `step ${i}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  });
+  const task = await hub.enqueue('fanout');
+  const url = new URL(`${address}/api/v1/tasks/${task.id}/stream`);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: Number.POSITIVE_INFINITY });
+  const heapBefore = process.memoryUsage().rss;
+  const lastArrival = new Map<number, number>();
+  let received = 0;
+  let connected = 0;
+  await new Promise<void>((resolveAll) => {
+    for (let i = 0; i < followers; i++) {
+      http.get(url, { agent }, (res) => {
+        if (++connected === followers) resolveAll();
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          for (const match of chunk.matchAll(/event: progress\ndata: .*"percent":(\d+)/g)) {
+            received++;
+            lastArrival.set(Number(match[1]), performance.now());
+          }
+        });
+      });
+    }
+  });
+  const rssConnected = process.memoryUsage().rss;
+  const t0 = performance.now();
+  release();
+  await hub.wait(task.id, 120_000);
+  await new Promise((r) => setTimeout(r, 500));
+  console.log(JSON.stringify({
+    mode, followers, eventsExpected: followers * 10, eventsReceived: received,
+    rssPerFollowerKB: Math.round((rssConnected - heapBefore) / followers / 1024 * 10) / 10,
+    fanoutToLastFollowerMs: Math.round((lastArrival.get(100) ?? 0) - (t0 + 9 * 200)),
+  }));
+}
+await app.close();
+await hub.close({ graceMs: 0 });
+rmSync(dir, { recursive: true, force: true });
+process.exit(0);
