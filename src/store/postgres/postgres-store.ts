@@ -1,7 +1,8 @@
 // The shared backend: any number of API nodes and worker processes on one PostgreSQL database. Every Store call that
 // writes is one SQL statement (see sql.ts), so it is atomic without BEGIN/COMMIT and costs one round trip. Changes
-// reach other processes through LISTEN/NOTIFY on one channel per schema; this process's own changes are delivered
-// locally right after they commit, and their NOTIFY echo is skipped by origin.
+// reach other processes through LISTEN/NOTIFY on one channel per schema: right after a write commits, its notices go
+// to this process's listeners at once and, packed into as few NOTIFY messages as fit, to every other process (the
+// echo of our own messages is skipped by origin). docs/postgres.md explains why after commit and not inside it.
 import { randomUUID } from 'node:crypto';
 import { Client, type Notification, Pool, type PoolClient, type QueryConfig, type QueryResult, type QueryResultRow } from 'pg';
 import { DEFAULT_BACKOFF } from '../../core/backoff.ts';
@@ -23,7 +24,7 @@ import type {
   TaskStatus,
 } from '../../core/task.ts';
 import { isTerminal, TASK_EVENT_KINDS, TASK_STATUSES } from '../../core/task.ts';
-import type { NewTask } from '../../core/validate.ts';
+import { initialTask, type NewTask } from '../../core/validate.ts';
 import { NoticeHub } from '../notice-hub.ts';
 import type {
   AttemptRef,
@@ -36,12 +37,18 @@ import type {
   LeaseState,
   NoticeListener,
   QueueCounts,
+  QueueSettings,
+  QueueSettingsPatch,
+  Schedule,
+  ScheduleDefinition,
   Store,
   StoreNotice,
+  Subscription,
   TaskPage,
   TaskQuery,
+  TypeSettings,
 } from '../store.ts';
-import { buildSql, listenStatement, type PostgresSql, type Statement } from './sql.ts';
+import { buildSql, listenStatement, MAX_NOTIFY_BYTES, type PostgresSql, type Statement } from './sql.ts';
 
 export interface PostgresStoreOptions {
   /** `postgres://user:password@host:port/database?...` */
@@ -91,6 +98,48 @@ interface TaskRow {
 
 interface TaskRowWithToken extends TaskRow {
   attempt_token: string;
+}
+
+/** A row of the one-statement claim: a claimed task, or (id null) none, with whether queue limits stopped it. */
+type GatedClaimRow = { gated: boolean } & (TaskRowWithToken | { id: null });
+
+interface QueueRow {
+  name: string;
+  paused: boolean;
+  max_concurrency: number | null;
+  rate_count: number | null;
+  rate_interval_ms: number | null;
+  updated_at: Int8;
+}
+
+interface TypeSettingsRow {
+  type: string;
+  defaults: TypeSettings['defaults'];
+  payload_schema: Json | null;
+  updated_at: Int8;
+}
+
+interface SubscriptionRow {
+  name: string;
+  pattern: string;
+  queue: string;
+  type: string;
+  created_at: Int8;
+  updated_at: Int8;
+}
+
+interface ScheduleRow {
+  name: string;
+  cron: string;
+  timezone: string;
+  task: Schedule['task'];
+  missed_policy: Schedule['missedPolicy'];
+  paused: boolean;
+  next_run_at: Int8 | null;
+  last_run_at: Int8 | null;
+  last_task_id: string | null;
+  created_at: Int8;
+  updated_at: Int8;
 }
 
 interface FinishedRow extends TaskRow {
@@ -151,6 +200,47 @@ function rowToTask(r: TaskRow): Task {
   };
 }
 
+function rowToQueueSettings(r: QueueRow): QueueSettings {
+  return {
+    name: r.name,
+    paused: r.paused,
+    maxConcurrency: r.max_concurrency,
+    rateLimit: r.rate_count === null || r.rate_interval_ms === null ? null : { count: r.rate_count, intervalMs: r.rate_interval_ms },
+    updatedAt: toNumber(r.updated_at),
+  };
+}
+
+function rowToTypeSettings(r: TypeSettingsRow): TypeSettings {
+  return { type: r.type, defaults: r.defaults ?? {}, payloadSchema: r.payload_schema ?? null, updatedAt: toNumber(r.updated_at) };
+}
+
+function rowToSubscription(r: SubscriptionRow): Subscription {
+  return {
+    name: r.name,
+    pattern: r.pattern,
+    queue: r.queue,
+    type: r.type,
+    createdAt: toNumber(r.created_at),
+    updatedAt: toNumber(r.updated_at),
+  };
+}
+
+function rowToSchedule(r: ScheduleRow): Schedule {
+  return {
+    name: r.name,
+    cron: r.cron,
+    timezone: r.timezone,
+    task: r.task,
+    missedPolicy: r.missed_policy,
+    paused: r.paused,
+    nextRunAt: toNumberOrNull(r.next_run_at),
+    lastRunAt: toNumberOrNull(r.last_run_at),
+    lastTaskId: r.last_task_id,
+    createdAt: toNumber(r.created_at),
+    updatedAt: toNumber(r.updated_at),
+  };
+}
+
 /** Claim order: priority (higher first), then runAt, then id, compared as bytes like the index. */
 function claimOrder(a: Task, b: Task): number {
   return b.priority - a.priority || a.runAt - b.runAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
@@ -193,20 +283,54 @@ function translateError(error: unknown): unknown {
 
 // ---- notices on the wire (the format is documented in docs/postgres.md) ----
 
-type WireNotice =
-  | {
-      notice: 'event';
-      origin: string | null;
-      taskId: string;
-      seq: number;
-      kind: TaskEventKind;
-      queue: string;
-      owner: string | null;
-      /** Absent when the event was too large for a NOTIFY payload: then it is read from the store. */
-      event: TaskEvent | null;
+/**
+ * One NOTIFY payload: `{"origin": ..., "notices": [...]}`. Each notice is a StoreNotice as JSON, except that an event
+ * too large for a message travels as a stub without its `event`, naming it by taskId and seq.
+ */
+type WireItem = StoreNotice | { kind: 'event'; queue: string; owner: string | null; taskId: string; seq: number };
+
+interface WireMessage {
+  /** The store instance that sent it; null for NOTIFYs from an application's transaction (createTasksIn). */
+  origin: string | null;
+  notices: WireItem[];
+}
+
+/** Packs notices into as few messages as fit in MAX_NOTIFY_BYTES each, keeping their order. */
+export function encodeNotices(origin: string | null, notices: readonly StoreNotice[]): string[] {
+  const envelope = (items: string[]) => `{"origin":${JSON.stringify(origin)},"notices":[${items.join(',')}]}`;
+  const emptySize = Buffer.byteLength(envelope([]));
+  const messages: string[] = [];
+  let items: string[] = [];
+  let size = emptySize;
+  for (const notice of notices) {
+    let item = JSON.stringify(notice);
+    if (emptySize + Buffer.byteLength(item) > MAX_NOTIFY_BYTES && notice.kind === 'event') {
+      const { queue, owner, event } = notice;
+      item = JSON.stringify({ kind: 'event', queue, owner, taskId: event.taskId, seq: event.seq });
     }
-  | { notice: 'ready'; origin: string | null; queue: string | null }
-  | { notice: 'cancel'; origin: string | null; taskId: string };
+    const itemSize = Buffer.byteLength(item) + 1;
+    if (items.length > 0 && size + itemSize > MAX_NOTIFY_BYTES) {
+      messages.push(envelope(items));
+      items = [];
+      size = emptySize;
+    }
+    items.push(item);
+    size += itemSize;
+  }
+  if (items.length > 0) messages.push(envelope(items));
+  return messages;
+}
+
+/** A `ready` notice says "look at this queue": once per queue is enough in one batch (a bulk enqueue has one per task). */
+function withoutRepeatedReadies(notices: readonly StoreNotice[]): StoreNotice[] {
+  const seen = new Set<string | null>();
+  return notices.filter((notice) => {
+    if (notice.kind !== 'ready') return true;
+    if (seen.has(notice.queue)) return false;
+    seen.add(notice.queue);
+    return true;
+  });
+}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -218,15 +342,37 @@ function isEventKind(value: unknown): value is TaskEventKind {
   return typeof value === 'string' && EVENT_KINDS.has(value);
 }
 
-function parseWireEvent(value: unknown): TaskEvent | null {
+function parseEvent(value: unknown): TaskEvent | null {
   if (!isRecord(value)) return null;
   const { taskId, seq, kind, data, at } = value;
   if (typeof taskId !== 'string' || typeof seq !== 'number' || !isEventKind(kind) || typeof at !== 'number') return null;
   return { taskId, seq, kind, data: (data ?? null) as Json, at };
 }
 
-/** Null for anything that is not a well-formed Taskhub notice (someone else may NOTIFY on the channel). */
-function parseWireNotice(payload: string | undefined): WireNotice | null {
+function parseWireItem(value: unknown): WireItem | null {
+  if (!isRecord(value)) return null;
+  switch (value.kind) {
+    case 'event': {
+      const { queue, owner } = value;
+      if (typeof queue !== 'string' || (owner !== null && typeof owner !== 'string')) return null;
+      if (value.event !== undefined) {
+        const event = parseEvent(value.event);
+        return event ? { kind: 'event', queue, owner, event } : null;
+      }
+      const { taskId, seq } = value;
+      return typeof taskId === 'string' && typeof seq === 'number' ? { kind: 'event', queue, owner, taskId, seq } : null;
+    }
+    case 'ready':
+      return { kind: 'ready', queue: typeof value.queue === 'string' ? value.queue : null };
+    case 'cancel':
+      return typeof value.taskId === 'string' ? { kind: 'cancel', taskId: value.taskId } : null;
+    default:
+      return null;
+  }
+}
+
+/** Null for anything that is not a well-formed Taskhub message (someone else may NOTIFY on the channel). */
+export function decodeNotices(payload: string | undefined): WireMessage | null {
   if (!payload) return null;
   let value: unknown;
   try {
@@ -234,24 +380,13 @@ function parseWireNotice(payload: string | undefined): WireNotice | null {
   } catch {
     return null;
   }
-  if (!isRecord(value)) return null;
-  const origin = typeof value.origin === 'string' ? value.origin : null;
-  switch (value.notice) {
-    case 'event': {
-      const { taskId, seq, kind, queue, owner } = value;
-      if (typeof taskId !== 'string' || typeof seq !== 'number' || !isEventKind(kind) || typeof queue !== 'string') {
-        return null;
-      }
-      const event = parseWireEvent(value.event);
-      return { notice: 'event', origin, taskId, seq, kind, queue, owner: typeof owner === 'string' ? owner : null, event };
-    }
-    case 'ready':
-      return { notice: 'ready', origin, queue: typeof value.queue === 'string' ? value.queue : null };
-    case 'cancel':
-      return typeof value.taskId === 'string' ? { notice: 'cancel', origin, taskId: value.taskId } : null;
-    default:
-      return null;
+  if (!isRecord(value) || !Array.isArray(value.notices)) return null;
+  const notices: WireItem[] = [];
+  for (const item of value.notices) {
+    const notice = parseWireItem(item);
+    if (notice) notices.push(notice);
   }
+  return { origin: typeof value.origin === 'string' ? value.origin : null, notices };
 }
 
 // ---- the store ----
@@ -273,6 +408,12 @@ export class PostgresStore implements Store {
   readonly #origin = randomUUID();
   readonly #notices = new NoticeHub();
   #closed = false;
+
+  /** Notices of committed writes waiting to be NOTIFYed to other processes. */
+  #outbox: StoreNotice[] = [];
+  /** The loop that empties the outbox, while it runs: one NOTIFY statement at a time keeps our messages in order. */
+  #publishing: Promise<void> | null = null;
+
   /** The connection that LISTENs, once it does. */
   #listener: Client | null = null;
   /** The connection attempt under way, or done; null while there is none (lost, waiting to reconnect). */
@@ -319,27 +460,75 @@ export class PostgresStore implements Store {
     }
   }
 
-  /** Distinguishes an unknown task from a stale token, for the error a refused call throws. */
-  async #refusal(taskId: string): Promise<Error> {
-    const rows = await this.#query<{ status: TaskStatus }>(this.#sql.taskStatus, [taskId]);
-    return rows.length > 0 ? new StaleAttemptError(taskId) : new TaskNotFoundError(taskId);
-  }
-
-  #emitEvent(task: { queue: string; owner: string | null }, event: TaskEvent): void {
-    this.#notices.emit({ kind: 'event', queue: task.queue, owner: task.owner, event });
-  }
-
-  // ---- schema ----
-
-  async migrate(): Promise<void> {
+  /** Runs fn inside BEGIN ... COMMIT on one pooled connection; ROLLBACK when it throws. */
+  async #transaction<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
+    if (this.#closed) throw new StoreUnavailableError('the PostgreSQL store is closed');
     let client: PoolClient;
     try {
       client = await this.#pool.connect();
     } catch (error) {
       throw translateError(error);
     }
+    let failure: unknown;
     try {
       await client.query('BEGIN');
+      const value = await fn(client);
+      await client.query('COMMIT');
+      return value;
+    } catch (error) {
+      failure = error;
+      await client.query('ROLLBACK').catch(() => {});
+      throw translateError(error);
+    } finally {
+      // A connection that failed at the connection level is dropped from the pool rather than reused.
+      client.release(isUnavailable(failure));
+    }
+  }
+
+  /** Distinguishes an unknown task from a stale token, for the error a refused call throws. */
+  async #refusal(taskId: string): Promise<Error> {
+    const rows = await this.#query<{ status: TaskStatus }>(this.#sql.taskStatus, [taskId]);
+    return rows.length > 0 ? new StaleAttemptError(taskId) : new TaskNotFoundError(taskId);
+  }
+
+  /**
+   * After a write committed: its notices go to this process's listeners at once, and to the outbox for the others.
+   * Sending them after the commit rather than from inside the write keeps PostgreSQL's NOTIFY lock, which serializes
+   * every notifying commit of the database, out of the write's commit (docs/postgres.md has the measurements).
+   */
+  #announce(notices: readonly StoreNotice[]): void {
+    if (notices.length === 0) return;
+    for (const notice of notices) this.#notices.emit(notice);
+    this.#outbox.push(...notices);
+    this.#publishing ??= this.#publish();
+  }
+
+  /**
+   * Sends the outbox, and whatever gathered in it meanwhile, until it is empty: under load one NOTIFY statement
+   * carries the notices of many writes. A failure drops that batch: notices are hints (a lost one costs a waiter
+   * latency, never an event: followers fill gaps from the store), and the write they describe is committed anyway.
+   */
+  async #publish(): Promise<void> {
+    try {
+      while (this.#outbox.length > 0 && !this.#closed) {
+        const batch = withoutRepeatedReadies(this.#outbox);
+        this.#outbox = [];
+        await this.#query(this.#sql.publishNotices, [encodeNotices(this.#origin, batch)]).catch(() => {});
+      }
+    } finally {
+      this.#outbox = [];
+      this.#publishing = null;
+    }
+  }
+
+  #eventNotice(task: { queue: string; owner: string | null }, event: TaskEvent): StoreNotice {
+    return { kind: 'event', queue: task.queue, owner: task.owner, event };
+  }
+
+  // ---- schema ----
+
+  async migrate(): Promise<void> {
+    await this.#transaction(async (client) => {
       // Serializes every process migrating this schema; released by COMMIT or ROLLBACK.
       await client.query(this.#sql.migrationLock, [this.schema]);
       const schemaExists = await client.query(this.#sql.schemaExists, [this.schema]);
@@ -353,19 +542,15 @@ export class PostgresStore implements Store {
         await client.query(ddl);
         await client.query(this.#sql.recordMigration, [version, Date.now()]);
       }
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw translateError(error);
-    } finally {
-      client.release();
-    }
+    });
     // Listening from here on means a store that has migrated hears every change committed after this returns.
     await this.#ensureListener();
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
+    // What was committed before close() gets announced to other processes.
+    await this.#publishing;
     this.#closed = true;
     clearTimeout(this.#reconnectTimer);
     this.#reconnectTimer = undefined;
@@ -389,25 +574,30 @@ export class PostgresStore implements Store {
   // ---- producing ----
 
   async createTasks(tasks: readonly NewTask[]): Promise<CreatedTask[]> {
-    const results = await this.#createTasks(this.#pool, tasks, this.#origin);
+    const results = await this.#createTasks(this.#pool, tasks, this.#sql.createTasks);
+    const notices: StoreNotice[] = [];
     for (const { task, created } of results) {
       if (!created) continue;
-      this.#emitEvent(task, { taskId: task.id, seq: 1, kind: 'created', data: { status: task.status, runAt: task.runAt }, at: task.createdAt });
-      if (task.status === 'queued') this.#notices.emit({ kind: 'ready', queue: task.queue });
+      notices.push(
+        this.#eventNotice(task, { taskId: task.id, seq: 1, kind: 'created', data: { status: task.status, runAt: task.runAt }, at: task.createdAt }),
+      );
+      if (task.status === 'queued') notices.push({ kind: 'ready', queue: task.queue });
     }
+    this.#announce(notices);
     return results;
   }
 
   /**
    * createTasks on a connection the application controls, typically inside its own BEGIN ... COMMIT, so the tasks
-   * exist if and only if the application's transaction commits. Notices go out through NOTIFY when (and only when) it
-   * commits; this process hears them like any other's. See docs/postgres.md.
+   * exist if and only if the application's transaction commits. Their notices are NOTIFYed from inside that
+   * transaction, so they go out when (and only when) it commits; this process hears them like any other's.
+   * See docs/postgres.md.
    */
   createTasksIn(client: Queryable, tasks: readonly NewTask[]): Promise<CreatedTask[]> {
-    return this.#createTasks(client, tasks, null);
+    return this.#createTasks(client, tasks, this.#sql.createTasksNotifying);
   }
 
-  async #createTasks(on: Queryable, tasks: readonly NewTask[], origin: string | null): Promise<CreatedTask[]> {
+  async #createTasks(on: Queryable, tasks: readonly NewTask[], statement: Statement): Promise<CreatedTask[]> {
     if (tasks.length === 0) return [];
     const input = tasks.map((t, ord) => ({
       ord,
@@ -429,27 +619,28 @@ export class PostgresStore implements Store {
       traceparent: t.traceparent,
       created_at: t.createdAt,
     }));
-    const inserted = new Map(
-      (await this.#query<TaskRow>(this.#sql.createTasks, [JSON.stringify(input), origin], on)).map((r) => [r.id, rowToTask(r)]),
-    );
-    if (inserted.size === tasks.length) return tasks.map((t) => ({ task: inserted.get(t.id)!, created: true }));
+    const rows = await this.#query<{ id: string }>(statement, [JSON.stringify(input)], on);
+    const inserted = new Set(rows.map((r) => r.id));
+    // An inserted row is exactly its NewTask with the initial values: no need to read it back.
+    if (inserted.size === tasks.length) return tasks.map((t) => ({ task: initialTask(t), created: true }));
 
     // Skipped for an idempotency key: the existing task is one inserted earlier in this batch, or one stored before.
     const keyOf = (owner: string | null, key: string | null) => JSON.stringify([owner ?? '', key]);
     const byKey = new Map<string, Task>();
-    for (const task of inserted.values()) if (task.idempotencyKey !== null) byKey.set(keyOf(task.owner, task.idempotencyKey), task);
+    for (const t of tasks) {
+      if (inserted.has(t.id) && t.idempotencyKey !== null) byKey.set(keyOf(t.owner, t.idempotencyKey), initialTask(t));
+    }
     const unresolved = tasks.filter((t) => !inserted.has(t.id) && !byKey.has(keyOf(t.owner, t.idempotencyKey)));
     if (unresolved.length > 0) {
-      const rows = await this.#query<TaskRow>(
+      const existing = await this.#query<TaskRow>(
         this.#sql.tasksByIdempotencyKey,
         [unresolved.map((t) => t.owner ?? ''), unresolved.map((t) => t.idempotencyKey)],
         on,
       );
-      for (const row of rows) byKey.set(keyOf(row.owner, row.idempotency_key), rowToTask(row));
+      for (const row of existing) byKey.set(keyOf(row.owner, row.idempotency_key), rowToTask(row));
     }
     return tasks.map((t) => {
-      const own = inserted.get(t.id);
-      if (own) return { task: own, created: true };
+      if (inserted.has(t.id)) return { task: initialTask(t), created: true };
       const existing = byKey.get(keyOf(t.owner, t.idempotencyKey));
       if (!existing) throw new Error(`task ${t.id} was not inserted and matches no idempotency key`);
       return { task: existing, created: false };
@@ -498,28 +689,30 @@ export class PostgresStore implements Store {
   async claim(request: ClaimRequest): Promise<Claim[]> {
     if (request.max <= 0 || request.types.length === 0) return [];
     const { now } = request;
-    const rows = await this.#query<TaskRowWithToken>(this.#sql.claim, [
-      now,
-      request.types,
-      request.queues,
-      request.max,
-      request.leaseMs,
-      request.workerId,
-      this.#origin,
-    ]);
+    const params = [now, request.types, request.queues, request.max, request.leaseMs, request.workerId];
+    const attempt = await this.#query<GatedClaimRow>(this.#sql.claim, params);
+    // Gated: the best candidates lie in capped or rate-limited queues, whose room must be counted under their locks.
+    const rows = attempt[0]?.gated
+      ? await this.#transaction(async (client) => {
+          await this.#query(this.#sql.claimLimitedLock, [request.queues], client);
+          return this.#query<TaskRowWithToken>(this.#sql.claimLimited, params, client);
+        })
+      : attempt.filter((row): row is GatedClaimRow & TaskRowWithToken => row.id !== null);
     const leaseExpiresAt = now + request.leaseMs;
     const claims = rows
       .map((row) => ({ task: rowToTask(row), attemptToken: row.attempt_token, leaseExpiresAt }))
       .sort((a, b) => claimOrder(a.task, b.task));
-    for (const { task } of claims) {
-      this.#emitEvent(task, {
-        taskId: task.id,
-        seq: task.lastEventSeq,
-        kind: 'started',
-        data: { attempt: task.attempts, workerId: request.workerId },
-        at: now,
-      });
-    }
+    this.#announce(
+      claims.map(({ task }) =>
+        this.#eventNotice(task, {
+          taskId: task.id,
+          seq: task.lastEventSeq,
+          kind: 'started',
+          data: { attempt: task.attempts, workerId: request.workerId },
+          at: now,
+        }),
+      ),
+    );
     return claims;
   }
 
@@ -541,24 +734,18 @@ export class PostgresStore implements Store {
   }
 
   async progress(ref: AttemptRef, progress: Progress, now: number): Promise<TaskEvent> {
-    const [row] = await this.#query<AppendedEventRow>(this.#sql.progress, [
-      JSON.stringify(progress),
-      now,
-      ref.taskId,
-      ref.attemptToken,
-      this.#origin,
-    ]);
+    const [row] = await this.#query<AppendedEventRow>(this.#sql.progress, [JSON.stringify(progress), now, ref.taskId, ref.attemptToken]);
     if (!row) throw await this.#refusal(ref.taskId);
     const event: TaskEvent = { taskId: ref.taskId, seq: row.event_seq, kind: 'progress', data: progress as unknown as Json, at: now };
-    this.#emitEvent(row, event);
+    this.#announce([this.#eventNotice(row, event)]);
     return event;
   }
 
   async output(ref: AttemptRef, chunk: string, now: number): Promise<TaskEvent> {
-    const [row] = await this.#query<AppendedEventRow>(this.#sql.output, [chunk, now, ref.taskId, ref.attemptToken, this.#origin]);
+    const [row] = await this.#query<AppendedEventRow>(this.#sql.output, [chunk, now, ref.taskId, ref.attemptToken]);
     if (!row) throw await this.#refusal(ref.taskId);
     const event: TaskEvent = { taskId: ref.taskId, seq: row.event_seq, kind: 'output', data: { chunk }, at: now };
-    this.#emitEvent(row, event);
+    this.#announce([this.#eventNotice(row, event)]);
     return event;
   }
 
@@ -591,7 +778,6 @@ export class PostgresStore implements Store {
     const rows = await this.#query<FinishedRow>(this.#sql.finish, [
       JSON.stringify(input),
       now,
-      this.#origin,
       requests.map((r) => r.ref.taskId),
     ]);
     const finished = new Map(rows.map((r) => [r.ord, r]));
@@ -602,17 +788,22 @@ export class PostgresStore implements Store {
         ? new Set((await this.#query<{ id: string }>(this.#sql.existingIds, [refusedIds])).map((r) => r.id))
         : new Set<string>();
 
-    return requests.map((request, ord): FinishResult => {
+    const notices: StoreNotice[] = [];
+    const results = requests.map((request, ord): FinishResult => {
       const row = finished.get(ord);
       if (!row) {
         const { taskId } = request.ref;
         return { ok: false, error: existing.has(taskId) ? new StaleAttemptError(taskId) : new TaskNotFoundError(taskId) };
       }
       const task = rowToTask(row);
-      this.#emitEvent(task, { taskId: task.id, seq: task.lastEventSeq, kind: input[ord].event_kind, data: row.event_data, at: now });
-      if (task.status === 'queued') this.#notices.emit({ kind: 'ready', queue: task.queue });
+      notices.push(
+        this.#eventNotice(task, { taskId: task.id, seq: task.lastEventSeq, kind: input[ord].event_kind, data: row.event_data, at: now }),
+      );
+      if (task.status === 'queued') notices.push({ kind: 'ready', queue: task.queue });
       return { ok: true, task };
     });
+    this.#announce(notices);
+    return results;
   }
 
   async expiredLeases(now: number, limit: number): Promise<ExpiredLease[]> {
@@ -626,14 +817,14 @@ export class PostgresStore implements Store {
     const error: TaskError = { message: reason, code: 'CANCELLED', retryable: false };
     // A failed task retried between the update and the status read would look cancellable: then try again.
     for (let round = 1; ; round++) {
-      const [row] = await this.#query<TaskRow>(this.#sql.cancel, [id, JSON.stringify(error), now, this.#origin]);
+      const [row] = await this.#query<TaskRow>(this.#sql.cancel, [id, JSON.stringify(error), now]);
       if (row) {
         const task = rowToTask(row);
-        if (task.status === 'cancelled') {
-          this.#emitEvent(task, { taskId: id, seq: task.lastEventSeq, kind: 'cancelled', data: { error: error as unknown as Json }, at: now });
-        } else {
-          this.#notices.emit({ kind: 'cancel', taskId: id });
-        }
+        this.#announce([
+          task.status === 'cancelled'
+            ? this.#eventNotice(task, { taskId: id, seq: task.lastEventSeq, kind: 'cancelled', data: { error: error as unknown as Json }, at: now })
+            : { kind: 'cancel', taskId: id },
+        ]);
         return task;
       }
       const [current] = await this.#query<{ status: TaskStatus }>(this.#sql.taskStatus, [id]);
@@ -643,16 +834,136 @@ export class PostgresStore implements Store {
   }
 
   async retry(id: string, now: number): Promise<Task> {
-    const [row] = await this.#query<TaskRow>(this.#sql.retry, [id, now, this.#origin]);
+    const [row] = await this.#query<TaskRow>(this.#sql.retry, [id, now]);
     if (!row) {
       const [current] = await this.#query<{ status: TaskStatus }>(this.#sql.taskStatus, [id]);
       if (!current) throw new TaskNotFoundError(id);
       throw new InvalidStateError(id, current.status, 'retry');
     }
     const task = rowToTask(row);
-    this.#emitEvent(task, { taskId: id, seq: task.lastEventSeq, kind: 'retrying', data: { manual: true }, at: now });
-    this.#notices.emit({ kind: 'ready', queue: task.queue });
+    this.#announce([
+      this.#eventNotice(task, { taskId: id, seq: task.lastEventSeq, kind: 'retrying', data: { manual: true }, at: now }),
+      { kind: 'ready', queue: task.queue },
+    ]);
     return task;
+  }
+
+  // ---- queue and type settings, subscriptions, schedules, retention ----
+
+  async listQueueSettings(): Promise<QueueSettings[]> {
+    return (await this.#query<QueueRow>(this.#sql.listQueueSettings, [])).map(rowToQueueSettings);
+  }
+
+  async updateQueueSettings(name: string, patch: QueueSettingsPatch, now: number): Promise<QueueSettings> {
+    const [row] = await this.#query<QueueRow>(this.#sql.updateQueueSettings, [
+      name,
+      patch.paused ?? null,
+      patch.maxConcurrency !== undefined,
+      patch.maxConcurrency ?? null,
+      patch.rateLimit !== undefined,
+      patch.rateLimit?.count ?? null,
+      patch.rateLimit?.intervalMs ?? null,
+      now,
+    ]);
+    // Resumed, or limits changed: its waiting tasks may have become claimable.
+    if (patch.paused === false || patch.maxConcurrency !== undefined || patch.rateLimit !== undefined) {
+      this.#announce([{ kind: 'ready', queue: name }]);
+    }
+    return rowToQueueSettings(row);
+  }
+
+  async listTypeSettings(): Promise<TypeSettings[]> {
+    return (await this.#query<TypeSettingsRow>(this.#sql.listTypeSettings, [])).map(rowToTypeSettings);
+  }
+
+  async putTypeSettings(settings: TypeSettings): Promise<TypeSettings> {
+    await this.#query(this.#sql.putTypeSettings, [
+      settings.type,
+      JSON.stringify(settings.defaults),
+      settings.payloadSchema === null ? null : JSON.stringify(settings.payloadSchema),
+      settings.updatedAt,
+    ]);
+    return settings;
+  }
+
+  async deleteTypeSettings(type: string): Promise<boolean> {
+    return (await this.#affected(this.#sql.deleteTypeSettings, [type])) > 0;
+  }
+
+  async listSubscriptions(): Promise<Subscription[]> {
+    return (await this.#query<SubscriptionRow>(this.#sql.listSubscriptions, [])).map(rowToSubscription);
+  }
+
+  async putSubscription(
+    subscription: Omit<Subscription, 'createdAt' | 'updatedAt'>,
+    now: number,
+  ): Promise<{ subscription: Subscription; created: boolean }> {
+    const { name, pattern, queue, type } = subscription;
+    const [row] = await this.#query<SubscriptionRow & { created: boolean }>(this.#sql.putSubscription, [name, pattern, queue, type, now]);
+    return { subscription: rowToSubscription(row), created: row.created };
+  }
+
+  async deleteSubscription(name: string): Promise<boolean> {
+    return (await this.#affected(this.#sql.deleteSubscription, [name])) > 0;
+  }
+
+  async listSchedules(): Promise<Schedule[]> {
+    return (await this.#query<ScheduleRow>(this.#sql.listSchedules, [])).map(rowToSchedule);
+  }
+
+  async getSchedule(name: string): Promise<Schedule | null> {
+    const [row] = await this.#query<ScheduleRow>(this.#sql.getSchedule, [name]);
+    return row ? rowToSchedule(row) : null;
+  }
+
+  async putSchedule(definition: ScheduleDefinition, nextRunAt: number | null, now: number): Promise<{ schedule: Schedule; created: boolean }> {
+    const d = definition;
+    const [row] = await this.#query<ScheduleRow & { created: boolean }>(this.#sql.putSchedule, [
+      d.name,
+      d.cron,
+      d.timezone,
+      JSON.stringify(d.task),
+      d.missedPolicy,
+      d.paused,
+      nextRunAt,
+      now,
+    ]);
+    return { schedule: rowToSchedule(row), created: row.created };
+  }
+
+  async deleteSchedule(name: string): Promise<boolean> {
+    return (await this.#affected(this.#sql.deleteSchedule, [name])) > 0;
+  }
+
+  async dueSchedules(now: number, limit: number): Promise<Schedule[]> {
+    return (await this.#query<ScheduleRow>(this.#sql.dueSchedules, [now, limit])).map(rowToSchedule);
+  }
+
+  async advanceSchedule(
+    name: string,
+    fromNextRunAt: number,
+    toNextRunAt: number | null,
+    fired: { at: number; taskId: string } | null,
+    now: number,
+  ): Promise<boolean> {
+    const values = [name, fromNextRunAt, toNextRunAt, fired?.at ?? null, fired?.taskId ?? null, now];
+    return (await this.#affected(this.#sql.advanceSchedule, values)) > 0;
+  }
+
+  async deleteFinishedTasks(status: 'completed' | 'failed' | 'cancelled', before: number, limit: number): Promise<number> {
+    const [row] = await this.#query<{ n: number }>(this.#sql.deleteFinishedTasks, [status, before, limit]);
+    return row?.n ?? 0;
+  }
+
+  /** How many rows a DELETE or UPDATE (without RETURNING) affected. */
+  async #affected(statement: Statement, values: unknown[]): Promise<number> {
+    if (this.#closed) throw new StoreUnavailableError('the PostgreSQL store is closed');
+    try {
+      const result = await this.#pool.query({ name: statement.name, text: statement.text, values });
+      return result.rowCount ?? 0;
+    } catch (error) {
+      throw translateError(error);
+    }
   }
 
   // ---- notices ----
@@ -748,29 +1059,24 @@ export class PostgresStore implements Store {
 
   #onNotification(message: Notification): void {
     if (message.channel !== this.#sql.channel || this.#notices.size === 0) return;
-    const notice = parseWireNotice(message.payload);
-    // This instance's own changes were delivered when they committed.
-    if (!notice || notice.origin === this.#origin) return;
-    this.#delivery = this.#delivery.then(() => this.#deliver(notice));
+    const decoded = decodeNotices(message.payload);
+    // This instance's own notices were delivered when their writes committed.
+    if (!decoded || decoded.origin === this.#origin) return;
+    for (const item of decoded.notices) this.#delivery = this.#delivery.then(() => this.#deliver(item));
   }
 
-  async #deliver(wire: WireNotice): Promise<void> {
-    let notice: StoreNotice;
-    if (wire.notice === 'ready') notice = { kind: 'ready', queue: wire.queue };
-    else if (wire.notice === 'cancel') notice = { kind: 'cancel', taskId: wire.taskId };
-    else {
-      let event = wire.event;
-      if (!event) {
-        // Too large for the NOTIFY payload: read it. On failure it is skipped; followers fill the gap later.
-        try {
-          [event] = await this.listEvents(wire.taskId, wire.seq - 1, 1);
-        } catch {
-          return;
-        }
-        if (!event || event.seq !== wire.seq) return;
-      }
-      notice = { kind: 'event', queue: wire.queue, owner: wire.owner, event };
+  async #deliver(item: WireItem): Promise<void> {
+    if (item.kind !== 'event' || 'event' in item) {
+      this.#notices.emit(item);
+      return;
     }
-    this.#notices.emit(notice);
+    // A stub: the event was too large for a NOTIFY message. Read it; on failure it is skipped, and followers fill
+    // the gap from the store when the task's next event arrives.
+    try {
+      const [event] = await this.listEvents(item.taskId, item.seq - 1, 1);
+      if (event?.seq === item.seq) this.#notices.emit({ kind: 'event', queue: item.queue, owner: item.owner, event });
+    } catch {
+      // Unreachable or gone (deleted): nothing to deliver.
+    }
   }
 }

@@ -2,9 +2,9 @@
 // so rows map to the contract exactly as on SQLite; JSON is jsonb.
 //
 // Each write is ONE statement (data-modifying CTEs): it updates the task row (allocating the event seq by
-// incrementing tasks.event_seq under the row lock), appends the event and calls pg_notify, all atomically, in one
-// round trip and without BEGIN/COMMIT. pg_notify inside a statement is delivered only when it commits. The same
-// statements run inside an application's own transaction (createTasksIn), where they commit with it.
+// incrementing tasks.event_seq under the row lock) and appends the event, atomically, in one round trip and without
+// BEGIN/COMMIT. Notices are not sent from these statements but right after they commit (see publishNotices and
+// docs/postgres.md for why); only createTasksIn, whose commit belongs to the application, notifies from inside.
 import { createHash } from 'node:crypto';
 import { escapeIdentifier, escapeLiteral } from 'pg';
 import type { TaskQuery } from '../store.ts';
@@ -20,8 +20,11 @@ function prepared(text: string): Statement {
   return { name: `taskhub_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`, text };
 }
 
-/** pg_notify refuses payloads of 8000 bytes or more; events above this travel without their body. */
-export const NOTICE_BODY_LIMIT = 7000;
+/**
+ * Largest NOTIFY message this backend sends, in bytes (PostgreSQL refuses 8000 and more): notices are packed into
+ * messages up to this size, and an event whose notice alone would exceed it travels without its body.
+ */
+export const MAX_NOTIFY_BYTES = 7000;
 
 /** PostgreSQL truncates identifiers (channel names included) longer than this many bytes. */
 const MAX_IDENTIFIER_BYTES = 63;
@@ -97,6 +100,47 @@ export function migrations(s: string): readonly string[] {
        at bigint NOT NULL,
        UNIQUE (task_id, seq)
      );`,
+    `-- Retention deletes the oldest finished tasks of a status; completed_at is set exactly while a task is finished.
+     CREATE INDEX tasks_finished ON ${s}.tasks (status, completed_at) WHERE completed_at IS NOT NULL;
+     CREATE TABLE ${s}.queues (
+       name text COLLATE "C" PRIMARY KEY,
+       paused boolean NOT NULL DEFAULT false,
+       max_concurrency integer,
+       rate_count integer,
+       rate_interval_ms integer,
+       updated_at bigint NOT NULL
+     );
+     -- Starts of rate-limited queues inside the current window: an exact sliding window, pruned as it slides.
+     CREATE TABLE ${s}.queue_starts (queue text COLLATE "C" NOT NULL, at bigint NOT NULL);
+     CREATE INDEX queue_starts_queue_at ON ${s}.queue_starts (queue, at);
+     CREATE TABLE ${s}.task_types (
+       type text COLLATE "C" PRIMARY KEY,
+       defaults jsonb NOT NULL,
+       payload_schema jsonb,
+       updated_at bigint NOT NULL
+     );
+     CREATE TABLE ${s}.subscriptions (
+       name text COLLATE "C" PRIMARY KEY,
+       pattern text NOT NULL,
+       queue text NOT NULL,
+       type text NOT NULL,
+       created_at bigint NOT NULL,
+       updated_at bigint NOT NULL
+     );
+     CREATE TABLE ${s}.schedules (
+       name text COLLATE "C" PRIMARY KEY,
+       cron text NOT NULL,
+       timezone text NOT NULL,
+       task jsonb NOT NULL,
+       missed_policy text NOT NULL,
+       paused boolean NOT NULL DEFAULT false,
+       next_run_at bigint,
+       last_run_at bigint,
+       last_task_id text,
+       created_at bigint NOT NULL,
+       updated_at bigint NOT NULL
+     );
+     CREATE INDEX schedules_due ON ${s}.schedules (next_run_at) WHERE NOT paused AND next_run_at IS NOT NULL;`,
   ];
 }
 
@@ -112,41 +156,23 @@ function taskColumns(t = ''): string {
     .join(', ');
 }
 
+const QUEUE_COLUMNS = 'name, paused, max_concurrency, rate_count, rate_interval_ms, updated_at';
+const SUBSCRIPTION_COLUMNS = 'name, pattern, queue, type, created_at, updated_at';
+const SCHEDULE_COLUMNS =
+  'name, cron, timezone, task, missed_policy, paused, next_run_at, last_run_at, last_task_id, created_at, updated_at';
+
 /**
- * Wire format of notices (documented in docs/postgres.md). `origin` names the store instance that made the change,
- * so that instance can skip what it already delivered locally; it is null for writes in an application's own
- * transaction (createTasksIn), whose commit only the NOTIFY reveals.
+ * The NOTIFYs of createTasksIn, sent from inside the application's transaction (so only if it commits), in the wire
+ * format of docs/postgres.md: one message per task, with no origin, holding its `created` event and, when it is
+ * queued, a `ready` notice. Its event data is small and bounded, so the message always fits.
  */
-interface EventNoticeParts {
-  taskId: string;
-  seq: string;
-  kind: string;
-  data: string;
-  at: string;
-  queue: string;
-  owner: string;
-  origin: string;
-}
-
-/** pg_notify of one event; its body rides along when the whole notice stays under NOTICE_BODY_LIMIT bytes. */
-function notifyEvent(channel: string, e: EventNoticeParts): string {
-  const head = `'notice', 'event', 'origin', ${e.origin}, 'taskId', ${e.taskId}, 'seq', ${e.seq}, 'kind', ${e.kind},
-    'queue', ${e.queue}, 'owner', ${e.owner}`;
-  return `pg_notify(${escapeLiteral(channel)}, (
-    SELECT CASE WHEN octet_length(n.with_body) < ${NOTICE_BODY_LIMIT} THEN n.with_body ELSE n.without_body END
-    FROM (SELECT
-      json_build_object(${head}, 'event',
-        json_build_object('taskId', ${e.taskId}, 'seq', ${e.seq}, 'kind', ${e.kind}, 'data', ${e.data}, 'at', ${e.at}))::text
-        AS with_body,
-      json_build_object(${head})::text AS without_body) AS n))::text`;
-}
-
-function notifyReady(channel: string, queue: string, origin: string): string {
-  return `pg_notify(${escapeLiteral(channel)}, json_build_object('notice', 'ready', 'origin', ${origin}, 'queue', ${queue})::text)::text`;
-}
-
-function notifyCancel(channel: string, taskId: string, origin: string): string {
-  return `pg_notify(${escapeLiteral(channel)}, json_build_object('notice', 'cancel', 'origin', ${origin}, 'taskId', ${taskId})::text)::text`;
+function notifyCreatedInTransaction(channel: string): string {
+  const event = `json_build_object('kind', 'event', 'queue', queue, 'owner', owner, 'event', json_build_object(
+      'taskId', id, 'seq', 1, 'kind', 'created', 'data', json_build_object('status', status, 'runAt', run_at),
+      'at', created_at))`;
+  const ready = `json_build_object('kind', 'ready', 'queue', queue)`;
+  return `pg_notify(${escapeLiteral(channel)}, json_build_object('origin', NULL, 'notices',
+      CASE WHEN status = 'queued' THEN json_build_array(${event}, ${ready}) ELSE json_build_array(${event}) END)::text)::text`;
 }
 
 /** Every statement of one schema. `schema` is the raw name; it is quoted here. */
@@ -156,6 +182,48 @@ export function buildSql(schema: string) {
   const events = `${s}.task_events`;
   const channel = noticeChannel(schema);
   const columns = taskColumns();
+
+  const createTasks = (finalSelect: string) => `WITH input AS (
+      SELECT * FROM json_to_recordset($1::json) AS r(
+        ord integer, id text, queue text, type text, payload jsonb, status text, priority integer, run_at bigint,
+        max_attempts integer, backoff jsonb, timeout_ms integer, idempotency_key text, tags jsonb, owner text,
+        parent_id text, concurrency_key text, traceparent text, created_at bigint)
+    ),
+    inserted AS (
+      INSERT INTO ${tasks} (id, queue, type, payload, status, priority, run_at, max_attempts, backoff, timeout_ms,
+        idempotency_key, tags, owner, parent_id, concurrency_key, traceparent, event_seq, created_at, updated_at)
+      SELECT id, queue, type, coalesce(payload, 'null'::jsonb), status, priority, run_at, max_attempts, backoff,
+        timeout_ms, idempotency_key, coalesce(tags, '{}'::jsonb), owner, parent_id, concurrency_key, traceparent, 1,
+        created_at, created_at
+      FROM input ORDER BY ord
+      ON CONFLICT ((coalesce(owner, '')), idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+      RETURNING id, queue, owner, status, run_at, created_at
+    ),
+    created_events AS (
+      INSERT INTO ${events} (task_id, seq, kind, data, at)
+      SELECT id, 1, 'created', jsonb_build_object('status', status, 'runAt', run_at), created_at FROM inserted
+    )
+    ${finalSelect}`;
+
+  /** Up to $4 ready tasks per type of $2, in claim order, locked, from the queues of $3 except those in `skipped`. */
+  const readyCandidates = (skipped: string) => `SELECT ready.id, ready.queue, ready.priority, ready.run_at
+        FROM unnest($2::text[]) AS wanted(type)
+        CROSS JOIN LATERAL (
+          SELECT id, queue, priority, run_at FROM ${tasks}
+          WHERE status = 'queued' AND type = wanted.type AND ($3::text[] IS NULL OR queue = ANY($3::text[]))
+            AND queue NOT IN (SELECT name FROM ${skipped})
+          ORDER BY priority DESC, run_at, id
+          LIMIT $4::integer
+          FOR UPDATE SKIP LOCKED
+        ) AS ready`;
+  /** The update that makes the rows of `chosen` running ($1 now, $5 leaseMs, $6 workerId); its WHERE goes on. */
+  const claimChosen = `UPDATE ${tasks} t SET status = 'running', attempts = t.attempts + 1,
+          attempt_token = gen_random_uuid()::text, lease_until = $1::bigint + $5::bigint, worker_id = $6::text,
+          started_at = $1::bigint, updated_at = $1::bigint, event_seq = t.event_seq + 1
+        FROM chosen WHERE t.id = chosen.id`;
+  const startedEvents = `INSERT INTO ${events} (task_id, seq, kind, data, at)
+        SELECT id, event_seq, 'started', jsonb_build_object('attempt', attempts, 'workerId', $6::text), $1::bigint
+        FROM claimed`;
 
   return {
     channel,
@@ -173,38 +241,14 @@ export function buildSql(schema: string) {
     ping: prepared(`SELECT 1 AS ok`),
 
     /**
-     * $1: JSON array of new tasks (with `ord`, their index in the batch); $2: origin. Inserts in batch order, so of
-     * two tasks with one idempotency key the first wins; the other, like any key that exists already, is skipped
-     * (ON CONFLICT names only the idempotency index, so a taken id still fails the whole batch). Returns the inserted
-     * rows; the caller finds the existing task of each skipped one.
+     * $1: JSON array of new tasks (with `ord`, their index in the batch). Inserts in batch order, so of two tasks
+     * with one idempotency key the first wins; the other, like any key that exists already, is skipped (ON CONFLICT
+     * names only the idempotency index, so a taken id still fails the whole batch). Returns the ids inserted; the
+     * caller knows the rest of each row, and finds the existing task of each skipped one.
      */
-    createTasks: prepared(`WITH input AS (
-        SELECT * FROM json_to_recordset($1::json) AS r(
-          ord integer, id text, queue text, type text, payload jsonb, status text, priority integer, run_at bigint,
-          max_attempts integer, backoff jsonb, timeout_ms integer, idempotency_key text, tags jsonb, owner text,
-          parent_id text, concurrency_key text, traceparent text, created_at bigint)
-      ),
-      inserted AS (
-        INSERT INTO ${tasks} (id, queue, type, payload, status, priority, run_at, max_attempts, backoff, timeout_ms,
-          idempotency_key, tags, owner, parent_id, concurrency_key, traceparent, event_seq, created_at, updated_at)
-        SELECT id, queue, type, coalesce(payload, 'null'::jsonb), status, priority, run_at, max_attempts, backoff,
-          timeout_ms, idempotency_key, coalesce(tags, '{}'::jsonb), owner, parent_id, concurrency_key, traceparent, 1,
-          created_at, created_at
-        FROM input ORDER BY ord
-        ON CONFLICT ((coalesce(owner, '')), idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-        RETURNING ${columns}
-      ),
-      created_events AS (
-        INSERT INTO ${events} (task_id, seq, kind, data, at)
-        SELECT id, 1, 'created', jsonb_build_object('status', status, 'runAt', run_at), created_at FROM inserted
-      )
-      SELECT ${columns},
-        ${notifyEvent(channel, {
-          taskId: 'id', seq: '1', kind: `'created'`, data: `jsonb_build_object('status', status, 'runAt', run_at)`,
-          at: 'created_at', queue: 'queue', owner: 'owner', origin: '$2::text',
-        })} AS notified_event,
-        CASE WHEN status = 'queued' THEN ${notifyReady(channel, 'queue', '$2::text')} END AS notified_ready
-      FROM inserted`),
+    createTasks: prepared(createTasks('SELECT id FROM inserted')),
+    /** The same, for createTasksIn: also NOTIFYs, from inside the application's transaction. */
+    createTasksNotifying: prepared(createTasks(`SELECT id, ${notifyCreatedInTransaction(channel)} AS notified FROM inserted`)),
     /** $1: owners ('' for none), $2: keys, pairwise. */
     tasksByIdempotencyKey: prepared(`SELECT ${columns} FROM ${tasks}
       WHERE (coalesce(owner, ''), idempotency_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`),
@@ -223,57 +267,109 @@ export function buildSql(schema: string) {
     countByQueue: prepared(`SELECT queue, status, count(*)::integer AS n FROM ${tasks} GROUP BY queue, status`),
 
     /**
-     * $1 now, $2 types, $3 queues (null: all), $4 max, $5 leaseMs, $6 workerId, $7 origin.
-     * Due scheduled tasks are promoted and compete with queued ones in the same statement: the result equals
-     * "promote, then take the best `max`", without a second round trip. Ready rows are walked per type along
-     * tasks_ready (each walk reads only ready rows of one type, however large the backlog of others), locked with
-     * SKIP LOCKED so concurrent claimers never wait for each other or take the same row.
+     * $1 now, $2 types, $3 queues (null: all), $4 max, $5 leaseMs, $6 workerId.
+     * The claim of a worker whose best candidates lie in queues without a concurrency cap or rate limit: one
+     * statement. Due scheduled tasks are promoted and compete with queued ones: the result equals "promote, then take
+     * the best `max`", without a second round trip. Ready rows are walked per type along tasks_ready (each walk reads
+     * only ready rows of one type, however large the backlog of others), locked with SKIP LOCKED so concurrent
+     * claimers never wait for each other or take the same row. Paused queues are skipped.
+     * When a chosen task lies in a capped or rate-limited queue, nothing is claimed and `gated` comes back true: the
+     * caller then runs claimLimitedLock and claimLimited in a transaction.
      */
-    claim: prepared(`WITH due AS MATERIALIZED (
+    claim: prepared(`WITH paused AS MATERIALIZED (
+        SELECT name FROM ${s}.queues WHERE paused
+      ),
+      limited AS MATERIALIZED (
+        SELECT name FROM ${s}.queues WHERE NOT paused AND (max_concurrency IS NOT NULL OR rate_count IS NOT NULL)
+      ),
+      due AS MATERIALIZED (
         SELECT id, type, queue, priority, run_at FROM ${tasks}
         WHERE status = 'scheduled' AND run_at <= $1::bigint
         FOR UPDATE SKIP LOCKED
       ),
       candidates AS MATERIALIZED (
-        SELECT ready.id, ready.priority, ready.run_at
-        FROM unnest($2::text[]) AS wanted(type)
-        CROSS JOIN LATERAL (
-          SELECT id, priority, run_at FROM ${tasks}
-          WHERE status = 'queued' AND type = wanted.type AND ($3::text[] IS NULL OR queue = ANY($3::text[]))
-          ORDER BY priority DESC, run_at, id
-          LIMIT $4::integer
-          FOR UPDATE SKIP LOCKED
-        ) AS ready
+        ${readyCandidates('paused')}
         UNION ALL
-        SELECT id, priority, run_at FROM due
+        SELECT id, queue, priority, run_at FROM due
         WHERE type = ANY($2::text[]) AND ($3::text[] IS NULL OR queue = ANY($3::text[]))
+          AND queue NOT IN (SELECT name FROM paused)
       ),
       chosen AS MATERIALIZED (
-        SELECT id FROM candidates ORDER BY priority DESC, run_at, id LIMIT $4::integer
+        SELECT id, queue FROM candidates ORDER BY priority DESC, run_at, id LIMIT $4::integer
+      ),
+      gate AS MATERIALIZED (
+        SELECT EXISTS (SELECT 1 FROM chosen WHERE queue IN (SELECT name FROM limited)) AS gated
       ),
       claimed AS (
-        UPDATE ${tasks} t SET status = 'running', attempts = t.attempts + 1, attempt_token = gen_random_uuid()::text,
-          lease_until = $1::bigint + $5::bigint, worker_id = $6::text, started_at = $1::bigint, updated_at = $1::bigint,
-          event_seq = t.event_seq + 1
-        FROM chosen WHERE t.id = chosen.id
+        ${claimChosen}
+        AND NOT (SELECT gated FROM gate)
         RETURNING ${taskColumns('t')}, t.attempt_token
       ),
       promoted AS (
         UPDATE ${tasks} t SET status = 'queued', updated_at = $1::bigint
-        FROM due WHERE t.id = due.id AND t.id NOT IN (SELECT id FROM chosen)
+        FROM due WHERE t.id = due.id AND t.id NOT IN (SELECT id FROM claimed)
       ),
-      started_events AS (
-        INSERT INTO ${events} (task_id, seq, kind, data, at)
-        SELECT id, event_seq, 'started', jsonb_build_object('attempt', attempts, 'workerId', $6::text), $1::bigint
-        FROM claimed
+      started_events AS (${startedEvents})
+      SELECT gate.gated, claimed.* FROM gate LEFT JOIN claimed ON true`),
+    /**
+     * $1 queues (null: all). Inside the transaction of a gated claim: locks, in name order, every capped or
+     * rate-limited queue the claim may take from, so that claims on them take turns; the next statement, with a
+     * snapshot taken after the locks, counts exactly what the previous holders committed.
+     */
+    claimLimitedLock: prepared(`SELECT name FROM ${s}.queues
+      WHERE NOT paused AND (max_concurrency IS NOT NULL OR rate_count IS NOT NULL)
+        AND ($1::text[] IS NULL OR name = ANY($1::text[]))
+      ORDER BY name
+      FOR UPDATE`),
+    /**
+     * $1 now, $2 types, $3 queues (null: all), $4 max, $5 leaseMs, $6 workerId. The claim under queue limits, after
+     * claimLimitedLock: each limited queue may start min(maxConcurrency - running, rateLimit.count - starts in the
+     * window) tasks; queues with no room are skipped in the walk, so they cannot crowd out the others' tasks. Due
+     * tasks were promoted by the gated claim just before.
+     */
+    claimLimited: prepared(`WITH limits AS MATERIALIZED (
+        SELECT q.name, q.rate_count, q.rate_interval_ms,
+          CASE WHEN q.paused THEN 0 ELSE LEAST(
+            coalesce(q.max_concurrency
+              - (SELECT count(*) FROM ${tasks} r WHERE r.status = 'running' AND r.queue = q.name), 2147483647),
+            coalesce(q.rate_count
+              - (SELECT count(*) FROM ${s}.queue_starts w WHERE w.queue = q.name AND w.at > $1::bigint - q.rate_interval_ms),
+              2147483647)
+          ) END AS room
+        FROM ${s}.queues q
+        WHERE q.paused OR q.max_concurrency IS NOT NULL OR q.rate_count IS NOT NULL
+      ),
+      full_queues AS MATERIALIZED (
+        SELECT name FROM limits WHERE room <= 0
+      ),
+      candidates AS MATERIALIZED (
+        ${readyCandidates('full_queues')}
+      ),
+      chosen AS MATERIALIZED (
+        SELECT ranked.id FROM (
+          SELECT c.*, row_number() OVER (PARTITION BY c.queue ORDER BY c.priority DESC, c.run_at, c.id) AS rank
+          FROM candidates c
+        ) AS ranked
+        LEFT JOIN limits ON limits.name = ranked.queue
+        WHERE limits.name IS NULL OR ranked.rank <= limits.room
+        ORDER BY ranked.priority DESC, ranked.run_at, ranked.id
+        LIMIT $4::integer
+      ),
+      claimed AS (
+        ${claimChosen}
+        RETURNING ${taskColumns('t')}, t.attempt_token
+      ),
+      started_events AS (${startedEvents}),
+      recorded_starts AS (
+        INSERT INTO ${s}.queue_starts (queue, at)
+        SELECT claimed.queue, $1::bigint FROM claimed JOIN limits ON limits.name = claimed.queue
+        WHERE limits.rate_count IS NOT NULL
+      ),
+      pruned_starts AS (
+        DELETE FROM ${s}.queue_starts w USING limits
+        WHERE w.queue = limits.name AND limits.rate_count IS NOT NULL AND w.at <= $1::bigint - limits.rate_interval_ms
       )
-      SELECT ${columns}, attempt_token,
-        ${notifyEvent(channel, {
-          taskId: 'id', seq: 'event_seq', kind: `'started'`,
-          data: `jsonb_build_object('attempt', attempts, 'workerId', $6::text)`, at: '$1::bigint', queue: 'queue',
-          owner: 'owner', origin: '$7::text',
-        })} AS notified_event
-      FROM claimed`),
+      SELECT ${columns}, attempt_token FROM claimed`),
     nextScheduledAt: prepared(`SELECT min(run_at) AS at FROM ${tasks} WHERE status = 'scheduled'`),
     nextScheduledAtInQueues: prepared(`SELECT min(run_at) AS at FROM ${tasks}
       WHERE status = 'scheduled' AND queue = ANY($1::text[])`),
@@ -282,7 +378,7 @@ export function buildSql(schema: string) {
     heartbeat: prepared(`UPDATE ${tasks} SET lease_until = $1::bigint
       WHERE id = $2::text AND attempt_token = $3::text AND status = 'running'
       RETURNING lease_until, cancel_requested`),
-    /** $1 progress, $2 now, $3 id, $4 token, $5 origin. */
+    /** $1 progress, $2 now, $3 id, $4 token. */
     progress: prepared(`WITH changed AS (
         UPDATE ${tasks} SET progress = $1::jsonb, updated_at = $2::bigint, event_seq = event_seq + 1
         WHERE id = $3::text AND attempt_token = $4::text AND status = 'running'
@@ -291,13 +387,8 @@ export function buildSql(schema: string) {
       appended AS (
         INSERT INTO ${events} (task_id, seq, kind, data, at) SELECT id, event_seq, 'progress', $1::jsonb, $2::bigint FROM changed
       )
-      SELECT queue, owner, event_seq,
-        ${notifyEvent(channel, {
-          taskId: 'id', seq: 'event_seq', kind: `'progress'`, data: '$1::jsonb', at: '$2::bigint', queue: 'queue',
-          owner: 'owner', origin: '$5::text',
-        })} AS notified_event
-      FROM changed`),
-    /** $1 chunk, $2 now, $3 id, $4 token, $5 origin. */
+      SELECT queue, owner, event_seq FROM changed`),
+    /** $1 chunk, $2 now, $3 id, $4 token. */
     output: prepared(`WITH changed AS (
         UPDATE ${tasks} SET updated_at = $2::bigint, event_seq = event_seq + 1
         WHERE id = $3::text AND attempt_token = $4::text AND status = 'running'
@@ -307,16 +398,11 @@ export function buildSql(schema: string) {
         INSERT INTO ${events} (task_id, seq, kind, data, at)
         SELECT id, event_seq, 'output', jsonb_build_object('chunk', $1::text), $2::bigint FROM changed
       )
-      SELECT queue, owner, event_seq,
-        ${notifyEvent(channel, {
-          taskId: 'id', seq: 'event_seq', kind: `'output'`, data: `jsonb_build_object('chunk', $1::text)`,
-          at: '$2::bigint', queue: 'queue', owner: 'owner', origin: '$5::text',
-        })} AS notified_event
-      FROM changed`),
+      SELECT queue, owner, event_seq FROM changed`),
 
     /**
-     * $1: JSON array of finish requests, $2 now, $3 origin, $4 their task ids. Each request is its own conditional update: one that does
-     * not hold the current attempt simply matches no row, and the others go on. The current rows are locked in id
+     * $1: JSON array of finish requests, $2 now, $3 their task ids. Each request is its own conditional update: one
+     * that does not hold the current attempt simply matches no row, and the others go on. The current rows are locked in id
      * order first, so two batches touching the same tasks cannot deadlock; of several requests for one task, the
      * first (in batch order) that holds its attempt wins, and the rest are stale by then, as if run one by one.
      */
@@ -329,11 +415,11 @@ export function buildSql(schema: string) {
         -- The ids again as an array parameter, and no other condition: one primary-key lookup per id, where a join
         -- with the JSON (whose size the planner cannot know) or a status condition may scan every running task.
         SELECT id, status, attempt_token, lease_until FROM ${tasks}
-        WHERE id = ANY($4::text[])
+        WHERE id = ANY($3::text[])
         ORDER BY id
         FOR UPDATE
       ),
-      applicable AS (
+      applicable AS MATERIALIZED (
         SELECT DISTINCT ON (r.id) r.*
         FROM request r JOIN locked l ON l.id = r.id AND l.attempt_token = r.attempt_token AND l.status = 'running'
         WHERE NOT r.only_if_lease_expired OR l.lease_until < $2::bigint
@@ -345,7 +431,9 @@ export function buildSql(schema: string) {
           attempts = t.attempts - CASE WHEN a.refund_attempt THEN 1 ELSE 0 END,
           attempt_token = NULL, lease_until = NULL, updated_at = $2::bigint, event_seq = t.event_seq + 1
         FROM applicable a
-        WHERE t.id = a.id AND t.attempt_token = a.attempt_token AND t.status = 'running'
+        -- The rows are locked and were checked in applicable; no status condition here, or the planner may walk
+        -- every running task (tasks_leases) for each request instead of looking each one up by id.
+        WHERE t.id = a.id AND t.attempt_token = a.attempt_token
         RETURNING a.ord, a.event_kind, ${taskColumns('t')},
           CASE WHEN a.event_kind = 'retrying'
             THEN jsonb_build_object('attempt', t.attempts, 'error', a.error, 'runAt', a.run_at)
@@ -354,19 +442,13 @@ export function buildSql(schema: string) {
       finished_events AS (
         INSERT INTO ${events} (task_id, seq, kind, data, at) SELECT id, event_seq, event_kind, event_data, $2::bigint FROM finished
       )
-      SELECT ord, event_data, ${columns},
-        ${notifyEvent(channel, {
-          taskId: 'id', seq: 'event_seq', kind: 'event_kind', data: 'event_data', at: '$2::bigint', queue: 'queue',
-          owner: 'owner', origin: '$3::text',
-        })} AS notified_event,
-        CASE WHEN status = 'queued' THEN ${notifyReady(channel, 'queue', '$3::text')} END AS notified_ready
-      FROM finished`),
+      SELECT ord, event_data, ${columns} FROM finished`),
     /** $1 now, $2 limit. */
     expiredLeases: prepared(`SELECT ${columns}, attempt_token FROM ${tasks}
       WHERE status = 'running' AND lease_until < $1::bigint ORDER BY lease_until LIMIT $2::integer`),
 
     /**
-     * $1 id, $2 error, $3 now, $4 origin. One update decides on the row as it is when locked: a scheduled or queued
+     * $1 id, $2 error, $3 now. One update decides on the row as it is when locked: a scheduled or queued
      * task is cancelled (event `cancelled`), a running one gets cancelRequested (notice `cancel`). No row: the task
      * is finished or unknown.
      */
@@ -386,13 +468,8 @@ export function buildSql(schema: string) {
         SELECT id, event_seq, 'cancelled', jsonb_build_object('error', $2::jsonb), $3::bigint FROM changed
         WHERE status = 'cancelled'
       )
-      SELECT ${columns},
-        CASE WHEN status = 'cancelled' THEN ${notifyEvent(channel, {
-          taskId: 'id', seq: 'event_seq', kind: `'cancelled'`, data: `jsonb_build_object('error', $2::jsonb)`,
-          at: '$3::bigint', queue: 'queue', owner: 'owner', origin: '$4::text',
-        })} ELSE ${notifyCancel(channel, 'id', '$4::text')} END AS notified
-      FROM changed`),
-    /** $1 id, $2 now, $3 origin. */
+      SELECT ${columns} FROM changed`),
+    /** $1 id, $2 now. */
     retry: prepared(`WITH changed AS (
         UPDATE ${tasks} SET status = 'queued', attempts = 0, run_at = $2::bigint, error = NULL, result = NULL,
           progress = NULL, cancel_requested = false, completed_at = NULL, started_at = NULL, updated_at = $2::bigint,
@@ -404,14 +481,89 @@ export function buildSql(schema: string) {
         INSERT INTO ${events} (task_id, seq, kind, data, at)
         SELECT id, event_seq, 'retrying', '{"manual": true}'::jsonb, $2::bigint FROM changed
       )
-      SELECT ${columns},
-        ${notifyEvent(channel, {
-          taskId: 'id', seq: 'event_seq', kind: `'retrying'`, data: `'{"manual": true}'::jsonb`, at: '$2::bigint',
-          queue: 'queue', owner: 'owner', origin: '$3::text',
-        })} AS notified_event,
-        ${notifyReady(channel, 'queue', '$3::text')} AS notified_ready
-      FROM changed`),
+      SELECT ${columns} FROM changed`),
 
+    // ---- queue and type settings, subscriptions, schedules, retention ----
+
+    listQueueSettings: prepared(`SELECT ${QUEUE_COLUMNS} FROM ${s}.queues ORDER BY name`),
+    /**
+     * $1 name, $2 paused (null: unchanged), $3 whether maxConcurrency is given, $4 maxConcurrency, $5 whether
+     * rateLimit is given, $6 its count, $7 its intervalMs, $8 now. Creates the row on first use.
+     */
+    updateQueueSettings: prepared(`INSERT INTO ${s}.queues AS q (name, paused, max_concurrency, rate_count, rate_interval_ms, updated_at)
+      VALUES ($1::text, coalesce($2::boolean, false), $4::integer, $6::integer, $7::integer, $8::bigint)
+      ON CONFLICT (name) DO UPDATE SET
+        paused = coalesce($2::boolean, q.paused),
+        max_concurrency = CASE WHEN $3::boolean THEN $4::integer ELSE q.max_concurrency END,
+        rate_count = CASE WHEN $5::boolean THEN $6::integer ELSE q.rate_count END,
+        rate_interval_ms = CASE WHEN $5::boolean THEN $7::integer ELSE q.rate_interval_ms END,
+        updated_at = $8::bigint
+      RETURNING ${QUEUE_COLUMNS}`),
+
+    listTypeSettings: prepared(`SELECT type, defaults, payload_schema, updated_at FROM ${s}.task_types ORDER BY type`),
+    /** $1 type, $2 defaults, $3 payload schema (null: any), $4 updatedAt. */
+    putTypeSettings: prepared(`INSERT INTO ${s}.task_types (type, defaults, payload_schema, updated_at)
+      VALUES ($1::text, $2::jsonb, $3::jsonb, $4::bigint)
+      ON CONFLICT (type) DO UPDATE SET defaults = excluded.defaults, payload_schema = excluded.payload_schema,
+        updated_at = excluded.updated_at`),
+    deleteTypeSettings: prepared(`DELETE FROM ${s}.task_types WHERE type = $1::text`),
+
+    listSubscriptions: prepared(`SELECT ${SUBSCRIPTION_COLUMNS} FROM ${s}.subscriptions ORDER BY name`),
+    /**
+     * $1 name, $2 pattern, $3 queue, $4 type, $5 now. `created`: xmax is 0 exactly on a row version this statement
+     * inserted, and set on one it updated (the conflict path locks and updates the existing row).
+     */
+    putSubscription: prepared(`INSERT INTO ${s}.subscriptions AS sub (name, pattern, queue, type, created_at, updated_at)
+      VALUES ($1::text, $2::text, $3::text, $4::text, $5::bigint, $5::bigint)
+      ON CONFLICT (name) DO UPDATE SET pattern = excluded.pattern, queue = excluded.queue, type = excluded.type,
+        updated_at = excluded.updated_at
+      RETURNING ${SUBSCRIPTION_COLUMNS}, (sub.xmax = 0) AS created`),
+    deleteSubscription: prepared(`DELETE FROM ${s}.subscriptions WHERE name = $1::text`),
+
+    listSchedules: prepared(`SELECT ${SCHEDULE_COLUMNS} FROM ${s}.schedules ORDER BY name`),
+    getSchedule: prepared(`SELECT ${SCHEDULE_COLUMNS} FROM ${s}.schedules WHERE name = $1::text`),
+    /** $1 name, $2 cron, $3 timezone, $4 task, $5 missedPolicy, $6 paused, $7 nextRunAt, $8 now. `created` as above. */
+    putSchedule: prepared(`INSERT INTO ${s}.schedules AS sch
+        (name, cron, timezone, task, missed_policy, paused, next_run_at, created_at, updated_at)
+      VALUES ($1::text, $2::text, $3::text, $4::jsonb, $5::text, $6::boolean, $7::bigint, $8::bigint, $8::bigint)
+      ON CONFLICT (name) DO UPDATE SET cron = excluded.cron, timezone = excluded.timezone, task = excluded.task,
+        missed_policy = excluded.missed_policy, paused = excluded.paused, next_run_at = excluded.next_run_at,
+        updated_at = excluded.updated_at
+      RETURNING ${SCHEDULE_COLUMNS}, (sch.xmax = 0) AS created`),
+    deleteSchedule: prepared(`DELETE FROM ${s}.schedules WHERE name = $1::text`),
+    /** $1 now, $2 limit. */
+    dueSchedules: prepared(`SELECT ${SCHEDULE_COLUMNS} FROM ${s}.schedules
+      WHERE NOT paused AND next_run_at IS NOT NULL AND next_run_at <= $1::bigint
+      ORDER BY next_run_at LIMIT $2::integer`),
+    /** $1 name, $2 from slot, $3 to slot, $4 fired at, $5 fired task id, $6 now: compare-and-set on next_run_at. */
+    advanceSchedule: prepared(`UPDATE ${s}.schedules SET next_run_at = $3::bigint,
+        last_run_at = coalesce($4::bigint, last_run_at), last_task_id = coalesce($5::text, last_task_id),
+        updated_at = $6::bigint
+      WHERE name = $1::text AND next_run_at = $2::bigint`),
+
+    /**
+     * $1 status, $2 finished before, $3 limit: the oldest first, along tasks_finished. SKIP LOCKED: a row someone
+     * is changing right now (a retry of a failed task) is left for the next round.
+     */
+    deleteFinishedTasks: prepared(`WITH doomed AS MATERIALIZED (
+        SELECT id FROM ${tasks}
+        WHERE status = $1::text AND completed_at IS NOT NULL AND completed_at < $2::bigint
+        ORDER BY completed_at LIMIT $3::integer
+        FOR UPDATE SKIP LOCKED
+      ),
+      doomed_events AS (
+        DELETE FROM ${events} WHERE task_id IN (SELECT id FROM doomed)
+      ),
+      deleted AS (
+        DELETE FROM ${tasks} WHERE id IN (SELECT id FROM doomed) RETURNING 1
+      )
+      SELECT count(*)::integer AS n FROM deleted`),
+
+    /**
+     * $1: wire messages (docs/postgres.md), sent in order in one notify-only transaction. Such a transaction writes no
+     * WAL, so it commits without waiting for a disk flush and holds PostgreSQL's global NOTIFY lock only for a moment.
+     */
+    publishNotices: prepared(`SELECT pg_notify(${escapeLiteral(channel)}, message) FROM unnest($1::text[]) AS message`),
     /** After the listener reconnects: cancel requests it may have missed. */
     cancelRequestedIds: prepared(`SELECT id FROM ${tasks} WHERE status = 'running' AND cancel_requested`),
 
