@@ -12,8 +12,8 @@ import { uuidv7 } from '../src/core/ids.ts';
 import type { TaskSpec } from '../src/core/task.ts';
 import { DEFAULT_TASK_DEFAULTS, type NewTask, normalizeTaskSpec } from '../src/core/validate.ts';
 import { storeConformance } from '../src/store/conformance/suite.ts';
-import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
-import { migrations, noticeChannel } from '../src/store/postgres/sql.ts';
+import { decodeNotices, encodeNotices, PostgresStore } from '../src/store/postgres/postgres-store.ts';
+import { MAX_NOTIFY_BYTES, migrations, noticeChannel } from '../src/store/postgres/sql.ts';
 import type { StoreNotice } from '../src/store/store.ts';
 
 const url = process.env.TASKHUB_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -78,6 +78,31 @@ async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_00
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+test('packs notices into NOTIFY messages under the size limit, and reads them back', () => {
+  const big = 'x'.repeat(20_000);
+  const notices: StoreNotice[] = [
+    ...Array.from({ length: 200 }, (_, i): StoreNotice => ({
+      kind: 'event',
+      queue: 'default',
+      owner: null,
+      event: { taskId: `t${i}`, seq: 1, kind: 'created', data: { status: 'queued', runAt: i }, at: i },
+    })),
+    { kind: 'event', queue: 'q', owner: 'ann', event: { taskId: 'big', seq: 7, kind: 'output', data: { chunk: big }, at: 1 } },
+    { kind: 'ready', queue: 'default' },
+    { kind: 'cancel', taskId: 't3' },
+  ];
+  const messages = encodeNotices('me', notices);
+  assert.ok(messages.length > 1);
+  for (const message of messages) assert.ok(Buffer.byteLength(message) <= MAX_NOTIFY_BYTES);
+  const decoded = messages.flatMap((m) => decodeNotices(m)?.notices ?? []);
+  assert.deepEqual(decoded.slice(0, 200), notices.slice(0, 200));
+  // The event too large for a message travels as a stub, to be read from the store.
+  assert.deepEqual(decoded[200], { kind: 'event', queue: 'q', owner: 'ann', taskId: 'big', seq: 7 });
+  assert.deepEqual(decoded.slice(201), notices.slice(201));
+  assert.equal(decodeNotices(messages[0])?.origin, 'me');
+  assert.equal(decodeNotices('{"something":"else"}'), null);
+});
 
 const unreachable = await unreachableReason();
 
@@ -216,6 +241,34 @@ if (unreachable !== null) {
       } finally {
         stop();
         await other.close();
+      }
+    });
+
+    it('holds a queue cap under many concurrent claimers, and a full queue crowds out no other', async () => {
+      const type = `capped-${Math.random().toString(36).slice(2, 8)}`;
+      const capped = `q-${type}`;
+      await store.updateQueueSettings(capped, { maxConcurrency: 3 }, Date.now());
+      // The capped queue's tasks outrank the default queue's, so every claim's best candidates lie in it.
+      await store.createTasks(Array.from({ length: 30 }, () => newTask({ type, queue: capped, priority: 10 })));
+      await store.createTasks(Array.from({ length: 30 }, () => newTask({ type })));
+      const others = [await openStore(schema), await openStore(schema)];
+      try {
+        const claims = (
+          await Promise.all(
+            [store, ...others].flatMap((s) =>
+              Array.from({ length: 4 }, () =>
+                s.claim({ workerId: 'w', types: [type], queues: null, max: 4, leaseMs: 30_000, now: Date.now() }),
+              ),
+            ),
+          )
+        ).flat();
+        const byQueue = Map.groupBy(claims, (c) => c.task.queue);
+        assert.equal(byQueue.get(capped)?.length, 3, 'exactly the cap, across stores');
+        assert.equal(byQueue.get('default')?.length, claims.length - 3);
+        assert.ok(claims.length > 3, 'the full queue did not starve the default queue');
+        assert.equal(new Set(claims.map((c) => c.task.id)).size, claims.length);
+      } finally {
+        await Promise.all(others.map((o) => o.close()));
       }
     });
 
