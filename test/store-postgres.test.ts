@@ -244,6 +244,32 @@ if (unreachable !== null) {
       }
     });
 
+    it('judges several finish requests for one task in batch order, as if run one by one', async () => {
+      const type = `twice-${Math.random().toString(36).slice(2, 8)}`;
+      await store.createTasks([newTask({ type }), newTask({ type })]);
+      const [a, b] = await store.claim({ workerId: 'w', types: [type, type], queues: null, max: 2, leaseMs: 30_000, now: Date.now() });
+      assert.ok(a && b, 'a type named twice still yields two tasks');
+      const refA = { taskId: a.task.id, attemptToken: a.attemptToken };
+      const results = await store.finish(
+        [
+          { ref: refA, outcome: { status: 'completed', result: 1 } },
+          { ref: refA, outcome: { status: 'completed', result: 2 } },
+          { ref: { taskId: b.task.id, attemptToken: 'stale' }, outcome: { status: 'completed', result: 3 } },
+          { ref: { taskId: b.task.id, attemptToken: b.attemptToken }, outcome: { status: 'failed', error: { message: 'x', retryable: false } } },
+        ],
+        Date.now(),
+      );
+      assert.deepEqual(
+        results.map((r) => (r.ok ? r.task.status : r.error.name)),
+        ['completed', 'StaleAttemptError', 'StaleAttemptError', 'failed'],
+      );
+      assert.equal((await store.getTask(a.task.id))?.result, 1);
+      assert.deepEqual(
+        (await store.listEvents(a.task.id, 0, 10)).map((e) => e.seq),
+        [1, 2, 3],
+      );
+    });
+
     it('holds a queue cap under many concurrent claimers, and a full queue crowds out no other', async () => {
       const type = `capped-${Math.random().toString(36).slice(2, 8)}`;
       const capped = `q-${type}`;

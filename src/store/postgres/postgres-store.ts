@@ -689,7 +689,9 @@ export class PostgresStore implements Store {
   async claim(request: ClaimRequest): Promise<Claim[]> {
     if (request.max <= 0 || request.types.length === 0) return [];
     const { now } = request;
-    const params = [now, request.types, request.queues, request.max, request.leaseMs, request.workerId];
+    // A type named twice would be walked twice, and its rows would fill two of the `max` places.
+    const types = [...new Set(request.types)];
+    const params = [now, types, request.queues, request.max, request.leaseMs, request.workerId];
     const attempt = await this.#query<GatedClaimRow>(this.#sql.claim, params);
     // Gated: the best candidates lie in capped or rate-limited queues, whose room must be counted under their locks.
     const rows = attempt[0]?.gated
