@@ -9,6 +9,7 @@ import type {
   AttemptRef,
   Claim,
   CreatedTask,
+  FinishedTask,
   FinishRequest,
   FinishResult,
   LeaseState,
@@ -274,28 +275,28 @@ export class Engine {
     return this.store.output(ref, chunk, this.#now());
   }
 
-  complete(ref: AttemptRef, result: Json): Promise<Task> {
+  complete(ref: AttemptRef, result: Json): Promise<FinishedTask> {
     return this.finish({ ref, outcome: { status: 'completed', result } });
   }
 
   /** Fails the attempt: retried with backoff while attempts remain and the error is retryable, else dead-lettered. */
-  async fail(ref: AttemptRef, error: TaskError, task?: Task): Promise<Task> {
+  async fail(ref: AttemptRef, error: TaskError, task?: Task): Promise<FinishedTask> {
     const current = task ?? (await this.get(ref.taskId));
     return this.finish({ ref, outcome: outcomeOfFailure(current, error, this.#now()) });
   }
 
   /** Ends the attempt as cancelled (the worker stopped it on request). */
-  cancelled(ref: AttemptRef, reason = 'cancelled by request'): Promise<Task> {
+  cancelled(ref: AttemptRef, reason = 'cancelled by request'): Promise<FinishedTask> {
     return this.finish({ ref, outcome: { status: 'cancelled', reason } });
   }
 
   /** Gives the task back without counting the attempt (worker shutting down). */
-  release(ref: AttemptRef, reason = 'worker shut down'): Promise<Task> {
+  release(ref: AttemptRef, reason = 'worker shut down'): Promise<FinishedTask> {
     const error = { message: reason, code: 'RELEASED', retryable: true };
     return this.finish({ ref, outcome: { status: 'retry', error, runAt: this.#now(), refundAttempt: true } });
   }
 
-  async finish(request: FinishRequest): Promise<Task> {
+  async finish(request: FinishRequest): Promise<FinishedTask> {
     const result = await this.#finishes.submit(request);
     if (!result.ok) throw result.error;
     return result.task;

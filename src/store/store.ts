@@ -73,8 +73,11 @@ export interface FinishRequest {
   onlyIfLeaseExpired?: boolean;
 }
 
-/** Per request: the updated task, or the reason it was refused (StaleAttemptError, TaskNotFoundError). */
-export type FinishResult = { ok: true; task: Task } | { ok: false; error: Error };
+/** A task as a finish left it: what callers and notices need, without reading the whole row back. */
+export type FinishedTask = Pick<Task, 'id' | 'queue' | 'owner' | 'status' | 'attempts' | 'runAt' | 'lastEventSeq'>;
+
+/** Per request: the task as it is now, or the reason it was refused (StaleAttemptError, TaskNotFoundError). */
+export type FinishResult = { ok: true; task: FinishedTask } | { ok: false; error: Error };
 
 export interface ExpiredLease {
   task: Task;

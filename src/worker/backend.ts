@@ -1,6 +1,6 @@
 // What the worker runtime needs from whoever hands out tasks: the local Engine, or a Taskhub server over HTTP.
 import type { Json, Progress, Task, TaskError, TaskEvent } from '../core/task.ts';
-import type { AttemptRef, Claim, LeaseState } from '../store/store.ts';
+import type { AttemptRef, Claim, FinishedTask, LeaseState } from '../store/store.ts';
 
 export interface WorkerBackend {
   readonly leaseMs: number;
@@ -12,8 +12,8 @@ export interface WorkerBackend {
   heartbeat(ref: AttemptRef): Promise<LeaseState>;
   progress(ref: AttemptRef, progress: Progress): Promise<TaskEvent>;
   output(ref: AttemptRef, chunk: string): Promise<TaskEvent>;
-  complete(ref: AttemptRef, result: Json): Promise<Task>;
-  fail(ref: AttemptRef, error: TaskError, task?: Task): Promise<Task>;
-  cancelled(ref: AttemptRef, reason?: string): Promise<Task>;
-  release(ref: AttemptRef, reason?: string): Promise<Task>;
+  complete(ref: AttemptRef, result: Json): Promise<FinishedTask>;
+  fail(ref: AttemptRef, error: TaskError, task?: Task): Promise<FinishedTask>;
+  cancelled(ref: AttemptRef, reason?: string): Promise<FinishedTask>;
+  release(ref: AttemptRef, reason?: string): Promise<FinishedTask>;
 }

@@ -33,6 +33,7 @@ import type {
   CreatedTask,
   ExpiredLease,
   FinishRequest,
+  FinishedTask,
   FinishResult,
   LeaseState,
   NoticeListener,
@@ -142,7 +143,7 @@ interface ScheduleRow {
   updated_at: Int8;
 }
 
-interface FinishedRow extends TaskRow {
+interface FinishedRow extends Pick<TaskRow, 'id' | 'queue' | 'owner' | 'status' | 'attempts' | 'run_at' | 'event_seq'> {
   ord: number;
   event_data: Json;
 }
@@ -797,7 +798,15 @@ export class PostgresStore implements Store {
         const { taskId } = request.ref;
         return { ok: false, error: existing.has(taskId) ? new StaleAttemptError(taskId) : new TaskNotFoundError(taskId) };
       }
-      const task = rowToTask(row);
+      const task: FinishedTask = {
+        id: row.id,
+        queue: row.queue,
+        owner: row.owner,
+        status: row.status,
+        attempts: row.attempts,
+        runAt: Number(row.run_at),
+        lastEventSeq: Number(row.event_seq),
+      };
       notices.push(
         this.#eventNotice(task, { taskId: task.id, seq: task.lastEventSeq, kind: input[ord].event_kind, data: row.event_data, at: now }),
       );

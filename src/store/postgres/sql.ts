@@ -434,7 +434,7 @@ export function buildSql(schema: string) {
         -- The rows are locked and were checked in applicable; no status condition here, or the planner may walk
         -- every running task (tasks_leases) for each request instead of looking each one up by id.
         WHERE t.id = a.id AND t.attempt_token = a.attempt_token
-        RETURNING a.ord, a.event_kind, ${taskColumns('t')},
+        RETURNING a.ord, a.event_kind, t.id, t.queue, t.owner, t.status, t.attempts, t.run_at, t.event_seq,
           CASE WHEN a.event_kind = 'retrying'
             THEN jsonb_build_object('attempt', t.attempts, 'error', a.error, 'runAt', a.run_at)
             ELSE a.event_data END AS event_data
@@ -442,7 +442,7 @@ export function buildSql(schema: string) {
       finished_events AS (
         INSERT INTO ${events} (task_id, seq, kind, data, at) SELECT id, event_seq, event_kind, event_data, $2::bigint FROM finished
       )
-      SELECT ord, event_data, ${columns} FROM finished`),
+      SELECT ord, event_data, id, queue, owner, status, attempts, run_at, event_seq FROM finished`),
     /** $1 now, $2 limit. */
     expiredLeases: prepared(`SELECT ${columns}, attempt_token FROM ${tasks}
       WHERE status = 'running' AND lease_until < $1::bigint ORDER BY lease_until LIMIT $2::integer`),

@@ -126,7 +126,8 @@ export const SQL = {
   finish: `UPDATE tasks SET status = ?, run_at = coalesce(?, run_at), result = ?, error = ?, completed_at = ?,
       attempts = attempts - ?,
       attempt_token = NULL, lease_until = NULL, updated_at = ?, event_seq = event_seq + 1
-    WHERE id = ? AND attempt_token = ? AND status = 'running' AND (? = 0 OR lease_until < ?) RETURNING *`,
+    WHERE id = ? AND attempt_token = ? AND status = 'running' AND (? = 0 OR lease_until < ?)
+    RETURNING id, queue, owner, status, attempts, run_at, event_seq`,
   expiredLeases: `SELECT * FROM tasks WHERE status = 'running' AND lease_until < ? ORDER BY lease_until LIMIT ?`,
 
   cancelNow: `UPDATE tasks SET status = 'cancelled', error = ?, completed_at = ?, updated_at = ?, event_seq = event_seq + 1

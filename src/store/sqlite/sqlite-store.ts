@@ -12,6 +12,7 @@ import type {
   ClaimRequest,
   CreatedTask,
   ExpiredLease,
+  FinishedTask,
   FinishRequest,
   FinishResult,
   LeaseState,
@@ -341,7 +342,15 @@ export class SqliteStore implements Store {
       now,
     );
     if (!row) return { ok: false, error: this.#refusal(ref.taskId) };
-    const task = rowToTask(row);
+    const task: FinishedTask = {
+      id: row.id as string,
+      queue: row.queue as string,
+      owner: row.owner as string | null,
+      status: row.status as TaskStatus,
+      attempts: row.attempts as number,
+      runAt: row.run_at as number,
+      lastEventSeq: row.event_seq as number,
+    };
     const data: Json =
       outcome.status === 'completed'
         ? { result: outcome.result }
