@@ -59,6 +59,8 @@ interface Execution {
   done: Promise<void>;
   /** Made on first use: most attempts of short tasks never log. */
   readonly log: Logger;
+  /** Gives the concurrency slot back once (when the handler returns, before its outcome is saved). */
+  freeSlot(): void;
 }
 
 export class Worker {
@@ -111,7 +113,8 @@ export class Worker {
   get stats(): PoolStats {
     let capacity = 0;
     for (const r of this.#handlers.values()) capacity += r.concurrency;
-    const running = this.#active.size;
+    let running = 0;
+    for (const r of this.#handlers.values()) running += r.running;
     return { running, idle: Math.max(0, capacity - running), waiting: this.#waiting, capacity };
   }
 
@@ -205,8 +208,15 @@ export class Worker {
     const ref = { taskId: task.id, attemptToken: claim.attemptToken };
     const controller = new AbortController();
     let log: Logger | undefined;
+    let slotHeld = true;
     const root = this.#log;
     const execution: Execution = {
+      freeSlot: () => {
+        if (!slotHeld) return;
+        slotHeld = false;
+        registration.running--;
+        this.#nudge();
+      },
       claim,
       ref,
       controller,
@@ -220,9 +230,8 @@ export class Worker {
     registration.running++;
     this.#active.set(task.id, execution);
     execution.done = this.#execute(registration, execution).finally(() => {
-      registration.running--;
+      execution.freeSlot();
       if (this.#active.get(task.id) === execution) this.#active.delete(task.id);
-      this.#nudge();
     });
   }
 
@@ -242,6 +251,9 @@ export class Worker {
       }
       if (execution.settled) return;
       execution.settled = true;
+      // The next claim can overlap with saving this outcome (on PostgreSQL they use different connections; on
+      // SQLite they share the next transaction's turn).
+      execution.freeSlot();
       if ('error' in outcome) {
         const error = toTaskError(outcome.error);
         execution.log.warn({ err: outcome.error }, 'task attempt failed');
