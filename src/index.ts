@@ -8,7 +8,7 @@ export { Worker, type WorkerOptions, type HandlerOptions, type PoolStats } from 
 export type { Handler, TaskContext } from './worker/context.ts';
 export type { WorkerBackend } from './worker/backend.ts';
 export { openStore } from './store/open.ts';
-export type { Store, StoreNotice, Claim, TaskQuery, TaskPage, QueueCounts, QueueSettings, Schedule, Subscription, TypeSettings } from './store/store.ts';
+export type { Store, StoreNotice, Claim, TaskQuery, TaskPage, QueueCounts, QueueSettings, Schedule, Subscription, TypeSettings, WorkerInfo, ApiKey } from './store/store.ts';
 export * from './core/errors.ts';
 export type {
   Task,

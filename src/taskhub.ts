@@ -7,7 +7,7 @@ import { openStore, DEFAULT_STORE_URL } from './store/open.ts';
 import type { RetentionOptions } from './engine/retention.ts';
 import type { ScheduleInput, SchedulerOptions } from './engine/scheduler.ts';
 import type { PublishOptions, PublishResult } from './engine/topics.ts';
-import type { QueueCounts, QueueSettings, Schedule, Store, Subscription, TaskPage, TaskQuery, TypeSettings } from './store/store.ts';
+import type { QueueCounts, QueueSettings, Schedule, Store, Subscription, TaskPage, TaskQuery, TypeSettings, WorkerInfo } from './store/store.ts';
 import type { Handler } from './worker/context.ts';
 import { type HandlerOptions, type PoolStats, Worker, type WorkerOptions } from './worker/worker.ts';
 
@@ -173,6 +173,11 @@ export class Taskhub {
   /** Defaults and a payload JSON Schema for a task type, shared by every process. */
   setTypeSettings(type: string, settings: { defaults?: TypeSettings['defaults']; payloadSchema?: Json | null }): Promise<TypeSettings> {
     return this.engine.types.put(type, settings);
+  }
+
+  /** Live workers in every process sharing this store (local and remote). */
+  workers(): Promise<WorkerInfo[]> {
+    return this.engine.listWorkers();
   }
 
   get stats(): PoolStats {

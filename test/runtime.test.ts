@@ -162,6 +162,24 @@ describe('worker runtime', () => {
     }
   });
 
+  it('announces itself in the workers list while it runs, and leaves it on stop', async () => {
+    const hub = await openTestHub();
+    try {
+      hub.handle('a', () => null, { concurrency: 4 });
+      hub.handle('b', () => null, { concurrency: 2 });
+      await waitUntil(async () => (await hub.workers()).length === 1, 2000, 'worker registered');
+      const [worker] = await hub.workers();
+      assert.equal(worker.id, hub.worker.id);
+      assert.deepEqual(worker.types.sort(), ['a', 'b']);
+      assert.equal(worker.concurrency, 6);
+      assert.equal(worker.pid, process.pid);
+      await hub.worker.stop(100);
+      assert.deepEqual(await hub.workers(), []);
+    } finally {
+      await hub.dispose();
+    }
+  });
+
   it('shuts down gracefully: finishes within the grace period, releases the rest without spending an attempt', async () => {
     const hub = await openTestHub();
     let quickDone = false;

@@ -19,6 +19,7 @@ import type {
   Store,
   TaskPage,
   TaskQuery,
+  WorkerInfo,
 } from '../store/store.ts';
 import { outcomeOfFailure } from './attempts.ts';
 import { Coalescer } from './coalescer.ts';
@@ -29,6 +30,10 @@ import { Scheduler, type SchedulerOptions } from './scheduler.ts';
 import { LeaseSweeper } from './sweeper.ts';
 import { Topics } from './topics.ts';
 import { TypeRegistry } from './type-settings.ts';
+
+/** Workers report every 5 s; one silent for three reports has stopped or lost its way to the store. */
+export const WORKER_REPORT_MS = 5000;
+export const WORKER_STALE_MS = 3 * WORKER_REPORT_MS;
 
 export interface EngineOptions {
   /** Defaults for tasks that do not say. */
@@ -305,6 +310,19 @@ export class Engine {
   /** For the sweeper: finishes many expired attempts in one transaction. */
   finishMany(requests: FinishRequest[]): Promise<FinishResult[]> {
     return this.store.finish(requests, this.#now());
+  }
+
+  reportWorker(info: WorkerInfo): Promise<void> {
+    return this.store.registerWorker(info);
+  }
+
+  async forgetWorker(id: string): Promise<void> {
+    await this.store.removeWorkers(Number.NEGATIVE_INFINITY, id);
+  }
+
+  /** Workers (in any process) that reported within the last `WORKER_STALE_MS`. */
+  listWorkers(): Promise<WorkerInfo[]> {
+    return this.store.listWorkers(this.#now() - WORKER_STALE_MS);
   }
 
   outcomeOfFailure(task: Task, error: TaskError): AttemptOutcome {

@@ -66,16 +66,19 @@ export class TaskEventHub {
     signal?.addEventListener('abort', onAbort);
     let last = afterSeq;
     try {
-      // History, page by page; live events that arrive meanwhile wait in the buffer.
+      // History, page by page; live events that arrive meanwhile wait in the buffer. A terminal event ends the
+      // history only if it is the newest: a failed task that was retried by hand has more events after it.
+      let lastKind: TaskEvent['kind'] | undefined;
       for (;;) {
         const page = await this.#store.listEvents(taskId, last, PAGE);
         for (const event of page) {
           yield event;
           last = event.seq;
-          if (TERMINAL_EVENT_KINDS.has(event.kind)) return;
+          lastKind = event.kind;
         }
         if (page.length < PAGE) break;
       }
+      if (lastKind && TERMINAL_EVENT_KINDS.has(lastKind)) return;
       while (!signal?.aborted) {
         if (follower.buffer.length === 0) {
           await new Promise<void>((resolve) => {

@@ -4,6 +4,8 @@ import type { Engine } from './engine.ts';
 
 const LEASE_EXPIRED = { message: 'lease expired: the worker stopped heartbeating', code: 'LEASE_EXPIRED', retryable: true };
 const BATCH = 200;
+/** Workers silent this long leave the registry for good (the workers list already hides them after 15 s). */
+const FORGET_WORKERS_AFTER_MS = 3_600_000;
 
 export class LeaseSweeper {
   readonly #engine: Engine;
@@ -47,6 +49,7 @@ export class LeaseSweeper {
         swept += results.filter((r) => r.ok).length;
         if (expired.length < BATCH) break;
       }
+      await this.#engine.store.removeWorkers(this.#engine.now() - FORGET_WORKERS_AFTER_MS);
     } catch {
       // The store is unreachable or busy; the next pass retries.
     } finally {

@@ -157,6 +157,30 @@ export interface Schedule extends ScheduleDefinition {
   updatedAt: number;
 }
 
+/** A live worker (in this process or another, local or remote), as it last reported itself. */
+export interface WorkerInfo {
+  id: string;
+  host: string | null;
+  pid: number | null;
+  types: string[];
+  /** null: every queue. */
+  queues: string[] | null;
+  concurrency: number;
+  running: number;
+  startedAt: number;
+  lastSeenAt: number;
+}
+
+/** An API key as listed; the secret itself is never stored, only its hash. */
+export interface ApiKey {
+  id: string;
+  name: string | null;
+  owner: string;
+  scopes: string[];
+  createdAt: number;
+  revokedAt: number | null;
+}
+
 export interface Store {
   /** `sqlite` or `postgres`: for logs and metrics, never for branching above the store. */
   readonly backend: string;
@@ -244,6 +268,22 @@ export interface Store {
   // ---- retention ----
   /** Deletes up to `limit` tasks of this terminal status finished before `before`, with their events; returns how many. */
   deleteFinishedTasks(status: 'completed' | 'failed' | 'cancelled', before: number, limit: number): Promise<number>;
+
+  // ---- workers ----
+  /** Creates or refreshes a worker's row (its heartbeat). */
+  registerWorker(info: WorkerInfo): Promise<void>;
+  /** Workers seen at or after `seenSince`, by id. */
+  listWorkers(seenSince: number): Promise<WorkerInfo[]>;
+  /** Forgets workers not seen since `before` (and one that stopped cleanly: before = Infinity with its id). */
+  removeWorkers(before: number, id?: string): Promise<number>;
+
+  // ---- API keys ----
+  createApiKey(key: ApiKey, secretHash: string): Promise<void>;
+  /** The key and its secret's hash, revoked or not; null when unknown. */
+  findApiKey(id: string): Promise<{ key: ApiKey; secretHash: string } | null>;
+  listApiKeys(): Promise<ApiKey[]>;
+  /** False when the key is unknown or already revoked. */
+  revokeApiKey(id: string, now: number): Promise<boolean>;
 
   /** Registers a listener for changes; returns the function that removes it. */
   listen(listener: NoticeListener): () => void;

@@ -1,6 +1,6 @@
 // What the worker runtime needs from whoever hands out tasks: the local Engine, or a Taskhub server over HTTP.
 import type { Json, Progress, Task, TaskError, TaskEvent } from '../core/task.ts';
-import type { AttemptRef, Claim, FinishedTask, LeaseState } from '../store/store.ts';
+import type { AttemptRef, Claim, FinishedTask, LeaseState, WorkerInfo } from '../store/store.ts';
 
 export interface WorkerBackend {
   readonly leaseMs: number;
@@ -16,4 +16,7 @@ export interface WorkerBackend {
   fail(ref: AttemptRef, error: TaskError, task?: Task): Promise<FinishedTask>;
   cancelled(ref: AttemptRef, reason?: string): Promise<FinishedTask>;
   release(ref: AttemptRef, reason?: string): Promise<FinishedTask>;
+  /** The worker's periodic announcement of itself, for the workers list. */
+  reportWorker(info: WorkerInfo): Promise<void>;
+  forgetWorker(id: string): Promise<void>;
 }

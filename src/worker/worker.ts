@@ -6,7 +6,7 @@ import pino, { type Logger } from 'pino';
 import { StaleAttemptError, ValidationError } from '../core/errors.ts';
 import { checkName } from '../core/validate.ts';
 import type { Json } from '../core/task.ts';
-import type { AttemptRef, Claim } from '../store/store.ts';
+import type { AttemptRef, Claim, WorkerInfo } from '../store/store.ts';
 import { toTaskError } from '../engine/attempts.ts';
 import type { WorkerBackend } from './backend.ts';
 import { createContext, type Handler } from './context.ts';
@@ -20,6 +20,8 @@ export interface WorkerOptions {
   pollIntervalMs?: number;
   /** Default leaseMs / 3. */
   heartbeatIntervalMs?: number;
+  /** How often the worker announces itself in the workers list, ms. Default 5000. */
+  reportIntervalMs?: number;
   /** On stop, how long running handlers may take to finish before they are aborted and released, ms. Default 10000. */
   shutdownGraceMs?: number;
   logger?: Logger;
@@ -79,6 +81,9 @@ export class Worker {
   #wake = new AbortController();
   #unlistenCancel: (() => void) | undefined;
   #heartbeats: NodeJS.Timeout | undefined;
+  #announcer: NodeJS.Timeout | undefined;
+  #startedAt = 0;
+  readonly #reportIntervalMs: number;
 
   constructor(backend: WorkerBackend, options: WorkerOptions = {}) {
     this.#backend = backend;
@@ -87,6 +92,7 @@ export class Worker {
     this.#pollIntervalMs = options.pollIntervalMs ?? 1000;
     this.#heartbeatIntervalMs = options.heartbeatIntervalMs ?? Math.max(10, Math.floor(backend.leaseMs / 3));
     this.#shutdownGraceMs = options.shutdownGraceMs ?? 10_000;
+    this.#reportIntervalMs = options.reportIntervalMs ?? 5000;
     this.#log = options.logger ?? pino({ level: 'silent' });
   }
 
@@ -98,6 +104,7 @@ export class Worker {
     }
     if (typeof handler !== 'function') throw new ValidationError(`handler for ${type}: must be a function`, 'handler');
     this.#handlers.set(type, { type, handler: handler as Handler<never, unknown>, concurrency, running: 0 });
+    if (this.#loop) void this.#announce();
     this.#nudge();
     return this;
   }
@@ -131,6 +138,9 @@ export class Worker {
     this.#heartbeats = setInterval(() => {
       for (const execution of this.#active.values()) void this.#heartbeat(execution);
     }, this.#heartbeatIntervalMs);
+    this.#startedAt = Date.now();
+    void this.#announce();
+    this.#announcer = setInterval(() => void this.#announce(), this.#reportIntervalMs);
     this.#loop = this.#claimLoop();
   }
 
@@ -159,7 +169,28 @@ export class Worker {
     );
     this.#unlistenCancel?.();
     clearInterval(this.#heartbeats);
+    clearInterval(this.#announcer);
+    await this.#backend.forgetWorker(this.id).catch(() => {});
     this.#loop = undefined;
+  }
+
+  /** What the workers list shows of this worker. */
+  get info(): WorkerInfo {
+    return {
+      id: this.id,
+      host: hostname(),
+      pid: process.pid,
+      types: this.types,
+      queues: this.#queues ? [...this.#queues] : null,
+      concurrency: this.stats.capacity,
+      running: this.stats.running,
+      startedAt: this.#startedAt,
+      lastSeenAt: Date.now(),
+    };
+  }
+
+  async #announce(): Promise<void> {
+    await this.#backend.reportWorker(this.info).catch((error: unknown) => this.#log.warn({ err: error }, 'could not report this worker'));
   }
 
   #nudge(): void {

@@ -535,6 +535,34 @@ export function storeConformance(name: string, target: ConformanceTarget): void 
       assert.ok(made.length === 5);
     });
 
+    it('keeps a registry of live workers', async () => {
+      const id = `worker-${freshType()}`;
+      const info = { id, host: 'box-1', pid: 42, types: ['a', 'b'], queues: null, concurrency: 8, running: 3, startedAt: T0, lastSeenAt: T0 + 5000 };
+      await store.registerWorker(info);
+      await store.registerWorker({ ...info, running: 5, lastSeenAt: T0 + 10_000 });
+      const seen = (await store.listWorkers(T0 + 10_000)).filter((w) => w.id === id);
+      assert.deepEqual(seen, [{ ...info, running: 5, lastSeenAt: T0 + 10_000 }]);
+      assert.deepEqual((await store.listWorkers(T0 + 10_001)).filter((w) => w.id === id), [], 'a silent worker drops off');
+      await store.registerWorker({ ...info, id: `${id}-q`, queues: ['emails'], lastSeenAt: T0 + 20_000 });
+      assert.deepEqual((await store.listWorkers(T0)).find((w) => w.id === `${id}-q`)?.queues, ['emails']);
+      assert.ok((await store.removeWorkers(T0 + 15_000)) >= 1);
+      assert.deepEqual((await store.listWorkers(0)).filter((w) => w.id === id), []);
+      assert.equal(await store.removeWorkers(Number.NEGATIVE_INFINITY, `${id}-q`), 1);
+    });
+
+    it('stores API keys by id with the hash of their secret, and revokes them', async () => {
+      const id = `key-${freshType()}`;
+      const key = { id, name: 'ci', owner: 'acme', scopes: ['tasks:read', 'tasks:write'], createdAt: T0, revokedAt: null };
+      await store.createApiKey(key, 'hash-of-secret');
+      assert.deepEqual(await store.findApiKey(id), { key, secretHash: 'hash-of-secret' });
+      assert.ok((await store.listApiKeys()).some((k) => k.id === id && !('secretHash' in k)));
+      await assert.rejects(store.createApiKey(key, 'other'), 'ids are unique');
+      assert.equal(await store.revokeApiKey(id, T0 + 1), true);
+      assert.equal(await store.revokeApiKey(id, T0 + 2), false);
+      assert.equal((await store.findApiKey(id))?.key.revokedAt, T0 + 1);
+      assert.equal(await store.findApiKey('no-such-key'), null);
+    });
+
     it('never gives one task to two concurrent claimers (many claimers, thousands of tasks)', async () => {
       const type = freshType();
       const total = 3000;

@@ -27,6 +27,7 @@ import { isTerminal, TASK_EVENT_KINDS, TASK_STATUSES } from '../../core/task.ts'
 import { initialTask, type NewTask } from '../../core/validate.ts';
 import { NoticeHub } from '../notice-hub.ts';
 import type {
+  ApiKey,
   AttemptRef,
   Claim,
   ClaimRequest,
@@ -48,6 +49,7 @@ import type {
   TaskPage,
   TaskQuery,
   TypeSettings,
+  WorkerInfo,
 } from '../store.ts';
 import { buildSql, listenStatement, MAX_NOTIFY_BYTES, type PostgresSql, type Statement } from './sql.ts';
 
@@ -141,6 +143,39 @@ interface ScheduleRow {
   last_task_id: string | null;
   created_at: Int8;
   updated_at: Int8;
+}
+
+interface WorkerRow {
+  id: string;
+  host: string | null;
+  pid: number | null;
+  types: string[];
+  queues: string[] | null;
+  concurrency: number;
+  running: number;
+  started_at: Int8;
+  last_seen_at: Int8;
+}
+
+interface ApiKeyRow {
+  id: string;
+  name: string | null;
+  owner: string;
+  scopes: string[];
+  secret_hash: string;
+  created_at: Int8;
+  revoked_at: Int8 | null;
+}
+
+function rowToApiKey(r: ApiKeyRow): ApiKey {
+  return {
+    id: r.id,
+    name: r.name,
+    owner: r.owner,
+    scopes: r.scopes,
+    createdAt: Number(r.created_at),
+    revokedAt: r.revoked_at === null ? null : Number(r.revoked_at),
+  };
 }
 
 interface FinishedRow extends Pick<TaskRow, 'id' | 'queue' | 'owner' | 'status' | 'attempts' | 'run_at' | 'event_seq'> {
@@ -916,6 +951,48 @@ export class PostgresStore implements Store {
 
   async deleteSubscription(name: string): Promise<boolean> {
     return (await this.#affected(this.#sql.deleteSubscription, [name])) > 0;
+  }
+
+  async registerWorker(w: WorkerInfo): Promise<void> {
+    await this.#query(this.#sql.registerWorker, [
+      w.id, w.host, w.pid, JSON.stringify(w.types), w.queues ? JSON.stringify(w.queues) : null, w.concurrency, w.running, w.startedAt, w.lastSeenAt,
+    ]);
+  }
+
+  async listWorkers(seenSince: number): Promise<WorkerInfo[]> {
+    const rows = await this.#query<WorkerRow>(this.#sql.listWorkers, [seenSince]);
+    return rows.map((r) => ({
+      id: r.id,
+      host: r.host,
+      pid: r.pid,
+      types: r.types,
+      queues: r.queues,
+      concurrency: r.concurrency,
+      running: r.running,
+      startedAt: Number(r.started_at),
+      lastSeenAt: Number(r.last_seen_at),
+    }));
+  }
+
+  async removeWorkers(before: number, id?: string): Promise<number> {
+    return this.#affected(this.#sql.removeWorkers, [Number.isFinite(before) ? before : Number.MIN_SAFE_INTEGER, id ?? null]);
+  }
+
+  async createApiKey(key: ApiKey, secretHash: string): Promise<void> {
+    await this.#query(this.#sql.createApiKey, [key.id, key.name, key.owner, JSON.stringify(key.scopes), secretHash, key.createdAt]);
+  }
+
+  async findApiKey(id: string): Promise<{ key: ApiKey; secretHash: string } | null> {
+    const [row] = await this.#query<ApiKeyRow>(this.#sql.findApiKey, [id]);
+    return row ? { key: rowToApiKey(row), secretHash: row.secret_hash } : null;
+  }
+
+  async listApiKeys(): Promise<ApiKey[]> {
+    return (await this.#query<ApiKeyRow>(this.#sql.listApiKeys, [])).map(rowToApiKey);
+  }
+
+  async revokeApiKey(id: string, now: number): Promise<boolean> {
+    return (await this.#affected(this.#sql.revokeApiKey, [id, now])) > 0;
   }
 
   async listSchedules(): Promise<Schedule[]> {

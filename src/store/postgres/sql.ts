@@ -141,6 +141,14 @@ export function migrations(s: string): readonly string[] {
        updated_at bigint NOT NULL
      );
      CREATE INDEX schedules_due ON ${s}.schedules (next_run_at) WHERE NOT paused AND next_run_at IS NOT NULL;`,
+    `CREATE TABLE ${s}.workers (
+       id text COLLATE "C" PRIMARY KEY, host text, pid integer, types jsonb NOT NULL, queues jsonb,
+       concurrency integer NOT NULL, running integer NOT NULL, started_at bigint NOT NULL, last_seen_at bigint NOT NULL
+     );
+     CREATE TABLE ${s}.api_keys (
+       id text COLLATE "C" PRIMARY KEY, name text, owner text NOT NULL, scopes jsonb NOT NULL, secret_hash text NOT NULL,
+       created_at bigint NOT NULL, revoked_at bigint
+     );`,
   ];
 }
 
@@ -519,6 +527,21 @@ export function buildSql(schema: string) {
         updated_at = excluded.updated_at
       RETURNING ${SUBSCRIPTION_COLUMNS}, (sub.xmax = 0) AS created`),
     deleteSubscription: prepared(`DELETE FROM ${s}.subscriptions WHERE name = $1::text`),
+
+    /** $1..$9: id, host, pid, types, queues, concurrency, running, started_at, last_seen_at. */
+    registerWorker: prepared(`INSERT INTO ${s}.workers (id, host, pid, types, queues, concurrency, running, started_at, last_seen_at)
+      VALUES ($1::text, $2::text, $3::integer, $4::jsonb, $5::jsonb, $6::integer, $7::integer, $8::bigint, $9::bigint)
+      ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, types = excluded.types,
+        queues = excluded.queues, concurrency = excluded.concurrency, running = excluded.running,
+        last_seen_at = excluded.last_seen_at`),
+    listWorkers: prepared(`SELECT id, host, pid, types, queues, concurrency, running, started_at, last_seen_at
+      FROM ${s}.workers WHERE last_seen_at >= $1::bigint ORDER BY id`),
+    removeWorkers: prepared(`DELETE FROM ${s}.workers WHERE last_seen_at < $1::bigint OR id = $2::text`),
+    createApiKey: prepared(`INSERT INTO ${s}.api_keys (id, name, owner, scopes, secret_hash, created_at)
+      VALUES ($1::text, $2::text, $3::text, $4::jsonb, $5::text, $6::bigint)`),
+    findApiKey: prepared(`SELECT id, name, owner, scopes, secret_hash, created_at, revoked_at FROM ${s}.api_keys WHERE id = $1::text`),
+    listApiKeys: prepared(`SELECT id, name, owner, scopes, secret_hash, created_at, revoked_at FROM ${s}.api_keys ORDER BY created_at, id`),
+    revokeApiKey: prepared(`UPDATE ${s}.api_keys SET revoked_at = $2::bigint WHERE id = $1::text AND revoked_at IS NULL`),
 
     listSchedules: prepared(`SELECT ${SCHEDULE_COLUMNS} FROM ${s}.schedules ORDER BY name`),
     getSchedule: prepared(`SELECT ${SCHEDULE_COLUMNS} FROM ${s}.schedules WHERE name = $1::text`),

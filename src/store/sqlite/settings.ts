@@ -1,12 +1,14 @@
 // Queue and type settings, subscriptions, schedules and retention on SQLite: everything that is not a task's life.
 import type { Json } from '../../core/task.ts';
 import type {
+  ApiKey,
   QueueSettings,
   QueueSettingsPatch,
   Schedule,
   ScheduleDefinition,
   Subscription,
   TypeSettings,
+  WorkerInfo,
 } from '../store.ts';
 import { parseJson, type Row, type SqliteConnection } from './connection.ts';
 import { SQL } from './sql.ts';
@@ -47,6 +49,27 @@ const rowToSchedule = (r: Row): Schedule => ({
   lastTaskId: r.last_task_id as string | null,
   createdAt: r.created_at as number,
   updatedAt: r.updated_at as number,
+});
+
+const rowToWorker = (r: Row): WorkerInfo => ({
+  id: r.id as string,
+  host: r.host as string | null,
+  pid: r.pid as number | null,
+  types: parseJson(r.types, []),
+  queues: parseJson(r.queues, null),
+  concurrency: r.concurrency as number,
+  running: r.running as number,
+  startedAt: r.started_at as number,
+  lastSeenAt: r.last_seen_at as number,
+});
+
+const rowToKey = (r: Row): ApiKey => ({
+  id: r.id as string,
+  name: r.name as string | null,
+  owner: r.owner as string,
+  scopes: parseJson(r.scopes, []),
+  createdAt: r.created_at as number,
+  revokedAt: r.revoked_at as number | null,
 });
 
 export class SqliteSettings {
@@ -129,6 +152,37 @@ export class SqliteSettings {
 
   advanceSchedule(name: string, from: number, to: number | null, fired: { at: number; taskId: string } | null, now: number): boolean {
     return this.#c.write(() => this.#c.run(SQL.advanceSchedule, to, fired?.at ?? null, fired?.taskId ?? null, now, name, from) > 0);
+  }
+
+  registerWorker(w: WorkerInfo): void {
+    this.#c.write(() =>
+      this.#c.run(SQL.upsertWorker, w.id, w.host, w.pid, JSON.stringify(w.types), w.queues ? JSON.stringify(w.queues) : null, w.concurrency, w.running, w.startedAt, w.lastSeenAt),
+    );
+  }
+
+  listWorkers(seenSince: number): WorkerInfo[] {
+    return this.#c.all(SQL.listWorkers, seenSince).map(rowToWorker);
+  }
+
+  removeWorkers(before: number, id?: string): number {
+    return this.#c.write(() => this.#c.run(SQL.removeWorkers, Number.isFinite(before) ? before : Number.MIN_SAFE_INTEGER, id ?? null));
+  }
+
+  createApiKey(key: ApiKey, secretHash: string): void {
+    this.#c.write(() => this.#c.run(SQL.insertApiKey, key.id, key.name, key.owner, JSON.stringify(key.scopes), secretHash, key.createdAt));
+  }
+
+  findApiKey(id: string): { key: ApiKey; secretHash: string } | null {
+    const row = this.#c.get(SQL.getApiKey, id);
+    return row ? { key: rowToKey(row), secretHash: row.secret_hash as string } : null;
+  }
+
+  listApiKeys(): ApiKey[] {
+    return this.#c.all(SQL.listApiKeys).map(rowToKey);
+  }
+
+  revokeApiKey(id: string, now: number): boolean {
+    return this.#c.write(() => this.#c.run(SQL.revokeApiKey, now, id) > 0);
   }
 
   deleteFinishedTasks(status: string, before: number, limit: number): number {

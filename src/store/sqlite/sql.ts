@@ -71,6 +71,14 @@ export const MIGRATIONS: readonly string[] = [
      created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL
    );
    CREATE INDEX schedules_due ON schedules (next_run_at) WHERE paused = 0 AND next_run_at IS NOT NULL;`,
+  `CREATE TABLE workers (
+     id TEXT PRIMARY KEY, host TEXT, pid INTEGER, types TEXT NOT NULL, queues TEXT, concurrency INTEGER NOT NULL,
+     running INTEGER NOT NULL, started_at INTEGER NOT NULL, last_seen_at INTEGER NOT NULL
+   );
+   CREATE TABLE api_keys (
+     id TEXT PRIMARY KEY, name TEXT, owner TEXT NOT NULL, scopes TEXT NOT NULL, secret_hash TEXT NOT NULL,
+     created_at INTEGER NOT NULL, revoked_at INTEGER
+   );`,
 ];
 
 export const SQL = {
@@ -168,6 +176,17 @@ export const SQL = {
   finishedBefore: `SELECT id FROM tasks WHERE status = ? AND completed_at < ? ORDER BY id LIMIT ?`,
   deleteEventsOf: `DELETE FROM task_events WHERE task_id IN (SELECT value FROM json_each(?))`,
   deleteTasks: `DELETE FROM tasks WHERE id IN (SELECT value FROM json_each(?))`,
+
+  upsertWorker: `INSERT INTO workers (id, host, pid, types, queues, concurrency, running, started_at, last_seen_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid,
+      types = excluded.types, queues = excluded.queues, concurrency = excluded.concurrency, running = excluded.running,
+      last_seen_at = excluded.last_seen_at`,
+  listWorkers: `SELECT * FROM workers WHERE last_seen_at >= ? ORDER BY id`,
+  removeWorkers: `DELETE FROM workers WHERE last_seen_at < ? OR id = ?`,
+  insertApiKey: `INSERT INTO api_keys (id, name, owner, scopes, secret_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+  getApiKey: `SELECT * FROM api_keys WHERE id = ?`,
+  listApiKeys: `SELECT * FROM api_keys ORDER BY created_at, id`,
+  revokeApiKey: `UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`,
 
   dataVersion: `PRAGMA data_version`,
   maxEventId: `SELECT coalesce(max(id), 0) AS id FROM task_events`,

@@ -7,6 +7,7 @@ import type { Json, Progress, Task, TaskError, TaskEvent, TaskEventKind, TaskSta
 import { TASK_STATUSES } from '../../core/task.ts';
 import { initialTask, type NewTask } from '../../core/validate.ts';
 import type {
+  ApiKey,
   AttemptRef,
   Claim,
   ClaimRequest,
@@ -25,6 +26,7 @@ import type {
   Store,
   Subscription,
   TypeSettings,
+  WorkerInfo,
   TaskPage,
   TaskQuery,
 } from '../store.ts';
@@ -448,6 +450,28 @@ export class SqliteStore implements Store {
   }
   async deleteFinishedTasks(status: 'completed' | 'failed' | 'cancelled', before: number, limit: number): Promise<number> {
     return this.#settings.deleteFinishedTasks(status, before, limit);
+  }
+
+  async registerWorker(info: WorkerInfo): Promise<void> {
+    this.#settings.registerWorker(info);
+  }
+  async listWorkers(seenSince: number): Promise<WorkerInfo[]> {
+    return this.#settings.listWorkers(seenSince);
+  }
+  async removeWorkers(before: number, id?: string): Promise<number> {
+    return this.#settings.removeWorkers(before, id);
+  }
+  async createApiKey(key: ApiKey, secretHash: string): Promise<void> {
+    this.#settings.createApiKey(key, secretHash);
+  }
+  async findApiKey(id: string): Promise<{ key: ApiKey; secretHash: string } | null> {
+    return this.#settings.findApiKey(id);
+  }
+  async listApiKeys(): Promise<ApiKey[]> {
+    return this.#settings.listApiKeys();
+  }
+  async revokeApiKey(id: string, now: number): Promise<boolean> {
+    return this.#settings.revokeApiKey(id, now);
   }
 
   listen(listener: NoticeListener): () => void {
