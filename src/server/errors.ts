@@ -1,0 +1,156 @@
+// Every error the API answers is RFC 9457 problem details, and this is the one place that decides how a thrown error
+// becomes one: the core's typed errors, Fastify's own (bad JSON, too large, schema validation), and the rest (500,
+// without internals in the answer).
+import { STATUS_CODES } from 'node:http';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import {
+  InvalidStateError,
+  StaleAttemptError,
+  StoreUnavailableError,
+  TaskNotFoundError,
+  TaskhubError,
+  ValidationError,
+} from '../core/errors.ts';
+import { describeSchemaError } from './validation.ts';
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
+
+export interface ProblemDetails {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  instance?: string;
+  code?: string;
+  field?: string;
+  taskId?: string;
+  taskStatus?: string;
+}
+
+/** An error that already knows its HTTP answer (for checks the routes make themselves). */
+export class HttpProblem extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly field: string | undefined;
+  constructor(status: number, code: string, detail: string, field?: string) {
+    super(detail);
+    this.name = 'HttpProblem';
+    this.status = status;
+    this.code = code;
+    this.field = field;
+  }
+}
+
+export function problem(status: number, code: string, detail: string, extra: Partial<ProblemDetails> = {}): ProblemDetails {
+  return {
+    type: `urn:taskhub:problem:${code.toLowerCase().replaceAll('_', '-')}`,
+    title: TITLES[code] ?? STATUS_CODES[status] ?? 'Error',
+    status,
+    detail,
+    code,
+    ...extra,
+  };
+}
+
+const TITLES: Record<string, string> = {
+  VALIDATION: 'Invalid request',
+  MALFORMED_JSON: 'Malformed JSON body',
+  NOT_FOUND: 'Not found',
+  INVALID_STATE: 'Operation not allowed in the current state',
+  STALE_ATTEMPT: 'Stale attempt token',
+  STORE_UNAVAILABLE: 'Store unavailable',
+  PAYLOAD_TOO_LARGE: 'Request body too large',
+  INTERNAL: 'Internal server error',
+};
+
+interface SchemaValidationError extends FastifyError {
+  validation: NonNullable<FastifyError['validation']>;
+}
+
+function isSchemaValidationError(error: FastifyError): error is SchemaValidationError {
+  return Array.isArray(error.validation) && error.validation.length > 0;
+}
+
+/** The problem an error stands for. */
+export function toProblem(error: unknown, bodyLimitBytes: number): ProblemDetails {
+  if (error instanceof ValidationError) {
+    return problem(400, 'VALIDATION', error.message, error.field ? { field: error.field } : {});
+  }
+  if (error instanceof TaskNotFoundError) return problem(404, 'NOT_FOUND', error.message, { taskId: error.taskId });
+  if (error instanceof InvalidStateError) {
+    return problem(409, 'INVALID_STATE', error.message, { taskId: error.taskId, taskStatus: error.status });
+  }
+  if (error instanceof StaleAttemptError) return problem(409, 'STALE_ATTEMPT', error.message, { taskId: error.taskId });
+  if (error instanceof StoreUnavailableError) return problem(503, 'STORE_UNAVAILABLE', error.message);
+  if (error instanceof HttpProblem) return problem(error.status, error.code, error.message, error.field ? { field: error.field } : {});
+  if (error instanceof TaskhubError) return problem(400, error.code, error.message);
+  const fastifyError = error as FastifyError;
+  if (isSchemaValidationError(fastifyError)) {
+    const { field, detail } = describeSchemaError(fastifyError.validation[0], fastifyError.validationContext ?? 'body');
+    return problem(400, 'VALIDATION', detail, field ? { field } : {});
+  }
+  switch (fastifyError.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return problem(413, 'PAYLOAD_TOO_LARGE', `the request body is larger than the limit of ${bodyLimitBytes} bytes`);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return problem(415, 'UNSUPPORTED_MEDIA_TYPE', 'send the request body as application/json');
+  }
+  const status = fastifyError.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return problem(status, fastifyError.code ?? 'BAD_REQUEST', fastifyError.message);
+  }
+  return problem(500, 'INTERNAL', 'the server failed to handle this request; the error is in its log');
+}
+
+export function sendProblem(reply: FastifyReply, body: ProblemDetails): FastifyReply {
+  return reply.code(body.status).type(PROBLEM_CONTENT_TYPE).send(body);
+}
+
+export interface ErrorHandlingOptions {
+  bodyLimitBytes: number;
+  /** Asks the store whether it answers: an unexpected error while it does not is reported as the outage it is. */
+  pingStore: () => Promise<void>;
+}
+
+/**
+ * Installs the error and not-found handlers, and a JSON body parser whose failures say what is wrong (Fastify's
+ * default says only that the body is not JSON) and which treats an empty body as no body, so a bodiless POST with a
+ * JSON content type (what many clients send for cancel and retry) is not an error in itself. JSON is the only body
+ * the API takes: anything else is 415, not a string that the schema would then call a non-object.
+ */
+export function installErrorHandling(app: FastifyInstance, options: ErrorHandlingOptions): void {
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body as string;
+    if (text.length === 0) return done(null, undefined);
+    parseJson(request, text, (error, value) => {
+      if (!error) return done(null, value);
+      let reason = 'it contains a forbidden __proto__ or constructor.prototype key';
+      try {
+        JSON.parse(text);
+      } catch (syntaxError) {
+        reason = (syntaxError as Error).message;
+      }
+      done(new HttpProblem(400, 'MALFORMED_JSON', `the request body is not valid JSON: ${reason}`), undefined);
+    });
+  });
+
+  app.setErrorHandler(async (error: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    let body = toProblem(error, options.bodyLimitBytes);
+    if (body.status === 500) {
+      // Backends throw their driver's own errors when the database goes away; tell those apart from bugs here.
+      await options.pingStore().catch((pingError: unknown) => {
+        body = problem(503, 'STORE_UNAVAILABLE', `the store is not answering: ${(pingError as Error).message}`);
+      });
+    }
+    body.instance = request.url;
+    if (body.status >= 500) request.log.error({ err: error }, 'request failed');
+    else request.log.info({ problem: body.code, detail: body.detail }, 'request refused');
+    return sendProblem(reply, body);
+  });
+
+  app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) =>
+    sendProblem(reply, { ...problem(404, 'NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`), instance: request.url }),
+  );
+}

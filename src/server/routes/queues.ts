@@ -1,0 +1,44 @@
+// Queues: task counts by status. Queues exist implicitly (a task names its queue), so an unknown name is simply an
+// empty queue rather than a 404: dashboards can watch a queue before its first task arrives.
+import type { FastifyPluginAsync } from 'fastify';
+import { TASK_STATUSES, type TaskStatus } from '../../core/task.ts';
+import type { QueueCounts as Counts } from '../../store/store.ts';
+import type { RouteContext } from '../context.ts';
+import { problemResponses, QueueCounts, QueueList, QueueNameParams } from '../schemas.ts';
+
+const emptyCounts = (queue: string): Counts => ({
+  queue,
+  counts: Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number>,
+});
+
+// Counts cover every owner's tasks; scoping them to the caller comes with the access-control issue.
+export const queueRoutes: FastifyPluginAsync<RouteContext> = async (app, { hub }) => {
+  app.get(
+    '/queues',
+    {
+      schema: {
+        summary: 'Every queue with its task counts by status',
+        tags: ['queues'],
+        response: { 200: QueueList, ...problemResponses(503) },
+      },
+    },
+    async () => ({ queues: await hub.queues() }),
+  );
+
+  app.get<{ Params: { name: string } }>(
+    '/queues/:name',
+    {
+      schema: {
+        summary: 'One queue with its task counts by status',
+        description: 'A queue without tasks answers with zero counts.',
+        tags: ['queues'],
+        params: QueueNameParams,
+        response: { 200: QueueCounts, ...problemResponses(400, 503) },
+      },
+    },
+    async (request) => {
+      const { name } = request.params;
+      return (await hub.queues()).find((q) => q.queue === name) ?? emptyCounts(name);
+    },
+  );
+};

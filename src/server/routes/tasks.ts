@@ -1,0 +1,282 @@
+// Tasks: submit (one or a batch), read, list, history, result (long-poll), cancel, retry.
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import { ValidationError } from '../../core/errors.ts';
+import { isTerminal, TERMINAL_EVENT_KINDS, type Json, type Task, type TaskSpec as CoreTaskSpec } from '../../core/task.ts';
+import type { RouteContext } from '../context.ts';
+import { ownerFilter, type Principal, visibleTask } from '../principal.ts';
+import {
+  BatchRequest,
+  BatchResponse,
+  CancelRequest,
+  EventList,
+  EventsQuery,
+  IdempotencyHeaders,
+  ListQuery,
+  type ListQueryParams,
+  jsonResponse,
+  problemResponses,
+  ResultQuery,
+  Task as TaskSchema,
+  TaskIdParams,
+  TaskList,
+  TaskResult,
+  TaskSpec,
+  type TaskSpecBody,
+} from '../schemas.ts';
+
+/** Longest long-poll of GET /tasks/{id}/result, seconds. */
+export const MAX_RESULT_WAIT_SECONDS = 60;
+
+const TRACEPARENT_RE = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+export const taskPath = (id: string) => `/api/v1/tasks/${encodeURIComponent(id)}`;
+
+interface IdParams {
+  id: string;
+}
+
+/** The core spec of a validated request body; `prefix` names the element of a batch in errors. */
+function toSpec(body: TaskSpecBody, principal: Principal, prefix = '', traceparent?: string): CoreTaskSpec {
+  const { runAt, payload, ...rest } = body;
+  const spec: CoreTaskSpec = { ...rest, payload: (payload ?? null) as Json };
+  if (typeof runAt === 'string') {
+    const at = Date.parse(runAt);
+    if (Number.isNaN(at)) {
+      throw new ValidationError(`${prefix}runAt: must be epoch milliseconds or an ISO 8601 date-time`, `${prefix}runAt`);
+    }
+    spec.runAt = at;
+  } else if (runAt !== undefined) spec.runAt = runAt;
+  if (principal.owner !== null) spec.owner = principal.owner;
+  if (traceparent) spec.traceparent = traceparent;
+  return spec;
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** A tracing header that does not parse is ignored rather than failing the submit: tracing must never cost a task. */
+function traceparentOf(value: string | string[] | undefined): string | undefined {
+  const header = headerValue(value);
+  return header && TRACEPARENT_RE.test(header) ? header : undefined;
+}
+
+/**
+ * The task once finished, or as it is when `waitMs` runs out, the client goes away (no one to wait for) or the server
+ * closes.
+ */
+async function waitForFinish(context: RouteContext, reply: FastifyReply, task: Task, waitMs: number): Promise<Task> {
+  const abort = new AbortController();
+  const stop = () => abort.abort();
+  const timer = setTimeout(stop, waitMs);
+  reply.raw.once('close', stop);
+  const untrack = context.connections.track(stop);
+  try {
+    for await (const event of context.hub.follow(task.id, { afterSeq: task.lastEventSeq, signal: abort.signal })) {
+      if (TERMINAL_EVENT_KINDS.has(event.kind)) break;
+    }
+  } finally {
+    clearTimeout(timer);
+    reply.raw.off('close', stop);
+    untrack();
+    stop();
+  }
+  return context.hub.get(task.id);
+}
+
+const resultOf = (task: Task) => ({ status: task.status, result: task.result, error: task.error });
+
+export const taskRoutes: FastifyPluginAsync<RouteContext> = async (app, context) => {
+  const { hub } = context;
+  app.post<{ Body: TaskSpecBody; Headers: { 'idempotency-key'?: string } }>(
+    '/tasks',
+    {
+      schema: {
+        summary: 'Submit a task',
+        description:
+          'Stores the task durably and answers at once (202) with it and its `Location`. With an idempotency key ' +
+          '(header `Idempotency-Key` or body `idempotencyKey`) already used, answers 200 with the task it created.',
+        tags: ['tasks'],
+        headers: IdempotencyHeaders,
+        body: TaskSpec,
+        response: {
+          200: jsonResponse(TaskSchema, 'The idempotency key was used before: the task it created.'),
+          202: jsonResponse(TaskSchema, 'Created.'),
+          ...problemResponses(400, 413, 503),
+        },
+      },
+    },
+    async (request, reply) => {
+      const headerKey = request.headers['idempotency-key'];
+      const body = request.body;
+      if (headerKey !== undefined && body.idempotencyKey !== undefined && headerKey !== body.idempotencyKey) {
+        throw new ValidationError(
+          'idempotencyKey: differs from the Idempotency-Key header; give one or the other',
+          'idempotencyKey',
+        );
+      }
+      const spec = toSpec(body, request.principal, '', traceparentOf(request.headers.traceparent));
+      if (headerKey !== undefined) spec.idempotencyKey = headerKey;
+      const { task, created } = await hub.engine.enqueue(spec);
+      return reply.code(created ? 202 : 200).header('location', taskPath(task.id)).send(task);
+    },
+  );
+
+  app.post<{ Body: { tasks: TaskSpecBody[] } }>(
+    '/tasks/batch',
+    {
+      schema: {
+        summary: 'Submit many tasks in one transaction',
+        description:
+          'All or nothing: if any task is invalid the answer is 400 naming it (`tasks[i].field`) and none is stored. ' +
+          'Idempotency keys go in each task; tasks whose key was used before come back unchanged.',
+        tags: ['tasks'],
+        body: BatchRequest,
+        response: {
+          200: jsonResponse(BatchResponse, 'Every task was a replay of an idempotency key: nothing new.'),
+          202: jsonResponse(BatchResponse, 'Created (replays of idempotency keys included as they are).'),
+          ...problemResponses(400, 413, 503),
+        },
+      },
+    },
+    async (request, reply) => {
+      if (request.headers['idempotency-key'] !== undefined) {
+        throw new ValidationError(
+          'Idempotency-Key: a batch has no key of its own; give idempotencyKey in each task',
+          'Idempotency-Key',
+        );
+      }
+      const traceparent = traceparentOf(request.headers.traceparent);
+      const specs = request.body.tasks.map((body, i) => toSpec(body, request.principal, `tasks[${i}].`, traceparent));
+      const results = await hub.engine.enqueueMany(specs);
+      const anyCreated = results.some((r) => r.created);
+      return reply.code(anyCreated ? 202 : 200).send({ tasks: results.map((r) => r.task) });
+    },
+  );
+
+  app.get<{ Querystring: ListQueryParams }>(
+    '/tasks',
+    {
+      schema: {
+        summary: 'List tasks, newest first',
+        description: 'Filters combine with AND. Page with `cursor` = the `nextCursor` of the previous answer.',
+        tags: ['tasks'],
+        querystring: ListQuery,
+        response: { 200: TaskList, ...problemResponses(400, 503) },
+      },
+    },
+    async (request) => {
+      const { tag, ...query } = request.query;
+      const colon = tag?.indexOf(':') ?? -1;
+      return hub.list({
+        ...query,
+        owner: ownerFilter(request.principal),
+        ...(tag ? { tag: { key: tag.slice(0, colon), value: tag.slice(colon + 1) } } : {}),
+      });
+    },
+  );
+
+  app.get<{ Params: IdParams }>(
+    '/tasks/:id',
+    {
+      schema: {
+        summary: 'Get a task',
+        description: 'Status, progress, attempts, result, error and timestamps.',
+        tags: ['tasks'],
+        params: TaskIdParams,
+        response: { 200: TaskSchema, ...problemResponses(404, 503) },
+      },
+    },
+    (request) => visibleTask(hub, request.principal, request.params.id),
+  );
+
+  app.get<{ Params: IdParams; Querystring: { wait: number } }>(
+    '/tasks/:id/result',
+    {
+      schema: {
+        summary: 'Get the result, waiting for it if asked',
+        description:
+          `Waits up to \`wait\` seconds (at most ${MAX_RESULT_WAIT_SECONDS}) for the task to finish. 200 once it has ` +
+          'finished (completed, failed or cancelled: see `status`), 202 while it has not.',
+        tags: ['tasks'],
+        params: TaskIdParams,
+        querystring: ResultQuery,
+        response: {
+          200: jsonResponse(TaskResult, 'Finished.'),
+          202: jsonResponse(TaskResult, 'Not finished yet; ask again.'),
+          ...problemResponses(404, 503),
+        },
+      },
+    },
+    async (request, reply) => {
+      let task = await visibleTask(hub, request.principal, request.params.id);
+      const waitMs = Math.min(request.query.wait, MAX_RESULT_WAIT_SECONDS) * 1000;
+      if (!isTerminal(task.status) && waitMs > 0) task = await waitForFinish(context, reply, task, waitMs);
+      return reply.code(isTerminal(task.status) ? 200 : 202).send(resultOf(task));
+    },
+  );
+
+  app.get<{ Params: IdParams; Querystring: { after: number; limit: number } }>(
+    '/tasks/:id/events',
+    {
+      schema: {
+        summary: 'Task history',
+        description: 'Events with seq > `after`, oldest first. For live events use /stream or the WebSocket.',
+        tags: ['tasks'],
+        params: TaskIdParams,
+        querystring: EventsQuery,
+        response: { 200: EventList, ...problemResponses(400, 404, 503) },
+      },
+    },
+    async (request) => {
+      await visibleTask(hub, request.principal, request.params.id);
+      return { events: await hub.engine.events(request.params.id, request.query.after, request.query.limit) };
+    },
+  );
+
+  app.post<{ Params: IdParams; Body: { reason?: string } }>(
+    '/tasks/:id/cancel',
+    {
+      schema: {
+        summary: 'Cancel a task',
+        description:
+          'A scheduled or queued task is cancelled at once (200). A running one is asked to stop (202, ' +
+          '`cancelRequested` true): its handler is aborted and the task ends `cancelled`. A finished task: 409.',
+        tags: ['tasks'],
+        params: TaskIdParams,
+        body: CancelRequest,
+        response: {
+          200: jsonResponse(TaskSchema, 'Cancelled.'),
+          202: jsonResponse(TaskSchema, 'Running: asked to stop.'),
+          ...problemResponses(400, 404, 409, 503),
+        },
+      },
+      // The body is optional: a bare POST means "cancel, no reason given".
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
+    },
+    async (request, reply) => {
+      await visibleTask(hub, request.principal, request.params.id);
+      const task = await hub.cancel(request.params.id, request.body.reason);
+      return reply.code(task.status === 'cancelled' ? 200 : 202).send(task);
+    },
+  );
+
+  app.post<{ Params: IdParams }>(
+    '/tasks/:id/retry',
+    {
+      schema: {
+        summary: 'Retry a failed or cancelled task',
+        description: 'Puts it back in its queue with its attempts reset. Any other state: 409.',
+        tags: ['tasks'],
+        params: TaskIdParams,
+        response: { 200: TaskSchema, ...problemResponses(404, 409, 503) },
+      },
+    },
+    async (request) => {
+      await visibleTask(hub, request.principal, request.params.id);
+      return hub.retry(request.params.id);
+    },
+  );
+};

@@ -1,0 +1,425 @@
+// The JSON schemas of the HTTP API, written once: routes validate requests with them and openapi.ts publishes the
+// very same objects, so the documentation cannot drift from what the server accepts. Every schema with a `title` is
+// published under that name in components.schemas. Ranges the core enforces (validate.ts) are described here rather
+// than repeated, so the core stays the single owner of the task model's rules.
+import { MAX_PRIORITY } from '../core/validate.ts';
+import { TASK_EVENT_KINDS, TASK_STATUSES } from '../core/task.ts';
+
+const NAME_DESCRIPTION = '1-200 characters of letters, digits and _ . : - /, starting with a letter or digit';
+const epochMs = (description: string) => ({ type: 'integer', minimum: 0, description }) as const;
+const nullableEpochMs = (description: string) => ({ type: ['integer', 'null'], minimum: 0, description }) as const;
+
+export const BackoffInput = {
+  title: 'BackoffInput',
+  description: 'Retry delays; every field is optional and falls back to the server default.',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    type: { enum: ['exponential', 'fixed'], description: '`exponential` doubles the delay each attempt; `fixed` keeps it.' },
+    delayMs: { type: 'integer', minimum: 0, description: 'Delay before the first retry, ms.' },
+    maxDelayMs: { type: 'integer', minimum: 0, description: 'Upper bound of any delay, ms.' },
+    jitter: { type: 'number', minimum: 0, maximum: 1, description: 'Fraction of the delay drawn at random and subtracted.' },
+  },
+} as const;
+
+export const Backoff = {
+  ...BackoffInput,
+  title: 'Backoff',
+  description: 'Retry delays of a task.',
+  required: ['type', 'delayMs', 'maxDelayMs', 'jitter'],
+} as const;
+
+const Tags = {
+  type: 'object',
+  maxProperties: 64,
+  additionalProperties: { type: 'string', maxLength: 1000 },
+  description: 'String labels (at most 64); list tasks by one with `?tag=key:value`.',
+} as const;
+
+export const TaskSpec = {
+  title: 'TaskSpec',
+  description: 'A task to create. Only `type` is required.',
+  type: 'object',
+  additionalProperties: false,
+  required: ['type'],
+  properties: {
+    type: { type: 'string', description: `Handler name: ${NAME_DESCRIPTION}.` },
+    payload: { description: 'Any JSON value; handed to the handler as is. Default null.' },
+    queue: { type: 'string', description: `Queue name (${NAME_DESCRIPTION}). Default \`default\`.` },
+    priority: { type: 'integer', description: `Higher runs first; -${MAX_PRIORITY}..${MAX_PRIORITY}. Default 0.` },
+    delayMs: { type: 'integer', description: 'Run no earlier than this many ms from now (0..10 years). Not with runAt.' },
+    runAt: {
+      type: ['integer', 'string'],
+      description: 'Run no earlier than this time: epoch ms, or an ISO 8601 date-time. Not with delayMs.',
+    },
+    maxAttempts: { type: 'integer', description: 'Attempts before the task fails for good, 1..1000. Default 3.' },
+    backoff: BackoffInput,
+    timeoutMs: { type: ['integer', 'null'], description: 'Time limit of each attempt, ms (1 ms..7 days); null for none.' },
+    tags: Tags,
+    parentId: { type: 'string', description: 'The task this one derives from.' },
+    idempotencyKey: {
+      type: 'string',
+      description: 'Submitting the same key again returns the first task (200) instead of creating one. Same as the `Idempotency-Key` header.',
+    },
+  },
+} as const;
+
+export const BatchRequest = {
+  title: 'BatchRequest',
+  type: 'object',
+  additionalProperties: false,
+  required: ['tasks'],
+  properties: {
+    tasks: {
+      type: 'array',
+      maxItems: 10_000,
+      items: TaskSpec,
+      description: 'Stored in one transaction: if any task is invalid, none is stored.',
+    },
+  },
+} as const;
+
+export const CancelRequest = {
+  title: 'CancelRequest',
+  type: 'object',
+  additionalProperties: false,
+  properties: { reason: { type: 'string', minLength: 1, maxLength: 1000, description: 'Recorded in the task error.' } },
+} as const;
+
+export const TaskError = {
+  title: 'TaskError',
+  type: 'object',
+  required: ['message', 'retryable'],
+  properties: {
+    message: { type: 'string' },
+    code: { type: 'string' },
+    retryable: { type: 'boolean' },
+    stack: { type: 'string' },
+  },
+} as const;
+
+export const Progress = {
+  title: 'Progress',
+  type: 'object',
+  required: ['percent'],
+  properties: {
+    percent: { type: 'number', minimum: 0, maximum: 100 },
+    message: { type: 'string' },
+    phase: { type: 'string' },
+    data: { description: 'Any JSON value.' },
+  },
+} as const;
+
+export const TaskStatus = { title: 'TaskStatus', enum: [...TASK_STATUSES] } as const;
+
+export const Task = {
+  title: 'Task',
+  type: 'object',
+  required: [
+    'id', 'queue', 'type', 'payload', 'status', 'priority', 'runAt', 'attempts', 'maxAttempts', 'backoff', 'timeoutMs',
+    'idempotencyKey', 'tags', 'owner', 'parentId', 'concurrencyKey', 'traceparent', 'progress', 'result', 'error',
+    'cancelRequested', 'lastEventSeq', 'createdAt', 'updatedAt', 'startedAt', 'completedAt',
+  ],
+  properties: {
+    id: { type: 'string', description: 'UUIDv7: ids sort in creation order.' },
+    queue: { type: 'string' },
+    type: { type: 'string' },
+    payload: { description: 'Any JSON value.' },
+    status: TaskStatus,
+    priority: { type: 'integer' },
+    runAt: epochMs('When the task becomes (or became) ready to run, epoch ms.'),
+    attempts: { type: 'integer', minimum: 0 },
+    maxAttempts: { type: 'integer', minimum: 1 },
+    backoff: Backoff,
+    timeoutMs: { type: ['integer', 'null'] },
+    idempotencyKey: { type: ['string', 'null'] },
+    tags: Tags,
+    owner: { type: ['string', 'null'] },
+    parentId: { type: ['string', 'null'] },
+    concurrencyKey: { type: ['string', 'null'] },
+    traceparent: { type: ['string', 'null'] },
+    progress: { anyOf: [Progress, { type: 'null' }] },
+    result: { description: 'What the handler returned (any JSON value); null until completed.' },
+    error: { anyOf: [TaskError, { type: 'null' }] },
+    cancelRequested: { type: 'boolean', description: 'A running task was asked to stop and has not yet.' },
+    lastEventSeq: { type: 'integer', minimum: 1, description: 'Sequence number of the newest event.' },
+    createdAt: epochMs('Epoch ms.'),
+    updatedAt: epochMs('Epoch ms.'),
+    startedAt: nullableEpochMs('Start of the latest attempt, epoch ms.'),
+    completedAt: nullableEpochMs('Epoch ms.'),
+  },
+} as const;
+
+export const TaskEvent = {
+  title: 'TaskEvent',
+  type: 'object',
+  required: ['taskId', 'seq', 'kind', 'data', 'at'],
+  properties: {
+    taskId: { type: 'string' },
+    seq: { type: 'integer', minimum: 1, description: '1, 2, 3 … per task, without gaps; the SSE event id.' },
+    kind: { enum: [...TASK_EVENT_KINDS] },
+    data: { description: 'Depends on the kind: progress, an output chunk, the error …' },
+    at: epochMs('Epoch ms.'),
+  },
+} as const;
+
+export const TaskList = {
+  title: 'TaskList',
+  type: 'object',
+  required: ['tasks', 'nextCursor'],
+  properties: {
+    tasks: { type: 'array', items: Task },
+    nextCursor: { type: ['string', 'null'], description: 'Pass as `cursor` for the next page; null on the last page.' },
+  },
+} as const;
+
+export const BatchResponse = {
+  title: 'BatchResponse',
+  type: 'object',
+  required: ['tasks'],
+  properties: { tasks: { type: 'array', items: Task, description: 'In the order of the request.' } },
+} as const;
+
+export const EventList = {
+  title: 'EventList',
+  type: 'object',
+  required: ['events'],
+  properties: { events: { type: 'array', items: TaskEvent, description: 'Oldest first.' } },
+} as const;
+
+export const TaskResult = {
+  title: 'TaskResult',
+  type: 'object',
+  required: ['status', 'result', 'error'],
+  properties: {
+    status: TaskStatus,
+    result: { description: 'What the handler returned; null unless completed.' },
+    error: { anyOf: [TaskError, { type: 'null' }] },
+  },
+} as const;
+
+export const QueueCounts = {
+  title: 'QueueCounts',
+  type: 'object',
+  required: ['queue', 'counts'],
+  properties: {
+    queue: { type: 'string' },
+    counts: {
+      type: 'object',
+      required: [...TASK_STATUSES],
+      properties: Object.fromEntries(TASK_STATUSES.map((s) => [s, { type: 'integer', minimum: 0 }])),
+    },
+  },
+} as const;
+
+export const QueueList = {
+  title: 'QueueList',
+  type: 'object',
+  required: ['queues'],
+  properties: { queues: { type: 'array', items: QueueCounts } },
+} as const;
+
+export const HealthStatus = {
+  title: 'HealthStatus',
+  type: 'object',
+  required: ['status'],
+  properties: { status: { type: 'string' } },
+} as const;
+
+export const Problem = {
+  title: 'Problem',
+  description: 'RFC 9457 problem details (media type application/problem+json).',
+  type: 'object',
+  required: ['type', 'title', 'status', 'detail'],
+  properties: {
+    type: { type: 'string', description: 'Identifies the kind of problem: `urn:taskhub:problem:<code>`.' },
+    title: { type: 'string' },
+    status: { type: 'integer' },
+    detail: { type: 'string', description: 'What went wrong with this request, naming the offending field.' },
+    instance: { type: 'string' },
+    code: { type: 'string', description: 'Stable machine-readable code, e.g. VALIDATION, NOT_FOUND, INVALID_STATE.' },
+    field: { type: 'string', description: 'The offending field, e.g. `priority` or `tasks[2].type`.' },
+    taskId: { type: 'string' },
+    taskStatus: { type: 'string', description: 'For INVALID_STATE: the status that forbade the operation.' },
+  },
+} as const;
+
+// ---- WebSocket messages (validated by routes/ws.ts, published for documentation) ----
+
+export const WsClientMessage = {
+  title: 'WsClientMessage',
+  description: 'Sent by the client on /api/v1/ws. Give exactly one of taskId and queue.',
+  type: 'object',
+  additionalProperties: false,
+  required: ['op'],
+  properties: {
+    op: { enum: ['subscribe', 'unsubscribe'] },
+    taskId: { type: 'string', minLength: 1, maxLength: 100 },
+    queue: { type: 'string', minLength: 1, maxLength: 200 },
+    afterSeq: { type: 'integer', minimum: 0, description: 'Task subscriptions only: replay events after this seq.' },
+  },
+} as const;
+
+export const WsServerMessage = {
+  title: 'WsServerMessage',
+  description:
+    '`subscribed`/`unsubscribed` acknowledge a request; `event` carries a task event (each event at most once per ' +
+    'connection); `end` says a task subscription ended after the terminal event; `error` explains a refused message.',
+  type: 'object',
+  required: ['type'],
+  properties: {
+    type: { enum: ['subscribed', 'unsubscribed', 'event', 'end', 'error'] },
+    taskId: { type: 'string' },
+    queue: { type: 'string' },
+    event: TaskEvent,
+    detail: { type: 'string' },
+  },
+} as const;
+
+// ---- request parts ----
+
+export const TaskIdParams = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id'],
+  properties: { id: { type: 'string', minLength: 1, maxLength: 100, description: 'Task id.' } },
+} as const;
+
+export const QueueNameParams = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name'],
+  properties: { name: { type: 'string', minLength: 1, maxLength: 200, description: 'Queue name.' } },
+} as const;
+
+export const IdempotencyHeaders = {
+  type: 'object',
+  properties: {
+    'idempotency-key': {
+      type: 'string',
+      minLength: 1,
+      maxLength: 200,
+      description: 'Submitting the same key again returns the first task (200) instead of creating one.',
+    },
+  },
+} as const;
+
+export const ListQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    queue: { type: 'string', minLength: 1, maxLength: 200 },
+    status: TaskStatus,
+    type: { type: 'string', minLength: 1, maxLength: 200 },
+    tag: { type: 'string', pattern: '^[^:]+:', description: 'key:value; only tasks with this tag.' },
+    limit: { type: 'integer', minimum: 1, maximum: 1000, default: 50 },
+    cursor: { type: 'string', minLength: 1, maxLength: 100, description: '`nextCursor` of the previous page.' },
+  },
+} as const;
+
+export const ResultQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    wait: {
+      type: 'number',
+      minimum: 0,
+      default: 0,
+      description: 'Seconds to wait for the task to finish (at most 60; larger values wait 60).',
+    },
+  },
+} as const;
+
+export const EventsQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    after: { type: 'integer', minimum: 0, default: 0, description: 'Only events with a greater seq.' },
+    limit: { type: 'integer', minimum: 1, maximum: 1000, default: 1000 },
+  },
+} as const;
+
+export const StreamQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    after: {
+      type: 'integer',
+      minimum: 0,
+      description: 'Start after this seq (the `Last-Event-ID` header wins when both are given).',
+    },
+  },
+} as const;
+
+export const StreamHeaders = {
+  type: 'object',
+  properties: {
+    'last-event-id': { type: 'string', pattern: '^[0-9]{1,15}$', description: 'Resume after this event seq.' },
+  },
+} as const;
+
+/** Every schema published under components.schemas (openapi.ts replaces them by $ref where routes embed them). */
+export const NAMED_SCHEMAS: readonly { title: string }[] = [
+  TaskSpec, BackoffInput, Backoff, BatchRequest, CancelRequest, TaskError, Progress, TaskStatus, Task, TaskEvent,
+  TaskList, BatchResponse, EventList, TaskResult, QueueCounts, QueueList, HealthStatus, Problem, WsClientMessage,
+  WsServerMessage,
+];
+
+// ---- the TypeScript shapes of validated request parts ----
+
+export interface TaskSpecBody {
+  type: string;
+  payload?: unknown;
+  queue?: string;
+  priority?: number;
+  delayMs?: number;
+  runAt?: number | string;
+  maxAttempts?: number;
+  backoff?: { type?: 'exponential' | 'fixed'; delayMs?: number; maxDelayMs?: number; jitter?: number };
+  timeoutMs?: number | null;
+  tags?: Record<string, string>;
+  parentId?: string;
+  idempotencyKey?: string;
+}
+
+export interface ListQueryParams {
+  queue?: string;
+  status?: (typeof TASK_STATUSES)[number];
+  type?: string;
+  tag?: string;
+  limit: number;
+  cursor?: string;
+}
+
+export interface WsClientMessageBody {
+  op: 'subscribe' | 'unsubscribe';
+  taskId?: string;
+  queue?: string;
+  afterSeq?: number;
+}
+
+// ---- documented answers ----
+
+const PROBLEM_DESCRIPTIONS: Record<number, string> = {
+  400: 'Bad request: malformed JSON, a wrong type, an unknown field, or a value the task model refuses (`field` names it).',
+  404: 'No such task (or not yours).',
+  409: 'The task is in a state that does not allow this.',
+  413: 'The request body is over the size limit.',
+  426: 'Not a WebSocket upgrade request.',
+  503: 'The store is unavailable; nothing was changed.',
+};
+
+/** A route `response` entry: a JSON answer with its own description (the schema stays the shared object). */
+export function jsonResponse(schema: object, description: string): object {
+  return { description, content: { 'application/json': { schema } } };
+}
+
+/** Route `response` entries for problem answers (application/problem+json). */
+export function problemResponses(...statuses: number[]): Record<number, object> {
+  return Object.fromEntries(
+    statuses.map((status) => [
+      status,
+      { description: PROBLEM_DESCRIPTIONS[status] ?? 'Error', content: { 'application/problem+json': { schema: Problem } } },
+    ]),
+  );
+}

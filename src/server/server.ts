@@ -1,0 +1,74 @@
+// The HTTP service: REST, SSE and WebSocket over one Taskhub. This file is the one place that shows the whole server:
+// its settings, the cross-cutting pieces (errors, auth seam, CORS) and every group of routes.
+import websocket from '@fastify/websocket';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Taskhub } from '../taskhub.ts';
+import { StreamConnections } from './connections.ts';
+import type { RouteContext } from './context.ts';
+import { installCors } from './cors.ts';
+import { installErrorHandling } from './errors.ts';
+import { openApiRoutes, recordRoutes } from './openapi.ts';
+import { installPrincipal } from './principal.ts';
+import { installPromptClose } from './shutdown.ts';
+import { healthRoutes } from './routes/health.ts';
+import { queueRoutes } from './routes/queues.ts';
+import { streamRoutes } from './routes/stream.ts';
+import { taskRoutes } from './routes/tasks.ts';
+import { wsRoutes } from './routes/ws.ts';
+import { validatorCompiler } from './validation.ts';
+
+export interface ServerOptions {
+  hub: Taskhub;
+  /** Request logs; default the hub's logger; false for none. */
+  logger?: Logger | false;
+  /** Largest request body, bytes. Default 1 MiB. */
+  bodyLimitBytes?: number;
+  /** Origins allowed by CORS. Default none. */
+  corsOrigins?: string[];
+  /** Interval of SSE heartbeat comments and WebSocket pings, ms. Default 15000. */
+  sseHeartbeatMs?: number;
+}
+
+/** Largest WebSocket message a client may send; subscribe messages are tiny. */
+const WS_MAX_MESSAGE_BYTES = 64 * 1024;
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Open SSE and WebSocket connections, for metrics. */
+    streamConnections: StreamConnections;
+  }
+}
+
+/** Builds the server, ready to `listen`. Closing it ends open streams; the hub stays open (the caller owns it). */
+export async function createServer(options: ServerOptions): Promise<FastifyInstance> {
+  const { hub } = options;
+  const bodyLimit = options.bodyLimitBytes ?? 1024 * 1024;
+  const logger = options.logger ?? hub.logger.child({ component: 'http' });
+  const app =
+    logger === false
+      ? Fastify({ logger: false, bodyLimit })
+      : Fastify({ loggerInstance: logger as FastifyBaseLogger, bodyLimit });
+
+  app.setValidatorCompiler(validatorCompiler);
+  // Response schemas document the answers; serializing with them could silently drop or coerce fields, so don't.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  installErrorHandling(app, { bodyLimitBytes: bodyLimit, pingStore: () => hub.engine.store.ping() });
+  installPrincipal(app);
+  installCors(app, options.corsOrigins ?? []);
+
+  const connections = new StreamConnections();
+  app.decorate('streamConnections', connections);
+  installPromptClose(app, connections);
+
+  const catalog = recordRoutes(app);
+  await app.register(websocket, { options: { maxPayload: WS_MAX_MESSAGE_BYTES } });
+  const context: RouteContext = { hub, connections, heartbeatMs: options.sseHeartbeatMs ?? 15_000 };
+  await app.register(healthRoutes, context);
+  await app.register(taskRoutes, { ...context, prefix: '/api/v1' });
+  await app.register(streamRoutes, { ...context, prefix: '/api/v1' });
+  await app.register(queueRoutes, { ...context, prefix: '/api/v1' });
+  await app.register(wsRoutes, { ...context, prefix: '/api/v1' });
+  await app.register(openApiRoutes, { catalog });
+  return app;
+}
