@@ -53,6 +53,22 @@ export class StoreUnavailableError extends TaskhubError {
   }
 }
 
+/** No credentials, or credentials that are not valid (401). */
+export class UnauthorizedError extends TaskhubError {
+  constructor(message = 'a valid bearer token is required') {
+    super('UNAUTHORIZED', message);
+  }
+}
+
+/** Valid credentials without the scope the operation needs (403). */
+export class ForbiddenError extends TaskhubError {
+  readonly scope: string;
+  constructor(scope: string, message = `this token lacks the "${scope}" scope`) {
+    super('FORBIDDEN', message);
+    this.scope = scope;
+  }
+}
+
 /** Thrown inside a handler to fail the attempt without retrying. */
 export class NonRetryableError extends Error {
   readonly code: string | undefined;

@@ -2,15 +2,21 @@
 // file and not the routes. Routes only ever ask two questions: which owner new tasks get, and whether a task is
 // visible. Today every request is the anonymous administrator (the server listens on loopback only without auth).
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { TaskNotFoundError } from '../core/errors.ts';
+import { ForbiddenError, TaskNotFoundError } from '../core/errors.ts';
 import type { Task } from '../core/task.ts';
 import type { Taskhub } from '../taskhub.ts';
+
+export type Scope = 'tasks:read' | 'tasks:write' | 'worker' | 'admin';
 
 export interface Principal {
   /** Owner stamped on tasks this caller submits; null for none. */
   owner: string | null;
   /** Sees and manages every owner's tasks. */
   admin: boolean;
+  /** What the token may do; `admin` implies every scope. */
+  scopes: readonly Scope[];
+  /** Set for a follow token: it may read this one task and nothing else. */
+  taskId?: string;
 }
 
 declare module 'fastify' {
@@ -21,7 +27,7 @@ declare module 'fastify' {
 
 export type PrincipalResolver = (request: FastifyRequest) => Principal | Promise<Principal>;
 
-const ANONYMOUS_ADMIN: Principal = Object.freeze({ owner: null, admin: true });
+const ANONYMOUS_ADMIN: Principal = Object.freeze({ owner: null, admin: true, scopes: Object.freeze(['admin'] as Scope[]) });
 
 export const anonymousAdmin: PrincipalResolver = () => ANONYMOUS_ADMIN;
 
@@ -32,6 +38,12 @@ export function installPrincipal(app: FastifyInstance, resolve: PrincipalResolve
   app.addHook('onRequest', async (request) => {
     request.principal = await resolve(request);
   });
+}
+
+/** Throws ForbiddenError unless the principal holds `scope` (or `admin`). */
+export function requireScope(principal: Principal, scope: Scope): void {
+  if (principal.admin || principal.scopes.includes('admin') || principal.scopes.includes(scope)) return;
+  throw new ForbiddenError(scope);
 }
 
 export function canSee(principal: Principal, owner: string | null): boolean {
