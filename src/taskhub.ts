@@ -165,8 +165,14 @@ export class Taskhub {
     return this.engine.setQueuePaused(name, false);
   }
 
-  /** A global concurrency cap and/or rate limit for a queue, enforced across every process. */
-  setQueueLimits(name: string, limits: { maxConcurrency?: number | null; rateLimit?: { count: number; intervalMs: number } | null }): Promise<QueueSettings> {
+  /**
+   * Limits of a queue, enforced across every process: a global concurrency cap, a rate limit, and fair sharing
+   * (`maxPerKey`: at most N running per concurrencyKey, which defaults to the task's owner, taken round-robin).
+   */
+  setQueueLimits(
+    name: string,
+    limits: { maxConcurrency?: number | null; rateLimit?: { count: number; intervalMs: number } | null; maxPerKey?: number | null },
+  ): Promise<QueueSettings> {
     return this.engine.setQueueLimits(name, limits);
   }
 

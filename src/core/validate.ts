@@ -147,7 +147,8 @@ export function normalizeTaskSpec(spec: TaskSpec, defaults: TaskDefaults, now: n
     tags: checkTags(spec.tags),
     owner: checkOptionalString('owner', spec.owner, 200),
     parentId: checkOptionalString('parentId', spec.parentId, 100),
-    concurrencyKey: checkOptionalString('concurrencyKey', spec.concurrencyKey, 200),
+    // Fair sharing groups by this key; a tenant's tasks share one unless they say otherwise.
+    concurrencyKey: checkOptionalString('concurrencyKey', spec.concurrencyKey, 200) ?? checkOptionalString('owner', spec.owner, 200),
     traceparent,
     createdAt: now,
   };

@@ -185,9 +185,14 @@ export class Engine {
     return this.store.updateQueueSettings(checkName('queue', name), { paused }, this.#now());
   }
 
-  /** Global concurrency cap and rate limit of a queue; null removes one. */
-  async setQueueLimits(name: string, limits: Pick<QueueSettingsPatch, 'maxConcurrency' | 'rateLimit'>): Promise<QueueSettings> {
+  /** Global concurrency cap, rate limit and fair-sharing limit per key of a queue; null removes one. */
+  async setQueueLimits(name: string, limits: Pick<QueueSettingsPatch, 'maxConcurrency' | 'rateLimit' | 'maxPerKey'>): Promise<QueueSettings> {
     const patch: QueueSettingsPatch = {};
+    if (limits.maxPerKey !== undefined) {
+      const perKey = limits.maxPerKey;
+      if (perKey !== null && (!Number.isInteger(perKey) || perKey < 1)) throw new ValidationError('maxPerKey: must be a positive integer or null', 'maxPerKey');
+      patch.maxPerKey = perKey;
+    }
     if (limits.maxConcurrency !== undefined) {
       const cap = limits.maxConcurrency;
       if (cap !== null && (!Number.isInteger(cap) || cap < 1)) throw new ValidationError('maxConcurrency: must be a positive integer or null', 'maxConcurrency');

@@ -111,10 +111,15 @@ export interface QueueSettings {
   maxConcurrency: number | null;
   /** At most `count` starts in any window of `intervalMs`; null: no limit. */
   rateLimit: { count: number; intervalMs: number } | null;
+  /**
+   * Fair sharing: at most this many tasks of one concurrencyKey (default: the owner) running at once anywhere, and
+   * claims rotate across keys, so one tenant's backlog does not hold back another's; null: plain priority order.
+   */
+  maxPerKey: number | null;
   updatedAt: number;
 }
 
-export type QueueSettingsPatch = Partial<Pick<QueueSettings, 'paused' | 'maxConcurrency' | 'rateLimit'>>;
+export type QueueSettingsPatch = Partial<Pick<QueueSettings, 'paused' | 'maxConcurrency' | 'rateLimit' | 'maxPerKey'>>;
 
 /** Settings of a task type, shared by every process through the store. */
 export interface TypeSettings {
@@ -207,7 +212,8 @@ export interface Store {
   /**
    * Moves due `scheduled` tasks to `queued`, then takes up to `max` queued tasks of the given types and queues, by
    * priority (higher first), then runAt, then id, skipping paused queues and never exceeding a queue's maxConcurrency
-   * or rateLimit (counted across all processes); each becomes `running` with attempts + 1, a fresh attempt token, a
+   * or rateLimit (counted across all processes); in a queue with maxPerKey, never more than that many running per
+   * concurrencyKey, taking tasks round-robin across keys within a priority; each becomes `running` with attempts + 1, a fresh attempt token, a
    * lease until now + leaseMs, and a `started` event. Two concurrent claims never return the same task.
    */
   claim(request: ClaimRequest): Promise<Claim[]>;

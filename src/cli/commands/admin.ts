@@ -108,12 +108,13 @@ export async function schedulesCommand(argv: string[]): Promise<void> {
 export const queuesOptions: OptionSpecs = {
   'max-concurrency': { type: 'string', help: 'at most N running at once across all processes (0 removes the cap)' },
   rate: { type: 'string', help: 'at most N starts per interval: N/MS, e.g. 10/1000 ("none" removes it)' },
+  'max-per-key': { type: 'string', help: 'fair sharing: at most N running per concurrency key (owner) (0 removes it)' },
   ...local,
 };
 export const queuesSummary = 'Shows queues (counts and settings); pause, resume, or limit one.';
 export async function queuesCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parseCommand(argv, queuesOptions);
-  const usage = 'taskhub queues [list | pause NAME | resume NAME | limit NAME [--max-concurrency N] [--rate N/MS]]';
+  const usage = 'taskhub queues [list | pause NAME | resume NAME | limit NAME [--max-concurrency N] [--rate N/MS] [--max-per-key N]]';
   const [verb, name] = action(positionals, ['list', 'pause', 'resume', 'limit'], usage);
   await withHub(values, async (hub) => {
     if (verb === 'list') {
@@ -124,6 +125,7 @@ export async function queuesCommand(argv: string[]): Promise<void> {
     if (verb === 'pause') return hub.pauseQueue(name as string);
     if (verb === 'resume') return hub.resumeQueue(name as string);
     const cap = int(values, 'max-concurrency');
+    const perKey = int(values, 'max-per-key');
     const rate = str(values, 'rate');
     let rateLimit: { count: number; intervalMs: number } | null | undefined;
     if (rate === 'none') rateLimit = null;
@@ -132,9 +134,12 @@ export async function queuesCommand(argv: string[]): Promise<void> {
       if (!match) throw new UsageError(`--rate "${rate}": expected N/MS, e.g. 10/1000`);
       rateLimit = { count: Number(match[1]), intervalMs: Number(match[2]) };
     }
-    if (cap === undefined && rateLimit === undefined) throw new UsageError(`give --max-concurrency or --rate: ${usage}`);
+    if (cap === undefined && rateLimit === undefined && perKey === undefined) {
+      throw new UsageError(`give --max-concurrency, --rate or --max-per-key: ${usage}`);
+    }
     return hub.setQueueLimits(name as string, {
       ...(cap !== undefined ? { maxConcurrency: cap === 0 ? null : cap } : {}),
+      ...(perKey !== undefined ? { maxPerKey: perKey === 0 ? null : perKey } : {}),
       ...(rateLimit !== undefined ? { rateLimit } : {}),
     });
   });

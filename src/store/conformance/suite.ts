@@ -485,6 +485,38 @@ export function storeConformance(name: string, target: ConformanceTarget): void 
       assert.equal(await drain(T0 + 2001), 1);
     });
 
+    it('shares a fair queue between keys: at most maxPerKey running per key, round-robin across keys', async () => {
+      const type = freshType();
+      const queue = `fair-${type}`;
+      const settings = await store.updateQueueSettings(queue, { maxPerKey: 2 }, T0);
+      assert.equal(settings.maxPerKey, 2);
+      await store.createTasks(Array.from({ length: 20 }, (_, i) => newTask({ type, queue, owner: 'acme', payload: `a${i}` }, T0 + i)));
+      await store.createTasks(Array.from({ length: 3 }, (_, i) => newTask({ type, queue, owner: 'bob', payload: `b${i}` }, T0 + 100 + i)));
+      await store.createTasks([newTask({ type, queue, concurrencyKey: 'batch-7', owner: 'acme', payload: 'k0' }, T0 + 200)]);
+      await store.createTasks([newTask({ type, queue, payload: 'none' }, T0 + 300)]);
+      const payloads = (claims: Claim[]) => claims.map((c) => c.task.payload as string).sort();
+      // Each key gets its first task before any key gets its second, whatever the backlog of one key.
+      const round1 = await store.claim(claimRequest({ types: [type], max: 3, now: T0 + 1000 }));
+      assert.deepEqual(payloads(round1), ['a0', 'b0', 'k0']);
+      const round2 = await store.claim(claimRequest({ types: [type], max: 10, now: T0 + 1000 }));
+      assert.deepEqual(payloads(round2), ['a1', 'b1', 'none']);
+      const first = [...round1, ...round2];
+      assert.deepEqual(await store.claim(claimRequest({ types: [type], max: 10, now: T0 + 1000 })), [], 'every key is at its limit');
+      const b0 = first.find((c) => c.task.payload === 'b0') as Claim;
+      await finishOne(store, { ref: { taskId: b0.task.id, attemptToken: b0.attemptToken }, outcome: { status: 'completed', result: null } });
+      const next = await store.claim(claimRequest({ types: [type], max: 10, now: T0 + 1000 }));
+      assert.deepEqual(next.map((c) => c.task.payload), ['b2']);
+      // Another process claims under the same limits.
+      const other = await target.openAnother();
+      try {
+        assert.deepEqual(await other.claim(claimRequest({ types: [type], max: 10, now: T0 + 1000 })), []);
+      } finally {
+        await other.close();
+      }
+      await store.updateQueueSettings(queue, { maxPerKey: null }, T0);
+      assert.equal((await store.claim(claimRequest({ types: [type], max: 100, now: T0 + 1000 }))).length, 18, 'without maxPerKey, plain order');
+    });
+
     it('stores type settings, subscriptions and schedules', async () => {
       const type = freshType();
       const settings = { type, defaults: { maxAttempts: 7, timeoutMs: 1000 }, payloadSchema: { type: 'object', required: ['city'] }, updatedAt: T0 };

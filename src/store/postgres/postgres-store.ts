@@ -110,6 +110,7 @@ interface QueueRow {
   name: string;
   paused: boolean;
   max_concurrency: number | null;
+  max_per_key: number | null;
   rate_count: number | null;
   rate_interval_ms: number | null;
   updated_at: Int8;
@@ -242,6 +243,7 @@ function rowToQueueSettings(r: QueueRow): QueueSettings {
     paused: r.paused,
     maxConcurrency: r.max_concurrency,
     rateLimit: r.rate_count === null || r.rate_interval_ms === null ? null : { count: r.rate_count, intervalMs: r.rate_interval_ms },
+    maxPerKey: r.max_per_key,
     updatedAt: toNumber(r.updated_at),
   };
 }
@@ -910,9 +912,11 @@ export class PostgresStore implements Store {
       patch.rateLimit?.count ?? null,
       patch.rateLimit?.intervalMs ?? null,
       now,
+      patch.maxPerKey !== undefined,
+      patch.maxPerKey ?? null,
     ]);
     // Resumed, or limits changed: its waiting tasks may have become claimable.
-    if (patch.paused === false || patch.maxConcurrency !== undefined || patch.rateLimit !== undefined) {
+    if (patch.paused === false || patch.maxConcurrency !== undefined || patch.rateLimit !== undefined || patch.maxPerKey !== undefined) {
       this.#announce([{ kind: 'ready', queue: name }]);
     }
     return rowToQueueSettings(row);

@@ -149,6 +149,10 @@ export function migrations(s: string): readonly string[] {
        id text COLLATE "C" PRIMARY KEY, name text, owner text NOT NULL, scopes jsonb NOT NULL, secret_hash text NOT NULL,
        created_at bigint NOT NULL, revoked_at bigint
      );`,
+    `ALTER TABLE ${s}.queues ADD COLUMN max_per_key integer;
+     -- Fair queues walk ready tasks key by key; unkeyed tasks (no owner, no concurrencyKey) never enter this index.
+     CREATE INDEX tasks_ready_by_key ON ${s}.tasks (queue, concurrency_key, priority DESC, run_at, id)
+       WHERE status = 'queued' AND concurrency_key IS NOT NULL;`,
   ];
 }
 
@@ -164,7 +168,7 @@ function taskColumns(t = ''): string {
     .join(', ');
 }
 
-const QUEUE_COLUMNS = 'name, paused, max_concurrency, rate_count, rate_interval_ms, updated_at';
+const QUEUE_COLUMNS = 'name, paused, max_concurrency, rate_count, rate_interval_ms, max_per_key, updated_at';
 const SUBSCRIPTION_COLUMNS = 'name, pattern, queue, type, created_at, updated_at';
 const SCHEDULE_COLUMNS =
   'name, cron, timezone, task, missed_policy, paused, next_run_at, last_run_at, last_task_id, created_at, updated_at';
@@ -288,7 +292,8 @@ export function buildSql(schema: string) {
         SELECT name FROM ${s}.queues WHERE paused
       ),
       limited AS MATERIALIZED (
-        SELECT name FROM ${s}.queues WHERE NOT paused AND (max_concurrency IS NOT NULL OR rate_count IS NOT NULL)
+        SELECT name FROM ${s}.queues
+        WHERE NOT paused AND (max_concurrency IS NOT NULL OR rate_count IS NOT NULL OR max_per_key IS NOT NULL)
       ),
       due AS MATERIALIZED (
         SELECT id, type, queue, priority, run_at FROM ${tasks}
@@ -325,7 +330,7 @@ export function buildSql(schema: string) {
      * snapshot taken after the locks, counts exactly what the previous holders committed.
      */
     claimLimitedLock: prepared(`SELECT name FROM ${s}.queues
-      WHERE NOT paused AND (max_concurrency IS NOT NULL OR rate_count IS NOT NULL)
+      WHERE NOT paused AND (max_concurrency IS NOT NULL OR rate_count IS NOT NULL OR max_per_key IS NOT NULL)
         AND ($1::text[] IS NULL OR name = ANY($1::text[]))
       ORDER BY name
       FOR UPDATE`),
@@ -336,7 +341,7 @@ export function buildSql(schema: string) {
      * tasks were promoted by the gated claim just before.
      */
     claimLimited: prepared(`WITH limits AS MATERIALIZED (
-        SELECT q.name, q.rate_count, q.rate_interval_ms,
+        SELECT q.name, q.rate_count, q.rate_interval_ms, q.max_per_key,
           CASE WHEN q.paused THEN 0 ELSE LEAST(
             coalesce(q.max_concurrency
               - (SELECT count(*) FROM ${tasks} r WHERE r.status = 'running' AND r.queue = q.name), 2147483647),
@@ -345,22 +350,66 @@ export function buildSql(schema: string) {
               2147483647)
           ) END AS room
         FROM ${s}.queues q
-        WHERE q.paused OR q.max_concurrency IS NOT NULL OR q.rate_count IS NOT NULL
+        WHERE q.paused OR q.max_concurrency IS NOT NULL OR q.rate_count IS NOT NULL OR q.max_per_key IS NOT NULL
       ),
       full_queues AS MATERIALIZED (
         SELECT name FROM limits WHERE room <= 0
       ),
+      fair AS MATERIALIZED (
+        SELECT name, max_per_key FROM limits
+        WHERE max_per_key IS NOT NULL AND room > 0 AND ($3::text[] IS NULL OR name = ANY($3::text[]))
+      ),
+      -- Plain walks skip fair queues; those are walked key by key below.
+      skipped AS MATERIALIZED (
+        SELECT name FROM full_queues UNION SELECT name FROM fair
+      ),
+      -- The distinct keys with ready tasks, by a loose index scan (one seek per key), plus NULL for unkeyed tasks.
+      fair_keys AS MATERIALIZED (
+        WITH RECURSIVE k(queue, key) AS (
+          SELECT f.name, (SELECT min(concurrency_key) FROM ${tasks}
+                          WHERE status = 'queued' AND queue = f.name AND concurrency_key IS NOT NULL)
+          FROM fair f
+          UNION ALL
+          SELECT k.queue, (SELECT min(concurrency_key) FROM ${tasks}
+                           WHERE status = 'queued' AND queue = k.queue AND concurrency_key > k.key)
+          FROM k WHERE k.key IS NOT NULL
+        )
+        SELECT queue, key FROM k WHERE key IS NOT NULL
+        UNION ALL SELECT name, NULL FROM fair
+      ),
+      fair_room AS MATERIALIZED (
+        SELECT fk.queue, fk.key, f.max_per_key - (
+            SELECT count(*) FROM ${tasks} r
+            WHERE r.status = 'running' AND r.queue = fk.queue AND r.concurrency_key IS NOT DISTINCT FROM fk.key
+          ) AS free
+        FROM fair_keys fk JOIN fair f ON f.name = fk.queue
+      ),
       candidates AS MATERIALIZED (
-        ${readyCandidates('full_queues')}
+        SELECT c.*, 0 AS round FROM (${readyCandidates('skipped')}) c
+        UNION ALL
+        SELECT per_key.id, per_key.queue, per_key.priority, per_key.run_at, per_key.round
+        FROM fair_room fr
+        CROSS JOIN LATERAL (
+          SELECT id, queue, priority, run_at, (row_number() OVER (ORDER BY priority DESC, run_at, id) - 1)::integer AS round
+          FROM (
+            SELECT id, queue, priority, run_at FROM ${tasks}
+            WHERE status = 'queued' AND queue = fr.queue AND concurrency_key IS NOT DISTINCT FROM fr.key
+              AND type = ANY($2::text[])
+            ORDER BY priority DESC, run_at, id
+            LIMIT LEAST(fr.free, $4::integer)
+            FOR UPDATE SKIP LOCKED
+          ) AS best
+        ) AS per_key
+        WHERE fr.free > 0
       ),
       chosen AS MATERIALIZED (
         SELECT ranked.id FROM (
-          SELECT c.*, row_number() OVER (PARTITION BY c.queue ORDER BY c.priority DESC, c.run_at, c.id) AS rank
+          SELECT c.*, row_number() OVER (PARTITION BY c.queue ORDER BY c.priority DESC, c.round, c.run_at, c.id) AS rank
           FROM candidates c
         ) AS ranked
         LEFT JOIN limits ON limits.name = ranked.queue
         WHERE limits.name IS NULL OR ranked.rank <= limits.room
-        ORDER BY ranked.priority DESC, ranked.run_at, ranked.id
+        ORDER BY ranked.priority DESC, ranked.round, ranked.run_at, ranked.id
         LIMIT $4::integer
       ),
       claimed AS (
@@ -498,13 +547,14 @@ export function buildSql(schema: string) {
      * $1 name, $2 paused (null: unchanged), $3 whether maxConcurrency is given, $4 maxConcurrency, $5 whether
      * rateLimit is given, $6 its count, $7 its intervalMs, $8 now. Creates the row on first use.
      */
-    updateQueueSettings: prepared(`INSERT INTO ${s}.queues AS q (name, paused, max_concurrency, rate_count, rate_interval_ms, updated_at)
-      VALUES ($1::text, coalesce($2::boolean, false), $4::integer, $6::integer, $7::integer, $8::bigint)
+    updateQueueSettings: prepared(`INSERT INTO ${s}.queues AS q (name, paused, max_concurrency, rate_count, rate_interval_ms, max_per_key, updated_at)
+      VALUES ($1::text, coalesce($2::boolean, false), $4::integer, $6::integer, $7::integer, $10::integer, $8::bigint)
       ON CONFLICT (name) DO UPDATE SET
         paused = coalesce($2::boolean, q.paused),
         max_concurrency = CASE WHEN $3::boolean THEN $4::integer ELSE q.max_concurrency END,
         rate_count = CASE WHEN $5::boolean THEN $6::integer ELSE q.rate_count END,
         rate_interval_ms = CASE WHEN $5::boolean THEN $7::integer ELSE q.rate_interval_ms END,
+        max_per_key = CASE WHEN $9::boolean THEN $10::integer ELSE q.max_per_key END,
         updated_at = $8::bigint
       RETURNING ${QUEUE_COLUMNS}`),
 

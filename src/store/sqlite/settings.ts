@@ -18,6 +18,7 @@ const rowToQueue = (r: Row): QueueSettings => ({
   paused: r.paused === 1,
   maxConcurrency: r.max_concurrency as number | null,
   rateLimit: r.rate_count === null ? null : { count: r.rate_count as number, intervalMs: r.rate_interval_ms as number },
+  maxPerKey: (r.max_per_key as number | null) ?? null,
   updatedAt: r.updated_at as number,
 });
 
@@ -86,9 +87,9 @@ export class SqliteSettings {
   updateQueueSettings(name: string, patch: QueueSettingsPatch, now: number): QueueSettings {
     return this.#c.write(() => {
       const current = this.#c.get(SQL.getQueue, name);
-      const base = current ? rowToQueue(current) : { paused: false, maxConcurrency: null, rateLimit: null };
+      const base = current ? rowToQueue(current) : { paused: false, maxConcurrency: null, rateLimit: null, maxPerKey: null };
       const next = { ...base, ...patch };
-      this.#c.run(SQL.upsertQueue, name, next.paused ? 1 : 0, next.maxConcurrency, next.rateLimit?.count ?? null, next.rateLimit?.intervalMs ?? null, now);
+      this.#c.run(SQL.upsertQueue, name, next.paused ? 1 : 0, next.maxConcurrency, next.rateLimit?.count ?? null, next.rateLimit?.intervalMs ?? null, next.maxPerKey, now);
       if (base.paused && !next.paused) this.#c.notify({ kind: 'ready', queue: name });
       return rowToQueue(this.#c.get(SQL.getQueue, name)!);
     });

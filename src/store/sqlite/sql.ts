@@ -79,6 +79,10 @@ export const MIGRATIONS: readonly string[] = [
      id TEXT PRIMARY KEY, name TEXT, owner TEXT NOT NULL, scopes TEXT NOT NULL, secret_hash TEXT NOT NULL,
      created_at INTEGER NOT NULL, revoked_at INTEGER
    );`,
+  `ALTER TABLE queues ADD COLUMN max_per_key INTEGER;
+   -- Fair queues walk ready tasks key by key; unkeyed tasks (no owner, no concurrencyKey) never enter this index.
+   CREATE INDEX tasks_ready_by_key ON tasks (queue, concurrency_key, priority DESC, run_at, id)
+     WHERE status = 'queued' AND concurrency_key IS NOT NULL;`,
 ];
 
 export const SQL = {
@@ -110,8 +114,24 @@ export const SQL = {
       AND queue NOT IN (SELECT value FROM json_each(?3))
     ORDER BY priority DESC, run_at, id LIMIT ?4`,
   /** Queues whose settings can hold back a claim. */
-  queueControls: `SELECT name, paused, max_concurrency, rate_count, rate_interval_ms FROM queues
-    WHERE paused = 1 OR max_concurrency IS NOT NULL OR rate_count IS NOT NULL`,
+  queueControls: `SELECT name, paused, max_concurrency, rate_count, rate_interval_ms, max_per_key FROM queues
+    WHERE paused = 1 OR max_concurrency IS NOT NULL OR rate_count IS NOT NULL OR max_per_key IS NOT NULL`,
+  /** The distinct keys with ready tasks in a queue, by a loose index scan: one seek per key, not one step per task. */
+  readyKeys: `WITH RECURSIVE k(key) AS (
+      SELECT min(concurrency_key) FROM tasks WHERE status = 'queued' AND queue = ?1 AND concurrency_key IS NOT NULL
+      UNION ALL
+      SELECT (SELECT min(concurrency_key) FROM tasks
+              WHERE status = 'queued' AND queue = ?1 AND concurrency_key IS NOT NULL AND concurrency_key > k.key)
+      FROM k WHERE k.key IS NOT NULL LIMIT 1000
+    ) SELECT key FROM k WHERE key IS NOT NULL`,
+  runningPerKey: `SELECT concurrency_key AS key, count(*) AS n FROM tasks WHERE status = 'running' AND queue = ?
+    GROUP BY concurrency_key`,
+  readyOfKey: `SELECT id, queue, priority, run_at FROM tasks
+    WHERE status = 'queued' AND queue = ?1 AND concurrency_key = ?2 AND type IN (SELECT value FROM json_each(?3))
+    ORDER BY priority DESC, run_at, id LIMIT ?4`,
+  readyWithoutKey: `SELECT id, queue, priority, run_at FROM tasks
+    WHERE status = 'queued' AND queue = ?1 AND concurrency_key IS NULL AND type IN (SELECT value FROM json_each(?2))
+    ORDER BY priority DESC, run_at, id LIMIT ?3`,
   runningInQueue: `SELECT count(*) AS n FROM tasks WHERE status = 'running' AND queue = ?`,
   startsInWindow: `SELECT count(*) AS n FROM queue_starts WHERE queue = ? AND at > ?`,
   recordStart: `INSERT INTO queue_starts (queue, at) VALUES (?, ?)`,
@@ -147,10 +167,10 @@ export const SQL = {
 
   listQueues: `SELECT * FROM queues ORDER BY name`,
   getQueue: `SELECT * FROM queues WHERE name = ?`,
-  upsertQueue: `INSERT INTO queues (name, paused, max_concurrency, rate_count, rate_interval_ms, updated_at)
-    VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET paused = excluded.paused,
+  upsertQueue: `INSERT INTO queues (name, paused, max_concurrency, rate_count, rate_interval_ms, max_per_key, updated_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET paused = excluded.paused,
       max_concurrency = excluded.max_concurrency, rate_count = excluded.rate_count,
-      rate_interval_ms = excluded.rate_interval_ms, updated_at = excluded.updated_at`,
+      rate_interval_ms = excluded.rate_interval_ms, max_per_key = excluded.max_per_key, updated_at = excluded.updated_at`,
   listTypes: `SELECT * FROM task_types ORDER BY type`,
   upsertType: `INSERT INTO task_types (type, defaults, payload_schema, updated_at) VALUES (?, ?, ?, ?)
     ON CONFLICT (type) DO UPDATE SET defaults = excluded.defaults, payload_schema = excluded.payload_schema,

@@ -30,6 +30,7 @@ import type {
   TaskPage,
   TaskQuery,
 } from '../store.ts';
+import { type Candidate, chooseCandidates, freeSlotsPerKey } from '../claim-order.ts';
 import { parseJson, type Row, SqliteConnection } from './connection.ts';
 import { SqliteSettings } from './settings.ts';
 import { MIGRATIONS, SQL } from './sql.ts';
@@ -73,6 +74,10 @@ function rowToTask(r: Row): Task {
     startedAt: r.started_at as number | null,
     completedAt: r.completed_at as number | null,
   };
+}
+
+function toCandidate(r: Row, round: number): Candidate {
+  return { id: r.id as string, queue: r.queue as string, priority: r.priority as number, runAt: r.run_at as number, round };
 }
 
 function rowToEvent(r: Row): TaskEvent {
@@ -213,33 +218,12 @@ export class SqliteStore implements Store {
     return this.#c.write(() => {
       this.#c.sql(SQL.promoteDue).run(now, now);
       const limits = this.#queueLimits(now);
-      // One index range per type, merged here: each walk reads only ready rows of a type this worker runs, however
-      // large the backlog of other types.
-      const queues = request.queues ? JSON.stringify(request.queues) : null;
-      const blocked = JSON.stringify(limits.blocked);
-      const filtered = queues !== null || limits.blocked.length > 0;
-      const candidates: Row[] = [];
-      for (const type of request.types) {
-        candidates.push(
-          ...(filtered
-            ? this.#c.all(SQL.readyOfTypeFiltered, type, queues, blocked, request.max)
-            : this.#c.all(SQL.readyOfType, type, request.max)),
-        );
+      const wanted = (queue: string) => !request.queues || request.queues.includes(queue);
+      const candidates = this.#plainCandidates(request, [...limits.blocked, ...limits.fair.keys()]);
+      for (const [queue, maxPerKey] of limits.fair) {
+        if (wanted(queue) && !limits.blocked.includes(queue)) candidates.push(...this.#fairCandidates(queue, maxPerKey, request));
       }
-      candidates.sort(
-        (a, b) =>
-          (b.priority as number) - (a.priority as number) ||
-          (a.run_at as number) - (b.run_at as number) ||
-          (a.id as string).localeCompare(b.id as string),
-      );
-      const chosen: string[] = [];
-      for (const candidate of candidates) {
-        if (chosen.length === request.max) break;
-        const left = limits.allowance.get(candidate.queue as string);
-        if (left === 0) continue;
-        if (left !== undefined) limits.allowance.set(candidate.queue as string, left - 1);
-        chosen.push(candidate.id as string);
-      }
+      const chosen = chooseCandidates(candidates, request.max, limits.allowance);
       if (chosen.length === 0) return [];
       const leaseUntil = now + request.leaseMs;
       const claims = this.#c.all(SQL.claimIds, leaseUntil, request.workerId, now, now, JSON.stringify(chosen)).map((row) => {
@@ -248,23 +232,55 @@ export class SqliteStore implements Store {
         if (limits.rateLimited.has(task.queue)) this.#c.run(SQL.recordStart, task.queue, now);
         return { task, attemptToken: row.attempt_token as string, leaseExpiresAt: leaseUntil };
       });
-      return claims.sort(
-        (a, b) => b.task.priority - a.task.priority || a.task.runAt - b.task.runAt || a.task.id.localeCompare(b.task.id),
-      );
+      const order = new Map(chosen.map((id, i) => [id, i]));
+      return claims.sort((a, b) => (order.get(a.task.id) as number) - (order.get(b.task.id) as number));
     });
   }
 
+  /**
+   * One index range per type, merged by the caller: each walk reads only ready rows of a type this worker runs,
+   * however large the backlog of other types. `skip`: queues this walk must not take from.
+   */
+  #plainCandidates(request: ClaimRequest, skip: string[]): Candidate[] {
+    const queues = request.queues ? JSON.stringify(request.queues) : null;
+    const filtered = queues !== null || skip.length > 0;
+    const candidates: Candidate[] = [];
+    for (const type of request.types) {
+      const rows = filtered
+        ? this.#c.all(SQL.readyOfTypeFiltered, type, queues, JSON.stringify(skip), request.max)
+        : this.#c.all(SQL.readyOfType, type, request.max);
+      for (const r of rows) candidates.push(toCandidate(r, 0));
+    }
+    return candidates;
+  }
+
+  /** A fair queue's candidates: for each key with free slots, its best tasks, numbered by round. */
+  #fairCandidates(queue: string, maxPerKey: number, request: ClaimRequest): Candidate[] {
+    const types = JSON.stringify(request.types);
+    const running = new Map(this.#c.all(SQL.runningPerKey, queue).map((r) => [r.key as string | null, r.n as number]));
+    const keys: (string | null)[] = [...this.#c.all(SQL.readyKeys, queue).map((r) => r.key as string), null];
+    const candidates: Candidate[] = [];
+    for (const [key, free] of freeSlotsPerKey(keys, running, maxPerKey)) {
+      const limit = Math.min(free, request.max);
+      const rows = key === null ? this.#c.all(SQL.readyWithoutKey, queue, types, limit) : this.#c.all(SQL.readyOfKey, queue, key, types, limit);
+      rows.forEach((r, round) => candidates.push(toCandidate(r, round)));
+    }
+    return candidates;
+  }
+
   /** Paused queues and queues at their cap are blocked; others with a cap or rate limit get an allowance. */
-  #queueLimits(now: number): { blocked: string[]; allowance: Map<string, number>; rateLimited: Set<string> } {
+  #queueLimits(now: number): { blocked: string[]; allowance: Map<string, number>; rateLimited: Set<string>; fair: Map<string, number> } {
     const blocked: string[] = [];
     const allowance = new Map<string, number>();
     const rateLimited = new Set<string>();
+    const fair = new Map<string, number>();
     for (const q of this.#c.all(SQL.queueControls)) {
       const name = q.name as string;
       if (q.paused === 1) {
         blocked.push(name);
         continue;
       }
+      if (q.max_per_key !== null) fair.set(name, q.max_per_key as number);
       let allowed = Number.POSITIVE_INFINITY;
       if (q.max_concurrency !== null) {
         allowed = Math.min(allowed, (q.max_concurrency as number) - (this.#c.get(SQL.runningInQueue, name)?.n as number));
@@ -278,7 +294,7 @@ export class SqliteStore implements Store {
       if (allowed <= 0) blocked.push(name);
       else if (allowed !== Number.POSITIVE_INFINITY) allowance.set(name, allowed);
     }
-    return { blocked, allowance, rateLimited };
+    return { blocked, allowance, rateLimited, fair };
   }
 
   async nextScheduledAt(queues: readonly string[] | null): Promise<number | null> {

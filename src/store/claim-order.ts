@@ -1,0 +1,38 @@
+// The order in which a claim takes ready tasks, shared by every backend: priority first, then (in fair queues) the
+// round, so each key gets its first task before any key gets its second, then runAt, then id.
+
+export interface Candidate {
+  id: string;
+  queue: string;
+  priority: number;
+  runAt: number;
+  /** In a fair queue, the task's position among its key's candidates (0, 1, 2 …); 0 elsewhere. */
+  round: number;
+}
+
+export function byClaimOrder(a: Candidate, b: Candidate): number {
+  return b.priority - a.priority || a.round - b.round || a.runAt - b.runAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+/** Up to `max` ids in claim order, within each limited queue's allowance (which this consumes). */
+export function chooseCandidates(candidates: Candidate[], max: number, allowance: Map<string, number>): string[] {
+  const chosen: string[] = [];
+  for (const candidate of [...candidates].sort(byClaimOrder)) {
+    if (chosen.length === max) break;
+    const left = allowance.get(candidate.queue);
+    if (left === 0) continue;
+    if (left !== undefined) allowance.set(candidate.queue, left - 1);
+    chosen.push(candidate.id);
+  }
+  return chosen;
+}
+
+/** Free slots per key in a fair queue; `null` stands for tasks without a key, which share one slot group. */
+export function freeSlotsPerKey(keys: (string | null)[], running: Map<string | null, number>, maxPerKey: number): Map<string | null, number> {
+  const free = new Map<string | null, number>();
+  for (const key of keys) {
+    const left = maxPerKey - (running.get(key) ?? 0);
+    if (left > 0) free.set(key, left);
+  }
+  return free;
+}
