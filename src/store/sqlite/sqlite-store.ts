@@ -263,7 +263,7 @@ export class SqliteStore implements Store {
     for (const [key, free] of freeSlotsPerKey(keys, running, maxPerKey)) {
       const limit = Math.min(free, request.max);
       const rows = key === null ? this.#c.all(SQL.readyWithoutKey, queue, types, limit) : this.#c.all(SQL.readyOfKey, queue, key, types, limit);
-      rows.forEach((r, round) => candidates.push(toCandidate(r, round)));
+      for (const [round, r] of rows.entries()) candidates.push(toCandidate(r, round));
     }
     return candidates;
   }
