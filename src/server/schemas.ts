@@ -358,11 +358,416 @@ export const StreamHeaders = {
   },
 } as const;
 
+// ---- the worker protocol (routes/worker.ts): workers in any language over plain HTTP ----
+
+const workerId = { type: 'string', minLength: 1, maxLength: 200, description: 'Stable id of the worker process; shown in `started` events and the workers list.' } as const;
+const attemptToken = { type: 'string', minLength: 1, maxLength: 200, description: 'The token of the claim; a stale or unknown one answers 409.' } as const;
+const nameList = (what: string) => ({ type: 'array', minItems: 1, maxItems: 100, items: { type: 'string', minLength: 1, maxLength: 200 }, description: what }) as const;
+const optionalNameList = (what: string) => ({ ...nameList(what), type: ['array', 'null'] }) as const;
+
+export const ClaimRequest = {
+  title: 'ClaimRequest',
+  type: 'object',
+  additionalProperties: false,
+  required: ['workerId', 'types'],
+  properties: {
+    workerId,
+    types: nameList('Task types this worker runs; tasks of other types are left for others.'),
+    queues: optionalNameList('Queues to take from; absent or null: every queue.'),
+    max: { type: 'integer', minimum: 1, maximum: 100, default: 1, description: 'Most tasks to take in this call. Default 1.' },
+    waitMs: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 30_000,
+      default: 0,
+      description: 'Long-poll: when nothing is claimable, wait up to this long for a task to arrive (it answers at once when one does). Default 0.',
+    },
+  },
+} as const;
+
+export const Claim = {
+  title: 'Claim',
+  type: 'object',
+  required: ['task', 'attemptToken', 'leaseExpiresAt'],
+  properties: {
+    task: Task,
+    attemptToken: { type: 'string', description: 'Send with every call about this attempt.' },
+    leaseExpiresAt: epochMs('The task goes back to its queue (counting the attempt) unless heartbeated before this, epoch ms.'),
+  },
+} as const;
+
+export const ClaimResponse = {
+  title: 'ClaimResponse',
+  type: 'object',
+  required: ['claims'],
+  properties: { claims: { type: 'array', items: Claim, description: 'Empty when nothing came within `waitMs`.' } },
+} as const;
+
+export const AttemptRequest = {
+  title: 'AttemptRequest',
+  type: 'object',
+  additionalProperties: false,
+  required: ['attemptToken'],
+  properties: { attemptToken },
+} as const;
+
+export const LeaseState = {
+  title: 'LeaseState',
+  type: 'object',
+  required: ['leaseExpiresAt', 'cancelRequested'],
+  properties: {
+    leaseExpiresAt: epochMs('The renewed end of the lease, epoch ms.'),
+    cancelRequested: { type: 'boolean', description: 'Someone asked to cancel the task: stop the handler and call /fail (the task ends `cancelled`).' },
+  },
+} as const;
+
+export const ProgressRequest = {
+  title: 'ProgressRequest',
+  type: 'object',
+  additionalProperties: false,
+  required: ['attemptToken', 'percent'],
+  properties: {
+    attemptToken,
+    percent: { type: 'number', minimum: 0, maximum: 100 },
+    message: { type: 'string', maxLength: 10_000 },
+    phase: { type: 'string', maxLength: 200 },
+    data: { description: 'Any JSON value.' },
+  },
+} as const;
+
+export const OutputRequest = {
+  title: 'OutputRequest',
+  type: 'object',
+  additionalProperties: false,
+  required: ['attemptToken', 'chunk'],
+  properties: { attemptToken, chunk: { type: 'string', description: 'A piece of partial output, streamed to followers as an `output` event.' } },
+} as const;
+
+export const CompleteRequest = {
+  title: 'CompleteRequest',
+  type: 'object',
+  additionalProperties: false,
+  required: ['attemptToken'],
+  properties: { attemptToken, result: { description: 'Any JSON value; default null.' } },
+} as const;
+
+export const FailRequest = {
+  title: 'FailRequest',
+  type: 'object',
+  additionalProperties: false,
+  required: ['attemptToken', 'error'],
+  properties: {
+    attemptToken,
+    error: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['message'],
+      properties: {
+        message: { type: 'string', minLength: 1, maxLength: 10_000 },
+        code: { type: 'string', minLength: 1, maxLength: 200 },
+        retryable: { type: 'boolean', description: 'Default true: retried with backoff while attempts remain. false: dead-lettered now.' },
+        stack: { type: 'string', maxLength: 100_000 },
+      },
+    },
+  },
+} as const;
+
+export const ReleaseRequest = {
+  title: 'ReleaseRequest',
+  type: 'object',
+  additionalProperties: false,
+  required: ['attemptToken'],
+  properties: { attemptToken, reason: { type: 'string', minLength: 1, maxLength: 1000 } },
+} as const;
+
+export const FinishedTask = {
+  title: 'FinishedTask',
+  description: 'The task as the attempt left it.',
+  type: 'object',
+  required: ['id', 'queue', 'owner', 'status', 'attempts', 'runAt', 'lastEventSeq'],
+  properties: {
+    id: { type: 'string' },
+    queue: { type: 'string' },
+    owner: { type: ['string', 'null'] },
+    status: TaskStatus,
+    attempts: { type: 'integer', minimum: 0 },
+    runAt: epochMs('For a retry: when it runs again, epoch ms.'),
+    lastEventSeq: { type: 'integer', minimum: 1 },
+  },
+} as const;
+
+export const WorkerRegistration = {
+  title: 'WorkerRegistration',
+  description: 'A worker announcing itself; repeat every few seconds (it drops off the list after 15 s of silence).',
+  type: 'object',
+  additionalProperties: false,
+  required: ['workerId', 'types'],
+  properties: {
+    workerId,
+    types: nameList('Task types it runs.'),
+    queues: optionalNameList('Queues it takes from; absent or null: every queue.'),
+    host: { type: 'string', maxLength: 255 },
+    pid: { type: 'integer', minimum: 0 },
+    concurrency: { type: 'integer', minimum: 0, maximum: 100_000, description: 'Tasks it runs at once at most. Default 1.' },
+    running: { type: 'integer', minimum: 0, maximum: 100_000, description: 'Tasks it runs now. Default 0.' },
+    startedAt: epochMs('When the worker started, epoch ms. Default: now.'),
+  },
+} as const;
+
+export const WorkerIdRequest = {
+  title: 'WorkerIdRequest',
+  type: 'object',
+  additionalProperties: false,
+  required: ['workerId'],
+  properties: { workerId },
+} as const;
+
+export const WorkerInfo = {
+  title: 'WorkerInfo',
+  type: 'object',
+  required: ['id', 'host', 'pid', 'types', 'queues', 'concurrency', 'running', 'startedAt', 'lastSeenAt'],
+  properties: {
+    id: { type: 'string' },
+    host: { type: ['string', 'null'] },
+    pid: { type: ['integer', 'null'] },
+    types: { type: 'array', items: { type: 'string' } },
+    queues: { type: ['array', 'null'], items: { type: 'string' }, description: 'null: every queue.' },
+    concurrency: { type: 'integer', minimum: 0 },
+    running: { type: 'integer', minimum: 0 },
+    startedAt: epochMs('Epoch ms.'),
+    lastSeenAt: epochMs('Its latest report, epoch ms.'),
+  },
+} as const;
+
+export const WorkerList = {
+  title: 'WorkerList',
+  type: 'object',
+  required: ['workers'],
+  properties: { workers: { type: 'array', items: WorkerInfo, description: 'Workers that reported within the last 15 s, local and remote, by id.' } },
+} as const;
+
+// ---- topics, schedules, queue controls, task types (issue 5; admin routes) ----
+
+export const PublishRequest = {
+  title: 'PublishRequest',
+  type: 'object',
+  additionalProperties: false,
+  required: ['topic'],
+  properties: {
+    topic: { type: 'string', description: 'Dot-separated words of letters, digits, _ - : (at most 255 characters).' },
+    payload: { description: 'Any JSON value, copied into every subscriber\'s task. Default null.' },
+    idempotencyKey: {
+      type: 'string',
+      minLength: 1,
+      maxLength: 150,
+      description: 'Publishing again with the same key creates no new copies. Same as the `Idempotency-Key` header.',
+    },
+  },
+} as const;
+
+export const PublishResponse = {
+  title: 'PublishResponse',
+  type: 'object',
+  required: ['topic', 'tasks'],
+  properties: {
+    topic: { type: 'string' },
+    tasks: { type: 'array', items: Task, description: 'One task per matching subscription; empty when nobody subscribes.' },
+  },
+} as const;
+
+export const SubscriptionInput = {
+  title: 'SubscriptionInput',
+  type: 'object',
+  additionalProperties: false,
+  required: ['pattern'],
+  properties: {
+    pattern: { type: 'string', description: 'Dot-separated words; `*` matches one word, `#` any number of words (also none).' },
+    queue: { type: 'string', description: 'Queue of the copies. Default `default`.' },
+    type: { type: 'string', description: 'Task type of the copies. Default: the subscription name.' },
+  },
+} as const;
+
+export const Subscription = {
+  title: 'Subscription',
+  type: 'object',
+  required: ['name', 'pattern', 'queue', 'type', 'createdAt', 'updatedAt'],
+  properties: {
+    name: { type: 'string' },
+    pattern: { type: 'string' },
+    queue: { type: 'string' },
+    type: { type: 'string' },
+    createdAt: epochMs('Epoch ms.'),
+    updatedAt: epochMs('Epoch ms.'),
+  },
+} as const;
+
+export const SubscriptionList = {
+  title: 'SubscriptionList',
+  type: 'object',
+  required: ['subscriptions'],
+  properties: { subscriptions: { type: 'array', items: Subscription } },
+} as const;
+
+const ScheduleTask = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type'],
+  properties: {
+    type: { type: 'string', description: 'Task type.' },
+    payload: { description: 'Any JSON value. Default null.' },
+    queue: { type: 'string' },
+    priority: { type: 'integer', minimum: -MAX_PRIORITY, maximum: MAX_PRIORITY },
+    maxAttempts: { type: 'integer', minimum: 1, maximum: 1000 },
+    timeoutMs: { type: 'integer', minimum: 1, maximum: 7 * 86_400_000 },
+  },
+  description: 'The task each slot creates.',
+} as const;
+
+export const ScheduleInput = {
+  title: 'ScheduleInput',
+  type: 'object',
+  additionalProperties: false,
+  required: ['cron', 'task'],
+  properties: {
+    cron: { type: 'string', minLength: 1, maxLength: 200, description: 'Cron expression (5 or 6 fields, croner syntax).' },
+    timezone: { type: 'string', minLength: 1, maxLength: 100, description: 'IANA time zone. Default UTC.' },
+    task: ScheduleTask,
+    missedPolicy: { enum: ['skip', 'run-once'], description: 'Slots missed while nothing ran: `skip` (default) or `run-once`.' },
+    paused: { type: 'boolean', description: 'A paused schedule fires nothing. Default false.' },
+  },
+} as const;
+
+export const Schedule = {
+  title: 'Schedule',
+  type: 'object',
+  required: ['name', 'cron', 'timezone', 'task', 'missedPolicy', 'paused', 'nextRunAt', 'lastRunAt', 'lastTaskId', 'createdAt', 'updatedAt'],
+  properties: {
+    name: { type: 'string' },
+    cron: { type: 'string' },
+    timezone: { type: 'string' },
+    task: { type: 'object', required: ['type', 'payload'], properties: ScheduleTask.properties },
+    missedPolicy: { enum: ['skip', 'run-once'] },
+    paused: { type: 'boolean' },
+    nextRunAt: nullableEpochMs('The next slot; null when paused or the expression has no future slot.'),
+    lastRunAt: nullableEpochMs('The latest slot that fired.'),
+    lastTaskId: { type: ['string', 'null'] },
+    createdAt: epochMs('Epoch ms.'),
+    updatedAt: epochMs('Epoch ms.'),
+  },
+} as const;
+
+export const ScheduleList = {
+  title: 'ScheduleList',
+  type: 'object',
+  required: ['schedules'],
+  properties: { schedules: { type: 'array', items: Schedule } },
+} as const;
+
+const RateLimit = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  required: ['count', 'intervalMs'],
+  properties: {
+    count: { type: 'integer', minimum: 1, description: 'Starts allowed in any window of intervalMs.' },
+    intervalMs: { type: 'integer', minimum: 1 },
+  },
+} as const;
+
+export const QueueLimits = {
+  title: 'QueueLimits',
+  description: 'Give one or both; null removes a limit, an absent field keeps it as it is.',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    maxConcurrency: { type: ['integer', 'null'], minimum: 1, description: 'At most this many tasks of the queue running at once, anywhere.' },
+    rateLimit: { ...RateLimit, description: 'At most `count` starts in any window of `intervalMs`; null removes it.' },
+  },
+} as const;
+
+export const QueueSettings = {
+  title: 'QueueSettings',
+  type: 'object',
+  required: ['name', 'paused', 'maxConcurrency', 'rateLimit', 'updatedAt'],
+  properties: {
+    name: { type: 'string' },
+    paused: { type: 'boolean' },
+    maxConcurrency: { type: ['integer', 'null'] },
+    rateLimit: RateLimit,
+    updatedAt: epochMs('Epoch ms.'),
+  },
+} as const;
+
+export const TypeDefaults = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'Applied at submit to tasks of this type that do not say.',
+  properties: {
+    maxAttempts: { type: 'integer', minimum: 1, maximum: 1000 },
+    backoff: BackoffInput,
+    timeoutMs: { type: ['integer', 'null'], minimum: 1, maximum: 7 * 86_400_000 },
+    queue: { type: 'string' },
+  },
+} as const;
+
+export const TypeSettingsInput = {
+  title: 'TypeSettingsInput',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    defaults: TypeDefaults,
+    payloadSchema: {
+      type: ['object', 'boolean', 'null'],
+      description: 'JSON Schema every payload of this type must match (submits that do not get a 400 naming the field); null: any JSON.',
+    },
+  },
+} as const;
+
+export const TypeSettings = {
+  title: 'TypeSettings',
+  type: 'object',
+  required: ['type', 'defaults', 'payloadSchema', 'updatedAt'],
+  properties: {
+    type: { type: 'string' },
+    defaults: TypeDefaults,
+    payloadSchema: { type: ['object', 'boolean', 'null'] },
+    updatedAt: epochMs('Epoch ms.'),
+  },
+} as const;
+
+export const TypeSettingsList = {
+  title: 'TypeSettingsList',
+  type: 'object',
+  required: ['types'],
+  properties: { types: { type: 'array', items: TypeSettings } },
+} as const;
+
+export const NameParams = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name'],
+  properties: { name: { type: 'string', minLength: 1, maxLength: 200 } },
+} as const;
+
+export const TypeParams = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type'],
+  properties: { type: { type: 'string', minLength: 1, maxLength: 200, description: 'Task type.' } },
+} as const;
+
+/** Named schemas of the worker protocol and the admin routes, published with the others. */
+const WORKER_AND_ADMIN_SCHEMAS: readonly { title: string }[] = [
+  ClaimRequest, Claim, ClaimResponse, AttemptRequest, LeaseState, ProgressRequest, OutputRequest, CompleteRequest,
+  FailRequest, ReleaseRequest, FinishedTask, WorkerRegistration, WorkerIdRequest, WorkerInfo, WorkerList,
+  PublishRequest, PublishResponse, SubscriptionInput, Subscription, SubscriptionList, ScheduleInput, Schedule,
+  ScheduleList, QueueLimits, QueueSettings, TypeSettingsInput, TypeSettings, TypeSettingsList,
+];
+
 /** Every schema published under components.schemas (openapi.ts replaces them by $ref where routes embed them). */
 export const NAMED_SCHEMAS: readonly { title: string }[] = [
   TaskSpec, BackoffInput, Backoff, BatchRequest, CancelRequest, TaskError, Progress, TaskStatus, Task, TaskEvent,
   TaskList, BatchResponse, EventList, TaskResult, QueueCounts, QueueList, HealthStatus, Problem, WsClientMessage,
-  WsServerMessage,
+  WsServerMessage, ...WORKER_AND_ADMIN_SCHEMAS,
 ];
 
 // ---- the TypeScript shapes of validated request parts ----

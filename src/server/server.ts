@@ -16,6 +16,11 @@ import { queueRoutes } from './routes/queues.ts';
 import { streamRoutes } from './routes/stream.ts';
 import { taskRoutes } from './routes/tasks.ts';
 import { wsRoutes } from './routes/ws.ts';
+import { workerRoutes } from './routes/worker.ts';
+import { topicRoutes } from './routes/topics.ts';
+import { scheduleRoutes } from './routes/schedules.ts';
+import { queueControlRoutes } from './routes/queue-controls.ts';
+import { typeRoutes } from './routes/types.ts';
 import { validatorCompiler } from './validation.ts';
 
 export interface ServerOptions {
@@ -69,6 +74,11 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   await app.register(streamRoutes, { ...context, prefix: '/api/v1' });
   await app.register(queueRoutes, { ...context, prefix: '/api/v1' });
   await app.register(wsRoutes, { ...context, prefix: '/api/v1' });
+  await app.register(workerRoutes, { ...context, prefix: '/api/v1' });
+  await app.register(topicRoutes, { ...context, prefix: '/api/v1' });
+  await app.register(scheduleRoutes, { ...context, prefix: '/api/v1' });
+  await app.register(queueControlRoutes, { ...context, prefix: '/api/v1' });
+  await app.register(typeRoutes, { ...context, prefix: '/api/v1' });
   await app.register(openApiRoutes, { catalog });
   return app;
 }

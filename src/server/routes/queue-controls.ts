@@ -1,0 +1,79 @@
+// Queue controls over HTTP, enforced inside the store's claim in every process: pause and resume, a global
+// concurrency cap and a rate limit. Shared configuration: every route needs the `admin` scope. (The task counts of a
+// queue are in queues.ts.)
+import type { FastifyPluginAsync } from 'fastify';
+import { ValidationError } from '../../core/errors.ts';
+import type { RouteContext } from '../context.ts';
+import { requireScope } from '../principal.ts';
+import { problemResponses, QueueLimits, QueueNameParams, QueueSettings } from '../schemas.ts';
+
+interface LimitsBody {
+  maxConcurrency?: number | null;
+  rateLimit?: { count: number; intervalMs: number } | null;
+}
+
+export const queueControlRoutes: FastifyPluginAsync<RouteContext> = async (app, { hub }) => {
+  const { engine } = hub;
+  const answers = { 200: QueueSettings, ...problemResponses(400, 401, 403, 503) };
+
+  app.post<{ Params: { name: string } }>(
+    '/queues/:name/pause',
+    {
+      schema: {
+        summary: 'Pause a queue',
+        description: 'No worker, in any process, claims from it until it is resumed; running tasks go on. Idempotent.',
+        tags: ['queues'],
+        params: QueueNameParams,
+        response: answers,
+      },
+    },
+    async (request) => {
+      requireScope(request.principal, 'admin');
+      return engine.setQueuePaused(request.params.name, true);
+    },
+  );
+
+  app.post<{ Params: { name: string } }>(
+    '/queues/:name/resume',
+    {
+      schema: {
+        summary: 'Resume a paused queue',
+        description: 'Workers claim from it again at once. Idempotent.',
+        tags: ['queues'],
+        params: QueueNameParams,
+        response: answers,
+      },
+    },
+    async (request) => {
+      requireScope(request.principal, 'admin');
+      return engine.setQueuePaused(request.params.name, false);
+    },
+  );
+
+  app.put<{ Params: { name: string }; Body: LimitsBody }>(
+    '/queues/:name/limits',
+    {
+      schema: {
+        summary: 'Set the concurrency cap and rate limit of a queue',
+        description:
+          '`maxConcurrency`: at most this many tasks of the queue running at once, anywhere. `rateLimit`: at most ' +
+          '`count` starts in any window of `intervalMs`. null removes a limit; an absent field leaves it unchanged.',
+        tags: ['queues'],
+        params: QueueNameParams,
+        body: QueueLimits,
+        response: answers,
+      },
+    },
+    async (request) => {
+      requireScope(request.principal, 'admin');
+      const { maxConcurrency, rateLimit } = request.body;
+      if (maxConcurrency === undefined && rateLimit === undefined) {
+        throw new ValidationError('the request body must give maxConcurrency, rateLimit or both', 'maxConcurrency');
+      }
+      return engine.setQueueLimits(request.params.name, {
+        ...(maxConcurrency !== undefined ? { maxConcurrency } : {}),
+        ...(rateLimit !== undefined ? { rateLimit } : {}),
+      });
+    },
+  );
+};
