@@ -1,5 +1,5 @@
 // The public API of the `taskhub` package.
-export { Taskhub, type TaskhubOptions, type ListOptions, type SubscribeOptions } from './taskhub.ts';
+export { Taskhub, type TaskhubOptions, type ListOptions, type SubscribeOptions, type TransactionClient } from './taskhub.ts';
 export type { ScheduleInput } from './engine/scheduler.ts';
 export type { PublishOptions, PublishResult } from './engine/topics.ts';
 export type { RetentionOptions } from './engine/retention.ts';

@@ -1,13 +1,14 @@
 // The embedded API: one object that stores tasks, runs handlers and answers questions about them.
 import pino, { type Logger } from 'pino';
 import type { Json, Task, TaskEvent, TaskSpec, EnqueueOptions } from './core/task.ts';
-import type { TaskDefaults } from './core/validate.ts';
+import type { NewTask, TaskDefaults } from './core/validate.ts';
+import { TaskhubError } from './core/errors.ts';
 import { Engine, type FollowOptions } from './engine/engine.ts';
 import { openStore, DEFAULT_STORE_URL } from './store/open.ts';
 import type { RetentionOptions } from './engine/retention.ts';
 import type { ScheduleInput, SchedulerOptions } from './engine/scheduler.ts';
 import type { PublishOptions, PublishResult } from './engine/topics.ts';
-import type { QueueCounts, QueueSettings, Schedule, Store, Subscription, TaskPage, TaskQuery, TypeSettings, WorkerInfo } from './store/store.ts';
+import type { CreatedTask, QueueCounts, QueueSettings, Schedule, Store, Subscription, TaskPage, TaskQuery, TypeSettings, WorkerInfo } from './store/store.ts';
 import type { Handler } from './worker/context.ts';
 import { type HandlerOptions, type PoolStats, Worker, type WorkerOptions } from './worker/worker.ts';
 
@@ -30,6 +31,11 @@ export interface TaskhubOptions {
   retention?: RetentionOptions;
   /** Default: pino at TASKHUB_LOG_LEVEL or `info`. */
   logger?: Logger;
+}
+
+/** A connection that can run queries: `pg.Client` or `pg.PoolClient`, inside your BEGIN … COMMIT. */
+export interface TransactionClient {
+  query(...args: never[]): unknown;
 }
 
 export interface SubscribeOptions {
@@ -92,6 +98,17 @@ export class Taskhub {
   /** Stores many tasks in one transaction: all or none. */
   async enqueueMany(tasks: readonly TaskSpec[]): Promise<Task[]> {
     return (await this.engine.enqueueMany(tasks)).map((r) => r.task);
+  }
+
+  /**
+   * Stores a task inside a transaction your application controls (PostgreSQL only): pass the pg client on which you
+   * ran BEGIN; the task exists if and only if your transaction commits.
+   */
+  async enqueueIn(client: TransactionClient, type: string, payload: Json = null, options: EnqueueOptions = {}): Promise<Task> {
+    const store = this.engine.store as Store & { createTasksIn?: (client: TransactionClient, tasks: NewTask[]) => Promise<CreatedTask[]> };
+    if (!store.createTasksIn) throw new TaskhubError('UNSUPPORTED', `enqueueIn needs the PostgreSQL store; this one is ${store.backend}`);
+    const [created] = await store.createTasksIn(client, [await this.engine.prepare({ ...options, type, payload })]);
+    return created.task;
   }
 
   get(id: string): Promise<Task> {

@@ -120,7 +120,11 @@ export class Engine {
 
   // ---- producing and reading ----
 
-  /** Validates (type settings and payload schema included) and fills in defaults. */
+  /** Validates (type settings and payload schema included) and fills in defaults: a task ready for any store call. */
+  prepare(spec: TaskSpec): Promise<NewTask> {
+    return this.#prepare(spec, this.#now());
+  }
+
   async #prepare(spec: TaskSpec, now: number): Promise<NewTask> {
     if (typeof spec !== 'object' || spec === null) throw new ValidationError('task must be an object');
     checkName('type', spec.type);
