@@ -141,8 +141,8 @@ export class Taskhub {
     return this.engine.retry(id);
   }
 
-  queues(): Promise<QueueCounts[]> {
-    return this.engine.queues();
+  queues(owner?: string): Promise<QueueCounts[]> {
+    return this.engine.queues(owner);
   }
 
   /** Publishes to a topic: one task per matching subscription, created atomically. */

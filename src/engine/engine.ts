@@ -170,8 +170,9 @@ export class Engine {
     return this.store.listEvents(taskId, afterSeq, limit);
   }
 
-  queues(): Promise<QueueCounts[]> {
-    return this.store.countByQueue();
+  /** Task counts by queue and status; with `owner`, that owner's tasks only. */
+  queues(owner?: string): Promise<QueueCounts[]> {
+    return this.store.countByQueue(owner);
   }
 
   async cancel(id: string, reason = 'cancelled by request'): Promise<Task> {

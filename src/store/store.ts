@@ -207,7 +207,8 @@ export interface Store {
   listTasks(query: TaskQuery): Promise<TaskPage>;
   /** Events with seq > afterSeq, oldest first. Throws TaskNotFoundError for an unknown task. */
   listEvents(taskId: string, afterSeq: number, limit: number): Promise<TaskEvent[]>;
-  countByQueue(): Promise<QueueCounts[]>;
+  /** Task counts by queue and status; with `owner`, only that owner's tasks (a tenant's view of the queues). */
+  countByQueue(owner?: string): Promise<QueueCounts[]>;
 
   /**
    * Moves due `scheduled` tasks to `queued`, then takes up to `max` queued tasks of the given types and queues, by
@@ -290,6 +291,13 @@ export interface Store {
   listApiKeys(): Promise<ApiKey[]>;
   /** False when the key is unknown or already revoked. */
   revokeApiKey(id: string, now: number): Promise<boolean>;
+
+  // ---- secrets ----
+  /**
+   * The secret named `name` (base64url, 256 random bits), created on first use; every process, however many call at
+   * once, gets the same value. For keys every API node must share, such as the one that signs follow tokens.
+   */
+  secret(name: string): Promise<string>;
 
   /** Registers a listener for changes; returns the function that removes it. */
   listen(listener: NoticeListener): () => void;

@@ -399,6 +399,17 @@ export function storeConformance(name: string, target: ConformanceTarget): void 
       assert.deepEqual(counts?.counts, { scheduled: 1, queued: 1, running: 1, completed: 0, failed: 0, cancelled: 0 });
     });
 
+    it('counts one owner\'s tasks by queue and status, and nobody else\'s', async () => {
+      const type = freshType();
+      const queue = `q-${type}`;
+      const owner = `tenant-${type}`;
+      await store.createTasks([newTask({ type, queue, owner }), newTask({ type, queue, owner, delayMs: 1000 }), newTask({ type, queue, owner: `${owner}-other` }), newTask({ type, queue })]);
+      const mine = await store.countByQueue(owner);
+      assert.deepEqual(mine, [{ queue, counts: { scheduled: 1, queued: 1, running: 0, completed: 0, failed: 0, cancelled: 0 } }]);
+      assert.deepEqual(await store.countByQueue(`${owner}-nobody`), []);
+      assert.equal((await store.countByQueue()).find((c) => c.queue === queue)?.counts.queued, 3);
+    });
+
     it('notifies listeners of events, readiness and cancel requests', async () => {
       const type = freshType();
       const notices: StoreNotice[] = [];
@@ -593,6 +604,20 @@ export function storeConformance(name: string, target: ConformanceTarget): void 
       assert.equal(await store.revokeApiKey(id, T0 + 2), false);
       assert.equal((await store.findApiKey(id))?.key.revokedAt, T0 + 1);
       assert.equal(await store.findApiKey('no-such-key'), null);
+    });
+
+    it('creates a named secret once, the same for every process however many ask at once', async () => {
+      const name = `secret-${freshType()}`;
+      const others = [await target.openAnother(), await target.openAnother()];
+      try {
+        const values = await Promise.all([store, ...others, store, ...others].map((s) => s.secret(name)));
+        assert.match(values[0], /^[A-Za-z0-9_-]{43}$/, '256 bits, base64url');
+        assert.ok(values.every((v) => v === values[0]), `one value for all: ${values.join(', ')}`);
+        assert.equal(await others[0].secret(name), values[0], 'and it stays');
+        assert.notEqual(await store.secret(`${name}-2`), values[0], 'each name has its own');
+      } finally {
+        for (const s of others) await s.close();
+      }
     });
 
     it('never gives one task to two concurrent claimers (many claimers, thousands of tasks)', async () => {

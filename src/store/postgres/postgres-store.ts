@@ -3,7 +3,7 @@
 // reach other processes through LISTEN/NOTIFY on one channel per schema: right after a write commits, its notices go
 // to this process's listeners at once and, packed into as few NOTIFY messages as fit, to every other process (the
 // echo of our own messages is skipped by origin). docs/postgres.md explains why after commit and not inside it.
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Client, type Notification, Pool, type PoolClient, type QueryConfig, type QueryResult, type QueryResultRow } from 'pg';
 import { DEFAULT_BACKOFF } from '../../core/backoff.ts';
 import {
@@ -709,9 +709,13 @@ export class PostgresStore implements Store {
     return events;
   }
 
-  async countByQueue(): Promise<QueueCounts[]> {
+  async countByQueue(owner?: string): Promise<QueueCounts[]> {
     const byQueue = new Map<string, QueueCounts>();
-    for (const r of await this.#query<{ queue: string; status: TaskStatus; n: number }>(this.#sql.countByQueue, [])) {
+    const rows =
+      owner === undefined
+        ? await this.#query<{ queue: string; status: TaskStatus; n: number }>(this.#sql.countByQueue, [])
+        : await this.#query<{ queue: string; status: TaskStatus; n: number }>(this.#sql.countByQueueOfOwner, [owner]);
+    for (const r of rows) {
       let entry = byQueue.get(r.queue);
       if (!entry) {
         entry = { queue: r.queue, counts: Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number> };
@@ -997,6 +1001,11 @@ export class PostgresStore implements Store {
 
   async revokeApiKey(id: string, now: number): Promise<boolean> {
     return (await this.#affected(this.#sql.revokeApiKey, [id, now])) > 0;
+  }
+
+  async secret(name: string): Promise<string> {
+    const [row] = await this.#query<{ value: string }>(this.#sql.secret, [name, randomBytes(32).toString('base64url'), Date.now()]);
+    return (row as { value: string }).value;
   }
 
   async listSchedules(): Promise<Schedule[]> {

@@ -153,6 +153,7 @@ export function migrations(s: string): readonly string[] {
      -- Fair queues walk ready tasks key by key; unkeyed tasks (no owner, no concurrencyKey) never enter this index.
      CREATE INDEX tasks_ready_by_key ON ${s}.tasks (queue, concurrency_key, priority DESC, run_at, id)
        WHERE status = 'queued' AND concurrency_key IS NOT NULL;`,
+    `CREATE TABLE ${s}.secrets (name text COLLATE "C" PRIMARY KEY, value text NOT NULL, created_at bigint NOT NULL);`,
   ];
 }
 
@@ -277,6 +278,8 @@ export function buildSql(schema: string) {
       ) e ON true
       ORDER BY e.seq`),
     countByQueue: prepared(`SELECT queue, status, count(*)::integer AS n FROM ${tasks} GROUP BY queue, status`),
+    countByQueueOfOwner: prepared(`SELECT queue, status, count(*)::integer AS n FROM ${tasks} WHERE owner = $1::text
+      GROUP BY queue, status`),
 
     /**
      * $1 now, $2 types, $3 queues (null: all), $4 max, $5 leaseMs, $6 workerId.
@@ -592,6 +595,12 @@ export function buildSql(schema: string) {
     findApiKey: prepared(`SELECT id, name, owner, scopes, secret_hash, created_at, revoked_at FROM ${s}.api_keys WHERE id = $1::text`),
     listApiKeys: prepared(`SELECT id, name, owner, scopes, secret_hash, created_at, revoked_at FROM ${s}.api_keys ORDER BY created_at, id`),
     revokeApiKey: prepared(`UPDATE ${s}.api_keys SET revoked_at = $2::bigint WHERE id = $1::text AND revoked_at IS NULL`),
+    /**
+     * $1 name, $2 a fresh value, $3 now: the stored value, creating it with $2 when absent. DO UPDATE (a no-op write)
+     * rather than DO NOTHING, so that a concurrent creator's committed row comes back from this one statement.
+     */
+    secret: prepared(`INSERT INTO ${s}.secrets (name, value, created_at) VALUES ($1::text, $2::text, $3::bigint)
+      ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING value`),
 
     listSchedules: prepared(`SELECT ${SCHEDULE_COLUMNS} FROM ${s}.schedules ORDER BY name`),
     getSchedule: prepared(`SELECT ${SCHEDULE_COLUMNS} FROM ${s}.schedules WHERE name = $1::text`),

@@ -1,4 +1,5 @@
 // Queue and type settings, subscriptions, schedules and retention on SQLite: everything that is not a task's life.
+import { randomBytes } from 'node:crypto';
 import type { Json } from '../../core/task.ts';
 import type {
   ApiKey,
@@ -184,6 +185,15 @@ export class SqliteSettings {
 
   revokeApiKey(id: string, now: number): boolean {
     return this.#c.write(() => this.#c.run(SQL.revokeApiKey, now, id) > 0);
+  }
+
+  secret(name: string): string {
+    const existing = this.#c.get(SQL.getSecret, name);
+    if (existing) return existing.value as string;
+    return this.#c.write(() => {
+      this.#c.run(SQL.insertSecret, name, randomBytes(32).toString('base64url'), Date.now());
+      return (this.#c.get(SQL.getSecret, name) as Row).value as string;
+    });
   }
 
   deleteFinishedTasks(status: string, before: number, limit: number): number {

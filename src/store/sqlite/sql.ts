@@ -83,6 +83,7 @@ export const MIGRATIONS: readonly string[] = [
    -- Fair queues walk ready tasks key by key; unkeyed tasks (no owner, no concurrencyKey) never enter this index.
    CREATE INDEX tasks_ready_by_key ON tasks (queue, concurrency_key, priority DESC, run_at, id)
      WHERE status = 'queued' AND concurrency_key IS NOT NULL;`,
+  `CREATE TABLE secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL, created_at INTEGER NOT NULL);`,
 ];
 
 export const SQL = {
@@ -102,6 +103,7 @@ export const SQL = {
   taskExists: `SELECT status FROM tasks WHERE id = ?`,
   listEvents: `SELECT task_id, seq, kind, data, at FROM task_events WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
   countByQueue: `SELECT queue, status, count(*) AS n FROM tasks GROUP BY queue, status`,
+  countByQueueOfOwner: `SELECT queue, status, count(*) AS n FROM tasks WHERE owner = ? GROUP BY queue, status`,
 
   promoteDue: `UPDATE tasks SET status = 'queued', updated_at = ? WHERE status = 'scheduled' AND run_at <= ?`,
   /** Candidates of one type, in claim order; the store merges types and takes the best `max`. */
@@ -207,6 +209,9 @@ export const SQL = {
   getApiKey: `SELECT * FROM api_keys WHERE id = ?`,
   listApiKeys: `SELECT * FROM api_keys ORDER BY created_at, id`,
   revokeApiKey: `UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`,
+  /** The first process to ask creates the secret; the others (inside the same IMMEDIATE transaction) read it. */
+  insertSecret: `INSERT INTO secrets (name, value, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING`,
+  getSecret: `SELECT value FROM secrets WHERE name = ?`,
 
   dataVersion: `PRAGMA data_version`,
   maxEventId: `SELECT coalesce(max(id), 0) AS id FROM task_events`,

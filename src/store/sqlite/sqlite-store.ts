@@ -198,9 +198,10 @@ export class SqliteStore implements Store {
     return rows.map(rowToEvent);
   }
 
-  async countByQueue(): Promise<QueueCounts[]> {
+  async countByQueue(owner?: string): Promise<QueueCounts[]> {
     const byQueue = new Map<string, QueueCounts>();
-    for (const r of this.#c.all(SQL.countByQueue)) {
+    const rows = owner === undefined ? this.#c.all(SQL.countByQueue) : this.#c.all(SQL.countByQueueOfOwner, owner);
+    for (const r of rows) {
       const queue = r.queue as string;
       let entry = byQueue.get(queue);
       if (!entry) {
@@ -488,6 +489,9 @@ export class SqliteStore implements Store {
   }
   async revokeApiKey(id: string, now: number): Promise<boolean> {
     return this.#settings.revokeApiKey(id, now);
+  }
+  async secret(name: string): Promise<string> {
+    return this.#settings.secret(name);
   }
 
   listen(listener: NoticeListener): () => void {
