@@ -19,6 +19,8 @@ export class SqliteConnection {
   readonly #statements = new Map<string, StatementSync>();
   /** Notices of the open transaction, delivered only once it commits. */
   #pending: StoreNotice[] = [];
+  /** Event rows of the open transaction, written by one statement just before COMMIT. */
+  #events: [taskId: string, seq: number, kind: string, data: string, at: number][] = [];
 
   constructor(path: string, busyTimeoutMs: number) {
     try {
@@ -51,6 +53,11 @@ export class SqliteConnection {
     return Number(this.sql(text).run(...params).changes);
   }
 
+  /** Adds an event row to the current transaction. */
+  appendEvent(taskId: string, seq: number, kind: string, data: string, at: number): void {
+    this.#events.push([taskId, seq, kind, data, at]);
+  }
+
   /** Queues a notice for delivery when the current transaction commits. */
   notify(notice: StoreNotice): void {
     this.#pending.push(notice);
@@ -61,6 +68,11 @@ export class SqliteConnection {
     this.db.exec('BEGIN IMMEDIATE');
     try {
       const value = fn();
+      if (this.#events.length > 0) {
+        // One statement for all of them: per-statement overhead, not SQLite's work, dominates small inserts.
+        this.sql(SQL.insertEvents).run(JSON.stringify(this.#events));
+        this.#events = [];
+      }
       this.db.exec('COMMIT');
       const notices = this.#pending;
       this.#pending = [];
@@ -68,6 +80,7 @@ export class SqliteConnection {
       return value;
     } catch (error) {
       this.#pending = [];
+      this.#events = [];
       if (this.db.isTransaction) this.db.exec('ROLLBACK');
       throw error;
     }

@@ -97,12 +97,28 @@ export const SQL = {
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
     ON CONFLICT DO NOTHING`,
   taskByIdempotencyKey: `SELECT * FROM tasks WHERE coalesce(owner, '') = ? AND idempotency_key = ?`,
-  insertEvent: `INSERT INTO task_events (task_id, seq, kind, data, at) VALUES (?, ?, ?, ?, ?)`,
+  insertEvents: `INSERT INTO task_events (task_id, seq, kind, data, at)
+    SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(?)`,
 
   getTask: `SELECT * FROM tasks WHERE id = ?`,
   taskExists: `SELECT status FROM tasks WHERE id = ?`,
   listEvents: `SELECT task_id, seq, kind, data, at FROM task_events WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
   countByQueue: `SELECT queue, status, count(*) AS n FROM tasks GROUP BY queue, status`,
+  /**
+   * Per status, at most ?1 tasks, along that status's partial index (the status is a literal so that the planner can
+   * prove the index applies): what countTasks reads, whatever the size of the table.
+   */
+  countCapped: {
+    scheduled: `SELECT queue, count(*) AS n FROM (SELECT queue FROM tasks WHERE status = 'scheduled' LIMIT ?) GROUP BY queue`,
+    queued: `SELECT queue, count(*) AS n FROM (SELECT queue FROM tasks WHERE status = 'queued' LIMIT ?) GROUP BY queue`,
+    running: `SELECT queue, count(*) AS n FROM (SELECT queue FROM tasks WHERE status = 'running' LIMIT ?) GROUP BY queue`,
+    completed: `SELECT queue, count(*) AS n FROM (SELECT queue FROM tasks
+      WHERE status = 'completed' AND completed_at IS NOT NULL LIMIT ?) GROUP BY queue`,
+    failed: `SELECT queue, count(*) AS n FROM (SELECT queue FROM tasks
+      WHERE status = 'failed' AND completed_at IS NOT NULL LIMIT ?) GROUP BY queue`,
+    cancelled: `SELECT queue, count(*) AS n FROM (SELECT queue FROM tasks
+      WHERE status = 'cancelled' AND completed_at IS NOT NULL LIMIT ?) GROUP BY queue`,
+  },
   countByQueueOfOwner: `SELECT queue, status, count(*) AS n FROM tasks WHERE owner = ? GROUP BY queue, status`,
 
   promoteDue: `UPDATE tasks SET status = 'queued', updated_at = ? WHERE status = 'scheduled' AND run_at <= ?`,

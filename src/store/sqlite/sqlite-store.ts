@@ -109,7 +109,7 @@ export class SqliteStore implements Store {
   }
 
   #appendEvent(task: { id: string; queue: string; owner: string | null }, seq: number, kind: TaskEventKind, data: Json, at: number): TaskEvent {
-    this.#c.sql(SQL.insertEvent).run(task.id, seq, kind, JSON.stringify(data), at);
+    this.#c.appendEvent(task.id, seq, kind, JSON.stringify(data), at);
     const event: TaskEvent = { taskId: task.id, seq, kind, data, at };
     this.#c.notify({ kind: 'event', queue: task.queue, owner: task.owner, event });
     return event;
@@ -420,6 +420,30 @@ export class SqliteStore implements Store {
       this.#appendEvent(task, task.lastEventSeq, 'retrying', { manual: true }, now);
       this.#c.notify({ kind: 'ready', queue: task.queue });
       return task;
+    });
+  }
+
+  async retryFailed(queue: string, limit: number, now: number): Promise<number> {
+    return this.#c.write(() => {
+      const rows = this.#c.all(SQL.retryFailedOfQueue, now, queue, limit);
+      for (const r of rows) {
+        const task = { id: r.id as string, queue: r.queue as string, owner: r.owner as string | null };
+        this.#appendEvent(task, r.event_seq as number, 'retrying', { manual: true }, now);
+      }
+      if (rows.length > 0) this.#c.notify({ kind: 'ready', queue });
+      return rows.length;
+    });
+  }
+
+  async deleteTask(id: string): Promise<boolean> {
+    return this.#c.write(() => {
+      if (this.#c.get(SQL.deleteTask, id)) {
+        this.#c.run(SQL.deleteEventsOfTask, id);
+        return true;
+      }
+      const current = this.#c.get(SQL.taskExists, id);
+      if (!current) return false;
+      throw new InvalidStateError(id, current.status as string, 'delete');
     });
   }
 
