@@ -16,7 +16,7 @@ import {
   submitOptions,
   submitSummary,
 } from './commands/tasks.ts';
-import { workerCommand, workerOptions, workerSummary } from './commands/worker.ts';
+import { workerCommand, workerCommandOptions, workerSummary } from './commands/worker.ts';
 import * as admin from './commands/admin.ts';
 
 interface Command {
@@ -28,7 +28,7 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   serve: { usage: 'taskhub serve [--handlers FILE] [options]', summary: serveSummary, options: serveOptions, run: serveCommand },
-  worker: { usage: 'taskhub worker --handlers FILE [options]', summary: workerSummary, options: workerOptions, run: workerCommand },
+  worker: { usage: 'taskhub worker --handlers FILE [--url URL --token T] [options]', summary: workerSummary, options: workerCommandOptions, run: workerCommand },
   submit: { usage: 'taskhub submit TYPE [PAYLOAD] [options]', summary: submitSummary, options: submitOptions, run: submitCommand },
   status: { usage: 'taskhub status ID [options]', summary: statusSummary, options: statusOptions, run: statusCommand },
   tasks: { usage: 'taskhub tasks [options]', summary: listSummary, options: listOptions, run: listCommand },

@@ -1,7 +1,9 @@
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { Taskhub } from '../../taskhub.ts';
-import { COMMON_OPTIONS, int, parseCommand, str, UsageError, type OptionSpecs } from '../config.ts';
-import { loadHandlers } from '../load-handlers.ts';
+import { HttpWorkerBackend } from '../../worker/http-backend.ts';
+import { Worker } from '../../worker/worker.ts';
+import { COMMON_OPTIONS, int, type OptionSpecs, type ParsedCommand, parseCommand, str, UsageError } from '../config.ts';
+import { type HandlerMap, loadHandlers } from '../load-handlers.ts';
 import { onShutdown } from '../shutdown.ts';
 
 export const workerOptions: OptionSpecs = {
@@ -16,21 +18,76 @@ export const workerOptions: OptionSpecs = {
   help: COMMON_OPTIONS.help,
 };
 
-export const workerSummary = 'Runs the handlers of a module against the store until SIGINT/SIGTERM, then stops gracefully.';
+/** The worker command's options: the local ones (shared with serve) and those of a worker talking to a server. */
+export const workerCommandOptions: OptionSpecs = {
+  ...workerOptions,
+  url: { ...COMMON_OPTIONS.url, help: 'run against the server at this URL (the worker protocol over HTTP) instead of opening the store' },
+  token: { ...COMMON_OPTIONS.token, help: 'bearer token with the worker scope, for --url' },
+  'heartbeat-interval-ms': {
+    type: 'string',
+    env: 'TASKHUB_HEARTBEAT_INTERVAL_MS',
+    help: 'how often running tasks renew their lease; with --url this is also how soon a cancel request lands (default 2000 with --url, lease/3 without)',
+  },
+  'claim-wait-ms': {
+    type: 'string',
+    env: 'TASKHUB_CLAIM_WAIT_MS',
+    default: '25000',
+    help: 'with --url: longest long-poll of an idle claim (the server answers as soon as a task arrives), at most 30000',
+  },
+};
+
+export const workerSummary =
+  'Runs the handlers of a module against the store, or against a server with --url, until SIGINT/SIGTERM, then stops gracefully.';
 
 export async function workerCommand(argv: string[]): Promise<void> {
-  const { values } = parseCommand(argv, workerOptions);
+  const { values } = parseCommand(argv, workerCommandOptions);
   const file = str(values, 'handlers');
   if (!file) throw new UsageError('--handlers FILE is required');
   const handlers = await loadHandlers(file);
   const concurrency = int(values, 'concurrency') ?? 10;
   const queues = str(values, 'queues')?.split(',').map((q) => q.trim()).filter(Boolean) ?? null;
   const logger = pino({ level: str(values, 'log-level') ?? 'info' });
+  const url = str(values, 'url');
+  if (url) return remoteWorker(url, values, handlers, { concurrency, queues, logger });
   const hub = await Taskhub.open({ store: str(values, 'store'), logger, leaseMs: int(values, 'lease-ms'), worker: { queues, pollIntervalMs: int(values, 'poll-interval-ms') ?? 1000 } });
   for (const [type, handler] of Object.entries(handlers)) hub.handle(type, handler, { concurrency });
   logger.info({ workerId: hub.worker.id, types: hub.worker.types, queues, store: hub.engine.store.backend }, 'worker started');
   onShutdown(async () => {
     logger.info('stopping: finishing running tasks');
     await hub.close({ graceMs: int(values, 'shutdown-grace') ?? 10_000 });
+  });
+}
+
+/** The same Worker runtime, against a server through the worker protocol. */
+async function remoteWorker(
+  url: string,
+  values: ParsedCommand['values'],
+  handlers: HandlerMap,
+  options: { concurrency: number; queues: string[] | null; logger: Logger },
+): Promise<void> {
+  try {
+    new URL(url);
+  } catch {
+    throw new UsageError(`--url: "${url}" is not a URL`);
+  }
+  const waitMs = int(values, 'claim-wait-ms') ?? 25_000;
+  if (waitMs < 0 || waitMs > 30_000) throw new UsageError('--claim-wait-ms: must be 0..30000');
+  const heartbeatIntervalMs = int(values, 'heartbeat-interval-ms') ?? 2000;
+  if (heartbeatIntervalMs < 10) throw new UsageError('--heartbeat-interval-ms: must be at least 10');
+  const token = str(values, 'token');
+  const backend = new HttpWorkerBackend({ url, ...(token ? { token } : {}) });
+  const worker = new Worker(backend, {
+    queues: options.queues,
+    pollIntervalMs: waitMs,
+    heartbeatIntervalMs,
+    shutdownGraceMs: int(values, 'shutdown-grace') ?? 10_000,
+    logger: options.logger,
+  });
+  for (const [type, handler] of Object.entries(handlers)) worker.handle(type, handler, { concurrency: options.concurrency });
+  worker.start();
+  options.logger.info({ workerId: worker.id, types: worker.types, queues: options.queues, url }, 'worker started');
+  onShutdown(async () => {
+    options.logger.info('stopping: finishing running tasks');
+    await worker.stop();
   });
 }

@@ -1,0 +1,279 @@
+// The worker runtime's backend over HTTP: the same Worker (handlers, concurrency, heartbeats, time limits, shutdown)
+// runs against a Taskhub server through the worker protocol (/api/v1/worker/...), with a token that has the `worker`
+// scope. Differences from the local engine, and how they are bridged:
+// - Wake-ups: there are no store notices over HTTP. waitForWork long-polls a claim (waitMs) for the types the worker
+//   just found nothing for; the server answers the moment a task arrives. A task that long-poll brings is kept here
+//   and handed out by the very next claim() call, which the worker loop makes at once.
+// - Cancel requests arrive in heartbeat answers (`cancelRequested`), which the Worker already acts on: give remote
+//   workers a short heartbeat interval (the CLI's default is 2 s) so a cancel lands quickly.
+// - A cancel is acknowledged with /fail: the server ends a task that was asked to cancel as `cancelled`.
+import {
+  ForbiddenError,
+  InvalidStateError,
+  StaleAttemptError,
+  StoreUnavailableError,
+  TaskNotFoundError,
+  TaskhubError,
+  UnauthorizedError,
+  ValidationError,
+} from '../core/errors.ts';
+import type { Json, Progress, Task, TaskError, TaskEvent } from '../core/task.ts';
+import type { AttemptRef, Claim, FinishedTask, LeaseState, WorkerInfo } from '../store/store.ts';
+import type { WorkerBackend } from './backend.ts';
+
+export interface HttpBackendOptions {
+  /** Base URL of the server, e.g. `http://127.0.0.1:8080`. */
+  url: string;
+  /** Bearer token with the `worker` scope. */
+  token?: string;
+  /** The server's lease length, if known; only used for the Worker's default heartbeat interval (leaseMs / 3). Default 30000. */
+  leaseMs?: number;
+  /** Time limit of each call other than the long-poll, ms. Default 30000. */
+  requestTimeoutMs?: number;
+  /** A fetch to use instead of the global one. */
+  fetch?: typeof fetch;
+}
+
+/** An answer the protocol does not explain (a proxy's 502, a 500): carries the status. */
+export class WorkerHttpError extends TaskhubError {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(`HTTP_${status}`, message);
+    this.status = status;
+  }
+}
+
+interface ProblemBody {
+  detail?: string;
+  code?: string;
+  field?: string;
+  taskStatus?: string;
+}
+
+/** Longest waitMs the server accepts. */
+const MAX_WAIT_MS = 30_000;
+/** How long a call may take beyond its long-poll before it is given up. */
+const POLL_MARGIN_MS = 10_000;
+/** Finishing calls are retried this many times after a network error or a 502/503/504. */
+const FINISH_RETRIES = 3;
+
+const API = '/api/v1';
+
+export class HttpWorkerBackend implements WorkerBackend {
+  readonly leaseMs: number;
+  readonly #base: string;
+  readonly #token: string | undefined;
+  readonly #timeoutMs: number;
+  readonly #fetch: typeof fetch;
+  #version = 0;
+  /** Claims a long-poll brought, waiting for the next claim() of their type. */
+  #stash: Claim[] = [];
+  /** Types the worker asked for and got fewer than it had room for, since the last wait: what the next wait polls for. */
+  readonly #hungry = new Set<string>();
+  #workerId = '';
+
+  constructor(options: HttpBackendOptions) {
+    const base = new URL(options.url);
+    this.#base = base.origin + base.pathname.replace(/\/+$/, '');
+    this.#token = options.token;
+    this.leaseMs = options.leaseMs ?? 30_000;
+    this.#timeoutMs = options.requestTimeoutMs ?? 30_000;
+    const custom = options.fetch;
+    this.#fetch = custom ? (input, init) => custom(input, init) : (input, init) => globalThis.fetch(input, init);
+  }
+
+  get readyVersion(): number {
+    return this.#version;
+  }
+
+  async claim(options: { workerId: string; types: readonly string[]; queues?: readonly string[] | null; max: number }): Promise<Claim[]> {
+    this.#workerId = options.workerId;
+    const claims: Claim[] = [];
+    this.#stash = this.#stash.filter((claim) => {
+      if (claims.length >= options.max || !options.types.includes(claim.task.type)) return true;
+      claims.push(claim);
+      return false;
+    });
+    if (claims.length < options.max) {
+      const answer = await this.#post<{ claims: Claim[] }>('/worker/claim', {
+        workerId: options.workerId,
+        types: options.types,
+        queues: options.queues ?? null,
+        max: options.max - claims.length,
+        waitMs: 0,
+      });
+      claims.push(...answer.claims);
+      if (claims.length < options.max) for (const type of options.types) this.#hungry.add(type);
+    }
+    return claims;
+  }
+
+  /**
+   * Long-polls a claim for the types that just came back short, until a task arrives, `maxWaitMs` passes or `signal`
+   * aborts (the worker freed a slot or is stopping: the server notices the dropped request and gives back anything it
+   * claimed for it). Never throws: the worker loop retries its claim after any failure here.
+   */
+  async waitForWork(seenVersion: number, queues: readonly string[] | null, maxWaitMs: number, signal?: AbortSignal): Promise<void> {
+    if (seenVersion !== this.#version || this.#stash.length > 0 || signal?.aborted) return;
+    const types = [...this.#hungry];
+    this.#hungry.clear();
+    const waitMs = Math.max(0, Math.min(maxWaitMs, MAX_WAIT_MS));
+    if (types.length === 0 || this.#workerId === '') {
+      await sleep(waitMs, signal);
+      return;
+    }
+    try {
+      const answer = await this.#post<{ claims: Claim[] }>(
+        '/worker/claim',
+        { workerId: this.#workerId, types, queues, max: 1, waitMs },
+        { signal, timeoutMs: waitMs + POLL_MARGIN_MS },
+      );
+      if (answer.claims.length > 0) {
+        this.#stash.push(...answer.claims);
+        this.#version++;
+      }
+    } catch {
+      // Aborted on purpose, or the server is unreachable: pause a little so a dead server is not hammered.
+      if (!signal?.aborted) await sleep(Math.min(1000, waitMs), signal);
+    }
+  }
+
+  /** Cancel requests come in heartbeat answers, which the Worker handles; there is no push channel to listen to. */
+  onCancelRequested(_listener: (taskId: string) => void): () => void {
+    return () => {};
+  }
+
+  heartbeat(ref: AttemptRef): Promise<LeaseState> {
+    return this.#attempt<LeaseState>(ref, 'heartbeat', {});
+  }
+
+  progress(ref: AttemptRef, progress: Progress): Promise<TaskEvent> {
+    return this.#attempt<TaskEvent>(ref, 'progress', { ...progress });
+  }
+
+  output(ref: AttemptRef, chunk: string): Promise<TaskEvent> {
+    return this.#attempt<TaskEvent>(ref, 'output', { chunk });
+  }
+
+  complete(ref: AttemptRef, result: Json): Promise<FinishedTask> {
+    return this.#finishing(ref, 'complete', { result });
+  }
+
+  fail(ref: AttemptRef, error: TaskError, _task?: Task): Promise<FinishedTask> {
+    const wire: TaskError = {
+      message: clip(error.message || 'error', 10_000),
+      retryable: error.retryable,
+      ...(error.code ? { code: clip(error.code, 200) } : {}),
+      ...(error.stack ? { stack: clip(error.stack, 100_000) } : {}),
+    };
+    return this.#finishing(ref, 'fail', { error: wire });
+  }
+
+  /** The server ends a task that was asked to cancel as `cancelled` when its worker fails the attempt. */
+  cancelled(ref: AttemptRef, reason = 'cancelled by request'): Promise<FinishedTask> {
+    return this.#finishing(ref, 'fail', { error: { message: reason, code: 'CANCELLED', retryable: false } });
+  }
+
+  release(ref: AttemptRef, reason?: string): Promise<FinishedTask> {
+    return this.#finishing(ref, 'release', reason ? { reason } : {});
+  }
+
+  async reportWorker(info: WorkerInfo): Promise<void> {
+    if (info.types.length === 0) return;
+    await this.#post('/worker/register', {
+      workerId: info.id,
+      types: info.types,
+      queues: info.queues,
+      concurrency: info.concurrency,
+      running: info.running,
+      startedAt: info.startedAt,
+      ...(info.host ? { host: info.host } : {}),
+      ...(info.pid !== null ? { pid: info.pid } : {}),
+    });
+  }
+
+  /** The worker is stopping: tasks a long-poll brought that it never took go back first. */
+  async forgetWorker(id: string): Promise<void> {
+    const unclaimed = this.#stash;
+    this.#stash = [];
+    await Promise.all(
+      unclaimed.map((c) => this.release({ taskId: c.task.id, attemptToken: c.attemptToken }, 'worker shut down').catch(() => {})),
+    );
+    await this.#post('/worker/unregister', { workerId: id });
+  }
+
+  #attempt<T>(ref: AttemptRef, action: string, body: Record<string, unknown>): Promise<T> {
+    return this.#post<T>(`/worker/tasks/${encodeURIComponent(ref.taskId)}/${action}`, { attemptToken: ref.attemptToken, ...body }, { taskId: ref.taskId });
+  }
+
+  /** An attempt's last word matters: retried after a network error or a gateway's 5xx (a 409 afterwards means the first one landed or the lease moved on). */
+  async #finishing(ref: AttemptRef, action: string, body: Record<string, unknown>): Promise<FinishedTask> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#attempt<FinishedTask>(ref, action, body);
+      } catch (error) {
+        const transient = error instanceof StoreUnavailableError || (error instanceof WorkerHttpError && error.status >= 502);
+        if (!transient || attempt >= FINISH_RETRIES) throw error;
+        await sleep(250 * 4 ** (attempt - 1));
+      }
+    }
+  }
+
+  async #post<T>(path: string, body: unknown, options: { signal?: AbortSignal | undefined; timeoutMs?: number; taskId?: string } = {}): Promise<T> {
+    const url = `${this.#base}${API}${path}`;
+    const timeout = AbortSignal.timeout(options.timeoutMs ?? this.#timeoutMs);
+    const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+    let response: Response;
+    try {
+      response = await this.#fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(this.#token ? { authorization: `Bearer ${this.#token}` } : {}) },
+        body: JSON.stringify(body),
+        signal,
+      });
+    } catch (error) {
+      throw new StoreUnavailableError(`POST ${url}: ${(error as Error).message}`, { cause: error });
+    }
+    const text = await response.text().catch((error: unknown) => {
+      throw new StoreUnavailableError(`POST ${url}: ${(error as Error).message}`, { cause: error });
+    });
+    if (response.ok) return (text ? JSON.parse(text) : undefined) as T;
+    let problem: ProblemBody = {};
+    try {
+      problem = JSON.parse(text) as ProblemBody;
+    } catch {
+      // Not problem+json (a proxy's error page): the status says enough.
+    }
+    throw errorOf(response.status, problem, `POST ${url}: ${response.status} ${problem.detail ?? text.slice(0, 200)}`, options.taskId);
+  }
+}
+
+/** The core's typed error for a protocol answer, so the Worker treats a remote refusal exactly like a local one. */
+function errorOf(status: number, problem: ProblemBody, message: string, taskId: string | undefined): Error {
+  const detail = problem.detail ?? message;
+  if (problem.code === 'STALE_ATTEMPT' && taskId) return new StaleAttemptError(taskId);
+  if (status === 400) return new ValidationError(detail, problem.field);
+  if (status === 401) return new UnauthorizedError(detail);
+  if (status === 403) return new ForbiddenError('worker', detail);
+  if (status === 404 && problem.code === 'NOT_FOUND' && taskId) return new TaskNotFoundError(taskId);
+  if (status === 409 && problem.code === 'INVALID_STATE' && taskId) return new InvalidStateError(taskId, problem.taskStatus ?? 'unknown', 'update');
+  if (status === 503) return new StoreUnavailableError(detail);
+  return new WorkerHttpError(status, message);
+}
+
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : text.slice(0, max);
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted || ms <= 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
