@@ -73,8 +73,11 @@ export interface FinishRequest {
   onlyIfLeaseExpired?: boolean;
 }
 
-/** A task as a finish left it: what callers and notices need, without reading the whole row back. */
-export type FinishedTask = Pick<Task, 'id' | 'queue' | 'owner' | 'status' | 'attempts' | 'runAt' | 'lastEventSeq'>;
+/**
+ * A task as a finish left it: what callers, notices and metrics need (type and startedAt: the run time of the attempt
+ * by queue and type), without reading the whole row back.
+ */
+export type FinishedTask = Pick<Task, 'id' | 'queue' | 'type' | 'owner' | 'status' | 'attempts' | 'runAt' | 'startedAt' | 'lastEventSeq'>;
 
 /** Per request: the task as it is now, or the reason it was refused (StaleAttemptError, TaskNotFoundError). */
 export type FinishResult = { ok: true; task: FinishedTask } | { ok: false; error: Error };
@@ -87,6 +90,13 @@ export interface ExpiredLease {
 export interface QueueCounts {
   queue: string;
   counts: Record<TaskStatus, number>;
+}
+
+/** Counts of `countTasks`: per queue and status, reading at most `cap` tasks of each status. */
+export interface CappedCounts {
+  queues: QueueCounts[];
+  /** Statuses with `cap` tasks or more: their counts are lower bounds (they add up to `cap` across queues). */
+  capped: TaskStatus[];
 }
 
 /**
@@ -209,6 +219,12 @@ export interface Store {
   listEvents(taskId: string, afterSeq: number, limit: number): Promise<TaskEvent[]>;
   /** Task counts by queue and status; with `owner`, only that owner's tasks (a tenant's view of the queues). */
   countByQueue(owner?: string): Promise<QueueCounts[]>;
+  /**
+   * Task counts by queue and status at a bounded cost, for metrics and the dashboard on tables of millions of rows:
+   * reads at most `cap` tasks of each status, each status along an index. A status with `cap` tasks or more is listed
+   * in `capped`. Queues with no counted task are absent.
+   */
+  countTasks(cap: number): Promise<CappedCounts>;
 
   /**
    * Moves due `scheduled` tasks to `queued`, then takes up to `max` queued tasks of the given types and queues, by
@@ -244,6 +260,16 @@ export interface Store {
    * Other states throw InvalidStateError.
    */
   retry(id: string, now: number): Promise<Task>;
+  /**
+   * Dead-letter redrive: `retry` for up to `limit` failed tasks of `queue` (oldest failure first), in one transaction;
+   * answers how many went back. Call again until it answers less than `limit`.
+   */
+  retryFailed(queue: string, limit: number, now: number): Promise<number>;
+  /**
+   * Deletes a task that is not running, with its events; false when there is no such task. A running task throws
+   * InvalidStateError (cancel it first).
+   */
+  deleteTask(id: string): Promise<boolean>;
 
   // ---- queue and type settings ----
   listQueueSettings(): Promise<QueueSettings[]>;

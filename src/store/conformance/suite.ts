@@ -43,7 +43,7 @@ async function finishOne(store: Store, request: FinishRequest, now = T0): Promis
   const stored = task as unknown as Record<string, unknown>;
   const slim = result.task as unknown as Record<string, unknown>;
   assert.deepEqual(slim, Object.fromEntries(Object.keys(slim).map((key) => [key, stored[key]])), 'the slim answer matches the row');
-  for (const key of ['id', 'queue', 'owner', 'status', 'attempts', 'runAt', 'lastEventSeq']) assert.ok(key in slim, `finish answers ${key}`);
+  for (const key of ['id', 'queue', 'type', 'owner', 'status', 'attempts', 'runAt', 'startedAt', 'lastEventSeq']) assert.ok(key in slim, `finish answers ${key}`);
   return task;
 }
 
@@ -362,6 +362,54 @@ export function storeConformance(name: string, target: ConformanceTarget): void 
       await assert.rejects(store.retry(uuidv7(), T0), TaskNotFoundError);
     });
 
+    it('redrives the failed tasks of one queue in batches, oldest failure first', async () => {
+      const type = freshType();
+      const queue = `q-${type}`;
+      const spec = { type, queue, maxAttempts: 1 };
+      const created = await store.createTasks([newTask(spec), newTask(spec), newTask(spec), newTask({ ...spec, queue: `${queue}-other` })]);
+      const claims = await store.claim(claimRequest({ types: [type], max: 4 }));
+      assert.equal(claims.length, 4);
+      // The first claimed fails last: redrive order follows the failure time, not the id.
+      for (const [i, claim] of [...claims].reverse().entries()) {
+        const outcome = { status: 'failed' as const, error: { message: `bad ${i}`, retryable: false } };
+        await finishOne(store, { ref: { taskId: claim.task.id, attemptToken: claim.attemptToken }, outcome }, T0 + i);
+      }
+      const failed = (await store.listTasks({ queue, status: 'failed', limit: 10 })).tasks;
+      const oldestFailure = failed.sort((a, b) => (a.completedAt ?? 0) - (b.completedAt ?? 0))[0];
+      assert.equal(await store.retryFailed(queue, 1, T0 + 10), 1);
+      const first = await store.getTask(oldestFailure.id);
+      assert.equal(first?.status, 'queued');
+      assert.equal(first?.attempts, 0);
+      assert.equal(first?.error, null);
+      assert.equal(first?.completedAt, null);
+      assert.deepEqual(await kinds(store, oldestFailure.id), ['created', 'started', 'failed', 'retrying']);
+      assert.equal(await store.retryFailed(queue, 10, T0 + 11), 2);
+      assert.equal(await store.retryFailed(queue, 10, T0 + 12), 0);
+      assert.equal((await store.listTasks({ queue, status: 'queued', limit: 10 })).tasks.length, 3);
+      // Another queue's dead letters stay where they are.
+      assert.equal((await store.getTask(created[3].task.id))?.status, 'failed');
+      const again = await store.claim(claimRequest({ types: [type], max: 3, now: T0 + 13 }));
+      assert.equal(again.length, 3);
+    });
+
+    it('deletes a task that is not running, with its events; refuses a running one', async () => {
+      const type = freshType();
+      const [a, b, c] = (await store.createTasks([newTask({ type }), newTask({ type }), newTask({ type })])).map((r) => r.task);
+      assert.equal(await store.deleteTask(a.id), true);
+      assert.equal(await store.getTask(a.id), null);
+      await assert.rejects(store.listEvents(a.id, 0, 10), TaskNotFoundError);
+      assert.equal(await store.deleteTask(a.id), false);
+      const claim = await claimOne(store, { types: [type] });
+      assert.equal(claim.task.id, b.id);
+      await assert.rejects(store.deleteTask(b.id), InvalidStateError);
+      assert.equal((await store.getTask(b.id))?.status, 'running');
+      await finishOne(store, { ref: { taskId: b.id, attemptToken: claim.attemptToken }, outcome: { status: 'completed', result: 1 } });
+      assert.equal(await store.deleteTask(b.id), true);
+      assert.equal(await store.getTask(b.id), null);
+      assert.equal((await store.getTask(c.id))?.status, 'queued');
+      assert.equal(await store.deleteTask(uuidv7()), false);
+    });
+
     it('lists newest first with filters and a cursor', async () => {
       const type = freshType();
       const created = [];
@@ -399,6 +447,31 @@ export function storeConformance(name: string, target: ConformanceTarget): void 
       await claimOne(store, { types: [type] });
       const counts = (await store.countByQueue()).find((c) => c.queue === queue);
       assert.deepEqual(counts?.counts, { scheduled: 1, queued: 1, running: 1, completed: 0, failed: 0, cancelled: 0 });
+    });
+
+    it('counts at a bounded cost: at most `cap` tasks of each status, naming the statuses that reached it', async () => {
+      const type = freshType();
+      const queue = `q-${type}`;
+      const tasks = (await store.createTasks([newTask({ type, queue }), newTask({ type, queue }), newTask({ type, queue, maxAttempts: 1 }), newTask({ type, queue, delayMs: 1000 })])).map((c) => c.task);
+      const claims = await store.claim(claimRequest({ types: [type], max: 2 }));
+      await finishOne(store, { ref: { taskId: claims[0].task.id, attemptToken: claims[0].attemptToken }, outcome: { status: 'completed', result: null } });
+      await store.cancel(tasks[2].id, 'no', T0);
+      const exact = (await store.countByQueue()).find((c) => c.queue === queue);
+      assert.deepEqual(exact?.counts, { scheduled: 1, queued: 0, running: 1, completed: 1, failed: 0, cancelled: 1 });
+      const generous = await store.countTasks(1_000_000);
+      assert.deepEqual(generous.queues.find((c) => c.queue === queue)?.counts, exact?.counts);
+      assert.deepEqual(generous.capped, []);
+      // With a cap of 1, every status some test left a task in is capped, and counts exactly one task in all.
+      const tight = await store.countTasks(1);
+      const totals = new Map<string, number>();
+      for (const q of tight.queues) for (const [status, n] of Object.entries(q.counts)) totals.set(status, (totals.get(status) ?? 0) + n);
+      for (const status of ['scheduled', 'running', 'completed', 'cancelled']) {
+        assert.ok(tight.capped.includes(status as Task['status']), `${status} is capped`);
+        assert.equal(totals.get(status), 1, `one ${status} task counted`);
+      }
+      for (const status of ['scheduled', 'queued', 'running', 'completed', 'failed', 'cancelled']) {
+        assert.equal(tight.capped.includes(status as Task['status']), totals.get(status) === 1, `${status}: capped exactly when counted`);
+      }
     });
 
     it('counts one owner\'s tasks by queue and status, and nobody else\'s', async () => {

@@ -39,6 +39,7 @@ import type {
   LeaseState,
   NoticeListener,
   QueueCounts,
+  CappedCounts,
   QueueSettings,
   QueueSettingsPatch,
   Schedule,
@@ -179,7 +180,8 @@ function rowToApiKey(r: ApiKeyRow): ApiKey {
   };
 }
 
-interface FinishedRow extends Pick<TaskRow, 'id' | 'queue' | 'owner' | 'status' | 'attempts' | 'run_at' | 'event_seq'> {
+interface FinishedRow
+  extends Pick<TaskRow, 'id' | 'queue' | 'type' | 'owner' | 'status' | 'attempts' | 'run_at' | 'started_at' | 'event_seq'> {
   ord: number;
   event_data: Json;
 }
@@ -726,6 +728,22 @@ export class PostgresStore implements Store {
     return [...byQueue.values()].sort((a, b) => a.queue.localeCompare(b.queue));
   }
 
+  async countTasks(cap: number): Promise<CappedCounts> {
+    const byQueue = new Map<string, QueueCounts>();
+    const totals = new Map<TaskStatus, number>();
+    for (const r of await this.#query<{ status: TaskStatus; queue: string; n: number }>(this.#sql.countCapped, [cap])) {
+      let entry = byQueue.get(r.queue);
+      if (!entry) {
+        entry = { queue: r.queue, counts: Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number> };
+        byQueue.set(r.queue, entry);
+      }
+      entry.counts[r.status] = r.n;
+      totals.set(r.status, (totals.get(r.status) ?? 0) + r.n);
+    }
+    const capped = TASK_STATUSES.filter((status) => (totals.get(status) ?? 0) >= cap);
+    return { queues: [...byQueue.values()].sort((a, b) => a.queue.localeCompare(b.queue)), capped };
+  }
+
   // ---- the worker side ----
 
   async claim(request: ClaimRequest): Promise<Claim[]> {
@@ -842,10 +860,12 @@ export class PostgresStore implements Store {
       const task: FinishedTask = {
         id: row.id,
         queue: row.queue,
+        type: row.type,
         owner: row.owner,
         status: row.status,
         attempts: row.attempts,
         runAt: Number(row.run_at),
+        startedAt: toNumberOrNull(row.started_at),
         lastEventSeq: Number(row.event_seq),
       };
       notices.push(
@@ -898,6 +918,25 @@ export class PostgresStore implements Store {
       { kind: 'ready', queue: task.queue },
     ]);
     return task;
+  }
+
+  async retryFailed(queue: string, limit: number, now: number): Promise<number> {
+    const rows = await this.#query<AppendedEventRow & { id: string }>(this.#sql.retryFailedOfQueue, [now, queue, limit]);
+    if (rows.length === 0) return 0;
+    const notices: StoreNotice[] = rows.map((r) =>
+      this.#eventNotice(r, { taskId: r.id, seq: r.event_seq, kind: 'retrying', data: { manual: true }, at: now }),
+    );
+    notices.push({ kind: 'ready', queue });
+    this.#announce(notices);
+    return rows.length;
+  }
+
+  async deleteTask(id: string): Promise<boolean> {
+    const [row] = await this.#query<{ id: string }>(this.#sql.deleteTask, [id]);
+    if (row) return true;
+    const [current] = await this.#query<{ status: TaskStatus }>(this.#sql.taskStatus, [id]);
+    if (!current) return false;
+    throw new InvalidStateError(id, current.status, 'delete');
   }
 
   // ---- queue and type settings, subscriptions, schedules, retention ----

@@ -278,6 +278,26 @@ export function buildSql(schema: string) {
       ) e ON true
       ORDER BY e.seq`),
     countByQueue: prepared(`SELECT queue, status, count(*)::integer AS n FROM ${tasks} GROUP BY queue, status`),
+    /**
+     * $1 cap: at most that many tasks of each status, each along its partial index (the statuses are literals so the
+     * planner can use them), whatever the size of the table.
+     */
+    countCapped: prepared(`
+      SELECT 'scheduled' AS status, queue, count(*)::integer AS n
+        FROM (SELECT queue FROM ${tasks} WHERE status = 'scheduled' LIMIT $1::integer) c GROUP BY queue
+      UNION ALL SELECT 'queued', queue, count(*)::integer
+        FROM (SELECT queue FROM ${tasks} WHERE status = 'queued' LIMIT $1::integer) c GROUP BY queue
+      UNION ALL SELECT 'running', queue, count(*)::integer
+        FROM (SELECT queue FROM ${tasks} WHERE status = 'running' LIMIT $1::integer) c GROUP BY queue
+      UNION ALL SELECT 'completed', queue, count(*)::integer
+        FROM (SELECT queue FROM ${tasks} WHERE status = 'completed' AND completed_at IS NOT NULL LIMIT $1::integer) c
+        GROUP BY queue
+      UNION ALL SELECT 'failed', queue, count(*)::integer
+        FROM (SELECT queue FROM ${tasks} WHERE status = 'failed' AND completed_at IS NOT NULL LIMIT $1::integer) c
+        GROUP BY queue
+      UNION ALL SELECT 'cancelled', queue, count(*)::integer
+        FROM (SELECT queue FROM ${tasks} WHERE status = 'cancelled' AND completed_at IS NOT NULL LIMIT $1::integer) c
+        GROUP BY queue`),
     countByQueueOfOwner: prepared(`SELECT queue, status, count(*)::integer AS n FROM ${tasks} WHERE owner = $1::text
       GROUP BY queue, status`),
 
@@ -494,7 +514,8 @@ export function buildSql(schema: string) {
         -- The rows are locked and were checked in applicable; no status condition here, or the planner may walk
         -- every running task (tasks_leases) for each request instead of looking each one up by id.
         WHERE t.id = a.id AND t.attempt_token = a.attempt_token
-        RETURNING a.ord, a.event_kind, t.id, t.queue, t.owner, t.status, t.attempts, t.run_at, t.event_seq,
+        RETURNING a.ord, a.event_kind, t.id, t.queue, t.type, t.owner, t.status, t.attempts, t.run_at, t.started_at,
+          t.event_seq,
           CASE WHEN a.event_kind = 'retrying'
             THEN jsonb_build_object('attempt', t.attempts, 'error', a.error, 'runAt', a.run_at)
             ELSE a.event_data END AS event_data
@@ -502,7 +523,7 @@ export function buildSql(schema: string) {
       finished_events AS (
         INSERT INTO ${events} (task_id, seq, kind, data, at) SELECT id, event_seq, event_kind, event_data, $2::bigint FROM finished
       )
-      SELECT ord, event_data, id, queue, owner, status, attempts, run_at, event_seq FROM finished`),
+      SELECT ord, event_data, id, queue, type, owner, status, attempts, run_at, started_at, event_seq FROM finished`),
     /** $1 now, $2 limit. */
     expiredLeases: prepared(`SELECT ${columns}, attempt_token FROM ${tasks}
       WHERE status = 'running' AND lease_until < $1::bigint ORDER BY lease_until LIMIT $2::integer`),
@@ -529,6 +550,33 @@ export function buildSql(schema: string) {
         WHERE status = 'cancelled'
       )
       SELECT ${columns} FROM changed`),
+    /** $1 now, $2 queue, $3 limit: the oldest failures of a queue first, along tasks_finished. */
+    retryFailedOfQueue: prepared(`WITH chosen AS MATERIALIZED (
+        SELECT id FROM ${tasks}
+        WHERE status = 'failed' AND completed_at IS NOT NULL AND queue = $2::text
+        ORDER BY completed_at LIMIT $3::integer
+        FOR UPDATE SKIP LOCKED
+      ),
+      changed AS (
+        UPDATE ${tasks} SET status = 'queued', attempts = 0, run_at = $1::bigint, error = NULL, result = NULL,
+          progress = NULL, cancel_requested = false, completed_at = NULL, started_at = NULL, updated_at = $1::bigint,
+          event_seq = event_seq + 1
+        WHERE id IN (SELECT id FROM chosen) AND status = 'failed'
+        RETURNING id, queue, owner, event_seq
+      ),
+      retrying_events AS (
+        INSERT INTO ${events} (task_id, seq, kind, data, at)
+        SELECT id, event_seq, 'retrying', '{"manual": true}'::jsonb, $1::bigint FROM changed
+      )
+      SELECT id, queue, owner, event_seq FROM changed`),
+    /** $1 id. A running task is left alone (the caller then reads its status); its events go with it. */
+    deleteTask: prepared(`WITH deleted AS (
+        DELETE FROM ${tasks} WHERE id = $1::text AND status <> 'running' RETURNING id
+      ),
+      deleted_events AS (
+        DELETE FROM ${events} WHERE task_id IN (SELECT id FROM deleted)
+      )
+      SELECT id FROM deleted`),
     /** $1 id, $2 now. */
     retry: prepared(`WITH changed AS (
         UPDATE ${tasks} SET status = 'queued', attempts = 0, run_at = $2::bigint, error = NULL, result = NULL,

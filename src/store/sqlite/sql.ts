@@ -84,6 +84,9 @@ export const MIGRATIONS: readonly string[] = [
    CREATE INDEX tasks_ready_by_key ON tasks (queue, concurrency_key, priority DESC, run_at, id)
      WHERE status = 'queued' AND concurrency_key IS NOT NULL;`,
   `CREATE TABLE secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL, created_at INTEGER NOT NULL);`,
+  `-- Finished tasks by status, as on PostgreSQL: capped counts for metrics, dead-letter redrive and retention walk
+   -- only the finished tasks of one status. completed_at is set exactly while a task is finished.
+   CREATE INDEX tasks_finished ON tasks (status, completed_at) WHERE completed_at IS NOT NULL;`,
 ];
 
 export const SQL = {
@@ -173,7 +176,7 @@ export const SQL = {
       attempts = attempts - ?,
       attempt_token = NULL, lease_until = NULL, updated_at = ?, event_seq = event_seq + 1
     WHERE id = ? AND attempt_token = ? AND status = 'running' AND (? = 0 OR lease_until < ?)
-    RETURNING id, queue, owner, status, attempts, run_at, event_seq`,
+    RETURNING id, queue, type, owner, status, attempts, run_at, started_at, event_seq`,
   expiredLeases: `SELECT * FROM tasks WHERE status = 'running' AND lease_until < ? ORDER BY lease_until LIMIT ?`,
 
   cancelNow: `UPDATE tasks SET status = 'cancelled', error = ?, completed_at = ?, updated_at = ?, event_seq = event_seq + 1
@@ -182,6 +185,15 @@ export const SQL = {
   retry: `UPDATE tasks SET status = 'queued', attempts = 0, run_at = ?, error = NULL, result = NULL, progress = NULL,
       cancel_requested = 0, completed_at = NULL, started_at = NULL, updated_at = ?, event_seq = event_seq + 1
     WHERE id = ? AND status IN ('failed', 'cancelled') RETURNING *`,
+  /** ?1 now, ?2 queue, ?3 limit: the oldest failures of a queue first, along tasks_finished. */
+  retryFailedOfQueue: `UPDATE tasks SET status = 'queued', attempts = 0, run_at = ?1, error = NULL, result = NULL,
+      progress = NULL, cancel_requested = 0, completed_at = NULL, started_at = NULL, updated_at = ?1,
+      event_seq = event_seq + 1
+    WHERE id IN (SELECT id FROM tasks WHERE status = 'failed' AND completed_at IS NOT NULL AND queue = ?2
+      ORDER BY completed_at LIMIT ?3)
+    RETURNING id, queue, owner, event_seq`,
+  deleteTask: `DELETE FROM tasks WHERE id = ? AND status <> 'running' RETURNING id`,
+  deleteEventsOfTask: `DELETE FROM task_events WHERE task_id = ?`,
 
   listQueues: `SELECT * FROM queues ORDER BY name`,
   getQueue: `SELECT * FROM queues WHERE name = ?`,

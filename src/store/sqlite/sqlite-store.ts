@@ -19,6 +19,7 @@ import type {
   LeaseState,
   NoticeListener,
   QueueCounts,
+  CappedCounts,
   QueueSettings,
   QueueSettingsPatch,
   Schedule,
@@ -213,6 +214,26 @@ export class SqliteStore implements Store {
     return [...byQueue.values()].sort((a, b) => a.queue.localeCompare(b.queue));
   }
 
+  async countTasks(cap: number): Promise<CappedCounts> {
+    const byQueue = new Map<string, QueueCounts>();
+    const capped: TaskStatus[] = [];
+    for (const status of TASK_STATUSES) {
+      let total = 0;
+      for (const r of this.#c.all(SQL.countCapped[status], cap)) {
+        const queue = r.queue as string;
+        let entry = byQueue.get(queue);
+        if (!entry) {
+          entry = { queue, counts: Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number> };
+          byQueue.set(queue, entry);
+        }
+        entry.counts[status] = r.n as number;
+        total += r.n as number;
+      }
+      if (total >= cap) capped.push(status);
+    }
+    return { queues: [...byQueue.values()].sort((a, b) => a.queue.localeCompare(b.queue)), capped };
+  }
+
   async claim(request: ClaimRequest): Promise<Claim[]> {
     if (request.max <= 0 || request.types.length === 0) return [];
     const { now } = request;
@@ -364,10 +385,12 @@ export class SqliteStore implements Store {
     const task: FinishedTask = {
       id: row.id as string,
       queue: row.queue as string,
+      type: row.type as string,
       owner: row.owner as string | null,
       status: row.status as TaskStatus,
       attempts: row.attempts as number,
       runAt: row.run_at as number,
+      startedAt: row.started_at as number | null,
       lastEventSeq: row.event_seq as number,
     };
     const data: Json =
