@@ -55,6 +55,22 @@ export interface ClaimOptions {
   max: number;
 }
 
+/** An attempt this process ended: what was asked, and the task as the finish left it. */
+export interface FinishedAttempt {
+  request: FinishRequest;
+  task: FinishedTask;
+}
+
+/**
+ * Told of every attempt this process starts (claims) or ends (finishes, lease sweeps). Each attempt is started by one
+ * claim and ended by one successful finish somewhere in the cluster, so observers that count here count each attempt
+ * once however many processes share the store. Called synchronously after the store answered; must not throw.
+ */
+export interface AttemptObserver {
+  onTaskStarted?(claims: readonly Claim[], now: number): void;
+  onAttemptFinished?(attempts: readonly FinishedAttempt[], now: number): void;
+}
+
 export interface FollowOptions {
   afterSeq?: number;
   signal?: AbortSignal;
@@ -68,6 +84,7 @@ export class Engine {
   readonly #events: TaskEventHub;
   readonly #ready = new ReadySignal();
   readonly #cancelListeners = new Set<(taskId: string) => void>();
+  readonly #observers = new Set<AttemptObserver>();
   readonly #sweeper: LeaseSweeper;
   readonly topics: Topics;
   readonly scheduler: Scheduler;
@@ -84,7 +101,7 @@ export class Engine {
     this.#defaults = { ...DEFAULT_TASK_DEFAULTS, ...options.taskDefaults };
     this.#events = new TaskEventHub(store);
     this.#creates = new Coalescer((tasks) => store.createTasks(tasks));
-    this.#finishes = new Coalescer((requests) => store.finish(requests, this.#now()));
+    this.#finishes = new Coalescer((requests) => this.#finishBatch(requests));
     this.#sweeper = new LeaseSweeper(this, options.sweepIntervalMs ?? 1000);
     this.topics = new Topics(this);
     this.scheduler = new Scheduler(this, options.scheduler);
@@ -185,6 +202,23 @@ export class Engine {
     return this.store.retry(id, this.#now());
   }
 
+  /** Dead-letter redrive: puts every task of the queue that has failed by now back in it, in batches; how many. */
+  async redrive(queue: string, batchSize = 500): Promise<number> {
+    checkName('queue', queue);
+    const now = this.#now();
+    let total = 0;
+    for (;;) {
+      const n = await this.store.retryFailed(queue, batchSize, now);
+      total += n;
+      if (n < batchSize) return total;
+    }
+  }
+
+  /** Deletes a task that is not running, with its history. */
+  async deleteTask(id: string): Promise<void> {
+    if (!(await this.store.deleteTask(id))) throw new TaskNotFoundError(id);
+  }
+
   /** Stops (or restarts) claiming from a queue, in every process. */
   async setQueuePaused(name: string, paused: boolean): Promise<QueueSettings> {
     return this.store.updateQueueSettings(checkName('queue', name), { paused }, this.#now());
@@ -249,15 +283,24 @@ export class Engine {
 
   // ---- the worker side (the local implementation of the worker protocol) ----
 
-  claim(options: ClaimOptions): Promise<Claim[]> {
-    return this.store.claim({
+  async claim(options: ClaimOptions): Promise<Claim[]> {
+    const now = this.#now();
+    const claims = await this.store.claim({
       workerId: options.workerId,
       types: options.types,
       queues: options.queues ?? null,
       max: options.max,
       leaseMs: this.leaseMs,
-      now: this.#now(),
+      now,
     });
+    if (claims.length > 0) for (const observer of this.#observers) tell(() => observer.onTaskStarted?.(claims, now));
+    return claims;
+  }
+
+  /** Adds an observer of the attempts this process starts and ends (metrics, logs); returns the function that removes it. */
+  observeAttempts(observer: AttemptObserver): () => void {
+    this.#observers.add(observer);
+    return () => this.#observers.delete(observer);
   }
 
   /** The version to pass to waitForWork: read it before claiming. */
@@ -319,7 +362,18 @@ export class Engine {
 
   /** For the sweeper: finishes many expired attempts in one transaction. */
   finishMany(requests: FinishRequest[]): Promise<FinishResult[]> {
-    return this.store.finish(requests, this.#now());
+    return this.#finishBatch(requests);
+  }
+
+  async #finishBatch(requests: FinishRequest[]): Promise<FinishResult[]> {
+    const now = this.#now();
+    const results = await this.store.finish(requests, now);
+    if (this.#observers.size > 0) {
+      const finished: FinishedAttempt[] = [];
+      for (const [i, result] of results.entries()) if (result.ok) finished.push({ request: requests[i], task: result.task });
+      if (finished.length > 0) for (const observer of this.#observers) tell(() => observer.onAttemptFinished?.(finished, now));
+    }
+    return results;
   }
 
   reportWorker(info: WorkerInfo): Promise<void> {
@@ -337,5 +391,14 @@ export class Engine {
 
   outcomeOfFailure(task: Task, error: TaskError): AttemptOutcome {
     return outcomeOfFailure(task, error, this.#now());
+  }
+}
+
+/** An observer's mistake must not fail the claim or the finish it is told about. */
+function tell(call: () => void): void {
+  try {
+    call();
+  } catch {
+    // ignored: observers are metrics and logs
   }
 }

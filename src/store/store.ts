@@ -261,8 +261,9 @@ export interface Store {
    */
   retry(id: string, now: number): Promise<Task>;
   /**
-   * Dead-letter redrive: `retry` for up to `limit` failed tasks of `queue` (oldest failure first), in one transaction;
-   * answers how many went back. Call again until it answers less than `limit`.
+   * Dead-letter redrive: `retry` for up to `limit` tasks of `queue` that failed at or before `now` (oldest failure
+   * first), in one transaction; answers how many went back. Call again with the same `now` until it answers less than
+   * `limit`: tasks that fail again meanwhile are not taken a second time.
    */
   retryFailed(queue: string, limit: number, now: number): Promise<number>;
   /**

@@ -553,7 +553,7 @@ export function buildSql(schema: string) {
     /** $1 now, $2 queue, $3 limit: the oldest failures of a queue first, along tasks_finished. */
     retryFailedOfQueue: prepared(`WITH chosen AS MATERIALIZED (
         SELECT id FROM ${tasks}
-        WHERE status = 'failed' AND completed_at IS NOT NULL AND queue = $2::text
+        WHERE status = 'failed' AND completed_at <= $1::bigint AND queue = $2::text
         ORDER BY completed_at LIMIT $3::integer
         FOR UPDATE SKIP LOCKED
       ),

@@ -189,7 +189,7 @@ export const SQL = {
   retryFailedOfQueue: `UPDATE tasks SET status = 'queued', attempts = 0, run_at = ?1, error = NULL, result = NULL,
       progress = NULL, cancel_requested = 0, completed_at = NULL, started_at = NULL, updated_at = ?1,
       event_seq = event_seq + 1
-    WHERE id IN (SELECT id FROM tasks WHERE status = 'failed' AND completed_at IS NOT NULL AND queue = ?2
+    WHERE id IN (SELECT id FROM tasks WHERE status = 'failed' AND completed_at <= ?1 AND queue = ?2
       ORDER BY completed_at LIMIT ?3)
     RETURNING id, queue, owner, event_seq`,
   deleteTask: `DELETE FROM tasks WHERE id = ? AND status <> 'running' RETURNING id`,
