@@ -4,11 +4,13 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
+  ForbiddenError,
   InvalidStateError,
   StaleAttemptError,
   StoreUnavailableError,
   TaskNotFoundError,
   TaskhubError,
+  UnauthorizedError,
   ValidationError,
 } from '../core/errors.ts';
 import { describeSchemaError } from './validation.ts';
@@ -60,6 +62,9 @@ const TITLES: Record<string, string> = {
   STALE_ATTEMPT: 'Stale attempt token',
   STORE_UNAVAILABLE: 'Store unavailable',
   PAYLOAD_TOO_LARGE: 'Request body too large',
+  UNAUTHORIZED: 'Authentication required',
+  FORBIDDEN: 'Not allowed',
+  RATE_LIMITED: 'Too many requests',
   INTERNAL: 'Internal server error',
 };
 
@@ -82,6 +87,8 @@ export function toProblem(error: unknown, bodyLimitBytes: number): ProblemDetail
   }
   if (error instanceof StaleAttemptError) return problem(409, 'STALE_ATTEMPT', error.message, { taskId: error.taskId });
   if (error instanceof StoreUnavailableError) return problem(503, 'STORE_UNAVAILABLE', error.message);
+  if (error instanceof UnauthorizedError) return problem(401, 'UNAUTHORIZED', error.message);
+  if (error instanceof ForbiddenError) return problem(403, 'FORBIDDEN', error.message);
   if (error instanceof HttpProblem) return problem(error.status, error.code, error.message, error.field ? { field: error.field } : {});
   if (error instanceof TaskhubError) return problem(400, error.code, error.message);
   const fastifyError = error as FastifyError;
@@ -101,6 +108,27 @@ export function toProblem(error: unknown, bodyLimitBytes: number): ProblemDetail
   }
   return problem(500, 'INTERNAL', 'the server failed to handle this request; the error is in its log');
 }
+
+/** Query parameters whose values never appear in answers or logs. */
+const SECRET_QUERY_PARAMS = ['access_token'];
+
+/** A request URL fit to show: secret query parameters (follow tokens) replaced by `REDACTED`. */
+export function redactUrl(url: string): string {
+  const q = url.indexOf('?');
+  if (q < 0) return url;
+  const params = new URLSearchParams(url.slice(q + 1));
+  let redacted = false;
+  for (const name of SECRET_QUERY_PARAMS) {
+    if (params.has(name)) {
+      params.set(name, 'REDACTED');
+      redacted = true;
+    }
+  }
+  return redacted ? `${url.slice(0, q)}?${params.toString()}` : url;
+}
+
+/** The `instance` member of a problem about this request. */
+export const instanceOf = (request: FastifyRequest): string => redactUrl(request.url);
 
 export function sendProblem(reply: FastifyReply, body: ProblemDetails): FastifyReply {
   return reply.code(body.status).type(PROBLEM_CONTENT_TYPE).send(body);
@@ -144,13 +172,18 @@ export function installErrorHandling(app: FastifyInstance, options: ErrorHandlin
         body = problem(503, 'STORE_UNAVAILABLE', `the store is not answering: ${(pingError as Error).message}`);
       });
     }
-    body.instance = request.url;
+    body.instance = instanceOf(request);
+    if (body.status === 401) {
+      // RFC 6750: say how to authenticate, and whether the token given was the problem.
+      const presented = request.headers.authorization !== undefined || (request.query as Record<string, unknown> | undefined)?.access_token !== undefined;
+      reply.header('www-authenticate', presented ? 'Bearer realm="taskhub", error="invalid_token"' : 'Bearer realm="taskhub"');
+    }
     if (body.status >= 500) request.log.error({ err: error }, 'request failed');
     else request.log.info({ problem: body.code, detail: body.detail }, 'request refused');
     return sendProblem(reply, body);
   });
 
   app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) =>
-    sendProblem(reply, { ...problem(404, 'NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`), instance: request.url }),
+    sendProblem(reply, { ...problem(404, 'NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`), instance: instanceOf(request) }),
   );
 }

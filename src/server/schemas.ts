@@ -317,10 +317,52 @@ export const ListQuery = {
   },
 } as const;
 
+/** `?access_token=`: where a token may ride in the URL (the routes a follow token reads). */
+const accessToken = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 4096,
+  description:
+    'A bearer token in the URL, for clients that cannot set `Authorization` (EventSource): meant for follow tokens. ' +
+    'The header wins when both are given. Never logged.',
+} as const;
+
+/** GET /tasks/{id} and the WebSocket take no other query parameter. */
+export const TokenQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { access_token: accessToken },
+} as const;
+
+export const FollowTokenRequest = {
+  title: 'FollowTokenRequest',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    ttlSeconds: { type: 'integer', minimum: 1, maximum: 86400, default: 900, description: 'Lifetime of the token, seconds.' },
+  },
+} as const;
+
+export const FollowToken = {
+  title: 'FollowToken',
+  type: 'object',
+  required: ['token', 'expiresAt'],
+  properties: {
+    token: {
+      type: 'string',
+      description:
+        'Reads this one task (get, events, result, stream, WebSocket) and nothing else, as `Authorization: Bearer` ' +
+        'or `?access_token=`, on every API node.',
+    },
+    expiresAt: { type: 'integer', description: 'Epoch milliseconds.' },
+  },
+} as const;
+
 export const ResultQuery = {
   type: 'object',
   additionalProperties: false,
   properties: {
+    access_token: accessToken,
     wait: {
       type: 'number',
       minimum: 0,
@@ -334,6 +376,7 @@ export const EventsQuery = {
   type: 'object',
   additionalProperties: false,
   properties: {
+    access_token: accessToken,
     after: { type: 'integer', minimum: 0, default: 0, description: 'Only events with a greater seq.' },
     limit: { type: 'integer', minimum: 1, maximum: 1000, default: 1000 },
   },
@@ -343,6 +386,7 @@ export const StreamQuery = {
   type: 'object',
   additionalProperties: false,
   properties: {
+    access_token: accessToken,
     after: {
       type: 'integer',
       minimum: 0,
@@ -767,7 +811,7 @@ const WORKER_AND_ADMIN_SCHEMAS: readonly { title: string }[] = [
 export const NAMED_SCHEMAS: readonly { title: string }[] = [
   TaskSpec, BackoffInput, Backoff, BatchRequest, CancelRequest, TaskError, Progress, TaskStatus, Task, TaskEvent,
   TaskList, BatchResponse, EventList, TaskResult, QueueCounts, QueueList, HealthStatus, Problem, WsClientMessage,
-  WsServerMessage, ...WORKER_AND_ADMIN_SCHEMAS,
+  WsServerMessage, FollowTokenRequest, FollowToken, ...WORKER_AND_ADMIN_SCHEMAS,
 ];
 
 // ---- the TypeScript shapes of validated request parts ----

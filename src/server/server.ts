@@ -4,12 +4,15 @@ import websocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Taskhub } from '../taskhub.ts';
+import { type AuthOptions, Authenticator, FollowTokens } from './auth.ts';
 import { StreamConnections } from './connections.ts';
 import type { RouteContext } from './context.ts';
 import { installCors } from './cors.ts';
 import { installErrorHandling } from './errors.ts';
 import { openApiRoutes, recordRoutes } from './openapi.ts';
 import { installPrincipal } from './principal.ts';
+import { installRateLimits, type RateLimits } from './rate-limit.ts';
+import { installSecurityHeaders, redactingLogger } from './security.ts';
 import { installPromptClose } from './shutdown.ts';
 import { healthRoutes } from './routes/health.ts';
 import { queueRoutes } from './routes/queues.ts';
@@ -31,6 +34,13 @@ export interface ServerOptions {
   bodyLimitBytes?: number;
   /** Origins allowed by CORS. Default none. */
   corsOrigins?: string[];
+  /**
+   * Access control: API keys from the store, and JWTs when a secret or public key is given. Absent: none, every
+   * request is the anonymous administrator (`taskhub serve` then listens on loopback only).
+   */
+  auth?: AuthOptions;
+  /** Rate limits per token (per client address without auth), for changes and reads separately. Default none. */
+  rateLimits?: RateLimits;
   /** Interval of SSE heartbeat comments and WebSocket pings, ms. Default 15000. */
   sseHeartbeatMs?: number;
 }
@@ -53,14 +63,20 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   const app =
     logger === false
       ? Fastify({ logger: false, bodyLimit })
-      : Fastify({ loggerInstance: logger as FastifyBaseLogger, bodyLimit });
+      : Fastify({ loggerInstance: redactingLogger(logger) as FastifyBaseLogger, bodyLimit });
 
   app.setValidatorCompiler(validatorCompiler);
   // Response schemas document the answers; serializing with them could silently drop or coerce fields, so don't.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   installErrorHandling(app, { bodyLimitBytes: bodyLimit, pingStore: () => hub.engine.store.ping() });
-  installPrincipal(app);
+  // Order matters: headers and CORS first, so that a 401 or 429 still reaches a browser readable; then who is asking;
+  // then the rate limiter (registered before the routes, it counts per principal).
+  installSecurityHeaders(app);
   installCors(app, options.corsOrigins ?? []);
+  const followTokens = new FollowTokens(hub.engine.store);
+  const authenticator = options.auth ? new Authenticator(hub.engine.store, followTokens, options.auth) : undefined;
+  installPrincipal(app, authenticator ? { authenticate: authenticator.authenticate } : {});
+  await installRateLimits(app, options.rateLimits ?? {});
 
   const connections = new StreamConnections();
   app.decorate('streamConnections', connections);
@@ -68,7 +84,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
 
   const catalog = recordRoutes(app);
   await app.register(websocket, { options: { maxPayload: WS_MAX_MESSAGE_BYTES } });
-  const context: RouteContext = { hub, connections, heartbeatMs: options.sseHeartbeatMs ?? 15_000 };
+  const context: RouteContext = { hub, connections, heartbeatMs: options.sseHeartbeatMs ?? 15_000, followTokens };
   await app.register(healthRoutes, context);
   await app.register(taskRoutes, { ...context, prefix: '/api/v1' });
   await app.register(streamRoutes, { ...context, prefix: '/api/v1' });

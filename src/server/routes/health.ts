@@ -1,7 +1,7 @@
 // Liveness (the process answers) and readiness (and its store answers too), for load balancers and orchestrators.
 import type { FastifyPluginAsync } from 'fastify';
 import type { RouteContext } from '../context.ts';
-import { problem, sendProblem } from '../errors.ts';
+import { instanceOf, problem, sendProblem } from '../errors.ts';
 import { HealthStatus, problemResponses } from '../schemas.ts';
 
 export const healthRoutes: FastifyPluginAsync<RouteContext> = async (app, { hub }) => {
@@ -27,7 +27,7 @@ export const healthRoutes: FastifyPluginAsync<RouteContext> = async (app, { hub 
       } catch (error) {
         request.log.warn({ err: error }, 'store unreachable');
         const detail = `the store (${hub.engine.store.backend}) is not answering: ${(error as Error).message}`;
-        return sendProblem(reply, { ...problem(503, 'STORE_UNAVAILABLE', detail), instance: request.url });
+        return sendProblem(reply, { ...problem(503, 'STORE_UNAVAILABLE', detail), instance: instanceOf(request) });
       }
     },
   );

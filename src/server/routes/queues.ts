@@ -4,6 +4,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { TASK_STATUSES, type TaskStatus } from '../../core/task.ts';
 import type { QueueCounts as Counts } from '../../store/store.ts';
 import type { RouteContext } from '../context.ts';
+import { ownerFilter } from '../principal.ts';
 import { problemResponses, QueueCounts, QueueList, QueueNameParams } from '../schemas.ts';
 
 const emptyCounts = (queue: string): Counts => ({
@@ -11,7 +12,7 @@ const emptyCounts = (queue: string): Counts => ({
   counts: Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number>,
 });
 
-// Counts cover every owner's tasks; scoping them to the caller comes with the access-control issue.
+// Counts cover the caller's own tasks (every owner's for admin): a tenant learns nothing of the others' work.
 export const queueRoutes: FastifyPluginAsync<RouteContext> = async (app, { hub }) => {
   app.get(
     '/queues',
@@ -22,7 +23,7 @@ export const queueRoutes: FastifyPluginAsync<RouteContext> = async (app, { hub }
         response: { 200: QueueList, ...problemResponses(503) },
       },
     },
-    async () => ({ queues: await hub.queues() }),
+    async (request) => ({ queues: await hub.queues(ownerFilter(request.principal)) }),
   );
 
   app.get<{ Params: { name: string } }>(
@@ -38,7 +39,7 @@ export const queueRoutes: FastifyPluginAsync<RouteContext> = async (app, { hub }
     },
     async (request) => {
       const { name } = request.params;
-      return (await hub.queues()).find((q) => q.queue === name) ?? emptyCounts(name);
+      return (await hub.queues(ownerFilter(request.principal))).find((q) => q.queue === name) ?? emptyCounts(name);
     },
   );
 };

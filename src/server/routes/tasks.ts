@@ -3,6 +3,7 @@ import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { ValidationError } from '../../core/errors.ts';
 import { isTerminal, TERMINAL_EVENT_KINDS, type Json, type Task, type TaskSpec as CoreTaskSpec } from '../../core/task.ts';
 import type { RouteContext } from '../context.ts';
+import { DEFAULT_FOLLOW_TTL_SECONDS } from '../auth.ts';
 import { ownerFilter, type Principal, visibleTask } from '../principal.ts';
 import {
   BatchRequest,
@@ -10,6 +11,8 @@ import {
   CancelRequest,
   EventList,
   EventsQuery,
+  FollowToken,
+  FollowTokenRequest,
   IdempotencyHeaders,
   ListQuery,
   type ListQueryParams,
@@ -22,6 +25,7 @@ import {
   TaskResult,
   TaskSpec,
   type TaskSpecBody,
+  TokenQuery,
 } from '../schemas.ts';
 
 /** Longest long-poll of GET /tasks/{id}/result, seconds. */
@@ -184,10 +188,36 @@ export const taskRoutes: FastifyPluginAsync<RouteContext> = async (app, context)
         description: 'Status, progress, attempts, result, error and timestamps.',
         tags: ['tasks'],
         params: TaskIdParams,
+        querystring: TokenQuery,
         response: { 200: TaskSchema, ...problemResponses(404, 503) },
       },
     },
     (request) => visibleTask(hub, request.principal, request.params.id),
+  );
+
+  app.post<{ Params: IdParams; Body: { ttlSeconds?: number } }>(
+    '/tasks/:id/token',
+    {
+      schema: {
+        summary: 'Issue a follow token for a task',
+        description:
+          'A short-lived token that reads this one task (get, events, result, stream, WebSocket) and nothing else: ' +
+          'for browsers and apps that must not hold an API key. Send it as `Authorization: Bearer` or, where headers ' +
+          `cannot be set (EventSource), as \`?access_token=\`. Default lifetime ${DEFAULT_FOLLOW_TTL_SECONDS} s. Needs \`tasks:read\`.`,
+        tags: ['tasks'],
+        params: TaskIdParams,
+        body: FollowTokenRequest,
+        response: { 200: FollowToken, ...problemResponses(400, 404, 503) },
+      },
+      // The body is optional: a bare POST takes the default lifetime.
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
+    },
+    async (request) => {
+      const task = await visibleTask(hub, request.principal, request.params.id);
+      return context.followTokens.issue(task.id, request.principal, request.body.ttlSeconds ?? DEFAULT_FOLLOW_TTL_SECONDS);
+    },
   );
 
   app.get<{ Params: IdParams; Querystring: { wait: number } }>(

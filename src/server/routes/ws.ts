@@ -3,14 +3,14 @@
 // queue. An event reaches a connection at most once, however many of its subscriptions it matches.
 import type { FastifyBaseLogger, FastifyPluginAsync } from 'fastify';
 import type { WebSocket } from 'ws';
-import { TaskhubError, ValidationError } from '../../core/errors.ts';
+import { ForbiddenError, TaskhubError, ValidationError } from '../../core/errors.ts';
 import { isTerminal, type TaskEvent } from '../../core/task.ts';
 import { checkName } from '../../core/validate.ts';
 import type { QueueEvent } from '../../engine/event-hub.ts';
 import type { RouteContext } from '../context.ts';
-import { problem, sendProblem } from '../errors.ts';
+import { instanceOf, problem, sendProblem } from '../errors.ts';
 import { wsEventFrame } from '../frames.ts';
-import { canSee, type Principal, visibleTask } from '../principal.ts';
+import { canSee, type Principal, requireScope, visibleTask } from '../principal.ts';
 import { problemResponses, WsClientMessage, type WsClientMessageBody } from '../schemas.ts';
 import { compileBodyValidator, describeSchemaError } from '../validation.ts';
 
@@ -120,8 +120,11 @@ class Session {
   #subscribeQueue(queue: string): void {
     try {
       checkName('queue', queue);
+      // A follow token reads its one task; a queue (even filtered to the caller's own tasks) needs tasks:read.
+      if (this.#principal.taskId !== undefined) throw new ForbiddenError('tasks:read', 'a follow token cannot subscribe to a queue');
+      requireScope(this.#principal, 'tasks:read');
     } catch (error) {
-      if (!(error instanceof ValidationError)) throw error;
+      if (!(error instanceof ValidationError || error instanceof ForbiddenError)) throw error;
       this.#error(error.message, { queue });
       return;
     }
@@ -176,7 +179,7 @@ export const wsRoutes: FastifyPluginAsync<RouteContext> = async (app, context) =
     handler: (request, reply) =>
       sendProblem(reply.header('upgrade', 'websocket'), {
         ...problem(426, 'UPGRADE_REQUIRED', 'this endpoint speaks WebSocket only: connect with Upgrade: websocket'),
-        instance: request.url,
+        instance: instanceOf(request),
       }),
     wsHandler: (socket, request) => {
       const session = new Session(socket, request.principal, context, request.log);
