@@ -10,6 +10,9 @@ import type { ScheduleInput, SchedulerOptions } from './engine/scheduler.ts';
 import type { PublishOptions, PublishResult } from './engine/topics.ts';
 import type { CreatedTask, QueueCounts, QueueSettings, Schedule, Store, Subscription, TaskPage, TaskQuery, TypeSettings, WorkerInfo } from './store/store.ts';
 import type { Handler } from './worker/context.ts';
+import { logAttempts } from './observability/attempt-log.ts';
+import { type MetricsOptions, TaskMetrics } from './observability/metrics.ts';
+import { activeTraceparent } from './observability/tracing.ts';
 import { type HandlerOptions, type PoolStats, Worker, type WorkerOptions } from './worker/worker.ts';
 
 export interface TaskhubOptions {
@@ -31,6 +34,8 @@ export interface TaskhubOptions {
   retention?: RetentionOptions;
   /** Default: pino at TASKHUB_LOG_LEVEL or `info`. */
   logger?: Logger;
+  /** Prometheus metrics (`hub.metrics`): how queue gauges count. */
+  metrics?: MetricsOptions;
 }
 
 /** A connection that can run queries: `pg.Client` or `pg.PoolClient`, inside your BEGIN … COMMIT. */
@@ -54,13 +59,18 @@ export class Taskhub {
   readonly engine: Engine;
   readonly worker: Worker;
   readonly logger: Logger;
+  /** Prometheus metrics of this process (GET /metrics serves them). */
+  readonly metrics: TaskMetrics;
   readonly #autoStart: boolean;
+  readonly #unlogAttempts: () => void;
 
   private constructor(engine: Engine, options: TaskhubOptions, logger: Logger) {
     this.engine = engine;
     this.logger = logger;
     this.#autoStart = options.autoStart ?? true;
     this.worker = new Worker(engine, { ...options.worker, logger });
+    this.metrics = new TaskMetrics(engine, { ...options.metrics, pool: () => this.worker.stats });
+    this.#unlogAttempts = logAttempts(engine, logger);
   }
 
   static async open(options: TaskhubOptions = {}): Promise<Taskhub> {
@@ -92,7 +102,9 @@ export class Taskhub {
 
   /** Stores a task (202-durable when this resolves). With an idempotency key already used, resolves to that task. */
   async enqueue(type: string, payload: Json = null, options: EnqueueOptions = {}): Promise<Task> {
-    return (await this.engine.enqueue({ ...options, type, payload })).task;
+    // Called inside a span (with an OpenTelemetry SDK), the task's handler runs in that trace.
+    const traceparent = options.traceparent ?? activeTraceparent();
+    return (await this.engine.enqueue({ ...options, type, payload, ...(traceparent ? { traceparent } : {}) })).task;
   }
 
   /** Stores many tasks in one transaction: all or none. */
@@ -139,6 +151,16 @@ export class Taskhub {
 
   retry(id: string): Promise<Task> {
     return this.engine.retry(id);
+  }
+
+  /** Dead-letter redrive: puts every failed task of the queue back in it; answers how many. */
+  redrive(queue: string): Promise<number> {
+    return this.engine.redrive(queue);
+  }
+
+  /** Deletes a task that is not running (cancel it first), with its history. */
+  deleteTask(id: string): Promise<void> {
+    return this.engine.deleteTask(id);
   }
 
   queues(owner?: string): Promise<QueueCounts[]> {
@@ -210,6 +232,8 @@ export class Taskhub {
   /** Stops the worker gracefully (see WorkerOptions.shutdownGraceMs), then closes the store. */
   async close(options: { graceMs?: number } = {}): Promise<void> {
     await this.worker.stop(options.graceMs);
+    this.#unlogAttempts();
+    this.metrics.close();
     await this.engine.close();
   }
 }

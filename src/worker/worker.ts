@@ -8,6 +8,7 @@ import { checkName } from '../core/validate.ts';
 import type { Json } from '../core/task.ts';
 import type { AttemptRef, Claim, WorkerInfo } from '../store/store.ts';
 import { toTaskError } from '../engine/attempts.ts';
+import { endRunSpan, startRunSpan, traceIdOf, withContext } from '../observability/tracing.ts';
 import type { WorkerBackend } from './backend.ts';
 import { createContext, type Handler } from './context.ts';
 
@@ -163,7 +164,7 @@ export class Worker {
         if (!execution || execution.settled) return;
         execution.settled = true;
         execution.controller.abort(new Error('worker shutting down'));
-        await this.#backend.release(execution.ref).catch((error: unknown) => this.#log.warn({ err: error, taskId }, 'release failed'));
+        await this.#backend.release(execution.ref).catch((error: unknown) => execution.log.warn({ err: error }, 'release failed'));
         this.#active.delete(taskId);
       }),
     );
@@ -254,7 +255,10 @@ export class Worker {
       settled: false,
       done: Promise.resolve(),
       get log() {
-        log ??= root.child({ taskId: task.id, queue: task.queue, type: task.type, attempt: task.attempts });
+        if (!log) {
+          const traceId = traceIdOf(task.traceparent);
+          log = root.child({ taskId: task.id, queue: task.queue, type: task.type, attempt: task.attempts, ...(traceId ? { traceId } : {}) });
+        }
         return log;
       },
     };
@@ -271,15 +275,21 @@ export class Worker {
     const { controller, ref } = execution;
     const timeout = task.timeoutMs === null ? undefined : setTimeout(() => this.#abort(task.id, 'timed out'), task.timeoutMs);
     const aborted = new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), { once: true }));
+    // The handler runs in a span whose parent is the trace the task was submitted in (a no-op without an SDK).
+    const { span, context: traceContext } = startRunSpan(task);
+    let spanOutcome: { error?: unknown; aborted?: string } = {};
     try {
       const context = createContext(this.#backend, task, ref, controller.signal, () => execution.log);
       // An aborted attempt is reported at once; its handler keeps its slot until it returns.
-      const run = (async () => registration.handler(task.payload as never, context))();
+      const run = withContext(traceContext, () => (async () => registration.handler(task.payload as never, context))());
       const outcome = await Promise.race([run.then((value) => ({ value }), (error: unknown) => ({ error })), aborted.then(() => null)]);
       if (outcome === null) {
+        const reason: unknown = controller.signal.reason;
+        spanOutcome = { aborted: reason instanceof Error ? reason.message.replace(/^task /, '') : 'aborted' };
         await run.catch(() => {});
         return;
       }
+      if ('error' in outcome) spanOutcome = { error: outcome.error };
       if (execution.settled) return;
       execution.settled = true;
       // The next claim can overlap with saving this outcome (on PostgreSQL they use different connections; on
@@ -294,6 +304,7 @@ export class Worker {
       }
     } finally {
       clearTimeout(timeout);
+      endRunSpan(span, spanOutcome);
     }
   }
 

@@ -1,0 +1,39 @@
+// Log lines about attempts that no worker writes: an expired lease that the sweeper ended (the worker is gone, so
+// nobody else will say it), and, at debug level, every attempt this process starts and ends. Every line carries
+// taskId, queue, type and attempt, like the worker's own lines.
+import type { Logger } from 'pino';
+import type { Engine } from '../engine/engine.ts';
+import { runOutcome } from './metrics.ts';
+
+export function logAttempts(engine: Engine, logger: Logger): () => void {
+  return engine.observeAttempts({
+    onTaskStarted(claims, now) {
+      if (!logger.isLevelEnabled('debug')) return;
+      for (const { task } of claims) {
+        logger.debug({ taskId: task.id, queue: task.queue, type: task.type, attempt: task.attempts, waitMs: Math.max(0, now - task.runAt) }, 'attempt started');
+      }
+    },
+    onAttemptFinished(attempts, now) {
+      const debug = logger.isLevelEnabled('debug');
+      for (const { request, task } of attempts) {
+        const swept = request.onlyIfLeaseExpired === true;
+        if (!swept && !debug) continue;
+        // The attempt that ended: a refunded attempt (shutdown) no longer counts in task.attempts.
+        const attempt = request.outcome.status === 'retry' && request.outcome.refundAttempt ? task.attempts + 1 : task.attempts;
+        const fields = {
+          taskId: task.id,
+          queue: task.queue,
+          type: task.type,
+          attempt,
+          outcome: runOutcome(request),
+          status: task.status,
+          ...(task.startedAt === null ? {} : { durationMs: Math.max(0, now - task.startedAt) }),
+        };
+        if (swept) {
+          const then = task.status === 'cancelled' ? 'cancelled (a cancel was pending)' : task.status === 'failed' ? 'dead-lettered' : 'put back for a retry';
+          logger.warn(fields, `lease expired: the worker stopped heartbeating; task ${then}`);
+        } else logger.debug(fields, 'attempt ended');
+      }
+    },
+  });
+}

@@ -1,0 +1,207 @@
+// Prometheus metrics of one process (names and labels fixed by DESIGN.md, "Observability"). Runs are counted where
+// their attempt ends: the engine tells its attempt observers of every claim and finish this process makes, and each
+// attempt is claimed once and finished once in the whole cluster, so summing every process's counters counts each
+// attempt exactly once. Queue gauges come from QueueCountCache (bounded cost, shared for a few seconds).
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { TASK_STATUSES } from '../core/task.ts';
+import type { AttemptObserver, Engine, FinishedAttempt } from '../engine/engine.ts';
+import type { Claim, FinishRequest } from '../store/store.ts';
+import { QueueCountCache, type QueueCountOptions } from './queue-counts.ts';
+
+export type RunOutcome = 'completed' | 'failed' | 'retried' | 'cancelled' | 'timed_out';
+export type StreamKind = 'sse' | 'ws';
+
+export interface MetricsOptions {
+  /** Queue gauges: count at most this many tasks of each status (default 10000), reused for ttlMs (default 5000). */
+  queueCounts?: QueueCountOptions;
+}
+
+/** Worker pool figures of this process (see Worker.stats). */
+export interface PoolFigures {
+  running: number;
+  idle: number;
+  waiting: number;
+  capacity: number;
+}
+
+/** Run time buckets, seconds: from quick jobs to hour-long generations. */
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
+/** Enqueue-to-start buckets, seconds: milliseconds when workers keep up, minutes in a backlog. */
+const WAIT_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
+
+/** How an attempt ended, as the `outcome` label says it. */
+export function runOutcome(request: FinishRequest): RunOutcome {
+  const { outcome } = request;
+  if (outcome.status === 'completed') return 'completed';
+  if (outcome.status === 'cancelled') return 'cancelled';
+  if (outcome.error.code === 'TIMEOUT') return 'timed_out';
+  // A retry, including a lease that expired with attempts left and a task given back at shutdown.
+  return outcome.status === 'retry' ? 'retried' : 'failed';
+}
+
+export class TaskMetrics {
+  readonly registry = new Registry();
+  readonly counts: QueueCountCache;
+  readonly #runs: Counter<'queue' | 'type' | 'outcome'>;
+  readonly #duration: Histogram<'queue' | 'type'>;
+  readonly #wait: Histogram<'queue'>;
+  readonly #streams = new Set<() => Record<StreamKind, number>>();
+  readonly #unobserve: () => void;
+  #processMetrics = false;
+
+  constructor(engine: Engine, options: MetricsOptions & { pool?: () => PoolFigures } = {}) {
+    const registers = [this.registry];
+    this.counts = new QueueCountCache(engine.store, options.queueCounts);
+    const counts = this.counts;
+    this.#runs = new Counter({
+      name: 'taskhub_task_runs_total',
+      help: 'Attempts ended in this process, by how they ended (completed, failed, retried, cancelled, timed_out)',
+      labelNames: ['queue', 'type', 'outcome'],
+      registers,
+    });
+    this.#duration = new Histogram({
+      name: 'taskhub_task_duration_seconds',
+      help: 'Run time of attempts ended in this process, from claim to outcome',
+      labelNames: ['queue', 'type'],
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    this.#wait = new Histogram({
+      name: 'taskhub_task_wait_seconds',
+      help: 'Enqueue to start of attempts claimed in this process: from the time a task became ready (runAt) to its claim',
+      labelNames: ['queue'],
+      buckets: WAIT_BUCKETS,
+      registers,
+    });
+    new Gauge({
+      name: 'taskhub_queue_tasks',
+      help: 'Tasks by queue and status, counting at most taskhub_queue_tasks_cap of each status (see taskhub_queue_tasks_capped)',
+      labelNames: ['queue', 'status'],
+      registers,
+      async collect() {
+        const snapshot = await counts.get();
+        this.reset();
+        for (const q of snapshot.queues) for (const status of TASK_STATUSES) this.set({ queue: q.queue, status }, q.counts[status]);
+      },
+    });
+    new Gauge({
+      name: 'taskhub_queue_tasks_capped',
+      help: '1 for a status with at least taskhub_queue_tasks_cap tasks: its taskhub_queue_tasks values are lower bounds',
+      labelNames: ['status'],
+      registers,
+      async collect() {
+        const snapshot = await counts.get();
+        for (const status of TASK_STATUSES) this.set({ status }, snapshot.capped.includes(status) ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'taskhub_queue_tasks_cap',
+      help: 'Most tasks of one status that taskhub_queue_tasks counts',
+      registers,
+      collect() {
+        this.set(counts.cap);
+      },
+    });
+    new Gauge({
+      name: 'taskhub_queue_tasks_age_seconds',
+      help: 'Age of the count behind taskhub_queue_tasks (counts are shared for a few seconds)',
+      registers,
+      async collect() {
+        this.set((Date.now() - (await counts.get()).countedAt) / 1000);
+      },
+    });
+    new Gauge({
+      name: 'taskhub_queue_paused',
+      help: '1 for a paused queue (it hands out no tasks)',
+      labelNames: ['queue'],
+      registers,
+      async collect() {
+        this.reset();
+        for (const q of await engine.queueSettings()) this.set({ queue: q.name }, q.paused ? 1 : 0);
+      },
+    });
+    const streams = this.#streams;
+    new Gauge({
+      name: 'taskhub_stream_connections',
+      help: 'Open live connections of this process: sse (task streams and the feed) and ws',
+      labelNames: ['kind'],
+      registers,
+      collect() {
+        const total: Record<StreamKind, number> = { sse: 0, ws: 0 };
+        for (const read of streams) {
+          const open = read();
+          total.sse += open.sse;
+          total.ws += open.ws;
+        }
+        this.set({ kind: 'sse' }, total.sse);
+        this.set({ kind: 'ws' }, total.ws);
+      },
+    });
+    let reportedUnmatched = 0;
+    new Counter({
+      name: 'taskhub_publishes_unmatched_total',
+      help: 'Events published in this process that matched no subscription (no task was made)',
+      registers,
+      collect() {
+        const now = engine.topics.unmatchedPublishes;
+        if (now > reportedUnmatched) this.inc(now - reportedUnmatched);
+        reportedUnmatched = now;
+      },
+    });
+    const pool = options.pool;
+    if (pool) {
+      new Gauge({
+        name: 'taskhub_worker_slots',
+        help: "This process's worker pool: running handlers, idle slots, claimed tasks waiting for a slot, and capacity",
+        labelNames: ['state'],
+        registers,
+        collect() {
+          const figures = pool();
+          for (const state of ['running', 'idle', 'waiting', 'capacity'] as const) this.set({ state }, figures[state]);
+        },
+      });
+    }
+
+    const observer: AttemptObserver = {
+      onTaskStarted: (claims, now) => this.#started(claims, now),
+      onAttemptFinished: (attempts, now) => this.#finished(attempts, now),
+    };
+    this.#unobserve = engine.observeAttempts(observer);
+  }
+
+  #started(claims: readonly Claim[], now: number): void {
+    for (const { task } of claims) this.#wait.observe({ queue: task.queue }, Math.max(0, now - task.runAt) / 1000);
+  }
+
+  #finished(attempts: readonly FinishedAttempt[], now: number): void {
+    for (const { request, task } of attempts) {
+      this.#runs.inc({ queue: task.queue, type: task.type, outcome: runOutcome(request) });
+      if (task.startedAt !== null) {
+        this.#duration.observe({ queue: task.queue, type: task.type }, Math.max(0, now - task.startedAt) / 1000);
+      }
+    }
+  }
+
+  /** Adds the Node.js process metrics (CPU, memory, event loop lag, GC, handles); once, when something serves them. */
+  enableProcessMetrics(): void {
+    if (this.#processMetrics) return;
+    this.#processMetrics = true;
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Counts the live connections `read` reports (one server's) in taskhub_stream_connections; returns the remover. */
+  addStreamConnections(read: () => Record<StreamKind, number>): () => void {
+    this.#streams.add(read);
+    return () => this.#streams.delete(read);
+  }
+
+  /** The exposition text, and its content type. */
+  async exposition(): Promise<{ text: string; contentType: string }> {
+    return { text: await this.registry.metrics(), contentType: this.registry.contentType };
+  }
+
+  /** Stops observing the engine. */
+  close(): void {
+    this.#unobserve();
+  }
+}
