@@ -1,4 +1,5 @@
-// The Python worker client (clients/python, standard library only) end to end against a real server and SQLite file:
+// The Python worker client (clients/python, standard library only) end to end against a real server with API keys
+// and a real SQLite file:
 // submit over HTTP, the Python worker claims, reports progress and output and completes while an SSE follower sees
 // every event; a cancel lands through heartbeats; SIGTERM gives the task back; SIGKILL mid-task, and after the lease
 // expires another worker finishes the task. Needs python3 (3.9+), or TASKHUB_PYTHON naming another interpreter.
@@ -8,6 +9,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Task, TaskEvent } from '../src/index.ts';
+import { createApiKey } from '../src/server/auth.ts';
 import { waitUntil } from './helpers/hub.ts';
 import { sseFrames, startServer, type TestServer } from './helpers/server.ts';
 
@@ -24,16 +26,23 @@ interface PythonWorker {
 describe('Python worker client', () => {
   let s: TestServer;
   const workers: PythonWorker[] = [];
+  /** Tokens: the workers' (scope `worker`), a tenant's (submits and reads its own tasks), an administrator's. */
+  const token = { worker: '', tenant: '', admin: '' };
+  const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 
   const listedIds = async () =>
-    ((await (await s.request('GET', '/api/v1/workers')).json()) as { workers: { id: string }[] }).workers.map((w) => w.id);
+    ((await (await s.request('GET', '/api/v1/workers', undefined, bearer(token.admin))).json()) as { workers: { id: string }[] }).workers.map((w) => w.id);
 
-  async function startPython(id: string, extra: string[] = []): Promise<PythonWorker> {
-    const child = spawn(
+  function spawnPython(id: string, extra: string[]) {
+    return spawn(
       PYTHON,
       [EXAMPLE, '--url', s.base, '--worker-id', id, '--heartbeat-interval', '0.2', '--claim-wait', '10', '--concurrency', '2', ...extra],
-      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, PYTHONUNBUFFERED: '1', PYTHONDONTWRITEBYTECODE: '1' } },
+      { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TASKHUB_TOKEN: token.worker, PYTHONUNBUFFERED: '1', PYTHONDONTWRITEBYTECODE: '1' } },
     );
+  }
+
+  async function startPython(id: string, extra: string[] = []): Promise<PythonWorker> {
+    const child = spawnPython(id, extra);
     let output = '';
     child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -45,14 +54,14 @@ describe('Python worker client', () => {
   }
 
   const submit = async (payload: unknown, extra: Record<string, unknown> = {}): Promise<Task> => {
-    const res = await s.request('POST', '/api/v1/tasks', { type: 'travel-plan', payload, ...extra });
+    const res = await s.request('POST', '/api/v1/tasks', { type: 'travel-plan', payload, ...extra }, bearer(token.tenant));
     assert.equal(res.status, 202);
     return (await res.json()) as Task;
   };
 
   /** Follows a task over SSE from its first event until the stream ends. */
   const follow = async (id: string): Promise<TaskEvent[]> => {
-    const res = await fetch(`${s.base}/api/v1/tasks/${id}/stream`);
+    const res = await fetch(`${s.base}/api/v1/tasks/${id}/stream`, { headers: bearer(token.tenant) });
     assert.equal(res.status, 200);
     const events: TaskEvent[] = [];
     for await (const frame of sseFrames(res.body as ReadableStream<Uint8Array>)) {
@@ -67,7 +76,11 @@ describe('Python worker client', () => {
   before(async () => {
     // No handlers in the server's process: only Python workers run tasks. A short lease, so a killed worker's task
     // comes back within about a second.
-    s = await startServer({ autoStart: false, leaseMs: 1000, sweepIntervalMs: 100 });
+    s = await startServer({ autoStart: false, leaseMs: 1000, sweepIntervalMs: 100 }, { auth: {} });
+    const store = s.hub.engine.store;
+    token.worker = (await createApiKey(store, { owner: 'ops', scopes: ['worker'] })).token;
+    token.tenant = (await createApiKey(store, { owner: 'tenant-a', scopes: ['tasks:write', 'tasks:read'] })).token;
+    token.admin = (await createApiKey(store, { owner: 'ops', scopes: ['admin'] })).token;
   });
 
   after(async () => {
@@ -97,6 +110,7 @@ describe('Python worker client', () => {
     assert.equal(text, 'Day 1: the old town in Shanghai.\nDay 2: the river front in Shanghai.\nDay 3: a night market in Shanghai.\n');
     const done = await s.hub.get(task.id);
     assert.equal(done.status, 'completed');
+    assert.equal(done.owner, 'tenant-a');
     assert.deepEqual(done.result, { city: 'Shanghai', days: 3, plan: text, worker: 'py-e2e', attempt: 1 });
     assert.deepEqual(done.progress, { percent: 100, message: 'day 3 of 3', phase: 'generate' });
 
@@ -112,7 +126,7 @@ describe('Python worker client', () => {
     const slow = await submit({ city: 'Lisbon', days: 100, chunkDelayMs: 100 });
     await until(slow.id, (t) => (t.progress?.percent ?? 0) > 5, 'the slow task is generating');
     const asked = performance.now();
-    assert.equal((await s.request('POST', `/api/v1/tasks/${slow.id}/cancel`, {})).status, 202);
+    assert.equal((await s.request('POST', `/api/v1/tasks/${slow.id}/cancel`, {}, bearer(token.tenant))).status, 202);
     await until(slow.id, (t) => t.status === 'cancelled', 'the slow task was cancelled', 5000);
     assert.ok(performance.now() - asked < 2000, `cancelled within ${(performance.now() - asked).toFixed(0)} ms`);
 
@@ -120,6 +134,17 @@ describe('Python worker client', () => {
     py.process.kill('SIGTERM');
     assert.equal(await py.exit(), 0, py.log());
     assert.ok(!(await listedIds()).includes('py-e2e'), 'a stopped worker leaves the list');
+  });
+
+  it('exits at once when the server refuses its token', async () => {
+    for (const refused of ['thk_0000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', token.tenant]) {
+      const child = spawn(PYTHON, [EXAMPLE, '--url', s.base, '--token', refused], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } });
+      let output = '';
+      child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      const [code] = (await once(child, 'exit')) as [number | null];
+      assert.notEqual(code, 0, output);
+      assert.match(output, /TaskhubError: POST \/worker\/register: (401|403) /);
+    }
   });
 
   it('gives the running task back on SIGTERM once the grace period is over', async () => {

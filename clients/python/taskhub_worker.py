@@ -293,7 +293,8 @@ class Worker:
         if install_signal_handlers and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
-        self._report()
+        # A wrong URL prefix or token shows at once rather than as a loop of refused claims.
+        self._report(refusal_is_fatal=True)
         background = threading.Thread(target=self._background, name="taskhub-heartbeats", daemon=True)
         background.start()
         log.info("worker %s started: types %s, queues %s", self.id, sorted(self._handlers), self.queues or "all")
@@ -349,7 +350,8 @@ class Worker:
             except TaskhubError as error:
                 failures += 1
                 delay = min(0.1 * 2**failures, 5.0)
-                log.warning("claim failed (%s); retrying in %.1f s", error, delay)
+                level = logging.ERROR if error.status in (401, 403) else logging.WARNING
+                log.log(level, "claim failed (%s); retrying in %.1f s", error, delay)
                 self._stopping.wait(delay)
                 continue
             for claim in answer["claims"]:
@@ -467,7 +469,7 @@ class Worker:
                 self._report()
                 last_report = time.monotonic()
 
-    def _report(self) -> None:
+    def _report(self, refusal_is_fatal: bool = False) -> None:
         body = {
             "workerId": self.id,
             "types": sorted(self._handlers),
@@ -481,6 +483,8 @@ class Worker:
         try:
             self._http.post("/worker/register", body)
         except (TaskhubError, _Aborted) as error:
+            if refusal_is_fatal and getattr(error, "status", None) in (401, 403, 404):
+                raise
             log.warning("could not report this worker: %s", error)
 
     def _shutdown(self) -> None:

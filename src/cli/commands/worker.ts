@@ -1,6 +1,9 @@
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { createLogger, isLogFormat } from '../../observability/logger.ts';
+import { serveMetrics } from '../../observability/metrics-server.ts';
 import { Taskhub } from '../../taskhub.ts';
-import { HttpWorkerBackend } from '../../worker/http-backend.ts';
+import { ForbiddenError, UnauthorizedError } from '../../core/errors.ts';
+import { HttpWorkerBackend, WorkerHttpError } from '../../worker/http-backend.ts';
 import { Worker } from '../../worker/worker.ts';
 import { COMMON_OPTIONS, int, type OptionSpecs, type ParsedCommand, parseCommand, str, UsageError } from '../config.ts';
 import { type HandlerMap, loadHandlers } from '../load-handlers.ts';
@@ -14,6 +17,7 @@ export const workerOptions: OptionSpecs = {
   'poll-interval-ms': { type: 'string', env: 'TASKHUB_POLL_INTERVAL_MS', default: '1000', help: 'longest idle sleep between claims when no wake-up arrives' },
   'lease-ms': { type: 'string', env: 'TASKHUB_LEASE_MS', default: '30000', help: 'a claimed task returns to its queue this long after its worker stops heartbeating' },
   'log-level': { type: 'string', env: 'TASKHUB_LOG_LEVEL', default: 'info', help: 'fatal, error, warn, info, debug, trace or silent' },
+  'log-format': { type: 'string', env: 'TASKHUB_LOG_FORMAT', default: 'auto', help: 'json, pretty, or auto: pretty when stdout is a terminal, JSON lines otherwise' },
   store: COMMON_OPTIONS.store,
   help: COMMON_OPTIONS.help,
 };
@@ -28,6 +32,11 @@ export const workerCommandOptions: OptionSpecs = {
     env: 'TASKHUB_HEARTBEAT_INTERVAL_MS',
     help: 'how often running tasks renew their lease; with --url this is also how soon a cancel request lands (default 2000 with --url, lease/3 without)',
   },
+  'metrics-port': {
+    type: 'string',
+    env: 'TASKHUB_METRICS_PORT',
+    help: 'serve GET /metrics on 127.0.0.1:PORT (without --url: the runs this worker ends are counted here, not by a server)',
+  },
   'claim-wait-ms': {
     type: 'string',
     env: 'TASKHUB_CLAIM_WAIT_MS',
@@ -39,6 +48,13 @@ export const workerCommandOptions: OptionSpecs = {
 export const workerSummary =
   'Runs the handlers of a module against the store, or against a server with --url, until SIGINT/SIGTERM, then stops gracefully.';
 
+/** The process logger of the flags --log-level and --log-format. */
+export function loggerOf(values: ParsedCommand['values']): Logger {
+  const format = str(values, 'log-format') ?? 'auto';
+  if (!isLogFormat(format)) throw new UsageError(`--log-format ${format}: expected json, pretty or auto`);
+  return createLogger({ level: str(values, 'log-level') ?? 'info', format });
+}
+
 export async function workerCommand(argv: string[]): Promise<void> {
   const { values } = parseCommand(argv, workerCommandOptions);
   const file = str(values, 'handlers');
@@ -46,15 +62,18 @@ export async function workerCommand(argv: string[]): Promise<void> {
   const handlers = await loadHandlers(file);
   const concurrency = int(values, 'concurrency') ?? 10;
   const queues = str(values, 'queues')?.split(',').map((q) => q.trim()).filter(Boolean) ?? null;
-  const logger = pino({ level: str(values, 'log-level') ?? 'info' });
+  const logger = loggerOf(values);
   const url = str(values, 'url');
   if (url) return remoteWorker(url, values, handlers, { concurrency, queues, logger });
   const hub = await Taskhub.open({ store: str(values, 'store'), logger, leaseMs: int(values, 'lease-ms'), worker: { queues, pollIntervalMs: int(values, 'poll-interval-ms') ?? 1000 } });
   for (const [type, handler] of Object.entries(handlers)) hub.handle(type, handler, { concurrency });
-  logger.info({ workerId: hub.worker.id, types: hub.worker.types, queues, store: hub.engine.store.backend }, 'worker started');
+  const metricsPort = int(values, 'metrics-port');
+  const metrics = metricsPort === undefined ? undefined : await serveMetrics(hub.metrics, { port: metricsPort });
+  logger.info({ workerId: hub.worker.id, types: hub.worker.types, queues, store: hub.engine.store.backend, metrics: metrics?.url }, 'worker started');
   onShutdown(async () => {
     logger.info('stopping: finishing running tasks');
     await hub.close({ graceMs: int(values, 'shutdown-grace') ?? 10_000 });
+    await metrics?.close();
   });
 }
 
@@ -84,6 +103,15 @@ async function remoteWorker(
     logger: options.logger,
   });
   for (const [type, handler] of Object.entries(handlers)) worker.handle(type, handler, { concurrency: options.concurrency });
+  // A wrong token or URL shows at once rather than as a loop of refused claims.
+  try {
+    await backend.reportWorker({ ...worker.info, startedAt: Date.now() });
+  } catch (error) {
+    if (error instanceof UnauthorizedError || error instanceof ForbiddenError || (error instanceof WorkerHttpError && error.status === 404)) {
+      throw new Error(`${url} refused this worker: ${(error as Error).message}`);
+    }
+    options.logger.warn({ err: error }, 'could not reach the server yet; will keep trying');
+  }
   worker.start();
   options.logger.info({ workerId: worker.id, types: worker.types, queues: options.queues, url }, 'worker started');
   onShutdown(async () => {
