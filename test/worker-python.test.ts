@@ -176,7 +176,8 @@ describe('Python worker client', () => {
     const started = events.filter((e) => e.kind === 'started').map((e) => (e.data as { workerId: string }).workerId);
     assert.deepEqual(started, ['py-doomed', 'py-rescuer']);
     const retrying = events.find((e) => e.kind === 'retrying');
-    assert.equal((retrying?.data as { error?: { code?: string } }).error?.code, 'LEASE_EXPIRED', JSON.stringify(retrying));
+    assert.ok(retrying, 'the expired lease put the task back');
+    assert.equal((retrying.data as { error?: { code?: string } }).error?.code, 'LEASE_EXPIRED', JSON.stringify(retrying));
     assert.deepEqual(events.map((e) => e.seq), events.map((_e, i) => i + 1), 'the follower saw every event of both attempts');
     assert.equal(events.at(-1)?.kind, 'completed');
     assert.ok(performance.now() - killedAt < 15_000);
