@@ -32,8 +32,8 @@ function serve(store: string, env: NodeJS.ProcessEnv, extra: string[] = []): Pro
   });
 }
 
-async function submit(base: string, payload: unknown): Promise<Task> {
-  const res = await fetch(`${base}/api/v1/tasks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'cluster', payload }) });
+async function submit(base: string, payload: unknown, queue = 'default'): Promise<Task> {
+  const res = await fetch(`${base}/api/v1/tasks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'cluster', payload, queue }) });
   assert.equal(res.status, 202, await res.clone().text());
   return (await res.json()) as Task;
 }
@@ -48,7 +48,7 @@ const completedCount = async (base: string) =>
   (await getJson<{ tasks: Task[] }>(`${base}/api/v1/tasks?status=completed&limit=1000`)).tasks.length;
 
 describe('many processes on one PostgreSQL', () => {
-  it('two servers and three workers run each task exactly once; a follower on A sees progress made elsewhere; SIGKILL loses nothing', { timeout: 120_000 }, async (t) => {
+  it('two servers and three workers (one of them through server B over HTTP) run each task exactly once; a follower on A sees progress reported through B; SIGKILL loses nothing', { timeout: 120_000 }, async (t) => {
     if (!(await requirePostgres(t))) return;
     const schema = freshSchema('cluster');
     const store = storeUrl(schema);
@@ -57,16 +57,19 @@ describe('many processes on one PostgreSQL', () => {
     writeFileSync(runLog, '');
     const procs: ChildProcess[] = [];
     try {
-      // All five start at once: their migrations must take turns.
+      // These four start at once: their migrations must take turns.
       const workerArgs = ['worker', '--handlers', HANDLERS, '--store', store, '--concurrency', '4', '--lease-ms', '1500', '--log-level', 'warn'];
-      const workers = [0, 1, 2].map(() => spawnCli(workerArgs, { RUN_LOG: runLog }));
+      const workers = [0, 1].map(() => spawnCli([...workerArgs, '--queues', 'default'], { RUN_LOG: runLog }));
       procs.push(...workers);
-      const [a, b] = await Promise.all([serve(store, {}), serve(store, {})]);
+      const [a, b] = await Promise.all([serve(store, {}, ['--lease-ms', '1500']), serve(store, {}, ['--lease-ms', '1500'])]);
       procs.push(a.proc, b.proc);
+      // The third worker speaks the worker protocol to B, and alone takes the queue `via-b`.
+      const remote = spawnCli(['worker', '--url', b.url, '--handlers', HANDLERS, '--queues', 'via-b', '--concurrency', '4', '--log-level', 'warn'], { RUN_LOG: runLog });
+      procs.push(remote);
 
       const tasks: Task[] = [];
-      for (let i = 0; i < 60; i++) tasks.push(await submit(i % 2 ? b.url : a.url, { ms: 80 }));
-      const followed = tasks[1];
+      for (let i = 0; i < 60; i++) tasks.push(await submit(i % 2 ? b.url : a.url, { ms: 80 }, i % 3 === 0 ? 'via-b' : 'default'));
+      const followed = tasks[0];
       const seen: TaskEvent[] = [];
       const following = (async () => {
         const res = await fetch(`${a.url}/api/v1/tasks/${followed.id}/stream`);
@@ -90,7 +93,9 @@ describe('many processes on one PostgreSQL', () => {
         const final = await getJson<Task>(`${b.url}/api/v1/tasks/${task.id}`);
         assert.ok(runs.filter(([id]) => id === task.id).length <= final.attempts, 'no attempt ran twice');
       }
-      assert.ok(new Set(runs.map((r) => r[2])).size >= 2, 'work was spread over the worker processes');
+      assert.ok(new Set(runs.map((r) => r[2])).size === 3, 'every worker process ran tasks');
+      const remoteRuns = runs.filter((r) => r[2] === String(remote.pid)).map((r) => r[0]);
+      assert.ok(remoteRuns.includes(followed.id), 'the followed task ran on the worker behind B');
     } finally {
       for (const p of procs) p.kill('SIGKILL');
       tmp.remove();
