@@ -341,7 +341,7 @@ class Worker:
             self._poll = _Http(self._url, self._token, self._request_timeout)
             if self._stopping.is_set():
                 break
-            body = {"workerId": self.id, "types": types, "queues": self.queues, "max": free, "waitMs": int(self.claim_wait * 1000)}
+            body = {"workerId": self.id, "types": types, "queues": self.queues, "max": min(free, 100), "waitMs": int(self.claim_wait * 1000)}
             try:
                 answer = self._poll.post("/worker/claim", body, timeout=self.claim_wait + 10)
                 failures = 0

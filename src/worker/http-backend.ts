@@ -50,6 +50,8 @@ interface ProblemBody {
   taskStatus?: string;
 }
 
+/** Most tasks one claim may take (the server's limit); a worker with more free slots claims again at once. */
+const MAX_CLAIM = 100;
 /** Longest waitMs the server accepts. */
 const MAX_WAIT_MS = 30_000;
 /** How long a call may take beyond its long-poll before it is given up. */
@@ -99,7 +101,7 @@ export class HttpWorkerBackend implements WorkerBackend {
         workerId: options.workerId,
         types: options.types,
         queues: options.queues ?? null,
-        max: options.max - claims.length,
+        max: Math.min(options.max - claims.length, MAX_CLAIM),
         waitMs: 0,
       });
       claims.push(...answer.claims);
