@@ -147,6 +147,15 @@ class _Http:
                     pass
 
 
+class _TaskLog(logging.LoggerAdapter):
+    """Prefixes every line with the task: `[task ID type #attempt] message`; the fields are also in `extra`."""
+
+    def process(self, msg: Any, kwargs: Any) -> Any:
+        extra = self.extra or {}
+        kwargs.setdefault("extra", {}).update(extra)
+        return f"[task {extra.get('task_id')} {extra.get('type')} #{extra.get('attempt')}] {msg}", kwargs
+
+
 class TaskContext:
     """What a handler gets besides its payload."""
 
@@ -158,7 +167,7 @@ class TaskContext:
         self.attempt_token: str = claim["attemptToken"]
         self._stop = threading.Event()
         self.stop_reason: Optional[str] = None
-        self.log = logging.LoggerAdapter(log, {"task_id": self.task_id, "type": self.task["type"], "attempt": self.attempt})
+        self.log: logging.LoggerAdapter = _TaskLog(log, {"task_id": self.task_id, "type": self.task["type"], "attempt": self.attempt})
 
     @property
     def payload(self) -> Any:
@@ -388,8 +397,14 @@ class Worker:
             if execution.settle():
                 if ctx.cancelled:
                     self._report_cancel_or_release(execution)
-                else:
-                    self._call(ctx, "complete", {"result": result})
+                    return
+                try:
+                    json.dumps(result)
+                except (TypeError, ValueError) as error:
+                    ctx.log.warning("the result is not JSON: %s", error)
+                    self._fail(ctx, {"message": f"the handler's result is not JSON-serialisable: {error}", "code": "BAD_RESULT", "retryable": False})
+                    return
+                self._call(ctx, "complete", {"result": result})
         finally:
             with self._lock:
                 if self._active.get(ctx.task_id) is execution:
