@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Ajv, type ValidateFunction } from 'ajv';
-import type { Task, TaskEvent } from '../src/index.ts';
+import pino from 'pino';
+import { type Task, type TaskEvent, Taskhub } from '../src/index.ts';
 import type { Scope } from '../src/server/principal.ts';
 import { createServer } from '../src/server/server.ts';
 import { openTestHub, waitUntil } from './helpers/hub.ts';
@@ -91,6 +92,25 @@ describe('worker protocol over HTTP', () => {
       assert.deepEqual(claimed?.task.payload, { n: 1 });
       assert.ok(claimed && claimed.leaseExpiresAt > Date.now() - 1000);
       assert.ok(elapsed < 1200, `woke at once, not on a poll: ${elapsed.toFixed(0)} ms`);
+    });
+
+    it('wakes at once for a task submitted by another process sharing the store', async () => {
+      // A second Taskhub on the same SQLite file stands in for another API node: its submit reaches this server only
+      // through the store's notices, not through this process's memory.
+      const other = await Taskhub.open({ store: `sqlite:${s.hub.dbPath}`, logger: pino({ level: 'silent' }), autoStart: false });
+      try {
+        const pending = claim({ types: ['elsewhere'], waitMs: 10_000 });
+        await sleep(200);
+        const started = performance.now();
+        const task = await other.enqueue('elsewhere', { from: 'another node' });
+        const answer = await json<ClaimAnswer>(await pending, 200, 'ClaimResponse');
+        const elapsed = performance.now() - started;
+        assert.equal(answer.claims[0]?.task.id, task.id);
+        assert.ok(elapsed < 1000, `woke on the store notice: ${elapsed.toFixed(0)} ms`);
+        await call(task.id, 'complete', { attemptToken: answer.claims[0]?.attemptToken });
+      } finally {
+        await other.close();
+      }
     });
 
     it('answers an empty list after waitMs when nothing comes', async () => {
