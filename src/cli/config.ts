@@ -51,7 +51,7 @@ export function parseCommand(argv: string[], specs: OptionSpecs): ParsedCommand 
   for (const [name, spec] of Object.entries(specs)) {
     if (values[name] !== undefined) continue;
     const fromEnv = spec.env ? process.env[spec.env] : undefined;
-    if (fromEnv !== undefined && fromEnv !== '') values[name] = spec.type === 'boolean' ? fromEnv === 'true' || fromEnv === '1' : fromEnv;
+    if (fromEnv !== undefined && fromEnv !== '') values[name] = spec.type === 'boolean' ? ['true', '1', 'on', 'yes'].includes(fromEnv.toLowerCase()) : fromEnv;
     else if (spec.default !== undefined) values[name] = spec.default;
   }
   return { values, positionals: parsed.positionals };

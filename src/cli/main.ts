@@ -18,6 +18,7 @@ import {
 } from './commands/tasks.ts';
 import { workerCommand, workerCommandOptions, workerSummary } from './commands/worker.ts';
 import * as admin from './commands/admin.ts';
+import { keysCommand, keysOptions, keysSummary } from './commands/keys.ts';
 
 interface Command {
   usage: string;
@@ -38,6 +39,7 @@ const COMMANDS: Record<string, Command> = {
   schedules: { usage: 'taskhub schedules [list | put NAME | delete NAME] [options]', summary: admin.schedulesSummary, options: admin.schedulesOptions, run: admin.schedulesCommand },
   queues: { usage: 'taskhub queues [list | pause NAME | resume NAME | limit NAME] [options]', summary: admin.queuesSummary, options: admin.queuesOptions, run: admin.queuesCommand },
   types: { usage: 'taskhub types [list | put TYPE | delete TYPE] [options]', summary: admin.typesSummary, options: admin.typesOptions, run: admin.typesCommand },
+  keys: { usage: 'taskhub keys [list | create --owner NAME --scopes a,b [--name N] | revoke ID] [--json]', summary: keysSummary, options: keysOptions, run: keysCommand },
 };
 
 function overview(): string {

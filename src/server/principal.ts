@@ -137,7 +137,7 @@ export function installPrincipal(app: FastifyInstance, options: PrincipalOptions
     });
     return;
   }
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', async (request, reply) => {
     request.principal = NOBODY;
     const config = request.routeOptions.config;
     // An unknown path answers 404 whoever asks: the routes are public knowledge (/openapi.json).
@@ -148,7 +148,9 @@ export function installPrincipal(app: FastifyInstance, options: PrincipalOptions
     if (token === undefined) throw new UnauthorizedError();
     const principal = await authenticate(token);
     request.principal = principal;
+    // Who asked goes on every later line about the request ("request completed" comes from reply.log).
     request.log = request.log.child({ subject: principal.subject });
+    reply.log = request.log;
     authorize(principal, access);
   });
 }

@@ -69,8 +69,11 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   // Response schemas document the answers; serializing with them could silently drop or coerce fields, so don't.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   installErrorHandling(app, { bodyLimitBytes: bodyLimit, pingStore: () => hub.engine.store.ping() });
-  // Order matters: headers and CORS first, so that a 401 or 429 still reaches a browser readable; then who is asking;
-  // then the rate limiter (registered before the routes, it counts per principal).
+  // Order matters. The WebSocket plugin first: its onRequest hook marks upgrade requests, so that an upgrade refused
+  // below (401, 403, 429) has its socket closed after the answer instead of left open. Then headers and CORS, so that
+  // a refusal still reaches a browser readable; then who is asking; then the rate limiter (registered before the
+  // routes, it counts per principal).
+  await app.register(websocket, { options: { maxPayload: WS_MAX_MESSAGE_BYTES } });
   installSecurityHeaders(app);
   installCors(app, options.corsOrigins ?? []);
   const followTokens = new FollowTokens(hub.engine.store);
@@ -83,7 +86,6 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   installPromptClose(app, connections);
 
   const catalog = recordRoutes(app);
-  await app.register(websocket, { options: { maxPayload: WS_MAX_MESSAGE_BYTES } });
   const context: RouteContext = { hub, connections, heartbeatMs: options.sseHeartbeatMs ?? 15_000, followTokens };
   await app.register(healthRoutes, context);
   await app.register(taskRoutes, { ...context, prefix: '/api/v1' });

@@ -1,6 +1,9 @@
+import { readFileSync } from 'node:fs';
 import pino from 'pino';
 import { Taskhub } from '../../taskhub.ts';
-import { COMMON_OPTIONS, int, parseCommand, str, UsageError, type OptionSpecs } from '../config.ts';
+import type { AuthOptions } from '../../server/auth.ts';
+import type { RateLimit } from '../../server/rate-limit.ts';
+import { COMMON_OPTIONS, int, parseCommand, str, UsageError, type OptionSpecs, type ParsedCommand } from '../config.ts';
 import { loadHandlers } from '../load-handlers.ts';
 import { onShutdown } from '../shutdown.ts';
 import { workerOptions } from './worker.ts';
@@ -10,20 +13,58 @@ export const serveOptions: OptionSpecs = {
   port: { type: 'string', env: 'TASKHUB_PORT', default: '8080', help: 'port to listen on (0: any free port)' },
   'cors-origin': { type: 'string', env: 'TASKHUB_CORS_ORIGIN', help: 'comma-separated origins allowed by CORS (default none)' },
   'body-limit': { type: 'string', env: 'TASKHUB_BODY_LIMIT', default: '1048576', help: 'largest request body in bytes' },
+  auth: { type: 'boolean', env: 'TASKHUB_AUTH', help: 'require a token on every API request: API keys (taskhub keys create), and JWTs when configured below' },
+  'jwt-secret': { type: 'string', env: 'TASKHUB_JWT_SECRET', help: 'accept HS256 JWTs signed with this secret (32+ characters; prefer the env variable); implies --auth' },
+  'jwt-public-key': { type: 'string', env: 'TASKHUB_JWT_PUBLIC_KEY', help: 'accept RS256/ES256/EdDSA JWTs verified with this public key file (PEM or JWK); implies --auth' },
+  'rate-limit-submit': { type: 'string', env: 'TASKHUB_RATE_LIMIT_SUBMIT', default: '100/1000', help: 'changes (submit, cancel, publish, …) allowed per token (per address without auth): N/MS, or off' },
+  'rate-limit-read': { type: 'string', env: 'TASKHUB_RATE_LIMIT_READ', default: '1000/1000', help: 'reads (get, list, stream connects, …) allowed per token: N/MS, or off' },
   ...workerOptions,
   handlers: { ...workerOptions.handlers, help: 'handlers module to run in this process (optional)' },
   store: COMMON_OPTIONS.store,
 };
 export const serveSummary = 'Runs the HTTP API (REST, SSE, WebSocket) and, with --handlers, a worker in the same process.';
 
-const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+const LOOPBACK = new Set(['::1', 'localhost', '::ffff:127.0.0.1']);
+const isLoopback = (host: string) => LOOPBACK.has(host.toLowerCase()) || /^127(\.\d{1,3}){3}$/.test(host);
+
+/** `--rate-limit-*`: N/MS, or off (also 0 and none). */
+function rateLimitOf(values: ParsedCommand['values'], name: string): RateLimit | null {
+  const text = str(values, name);
+  if (text === undefined || ['off', 'none', '0'].includes(text)) return null;
+  const match = /^(\d+)\/(\d+)$/.exec(text);
+  if (!match || Number(match[1]) < 1 || Number(match[2]) < 1) throw new UsageError(`--${name} "${text}": expected N/MS (e.g. 100/1000) or off`);
+  return { max: Number(match[1]), windowMs: Number(match[2]) };
+}
+
+/** The auth settings of the flags; undefined when no auth is configured. */
+async function authOf(values: ParsedCommand['values']): Promise<AuthOptions | undefined> {
+  const jwtSecret = str(values, 'jwt-secret');
+  const keyFile = str(values, 'jwt-public-key');
+  if (!values.auth && jwtSecret === undefined && keyFile === undefined) return undefined;
+  // Loaded here, not at the top: jose costs every other command ~40 ms of startup.
+  const { MIN_JWT_SECRET_LENGTH } = await import('../../server/auth.ts');
+  if (jwtSecret !== undefined && jwtSecret.length < MIN_JWT_SECRET_LENGTH) {
+    throw new UsageError(`--jwt-secret: must be at least ${MIN_JWT_SECRET_LENGTH} characters (256 bits for HS256)`);
+  }
+  let jwtPublicKey: string | undefined;
+  if (keyFile !== undefined) {
+    try {
+      jwtPublicKey = readFileSync(keyFile, 'utf8');
+    } catch (error) {
+      throw new UsageError(`--jwt-public-key ${keyFile}: ${(error as Error).message}`);
+    }
+  }
+  return { ...(jwtSecret !== undefined ? { jwtSecret } : {}), ...(jwtPublicKey !== undefined ? { jwtPublicKey } : {}) };
+}
 
 export async function serveCommand(argv: string[]): Promise<void> {
   const { values } = parseCommand(argv, serveOptions);
   const host = str(values, 'host') ?? '127.0.0.1';
-  if (!LOOPBACK.has(host)) {
-    throw new UsageError(`--host ${host}: listening beyond loopback requires auth, and none is configured`);
+  const auth = await authOf(values);
+  if (!auth && !isLoopback(host)) {
+    throw new UsageError(`--host ${host}: listening beyond loopback requires auth (--auth, --jwt-secret or --jwt-public-key), and none is configured`);
   }
+  const rateLimits = { submit: rateLimitOf(values, 'rate-limit-submit'), read: rateLimitOf(values, 'rate-limit-read') };
   const port = int(values, 'port') ?? 8080;
   const logger = pino({ level: str(values, 'log-level') ?? 'info' });
   const file = str(values, 'handlers');
@@ -33,9 +74,9 @@ export async function serveCommand(argv: string[]): Promise<void> {
   for (const [type, handler] of Object.entries(handlers)) hub.handle(type, handler, { concurrency });
   const { createServer } = await import('../../server/server.ts');
   const corsOrigins = str(values, 'cors-origin')?.split(',').map((o) => o.trim()).filter(Boolean) ?? [];
-  const app = await createServer({ hub, logger, corsOrigins, bodyLimitBytes: int(values, 'body-limit') ?? 1_048_576 });
+  const app = await createServer({ hub, logger, corsOrigins, auth, rateLimits, bodyLimitBytes: int(values, 'body-limit') ?? 1_048_576 });
   const address = await app.listen({ host, port });
-  logger.info({ address, store: hub.engine.store.backend, types: hub.worker.types }, `taskhub listening on ${address}`);
+  logger.info({ address, store: hub.engine.store.backend, types: hub.worker.types, auth: auth ? Object.keys(auth).concat('apiKeys') : 'none' }, `taskhub listening on ${address}`);
   process.stdout.write(`Taskhub listening on ${address}  (dashboard ${address}/dashboard, API docs ${address}/docs)\n`);
   onShutdown(async () => {
     await app.close();
