@@ -9,6 +9,8 @@ import pino from 'pino';
 import { type Task, type TaskEvent, Taskhub } from '../src/index.ts';
 import type { Scope } from '../src/server/principal.ts';
 import { createServer } from '../src/server/server.ts';
+import { HttpWorkerBackend } from '../src/worker/http-backend.ts';
+import { Worker } from '../src/worker/worker.ts';
 import { openTestHub, waitUntil } from './helpers/hub.ts';
 import { sleep, sseFrames, startServer, type TestServer } from './helpers/server.ts';
 
@@ -439,5 +441,38 @@ describe('worker protocol: server shutdown and scopes', () => {
       await app.close();
       await hub.dispose();
     }
+  });
+});
+
+describe('HttpWorkerBackend (the Worker runtime over HTTP, in process)', () => {
+  it('long-polls for every handled type at once and runs whichever arrives without delay', async () => {
+    const s = await startServer({ autoStart: false });
+    const worker = new Worker(new HttpWorkerBackend({ url: s.base }), { pollIntervalMs: 10_000, heartbeatIntervalMs: 100 });
+    try {
+      worker.handle('alpha', async (payload: { n: number }) => ({ alpha: payload.n }), { concurrency: 2 });
+      worker.handle('beta', async (payload: { n: number }, ctx) => {
+        await ctx.progress(50, 'half');
+        await ctx.output('b');
+        return { beta: payload.n };
+      });
+      worker.start();
+      await waitUntil(async () => (await s.hub.workers()).some((w) => w.id === worker.id), 5000, 'the worker registered');
+      await sleep(300); // both claims came back empty: the worker is in its long-poll
+      for (const [type, n] of [['beta', 1], ['alpha', 2], ['beta', 3]] as const) {
+        const submitted = performance.now();
+        const task = await s.hub.enqueue(type, { n });
+        const done = await s.hub.wait(task.id, 5000);
+        assert.equal(done.status, 'completed');
+        assert.deepEqual(done.result, { [type]: n });
+        assert.ok(performance.now() - submitted < 1000, `${type} ran at once: ${(performance.now() - submitted).toFixed(0)} ms`);
+        await sleep(100);
+      }
+      const beta = (await s.hub.list({ type: 'beta' })).tasks[0];
+      assert.deepEqual((await s.hub.events(beta?.id ?? '')).map((e) => e.kind), ['created', 'started', 'progress', 'output', 'completed']);
+    } finally {
+      await worker.stop(200);
+      await s.close();
+    }
+    assert.equal(worker.running, false);
   });
 });

@@ -223,22 +223,32 @@ export class HttpWorkerBackend implements WorkerBackend {
 
   async #post<T>(path: string, body: unknown, options: { signal?: AbortSignal | undefined; timeoutMs?: number; taskId?: string } = {}): Promise<T> {
     const url = `${this.#base}${API}${path}`;
-    const timeout = AbortSignal.timeout(options.timeoutMs ?? this.#timeoutMs);
-    const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+    // The caller's signal may cut the request only until the answer starts: a claim the server has already sent is
+    // read to the end, not dropped (which would leave its task to lease expiry).
+    const controller = new AbortController();
+    const cut = () => controller.abort(options.signal?.reason);
+    if (options.signal?.aborted) cut();
+    options.signal?.addEventListener('abort', cut, { once: true });
+    const timer = setTimeout(() => controller.abort(new Error('timed out')), options.timeoutMs ?? this.#timeoutMs);
     let response: Response;
+    let text: string;
     try {
-      response = await this.#fetch(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...(this.#token ? { authorization: `Bearer ${this.#token}` } : {}) },
-        body: JSON.stringify(body),
-        signal,
-      });
+      try {
+        response = await this.#fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...(this.#token ? { authorization: `Bearer ${this.#token}` } : {}) },
+          body: JSON.stringify(body),
+          signal: controller.signal,
+        });
+      } finally {
+        options.signal?.removeEventListener('abort', cut);
+      }
+      text = await response.text();
     } catch (error) {
       throw new StoreUnavailableError(`POST ${url}: ${(error as Error).message}`, { cause: error });
+    } finally {
+      clearTimeout(timer);
     }
-    const text = await response.text().catch((error: unknown) => {
-      throw new StoreUnavailableError(`POST ${url}: ${(error as Error).message}`, { cause: error });
-    });
     if (response.ok) return (text ? JSON.parse(text) : undefined) as T;
     let problem: ProblemBody = {};
     try {
