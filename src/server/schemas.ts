@@ -528,14 +528,16 @@ export const FinishedTask = {
   title: 'FinishedTask',
   description: 'The task as the attempt left it.',
   type: 'object',
-  required: ['id', 'queue', 'owner', 'status', 'attempts', 'runAt', 'lastEventSeq'],
+  required: ['id', 'queue', 'type', 'owner', 'status', 'attempts', 'runAt', 'startedAt', 'lastEventSeq'],
   properties: {
     id: { type: 'string' },
     queue: { type: 'string' },
+    type: { type: 'string' },
     owner: { type: ['string', 'null'] },
     status: TaskStatus,
     attempts: { type: 'integer', minimum: 0 },
     runAt: epochMs('For a retry: when it runs again, epoch ms.'),
+    startedAt: nullableEpochMs('Start of the attempt that ended, epoch ms.'),
     lastEventSeq: { type: 'integer', minimum: 1 },
   },
 } as const;
