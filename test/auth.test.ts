@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import pino from 'pino';
 import WebSocket from 'ws';
+import { TaskhubClient, TaskhubHttpError } from '../src/client/index.ts';
 import type { Task } from '../src/index.ts';
 import { createApiKey } from '../src/server/auth.ts';
 import { createServer } from '../src/server/server.ts';
@@ -422,6 +423,37 @@ describe('access control across API nodes', () => {
     assert.equal(res.status, 401);
     assert.match(((await res.json()) as { detail: string }).detail, /API keys, not JWTs/);
     assert.equal((await s.request('GET', '/api/v1/tasks', undefined, bearer('thk_0123456789abcdef_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'))).status, 401);
+  });
+});
+
+describe('the client SDK with a follow token', () => {
+  it('gets, follows and waits for the result of its task, and does nothing else', async () => {
+    const s = await startServer({ worker: { pollIntervalMs: 20 } }, { auth: {} });
+    try {
+      s.hub.handle('slow-echo', async (payload, ctx) => {
+        await ctx.progress(50, 'halfway');
+        await ctx.output('partial');
+        return { echoed: payload };
+      });
+      const { token: key } = await createApiKey(s.hub.engine.store, { owner: 'gina', scopes: ['tasks:read', 'tasks:write'] });
+      const backend = new TaskhubClient({ url: s.base, token: key });
+      const task = await backend.submit('slow-echo', { n: 1 });
+      const { token, expiresAt } = await backend.followToken(task.id, { ttlSeconds: 120 });
+      assert.ok(expiresAt > Date.now() + 100_000);
+      const browser = new TaskhubClient({ url: s.base, token });
+      const kinds: string[] = [];
+      for await (const event of browser.follow(task.id)) kinds.push(event.kind);
+      assert.deepEqual(kinds, ['created', 'started', 'progress', 'output', 'completed']);
+      assert.deepEqual((await browser.result(task.id)).result, { echoed: { n: 1 } });
+      assert.equal((await browser.get(task.id)).status, 'completed');
+      const other = await backend.submit('slow-echo', { n: 2 });
+      await assert.rejects(browser.get(other.id), (e: unknown) => e instanceof TaskhubHttpError && e.status === 404);
+      await assert.rejects(browser.list(), (e: unknown) => e instanceof TaskhubHttpError && e.status === 403);
+      await assert.rejects(browser.submit('slow-echo'), (e: unknown) => e instanceof TaskhubHttpError && e.status === 403);
+      await assert.rejects(browser.cancel(task.id), (e: unknown) => e instanceof TaskhubHttpError && e.status === 403);
+    } finally {
+      await s.close();
+    }
   });
 });
 

@@ -178,6 +178,20 @@ export class TaskhubClient {
   }
 
   /**
+   * A follow token for one task, for a browser or app that must not hold this client's key: it reads that task (get,
+   * events, result, follow, WebSocket) and nothing else, until `expiresAt` (epoch ms). Hand it to
+   * `new TaskhubClient({ url, token })` there. Needs the `tasks:read` scope; default lifetime 900 s.
+   */
+  async followToken(id: string, options: { ttlSeconds?: number; signal?: AbortSignal } = {}): Promise<{ token: string; expiresAt: number }> {
+    const body = options.ttlSeconds === undefined ? {} : { ttlSeconds: options.ttlSeconds };
+    const answer = await readJson(await this.#request('POST', `${taskPath(id)}/token`, { body, signal: options.signal }));
+    if (!isObject(answer) || typeof answer.token !== 'string' || typeof answer.expiresAt !== 'number') {
+      throw new TaskhubClientError('followToken: the server answered without a token');
+    }
+    return { token: answer.token, expiresAt: answer.expiresAt };
+  }
+
+  /**
    * Waits for the task to finish (completed, failed or cancelled) and resolves with it; inspect `status`, `result`
    * and `error`. Long-polls GET /result?wait= until then; throws TaskhubTimeoutError after `timeoutMs`.
    */
