@@ -85,7 +85,7 @@ export class SqliteSettings {
     return this.#c.all(SQL.listQueues).map(rowToQueue);
   }
 
-  updateQueueSettings(name: string, patch: QueueSettingsPatch, now: number): QueueSettings {
+  async updateQueueSettings(name: string, patch: QueueSettingsPatch, now: number): Promise<QueueSettings> {
     return this.#c.write(() => {
       const current = this.#c.get(SQL.getQueue, name);
       const base = current ? rowToQueue(current) : { paused: false, maxConcurrency: null, rateLimit: null, maxPerKey: null };
@@ -100,14 +100,14 @@ export class SqliteSettings {
     return this.#c.all(SQL.listTypes).map(rowToType);
   }
 
-  putTypeSettings(settings: TypeSettings): TypeSettings {
-    this.#c.write(() =>
+  async putTypeSettings(settings: TypeSettings): Promise<TypeSettings> {
+    await this.#c.write(() =>
       this.#c.run(SQL.upsertType, settings.type, JSON.stringify(settings.defaults), settings.payloadSchema === null ? null : JSON.stringify(settings.payloadSchema), settings.updatedAt),
     );
     return settings;
   }
 
-  deleteTypeSettings(type: string): boolean {
+  async deleteTypeSettings(type: string): Promise<boolean> {
     return this.#c.write(() => this.#c.run(SQL.deleteType, type) > 0);
   }
 
@@ -115,7 +115,7 @@ export class SqliteSettings {
     return this.#c.all(SQL.listSubscriptions).map(rowToSubscription);
   }
 
-  putSubscription(s: Omit<Subscription, 'createdAt' | 'updatedAt'>, now: number): { subscription: Subscription; created: boolean } {
+  async putSubscription(s: Omit<Subscription, 'createdAt' | 'updatedAt'>, now: number): Promise<{ subscription: Subscription; created: boolean }> {
     return this.#c.write(() => {
       const created = !this.#c.get(SQL.getSubscription, s.name);
       this.#c.run(SQL.upsertSubscription, s.name, s.pattern, s.queue, s.type, now, now);
@@ -123,7 +123,7 @@ export class SqliteSettings {
     });
   }
 
-  deleteSubscription(name: string): boolean {
+  async deleteSubscription(name: string): Promise<boolean> {
     return this.#c.write(() => this.#c.run(SQL.deleteSubscription, name) > 0);
   }
 
@@ -136,7 +136,7 @@ export class SqliteSettings {
     return row ? rowToSchedule(row) : null;
   }
 
-  putSchedule(d: ScheduleDefinition, nextRunAt: number | null, now: number): { schedule: Schedule; created: boolean } {
+  async putSchedule(d: ScheduleDefinition, nextRunAt: number | null, now: number): Promise<{ schedule: Schedule; created: boolean }> {
     return this.#c.write(() => {
       const created = !this.#c.get(SQL.getSchedule, d.name);
       this.#c.run(SQL.upsertSchedule, d.name, d.cron, d.timezone, JSON.stringify(d.task), d.missedPolicy, d.paused ? 1 : 0, nextRunAt, now, now);
@@ -144,7 +144,7 @@ export class SqliteSettings {
     });
   }
 
-  deleteSchedule(name: string): boolean {
+  async deleteSchedule(name: string): Promise<boolean> {
     return this.#c.write(() => this.#c.run(SQL.deleteSchedule, name) > 0);
   }
 
@@ -152,12 +152,12 @@ export class SqliteSettings {
     return this.#c.all(SQL.dueSchedules, now, limit).map(rowToSchedule);
   }
 
-  advanceSchedule(name: string, from: number, to: number | null, fired: { at: number; taskId: string } | null, now: number): boolean {
+  async advanceSchedule(name: string, from: number, to: number | null, fired: { at: number; taskId: string } | null, now: number): Promise<boolean> {
     return this.#c.write(() => this.#c.run(SQL.advanceSchedule, to, fired?.at ?? null, fired?.taskId ?? null, now, name, from) > 0);
   }
 
-  registerWorker(w: WorkerInfo): void {
-    this.#c.write(() =>
+  async registerWorker(w: WorkerInfo): Promise<void> {
+    await this.#c.write(() =>
       this.#c.run(SQL.upsertWorker, w.id, w.host, w.pid, JSON.stringify(w.types), w.queues ? JSON.stringify(w.queues) : null, w.concurrency, w.running, w.startedAt, w.lastSeenAt),
     );
   }
@@ -166,12 +166,12 @@ export class SqliteSettings {
     return this.#c.all(SQL.listWorkers, seenSince).map(rowToWorker);
   }
 
-  removeWorkers(before: number, id?: string): number {
+  async removeWorkers(before: number, id?: string): Promise<number> {
     return this.#c.write(() => this.#c.run(SQL.removeWorkers, Number.isFinite(before) ? before : Number.MIN_SAFE_INTEGER, id ?? null));
   }
 
-  createApiKey(key: ApiKey, secretHash: string): void {
-    this.#c.write(() => this.#c.run(SQL.insertApiKey, key.id, key.name, key.owner, JSON.stringify(key.scopes), secretHash, key.createdAt));
+  async createApiKey(key: ApiKey, secretHash: string): Promise<void> {
+    await this.#c.write(() => this.#c.run(SQL.insertApiKey, key.id, key.name, key.owner, JSON.stringify(key.scopes), secretHash, key.createdAt));
   }
 
   findApiKey(id: string): { key: ApiKey; secretHash: string } | null {
@@ -183,11 +183,11 @@ export class SqliteSettings {
     return this.#c.all(SQL.listApiKeys).map(rowToKey);
   }
 
-  revokeApiKey(id: string, now: number): boolean {
+  async revokeApiKey(id: string, now: number): Promise<boolean> {
     return this.#c.write(() => this.#c.run(SQL.revokeApiKey, now, id) > 0);
   }
 
-  secret(name: string): string {
+  async secret(name: string): Promise<string> {
     const existing = this.#c.get(SQL.getSecret, name);
     if (existing) return existing.value as string;
     return this.#c.write(() => {
@@ -196,7 +196,7 @@ export class SqliteSettings {
     });
   }
 
-  deleteFinishedTasks(status: string, before: number, limit: number): number {
+  async deleteFinishedTasks(status: string, before: number, limit: number): Promise<number> {
     return this.#c.write(() => {
       const ids = JSON.stringify(this.#c.all(SQL.finishedBefore, status, before, limit).map((r) => r.id));
       this.#c.run(SQL.deleteEventsOf, ids);

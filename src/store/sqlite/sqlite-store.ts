@@ -117,7 +117,7 @@ export class SqliteStore implements Store {
   }
 
   async migrate(): Promise<void> {
-    this.#c.write(() => {
+    await this.#c.write(() => {
       this.#c.db.exec(SQL.createMigrationsTable);
       const applied = new Set(this.#c.all(SQL.appliedVersions).map((r) => r.version as number));
       MIGRATIONS.forEach((ddl, index) => {
@@ -134,7 +134,9 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.#poller) clearInterval(this.#poller);
     this.#poller = undefined;
-    if (this.#c.db.isOpen) this.#c.db.close();
+    if (!this.#c.db.isOpen) return;
+    this.#c.flush();
+    this.#c.db.close();
   }
 
   async ping(): Promise<void> {
@@ -517,7 +519,7 @@ export class SqliteStore implements Store {
   }
 
   async registerWorker(info: WorkerInfo): Promise<void> {
-    this.#settings.registerWorker(info);
+    await this.#settings.registerWorker(info);
   }
   async listWorkers(seenSince: number): Promise<WorkerInfo[]> {
     return this.#settings.listWorkers(seenSince);
@@ -526,7 +528,7 @@ export class SqliteStore implements Store {
     return this.#settings.removeWorkers(before, id);
   }
   async createApiKey(key: ApiKey, secretHash: string): Promise<void> {
-    this.#settings.createApiKey(key, secretHash);
+    await this.#settings.createApiKey(key, secretHash);
   }
   async findApiKey(id: string): Promise<{ key: ApiKey; secretHash: string } | null> {
     return this.#settings.findApiKey(id);
