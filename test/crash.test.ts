@@ -27,7 +27,7 @@ it('loses nothing when a worker is killed with SIGKILL mid-run', { timeout: 60_0
   const hub = await Taskhub.open({ store, logger: pino({ level: 'silent' }), autoStart: false });
   const workers: ChildProcess[] = [];
   try {
-    const tasks = await hub.enqueueMany(Array.from({ length: 120 }, () => ({ type: 'crashy', payload: { ms: 40 } })));
+    const tasks = await hub.enqueueMany(Array.from({ length: 120 }, () => ({ type: 'crashy', payload: { ms: 150 } })));
     const first = startWorker(store, runLog);
     workers.push(first);
     await waitUntil(async () => (await hub.list({ status: 'completed', limit: 1000 })).tasks.length >= 20, 20_000, 'first completions');
