@@ -4,7 +4,8 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyInstance, FastifyPluginAsync, RouteOptions } from 'fastify';
 import { DOCS_HTML } from './docs-page.ts';
-import { NAMED_SCHEMAS } from './schemas.ts';
+import { type Access, routeAccess } from './principal.ts';
+import { NAMED_SCHEMAS, problemResponses } from './schemas.ts';
 
 declare module 'fastify' {
   interface FastifySchema {
@@ -34,6 +35,8 @@ interface RouteDoc {
   method: string;
   url: string;
   schema: RouteSchema;
+  /** What a caller needs when auth is configured (principal.ts). */
+  access: Access;
 }
 
 export interface RouteCatalog {
@@ -48,7 +51,9 @@ export function recordRoutes(app: FastifyInstance): RouteCatalog {
     if (!schema || schema.hide) return;
     for (const method of [route.method].flat()) {
       // Fastify adds a HEAD twin to every GET; documenting it would only repeat the GET.
-      if (method !== 'HEAD') catalog.routes.push({ method: method.toLowerCase(), url: route.url, schema });
+      if (method !== 'HEAD') {
+        catalog.routes.push({ method: method.toLowerCase(), url: route.url, schema, access: routeAccess(method, route.url, route.config?.access) });
+      }
     }
   });
   return catalog;
@@ -92,21 +97,36 @@ function responses(response: Record<string, SchemaObject> = {}): object {
   );
 }
 
+/** Who may call an operation when auth is configured: OpenAPI `security`, and words for its description. */
+function securityOf(access: Access): { security: object[]; note: string } {
+  if (access === 'public') return { security: [], note: 'No token needed.' };
+  if (access === 'follow') {
+    return {
+      security: [{ bearer: [] }, { accessToken: [] }],
+      note: 'Needs `tasks:read`, or a follow token for this task (also as `?access_token=`).',
+    };
+  }
+  return { security: [{ bearer: [] }], note: `Needs the \`${access}\` scope.` };
+}
+
 export function buildOpenApi(catalog: RouteCatalog): object {
   const paths: Record<string, Record<string, object>> = {};
-  for (const { method, url, schema } of catalog.routes) {
+  for (const { method, url, schema, access } of catalog.routes) {
+    const { security, note } = securityOf(access);
     const path = url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
     const operation: Record<string, unknown> = {
       operationId: `${method}${path.replace(/[{}]/g, '').replace(/[^A-Za-z0-9]+(.)?/g, (_m, c?: string) => (c ?? '').toUpperCase())}`,
       summary: schema.summary,
-      ...(schema.description ? { description: schema.description } : {}),
+      description: schema.description ? `${schema.description}\n\n${note}` : note,
       ...(schema.tags ? { tags: schema.tags } : {}),
+      security,
+      'x-taskhub-access': access,
       parameters: [
         ...parameters(schema.params, 'path'),
         ...parameters(schema.querystring, 'query'),
         ...parameters(schema.headers, 'header'),
       ],
-      responses: responses(schema.response),
+      responses: responses({ ...(access === 'public' ? {} : (problemResponses(401, 403, 429) as Record<string, SchemaObject>)), ...schema.response }),
     };
     if (schema.body) {
       const bodyRequired = Array.isArray(schema.body.required) && schema.body.required.length > 0;
@@ -126,6 +146,15 @@ export function buildOpenApi(catalog: RouteCatalog): object {
     paths,
     components: {
       schemas: Object.fromEntries(NAMED_SCHEMAS.map((schema) => [schema.title, withRefs(schema)])),
+      // Only enforced when the server runs with auth; without it every request is the anonymous administrator.
+      securitySchemes: {
+        bearer: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'An API key (`thk_<id>_<secret>`), a JWT of the configured identity provider, or a follow token.',
+        },
+        accessToken: { type: 'apiKey', in: 'query', name: 'access_token', description: 'A follow token, where headers cannot be set (EventSource).' },
+      },
     },
   };
 }

@@ -853,6 +853,9 @@ export interface WsClientMessageBody {
 
 const PROBLEM_DESCRIPTIONS: Record<number, string> = {
   400: 'Bad request: malformed JSON, a wrong type, an unknown field, or a value the task model refuses (`field` names it).',
+  401: 'No token, or one that is not valid (malformed, badly signed, expired, revoked). Only with auth configured.',
+  403: 'The token is valid but lacks the scope this needs (a follow token reads its one task only).',
+  429: 'Too many requests from this token (or address): wait `Retry-After` seconds.',
   404: 'No such task (or not yours).',
   409: 'The task is in a state that does not allow this.',
   413: 'The request body is over the size limit.',
