@@ -457,6 +457,24 @@ describe('the client SDK with a follow token', () => {
   });
 });
 
+describe('JWT audience and issuer', () => {
+  it('refuses tokens for another audience or from another issuer when they are configured', async () => {
+    const s = await startServer({ autoStart: false }, { auth: { jwtSecret: JWT_SECRET, jwtAudience: 'taskhub-prod', jwtIssuer: 'https://id.example' } });
+    try {
+      const key = new TextEncoder().encode(JWT_SECRET);
+      const sign = (aud: string, iss: string) =>
+        new SignJWT({ scope: 'tasks:read' }).setProtectedHeader({ alg: 'HS256' }).setSubject('hal').setAudience(aud).setIssuer(iss).setExpirationTime('5m').sign(key);
+      const status = async (token: string) => (await s.request('GET', '/api/v1/tasks', undefined, bearer(token))).status;
+      assert.equal(await status(await sign('taskhub-prod', 'https://id.example')), 200);
+      assert.equal(await status(await sign('billing', 'https://id.example')), 401);
+      assert.equal(await status(await sign('taskhub-prod', 'https://evil.example')), 401);
+      assert.equal(await status(await jwt({ scope: 'tasks:read' }, { sub: 'hal' })), 401, 'no aud at all');
+    } finally {
+      await s.close();
+    }
+  });
+});
+
 describe('JWTs verified with a public key', () => {
   for (const alg of ['RS256', 'ES256', 'EdDSA'] as const) {
     it(`accepts ${alg} tokens signed by the matching private key, and nothing else`, async () => {

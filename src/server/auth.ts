@@ -163,6 +163,10 @@ export interface AuthOptions {
   jwtSecret?: string;
   /** Public key of the identity provider's JWTs: PEM (SPKI or certificate) or JWK JSON text. */
   jwtPublicKey?: string;
+  /** When given, a JWT's `aud` must include this (tokens your identity provider issued for other services are refused). */
+  jwtAudience?: string;
+  /** When given, a JWT's `iss` must be this. */
+  jwtIssuer?: string;
   /** Clock skew accepted on `exp` and `nbf`, seconds. Default 5. */
   clockToleranceSeconds?: number;
 }
@@ -235,6 +239,8 @@ export class Authenticator {
   readonly #hmac: VerifierKey | undefined;
   readonly #publicKey: VerifierKey | undefined;
   readonly #clockTolerance: number;
+  readonly #audience: string | undefined;
+  readonly #issuer: string | undefined;
 
   constructor(store: Store, follow: FollowTokens, options: AuthOptions = {}) {
     this.#store = store;
@@ -247,6 +253,8 @@ export class Authenticator {
     }
     if (options.jwtPublicKey !== undefined) this.#publicKey = publicKeyOf(options.jwtPublicKey);
     this.#clockTolerance = options.clockToleranceSeconds ?? 5;
+    this.#audience = options.jwtAudience;
+    this.#issuer = options.jwtIssuer;
   }
 
   /** Whether user JWTs are accepted at all. */
@@ -277,6 +285,8 @@ export class Authenticator {
       algorithms: verifier.algorithms,
       requiredClaims: ['exp', 'sub'],
       clockTolerance: this.#clockTolerance,
+      ...(this.#audience !== undefined ? { audience: this.#audience } : {}),
+      ...(this.#issuer !== undefined ? { issuer: this.#issuer } : {}),
     });
     const owner = payload.sub as string;
     if (!OWNER_RE.test(owner)) throw new UnauthorizedError('the token\'s "sub" claim is not a usable owner name');

@@ -16,6 +16,8 @@ export const serveOptions: OptionSpecs = {
   auth: { type: 'boolean', env: 'TASKHUB_AUTH', help: 'require a token on every API request: API keys (taskhub keys create), and JWTs when configured below' },
   'jwt-secret': { type: 'string', env: 'TASKHUB_JWT_SECRET', help: 'accept HS256 JWTs signed with this secret (32+ characters; prefer the env variable); implies --auth' },
   'jwt-public-key': { type: 'string', env: 'TASKHUB_JWT_PUBLIC_KEY', help: 'accept RS256/ES256/EdDSA JWTs verified with this public key file (PEM or JWK); implies --auth' },
+  'jwt-audience': { type: 'string', env: 'TASKHUB_JWT_AUDIENCE', help: 'JWTs must name this audience (aud); recommended when your identity provider serves other services too' },
+  'jwt-issuer': { type: 'string', env: 'TASKHUB_JWT_ISSUER', help: 'JWTs must come from this issuer (iss)' },
   'rate-limit-submit': { type: 'string', env: 'TASKHUB_RATE_LIMIT_SUBMIT', default: '100/1000', help: 'changes (submit, cancel, publish, …) allowed per token (per address without auth): N/MS, or off' },
   'rate-limit-read': { type: 'string', env: 'TASKHUB_RATE_LIMIT_READ', default: '1000/1000', help: 'reads (get, list, stream connects, …) allowed per token: N/MS, or off' },
   ...workerOptions,
@@ -36,6 +38,10 @@ function rateLimitOf(values: ParsedCommand['values'], name: string): RateLimit |
   return { max: Number(match[1]), windowMs: Number(match[2]) };
 }
 
+/** What the startup log says about auth: which kinds of token are accepted, never a secret. */
+const authSummary = (auth: AuthOptions | undefined) =>
+  auth ? { apiKeys: true, hs256: auth.jwtSecret !== undefined, publicKey: auth.jwtPublicKey !== undefined, audience: auth.jwtAudience ?? null, issuer: auth.jwtIssuer ?? null } : 'none';
+
 /** The auth settings of the flags; undefined when no auth is configured. */
 async function authOf(values: ParsedCommand['values']): Promise<AuthOptions | undefined> {
   const jwtSecret = str(values, 'jwt-secret');
@@ -54,7 +60,14 @@ async function authOf(values: ParsedCommand['values']): Promise<AuthOptions | un
       throw new UsageError(`--jwt-public-key ${keyFile}: ${(error as Error).message}`);
     }
   }
-  return { ...(jwtSecret !== undefined ? { jwtSecret } : {}), ...(jwtPublicKey !== undefined ? { jwtPublicKey } : {}) };
+  const jwtAudience = str(values, 'jwt-audience');
+  const jwtIssuer = str(values, 'jwt-issuer');
+  return {
+    ...(jwtSecret !== undefined ? { jwtSecret } : {}),
+    ...(jwtPublicKey !== undefined ? { jwtPublicKey } : {}),
+    ...(jwtAudience !== undefined ? { jwtAudience } : {}),
+    ...(jwtIssuer !== undefined ? { jwtIssuer } : {}),
+  };
 }
 
 export async function serveCommand(argv: string[]): Promise<void> {
@@ -76,7 +89,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
   const corsOrigins = str(values, 'cors-origin')?.split(',').map((o) => o.trim()).filter(Boolean) ?? [];
   const app = await createServer({ hub, logger, corsOrigins, auth, rateLimits, bodyLimitBytes: int(values, 'body-limit') ?? 1_048_576 });
   const address = await app.listen({ host, port });
-  logger.info({ address, store: hub.engine.store.backend, types: hub.worker.types, auth: auth ? Object.keys(auth).concat('apiKeys') : 'none' }, `taskhub listening on ${address}`);
+  logger.info({ address, store: hub.engine.store.backend, types: hub.worker.types, auth: authSummary(auth) }, `taskhub listening on ${address}`);
   process.stdout.write(`Taskhub listening on ${address}  (dashboard ${address}/dashboard, API docs ${address}/docs)\n`);
   onShutdown(async () => {
     await app.close();
