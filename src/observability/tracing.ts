@@ -91,9 +91,13 @@ export function endRunSpan(span: Span, outcome: { error?: unknown; aborted?: str
   span.end();
 }
 
-/** Runs `fn` with `ctx` as the active context (seen by `trace.getActiveSpan()` when a context manager is registered). */
+/**
+ * Runs `fn` with `ctx` as the active context (seen by `trace.getActiveSpan()` when a context manager is registered).
+ * Without any trace (no SDK, no traceparent) it just calls `fn`: handler stacks then show no tracing frames.
+ */
 export function withContext<T>(ctx: Context, fn: () => T): T {
-  return context.with(ctx, fn);
+  const span = trace.getSpan(ctx);
+  return span && isSpanContextValid(span.spanContext()) ? context.with(ctx, fn) : fn();
 }
 
 /** The traceparent of the active span, if any is valid (inside a span of the application's, with an SDK). */

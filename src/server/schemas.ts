@@ -61,6 +61,12 @@ export const TaskSpec = {
       type: 'string',
       description: 'Submitting the same key again returns the first task (200) instead of creating one. Same as the `Idempotency-Key` header.',
     },
+    traceparent: {
+      type: 'string',
+      description:
+        'W3C trace context the task belongs to (else the `traceparent` header, if valid): its submit span and its ' +
+        "handler's runs join that trace.",
+    },
   },
 } as const;
 
@@ -743,6 +749,16 @@ export const QueueSettings = {
   },
 } as const;
 
+export const RedriveResult = {
+  title: 'RedriveResult',
+  type: 'object',
+  required: ['queue', 'retried'],
+  properties: {
+    queue: { type: 'string' },
+    retried: { type: 'integer', minimum: 0, description: 'Failed tasks put back in the queue.' },
+  },
+} as const;
+
 export const TypeDefaults = {
   type: 'object',
   additionalProperties: false,
@@ -813,7 +829,7 @@ const WORKER_AND_ADMIN_SCHEMAS: readonly { title: string }[] = [
 export const NAMED_SCHEMAS: readonly { title: string }[] = [
   TaskSpec, BackoffInput, Backoff, BatchRequest, CancelRequest, TaskError, Progress, TaskStatus, Task, TaskEvent,
   TaskList, BatchResponse, EventList, TaskResult, QueueCounts, QueueList, HealthStatus, Problem, WsClientMessage,
-  WsServerMessage, FollowTokenRequest, FollowToken, ...WORKER_AND_ADMIN_SCHEMAS,
+  WsServerMessage, FollowTokenRequest, FollowToken, ...WORKER_AND_ADMIN_SCHEMAS, RedriveResult,
 ];
 
 // ---- the TypeScript shapes of validated request parts ----
@@ -831,6 +847,7 @@ export interface TaskSpecBody {
   tags?: Record<string, string>;
   parentId?: string;
   idempotencyKey?: string;
+  traceparent?: string;
 }
 
 export interface ListQueryParams {

@@ -24,6 +24,9 @@ import { topicRoutes } from './routes/topics.ts';
 import { scheduleRoutes } from './routes/schedules.ts';
 import { queueControlRoutes } from './routes/queue-controls.ts';
 import { typeRoutes } from './routes/types.ts';
+import { dashboardRoutes } from './routes/dashboard.ts';
+import { feedRoutes } from './routes/feed.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 import { validatorCompiler } from './validation.ts';
 
 export interface ServerOptions {
@@ -97,6 +100,9 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   await app.register(scheduleRoutes, { ...context, prefix: '/api/v1' });
   await app.register(queueControlRoutes, { ...context, prefix: '/api/v1' });
   await app.register(typeRoutes, { ...context, prefix: '/api/v1' });
+  await app.register(feedRoutes, { ...context, prefix: '/api/v1' });
+  await app.register(metricsRoutes, context);
+  await app.register(dashboardRoutes, context);
   await app.register(openApiRoutes, { catalog });
   return app;
 }

@@ -1,12 +1,11 @@
 import { readFileSync } from 'node:fs';
-import pino from 'pino';
 import { Taskhub } from '../../taskhub.ts';
 import type { AuthOptions } from '../../server/auth.ts';
 import type { RateLimit } from '../../server/rate-limit.ts';
 import { COMMON_OPTIONS, int, parseCommand, str, UsageError, type OptionSpecs, type ParsedCommand } from '../config.ts';
 import { loadHandlers } from '../load-handlers.ts';
 import { onShutdown } from '../shutdown.ts';
-import { workerOptions } from './worker.ts';
+import { loggerOf, workerOptions } from './worker.ts';
 
 export const serveOptions: OptionSpecs = {
   host: { type: 'string', env: 'TASKHUB_HOST', default: '127.0.0.1', help: 'address to listen on' },
@@ -79,7 +78,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
   }
   const rateLimits = { submit: rateLimitOf(values, 'rate-limit-submit'), read: rateLimitOf(values, 'rate-limit-read') };
   const port = int(values, 'port') ?? 8080;
-  const logger = pino({ level: str(values, 'log-level') ?? 'info' });
+  const logger = loggerOf(values);
   const file = str(values, 'handlers');
   const handlers = file ? await loadHandlers(file) : {};
   const hub = await Taskhub.open({ store: str(values, 'store'), logger, leaseMs: int(values, 'lease-ms') });

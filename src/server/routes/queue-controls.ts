@@ -5,7 +5,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { ValidationError } from '../../core/errors.ts';
 import type { RouteContext } from '../context.ts';
 import { requireScope } from '../principal.ts';
-import { problemResponses, QueueLimits, QueueNameParams, QueueSettings } from '../schemas.ts';
+import { problemResponses, QueueLimits, QueueNameParams, QueueSettings, RedriveResult } from '../schemas.ts';
 
 interface LimitsBody {
   maxConcurrency?: number | null;
@@ -47,6 +47,25 @@ export const queueControlRoutes: FastifyPluginAsync<RouteContext> = async (app, 
     async (request) => {
       requireScope(request.principal, 'admin');
       return engine.setQueuePaused(request.params.name, false);
+    },
+  );
+
+  app.post<{ Params: { name: string } }>(
+    '/queues/:name/redrive',
+    {
+      schema: {
+        summary: 'Retry every failed task of a queue (dead-letter redrive)',
+        description:
+          'Puts every task of the queue that has failed by now back in it, with its attempts reset, as a retry of ' +
+          'each would; answers how many. Tasks that fail again meanwhile are not taken twice.',
+        tags: ['queues'],
+        params: QueueNameParams,
+        response: { 200: RedriveResult, ...problemResponses(400, 401, 403, 503) },
+      },
+    },
+    async (request) => {
+      requireScope(request.principal, 'admin');
+      return { queue: request.params.name, retried: await hub.redrive(request.params.name) };
     },
   );
 

@@ -4,6 +4,7 @@ import { ValidationError } from '../../core/errors.ts';
 import { isTerminal, TERMINAL_EVENT_KINDS, type Json, type Task, type TaskSpec as CoreTaskSpec } from '../../core/task.ts';
 import type { RouteContext } from '../context.ts';
 import { DEFAULT_FOLLOW_TTL_SECONDS } from '../auth.ts';
+import { withSubmitSpan } from '../../observability/tracing.ts';
 import { ownerFilter, type Principal, visibleTask } from '../principal.ts';
 import {
   BatchRequest,
@@ -51,7 +52,8 @@ function toSpec(body: TaskSpecBody, principal: Principal, prefix = '', tracepare
     spec.runAt = at;
   } else if (runAt !== undefined) spec.runAt = runAt;
   if (principal.owner !== null) spec.owner = principal.owner;
-  if (traceparent) spec.traceparent = traceparent;
+  // The body's traceparent (validated by the core) wins over the header's.
+  if (traceparent && spec.traceparent === undefined) spec.traceparent = traceparent;
   return spec;
 }
 
@@ -121,7 +123,13 @@ export const taskRoutes: FastifyPluginAsync<RouteContext> = async (app, context)
       }
       const spec = toSpec(body, request.principal, '', traceparentOf(request.headers.traceparent));
       if (headerKey !== undefined) spec.idempotencyKey = headerKey;
-      const { task, created } = await hub.engine.enqueue(spec);
+      // The task stores the submit span's context, so its handler's runs are children of this submit.
+      const { task, created } = await withSubmitSpan(spec, spec.traceparent, async (traceparent, span) => {
+        if (traceparent) spec.traceparent = traceparent;
+        const result = await hub.engine.enqueue(spec);
+        span.setAttribute('taskhub.task.id', result.task.id);
+        return result;
+      });
       return reply.code(created ? 202 : 200).header('location', taskPath(task.id)).send(task);
     },
   );
@@ -150,9 +158,13 @@ export const taskRoutes: FastifyPluginAsync<RouteContext> = async (app, context)
           'Idempotency-Key',
         );
       }
-      const traceparent = traceparentOf(request.headers.traceparent);
-      const specs = request.body.tasks.map((body, i) => toSpec(body, request.principal, `tasks[${i}].`, traceparent));
-      const results = await hub.engine.enqueueMany(specs);
+      const specs = request.body.tasks.map((body, i) => toSpec(body, request.principal, `tasks[${i}].`));
+      // One span for the batch; tasks that name no trace of their own join it.
+      const what = { type: 'batch', count: specs.length };
+      const results = await withSubmitSpan(what, traceparentOf(request.headers.traceparent), (traceparent) => {
+        if (traceparent) for (const spec of specs) spec.traceparent ??= traceparent;
+        return hub.engine.enqueueMany(specs);
+      });
       const anyCreated = results.some((r) => r.created);
       return reply.code(anyCreated ? 202 : 200).send({ tasks: results.map((r) => r.task) });
     },
@@ -307,6 +319,25 @@ export const taskRoutes: FastifyPluginAsync<RouteContext> = async (app, context)
     async (request) => {
       await visibleTask(hub, request.principal, request.params.id);
       return hub.retry(request.params.id);
+    },
+  );
+
+  app.delete<{ Params: IdParams }>(
+    '/tasks/:id',
+    {
+      config: { access: 'tasks:write' },
+      schema: {
+        summary: 'Delete a task and its history',
+        description: 'Any task that is not running (cancel a running one first: 409). Answers 204; an unknown task 404.',
+        tags: ['tasks'],
+        params: TaskIdParams,
+        response: { 204: { description: 'Deleted.', type: 'null' }, ...problemResponses(401, 403, 404, 409, 503) },
+      },
+    },
+    async (request, reply) => {
+      await visibleTask(hub, request.principal, request.params.id);
+      await hub.deleteTask(request.params.id);
+      return reply.code(204).send();
     },
   );
 };

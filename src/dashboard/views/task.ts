@@ -1,0 +1,295 @@
+// One task: status and progress live, the streamed output as it arrives, the event timeline, payload, result, error
+// with its stack, attempts and timings; cancel, retry and delete. Follows the task's own event stream (the SDK's
+// fetch-based SSE, with the token in a header) from its first event, so the page shows the whole history, then live.
+import type { Task, TaskEvent } from '../../core/task.ts';
+import { api, ApiError, token } from '../api.ts';
+import { clock, dateTime, duration, fill, h, json, relative } from '../dom.ts';
+import { TaskhubClient } from '../sdk.ts';
+import { type AppContext, errorText, failure, pageHead, progressBar, setProgress, statusPill, type View } from '../ui.ts';
+import { percentOf } from './tasks.ts';
+
+const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
+
+interface TimelineEntry {
+  kind: TaskEvent['kind'];
+  first: TaskEvent;
+  last: TaskEvent;
+  count: number;
+  chars: number;
+  li: HTMLLIElement;
+}
+
+function describe(event: TaskEvent): string {
+  const d = (event.data ?? {}) as Record<string, unknown>;
+  const err = (d.error ?? null) as { message?: string; code?: string } | null;
+  switch (event.kind) {
+    case 'created':
+      return d.status === 'scheduled' && typeof d.runAt === 'number' ? `scheduled for ${dateTime(d.runAt)}` : 'queued';
+    case 'started':
+      return `attempt ${String(d.attempt ?? '?')}${d.workerId ? ` on ${String(d.workerId)}` : ''}`;
+    case 'progress':
+      return `${Math.round(Number(d.percent ?? 0))}%${d.message ? ` ${String(d.message)}` : ''}${d.phase ? ` (${String(d.phase)})` : ''}`;
+    case 'retrying':
+      if (d.manual) return 'retried by hand';
+      return `${err?.message ?? 'failed'}; retry at ${typeof d.runAt === 'number' ? clock(d.runAt) : '?'}`;
+    case 'failed':
+    case 'cancelled':
+      return `${err?.code ? `${err.code}: ` : ''}${err?.message ?? ''}`;
+    case 'completed':
+      return 'result stored';
+    default:
+      return '';
+  }
+}
+
+export function taskView(root: HTMLElement, _params: URLSearchParams, app: AppContext, id = ''): View {
+  let task: Task | null = null;
+  let disposed = false;
+  let lastSeq = 0;
+  let following: AbortController | null = null;
+  let lastWorker: string | null = null;
+  let attemptShown = 0;
+  const timeline: TimelineEntry[] = [];
+
+  const head = h('div');
+  const statusLine = h('div', { class: 'task-title' });
+  const bar = progressBar(0, 'queued', true);
+  const pct = h('span', { class: 'pct', 'data-testid': 'percent' }, '0%');
+  const message = h('div', { class: 'progress-msg' });
+  const outputText = document.createTextNode('');
+  const output = h('pre', { class: 'output empty-output', 'data-testid': 'output' }, outputText);
+  const facts = h('dl', { class: 'facts' });
+  const data = h('div');
+  const events = h('ol', { class: 'timeline' });
+  fill(root,
+    head,
+    h('div', { class: 'card' }, h('h2', null, 'Progress'), statusLine, h('div', { class: 'progress-line' }, bar, pct), message),
+    h('div', { class: 'card' }, h('h2', null, 'Output', h('span', { class: 'hint' }, 'streamed as the handler writes it')), output),
+    h('div', { class: 'grid-2' }, data, h('div', { class: 'side' }, h('div', { class: 'card' }, h('h2', null, 'Details'), facts))),
+    h('div', { class: 'card' }, h('h2', null, 'Timeline'), events),
+  );
+  fill(head, pageHead('Task', id));
+
+  const client = new TaskhubClient({ url: location.origin, ...(token.get() ? { token: token.get() ?? '' } : {}), tokenInStreamUrl: false, pollIntervalMs: 2000 });
+
+  async function load(): Promise<void> {
+    try {
+      const next = await api<Task>('GET', `/api/v1/tasks/${encodeURIComponent(id)}`);
+      if (disposed) return;
+      task = next;
+      render();
+    } catch (error) {
+      if (disposed) return;
+      if (error instanceof ApiError && error.status === 404) {
+        fill(root, pageHead('Task not found', id), h('div', { class: 'card' }, h('p', { class: 'notice' }, 'No task has this id (or it was deleted).'), h('p', null, h('a', { href: '#/tasks' }, '← All tasks'))));
+        stop();
+        return;
+      }
+      fill(head, pageHead('Task', id), failure(error));
+    }
+  }
+
+  const act = async (call: () => Promise<string>) => {
+    try {
+      app.toast(await call());
+    } catch (error) {
+      app.toast(errorText(error), 'error');
+    }
+    await load();
+    follow();
+  };
+
+  function actions(t: Task): HTMLElement[] {
+    const buttons: HTMLElement[] = [];
+    const path = `/api/v1/tasks/${encodeURIComponent(t.id)}`;
+    if (t.status === 'scheduled' || t.status === 'queued' || t.status === 'running') {
+      buttons.push(h('button', {
+        type: 'button', class: 'danger', 'data-action': 'cancel', disabled: t.cancelRequested,
+        onclick: async () => {
+          const ok = await app.confirm({ title: 'Cancel this task?', text: t.status === 'running' ? 'Its handler is asked to stop; the task ends cancelled.' : 'It will not run.', action: 'Cancel task', danger: true });
+          if (ok) await act(async () => ((await api<Task>('POST', `${path}/cancel`, {})).status === 'cancelled' ? 'Task cancelled' : 'Cancel requested: the handler is stopping'));
+        },
+      }, t.cancelRequested ? 'Cancelling…' : 'Cancel'));
+    }
+    if (t.status === 'failed' || t.status === 'cancelled') {
+      buttons.push(h('button', { type: 'button', class: 'primary', 'data-action': 'retry', onclick: () => void act(async () => {
+        await api<Task>('POST', `${path}/retry`);
+        return 'Task back in its queue';
+      }) }, 'Retry'));
+    }
+    if (t.status !== 'running') {
+      buttons.push(h('button', {
+        type: 'button', 'data-action': 'delete',
+        onclick: async () => {
+          const ok = await app.confirm({ title: 'Delete this task?', text: 'The task and its whole history are removed for good.', action: 'Delete', danger: true });
+          if (!ok) return;
+          try {
+            await api('DELETE', path);
+            app.toast('Task deleted');
+            app.navigate('#/tasks');
+          } catch (error) {
+            app.toast(errorText(error), 'error');
+          }
+        },
+      }, 'Delete'));
+    }
+    return buttons;
+  }
+
+  function block(title: string, value: unknown, extra?: HTMLElement): HTMLElement {
+    return h('div', { class: 'card' }, h('h2', null, title), h('pre', { class: 'json' }, json(value)), extra ?? null);
+  }
+
+  function render(): void {
+    const t = task;
+    if (!t) return;
+    const now = Date.now();
+    fill(head, pageHead(t.type, h('span', { class: 'mono' }, t.id), ...actions(t)));
+    fill(statusLine, statusPill(t.status), h('span', { class: 'muted' }, `attempt ${t.attempts} of ${t.maxAttempts}`), t.cancelRequested ? h('span', { class: 'badge warn' }, 'cancel requested') : null);
+    const percent = percentOf(t);
+    setProgress(bar, percent, t.status);
+    pct.textContent = `${Math.round(percent)}%`;
+    message.textContent = [t.progress?.message, t.progress?.phase ? `(${t.progress.phase})` : ''].filter(Boolean).join(' ');
+    const waited = t.startedAt !== null ? t.startedAt - t.runAt : null;
+    const end = t.completedAt ?? (t.status === 'running' ? now : null);
+    const ran = t.startedAt !== null && end !== null ? end - t.startedAt : null;
+    const fact = (k: string, v: string | Node | null) => (v === null || v === '' ? [] : [h('dt', null, k), h('dd', null, v)]);
+    const tags = Object.entries(t.tags);
+    fill(facts,
+      ...fact('Queue', h('a', { href: `#/tasks?queue=${encodeURIComponent(t.queue)}` }, t.queue)),
+      ...fact('Priority', String(t.priority)),
+      ...fact('Attempts', `${t.attempts} of ${t.maxAttempts}`),
+      ...fact('Created', `${dateTime(t.createdAt)} (${relative(t.createdAt, now)})`),
+      ...fact('Ready at', t.runAt !== t.createdAt ? dateTime(t.runAt) : null),
+      ...fact('Started', t.startedAt === null ? null : dateTime(t.startedAt)),
+      ...fact('Finished', t.completedAt === null ? null : dateTime(t.completedAt)),
+      ...fact('Waited', waited === null || waited < 0 ? null : duration(waited)),
+      ...fact('Run time', ran === null ? null : duration(ran)),
+      ...fact('Time limit', t.timeoutMs === null ? null : duration(t.timeoutMs)),
+      ...fact('Worker', lastWorker),
+      ...fact('Owner', t.owner),
+      ...fact('Tags', tags.length ? tags.map(([k, v]) => `${k}: ${v}`).join(', ') : null),
+      ...fact('Parent', t.parentId ? h('a', { href: `#/tasks/${encodeURIComponent(t.parentId)}` }, t.parentId) : null),
+      ...fact('Idempotency key', t.idempotencyKey),
+      ...fact('Trace', t.traceparent ? h('span', { class: 'mono' }, t.traceparent.split('-')[1] ?? t.traceparent) : null),
+    );
+    const error = t.error;
+    fill(data,
+      block('Payload', t.payload),
+      t.status === 'completed' ? block('Result', t.result) : null,
+      error
+        ? h('div', { class: 'card', 'data-testid': 'error' },
+            h('h2', null, 'Error', h('span', { class: 'hint' }, [error.code, error.retryable ? 'retryable' : 'not retryable'].filter(Boolean).join(' · '))),
+            h('pre', { class: 'json' }, error.message),
+            error.stack ? h('pre', { class: 'json stack' }, error.stack) : null)
+        : null,
+    );
+  }
+
+  function addToTimeline(event: TaskEvent): void {
+    const last = timeline[timeline.length - 1];
+    const chars = event.kind === 'output' ? String((event.data as { chunk?: unknown } | null)?.chunk ?? '').length : 0;
+    if (last && last.kind === event.kind && (event.kind === 'output' || event.kind === 'progress')) {
+      last.last = event;
+      last.count++;
+      last.chars += chars;
+      renderEntry(last);
+      return;
+    }
+    const entry: TimelineEntry = { kind: event.kind, first: event, last: event, count: 1, chars, li: h('li') };
+    timeline.push(entry);
+    renderEntry(entry);
+    events.append(entry.li);
+  }
+
+  function renderEntry(entry: TimelineEntry): void {
+    const { first, last, count, kind } = entry;
+    let what: string;
+    if (kind === 'output') what = `${count} chunk${count === 1 ? '' : 's'}, ${entry.chars} characters`;
+    else if (kind === 'progress') what = `${describe(last)}${count > 1 ? ` (${count} updates)` : ''}`;
+    else what = describe(first);
+    fill(entry.li,
+      h('span', { class: 'seq' }, count > 1 ? `${first.seq}–${last.seq}` : String(first.seq)),
+      h('span', { class: 'kind', 'data-kind': kind }, kind),
+      h('span', { class: 'what' }, what),
+      h('span', { class: 'when' }, clock(last.at)),
+    );
+  }
+
+  function apply(event: TaskEvent): void {
+    if (event.seq <= lastSeq) return;
+    lastSeq = event.seq;
+    addToTimeline(event);
+    const d = (event.data ?? {}) as Record<string, unknown>;
+    switch (event.kind) {
+      case 'output': {
+        const atBottom = output.scrollTop + output.clientHeight >= output.scrollHeight - 4;
+        output.classList.remove('empty-output');
+        outputText.appendData(String(d.chunk ?? ''));
+        if (atBottom) output.scrollTop = output.scrollHeight;
+        break;
+      }
+      case 'progress':
+        if (task) {
+          task.progress = { percent: Number(d.percent ?? 0), ...(typeof d.message === 'string' ? { message: d.message } : {}), ...(typeof d.phase === 'string' ? { phase: d.phase } : {}) };
+          setProgress(bar, task.progress.percent, task.status);
+          pct.textContent = `${Math.round(task.progress.percent)}%`;
+          message.textContent = [task.progress.message, task.progress.phase ? `(${task.progress.phase})` : ''].filter(Boolean).join(' ');
+        }
+        break;
+      case 'started': {
+        const attempt = Number(d.attempt ?? 0);
+        if (typeof d.workerId === 'string') lastWorker = d.workerId;
+        if (attempt > 1 && attempt !== attemptShown && outputText.length > 0) outputText.appendData(`\n── attempt ${attempt} ──\n`);
+        attemptShown = attempt;
+        if (task && task.lastEventSeq < event.seq) void load();
+        break;
+      }
+      default:
+        // Status changes: read the task again (result, error, timings), unless this is history we already reflect.
+        if (task && task.lastEventSeq < event.seq) void load();
+        break;
+    }
+    if (TERMINAL.has(event.kind) && task && task.lastEventSeq >= event.seq) render();
+  }
+
+  /** Follows the task's events from the last one seen; ends after a terminal event (restarted by a retry). */
+  function follow(): void {
+    if (following || disposed) return;
+    const controller = new AbortController();
+    following = controller;
+    void (async () => {
+      try {
+        for await (const event of client.follow(id, { afterSeq: lastSeq, signal: controller.signal })) apply(event);
+      } catch (error) {
+        if (!controller.signal.aborted && !(error instanceof Error && /not found|404/i.test(error.message))) app.toast(`Live updates stopped: ${errorText(error)}`, 'error');
+      } finally {
+        if (following === controller) following = null;
+      }
+    })();
+  }
+
+  function stop(): void {
+    following?.abort();
+    following = null;
+  }
+
+  const ticker = setInterval(() => {
+    if (task?.status === 'running') render();
+  }, 5000);
+  void load().then(() => {
+    if (task) follow();
+  });
+
+  return {
+    onFeed(batch) {
+      // A task that was retried or redriven elsewhere: follow it again.
+      if (!following && batch.events.some((e) => e.taskId === id && e.seq > lastSeq)) follow();
+    },
+    dispose() {
+      disposed = true;
+      clearInterval(ticker);
+      stop();
+    },
+  };
+}
