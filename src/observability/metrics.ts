@@ -12,7 +12,7 @@ export type RunOutcome = 'completed' | 'failed' | 'retried' | 'cancelled' | 'tim
 export type StreamKind = 'sse' | 'ws';
 
 export interface MetricsOptions {
-  /** Queue gauges: count at most this many tasks of each status (default 10000), reused for ttlMs (default 5000). */
+  /** Queue gauges: count at most this many tasks of each status (default 10000), reused for ttlMs (default 2000). */
   queueCounts?: QueueCountOptions;
 }
 

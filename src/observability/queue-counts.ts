@@ -7,7 +7,7 @@ import type { QueueCounts, Store } from '../store/store.ts';
 export interface QueueCountOptions {
   /** Count at most this many tasks of each status. Default 10000. */
   cap?: number;
-  /** Reuse a count for this long, ms. Default 5000. */
+  /** Reuse a count for this long, ms. Default 2000. */
   ttlMs?: number;
   now?: () => number;
 }
@@ -36,7 +36,7 @@ export class QueueCountCache {
   constructor(store: Store, options: QueueCountOptions = {}) {
     this.#store = store;
     this.cap = options.cap ?? DEFAULT_COUNT_CAP;
-    this.#ttlMs = options.ttlMs ?? 5000;
+    this.#ttlMs = options.ttlMs ?? 2000;
     this.#now = options.now ?? Date.now;
   }
 
