@@ -72,10 +72,14 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   // Response schemas document the answers; serializing with them could silently drop or coerce fields, so don't.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   installErrorHandling(app, { bodyLimitBytes: bodyLimit, pingStore: () => hub.engine.store.ping() });
-  // Order matters. The WebSocket plugin first: its onRequest hook marks upgrade requests, so that an upgrade refused
-  // below (401, 403, 429) has its socket closed after the answer instead of left open. Then headers and CORS, so that
-  // a refusal still reaches a browser readable; then who is asking; then the rate limiter (registered before the
-  // routes, it counts per principal).
+  // Order matters. Prompt close first: its preClose hook closes WebSockets with 1001 before the WebSocket plugin's
+  // would close them without a code. Then the WebSocket plugin: its onRequest hook marks upgrade requests, so that an
+  // upgrade refused below (401, 403, 429) has its socket closed after the answer instead of left open. Then headers
+  // and CORS, so that a refusal still reaches a browser readable; then who is asking; then the rate limiter
+  // (registered before the routes, it counts per principal).
+  const connections = new StreamConnections();
+  app.decorate('streamConnections', connections);
+  installPromptClose(app, connections);
   await app.register(websocket, { options: { maxPayload: WS_MAX_MESSAGE_BYTES } });
   installSecurityHeaders(app);
   installCors(app, options.corsOrigins ?? []);
@@ -83,10 +87,6 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   const authenticator = options.auth ? new Authenticator(hub.engine.store, followTokens, options.auth) : undefined;
   installPrincipal(app, authenticator ? { authenticate: authenticator.authenticate } : {});
   await installRateLimits(app, options.rateLimits ?? {});
-
-  const connections = new StreamConnections();
-  app.decorate('streamConnections', connections);
-  installPromptClose(app, connections);
 
   const catalog = recordRoutes(app);
   const context: RouteContext = { hub, connections, heartbeatMs: options.sseHeartbeatMs ?? 15_000, followTokens };
