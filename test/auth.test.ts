@@ -79,18 +79,23 @@ follow       GET    /api/v1/tasks/:id/stream             401  401       401    4
 follow       WS     /api/v1/ws                           401  401       401    401     403   404   101   101   101   404
 tasks:write  POST   /api/v1/tasks/:id/cancel             401  401       401    401     403   404   200   200   403   403
 tasks:write  POST   /api/v1/tasks/:id/retry              401  401       401    401     403   404   200   200   403   403
+tasks:write  DELETE /api/v1/tasks/:id                    401  401       401    401     403   404   204   204   403   403
 tasks:read   POST   /api/v1/tasks/:id/token              401  401       401    401     403   404   200   200   403   403
 tasks:write  POST   /api/v1/events                       401  401       401    401     403   202   202   202   403   403
 tasks:read   GET    /api/v1/queues                       401  401       401    401     403   200   200   200   403   403
 tasks:read   GET    /api/v1/queues/default               401  401       401    401     403   200   200   200   403   403
+tasks:read   GET    /api/v1/feed                         401  401       401    401     403   200   200   200   403   403
 admin        POST   /api/v1/queues/matrix-paused/pause   401  401       401    401     403   403   403   200   403   403
 admin        GET    /api/v1/subscriptions                401  401       401    401     403   403   403   200   403   403
 admin        GET    /api/v1/schedules                    401  401       401    401     403   403   403   200   403   403
 admin        GET    /api/v1/types                        401  401       401    401     403   403   403   200   403   403
 admin        GET    /api/v1/workers                      401  401       401    401     403   403   403   200   403   403
+admin        GET    /api/v1/stats                        401  401       401    401     403   403   403   200   403   403
+admin        GET    /metrics                             401  401       401    401     403   403   403   200   403   403
 worker       POST   /api/v1/worker/claim                 401  401       401    401     403   403   403   200   403   403
 public       GET    /healthz                             200  200       200    200     200   200   200   200   200   200
 public       GET    /openapi.json                        200  200       200    200     200   200   200   200   200   200
+public       GET    /dashboard                           200  200       200    200     200   200   200   200   200   200
 `;
 
 const COLUMNS = ['none', 'malformed', 'badsig', 'expired', 'scope', 'other', 'owner', 'admin', 'fthis', 'fother'] as const;
