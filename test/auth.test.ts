@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { exportJWK, exportSPKI, generateKeyPair, SignJWT } from 'jose';
+import { decodeJwt, exportJWK, exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import pino from 'pino';
 import WebSocket from 'ws';
 import { TaskhubClient, TaskhubHttpError } from '../src/client/index.ts';
@@ -353,6 +353,10 @@ describe('access control', () => {
     const defaults = (await (await s.request('POST', `/api/v1/tasks/${task.id}/token`, undefined, bearer(tokens.owner))).json()) as { expiresAt: number };
     assert.ok(Math.abs(defaults.expiresAt - (Date.now() + 900_000)) < 5000, 'default lifetime 900 s');
     assert.equal((await s.request('POST', `/api/v1/tasks/${task.id}/token`, { ttlSeconds: 0 }, bearer(tokens.owner))).status, 400);
+    // Whoever issues it, a follow token acts for the task's owner.
+    const byAdmin = (await (await s.request('POST', `/api/v1/tasks/${task.id}/token`, {}, bearer(tokens.admin))).json()) as { token: string };
+    assert.equal(decodeJwt(byAdmin.token).sub, 'alice');
+    assert.equal(decodeJwt(byAdmin.token).task, task.id);
   });
 
   it('never echoes a token in an answer', async () => {

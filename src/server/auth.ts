@@ -120,11 +120,14 @@ export class FollowTokens {
     return this.#key;
   }
 
-  /** A token that reads task `taskId` (get, events, result, stream, WebSocket) until `ttlSeconds` from now. */
-  async issue(taskId: string, issuer: Principal, ttlSeconds: number, now = Date.now()): Promise<FollowToken> {
+  /**
+   * A token that reads `task` (get, events, result, stream, WebSocket) until `ttlSeconds` from now, on behalf of the
+   * task's owner (its `sub`), whoever issued it.
+   */
+  async issue(task: { id: string; owner: string | null }, issuer: Principal, ttlSeconds: number, now = Date.now()): Promise<FollowToken> {
     const issuedAt = Math.floor(now / 1000);
     const expiresAt = issuedAt + ttlSeconds;
-    const claims: JWTPayload = { task: taskId };
+    const claims: JWTPayload = { task: task.id };
     // Tokens minted with an API key die with it: verification checks the key is not revoked.
     if (issuer.subject?.startsWith('key:')) claims.key = issuer.subject.slice(4);
     const jwt = new SignJWT(claims)
@@ -133,7 +136,7 @@ export class FollowTokens {
       .setAudience(FOLLOW_AUDIENCE)
       .setIssuedAt(issuedAt)
       .setExpirationTime(expiresAt);
-    if (issuer.owner !== null) jwt.setSubject(issuer.owner);
+    if (task.owner !== null) jwt.setSubject(task.owner);
     return { token: await jwt.sign(await this.#signingKey()), expiresAt: expiresAt * 1000 };
   }
 

@@ -228,7 +228,7 @@ export const taskRoutes: FastifyPluginAsync<RouteContext> = async (app, context)
     },
     async (request) => {
       const task = await visibleTask(hub, request.principal, request.params.id);
-      return context.followTokens.issue(task.id, request.principal, request.body.ttlSeconds ?? DEFAULT_FOLLOW_TTL_SECONDS);
+      return context.followTokens.issue(task, request.principal, request.body.ttlSeconds ?? DEFAULT_FOLLOW_TTL_SECONDS);
     },
   );
 
