@@ -154,13 +154,16 @@ export class Taskhub {
   }
 
   /** Dead-letter redrive: puts every failed task of the queue back in it; answers how many. */
-  redrive(queue: string): Promise<number> {
-    return this.engine.redrive(queue);
+  async redrive(queue: string): Promise<number> {
+    const n = await this.engine.redrive(queue);
+    this.metrics.counts.invalidate();
+    return n;
   }
 
   /** Deletes a task that is not running (cancel it first), with its history. */
-  deleteTask(id: string): Promise<void> {
-    return this.engine.deleteTask(id);
+  async deleteTask(id: string): Promise<void> {
+    await this.engine.deleteTask(id);
+    this.metrics.counts.invalidate();
   }
 
   queues(owner?: string): Promise<QueueCounts[]> {

@@ -167,13 +167,20 @@ export function overviewView(root: HTMLElement, _params: URLSearchParams, app: A
     });
   }
 
+  // Counts are shared by the server for a couple of seconds: one more load after the activity settles shows where it
+  // ended, rather than a count taken in the middle of it.
+  let settle: ReturnType<typeof setTimeout> | undefined;
   return {
     onFeed(batch) {
-      if (batch.resync || batch.dropped || batch.events.some((e) => e.kind !== 'progress')) reload();
+      if (!(batch.resync || batch.dropped || batch.events.some((e) => e.kind !== 'progress'))) return;
+      reload();
+      clearTimeout(settle);
+      settle = setTimeout(() => void load(), 2500);
     },
     dispose() {
       disposed = true;
       clearInterval(timer);
+      clearTimeout(settle);
       resized.disconnect();
     },
   };

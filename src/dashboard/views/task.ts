@@ -10,14 +10,19 @@ import { percentOf } from './tasks.ts';
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
 
+/** One line of the timeline: an event, or a run of progress and output events merged (a chatty handler sends many). */
 interface TimelineEntry {
   kind: TaskEvent['kind'];
   first: TaskEvent;
   last: TaskEvent;
-  count: number;
+  /** The latest progress event of a merged run. */
+  progress: TaskEvent | null;
+  chunks: number;
   chars: number;
   li: HTMLLIElement;
 }
+
+const CHATTY = new Set<TaskEvent['kind']>(['progress', 'output']);
 
 function describe(event: TaskEvent): string {
   const d = (event.data ?? {}) as Record<string, unknown>;
@@ -137,7 +142,7 @@ export function taskView(root: HTMLElement, _params: URLSearchParams, app: AppCo
   }
 
   function block(title: string, value: unknown, extra?: HTMLElement): HTMLElement {
-    return h('div', { class: 'card' }, h('h2', null, title), h('pre', { class: 'json' }, json(value)), extra ?? null);
+    return h('div', { class: 'card', 'data-testid': title.toLowerCase() }, h('h2', null, title), h('pre', { class: 'json' }, json(value)), extra ?? null);
   }
 
   function render(): void {
@@ -187,29 +192,33 @@ export function taskView(root: HTMLElement, _params: URLSearchParams, app: AppCo
   }
 
   function addToTimeline(event: TaskEvent): void {
-    const last = timeline[timeline.length - 1];
     const chars = event.kind === 'output' ? String((event.data as { chunk?: unknown } | null)?.chunk ?? '').length : 0;
-    if (last && last.kind === event.kind && (event.kind === 'output' || event.kind === 'progress')) {
-      last.last = event;
-      last.count++;
-      last.chars += chars;
-      renderEntry(last);
-      return;
+    let entry = timeline[timeline.length - 1];
+    if (!(entry && CHATTY.has(entry.kind) && CHATTY.has(event.kind))) {
+      entry = { kind: event.kind, first: event, last: event, progress: null, chunks: 0, chars: 0, li: h('li') };
+      timeline.push(entry);
+      events.append(entry.li);
     }
-    const entry: TimelineEntry = { kind: event.kind, first: event, last: event, count: 1, chars, li: h('li') };
-    timeline.push(entry);
+    entry.last = event;
+    if (event.kind === 'progress') {
+      entry.progress = event;
+      entry.kind = 'progress';
+    } else if (event.kind === 'output') {
+      entry.chunks++;
+      entry.chars += chars;
+    }
     renderEntry(entry);
-    events.append(entry.li);
   }
 
   function renderEntry(entry: TimelineEntry): void {
-    const { first, last, count, kind } = entry;
+    const { first, last, kind } = entry;
     let what: string;
-    if (kind === 'output') what = `${count} chunk${count === 1 ? '' : 's'}, ${entry.chars} characters`;
-    else if (kind === 'progress') what = `${describe(last)}${count > 1 ? ` (${count} updates)` : ''}`;
-    else what = describe(first);
+    if (CHATTY.has(kind)) {
+      const output = entry.chunks ? `${entry.chunks} output chunk${entry.chunks === 1 ? '' : 's'}, ${entry.chars} characters` : '';
+      what = [entry.progress ? describe(entry.progress) : '', output].filter(Boolean).join(' · ');
+    } else what = describe(first);
     fill(entry.li,
-      h('span', { class: 'seq' }, count > 1 ? `${first.seq}–${last.seq}` : String(first.seq)),
+      h('span', { class: 'seq' }, first.seq === last.seq ? String(first.seq) : `${first.seq}–${last.seq}`),
       h('span', { class: 'kind', 'data-kind': kind }, kind),
       h('span', { class: 'what' }, what),
       h('span', { class: 'when' }, clock(last.at)),
