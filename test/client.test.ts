@@ -359,7 +359,7 @@ describe('TaskhubClient against a real server', () => {
     }
   });
 
-  it('sends the token as a Bearer header, and on the stream also as access_token', async () => {
+  it('sends the token as a Bearer header, and in no URL unless asked to', async () => {
     const seen: Array<{ url: string; auth: string | null }> = [];
     const recording: typeof fetch = async (input, init) => {
       seen.push({ url: String(input), auth: new Headers(init?.headers).get('authorization') });
@@ -370,9 +370,12 @@ describe('TaskhubClient against a real server', () => {
     await collect(withToken.follow(task.id));
     assert.ok(seen.length >= 2);
     for (const s of seen) assert.equal(s.auth, 'Bearer sekret');
+    assert.ok(!seen.some((s) => s.url.includes('access_token')), 'no URL carries the token');
+    const inUrl = new TaskhubClient({ url: baseUrl, token: 'sekret', fetch: recording, tokenInStreamUrl: true });
+    seen.length = 0;
+    await collect(inUrl.follow(task.id));
     const stream = seen.find((s) => s.url.includes('/stream'));
     assert.equal(new URL(stream!.url).searchParams.get('access_token'), 'sekret');
-    assert.ok(!seen.some((s) => !s.url.includes('/stream') && s.url.includes('access_token')), 'only the stream carries the token in its URL');
   });
 
   it('serves a self-contained browser module that works the same', async () => {

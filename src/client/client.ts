@@ -17,9 +17,8 @@ export interface TaskhubClientOptions {
   /** Interval between polls when streaming is unavailable and nothing new came, ms. Default 1000. */
   pollIntervalMs?: number;
   /**
-   * Also put the token in the stream URL as `?access_token=`, the form the server accepts for follow tokens (it is
-   * what EventSource would have to use). Default true. URLs end up in access logs: turn this off when `token` is a
-   * long-lived API key rather than a short-lived follow token.
+   * Also put the token in the stream URL as `?access_token=` (the form EventSource would have to use). Default false:
+   * this client reads SSE with fetch and sends `Authorization: Bearer`, and URLs end up in access logs.
    */
   tokenInStreamUrl?: boolean;
 }
@@ -115,7 +114,7 @@ export class TaskhubClient {
     this.#fetch = custom ? (input, init) => custom(input, init) : (input, init) => globalThis.fetch(input, init);
     this.#reconnectDelayMs = options.reconnectDelayMs;
     this.#pollIntervalMs = options.pollIntervalMs ?? 1000;
-    this.#tokenInStreamUrl = options.tokenInStreamUrl ?? true;
+    this.#tokenInStreamUrl = options.tokenInStreamUrl ?? false;
   }
 
   /** Submits a task and resolves to it (202-durable). With an idempotency key already used, resolves to that task. */
