@@ -87,7 +87,8 @@ export const dashboardRoutes: FastifyPluginAsync<RouteContext> = async (app) => 
     return reply.send(file.body);
   };
 
-  const page = { config: { access: 'public' as const }, schema: { hide: true } };
+  // Request logs at warn: a dashboard's page loads are not worth a log line each.
+  const page = { config: { access: 'public' as const }, schema: { hide: true }, logLevel: 'warn' as const };
   app.get('/dashboard', page, (request, reply) => send(request, reply, 'index.html'));
   app.get('/dashboard/', page, (request, reply) => send(request, reply, 'index.html'));
   app.get<{ Params: { '*': string } }>('/dashboard/*', page, async (request, reply) => {

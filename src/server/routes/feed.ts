@@ -76,6 +76,8 @@ export const feedRoutes: FastifyPluginAsync<RouteContext> = async (app, { hub, c
     {
       config: { access: 'tasks:read' },
       exposeHeadRoute: false,
+      // The dashboard polls and streams these all day: their request logs would drown everything else.
+      logLevel: 'warn',
       schema: {
         summary: 'Every task event as it happens (Server-Sent Events, batched)',
         description:
@@ -156,6 +158,7 @@ export const feedRoutes: FastifyPluginAsync<RouteContext> = async (app, { hub, c
   app.get(
     '/stats',
     {
+      logLevel: 'warn',
       schema: {
         summary: 'What the dashboard overview shows',
         description:

@@ -14,6 +14,8 @@ export const metricsRoutes: FastifyPluginAsync<RouteContext> = async (app, { hub
   app.get(
     '/metrics',
     {
+      // Scraped every few seconds: no request log line each time (errors still log).
+      logLevel: 'warn',
       schema: {
         summary: 'Prometheus metrics',
         description:
