@@ -82,7 +82,7 @@ export const streamRoutes: FastifyPluginAsync<RouteContext> = async (app, { hub,
         }
       } catch (error) {
         // The client resumes from its Last-Event-ID on a new connection; nothing is lost by ending this one.
-        if (!stop.signal.aborted) request.log.warn({ err: error, taskId: task.id }, 'SSE stream failed');
+        if (!stop.signal.aborted) request.log.warn({ err: error, taskId: task.id, queue: task.queue, type: task.type, attempt: task.attempts }, 'SSE stream failed');
       } finally {
         clearInterval(heartbeat);
         res.off('close', onClose);
