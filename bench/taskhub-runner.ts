@@ -12,12 +12,14 @@ const C = Number(cArg ?? 50);
 const PG_URL = process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const dir = mkdtempSync(join(tmpdir(), 'taskhub-bench-'));
 const type = `bench_${mode}_${Date.now()}`;
+/** Each PostgreSQL run works in a schema of its own, dropped at the end. */
+const schema = `bench_${Date.now()}_${process.pid}`;
 
 async function open(): Promise<Taskhub> {
   if (backend === 'sqlite') return Taskhub.open({ store: `sqlite:${join(dir, 'bench.db')}`, logger: pino({ level: 'silent' }) });
   if (backend === 'postgres') {
     const { PostgresStore } = await import('../src/store/postgres/postgres-store.ts');
-    const store = new PostgresStore({ connectionString: PG_URL, schema: `bench_${Date.now()}` });
+    const store = new PostgresStore({ connectionString: PG_URL, schema });
     await store.migrate();
     return Taskhub.open({ store, logger: pino({ level: 'silent' }) });
   }
@@ -69,4 +71,11 @@ if (mode === 'enqueue') {
 console.log(JSON.stringify({ system: `taskhub-${backend}`, mode, N, C, ...out }));
 await hub.close({ graceMs: 1000 });
 rmSync(dir, { recursive: true, force: true });
+if (backend === 'postgres') {
+  const { Client } = await import('pg');
+  const client = new Client({ connectionString: PG_URL });
+  await client.connect();
+  await client.query(`DROP SCHEMA IF EXISTS ${client.escapeIdentifier(schema)} CASCADE`);
+  await client.end();
+}
 process.exit(0);

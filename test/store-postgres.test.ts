@@ -298,6 +298,68 @@ if (unreachable !== null) {
       }
     });
 
+    it('sends no NOTIFY while no other process listens, and publishes once one says it does', async () => {
+      const lonely = freshSchema('alone');
+      const channel = noticeChannel(lonely);
+      // A listener that the stores cannot find in pg_stat_activity (its LISTEN is not theirs, letter for letter).
+      const spy = new Client({ connectionString: url });
+      await spy.connect();
+      const payloads: string[] = [];
+      spy.on('notification', (m) => m.channel === channel && m.payload && payloads.push(m.payload));
+      await spy.query(`listen ${spy.escapeIdentifier(channel)}`);
+      const alone = await openStore(lonely);
+      try {
+        // For its first second of listening it publishes anyway (others answer its join meanwhile).
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        const heard: StoreNotice[] = [];
+        const stop = alone.listen((n) => heard.push(n));
+        const [{ task: first }] = await alone.createTasks([newTask({ type: 'lonely' })]);
+        // Its own listeners hear it at once, as always.
+        assert.ok(heard.some((n) => n.kind === 'event' && n.event.taskId === first.id));
+        stop();
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        assert.deepEqual(
+          payloads.filter((p) => p.includes(first.id)),
+          [],
+        );
+        // Another process joins: its first message (any message) is enough.
+        await spy.query(`NOTIFY ${spy.escapeIdentifier(channel)}, '{"origin":"another","notices":[]}'`);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        const [{ task: second }] = await alone.createTasks([newTask({ type: 'lonely' })]);
+        await waitFor(() => payloads.some((p) => p.includes(second.id)), 'the NOTIFY of the second task');
+      } finally {
+        await alone.close();
+        await spy.end();
+        await dropSchema(lonely);
+      }
+    });
+
+    it('is heard by a store that starts listening after it had the channel to itself', async () => {
+      const shared = freshSchema('join');
+      const first = await openStore(shared);
+      let second: PostgresStore | undefined;
+      try {
+        // Alone, and past its first second: it publishes nothing now.
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        second = await openStore(shared);
+        const heard: StoreNotice[] = [];
+        second.listen((n) => heard.push(n));
+        // The newcomer's join reaches the first store within moments.
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        const [{ task }] = await first.createTasks([newTask({ type: 'joined' })]);
+        await waitFor(() => heard.some((n) => n.kind === 'event' && n.event.taskId === task.id), 'the first store\'s notice');
+      } finally {
+        await second?.close();
+        await first.close();
+        await dropSchema(shared);
+      }
+    });
+
+    it('lists tasks by filters that no task can match without failing (U+0000)', async () => {
+      assert.deepEqual(await store.listTasks({ queue: 'a\u0000b', limit: 10 }), { tasks: [], nextCursor: null });
+      assert.deepEqual(await store.listTasks({ tag: { key: 'k', value: '\u0000' }, limit: 10 }), { tasks: [], nextCursor: null });
+    });
+
     it('answers ping with StoreUnavailableError when the server cannot be reached', async () => {
       const nowhere = new PostgresStore({ connectionString: 'postgres://postgres@127.0.0.1:1/none', schema: 'unused' });
       try {

@@ -28,6 +28,7 @@ import { initialTask, type NewTask } from '../../core/validate.ts';
 import { NoticeHub } from '../notice-hub.ts';
 import type {
   ApiKey,
+  AttemptOutcome,
   AttemptRef,
   Claim,
   ClaimRequest,
@@ -52,7 +53,7 @@ import type {
   TypeSettings,
   WorkerInfo,
 } from '../store.ts';
-import { buildSql, listenStatement, MAX_NOTIFY_BYTES, type PostgresSql, type Statement } from './sql.ts';
+import { buildSql, listenStatement, MAX_NOTIFY_BYTES, NOTICE_SEPARATOR, type PostgresSql, type Statement } from './sql.ts';
 
 export interface PostgresStoreOptions {
   /** `postgres://user:password@host:port/database?...` */
@@ -182,8 +183,8 @@ function rowToApiKey(r: ApiKeyRow): ApiKey {
 
 interface FinishedRow
   extends Pick<TaskRow, 'id' | 'queue' | 'type' | 'owner' | 'status' | 'attempts' | 'run_at' | 'started_at' | 'event_seq'> {
+  /** The request's place in the batch, from 1. */
   ord: number;
-  event_data: Json;
 }
 
 interface AppendedEventRow {
@@ -286,7 +287,9 @@ function claimOrder(a: Task, b: Task): number {
   return b.priority - a.priority || a.runAt - b.runAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
-const FINISH_STATUS = { completed: 'completed', retry: 'scheduled', failed: 'failed', cancelled: 'cancelled' } as const;
+/** SQLSTATE of a statement PostgreSQL failed to end a deadlock. */
+const DEADLOCK_DETECTED = '40P01';
+
 const FINISH_EVENT = { completed: 'completed', retry: 'retrying', failed: 'failed', cancelled: 'cancelled' } as const;
 
 // ---- connection errors ----
@@ -332,6 +335,8 @@ type WireItem = StoreNotice | { kind: 'event'; queue: string; owner: string | nu
 interface WireMessage {
   /** The store instance that sent it; null for NOTIFYs from an application's transaction (createTasksIn). */
   origin: string | null;
+  /** Sent by a store that just started listening: the others answer with a message of their own. */
+  join: boolean;
   notices: WireItem[];
 }
 
@@ -426,12 +431,41 @@ export function decodeNotices(payload: string | undefined): WireMessage | null {
     const notice = parseWireItem(item);
     if (notice) notices.push(notice);
   }
-  return { origin: typeof value.origin === 'string' ? value.origin : null, notices };
+  return { origin: typeof value.origin === 'string' ? value.origin : null, join: value.join === true, notices };
 }
 
 // ---- the store ----
 
+/**
+ * Session settings of the pooled connections. Generic plans: every statement of sql.ts is a named prepared statement
+ * meant to be planned once per connection, but PostgreSQL's default re-plans a statement on every execution when it
+ * estimates the generic plan costlier than one made for the values at hand, which it does for the claim: planning
+ * its CTEs then cost more than running them. No statement of sql.ts needs its parameters' values to find its plan;
+ * the one whose plan depends on values (listTasks) inlines them as literals.
+ */
+const POOL_SESSION_OPTIONS = '-c plan_cache_mode=force_generic_plan';
+
+/** pg lets an `options` parameter of the URL replace the config's `options`: merge the two instead. */
+function withPoolSessionOptions(connectionString: string): { connectionString: string; options: string } {
+  let url: URL;
+  try {
+    url = new URL(connectionString);
+  } catch {
+    return { connectionString, options: POOL_SESSION_OPTIONS };
+  }
+  const given = url.searchParams.get('options');
+  if (given === null) return { connectionString, options: POOL_SESSION_OPTIONS };
+  url.searchParams.delete('options');
+  return { connectionString: url.toString(), options: `${given} ${POOL_SESSION_OPTIONS}` };
+}
+
 const LISTENER_APPLICATION_NAME = 'taskhub-listener';
+/** How often a listening process tells the others that it listens. */
+const PRESENCE_MS = 5_000;
+/** A message from another process counts as a sign that it listens this long. */
+const PEER_SEEN_MS = 3 * PRESENCE_MS;
+/** After starting to listen, how long a process publishes before it knows whether anyone else listens. */
+const JOIN_GRACE_MS = 1_000;
 const RECONNECT_MIN_DELAY_MS = 100;
 const RECONNECT_MAX_DELAY_MS = 5_000;
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -446,6 +480,8 @@ export class PostgresStore implements Store {
   readonly #pool: Pool;
   /** Names this store instance in its NOTIFYs, so it can skip the echo of what it already delivered locally. */
   readonly #origin = randomUUID();
+  /** How every message this instance sends begins (see encodeNotices). */
+  readonly #echoPrefix = `{"origin":${JSON.stringify(this.#origin)},`;
   readonly #notices = new NoticeHub();
   #closed = false;
 
@@ -462,6 +498,13 @@ export class PostgresStore implements Store {
   #reconnectAttempts = 0;
   /** Set when notices may have been missed (listener down); the next successful LISTEN tells listeners to re-check. */
   #listenerGap = false;
+  /** When the listener last started listening (see #othersMayListen). */
+  #listeningSince = 0;
+  /** When a message from another process last arrived. */
+  #peerSeenAt = Number.NEGATIVE_INFINITY;
+  /** Whether pg_stat_activity showed another listener at the last look. */
+  #listenersSeen = false;
+  #presenceTimer: NodeJS.Timeout | undefined;
   /** Notices from other processes are delivered one after another, in arrival order, even when one needs a read. */
   #delivery: Promise<void> = Promise.resolve();
 
@@ -476,7 +519,7 @@ export class PostgresStore implements Store {
     this.#connectionString = options.connectionString;
     this.#sql = buildSql(schema);
     this.#pool = new Pool({
-      connectionString: options.connectionString,
+      ...withPoolSessionOptions(options.connectionString),
       max: poolSize,
       application_name: 'taskhub',
       keepAlive: true,
@@ -539,6 +582,7 @@ export class PostgresStore implements Store {
   #announce(notices: readonly StoreNotice[]): void {
     if (notices.length === 0) return;
     for (const notice of notices) this.#notices.emit(notice);
+    if (!this.#othersMayListen()) return;
     this.#outbox.push(...notices);
     this.#publishing ??= this.#publish();
   }
@@ -553,7 +597,7 @@ export class PostgresStore implements Store {
       while (this.#outbox.length > 0 && !this.#closed) {
         const batch = withoutRepeatedReadies(this.#outbox);
         this.#outbox = [];
-        await this.#query(this.#sql.publishNotices, [encodeNotices(this.#origin, batch)]).catch(() => {});
+        await this.#query(this.#sql.publishNotices, [encodeNotices(this.#origin, batch).join(NOTICE_SEPARATOR)]).catch(() => {});
       }
     } finally {
       this.#outbox = [];
@@ -593,6 +637,7 @@ export class PostgresStore implements Store {
     await this.#publishing;
     this.#closed = true;
     clearTimeout(this.#reconnectTimer);
+    clearInterval(this.#presenceTimer);
     this.#reconnectTimer = undefined;
     await this.#listenerStart;
     const listener = this.#listener;
@@ -695,8 +740,7 @@ export class PostgresStore implements Store {
   }
 
   async listTasks(query: TaskQuery): Promise<TaskPage> {
-    const { text, values } = this.#sql.listTasks(query);
-    const rows = await this.#query<TaskRow>(text, values);
+    const rows = await this.#query<TaskRow>(this.#sql.listTasks(query), []);
     const tasks = rows.slice(0, query.limit).map(rowToTask);
     return { tasks, nextCursor: rows.length > query.limit ? tasks[tasks.length - 1].id : null };
   }
@@ -813,36 +857,40 @@ export class PostgresStore implements Store {
 
   async finish(requests: readonly FinishRequest[], now: number): Promise<FinishResult[]> {
     if (requests.length === 0) return [];
-    const input = requests.map(({ ref, outcome, onlyIfLeaseExpired }, ord) => {
-      const error: TaskError | null =
-        outcome.status === 'failed' || outcome.status === 'retry'
-          ? outcome.error
-          : outcome.status === 'cancelled'
-            ? { message: outcome.reason, code: 'CANCELLED', retryable: false }
-            : null;
-      const result: Json = outcome.status === 'completed' ? (outcome.result ?? null) : null;
-      return {
-        ord,
-        id: ref.taskId,
-        attempt_token: ref.attemptToken,
-        status: outcome.status === 'retry' && outcome.runAt <= now ? 'queued' : FINISH_STATUS[outcome.status],
-        run_at: outcome.status === 'retry' ? outcome.runAt : null,
-        result,
-        error,
-        terminal: outcome.status !== 'retry',
-        refund_attempt: outcome.status === 'retry' && outcome.refundAttempt === true,
-        only_if_lease_expired: onlyIfLeaseExpired === true,
-        event_kind: FINISH_EVENT[outcome.status],
-        // The `retrying` event also names the attempt, which only the row knows: the statement builds that one.
-        event_data: outcome.status === 'completed' ? { result } : { error: error as unknown as Json },
-      };
-    });
-    const rows = await this.#query<FinishedRow>(this.#sql.finish, [
-      JSON.stringify(input),
-      now,
-      requests.map((r) => r.ref.taskId),
-    ]);
-    const finished = new Map(rows.map((r) => [r.ord, r]));
+    const n = requests.length;
+    const ids = new Array<string>(n);
+    const tokens = new Array<string>(n);
+    const outcomes = new Array<AttemptOutcome['status']>(n);
+    const retryAts = new Array<number | null>(n);
+    /** Each request's result (completed) or error (the others): also its event's data. */
+    const values = new Array<Json>(n);
+    const refunds = new Array<boolean>(n);
+    const onlyIfExpired = new Array<boolean>(n);
+    for (let i = 0; i < n; i++) {
+      const { ref, outcome, onlyIfLeaseExpired } = requests[i];
+      ids[i] = ref.taskId;
+      tokens[i] = ref.attemptToken;
+      outcomes[i] = outcome.status;
+      retryAts[i] = outcome.status === 'retry' ? outcome.runAt : null;
+      values[i] =
+        outcome.status === 'completed'
+          ? (outcome.result ?? null)
+          : ((outcome.status === 'cancelled' ? { message: outcome.reason, code: 'CANCELLED', retryable: false } : outcome.error) as unknown as Json);
+      refunds[i] = outcome.status === 'retry' && outcome.refundAttempt === true;
+      onlyIfExpired[i] = onlyIfLeaseExpired === true;
+    }
+    const params = [ids, now, tokens, outcomes, retryAts, JSON.stringify(values), refunds, onlyIfExpired];
+    let rows: FinishedRow[];
+    for (let round = 1; ; round++) {
+      try {
+        rows = await this.#query<FinishedRow>(this.#sql.finish, params);
+        break;
+      } catch (error) {
+        // Deadlocked with another batch on tasks both finish (see sql.ts): this one was rolled back; run it again.
+        if ((error as { code?: unknown }).code !== DEADLOCK_DETECTED || round >= 3) throw error;
+      }
+    }
+    const finished = new Map(rows.map((r) => [r.ord - 1, r]));
 
     const refusedIds = requests.filter((_, ord) => !finished.has(ord)).map((r) => r.ref.taskId);
     const existing =
@@ -868,9 +916,14 @@ export class PostgresStore implements Store {
         startedAt: toNumberOrNull(row.started_at),
         lastEventSeq: Number(row.event_seq),
       };
-      notices.push(
-        this.#eventNotice(task, { taskId: task.id, seq: task.lastEventSeq, kind: input[ord].event_kind, data: row.event_data, at: now }),
-      );
+      const outcome = request.outcome;
+      const data: Json =
+        outcome.status === 'completed'
+          ? { result: values[ord] }
+          : outcome.status === 'retry'
+            ? { attempt: task.attempts, error: values[ord], runAt: outcome.runAt }
+            : { error: values[ord] };
+      notices.push(this.#eventNotice(task, { taskId: task.id, seq: task.lastEventSeq, kind: FINISH_EVENT[outcome.status], data, at: now }));
       if (task.status === 'queued') notices.push({ kind: 'ready', queue: task.queue });
       return { ok: true, task };
     });
@@ -1114,6 +1167,50 @@ export class PostgresStore implements Store {
     return unsubscribe;
   }
 
+  // ---- who else listens ----
+  //
+  // A process alone on its schema's channel has nobody to NOTIFY: its own listeners get every notice at once, in
+  // #announce. Sending them anyway costs a statement per write batch, the NOTIFY queue, and the echo coming back.
+  // So notices are published only while another process may listen. Every process with a listener sends a message
+  // without notices when it starts listening (`join`, which the others answer at once with one of their own) and
+  // every PRESENCE_MS, and publishes while any message from another process arrived within PEER_SEEN_MS. Also
+  // while its listener is down or just started (JOIN_GRACE_MS, for the answers to arrive), and while
+  // pg_stat_activity shows another listener connection (processes of earlier versions send no such messages).
+
+  #othersMayListen(): boolean {
+    const now = Date.now();
+    return (
+      this.#listener === null ||
+      now - this.#listeningSince < JOIN_GRACE_MS ||
+      now - this.#peerSeenAt < PEER_SEEN_MS ||
+      this.#listenersSeen
+    );
+  }
+
+  /** Just listening (again): tells the others, who answer, and from then on says so every PRESENCE_MS. */
+  async #joined(listener: Client): Promise<void> {
+    this.#listeningSince = Date.now();
+    clearInterval(this.#presenceTimer);
+    await this.#sayHere(true);
+    if (this.#closed || listener !== this.#listener) return;
+    this.#presenceTimer = setInterval(() => void this.#sayHere(false), PRESENCE_MS);
+    this.#presenceTimer.unref();
+  }
+
+  /** A message without notices; also looks in pg_stat_activity for listeners of earlier versions. */
+  async #sayHere(join: boolean): Promise<void> {
+    const message = `${this.#echoPrefix}${join ? '"join":true,' : ''}"notices":[]}`;
+    await this.#query(this.#sql.publishNotices, [message]).catch(() => {});
+    const pid = (this.#listener as (Client & { processID?: number }) | null)?.processID;
+    if (typeof pid !== 'number') return;
+    try {
+      const [row] = await this.#query<{ n: number }>(this.#sql.otherListeners, [pid]);
+      this.#listenersSeen = (row?.n ?? 0) > 0;
+    } catch {
+      // Unknown: the other signs decide.
+    }
+  }
+
   /** Starts the LISTEN connection unless it runs or is starting. Never rejects: a failure schedules a retry. */
   #ensureListener(): Promise<void> {
     if (this.#closed) return Promise.resolve();
@@ -1151,6 +1248,7 @@ export class PostgresStore implements Store {
     }
     this.#listener = client;
     this.#reconnectAttempts = 0;
+    await this.#joined(client);
     if (this.#listenerGap) {
       this.#listenerGap = false;
       this.#afterGap();
@@ -1160,6 +1258,7 @@ export class PostgresStore implements Store {
   #onListenerLost(client: Client): void {
     if (client !== this.#listener) return;
     this.#listener = null;
+    clearInterval(this.#presenceTimer);
     this.#listenerStart = null;
     this.#listenerGap = true;
     client.removeAllListeners('notification');
@@ -1198,8 +1297,14 @@ export class PostgresStore implements Store {
   }
 
   #onNotification(message: Notification): void {
-    if (message.channel !== this.#sql.channel || this.#notices.size === 0) return;
+    if (message.channel !== this.#sql.channel) return;
+    // The echo of this instance's own messages (delivered when their writes committed), skipped without parsing it.
+    if (message.payload?.startsWith(this.#echoPrefix)) return;
+    // Another process, or an application's transaction (createTasksIn): someone else shares the channel.
+    this.#peerSeenAt = Date.now();
     const decoded = decodeNotices(message.payload);
+    if (decoded?.join) void this.#sayHere(false);
+    if (this.#notices.size === 0) return;
     // This instance's own notices were delivered when their writes committed.
     if (!decoded || decoded.origin === this.#origin) return;
     for (const item of decoded.notices) this.#delivery = this.#delivery.then(() => this.#deliver(item));

@@ -26,6 +26,9 @@ function prepared(text: string): Statement {
  */
 export const MAX_NOTIFY_BYTES = 7000;
 
+/** Joins the messages of one publishNotices call: U+001E, chr(30) in SQL. */
+export const NOTICE_SEPARATOR = '\u001e';
+
 /** PostgreSQL truncates identifiers (channel names included) longer than this many bytes. */
 const MAX_IDENTIFIER_BYTES = 63;
 
@@ -154,6 +157,10 @@ export function migrations(s: string): readonly string[] {
      CREATE INDEX tasks_ready_by_key ON ${s}.tasks (queue, concurrency_key, priority DESC, run_at, id)
        WHERE status = 'queued' AND concurrency_key IS NOT NULL;`,
     `CREATE TABLE ${s}.secrets (name text COLLATE "C" PRIMARY KEY, value text NOT NULL, created_at bigint NOT NULL);`,
+    `-- (task_id, seq) names an event; the bigserial key named it again, at the price of a sequence call and an index
+     -- entry for each of the three or more events of every task. Dropping the column is a catalog change (no rewrite).
+     ALTER TABLE ${s}.task_events DROP COLUMN id;
+     ALTER TABLE ${s}.task_events REPLICA IDENTITY USING INDEX task_events_task_id_seq_key;`,
   ];
 }
 
@@ -237,6 +244,14 @@ export function buildSql(schema: string) {
   const startedEvents = `INSERT INTO ${events} (task_id, seq, kind, data, at)
         SELECT id, event_seq, 'started', jsonb_build_object('attempt', attempts, 'workerId', $6::text), $1::bigint
         FROM claimed`;
+  /**
+   * A CTE that makes the statement's transaction commit without waiting for its WAL to reach the disk. For claims: a
+   * claim lost in a server crash leaves its tasks queued, to be claimed again (delivery is at least once anyway), and
+   * its worker's finish is then refused (the attempt token is unknown). Its WAL reaches the disk with the next
+   * durable commit (a finish, an enqueue) or within three wal_writer_delay. Saves the claim a disk flush: the
+   * largest part of its latency on most disks.
+   */
+  const asyncCommit = `async_commit AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true) AS setting)`;
 
   return {
     channel,
@@ -345,8 +360,9 @@ export function buildSql(schema: string) {
         UPDATE ${tasks} t SET status = 'queued', updated_at = $1::bigint
         FROM due WHERE t.id = due.id AND t.id NOT IN (SELECT id FROM claimed)
       ),
-      started_events AS (${startedEvents})
-      SELECT gate.gated, claimed.* FROM gate LEFT JOIN claimed ON true`),
+      started_events AS (${startedEvents}),
+      ${asyncCommit}
+      SELECT gate.gated, claimed.* FROM gate CROSS JOIN async_commit LEFT JOIN claimed ON true`),
     /**
      * $1 queues (null: all). Inside the transaction of a gated claim: locks, in name order, every capped or
      * rate-limited queue the claim may take from, so that claims on them take turns; the next statement, with a
@@ -448,8 +464,9 @@ export function buildSql(schema: string) {
       pruned_starts AS (
         DELETE FROM ${s}.queue_starts w USING limits
         WHERE w.queue = limits.name AND limits.rate_count IS NOT NULL AND w.at <= $1::bigint - limits.rate_interval_ms
-      )
-      SELECT ${columns}, attempt_token FROM claimed`),
+      ),
+      ${asyncCommit}
+      SELECT ${columns}, attempt_token FROM claimed CROSS JOIN async_commit`),
     nextScheduledAt: prepared(`SELECT min(run_at) AS at FROM ${tasks} WHERE status = 'scheduled'`),
     nextScheduledAtInQueues: prepared(`SELECT min(run_at) AS at FROM ${tasks}
       WHERE status = 'scheduled' AND queue = ANY($1::text[])`),
@@ -481,49 +498,64 @@ export function buildSql(schema: string) {
       SELECT queue, owner, event_seq FROM changed`),
 
     /**
-     * $1: JSON array of finish requests, $2 now, $3 their task ids. Each request is its own conditional update: one
-     * that does not hold the current attempt simply matches no row, and the others go on. The current rows are locked in id
-     * order first, so two batches touching the same tasks cannot deadlock; of several requests for one task, the
-     * first (in batch order) that holds its attempt wins, and the rest are stale by then, as if run one by one.
+     * The requests as parallel arrays, one element each: $1 task ids, $3 attempt tokens, $4 outcomes (`completed`,
+     * `failed`, `cancelled` or `retry`), $5 runAt of a retry (else null), $6 a JSON array of each one's result
+     * (completed) or error (the others), $7 refundAttempt, $8 onlyIfLeaseExpired; $2 now. Arrays rather than a JSON
+     * array of objects: PostgreSQL parses an array of ids much faster than JSON, key by key.
+     * Each request is its own conditional update: one that does not hold the current attempt simply matches no row,
+     * and the others go on. Of several requests for one task, the first (in batch order) that holds its attempt wins,
+     * and the rest are stale by then, as if run one by one. The rows are not locked ahead of the update (a row lock
+     * is a WAL record of its own): the update locks them in id order, so two batches touching the same tasks do not
+     * deadlock, and if a plan ever took another order, PostgreSQL would end the deadlock by failing one statement,
+     * which the store runs again. Returns the applied requests (ord counts from 1) with what the task is now.
      */
     finish: prepared(`WITH request AS (
-        SELECT * FROM json_to_recordset($1::json) AS r(
-          ord integer, id text, attempt_token text, status text, run_at bigint, result jsonb, error jsonb,
-          terminal boolean, refund_attempt boolean, only_if_lease_expired boolean, event_kind text, event_data jsonb)
+        SELECT r.*, $6::jsonb -> (r.ord - 1)::integer AS value
+        FROM unnest($1::text[], $3::text[], $4::text[], $5::bigint[], $7::boolean[], $8::boolean[])
+          WITH ORDINALITY AS r(id, attempt_token, outcome, run_at, refund_attempt, only_if_lease_expired, ord)
       ),
-      locked AS (
+      current AS MATERIALIZED (
         -- The ids again as an array parameter, and no other condition: one primary-key lookup per id, where a join
-        -- with the JSON (whose size the planner cannot know) or a status condition may scan every running task.
+        -- (whose size the planner cannot know) or a status condition may scan every running task.
         SELECT id, status, attempt_token, lease_until FROM ${tasks}
-        WHERE id = ANY($3::text[])
-        ORDER BY id
-        FOR UPDATE
+        WHERE id = ANY($1::text[])
       ),
+      -- In id order, which the update below follows: two batches lock the rows they share in the same order.
       applicable AS MATERIALIZED (
         SELECT DISTINCT ON (r.id) r.*
-        FROM request r JOIN locked l ON l.id = r.id AND l.attempt_token = r.attempt_token AND l.status = 'running'
+        FROM request r JOIN current l ON l.id = r.id AND l.attempt_token = r.attempt_token AND l.status = 'running'
         WHERE NOT r.only_if_lease_expired OR l.lease_until < $2::bigint
         ORDER BY r.id, r.ord
       ),
       finished AS (
-        UPDATE ${tasks} t SET status = a.status, run_at = coalesce(a.run_at, t.run_at), result = a.result,
-          error = a.error, completed_at = CASE WHEN a.terminal THEN $2::bigint END,
+        UPDATE ${tasks} t SET
+          status = CASE WHEN a.outcome <> 'retry' THEN a.outcome WHEN a.run_at <= $2::bigint THEN 'queued' ELSE 'scheduled' END,
+          run_at = coalesce(a.run_at, t.run_at),
+          result = CASE WHEN a.outcome = 'completed' THEN nullif(a.value, 'null'::jsonb) END,
+          error = CASE WHEN a.outcome <> 'completed' THEN a.value END,
+          completed_at = CASE WHEN a.outcome <> 'retry' THEN $2::bigint END,
           attempts = t.attempts - CASE WHEN a.refund_attempt THEN 1 ELSE 0 END,
           attempt_token = NULL, lease_until = NULL, updated_at = $2::bigint, event_seq = t.event_seq + 1
         FROM applicable a
-        -- The rows are locked and were checked in applicable; no status condition here, or the planner may walk
-        -- every running task (tasks_leases) for each request instead of looking each one up by id.
-        WHERE t.id = a.id AND t.attempt_token = a.attempt_token
-        RETURNING a.ord, a.event_kind, t.id, t.queue, t.type, t.owner, t.status, t.attempts, t.run_at, t.started_at,
-          t.event_seq,
-          CASE WHEN a.event_kind = 'retrying'
-            THEN jsonb_build_object('attempt', t.attempts, 'error', a.error, 'runAt', a.run_at)
-            ELSE a.event_data END AS event_data
+        -- Checked again on the row as it is once locked (a concurrent finish or heartbeat may have changed it since
+        -- the snapshot of applicable): the token (which only a running task has: no status condition, or the planner
+        -- may walk every running task along tasks_leases for each request) and the lease.
+        WHERE t.id = a.id AND t.attempt_token = a.attempt_token AND (NOT a.only_if_lease_expired OR t.lease_until < $2::bigint)
+        RETURNING a.ord, a.outcome, a.run_at AS retry_at, a.value, t.id, t.queue, t.type, t.owner, t.status, t.attempts,
+          t.run_at, t.started_at, t.event_seq
       ),
       finished_events AS (
-        INSERT INTO ${events} (task_id, seq, kind, data, at) SELECT id, event_seq, event_kind, event_data, $2::bigint FROM finished
+        INSERT INTO ${events} (task_id, seq, kind, data, at)
+        SELECT id, event_seq, CASE WHEN outcome = 'retry' THEN 'retrying' ELSE outcome END,
+          CASE outcome
+            WHEN 'completed' THEN jsonb_build_object('result', value)
+            WHEN 'retry' THEN jsonb_build_object('attempt', attempts, 'error', value, 'runAt', retry_at)
+            ELSE jsonb_build_object('error', value)
+          END,
+          $2::bigint
+        FROM finished
       )
-      SELECT ord, event_data, id, queue, type, owner, status, attempts, run_at, started_at, event_seq FROM finished`),
+      SELECT ord::integer AS ord, id, queue, type, owner, status, attempts, run_at, started_at, event_seq FROM finished`),
     /** $1 now, $2 limit. */
     expiredLeases: prepared(`SELECT ${columns}, attempt_token FROM ${tasks}
       WHERE status = 'running' AND lease_until < $1::bigint ORDER BY lease_until LIMIT $2::integer`),
@@ -690,33 +722,46 @@ export function buildSql(schema: string) {
       SELECT count(*)::integer AS n FROM deleted`),
 
     /**
-     * $1: wire messages (docs/postgres.md), sent in order in one notify-only transaction. Such a transaction writes no
-     * WAL, so it commits without waiting for a disk flush and holds PostgreSQL's global NOTIFY lock only for a moment.
+     * $1: wire messages (docs/postgres.md) joined by U+001E, sent in order in one notify-only transaction. Such a
+     * transaction writes no WAL, so it commits without waiting for a disk flush and holds PostgreSQL's global NOTIFY
+     * lock only for a moment. The separator cannot occur in a message (JSON text escapes every control character), so
+     * nothing needs escaping, which as a text[] or JSON parameter would cost a pass over every character at both ends.
      */
-    publishNotices: prepared(`SELECT pg_notify(${escapeLiteral(channel)}, message) FROM unnest($1::text[]) AS message`),
+    publishNotices: prepared(`SELECT pg_notify(${escapeLiteral(channel)}, message)
+      FROM unnest(string_to_array($1::text, chr(30))) AS message`),
+    /**
+     * $1 the backend pid of this process's listener: how many other sessions of this database listen on this schema's
+     * channel, as far as pg_stat_activity shows (the listener connections of other Taskhub processes, of whatever
+     * version, whose last statement is their LISTEN; sessions of other roles are hidden unless this role may read
+     * all statistics).
+     */
+    otherListeners: prepared(`SELECT count(*)::integer AS n FROM pg_stat_activity
+      WHERE pid <> $1::integer AND datname = current_database() AND query = ${escapeLiteral(listenStatement(channel))}`),
     /** After the listener reconnects: cancel requests it may have missed. */
     cancelRequestedIds: prepared(`SELECT id FROM ${tasks} WHERE status = 'running' AND cancel_requested`),
 
-    /** Newest first; each filter is optional, so the text is built per query (and not prepared). */
-    listTasks(query: TaskQuery): { text: string; values: unknown[] } {
+    /**
+     * Newest first. Each filter is optional, so the text is built per query, with its values inlined as literals: the
+     * planner sees them (a status filter can walk that status's partial index), which the pool's generic plans of
+     * parameters would hide (see the pool's plan_cache_mode in postgres-store.ts).
+     */
+    listTasks(query: TaskQuery): string {
+      if (!Number.isSafeInteger(query.limit)) throw new RangeError(`limit: ${query.limit} is not an integer`);
+      // PostgreSQL text cannot hold U+0000, so no task matches such a value (and the literal would cut the query).
+      const literal = (value: string) => (value.includes('\u0000') ? 'NULL' : escapeLiteral(value));
       const where: string[] = [];
-      const values: unknown[] = [];
-      const filter = (value: unknown, clause: (param: string) => string) => {
-        if (value === undefined) return;
-        values.push(value);
-        where.push(clause(`$${values.length}`));
-      };
-      filter(query.queue, (p) => `queue = ${p}::text`);
-      filter(query.status, (p) => `status = ${p}::text`);
-      filter(query.type, (p) => `type = ${p}::text`);
-      filter(query.owner, (p) => `owner = ${p}::text`);
-      filter(query.cursor, (p) => `id < ${p}::text`);
-      filter(query.tag && JSON.stringify({ [query.tag.key]: query.tag.value }), (p) => `tags @> ${p}::jsonb`);
+      if (query.queue !== undefined) where.push(`queue = ${literal(query.queue)}::text`);
+      if (query.status !== undefined) where.push(`status = ${literal(query.status)}::text`);
+      if (query.type !== undefined) where.push(`type = ${literal(query.type)}::text`);
+      if (query.owner !== undefined) where.push(`owner = ${literal(query.owner)}::text`);
+      if (query.cursor !== undefined) where.push(`id < ${literal(query.cursor)}::text`);
+      if (query.tag) {
+        const { key, value } = query.tag;
+        where.push(`tags @> ${`${key}${value}`.includes('\u0000') ? 'NULL' : escapeLiteral(JSON.stringify({ [key]: value }))}::jsonb`);
+      }
       // One more than asked for: its presence says whether a next page exists.
-      values.push(query.limit + 1);
-      const text = `SELECT ${columns} FROM ${tasks} ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-        ORDER BY id DESC LIMIT $${values.length}::integer`;
-      return { text, values };
+      return `SELECT ${columns} FROM ${tasks} ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+        ORDER BY id DESC LIMIT ${query.limit + 1}`;
     },
   } as const;
 }
