@@ -46,6 +46,10 @@ export class TaskMetrics {
   readonly #duration: Histogram<'queue' | 'type'>;
   readonly #wait: Histogram<'queue'>;
   readonly #streams = new Set<() => Record<StreamKind, number>>();
+  /** Label-bound children, by label values: prom-client hashes the labels object on every call otherwise. */
+  readonly #runChildren = new Map<string, { inc(): void }>();
+  readonly #durationChildren = new Map<string, { observe(value: number): void }>();
+  readonly #waitChildren = new Map<string, { observe(value: number): void }>();
   readonly #unobserve: () => void;
   #processMetrics = false;
 
@@ -170,14 +174,24 @@ export class TaskMetrics {
   }
 
   #started(claims: readonly Claim[], now: number): void {
-    for (const { task } of claims) this.#wait.observe({ queue: task.queue }, Math.max(0, now - task.runAt) / 1000);
+    for (const { task } of claims) {
+      let wait = this.#waitChildren.get(task.queue);
+      if (!wait) this.#waitChildren.set(task.queue, (wait = this.#wait.labels(task.queue)));
+      wait.observe(Math.max(0, now - task.runAt) / 1000);
+    }
   }
 
   #finished(attempts: readonly FinishedAttempt[], now: number): void {
     for (const { request, task } of attempts) {
-      this.#runs.inc({ queue: task.queue, type: task.type, outcome: runOutcome(request) });
+      const outcome = runOutcome(request);
+      const key = `${task.queue}\u0000${task.type}`;
+      let runs = this.#runChildren.get(`${key}\u0000${outcome}`);
+      if (!runs) this.#runChildren.set(`${key}\u0000${outcome}`, (runs = this.#runs.labels(task.queue, task.type, outcome)));
+      runs.inc();
       if (task.startedAt !== null) {
-        this.#duration.observe({ queue: task.queue, type: task.type }, Math.max(0, now - task.startedAt) / 1000);
+        let duration = this.#durationChildren.get(key);
+        if (!duration) this.#durationChildren.set(key, (duration = this.#duration.labels(task.queue, task.type)));
+        duration.observe(Math.max(0, now - task.startedAt) / 1000);
       }
     }
   }
