@@ -355,6 +355,23 @@ if (unreachable !== null) {
       }
     });
 
+    it('refuses finish requests for ids that need quoting in an array, and applies the others', async () => {
+      const type = `quoted-${Math.random().toString(36).slice(2, 8)}`;
+      await store.createTasks([newTask({ type })]);
+      const [claim] = await store.claim({ workerId: 'w', types: [type], queues: null, max: 1, leaseMs: 30_000, now: Date.now() });
+      const odd = 'a"b\\c{d,e} NULL';
+      const results = await store.finish(
+        [
+          { ref: { taskId: odd, attemptToken: 'x"y' }, outcome: { status: 'completed', result: null } },
+          { ref: { taskId: claim.task.id, attemptToken: claim.attemptToken }, outcome: { status: 'completed', result: { ok: '"\\' } } },
+        ],
+        Date.now(),
+      );
+      assert.equal(results[0].ok, false);
+      assert.ok(results[1].ok);
+      assert.deepEqual((await store.getTask(claim.task.id))?.result, { ok: '"\\' });
+    });
+
     it('lists tasks by filters that no task can match without failing (U+0000)', async () => {
       assert.deepEqual(await store.listTasks({ queue: 'a\u0000b', limit: 10 }), { tasks: [], nextCursor: null });
       assert.deepEqual(await store.listTasks({ tag: { key: 'k', value: '\u0000' }, limit: 10 }), { tasks: [], nextCursor: null });

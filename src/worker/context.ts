@@ -30,12 +30,15 @@ function toProgress(percent: number | Progress, message?: string, data?: Json): 
   return p;
 }
 
-export function createContext(backend: WorkerBackend, task: Task, ref: AttemptRef, signal: AbortSignal, log: () => Logger): TaskContext {
+/** `signal` and `log` are made on first use: most handlers of short tasks use neither. */
+export function createContext(backend: WorkerBackend, task: Task, ref: AttemptRef, signal: () => AbortSignal, log: () => Logger): TaskContext {
   return {
     task,
     taskId: task.id,
     attempt: task.attempts,
-    signal,
+    get signal() {
+      return signal();
+    },
     get log() {
       return log();
     },

@@ -53,17 +53,75 @@ interface Registration {
 
 type StopReason = 'cancelled' | 'timed out' | 'lease lost' | 'shutdown';
 
-interface Execution {
-  claim: Claim;
-  ref: AttemptRef;
-  controller: AbortController;
+const RESOLVED = Promise.resolve();
+
+/** One attempt this worker runs: from its claim until its outcome is reported (or it is given back). */
+class Execution {
+  readonly claim: Claim;
+  readonly ref: AttemptRef;
   /** Set once the attempt's outcome is decided, so it is reported once. */
-  settled: boolean;
-  done: Promise<void>;
+  settled = false;
+  done: Promise<void> = RESOLVED;
+  /** Why the attempt was aborted, once it was. */
+  abortReason: Error | undefined;
+  readonly #registration: Registration;
+  readonly #onSlotFreed: () => void;
+  readonly #rootLog: Logger;
+  #slotHeld = true;
+  #controller: AbortController | undefined;
+  #onAbort: (() => void) | undefined;
+  #aborted: Promise<void> | undefined;
+  #log: Logger | undefined;
+
+  constructor(registration: Registration, claim: Claim, rootLog: Logger, onSlotFreed: () => void) {
+    this.claim = claim;
+    this.ref = { taskId: claim.task.id, attemptToken: claim.attemptToken };
+    this.#registration = registration;
+    this.#rootLog = rootLog;
+    this.#onSlotFreed = onSlotFreed;
+    registration.running++;
+  }
+
+  /** The handler's ctx.signal, made on first use: most handlers of short tasks never look at it. */
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.abortReason) this.#controller.abort(this.abortReason);
+    }
+    return this.#controller.signal;
+  }
+
+  /** Aborts the attempt: ctx.signal, and the wait for the handler's outcome. Once. */
+  abort(reason: Error): void {
+    if (this.abortReason) return;
+    this.abortReason = reason;
+    this.#controller?.abort(reason);
+    this.#onAbort?.();
+  }
+
+  /** Resolves when the attempt is aborted (made on first use: only handlers that return a promise are raced). */
+  aborted(): Promise<void> {
+    this.#aborted ??= this.abortReason ? RESOLVED : new Promise<void>((resolve) => (this.#onAbort = resolve));
+    return this.#aborted;
+  }
+
   /** Made on first use: most attempts of short tasks never log. */
-  readonly log: Logger;
+  get log(): Logger {
+    if (!this.#log) {
+      const { task } = this.claim;
+      const traceId = traceIdOf(task.traceparent);
+      this.#log = this.#rootLog.child({ taskId: task.id, queue: task.queue, type: task.type, attempt: task.attempts, ...(traceId ? { traceId } : {}) });
+    }
+    return this.#log;
+  }
+
   /** Gives the concurrency slot back once (when the handler returns, before its outcome is saved). */
-  freeSlot(): void;
+  freeSlot(): void {
+    if (!this.#slotHeld) return;
+    this.#slotHeld = false;
+    this.#registration.running--;
+    this.#onSlotFreed();
+  }
 }
 
 export class Worker {
@@ -163,7 +221,7 @@ export class Worker {
         const execution = this.#active.get(taskId);
         if (!execution || execution.settled) return;
         execution.settled = true;
-        execution.controller.abort(new Error('worker shutting down'));
+        execution.abort(new Error('worker shutting down'));
         await this.#backend.release(execution.ref).catch((error: unknown) => execution.log.warn({ err: error }, 'release failed'));
         this.#active.delete(taskId);
       }),
@@ -193,6 +251,8 @@ export class Worker {
   async #announce(): Promise<void> {
     await this.#backend.reportWorker(this.info).catch((error: unknown) => this.#log.warn({ err: error }, 'could not report this worker'));
   }
+
+  readonly #slotFreed = (): void => this.#nudge();
 
   #nudge(): void {
     // A fixed reason: abort() without one builds a DOMException on every call, and this runs once per task.
@@ -236,58 +296,39 @@ export class Worker {
   }
 
   #start(registration: Registration, claim: Claim): void {
-    const { task } = claim;
-    const ref = { taskId: task.id, attemptToken: claim.attemptToken };
-    const controller = new AbortController();
-    let log: Logger | undefined;
-    let slotHeld = true;
-    const root = this.#log;
-    const execution: Execution = {
-      freeSlot: () => {
-        if (!slotHeld) return;
-        slotHeld = false;
-        registration.running--;
-        this.#nudge();
-      },
-      claim,
-      ref,
-      controller,
-      settled: false,
-      done: Promise.resolve(),
-      get log() {
-        if (!log) {
-          const traceId = traceIdOf(task.traceparent);
-          log = root.child({ taskId: task.id, queue: task.queue, type: task.type, attempt: task.attempts, ...(traceId ? { traceId } : {}) });
-        }
-        return log;
-      },
-    };
-    registration.running++;
-    this.#active.set(task.id, execution);
-    execution.done = this.#execute(registration, execution).finally(() => {
-      execution.freeSlot();
-      if (this.#active.get(task.id) === execution) this.#active.delete(task.id);
-    });
+    const execution = new Execution(registration, claim, this.#log, this.#slotFreed);
+    this.#active.set(claim.task.id, execution);
+    execution.done = this.#execute(registration, execution);
   }
 
   async #execute(registration: Registration, execution: Execution): Promise<void> {
     const { task } = execution.claim;
-    const { controller, ref } = execution;
+    const { ref } = execution;
     const timeout = task.timeoutMs === null ? undefined : setTimeout(() => this.#abort(task.id, 'timed out'), task.timeoutMs);
-    const aborted = new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), { once: true }));
     // The handler runs in a span whose parent is the trace the task was submitted in (a no-op without an SDK).
     const { span, context: traceContext } = startRunSpan(task);
     let spanOutcome: { error?: unknown; aborted?: string } = {};
     try {
-      const context = createContext(this.#backend, task, ref, controller.signal, () => execution.log);
-      // An aborted attempt is reported at once; its handler keeps its slot until it returns.
-      const run = withContext(traceContext, () => (async () => registration.handler(task.payload as never, context))());
-      const outcome = await Promise.race([run.then((value) => ({ value }), (error: unknown) => ({ error })), aborted.then(() => null)]);
-      if (outcome === null) {
-        const reason: unknown = controller.signal.reason;
-        spanOutcome = { aborted: reason instanceof Error ? reason.message.replace(/^task /, '') : 'aborted' };
-        await run.catch(() => {});
-        return;
+      const context = createContext(this.#backend, task, ref, () => execution.signal, () => execution.log);
+      let outcome: { value: unknown } | { error: unknown } | null;
+      let returned: unknown;
+      try {
+        returned = withContext(traceContext, () => registration.handler(task.payload as never, context));
+        outcome = { value: returned };
+      } catch (error) {
+        outcome = { error };
+      }
+      if (isThenable(returned)) {
+        // An aborted attempt is reported at once; its handler keeps its slot until it returns. (A handler that
+        // returns at once, without a promise, is done before anything could abort it: no race, no promises.)
+        const run = Promise.resolve(returned);
+        outcome = await Promise.race([run.then((value) => ({ value }), (error: unknown) => ({ error })), execution.aborted().then(() => null)]);
+        if (outcome === null) {
+          const reason = execution.abortReason;
+          spanOutcome = { aborted: reason ? reason.message.replace(/^task /, '') : 'aborted' };
+          await run.catch(() => {});
+          return;
+        }
       }
       if ('error' in outcome) spanOutcome = { error: outcome.error };
       if (execution.settled) return;
@@ -305,6 +346,8 @@ export class Worker {
     } finally {
       clearTimeout(timeout);
       endRunSpan(span, spanOutcome);
+      execution.freeSlot();
+      if (this.#active.get(task.id) === execution) this.#active.delete(task.id);
     }
   }
 
@@ -316,7 +359,7 @@ export class Worker {
     const { ref, claim } = execution;
     const error = new Error(`task ${reason}`);
     error.name = reason === 'timed out' ? 'TimeoutError' : 'AbortError';
-    execution.controller.abort(error);
+    execution.abort(error);
     if (reason === 'cancelled') void this.#report(() => this.#backend.cancelled(ref), execution);
     if (reason === 'timed out') {
       const timeoutError = { message: `attempt timed out after ${claim.task.timeoutMs} ms`, code: 'TIMEOUT', retryable: true };
@@ -333,7 +376,7 @@ export class Worker {
       if (error instanceof StaleAttemptError || (error as { code?: string }).code === 'STALE_ATTEMPT') {
         execution.log.warn('lease lost: another attempt owns this task now; aborting this one');
         execution.settled = true;
-        execution.controller.abort(new Error('task lease lost'));
+        execution.abort(new Error('task lease lost'));
       } else {
         execution.log.warn({ err: error }, 'heartbeat failed; will retry');
       }
@@ -351,6 +394,10 @@ export class Worker {
 }
 
 const NUDGE = Symbol('nudge');
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
+}
 
 function toJson(value: unknown): Json {
   if (value === undefined) return null;

@@ -287,6 +287,25 @@ function claimOrder(a: Task, b: Task): number {
   return b.priority - a.priority || a.runAt - b.runAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
+const ARRAY_ELEMENT_ESCAPES = /[\\"]/g;
+
+/**
+ * An array parameter as PostgreSQL's array literal (`{"a","b",NULL}`, `{t,f}`, `{1,NULL}`), built in one pass: pg's
+ * own encoding of a JavaScript array concatenates and escapes element by element, which allocated more than
+ * anything else per finished task.
+ */
+function arrayLiteral(values: readonly (string | number | boolean | null)[]): string {
+  const parts = new Array<string>(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v === null) parts[i] = 'NULL';
+    else if (typeof v === 'string') parts[i] = `"${v.replace(ARRAY_ELEMENT_ESCAPES, '\\$&')}"`;
+    else if (typeof v === 'boolean') parts[i] = v ? 't' : 'f';
+    else parts[i] = String(v);
+  }
+  return `{${parts.join(',')}}`;
+}
+
 /** SQLSTATE of a statement PostgreSQL failed to end a deadlock. */
 const DEADLOCK_DETECTED = '40P01';
 
@@ -879,7 +898,16 @@ export class PostgresStore implements Store {
       refunds[i] = outcome.status === 'retry' && outcome.refundAttempt === true;
       onlyIfExpired[i] = onlyIfLeaseExpired === true;
     }
-    const params = [ids, now, tokens, outcomes, retryAts, JSON.stringify(values), refunds, onlyIfExpired];
+    const params = [
+      arrayLiteral(ids),
+      now,
+      arrayLiteral(tokens),
+      arrayLiteral(outcomes),
+      arrayLiteral(retryAts),
+      JSON.stringify(values),
+      arrayLiteral(refunds),
+      arrayLiteral(onlyIfExpired),
+    ];
     let rows: FinishedRow[];
     for (let round = 1; ; round++) {
       try {
