@@ -299,11 +299,42 @@ function arrayLiteral(values: readonly (string | number | boolean | null)[]): st
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (v === null) parts[i] = 'NULL';
-    else if (typeof v === 'string') parts[i] = `"${v.replace(ARRAY_ELEMENT_ESCAPES, '\\$&')}"`;
+    else if (typeof v === 'string') {
+      parts[i] = v.includes('"') || v.includes('\\') ? `"${v.replace(ARRAY_ELEMENT_ESCAPES, '\\$&')}"` : `"${v}"`;
+    }
     else if (typeof v === 'boolean') parts[i] = v ? 't' : 'f';
     else parts[i] = String(v);
   }
   return `{${parts.join(',')}}`;
+}
+
+/**
+ * Values that most tasks of a batch share (backoff policies, tags), sent once each: `ref` gives a value's index in
+ * `json()`, a JSON array. Values are told apart by identity first (defaults are shared objects), then by their text.
+ */
+class DistinctJson {
+  readonly #byObject = new Map<unknown, number>();
+  readonly #byText = new Map<string, number>();
+  readonly #texts: string[] = [];
+
+  ref(value: unknown): number {
+    let ref = this.#byObject.get(value);
+    if (ref === undefined) {
+      const text = JSON.stringify(value ?? null);
+      ref = this.#byText.get(text);
+      if (ref === undefined) {
+        ref = this.#texts.length;
+        this.#texts.push(text);
+        this.#byText.set(text, ref);
+      }
+      this.#byObject.set(value, ref);
+    }
+    return ref;
+  }
+
+  json(): string {
+    return `[${this.#texts.join(',')}]`;
+  }
 }
 
 /** SQLSTATE of a statement PostgreSQL failed to end a deadlock. */
@@ -703,27 +734,45 @@ export class PostgresStore implements Store {
 
   async #createTasks(on: Queryable, tasks: readonly NewTask[], statement: Statement): Promise<CreatedTask[]> {
     if (tasks.length === 0) return [];
-    const input = tasks.map((t, ord) => ({
-      ord,
-      id: t.id,
-      queue: t.queue,
-      type: t.type,
-      payload: t.payload ?? null,
-      status: t.status,
-      priority: t.priority,
-      run_at: t.runAt,
-      max_attempts: t.maxAttempts,
-      backoff: t.backoff,
-      timeout_ms: t.timeoutMs,
-      idempotency_key: t.idempotencyKey,
-      tags: t.tags,
-      owner: t.owner,
-      parent_id: t.parentId,
-      concurrency_key: t.concurrencyKey,
-      traceparent: t.traceparent,
-      created_at: t.createdAt,
-    }));
-    const rows = await this.#query<{ id: string }>(statement, [JSON.stringify(input)], on);
+    const n = tasks.length;
+    const column = <T extends string | number | null>(of: (t: NewTask) => T): string => {
+      const values = new Array<T>(n);
+      for (let i = 0; i < n; i++) values[i] = of(tasks[i]);
+      return arrayLiteral(values);
+    };
+    const backoffs = new DistinctJson();
+    const tags = new DistinctJson();
+    const backoffRefs = new Array<number>(n);
+    const tagsRefs = new Array<number>(n);
+    const payloads = new Array<Json>(n);
+    for (let i = 0; i < n; i++) {
+      const t = tasks[i];
+      backoffRefs[i] = backoffs.ref(t.backoff);
+      tagsRefs[i] = tags.ref(t.tags);
+      payloads[i] = t.payload ?? null;
+    }
+    const params = [
+      column((t) => t.id),
+      column((t) => t.queue),
+      column((t) => t.type),
+      column((t) => t.status),
+      column((t) => t.priority),
+      column((t) => t.runAt),
+      column((t) => t.maxAttempts),
+      column((t) => t.timeoutMs),
+      column((t) => t.idempotencyKey),
+      column((t) => t.owner),
+      column((t) => t.parentId),
+      column((t) => t.concurrencyKey),
+      column((t) => t.traceparent),
+      column((t) => t.createdAt),
+      JSON.stringify(payloads),
+      backoffs.json(),
+      arrayLiteral(backoffRefs),
+      tags.json(),
+      arrayLiteral(tagsRefs),
+    ];
+    const rows = await this.#query<{ id: string }>(statement, params, on);
     const inserted = new Set(rows.map((r) => r.id));
     // An inserted row is exactly its NewTask with the initial values: no need to read it back.
     if (inserted.size === tasks.length) return tasks.map((t) => ({ task: initialTask(t), created: true }));

