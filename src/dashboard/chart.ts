@@ -2,19 +2,9 @@
 // latency, minute by minute over the last hour. They scale with their container (viewBox) and take their colours
 // from the stylesheet, so they follow light and dark mode. They are drawn at the width they are shown at (one SVG unit
 // per CSS pixel), so labels keep their size on a phone; the overview draws them again when that width changes.
+import type { ActivityMinute } from '../observability/activity.ts';
 import { clock, duration, svg } from './dom.ts';
 
-export interface ActivityMinute {
-  at: number;
-  started: number;
-  completed: number;
-  failed: number;
-  retried: number;
-  cancelled: number;
-  waitP50Ms: number | null;
-  waitP95Ms: number | null;
-  waitMaxMs: number | null;
-}
 
 const H = 180;
 const M = { left: 44, right: 40, top: 10, bottom: 22 };

@@ -2,7 +2,8 @@
 // tasks wait to start. Reloaded when the feed shows activity (at most every 2 s) and every 10 s.
 import type { TaskStatus } from '../../core/task.ts';
 import { api } from '../api.ts';
-import { type ActivityMinute, throughputChart, waitChart } from '../chart.ts';
+import type { ActivityMinute } from '../../observability/activity.ts';
+import { throughputChart, waitChart } from '../chart.ts';
 import { count, duration, fill, h, num, relative, throttle } from '../dom.ts';
 import { type AppContext, errorText, failure, pageHead, STATUSES, type View } from '../ui.ts';
 

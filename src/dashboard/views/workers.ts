@@ -1,21 +1,10 @@
 // Workers: every live worker of the cluster (local and remote, as they last reported: every 5 s), with its host,
 // pid, task types, queues, running tasks against its concurrency, and last heartbeat. A worker that stops reporting
 // drops off after 15 s. Polled every 3 s.
+import type { WorkerInfo } from '../../store/store.ts';
 import { api } from '../api.ts';
 import { duration, fill, h, num, relative } from '../dom.ts';
 import { type AppContext, failure, pageHead, type View } from '../ui.ts';
-
-export interface WorkerInfo {
-  id: string;
-  host: string | null;
-  pid: number | null;
-  types: string[];
-  queues: string[] | null;
-  concurrency: number;
-  running: number;
-  startedAt: number;
-  lastSeenAt: number;
-}
 
 export function workersView(root: HTMLElement, _params: URLSearchParams, _app: AppContext): View {
   let disposed = false;
