@@ -30,14 +30,17 @@ export function uuidv7(now = Date.now()): string {
     lastMs++;
     counter = 0;
   }
-  const ms = lastMs;
   const rand = randomSlice(8);
-  const hex = ms.toString(16).padStart(12, '0');
-  const c = (0x7000 | counter).toString(16);
-  const variant = ((rand[0] & 0x3f) | 0x80).toString(16).padStart(2, '0');
-  const tail = rand.subarray(1).toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${c}-${variant}${tail.slice(0, 2)}-${tail.slice(2, 14)}`;
+  idBytes.writeUIntBE(lastMs, 0, 6);
+  idBytes.writeUInt16BE(0x7000 | counter, 6);
+  idBytes[8] = (rand[0] & 0x3f) | 0x80;
+  rand.copy(idBytes, 9, 1, 8);
+  const hex = idBytes.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
+
+/** The 16 bytes of the id being made, turned into hex at once. */
+const idBytes = Buffer.alloc(16);
 
 export function newAttemptToken(): string {
   return randomUUID();
