@@ -1,6 +1,7 @@
 // Deletes finished tasks (and their events) once they are older than the configured age for their status. Small
 // batches with a yield between them, so a large cleanup never holds the store's write lock for long.
 import type { Engine } from './engine.ts';
+import { Periodic } from './periodic.ts';
 
 export interface RetentionOptions {
   /** Age after which finished tasks are deleted, ms, per status; absent: kept forever. */
@@ -16,12 +17,12 @@ export interface RetentionOptions {
 export class Retention {
   readonly #engine: Engine;
   readonly #options: RetentionOptions;
-  #timer: NodeJS.Timeout | undefined;
-  #running = false;
+  readonly #periodic: Periodic<number>;
 
   constructor(engine: Engine, options: RetentionOptions) {
     this.#engine = engine;
     this.#options = options;
+    this.#periodic = new Periodic(options.intervalMs ?? 60_000, () => this.#pass(), 0);
   }
 
   get enabled(): boolean {
@@ -29,34 +30,31 @@ export class Retention {
   }
 
   start(): void {
-    if (!this.enabled) return;
-    this.#timer ??= setInterval(() => void this.sweep().catch(() => {}), this.#options.intervalMs ?? 60_000).unref();
+    if (this.enabled) this.#periodic.start();
   }
 
   stop(): void {
-    clearInterval(this.#timer);
-    this.#timer = undefined;
+    this.#periodic.stop();
   }
 
   /** One cleanup pass; returns how many tasks it deleted. */
-  async sweep(): Promise<number> {
-    if (this.#running) return 0;
-    this.#running = true;
+  sweep(): Promise<number> {
+    return this.#periodic.run();
+  }
+
+  async #pass(): Promise<number> {
     let deleted = 0;
-    try {
-      const ages = { completed: this.#options.completedMs, failed: this.#options.failedMs, cancelled: this.#options.cancelledMs };
-      for (const [status, age] of Object.entries(ages) as ['completed' | 'failed' | 'cancelled', number | undefined][]) {
-        if (age === undefined) continue;
-        const before = this.#engine.now() - age;
-        for (;;) {
-          const n = await this.#engine.store.deleteFinishedTasks(status, before, this.#options.batchSize ?? 500);
-          deleted += n;
-          if (n < (this.#options.batchSize ?? 500)) break;
-          await new Promise((resolve) => setImmediate(resolve));
-        }
+    const batch = this.#options.batchSize ?? 500;
+    const ages = { completed: this.#options.completedMs, failed: this.#options.failedMs, cancelled: this.#options.cancelledMs };
+    for (const [status, age] of Object.entries(ages) as ['completed' | 'failed' | 'cancelled', number | undefined][]) {
+      if (age === undefined) continue;
+      const before = this.#engine.now() - age;
+      for (;;) {
+        const n = await this.#engine.store.deleteFinishedTasks(status, before, batch);
+        deleted += n;
+        if (n < batch) break;
+        await new Promise((resolve) => setImmediate(resolve));
       }
-    } finally {
-      this.#running = false;
     }
     return deleted;
   }

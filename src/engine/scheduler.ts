@@ -6,6 +6,7 @@ import { checkName } from '../core/validate.ts';
 import type { Json } from '../core/task.ts';
 import type { Schedule, ScheduleDefinition } from '../store/store.ts';
 import type { Engine } from './engine.ts';
+import { Periodic } from './periodic.ts';
 
 export interface ScheduleInput {
   cron: string;
@@ -45,24 +46,21 @@ export function nextSlot(expression: string, timezone: string, after: number): n
 
 export class Scheduler {
   readonly #engine: Engine;
-  readonly #intervalMs: number;
   readonly #missedAfterMs: number;
-  #timer: NodeJS.Timeout | undefined;
-  #ticking = false;
+  readonly #periodic: Periodic<string[]>;
 
   constructor(engine: Engine, options: SchedulerOptions = {}) {
     this.#engine = engine;
-    this.#intervalMs = options.intervalMs ?? 1000;
     this.#missedAfterMs = options.missedAfterMs ?? 60_000;
+    this.#periodic = new Periodic(options.intervalMs ?? 1000, () => this.#tick(), []);
   }
 
   start(): void {
-    this.#timer ??= setInterval(() => void this.tick().catch(() => {}), this.#intervalMs).unref();
+    this.#periodic.start();
   }
 
   stop(): void {
-    clearInterval(this.#timer);
-    this.#timer = undefined;
+    this.#periodic.stop();
   }
 
   async put(name: string, input: ScheduleInput): Promise<{ schedule: Schedule; created: boolean }> {
@@ -103,20 +101,18 @@ export class Scheduler {
   }
 
   /** Fires every due slot once; returns the ids of the tasks this call created or found. */
-  async tick(): Promise<string[]> {
-    if (this.#ticking) return [];
-    this.#ticking = true;
-    try {
-      const fired: string[] = [];
-      const now = this.#engine.now();
-      for (const schedule of await this.#engine.store.dueSchedules(now, 100)) {
-        const id = await this.#fire(schedule, now);
-        if (id) fired.push(id);
-      }
-      return fired;
-    } finally {
-      this.#ticking = false;
+  tick(): Promise<string[]> {
+    return this.#periodic.run();
+  }
+
+  async #tick(): Promise<string[]> {
+    const fired: string[] = [];
+    const now = this.#engine.now();
+    for (const schedule of await this.#engine.store.dueSchedules(now, 100)) {
+      const id = await this.#fire(schedule, now);
+      if (id) fired.push(id);
     }
+    return fired;
   }
 
   async #fire(schedule: Schedule, now: number): Promise<string | null> {

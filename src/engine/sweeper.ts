@@ -1,6 +1,7 @@
 // Puts back tasks whose worker stopped heartbeating (crashed, hung, cut off). Every process runs one; the store's
 // `onlyIfLeaseExpired` guard makes two sweepers, or a sweeper and a late heartbeat, safe together.
 import type { Engine } from './engine.ts';
+import { Periodic } from './periodic.ts';
 
 const LEASE_EXPIRED = { message: 'lease expired: the worker stopped heartbeating', code: 'LEASE_EXPIRED', retryable: true };
 const BATCH = 200;
@@ -9,28 +10,27 @@ const FORGET_WORKERS_AFTER_MS = 3_600_000;
 
 export class LeaseSweeper {
   readonly #engine: Engine;
-  readonly #intervalMs: number;
-  #timer: NodeJS.Timeout | undefined;
-  #running = false;
+  readonly #periodic: Periodic<number>;
 
   constructor(engine: Engine, intervalMs: number) {
     this.#engine = engine;
-    this.#intervalMs = intervalMs;
+    this.#periodic = new Periodic(intervalMs, () => this.#pass(), 0);
   }
 
   start(): void {
-    this.#timer ??= setInterval(() => void this.sweep(), this.#intervalMs).unref();
+    this.#periodic.start();
   }
 
   stop(): void {
-    clearInterval(this.#timer);
-    this.#timer = undefined;
+    this.#periodic.stop();
   }
 
   /** One pass; returns how many attempts it ended. Errors (store unreachable) wait for the next pass. */
-  async sweep(): Promise<number> {
-    if (this.#running) return 0;
-    this.#running = true;
+  sweep(): Promise<number> {
+    return this.#periodic.run();
+  }
+
+  async #pass(): Promise<number> {
     let swept = 0;
     try {
       for (;;) {
@@ -52,8 +52,6 @@ export class LeaseSweeper {
       await this.#engine.store.removeWorkers(this.#engine.now() - FORGET_WORKERS_AFTER_MS);
     } catch {
       // The store is unreachable or busy; the next pass retries.
-    } finally {
-      this.#running = false;
     }
     return swept;
   }
