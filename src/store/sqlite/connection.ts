@@ -13,22 +13,14 @@ export function parseJson<T>(text: string | number | null, fallback: T): T {
   return typeof text === 'string' ? (JSON.parse(text) as T) : fallback;
 }
 
-/**
- * Connections of this process with a group transaction open. Another connection here must not wait on their lock:
- * node:sqlite waits synchronously, so the group would never get the turn it needs to commit.
- */
-const openGroups = new Set<SqliteConnection>();
-
 export class SqliteConnection {
   readonly db: DatabaseSync;
   readonly notices = new NoticeHub();
   readonly #statements = new Map<string, StatementSync>();
-  /** Notices of the current write call, delivered only once its transaction commits. */
+  /** Notices of the open transaction, delivered only once it commits. */
   #pending: StoreNotice[] = [];
-  /** Event rows of the current write call, written by one statement at its end. */
+  /** Event rows of the open transaction, written by one statement just before COMMIT. */
   #events: [taskId: string, seq: number, kind: string, data: string, at: number][] = [];
-  /** The group transaction: open from the first write of an event-loop turn until its COMMIT on the next. */
-  #group: { notices: StoreNotice[]; waiters: { resolve: () => void; reject: (error: unknown) => void }[] } | null = null;
 
   constructor(path: string, busyTimeoutMs: number) {
     try {
@@ -71,59 +63,26 @@ export class SqliteConnection {
     this.#pending.push(notice);
   }
 
-  /**
-   * Runs fn atomically and resolves once it is durable. Group commit: every write made in the same event-loop turn
-   * shares one transaction (BEGIN IMMEDIATE: no lock upgrades, so no deadlock between processes) and one fsync at
-   * its COMMIT; each write is its own SAVEPOINT, so a write that throws is rolled back alone and the others stand.
-   */
-  write<T>(fn: () => T): Promise<T> {
-    if (!this.#group) {
-      for (const other of openGroups) other.flush();
-      this.db.exec('BEGIN IMMEDIATE');
-      this.#group = { notices: [], waiters: [] };
-      openGroups.add(this);
-      setImmediate(() => this.#commit());
-    }
-    const group = this.#group;
-    this.db.exec('SAVEPOINT write');
-    let value: T;
+  /** Runs fn in a write transaction (BEGIN IMMEDIATE: no lock upgrades, so no deadlock between processes). */
+  write<T>(fn: () => T): T {
+    this.db.exec('BEGIN IMMEDIATE');
     try {
-      value = fn();
+      const value = fn();
       if (this.#events.length > 0) {
         // One statement for all of them: per-statement overhead, not SQLite's work, dominates small inserts.
         this.sql(SQL.insertEvents).run(JSON.stringify(this.#events));
+        this.#events = [];
       }
-      this.db.exec('RELEASE write');
-      group.notices.push(...this.#pending);
+      this.db.exec('COMMIT');
+      const notices = this.#pending;
+      this.#pending = [];
+      for (const notice of notices) this.notices.emit(notice);
+      return value;
     } catch (error) {
-      this.db.exec('ROLLBACK TO write');
-      this.db.exec('RELEASE write');
-      return Promise.reject(error);
-    } finally {
       this.#pending = [];
       this.#events = [];
-    }
-    return new Promise<T>((resolve, reject) => group.waiters.push({ resolve: () => resolve(value), reject }));
-  }
-
-  #commit(): void {
-    const group = this.#group;
-    this.#group = null;
-    if (!group) return;
-    openGroups.delete(this);
-    try {
-      this.db.exec('COMMIT');
-    } catch (error) {
       if (this.db.isTransaction) this.db.exec('ROLLBACK');
-      for (const waiter of group.waiters) waiter.reject(error);
-      return;
+      throw error;
     }
-    for (const notice of group.notices) this.notices.emit(notice);
-    for (const waiter of group.waiters) waiter.resolve();
-  }
-
-  /** Commits at once what the current group holds (before closing the database). */
-  flush(): void {
-    this.#commit();
   }
 }

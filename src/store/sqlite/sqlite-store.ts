@@ -134,9 +134,7 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (this.#poller) clearInterval(this.#poller);
     this.#poller = undefined;
-    if (!this.#c.db.isOpen) return;
-    this.#c.flush();
-    this.#c.db.close();
+    if (this.#c.db.isOpen) this.#c.db.close();
   }
 
   async ping(): Promise<void> {
