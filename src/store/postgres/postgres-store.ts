@@ -1252,7 +1252,8 @@ export class PostgresStore implements Store {
   // without notices when it starts listening (`join`, which the others answer at once with one of their own) and
   // every PRESENCE_MS, and publishes while any message from another process arrived within PEER_SEEN_MS. Also
   // while its listener is down or just started (JOIN_GRACE_MS, for the answers to arrive), and while
-  // pg_stat_activity shows another listener connection (processes of earlier versions send no such messages).
+  // pg_stat_activity shows another listener connection (processes of earlier versions send no such messages). The
+  // grace ends at once when pg_stat_activity shows every session and no other listener among them.
 
   #othersMayListen(): boolean {
     const now = Date.now();
@@ -1281,8 +1282,10 @@ export class PostgresStore implements Store {
     const pid = (this.#listener as (Client & { processID?: number }) | null)?.processID;
     if (typeof pid !== 'number') return;
     try {
-      const [row] = await this.#query<{ n: number }>(this.#sql.otherListeners, [pid]);
+      const [row] = await this.#query<{ n: number; sees_all: boolean }>(this.#sql.otherListeners, [pid]);
       this.#listenersSeen = (row?.n ?? 0) > 0;
+      // Nobody else listens, and nobody could hide: no answers to wait for.
+      if (join && row?.n === 0 && row.sees_all) this.#listeningSince = Number.NEGATIVE_INFINITY;
     } catch {
       // Unknown: the other signs decide.
     }

@@ -740,10 +740,14 @@ export function buildSql(schema: string) {
     /**
      * $1 the backend pid of this process's listener: how many other sessions of this database listen on this schema's
      * channel, as far as pg_stat_activity shows (the listener connections of other Taskhub processes, of whatever
-     * version, whose last statement is their LISTEN; sessions of other roles are hidden unless this role may read
-     * all statistics).
+     * version, whose last statement is their LISTEN), and whether it shows every session's statement (superuser or
+     * pg_read_all_stats, with track_activities on; otherwise other roles' sessions are hidden).
      */
-    otherListeners: prepared(`SELECT count(*)::integer AS n FROM pg_stat_activity
+    otherListeners: prepared(`SELECT count(*)::integer AS n,
+        current_setting('track_activities')::boolean AND (
+          (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) OR pg_has_role('pg_read_all_stats', 'MEMBER')
+        ) AS sees_all
+      FROM pg_stat_activity
       WHERE pid <> $1::integer AND datname = current_database() AND query = ${escapeLiteral(listenStatement(channel))}`),
     /** After the listener reconnects: cancel requests it may have missed. */
     cancelRequestedIds: prepared(`SELECT id FROM ${tasks} WHERE status = 'running' AND cancel_requested`),
