@@ -47,7 +47,7 @@ describe('SSE fan-out', () => {
       for (const seqs of received) assert.deepEqual(seqs, expected);
       await waitUntil(() => s.app.streamConnections.count('sse') === 0, 2000, 'streams to close');
       const live = done - connected;
-      assert.ok(live < 5000, `live events reached all followers in ${live.toFixed(0)} ms`);
+      assert.ok(live < 15_000, `live events reached all followers in ${live.toFixed(0)} ms`);
       process.stdout.write(
         `# ${FOLLOWERS} followers: connected and replayed in ${(connected - t0).toFixed(0)} ms, ` +
           `${CHUNKS + 1} live events to all in ${live.toFixed(0)} ms\n`,
