@@ -31,11 +31,12 @@ if (mode === 'submit') {
   const followers = Number(nArg ?? 10_000);
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
+  const writtenAt = new Map<number, number>();
   hub.handle('fanout', async (_p, ctx) => {
     await gate;
     for (let i = 1; i <= 10; i++) {
-      (globalThis as { sentAt?: number }).sentAt = performance.now();
       await ctx.progress(i * 10, `step ${i}`);
+      writtenAt.set(i * 10, performance.now());
       await new Promise((r) => setTimeout(r, 200));
     }
   });
@@ -61,14 +62,14 @@ if (mode === 'submit') {
     }
   });
   const rssConnected = process.memoryUsage().rss;
-  const t0 = performance.now();
   release();
   await hub.wait(task.id, 120_000);
   await new Promise((r) => setTimeout(r, 500));
   console.log(JSON.stringify({
     mode, followers, eventsExpected: followers * 10, eventsReceived: received,
     rssPerFollowerKB: Math.round((rssConnected - heapBefore) / followers / 1024 * 10) / 10,
-    fanoutToLastFollowerMs: Math.round((lastArrival.get(100) ?? 0) - (t0 + 9 * 200)),
+    // For each event, from the moment it was stored to the moment the last of the followers had it; the worst of ten.
+    fanoutToLastFollowerMs: Math.round(Math.max(...[...writtenAt].map(([percent, at]) => (lastArrival.get(percent) ?? Number.NaN) - at))),
   }));
 }
 await app.close();
