@@ -1,7 +1,7 @@
 // The browser SDK in a real Chromium: a page imports the bundled module (no build step), submits a slow task with
 // it, shows the progress live through a plain EventSource and cross-checks with the SDK's fetch-based follow().
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
@@ -9,14 +9,13 @@ import handlers from '../examples/handlers.ts';
 import { clientModuleSource } from '../src/client/browser-bundle.ts';
 import { createServer } from '../src/server/server.ts';
 import { openTestHub } from './helpers/hub.ts';
+import { browserRequired, CHROMIUM, chromiumMissing, launchChromium } from './helpers/browser.ts';
 import { startProxy, type TestProxy } from './helpers/proxy.ts';
 
-// Overridable so the skip and fail paths can be checked without uninstalling anything.
-const CHROMIUM = process.env.TASKHUB_CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = new URL('../artifacts/', import.meta.url);
 const PAGE = new URL('./fixtures/browser-page.html', import.meta.url);
-const required = Boolean(process.env.CI || process.env.TASKHUB_REQUIRE_SERVICES);
-const missing = !existsSync(CHROMIUM);
+const required = browserRequired;
+const missing = chromiumMissing;
 
 if (missing && required) {
   // In CI a missing browser is a broken environment, not a reason to skip.
@@ -55,11 +54,7 @@ if (missing && required) {
           res.end(source);
         },
       });
-      const { chromium } = await import('playwright-core');
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      });
+      browser = await launchChromium();
     });
 
     after(async () => {

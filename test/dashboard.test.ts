@@ -3,17 +3,17 @@
 // failed one retried from the UI; under auth the page asks for an admin token and keeps it out of every URL.
 // Screenshots (1280x800 and phone size) go to artifacts/.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import type { Task } from '../src/index.ts';
 import { createApiKey } from '../src/server/auth.ts';
+import { browserRequired, CHROMIUM, chromiumMissing, launchChromium } from './helpers/browser.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
 
-const CHROMIUM = process.env.TASKHUB_CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = new URL('../artifacts/', import.meta.url);
-const required = Boolean(process.env.CI || process.env.TASKHUB_REQUIRE_SERVICES);
-const missing = !existsSync(CHROMIUM);
+const required = browserRequired;
+const missing = chromiumMissing;
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
 const STEPS = 12;
@@ -72,11 +72,7 @@ if (missing && required) {
         }
         return 'fine the second time';
       });
-      const { chromium } = await import('playwright-core');
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      });
+      browser = await launchChromium();
     });
 
     after(async () => {
@@ -213,11 +209,7 @@ if (missing && required) {
     let browser: Browser;
     before(async () => {
       s = await startServer({ autoStart: false }, { auth: { jwtSecret: 'y'.repeat(32) } });
-      const { chromium } = await import('playwright-core');
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-      });
+      browser = await launchChromium();
     });
     after(async () => {
       await browser?.close();
