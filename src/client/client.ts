@@ -1,7 +1,7 @@
 // TaskhubClient: the SDK over the HTTP contract (v1) for Node and browsers. Browser-safe on purpose: only fetch,
 // AbortController, TextDecoder and ReadableStream, no node: imports, and it imports nothing but types from core, so
 // browser-bundle.ts can ship these files to a page as they are.
-import type { BackoffPolicy, Json, Task, TaskEvent, TaskStatus } from '../core/task.ts';
+import type { EnqueueOptions, Json, Task, TaskEvent, TaskStatus } from '../core/task.ts';
 import { TaskhubClientError, TaskhubHttpError, TaskhubNetworkError, TaskhubTimeoutError, type ProblemDetails } from './errors.ts';
 import { readSse, SseParser } from './sse.ts';
 
@@ -23,27 +23,11 @@ export interface TaskhubClientOptions {
   tokenInStreamUrl?: boolean;
 }
 
-/** Everything `submit` may say about a new task besides its type and payload. */
-export interface SubmitOptions {
-  queue?: string;
-  /** Higher runs first; FIFO within a priority. */
-  priority?: number;
-  /** Run no earlier than this many ms from now. Give this or `runAt`. */
-  delayMs?: number;
-  /** Run no earlier than this time (a Date or epoch ms). */
-  runAt?: number | Date;
-  maxAttempts?: number;
-  backoff?: Partial<BackoffPolicy>;
-  /** Per-attempt time limit in ms; null means none. */
-  timeoutMs?: number | null;
-  tags?: Record<string, string>;
-  /** Submitting the same key again returns the same task instead of a new one. */
-  idempotencyKey?: string;
-  parentId?: string;
-  /** A W3C traceparent, sent as the `traceparent` header: the task's handler runs in this trace. */
-  traceparent?: string;
-  signal?: AbortSignal;
-}
+/**
+ * Everything `submit` may say about a new task besides its type and payload (the core's EnqueueOptions, less what
+ * the server decides: the owner comes from the token). `traceparent` is sent as the `traceparent` header.
+ */
+export type SubmitOptions = Omit<EnqueueOptions, 'owner' | 'concurrencyKey'> & { signal?: AbortSignal };
 
 export interface SubmitSpec extends Omit<SubmitOptions, 'signal' | 'traceparent'> {
   type: string;

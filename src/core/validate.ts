@@ -5,26 +5,14 @@ import { ValidationError } from './errors.ts';
 import type { BackoffPolicy, Json, Task, TaskSpec } from './task.ts';
 
 /** A task ready to be stored: every field decided. */
-export interface NewTask {
-  id: string;
-  queue: string;
-  type: string;
-  payload: Json;
-  priority: number;
-  runAt: number;
+export type NewTask = Pick<
+  Task,
+  | 'id' | 'queue' | 'type' | 'payload' | 'priority' | 'runAt' | 'maxAttempts' | 'backoff' | 'timeoutMs' | 'idempotencyKey'
+  | 'tags' | 'owner' | 'parentId' | 'concurrencyKey' | 'traceparent' | 'createdAt'
+> & {
   /** `scheduled` when runAt is in the future, else `queued`. */
   status: 'scheduled' | 'queued';
-  maxAttempts: number;
-  backoff: BackoffPolicy;
-  timeoutMs: number | null;
-  idempotencyKey: string | null;
-  tags: Record<string, string>;
-  owner: string | null;
-  parentId: string | null;
-  concurrencyKey: string | null;
-  traceparent: string | null;
-  createdAt: number;
-}
+};
 
 export interface TaskDefaults {
   queue: string;

@@ -640,7 +640,7 @@ export function storeConformance(name: string, target: ConformanceTarget): void 
       // Retention is global: this test works long before every other test's clock, so it sees only its own tasks.
       const type = freshType();
       const past = T0 - 1_000_000;
-      const made = await store.createTasks(Array.from({ length: 5 }, () => newTask({ type }, past)));
+      await store.createTasks(Array.from({ length: 5 }, () => newTask({ type }, past)));
       const claims = await store.claim(claimRequest({ types: [type], max: 4, now: past }));
       await store.finish(claims.slice(0, 3).map((c) => ({ ref: { taskId: c.task.id, attemptToken: c.attemptToken }, outcome: { status: 'completed', result: null } })), past + 10);
       assert.equal(await store.deleteFinishedTasks('failed', past + 11, 10), 0);
@@ -650,7 +650,6 @@ export function storeConformance(name: string, target: ConformanceTarget): void 
       const left = (await store.listTasks({ type, limit: 10 })).tasks.map((t) => t.status).sort();
       assert.deepEqual(left, ['queued', 'running']);
       await assert.rejects(store.listEvents(claims[0].task.id, 0, 10), TaskNotFoundError);
-      assert.ok(made.length === 5);
     });
 
     it('keeps a registry of live workers', async () => {
