@@ -1,4 +1,5 @@
-// Typed errors: each carries what a caller needs to act on it, and an HTTP-friendly code.
+// Typed errors: each carries what a caller needs to act on it, and an HTTP-friendly code (named in error-codes.ts).
+import { ErrorCode } from './error-codes.ts';
 
 export class TaskhubError extends Error {
   readonly code: string;
@@ -13,7 +14,7 @@ export class TaskhubError extends Error {
 export class ValidationError extends TaskhubError {
   readonly field: string | undefined;
   constructor(message: string, field?: string) {
-    super('VALIDATION', message);
+    super(ErrorCode.VALIDATION, message);
     this.field = field;
   }
 }
@@ -21,7 +22,7 @@ export class ValidationError extends TaskhubError {
 export class TaskNotFoundError extends TaskhubError {
   readonly taskId: string;
   constructor(taskId: string) {
-    super('NOT_FOUND', `task ${taskId} does not exist`);
+    super(ErrorCode.NOT_FOUND, `task ${taskId} does not exist`);
     this.taskId = taskId;
   }
 }
@@ -30,7 +31,7 @@ export class TaskNotFoundError extends TaskhubError {
 export class StaleAttemptError extends TaskhubError {
   readonly taskId: string;
   constructor(taskId: string, detail = 'the attempt token is not current (lease expired, task finished or retried)') {
-    super('STALE_ATTEMPT', `task ${taskId}: ${detail}`);
+    super(ErrorCode.STALE_ATTEMPT, `task ${taskId}: ${detail}`);
     this.taskId = taskId;
   }
 }
@@ -40,7 +41,7 @@ export class InvalidStateError extends TaskhubError {
   readonly taskId: string;
   readonly status: string;
   constructor(taskId: string, status: string, operation: string) {
-    super('INVALID_STATE', `cannot ${operation} task ${taskId}: it is ${status}`);
+    super(ErrorCode.INVALID_STATE, `cannot ${operation} task ${taskId}: it is ${status}`);
     this.taskId = taskId;
     this.status = status;
   }
@@ -48,7 +49,7 @@ export class InvalidStateError extends TaskhubError {
 
 export class StoreUnavailableError extends TaskhubError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super('STORE_UNAVAILABLE', message);
+    super(ErrorCode.STORE_UNAVAILABLE, message);
     if (options?.cause !== undefined) this.cause = options.cause;
   }
 }
@@ -56,7 +57,7 @@ export class StoreUnavailableError extends TaskhubError {
 /** No credentials, or credentials that are not valid (401). */
 export class UnauthorizedError extends TaskhubError {
   constructor(message = 'a valid bearer token is required') {
-    super('UNAUTHORIZED', message);
+    super(ErrorCode.UNAUTHORIZED, message);
   }
 }
 
@@ -64,7 +65,7 @@ export class UnauthorizedError extends TaskhubError {
 export class ForbiddenError extends TaskhubError {
   readonly scope: string;
   constructor(scope: string, message = `this token lacks the "${scope}" scope`) {
-    super('FORBIDDEN', message);
+    super(ErrorCode.FORBIDDEN, message);
     this.scope = scope;
   }
 }

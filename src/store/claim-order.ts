@@ -10,8 +10,17 @@ export interface Candidate {
   round: number;
 }
 
-export function byClaimOrder(a: Candidate, b: Candidate): number {
-  return b.priority - a.priority || a.round - b.round || a.runAt - b.runAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+/** What claim order compares: a candidate, or a claimed task (whose round no longer matters: 0). */
+export type Ordered = Pick<Candidate, 'id' | 'priority' | 'runAt'> & { round?: number };
+
+/** Priority (higher first), round, runAt, then id compared as bytes, like the ready indexes of every backend. */
+export function byClaimOrder(a: Ordered, b: Ordered): number {
+  return (
+    b.priority - a.priority ||
+    (a.round ?? 0) - (b.round ?? 0) ||
+    a.runAt - b.runAt ||
+    (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+  );
 }
 
 /** Up to `max` ids in claim order, within each limited queue's allowance (which this consumes). */

@@ -17,6 +17,7 @@ import {
   UnauthorizedError,
   ValidationError,
 } from '../core/errors.ts';
+import { TaskErrorCode } from '../core/error-codes.ts';
 import type { Json, Progress, Task, TaskError, TaskEvent } from '../core/task.ts';
 import type { AttemptRef, Claim, FinishedTask, LeaseState, WorkerInfo } from '../store/store.ts';
 import type { WorkerBackend } from './backend.ts';
@@ -173,7 +174,7 @@ export class HttpWorkerBackend implements WorkerBackend {
 
   /** The server ends a task that was asked to cancel as `cancelled` when its worker fails the attempt. */
   cancelled(ref: AttemptRef, reason = 'cancelled by request'): Promise<FinishedTask> {
-    return this.#finishing(ref, 'fail', { error: { message: reason, code: 'CANCELLED', retryable: false } });
+    return this.#finishing(ref, 'fail', { error: { message: reason, code: TaskErrorCode.CANCELLED, retryable: false } });
   }
 
   release(ref: AttemptRef, reason?: string): Promise<FinishedTask> {

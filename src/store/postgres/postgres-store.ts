@@ -23,9 +23,26 @@ import type {
   TaskEventKind,
   TaskStatus,
 } from '../../core/task.ts';
-import { isTerminal, TASK_EVENT_KINDS, TASK_STATUSES } from '../../core/task.ts';
+import { isTerminal, TASK_EVENT_KINDS } from '../../core/task.ts';
 import { initialTask, type NewTask } from '../../core/validate.ts';
+import { byClaimOrder } from '../claim-order.ts';
+import { type CountRow, cappedCounts, countsByQueue, pageOf } from '../counts.ts';
 import { NoticeHub } from '../notice-hub.ts';
+import {
+  cancelledError,
+  cancelledEvent,
+  cancelRequestNotice,
+  createdNotices,
+  eventNotice,
+  finishedNotices,
+  finishValue,
+  manualRetryEvent,
+  outputEvent,
+  progressEvent,
+  queueSettingsNotices,
+  readyNotice,
+  startedEvent,
+} from '../transitions.ts';
 import type {
   ApiKey,
   AttemptOutcome,
@@ -282,11 +299,6 @@ function rowToSchedule(r: ScheduleRow): Schedule {
   };
 }
 
-/** Claim order: priority (higher first), then runAt, then id, compared as bytes like the index. */
-function claimOrder(a: Task, b: Task): number {
-  return b.priority - a.priority || a.runAt - b.runAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
-}
-
 const ARRAY_ELEMENT_ESCAPES = /[\\"]/g;
 
 /**
@@ -339,8 +351,6 @@ class DistinctJson {
 
 /** SQLSTATE of a statement PostgreSQL failed to end a deadlock. */
 const DEADLOCK_DETECTED = '40P01';
-
-const FINISH_EVENT = { completed: 'completed', retry: 'retrying', failed: 'failed', cancelled: 'cancelled' } as const;
 
 // ---- connection errors ----
 
@@ -655,10 +665,6 @@ export class PostgresStore implements Store {
     }
   }
 
-  #eventNotice(task: { queue: string; owner: string | null }, event: TaskEvent): StoreNotice {
-    return { kind: 'event', queue: task.queue, owner: task.owner, event };
-  }
-
   // ---- schema ----
 
   async migrate(): Promise<void> {
@@ -711,13 +717,7 @@ export class PostgresStore implements Store {
   async createTasks(tasks: readonly NewTask[]): Promise<CreatedTask[]> {
     const results = await this.#createTasks(this.#pool, tasks, this.#sql.createTasks);
     const notices: StoreNotice[] = [];
-    for (const { task, created } of results) {
-      if (!created) continue;
-      notices.push(
-        this.#eventNotice(task, { taskId: task.id, seq: 1, kind: 'created', data: { status: task.status, runAt: task.runAt }, at: task.createdAt }),
-      );
-      if (task.status === 'queued') notices.push({ kind: 'ready', queue: task.queue });
-    }
+    for (const { task, created } of results) if (created) createdNotices(task, notices);
     this.#announce(notices);
     return results;
   }
@@ -808,9 +808,7 @@ export class PostgresStore implements Store {
   }
 
   async listTasks(query: TaskQuery): Promise<TaskPage> {
-    const rows = await this.#query<TaskRow>(this.#sql.listTasks(query), []);
-    const tasks = rows.slice(0, query.limit).map(rowToTask);
-    return { tasks, nextCursor: rows.length > query.limit ? tasks[tasks.length - 1].id : null };
+    return pageOf(await this.#query<TaskRow>(this.#sql.listTasks(query), []), query.limit, rowToTask);
   }
 
   async listEvents(taskId: string, afterSeq: number, limit: number): Promise<TaskEvent[]> {
@@ -824,36 +822,15 @@ export class PostgresStore implements Store {
   }
 
   async countByQueue(owner?: string): Promise<QueueCounts[]> {
-    const byQueue = new Map<string, QueueCounts>();
     const rows =
       owner === undefined
-        ? await this.#query<{ queue: string; status: TaskStatus; n: number }>(this.#sql.countByQueue, [])
-        : await this.#query<{ queue: string; status: TaskStatus; n: number }>(this.#sql.countByQueueOfOwner, [owner]);
-    for (const r of rows) {
-      let entry = byQueue.get(r.queue);
-      if (!entry) {
-        entry = { queue: r.queue, counts: Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number> };
-        byQueue.set(r.queue, entry);
-      }
-      entry.counts[r.status] = r.n;
-    }
-    return [...byQueue.values()].sort((a, b) => a.queue.localeCompare(b.queue));
+        ? await this.#query<CountRow>(this.#sql.countByQueue, [])
+        : await this.#query<CountRow>(this.#sql.countByQueueOfOwner, [owner]);
+    return countsByQueue(rows);
   }
 
   async countTasks(cap: number): Promise<CappedCounts> {
-    const byQueue = new Map<string, QueueCounts>();
-    const totals = new Map<TaskStatus, number>();
-    for (const r of await this.#query<{ status: TaskStatus; queue: string; n: number }>(this.#sql.countCapped, [cap])) {
-      let entry = byQueue.get(r.queue);
-      if (!entry) {
-        entry = { queue: r.queue, counts: Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number> };
-        byQueue.set(r.queue, entry);
-      }
-      entry.counts[r.status] = r.n;
-      totals.set(r.status, (totals.get(r.status) ?? 0) + r.n);
-    }
-    const capped = TASK_STATUSES.filter((status) => (totals.get(status) ?? 0) >= cap);
-    return { queues: [...byQueue.values()].sort((a, b) => a.queue.localeCompare(b.queue)), capped };
+    return cappedCounts(await this.#query<CountRow>(this.#sql.countCapped, [cap]), cap);
   }
 
   // ---- the worker side ----
@@ -875,17 +852,9 @@ export class PostgresStore implements Store {
     const leaseExpiresAt = now + request.leaseMs;
     const claims = rows
       .map((row) => ({ task: rowToTask(row), attemptToken: row.attempt_token, leaseExpiresAt }))
-      .sort((a, b) => claimOrder(a.task, b.task));
+      .sort((a, b) => byClaimOrder(a.task, b.task));
     this.#announce(
-      claims.map(({ task }) =>
-        this.#eventNotice(task, {
-          taskId: task.id,
-          seq: task.lastEventSeq,
-          kind: 'started',
-          data: { attempt: task.attempts, workerId: request.workerId },
-          at: now,
-        }),
-      ),
+      claims.map(({ task }) => eventNotice(task, startedEvent(task.id, task.lastEventSeq, task.attempts, request.workerId, now))),
     );
     return claims;
   }
@@ -910,16 +879,16 @@ export class PostgresStore implements Store {
   async progress(ref: AttemptRef, progress: Progress, now: number): Promise<TaskEvent> {
     const [row] = await this.#query<AppendedEventRow>(this.#sql.progress, [JSON.stringify(progress), now, ref.taskId, ref.attemptToken]);
     if (!row) throw await this.#refusal(ref.taskId);
-    const event: TaskEvent = { taskId: ref.taskId, seq: row.event_seq, kind: 'progress', data: progress as unknown as Json, at: now };
-    this.#announce([this.#eventNotice(row, event)]);
+    const event = progressEvent(ref.taskId, row.event_seq, progress, now);
+    this.#announce([eventNotice(row, event)]);
     return event;
   }
 
   async output(ref: AttemptRef, chunk: string, now: number): Promise<TaskEvent> {
     const [row] = await this.#query<AppendedEventRow>(this.#sql.output, [chunk, now, ref.taskId, ref.attemptToken]);
     if (!row) throw await this.#refusal(ref.taskId);
-    const event: TaskEvent = { taskId: ref.taskId, seq: row.event_seq, kind: 'output', data: { chunk }, at: now };
-    this.#announce([this.#eventNotice(row, event)]);
+    const event = outputEvent(ref.taskId, row.event_seq, chunk, now);
+    this.#announce([eventNotice(row, event)]);
     return event;
   }
 
@@ -940,10 +909,7 @@ export class PostgresStore implements Store {
       tokens[i] = ref.attemptToken;
       outcomes[i] = outcome.status;
       retryAts[i] = outcome.status === 'retry' ? outcome.runAt : null;
-      values[i] =
-        outcome.status === 'completed'
-          ? (outcome.result ?? null)
-          : ((outcome.status === 'cancelled' ? { message: outcome.reason, code: 'CANCELLED', retryable: false } : outcome.error) as unknown as Json);
+      values[i] = finishValue(outcome);
       refunds[i] = outcome.status === 'retry' && outcome.refundAttempt === true;
       onlyIfExpired[i] = onlyIfLeaseExpired === true;
     }
@@ -993,15 +959,7 @@ export class PostgresStore implements Store {
         startedAt: toNumberOrNull(row.started_at),
         lastEventSeq: Number(row.event_seq),
       };
-      const outcome = request.outcome;
-      const data: Json =
-        outcome.status === 'completed'
-          ? { result: values[ord] }
-          : outcome.status === 'retry'
-            ? { attempt: task.attempts, error: values[ord], runAt: outcome.runAt }
-            : { error: values[ord] };
-      notices.push(this.#eventNotice(task, { taskId: task.id, seq: task.lastEventSeq, kind: FINISH_EVENT[outcome.status], data, at: now }));
-      if (task.status === 'queued') notices.push({ kind: 'ready', queue: task.queue });
+      finishedNotices(task, request.outcome, values[ord], task.attempts, now, notices);
       return { ok: true, task };
     });
     this.#announce(notices);
@@ -1016,7 +974,7 @@ export class PostgresStore implements Store {
   // ---- control ----
 
   async cancel(id: string, reason: string, now: number): Promise<Task> {
-    const error: TaskError = { message: reason, code: 'CANCELLED', retryable: false };
+    const error = cancelledError(reason);
     // A failed task retried between the update and the status read would look cancellable: then try again.
     for (let round = 1; ; round++) {
       const [row] = await this.#query<TaskRow>(this.#sql.cancel, [id, JSON.stringify(error), now]);
@@ -1024,8 +982,8 @@ export class PostgresStore implements Store {
         const task = rowToTask(row);
         this.#announce([
           task.status === 'cancelled'
-            ? this.#eventNotice(task, { taskId: id, seq: task.lastEventSeq, kind: 'cancelled', data: { error: error as unknown as Json }, at: now })
-            : { kind: 'cancel', taskId: id },
+            ? eventNotice(task, cancelledEvent(id, task.lastEventSeq, error, now))
+            : cancelRequestNotice(id),
         ]);
         return task;
       }
@@ -1044,8 +1002,8 @@ export class PostgresStore implements Store {
     }
     const task = rowToTask(row);
     this.#announce([
-      this.#eventNotice(task, { taskId: id, seq: task.lastEventSeq, kind: 'retrying', data: { manual: true }, at: now }),
-      { kind: 'ready', queue: task.queue },
+      eventNotice(task, manualRetryEvent(id, task.lastEventSeq, now)),
+      readyNotice(task.queue),
     ]);
     return task;
   }
@@ -1053,10 +1011,8 @@ export class PostgresStore implements Store {
   async retryFailed(queue: string, limit: number, now: number): Promise<number> {
     const rows = await this.#query<AppendedEventRow & { id: string }>(this.#sql.retryFailedOfQueue, [now, queue, limit]);
     if (rows.length === 0) return 0;
-    const notices: StoreNotice[] = rows.map((r) =>
-      this.#eventNotice(r, { taskId: r.id, seq: r.event_seq, kind: 'retrying', data: { manual: true }, at: now }),
-    );
-    notices.push({ kind: 'ready', queue });
+    const notices: StoreNotice[] = rows.map((r) => eventNotice(r, manualRetryEvent(r.id, r.event_seq, now)));
+    notices.push(readyNotice(queue));
     this.#announce(notices);
     return rows.length;
   }
@@ -1088,10 +1044,7 @@ export class PostgresStore implements Store {
       patch.maxPerKey !== undefined,
       patch.maxPerKey ?? null,
     ]);
-    // Resumed, or limits changed: its waiting tasks may have become claimable.
-    if (patch.paused === false || patch.maxConcurrency !== undefined || patch.rateLimit !== undefined || patch.maxPerKey !== undefined) {
-      this.#announce([{ kind: 'ready', queue: name }]);
-    }
+    this.#announce(queueSettingsNotices(name, patch));
     return rowToQueueSettings(row);
   }
 

@@ -53,13 +53,15 @@ export class SqliteConnection {
     return Number(this.sql(text).run(...params).changes);
   }
 
-  /** Adds an event row to the current transaction. */
-  appendEvent(taskId: string, seq: number, kind: string, data: string, at: number): void {
-    this.#events.push([taskId, seq, kind, data, at]);
-  }
-
-  /** Queues a notice for delivery when the current transaction commits. */
-  notify(notice: StoreNotice): void {
+  /**
+   * Queues a notice for delivery when the current transaction commits. An event notice stands for an event this
+   * transaction appends: its row is written too, just before COMMIT.
+   */
+  push(notice: StoreNotice): void {
+    if (notice.kind === 'event') {
+      const { event } = notice;
+      this.#events.push([event.taskId, event.seq, event.kind, JSON.stringify(event.data), event.at]);
+    }
     this.#pending.push(notice);
   }
 

@@ -11,6 +11,7 @@ import type {
   TypeSettings,
   WorkerInfo,
 } from '../store.ts';
+import { queueSettingsNotices } from '../transitions.ts';
 import { parseJson, type Row, type SqliteConnection } from './connection.ts';
 import { SQL } from './sql.ts';
 
@@ -91,7 +92,7 @@ export class SqliteSettings {
       const base = current ? rowToQueue(current) : { paused: false, maxConcurrency: null, rateLimit: null, maxPerKey: null };
       const next = { ...base, ...patch };
       this.#c.run(SQL.upsertQueue, name, next.paused ? 1 : 0, next.maxConcurrency, next.rateLimit?.count ?? null, next.rateLimit?.intervalMs ?? null, next.maxPerKey, now);
-      if (base.paused && !next.paused) this.#c.notify({ kind: 'ready', queue: name });
+      for (const notice of queueSettingsNotices(name, patch)) this.#c.push(notice);
       return rowToQueue(this.#c.get(SQL.getQueue, name)!);
     });
   }

@@ -2,6 +2,7 @@
 // synchronous, so each Store call runs its transaction to the end before another starts in this process; other
 // processes on the same file are serialized by SQLite's write lock (BEGIN IMMEDIATE + busy_timeout).
 import type { SQLInputValue } from 'node:sqlite';
+import { DEFAULT_BACKOFF } from '../../core/backoff.ts';
 import { InvalidStateError, StaleAttemptError, StoreUnavailableError, TaskNotFoundError } from '../../core/errors.ts';
 import type { Json, Progress, Task, TaskError, TaskEvent, TaskEventKind, TaskStatus } from '../../core/task.ts';
 import { TASK_STATUSES } from '../../core/task.ts';
@@ -32,6 +33,24 @@ import type {
   TaskQuery,
 } from '../store.ts';
 import { type Candidate, chooseCandidates, freeSlotsPerKey } from '../claim-order.ts';
+import { type CountRow, cappedCounts, countsByQueue, pageOf } from '../counts.ts';
+import {
+  cancelledError,
+  cancelledEvent,
+  cancelRequestNotice,
+  createdNotices,
+  eventNotice,
+  finishedNotices,
+  finishError,
+  finishStatus,
+  finishValue,
+  manualRetryEvent,
+  outputEvent,
+  progressEvent,
+  readyNotice,
+  startedEvent,
+  type TaskPlace,
+} from '../transitions.ts';
 import { parseJson, type Row, SqliteConnection } from './connection.ts';
 import { SqliteSettings } from './settings.ts';
 import { MIGRATIONS, SQL } from './sql.ts';
@@ -57,7 +76,7 @@ function rowToTask(r: Row): Task {
     runAt: r.run_at as number,
     attempts: r.attempts as number,
     maxAttempts: r.max_attempts as number,
-    backoff: parseJson(r.backoff, { type: 'exponential', delayMs: 1000, maxDelayMs: 3_600_000, jitter: 0.2 }),
+    backoff: parseJson(r.backoff, DEFAULT_BACKOFF),
     timeoutMs: r.timeout_ms as number | null,
     idempotencyKey: r.idempotency_key as string | null,
     tags: parseJson(r.tags, {}),
@@ -91,8 +110,6 @@ function rowToEvent(r: Row): TaskEvent {
   };
 }
 
-const FINISH_STATUS = { completed: 'completed', retry: 'scheduled', failed: 'failed', cancelled: 'cancelled' } as const;
-const FINISH_EVENT = { completed: 'completed', retry: 'retrying', failed: 'failed', cancelled: 'cancelled' } as const;
 
 export class SqliteStore implements Store {
   readonly backend = 'sqlite';
@@ -109,10 +126,9 @@ export class SqliteStore implements Store {
     this.#settings = new SqliteSettings(this.#c);
   }
 
-  #appendEvent(task: { id: string; queue: string; owner: string | null }, seq: number, kind: TaskEventKind, data: Json, at: number): TaskEvent {
-    this.#c.appendEvent(task.id, seq, kind, JSON.stringify(data), at);
-    const event: TaskEvent = { taskId: task.id, seq, kind, data, at };
-    this.#c.notify({ kind: 'event', queue: task.queue, owner: task.owner, event });
+  /** Adds the event's row to the transaction, and its notice for when it commits. */
+  #appendEvent(task: TaskPlace, event: TaskEvent): TaskEvent {
+    this.#c.push(eventNotice(task, event));
     return event;
   }
 
@@ -158,8 +174,7 @@ export class SqliteStore implements Store {
           if (!existing) throw new Error(`task ${t.id} was not inserted and matches no idempotency key`);
           return { task: rowToTask(existing), created: false };
         }
-        this.#appendEvent(t, 1, 'created', { status: t.status, runAt: t.runAt }, t.createdAt);
-        if (t.status === 'queued') this.#c.notify({ kind: 'ready', queue: t.queue });
+        createdNotices(t, this.#c);
         return { task: initialTask(t), created: true };
       }),
     );
@@ -188,9 +203,7 @@ export class SqliteStore implements Store {
       params.push(query.tag.key, query.tag.value);
     }
     const sql = `SELECT * FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
-    const rows = this.#c.all(sql, ...params, query.limit + 1);
-    const tasks = rows.slice(0, query.limit).map(rowToTask);
-    return { tasks, nextCursor: rows.length > query.limit ? tasks[tasks.length - 1].id : null };
+    return pageOf(this.#c.all(sql, ...params, query.limit + 1), query.limit, rowToTask);
   }
 
   async listEvents(taskId: string, afterSeq: number, limit: number): Promise<TaskEvent[]> {
@@ -200,38 +213,16 @@ export class SqliteStore implements Store {
   }
 
   async countByQueue(owner?: string): Promise<QueueCounts[]> {
-    const byQueue = new Map<string, QueueCounts>();
     const rows = owner === undefined ? this.#c.all(SQL.countByQueue) : this.#c.all(SQL.countByQueueOfOwner, owner);
-    for (const r of rows) {
-      const queue = r.queue as string;
-      let entry = byQueue.get(queue);
-      if (!entry) {
-        entry = { queue, counts: Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number> };
-        byQueue.set(queue, entry);
-      }
-      entry.counts[r.status as TaskStatus] = r.n as number;
-    }
-    return [...byQueue.values()].sort((a, b) => a.queue.localeCompare(b.queue));
+    return countsByQueue(rows as unknown as CountRow[]);
   }
 
   async countTasks(cap: number): Promise<CappedCounts> {
-    const byQueue = new Map<string, QueueCounts>();
-    const capped: TaskStatus[] = [];
+    const rows: CountRow[] = [];
     for (const status of TASK_STATUSES) {
-      let total = 0;
-      for (const r of this.#c.all(SQL.countCapped[status], cap)) {
-        const queue = r.queue as string;
-        let entry = byQueue.get(queue);
-        if (!entry) {
-          entry = { queue, counts: Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<TaskStatus, number> };
-          byQueue.set(queue, entry);
-        }
-        entry.counts[status] = r.n as number;
-        total += r.n as number;
-      }
-      if (total >= cap) capped.push(status);
+      for (const r of this.#c.all(SQL.countCapped[status], cap)) rows.push({ queue: r.queue as string, status, n: r.n as number });
     }
-    return { queues: [...byQueue.values()].sort((a, b) => a.queue.localeCompare(b.queue)), capped };
+    return cappedCounts(rows, cap);
   }
 
   async claim(request: ClaimRequest): Promise<Claim[]> {
@@ -250,7 +241,7 @@ export class SqliteStore implements Store {
       const leaseUntil = now + request.leaseMs;
       const claims = this.#c.all(SQL.claimIds, leaseUntil, request.workerId, now, now, JSON.stringify(chosen)).map((row) => {
         const task = rowToTask(row);
-        this.#appendEvent(task, task.lastEventSeq, 'started', { attempt: task.attempts, workerId: request.workerId }, now);
+        this.#appendEvent(task, startedEvent(task.id, task.lastEventSeq, task.attempts, request.workerId, now));
         if (limits.rateLimited.has(task.queue)) this.#c.run(SQL.recordStart, task.queue, now);
         return { task, attemptToken: row.attempt_token as string, leaseExpiresAt: leaseUntil };
       });
@@ -340,7 +331,7 @@ export class SqliteStore implements Store {
       const row = this.#c.get(SQL.progress, JSON.stringify(progress), now, ref.taskId, ref.attemptToken);
       if (!row) throw this.#refusal(ref.taskId);
       const task = { id: ref.taskId, queue: row.queue as string, owner: row.owner as string | null };
-      return this.#appendEvent(task, row.event_seq as number, 'progress', progress as unknown as Json, now);
+      return this.#appendEvent(task, progressEvent(ref.taskId, row.event_seq as number, progress, now));
     });
   }
 
@@ -349,7 +340,7 @@ export class SqliteStore implements Store {
       const row = this.#c.get(SQL.output, now, ref.taskId, ref.attemptToken);
       if (!row) throw this.#refusal(ref.taskId);
       const task = { id: ref.taskId, queue: row.queue as string, owner: row.owner as string | null };
-      return this.#appendEvent(task, row.event_seq as number, 'output', { chunk }, now);
+      return this.#appendEvent(task, outputEvent(ref.taskId, row.event_seq as number, chunk, now));
     });
   }
 
@@ -358,15 +349,9 @@ export class SqliteStore implements Store {
   }
 
   #finishOne({ ref, outcome, onlyIfLeaseExpired }: FinishRequest, now: number): FinishResult {
-    const retryNow = outcome.status === 'retry' && outcome.runAt <= now;
-    const status = retryNow ? 'queued' : FINISH_STATUS[outcome.status];
+    const status = finishStatus(outcome, now);
     const terminal = outcome.status !== 'retry';
-    const error =
-      outcome.status === 'failed' || outcome.status === 'retry'
-        ? outcome.error
-        : outcome.status === 'cancelled'
-          ? { message: outcome.reason, code: 'CANCELLED', retryable: false }
-          : null;
+    const error = finishError(outcome);
     const row = this.#c.get(
       SQL.finish,
       status,
@@ -393,14 +378,7 @@ export class SqliteStore implements Store {
       startedAt: row.started_at as number | null,
       lastEventSeq: row.event_seq as number,
     };
-    const data: Json =
-      outcome.status === 'completed'
-        ? { result: outcome.result }
-        : outcome.status === 'retry'
-          ? { attempt: task.attempts, error: error as unknown as Json, runAt: outcome.runAt }
-          : { error: error as unknown as Json };
-    this.#appendEvent(task, task.lastEventSeq, FINISH_EVENT[outcome.status], data, now);
-    if (retryNow) this.#c.notify({ kind: 'ready', queue: task.queue });
+    finishedNotices(task, outcome, finishValue(outcome), task.attempts, now, this.#c);
     return { ok: true, task };
   }
 
@@ -413,16 +391,16 @@ export class SqliteStore implements Store {
 
   async cancel(id: string, reason: string, now: number): Promise<Task> {
     return this.#c.write(() => {
-      const error = { message: reason, code: 'CANCELLED', retryable: false };
+      const error = cancelledError(reason);
       const cancelled = this.#c.get(SQL.cancelNow, JSON.stringify(error), now, now, id);
       if (cancelled) {
         const task = rowToTask(cancelled);
-        this.#appendEvent(task, task.lastEventSeq, 'cancelled', { error }, now);
+        this.#appendEvent(task, cancelledEvent(id, task.lastEventSeq, error, now));
         return task;
       }
       const running = this.#c.get(SQL.requestCancel, now, id);
       if (running) {
-        this.#c.notify({ kind: 'cancel', taskId: id });
+        this.#c.push(cancelRequestNotice(id));
         return rowToTask(running);
       }
       const current = this.#c.get(SQL.taskExists, id);
@@ -440,8 +418,8 @@ export class SqliteStore implements Store {
         throw new InvalidStateError(id, current.status as string, 'retry');
       }
       const task = rowToTask(row);
-      this.#appendEvent(task, task.lastEventSeq, 'retrying', { manual: true }, now);
-      this.#c.notify({ kind: 'ready', queue: task.queue });
+      this.#appendEvent(task, manualRetryEvent(id, task.lastEventSeq, now));
+      this.#c.push(readyNotice(task.queue));
       return task;
     });
   }
@@ -450,10 +428,10 @@ export class SqliteStore implements Store {
     return this.#c.write(() => {
       const rows = this.#c.all(SQL.retryFailedOfQueue, now, queue, limit);
       for (const r of rows) {
-        const task = { id: r.id as string, queue: r.queue as string, owner: r.owner as string | null };
-        this.#appendEvent(task, r.event_seq as number, 'retrying', { manual: true }, now);
+        const task = { queue: r.queue as string, owner: r.owner as string | null };
+        this.#appendEvent(task, manualRetryEvent(r.id as string, r.event_seq as number, now));
       }
-      if (rows.length > 0) this.#c.notify({ kind: 'ready', queue });
+      if (rows.length > 0) this.#c.push(readyNotice(queue));
       return rows.length;
     });
   }
