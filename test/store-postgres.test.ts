@@ -12,7 +12,8 @@ import { uuidv7 } from '../src/core/ids.ts';
 import type { TaskSpec } from '../src/core/task.ts';
 import { DEFAULT_TASK_DEFAULTS, type NewTask, normalizeTaskSpec } from '../src/core/validate.ts';
 import { storeConformance } from '../src/store/conformance/suite.ts';
-import { decodeNotices, encodeNotices, PostgresStore } from '../src/store/postgres/postgres-store.ts';
+import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
+import { decodeNotices, encodeNotices } from '../src/store/postgres/wire.ts';
 import { MAX_NOTIFY_BYTES, migrations, noticeChannel } from '../src/store/postgres/sql.ts';
 import type { StoreNotice } from '../src/store/store.ts';
 

@@ -3,26 +3,23 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
 import { StoreUnavailableError } from '../../core/errors.ts';
-import { NoticeHub } from '../notice-hub.ts';
 import type { StoreNotice } from '../store.ts';
+import type { Row } from './rows.ts';
 import { SQL } from './sql.ts';
 
-export type Row = Record<string, string | number | null>;
-
-export function parseJson<T>(text: string | number | null, fallback: T): T {
-  return typeof text === 'string' ? (JSON.parse(text) as T) : fallback;
-}
 
 export class SqliteConnection {
   readonly db: DatabaseSync;
-  readonly notices = new NoticeHub();
+  /** Delivers a committed transaction's notices to this process's listeners. */
+  readonly #emit: (notice: StoreNotice) => void;
   readonly #statements = new Map<string, StatementSync>();
   /** Notices of the open transaction, delivered only once it commits. */
   #pending: StoreNotice[] = [];
   /** Event rows of the open transaction, written by one statement just before COMMIT. */
   #events: [taskId: string, seq: number, kind: string, data: string, at: number][] = [];
 
-  constructor(path: string, busyTimeoutMs: number) {
+  constructor(path: string, busyTimeoutMs: number, emit: (notice: StoreNotice) => void) {
+    this.#emit = emit;
     try {
       if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
       this.db = new DatabaseSync(path, { timeout: busyTimeoutMs });
@@ -67,7 +64,7 @@ export class SqliteConnection {
 
   /** Runs fn in a write transaction (BEGIN IMMEDIATE: no lock upgrades, so no deadlock between processes). */
   write<T>(fn: () => T): T {
-    this.db.exec('BEGIN IMMEDIATE');
+    this.db.exec(SQL.begin);
     try {
       const value = fn();
       if (this.#events.length > 0) {
@@ -75,15 +72,15 @@ export class SqliteConnection {
         this.sql(SQL.insertEvents).run(JSON.stringify(this.#events));
         this.#events = [];
       }
-      this.db.exec('COMMIT');
+      this.db.exec(SQL.commit);
       const notices = this.#pending;
       this.#pending = [];
-      for (const notice of notices) this.notices.emit(notice);
+      for (const notice of notices) this.#emit(notice);
       return value;
     } catch (error) {
       this.#pending = [];
       this.#events = [];
-      if (this.db.isTransaction) this.db.exec('ROLLBACK');
+      if (this.db.isTransaction) this.db.exec(SQL.rollback);
       throw error;
     }
   }

@@ -12,7 +12,8 @@ import type {
   WorkerInfo,
 } from '../store.ts';
 import { queueSettingsNotices } from '../transitions.ts';
-import { parseJson, type Row, type SqliteConnection } from './connection.ts';
+import type { SqliteConnection } from './connection.ts';
+import { parseJson, type Row } from './rows.ts';
 import { SQL } from './sql.ts';
 
 const rowToQueue = (r: Row): QueueSettings => ({

@@ -1,4 +1,6 @@
 // Every SQL statement of the SQLite backend, and its migrations. Times are epoch milliseconds; JSON is TEXT.
+import type { SQLInputValue } from 'node:sqlite';
+import type { TaskQuery } from '../store.ts';
 
 /** Applied in order, each once, inside one IMMEDIATE transaction per version. Never edit a shipped entry: add one. */
 export const MIGRATIONS: readonly string[] = [
@@ -89,8 +91,38 @@ export const MIGRATIONS: readonly string[] = [
    CREATE INDEX tasks_finished ON tasks (status, completed_at) WHERE completed_at IS NOT NULL;`,
 ];
 
+/**
+ * listTasks: newest first, each filter optional, so the text is built per query (and cached per shape by the
+ * connection); the values go as parameters. One row more than asked for: its presence says a next page exists.
+ */
+function listTasks(query: TaskQuery): { text: string; params: SQLInputValue[] } {
+  const where: string[] = [];
+  const params: SQLInputValue[] = [];
+  const filter = (clause: string, value: SQLInputValue | undefined) => {
+    if (value === undefined) return;
+    where.push(clause);
+    params.push(value);
+  };
+  filter('queue = ?', query.queue);
+  filter('status = ?', query.status);
+  filter('type = ?', query.type);
+  filter('owner = ?', query.owner);
+  filter('id < ?', query.cursor);
+  if (query.tag) {
+    where.push('EXISTS (SELECT 1 FROM json_each(tasks.tags) WHERE key = ? AND value = ?)');
+    params.push(query.tag.key, query.tag.value);
+  }
+  params.push(query.limit + 1);
+  return { text: `SELECT * FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`, params };
+}
+
 export const SQL = {
   pragmas: `PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;`,
+  /** IMMEDIATE: the write lock at once, so two processes never deadlock upgrading a read lock. */
+  begin: `BEGIN IMMEDIATE`,
+  commit: `COMMIT`,
+  rollback: `ROLLBACK`,
+  ping: `SELECT 1`,
   createMigrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`,
   appliedVersions: `SELECT version FROM schema_migrations ORDER BY version`,
   recordMigration: `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
@@ -104,6 +136,7 @@ export const SQL = {
     SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(?)`,
 
   getTask: `SELECT * FROM tasks WHERE id = ?`,
+  listTasks,
   taskExists: `SELECT status FROM tasks WHERE id = ?`,
   listEvents: `SELECT task_id, seq, kind, data, at FROM task_events WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
   countByQueue: `SELECT queue, status, count(*) AS n FROM tasks GROUP BY queue, status`,
@@ -244,6 +277,6 @@ export const SQL = {
   dataVersion: `PRAGMA data_version`,
   maxEventId: `SELECT coalesce(max(id), 0) AS id FROM task_events`,
   eventsAfter: `SELECT e.id, e.task_id, e.seq, e.kind, e.data, e.at, t.queue, t.owner
-    FROM task_events e JOIN tasks t ON t.id = e.task_id WHERE e.id > ? ORDER BY e.id LIMIT 1000`,
+    FROM task_events e JOIN tasks t ON t.id = e.task_id WHERE e.id > ? ORDER BY e.id LIMIT ?`,
   cancelRequestedIds: `SELECT id FROM tasks WHERE status = 'running' AND cancel_requested = 1`,
 } as const;

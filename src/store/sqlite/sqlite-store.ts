@@ -1,10 +1,8 @@
 // The embedded default: one SQLite file in WAL mode, every commit durable (synchronous=FULL). node:sqlite is
 // synchronous, so each Store call runs its transaction to the end before another starts in this process; other
 // processes on the same file are serialized by SQLite's write lock (BEGIN IMMEDIATE + busy_timeout).
-import type { SQLInputValue } from 'node:sqlite';
-import { DEFAULT_BACKOFF } from '../../core/backoff.ts';
 import { InvalidStateError, StaleAttemptError, StoreUnavailableError, TaskNotFoundError } from '../../core/errors.ts';
-import type { Json, Progress, Task, TaskError, TaskEvent, TaskEventKind, TaskStatus } from '../../core/task.ts';
+import type { Progress, Task, TaskEvent } from '../../core/task.ts';
 import { TASK_STATUSES } from '../../core/task.ts';
 import { initialTask, type NewTask } from '../../core/validate.ts';
 import type {
@@ -14,7 +12,6 @@ import type {
   ClaimRequest,
   CreatedTask,
   ExpiredLease,
-  FinishedTask,
   FinishRequest,
   FinishResult,
   LeaseState,
@@ -51,7 +48,10 @@ import {
   startedEvent,
   type TaskPlace,
 } from '../transitions.ts';
-import { parseJson, type Row, SqliteConnection } from './connection.ts';
+import { Notifier, type ResyncListener } from '../notifier/notifier.ts';
+import { SqliteConnection } from './connection.ts';
+import { SqlitePoller } from './poller.ts';
+import { rowToCandidate, rowToEvent, rowToFinished, rowToTask } from './rows.ts';
 import { SqliteSettings } from './settings.ts';
 import { MIGRATIONS, SQL } from './sql.ts';
 
@@ -65,65 +65,19 @@ export interface SqliteStoreOptions {
 }
 
 
-function rowToTask(r: Row): Task {
-  return {
-    id: r.id as string,
-    queue: r.queue as string,
-    type: r.type as string,
-    payload: parseJson<Json>(r.payload, null),
-    status: r.status as TaskStatus,
-    priority: r.priority as number,
-    runAt: r.run_at as number,
-    attempts: r.attempts as number,
-    maxAttempts: r.max_attempts as number,
-    backoff: parseJson(r.backoff, DEFAULT_BACKOFF),
-    timeoutMs: r.timeout_ms as number | null,
-    idempotencyKey: r.idempotency_key as string | null,
-    tags: parseJson(r.tags, {}),
-    owner: r.owner as string | null,
-    parentId: r.parent_id as string | null,
-    concurrencyKey: r.concurrency_key as string | null,
-    traceparent: r.traceparent as string | null,
-    progress: parseJson<Progress | null>(r.progress, null),
-    result: parseJson<Json>(r.result, null),
-    error: parseJson<TaskError | null>(r.error, null),
-    cancelRequested: r.cancel_requested === 1,
-    lastEventSeq: r.event_seq as number,
-    createdAt: r.created_at as number,
-    updatedAt: r.updated_at as number,
-    startedAt: r.started_at as number | null,
-    completedAt: r.completed_at as number | null,
-  };
-}
-
-function toCandidate(r: Row, round: number): Candidate {
-  return { id: r.id as string, queue: r.queue as string, priority: r.priority as number, runAt: r.run_at as number, round };
-}
-
-function rowToEvent(r: Row): TaskEvent {
-  return {
-    taskId: r.task_id as string,
-    seq: r.seq as number,
-    kind: r.kind as TaskEventKind,
-    data: parseJson<Json>(r.data, null),
-    at: r.at as number,
-  };
-}
-
-
 export class SqliteStore implements Store {
   readonly backend = 'sqlite';
   readonly #c: SqliteConnection;
   readonly #settings: SqliteSettings;
-  readonly #pollIntervalMs: number;
-  #poller: NodeJS.Timeout | undefined;
-  #dataVersion = 0;
-  #lastEventId = 0;
+  readonly #poller: SqlitePoller;
+  readonly #notifier: Notifier;
 
   constructor(options: SqliteStoreOptions) {
-    this.#pollIntervalMs = options.pollIntervalMs ?? 25;
-    this.#c = new SqliteConnection(options.path, options.busyTimeoutMs ?? 10_000);
+    this.#c = new SqliteConnection(options.path, options.busyTimeoutMs ?? 10_000, (notice) => this.#notifier.emit(notice));
     this.#settings = new SqliteSettings(this.#c);
+    this.#poller = new SqlitePoller(this.#c, options.pollIntervalMs ?? 25);
+    // The poller runs only while someone listens: it reads by event id, so a pause loses nothing.
+    this.#notifier = new Notifier(this.#poller, { listenWhileIdle: false });
   }
 
   /** Adds the event's row to the transaction, and its notice for when it commits. */
@@ -143,19 +97,17 @@ export class SqliteStore implements Store {
         this.#c.sql(SQL.recordMigration).run(version, Date.now());
       });
     });
-    this.#lastEventId = this.#c.get(SQL.maxEventId)?.id as number;
-    this.#dataVersion = this.#c.get(SQL.dataVersion)?.data_version as number;
+    this.#poller.mark();
   }
 
   async close(): Promise<void> {
-    if (this.#poller) clearInterval(this.#poller);
-    this.#poller = undefined;
+    await this.#notifier.close();
     if (this.#c.db.isOpen) this.#c.db.close();
   }
 
   async ping(): Promise<void> {
     try {
-      this.#c.get('SELECT 1');
+      this.#c.get(SQL.ping);
     } catch (error) {
       throw new StoreUnavailableError(`SQLite is not answering: ${(error as Error).message}`, { cause: error });
     }
@@ -186,24 +138,8 @@ export class SqliteStore implements Store {
   }
 
   async listTasks(query: TaskQuery): Promise<TaskPage> {
-    const where: string[] = [];
-    const params: SQLInputValue[] = [];
-    const filter = (clause: string, value: SQLInputValue | undefined) => {
-      if (value === undefined) return;
-      where.push(clause);
-      params.push(value);
-    };
-    filter('queue = ?', query.queue);
-    filter('status = ?', query.status);
-    filter('type = ?', query.type);
-    filter('owner = ?', query.owner);
-    filter('id < ?', query.cursor);
-    if (query.tag) {
-      where.push('EXISTS (SELECT 1 FROM json_each(tasks.tags) WHERE key = ? AND value = ?)');
-      params.push(query.tag.key, query.tag.value);
-    }
-    const sql = `SELECT * FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
-    return pageOf(this.#c.all(sql, ...params, query.limit + 1), query.limit, rowToTask);
+    const { text, params } = SQL.listTasks(query);
+    return pageOf(this.#c.all(text, ...params), query.limit, rowToTask);
   }
 
   async listEvents(taskId: string, afterSeq: number, limit: number): Promise<TaskEvent[]> {
@@ -262,7 +198,7 @@ export class SqliteStore implements Store {
       const rows = filtered
         ? this.#c.all(SQL.readyOfTypeFiltered, type, queues, JSON.stringify(skip), request.max)
         : this.#c.all(SQL.readyOfType, type, request.max);
-      for (const r of rows) candidates.push(toCandidate(r, 0));
+      for (const r of rows) candidates.push(rowToCandidate(r, 0));
     }
     return candidates;
   }
@@ -276,7 +212,7 @@ export class SqliteStore implements Store {
     for (const [key, free] of freeSlotsPerKey(keys, running, maxPerKey)) {
       const limit = Math.min(free, request.max);
       const rows = key === null ? this.#c.all(SQL.readyWithoutKey, queue, types, limit) : this.#c.all(SQL.readyOfKey, queue, key, types, limit);
-      for (const [round, r] of rows.entries()) candidates.push(toCandidate(r, round));
+      for (const [round, r] of rows.entries()) candidates.push(rowToCandidate(r, round));
     }
     return candidates;
   }
@@ -367,17 +303,7 @@ export class SqliteStore implements Store {
       now,
     );
     if (!row) return { ok: false, error: this.#refusal(ref.taskId) };
-    const task: FinishedTask = {
-      id: row.id as string,
-      queue: row.queue as string,
-      type: row.type as string,
-      owner: row.owner as string | null,
-      status: row.status as TaskStatus,
-      attempts: row.attempts as number,
-      runAt: row.run_at as number,
-      startedAt: row.started_at as number | null,
-      lastEventSeq: row.event_seq as number,
-    };
+    const task = rowToFinished(row);
     finishedNotices(task, outcome, finishValue(outcome), task.attempts, now, this.#c);
     return { ok: true, task };
   }
@@ -520,40 +446,10 @@ export class SqliteStore implements Store {
   }
 
   listen(listener: NoticeListener): () => void {
-    const unsubscribe = this.#c.notices.add(listener);
-    this.#poller ??= setInterval(() => this.#pollOtherProcesses(), this.#pollIntervalMs).unref();
-    return () => {
-      unsubscribe();
-      if (this.#c.notices.size === 0 && this.#poller) {
-        clearInterval(this.#poller);
-        this.#poller = undefined;
-      }
-    };
+    return this.#notifier.listen(listener);
   }
 
-  /**
-   * data_version changes only when another connection commits, so this costs one pragma per tick while nothing
-   * happens elsewhere. When it changes, new event rows (from any process; repeats are deduped downstream) become
-   * notices, and every queue may have work.
-   */
-  #pollOtherProcesses(): void {
-    if (!this.#c.db.isOpen) return;
-    try {
-      const version = this.#c.get(SQL.dataVersion)?.data_version as number;
-      if (version === this.#dataVersion) return;
-      this.#dataVersion = version;
-      for (;;) {
-        const rows = this.#c.all(SQL.eventsAfter, this.#lastEventId);
-        for (const r of rows) {
-          this.#lastEventId = r.id as number;
-          this.#c.notices.emit({ kind: 'event', queue: r.queue as string, owner: r.owner as string | null, event: rowToEvent(r) });
-        }
-        if (rows.length < 1000) break;
-      }
-      for (const r of this.#c.all(SQL.cancelRequestedIds)) this.#c.notices.emit({ kind: 'cancel', taskId: r.id as string });
-      this.#c.notices.emit({ kind: 'ready', queue: null });
-    } catch {
-      // Busy or closing: the next tick tries again.
-    }
+  onResync(listener: ResyncListener): () => void {
+    return this.#notifier.onResync(listener);
   }
 }

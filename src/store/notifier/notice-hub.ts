@@ -1,4 +1,4 @@
-import type { NoticeListener, StoreNotice } from './store.ts';
+import type { NoticeListener, StoreNotice } from '../store.ts';
 
 /** Fans store notices out to listeners; a throwing listener never stops the others. Shared by every backend. */
 export class NoticeHub {

@@ -1,0 +1,138 @@
+// The pooled connections of a PostgreSQL store, and how statements run on them: named prepared statements, one
+// transaction helper, connection failures turned into StoreUnavailableError.
+import { Pool, type PoolClient, type QueryConfig, type QueryResult, type QueryResultRow } from 'pg';
+import { StoreUnavailableError, ValidationError } from '../../core/errors.ts';
+import { isUnavailable, translateError } from './errors.ts';
+import type { Statement } from './sql.ts';
+
+export interface PostgresStoreOptions {
+  /** `postgres://user:password@host:port/database?...` */
+  connectionString: string;
+  /** The PostgreSQL schema that holds Taskhub's tables (created by migrate()). Default `taskhub`. */
+  schema?: string;
+  /** Connections in the pool, besides the one that LISTENs. Default 10. */
+  poolSize?: number;
+}
+
+/** Anything that runs a query: the store's pool, or a client of the application (createTasksIn). */
+export interface Queryable {
+  query<R extends QueryResultRow>(config: QueryConfig<unknown[]>): Promise<QueryResult<R>>;
+}
+
+export const CONNECT_TIMEOUT_MS = 10_000;
+/** PostgreSQL truncates longer identifiers, which would silently put two schemas' tables in one. */
+const MAX_SCHEMA_NAME_BYTES = 63;
+
+/**
+ * Session settings of the pooled connections. Generic plans: every statement of sql/ is a named prepared statement
+ * meant to be planned once per connection, but PostgreSQL's default re-plans a statement on every execution when it
+ * estimates the generic plan costlier than one made for the values at hand, which it does for the claim: planning
+ * its CTEs then cost more than running them. No statement of sql/ needs its parameters' values to find its plan;
+ * the one whose plan depends on values (listTasks) inlines them as literals.
+ */
+const POOL_SESSION_OPTIONS = '-c plan_cache_mode=force_generic_plan';
+
+/** pg lets an `options` parameter of the URL replace the config's `options`: merge the two instead. */
+function withPoolSessionOptions(connectionString: string): { connectionString: string; options: string } {
+  let url: URL;
+  try {
+    url = new URL(connectionString);
+  } catch {
+    return { connectionString, options: POOL_SESSION_OPTIONS };
+  }
+  const given = url.searchParams.get('options');
+  if (given === null) return { connectionString, options: POOL_SESSION_OPTIONS };
+  url.searchParams.delete('options');
+  return { connectionString: url.toString(), options: `${given} ${POOL_SESSION_OPTIONS}` };
+}
+
+/** The options with their defaults, checked. */
+export function checkedOptions(options: PostgresStoreOptions): Required<PostgresStoreOptions> {
+  const schema = options.schema ?? 'taskhub';
+  if (schema.length === 0 || Buffer.byteLength(schema) > MAX_SCHEMA_NAME_BYTES) {
+    throw new ValidationError(`schema: "${schema}" must be 1-${MAX_SCHEMA_NAME_BYTES} bytes`, 'schema');
+  }
+  const poolSize = options.poolSize ?? 10;
+  if (!Number.isInteger(poolSize) || poolSize < 1) throw new ValidationError('poolSize: must be a positive integer', 'poolSize');
+  return { connectionString: options.connectionString, schema, poolSize };
+}
+
+export class PgPool {
+  readonly #pool: Pool;
+  #closed = false;
+
+  constructor(connectionString: string, poolSize: number) {
+    this.#pool = new Pool({
+      ...withPoolSessionOptions(connectionString),
+      max: poolSize,
+      application_name: 'taskhub',
+      keepAlive: true,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    });
+    // An idle connection that dies (server restart, network cut) is dropped by the pool and replaced on demand; the
+    // error must not crash the process, and callers see it as StoreUnavailableError on their next query if it lasts.
+    this.#pool.on('error', () => {});
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The rows of a statement, on the pool or on `on` (a transaction's client, or the application's). */
+  async query<R extends QueryResultRow>(statement: Statement | string, values: unknown[], on?: Queryable): Promise<R[]> {
+    if (this.#closed && on === undefined) throw new StoreUnavailableError('the PostgreSQL store is closed');
+    const config: QueryConfig<unknown[]> =
+      typeof statement === 'string' ? { text: statement, values } : { name: statement.name, text: statement.text, values };
+    try {
+      return (await (on ?? this.#pool).query<R>(config)).rows;
+    } catch (error) {
+      throw translateError(error);
+    }
+  }
+
+  /** How many rows a DELETE or UPDATE (without RETURNING) affected. */
+  async affected(statement: Statement, values: unknown[]): Promise<number> {
+    if (this.#closed) throw new StoreUnavailableError('the PostgreSQL store is closed');
+    try {
+      const result = await this.#pool.query({ name: statement.name, text: statement.text, values });
+      return result.rowCount ?? 0;
+    } catch (error) {
+      throw translateError(error);
+    }
+  }
+
+  /** Runs fn inside BEGIN ... COMMIT on one pooled connection; ROLLBACK when it throws. */
+  async transaction<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
+    if (this.#closed) throw new StoreUnavailableError('the PostgreSQL store is closed');
+    let client: PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (error) {
+      throw translateError(error);
+    }
+    let failure: unknown;
+    try {
+      await client.query('BEGIN');
+      const value = await fn(client);
+      await client.query('COMMIT');
+      return value;
+    } catch (error) {
+      failure = error;
+      await client.query('ROLLBACK').catch(() => {});
+      throw translateError(error);
+    } finally {
+      // A connection that failed at the connection level is dropped from the pool rather than reused.
+      client.release(isUnavailable(failure));
+    }
+  }
+
+  /** From now on, statements on the pool fail with StoreUnavailableError (close() ends the connections). */
+  stop(): void {
+    this.#closed = true;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#pool.end();
+  }
+}

@@ -1,0 +1,245 @@
+// PostgreSQL rows to the contract's shapes: times are bigint epoch ms (strings from pg, exact), JSON is jsonb.
+import { DEFAULT_BACKOFF } from '../../core/backoff.ts';
+import type { BackoffPolicy, Json, Progress, Task, TaskError, TaskEventKind, TaskStatus } from '../../core/task.ts';
+import type { ApiKey, FinishedTask, QueueSettings, Schedule, Subscription, TypeSettings, WorkerInfo } from '../store.ts';
+
+/** bigint columns arrive as strings (pg's default, exact), or as numbers when the application set parseInt8. */
+export type Int8 = string | number;
+
+export interface TaskRow {
+  id: string;
+  queue: string;
+  type: string;
+  payload: Json;
+  status: TaskStatus;
+  priority: number;
+  run_at: Int8;
+  attempts: number;
+  max_attempts: number;
+  backoff: BackoffPolicy;
+  timeout_ms: number | null;
+  idempotency_key: string | null;
+  tags: Record<string, string>;
+  owner: string | null;
+  parent_id: string | null;
+  concurrency_key: string | null;
+  traceparent: string | null;
+  progress: Progress | null;
+  result: Json | null;
+  error: TaskError | null;
+  cancel_requested: boolean;
+  event_seq: number;
+  created_at: Int8;
+  updated_at: Int8;
+  started_at: Int8 | null;
+  completed_at: Int8 | null;
+}
+
+export interface TaskRowWithToken extends TaskRow {
+  attempt_token: string;
+}
+
+/** A row of the one-statement claim: a claimed task, or (id null) none, with whether queue limits stopped it. */
+export type GatedClaimRow = { gated: boolean } & (TaskRowWithToken | { id: null });
+
+export interface QueueRow {
+  name: string;
+  paused: boolean;
+  max_concurrency: number | null;
+  max_per_key: number | null;
+  rate_count: number | null;
+  rate_interval_ms: number | null;
+  updated_at: Int8;
+}
+
+export interface TypeSettingsRow {
+  type: string;
+  defaults: TypeSettings['defaults'];
+  payload_schema: Json | null;
+  updated_at: Int8;
+}
+
+export interface SubscriptionRow {
+  name: string;
+  pattern: string;
+  queue: string;
+  type: string;
+  created_at: Int8;
+  updated_at: Int8;
+}
+
+export interface ScheduleRow {
+  name: string;
+  cron: string;
+  timezone: string;
+  task: Schedule['task'];
+  missed_policy: Schedule['missedPolicy'];
+  paused: boolean;
+  next_run_at: Int8 | null;
+  last_run_at: Int8 | null;
+  last_task_id: string | null;
+  created_at: Int8;
+  updated_at: Int8;
+}
+
+export interface WorkerRow {
+  id: string;
+  host: string | null;
+  pid: number | null;
+  types: string[];
+  queues: string[] | null;
+  concurrency: number;
+  running: number;
+  started_at: Int8;
+  last_seen_at: Int8;
+}
+
+export interface ApiKeyRow {
+  id: string;
+  name: string | null;
+  owner: string;
+  scopes: string[];
+  secret_hash: string;
+  created_at: Int8;
+  revoked_at: Int8 | null;
+}
+
+export function rowToApiKey(r: ApiKeyRow): ApiKey {
+  return {
+    id: r.id,
+    name: r.name,
+    owner: r.owner,
+    scopes: r.scopes,
+    createdAt: Number(r.created_at),
+    revokedAt: r.revoked_at === null ? null : Number(r.revoked_at),
+  };
+}
+
+export interface FinishedRow
+  extends Pick<TaskRow, 'id' | 'queue' | 'type' | 'owner' | 'status' | 'attempts' | 'run_at' | 'started_at' | 'event_seq'> {
+  /** The request's place in the batch, from 1. */
+  ord: number;
+}
+
+export interface AppendedEventRow {
+  queue: string;
+  owner: string | null;
+  event_seq: number;
+}
+
+export interface EventRow {
+  task_exists: boolean;
+  seq: number | null;
+  kind: TaskEventKind;
+  data: Json;
+  at: Int8;
+}
+
+export function toNumber(value: Int8): number {
+  return typeof value === 'number' ? value : Number(value);
+}
+
+export function toNumberOrNull(value: Int8 | null): number | null {
+  return value === null ? null : toNumber(value);
+}
+
+export function rowToTask(r: TaskRow): Task {
+  return {
+    id: r.id,
+    queue: r.queue,
+    type: r.type,
+    payload: r.payload ?? null,
+    status: r.status,
+    priority: r.priority,
+    runAt: toNumber(r.run_at),
+    attempts: r.attempts,
+    maxAttempts: r.max_attempts,
+    backoff: r.backoff ?? DEFAULT_BACKOFF,
+    timeoutMs: r.timeout_ms,
+    idempotencyKey: r.idempotency_key,
+    tags: r.tags ?? {},
+    owner: r.owner,
+    parentId: r.parent_id,
+    concurrencyKey: r.concurrency_key,
+    traceparent: r.traceparent,
+    progress: r.progress,
+    result: r.result ?? null,
+    error: r.error,
+    cancelRequested: r.cancel_requested,
+    lastEventSeq: r.event_seq,
+    createdAt: toNumber(r.created_at),
+    updatedAt: toNumber(r.updated_at),
+    startedAt: toNumberOrNull(r.started_at),
+    completedAt: toNumberOrNull(r.completed_at),
+  };
+}
+
+export function rowToQueueSettings(r: QueueRow): QueueSettings {
+  return {
+    name: r.name,
+    paused: r.paused,
+    maxConcurrency: r.max_concurrency,
+    rateLimit: r.rate_count === null || r.rate_interval_ms === null ? null : { count: r.rate_count, intervalMs: r.rate_interval_ms },
+    maxPerKey: r.max_per_key,
+    updatedAt: toNumber(r.updated_at),
+  };
+}
+
+export function rowToTypeSettings(r: TypeSettingsRow): TypeSettings {
+  return { type: r.type, defaults: r.defaults ?? {}, payloadSchema: r.payload_schema ?? null, updatedAt: toNumber(r.updated_at) };
+}
+
+export function rowToSubscription(r: SubscriptionRow): Subscription {
+  return {
+    name: r.name,
+    pattern: r.pattern,
+    queue: r.queue,
+    type: r.type,
+    createdAt: toNumber(r.created_at),
+    updatedAt: toNumber(r.updated_at),
+  };
+}
+
+export function rowToSchedule(r: ScheduleRow): Schedule {
+  return {
+    name: r.name,
+    cron: r.cron,
+    timezone: r.timezone,
+    task: r.task,
+    missedPolicy: r.missed_policy,
+    paused: r.paused,
+    nextRunAt: toNumberOrNull(r.next_run_at),
+    lastRunAt: toNumberOrNull(r.last_run_at),
+    lastTaskId: r.last_task_id,
+    createdAt: toNumber(r.created_at),
+    updatedAt: toNumber(r.updated_at),
+  };
+}
+
+export function rowToFinished(row: FinishedRow): FinishedTask {
+  return {
+    id: row.id,
+    queue: row.queue,
+    type: row.type,
+    owner: row.owner,
+    status: row.status,
+    attempts: row.attempts,
+    runAt: Number(row.run_at),
+    startedAt: toNumberOrNull(row.started_at),
+    lastEventSeq: Number(row.event_seq),
+  };
+}
+
+export function rowToWorker(r: WorkerRow): WorkerInfo {
+  return {
+    id: r.id,
+    host: r.host,
+    pid: r.pid,
+    types: r.types,
+    queues: r.queues,
+    concurrency: r.concurrency,
+    running: r.running,
+    startedAt: Number(r.started_at),
+    lastSeenAt: Number(r.last_seen_at),
+  };
+}

@@ -1,0 +1,101 @@
+// An attempt's life after its claim: heartbeat, progress, output, finish, and the sweeper's expired leases.
+import { FINISH_EVENT_KIND } from '../../transitions.ts';
+import { type Names, prepared } from './common.ts';
+
+/** The event kind of each outcome, as transitions.ts names it; the event data below follows its finishEventData. */
+const finishEventKind = `CASE outcome ${Object.entries(FINISH_EVENT_KIND)
+  .map(([outcome, kind]) => `WHEN '${outcome}' THEN '${kind}'`)
+  .join(' ')} END`;
+
+export function attemptSql({ tasks, events, columns }: Names) {
+  return {
+    /** $1 leaseUntil, $2 id, $3 token. */
+    heartbeat: prepared(`UPDATE ${tasks} SET lease_until = $1::bigint
+      WHERE id = $2::text AND attempt_token = $3::text AND status = 'running'
+      RETURNING lease_until, cancel_requested`),
+    /** $1 progress, $2 now, $3 id, $4 token. */
+    progress: prepared(`WITH changed AS (
+        UPDATE ${tasks} SET progress = $1::jsonb, updated_at = $2::bigint, event_seq = event_seq + 1
+        WHERE id = $3::text AND attempt_token = $4::text AND status = 'running'
+        RETURNING id, queue, owner, event_seq
+      ),
+      appended AS (
+        INSERT INTO ${events} (task_id, seq, kind, data, at) SELECT id, event_seq, 'progress', $1::jsonb, $2::bigint FROM changed
+      )
+      SELECT queue, owner, event_seq FROM changed`),
+    /** $1 chunk, $2 now, $3 id, $4 token. */
+    output: prepared(`WITH changed AS (
+        UPDATE ${tasks} SET updated_at = $2::bigint, event_seq = event_seq + 1
+        WHERE id = $3::text AND attempt_token = $4::text AND status = 'running'
+        RETURNING id, queue, owner, event_seq
+      ),
+      appended AS (
+        INSERT INTO ${events} (task_id, seq, kind, data, at)
+        SELECT id, event_seq, 'output', jsonb_build_object('chunk', $1::text), $2::bigint FROM changed
+      )
+      SELECT queue, owner, event_seq FROM changed`),
+
+    /**
+     * The requests as parallel arrays, one element each: $1 task ids, $3 attempt tokens, $4 outcomes (`completed`,
+     * `failed`, `cancelled` or `retry`), $5 runAt of a retry (else null), $6 a JSON array of each one's result
+     * (completed) or error (the others), $7 refundAttempt, $8 onlyIfLeaseExpired; $2 now. Arrays rather than a JSON
+     * array of objects: PostgreSQL parses an array of ids much faster than JSON, key by key.
+     * Each request is its own conditional update: one that does not hold the current attempt simply matches no row,
+     * and the others go on. Of several requests for one task, the first (in batch order) that holds its attempt wins,
+     * and the rest are stale by then, as if run one by one. The rows are not locked ahead of the update (a row lock
+     * is a WAL record of its own): the update locks them in id order, so two batches touching the same tasks do not
+     * deadlock, and if a plan ever took another order, PostgreSQL would end the deadlock by failing one statement,
+     * which the store runs again. Returns the applied requests (ord counts from 1) with what the task is now.
+     */
+    finish: prepared(`WITH request AS (
+        SELECT r.*, $6::jsonb -> (r.ord - 1)::integer AS value
+        FROM unnest($1::text[], $3::text[], $4::text[], $5::bigint[], $7::boolean[], $8::boolean[])
+          WITH ORDINALITY AS r(id, attempt_token, outcome, run_at, refund_attempt, only_if_lease_expired, ord)
+      ),
+      current AS MATERIALIZED (
+        -- The ids again as an array parameter, and no other condition: one primary-key lookup per id, where a join
+        -- (whose size the planner cannot know) or a status condition may scan every running task.
+        SELECT id, status, attempt_token, lease_until FROM ${tasks}
+        WHERE id = ANY($1::text[])
+      ),
+      -- In id order, which the update below follows: two batches lock the rows they share in the same order.
+      applicable AS MATERIALIZED (
+        SELECT DISTINCT ON (r.id) r.*
+        FROM request r JOIN current l ON l.id = r.id AND l.attempt_token = r.attempt_token AND l.status = 'running'
+        WHERE NOT r.only_if_lease_expired OR l.lease_until < $2::bigint
+        ORDER BY r.id, r.ord
+      ),
+      finished AS (
+        UPDATE ${tasks} t SET
+          status = CASE WHEN a.outcome <> 'retry' THEN a.outcome WHEN a.run_at <= $2::bigint THEN 'queued' ELSE 'scheduled' END,
+          run_at = coalesce(a.run_at, t.run_at),
+          result = CASE WHEN a.outcome = 'completed' THEN nullif(a.value, 'null'::jsonb) END,
+          error = CASE WHEN a.outcome <> 'completed' THEN a.value END,
+          completed_at = CASE WHEN a.outcome <> 'retry' THEN $2::bigint END,
+          attempts = t.attempts - CASE WHEN a.refund_attempt THEN 1 ELSE 0 END,
+          attempt_token = NULL, lease_until = NULL, updated_at = $2::bigint, event_seq = t.event_seq + 1
+        FROM applicable a
+        -- Checked again on the row as it is once locked (a concurrent finish or heartbeat may have changed it since
+        -- the snapshot of applicable): the token (which only a running task has: no status condition, or the planner
+        -- may walk every running task along tasks_leases for each request) and the lease.
+        WHERE t.id = a.id AND t.attempt_token = a.attempt_token AND (NOT a.only_if_lease_expired OR t.lease_until < $2::bigint)
+        RETURNING a.ord, a.outcome, a.run_at AS retry_at, a.value, t.id, t.queue, t.type, t.owner, t.status, t.attempts,
+          t.run_at, t.started_at, t.event_seq
+      ),
+      finished_events AS (
+        INSERT INTO ${events} (task_id, seq, kind, data, at)
+        SELECT id, event_seq, ${finishEventKind},
+          CASE outcome
+            WHEN 'completed' THEN jsonb_build_object('result', value)
+            WHEN 'retry' THEN jsonb_build_object('attempt', attempts, 'error', value, 'runAt', retry_at)
+            ELSE jsonb_build_object('error', value)
+          END,
+          $2::bigint
+        FROM finished
+      )
+      SELECT ord::integer AS ord, id, queue, type, owner, status, attempts, run_at, started_at, event_seq FROM finished`),
+    /** $1 now, $2 limit. */
+    expiredLeases: prepared(`SELECT ${columns}, attempt_token FROM ${tasks}
+      WHERE status = 'running' AND lease_until < $1::bigint ORDER BY lease_until LIMIT $2::integer`),
+  } as const;
+}

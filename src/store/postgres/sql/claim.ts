@@ -1,0 +1,190 @@
+// The claim: one statement when no queue limit is involved, a short transaction under the limited queues' locks
+// when one is (docs/postgres.md, "Queue limits").
+import { type Names, prepared, taskColumns } from './common.ts';
+
+export function claimSql({ s, tasks, events, columns }: Names) {
+  /** Up to $4 ready tasks per type of $2, in claim order, locked, from the queues of $3 except those in `skipped`. */
+  const readyCandidates = (skipped: string) => `SELECT ready.id, ready.queue, ready.priority, ready.run_at
+        FROM unnest($2::text[]) AS wanted(type)
+        CROSS JOIN LATERAL (
+          SELECT id, queue, priority, run_at FROM ${tasks}
+          WHERE status = 'queued' AND type = wanted.type AND ($3::text[] IS NULL OR queue = ANY($3::text[]))
+            AND queue NOT IN (SELECT name FROM ${skipped})
+          ORDER BY priority DESC, run_at, id
+          LIMIT $4::integer
+          FOR UPDATE SKIP LOCKED
+        ) AS ready`;
+  /** The update that makes the rows of `chosen` running ($1 now, $5 leaseMs, $6 workerId); its WHERE goes on. */
+  const claimChosen = `UPDATE ${tasks} t SET status = 'running', attempts = t.attempts + 1,
+          attempt_token = gen_random_uuid()::text, lease_until = $1::bigint + $5::bigint, worker_id = $6::text,
+          started_at = $1::bigint, updated_at = $1::bigint, event_seq = t.event_seq + 1
+        FROM chosen WHERE t.id = chosen.id`;
+  const startedEvents = `INSERT INTO ${events} (task_id, seq, kind, data, at)
+        SELECT id, event_seq, 'started', jsonb_build_object('attempt', attempts, 'workerId', $6::text), $1::bigint
+        FROM claimed`;
+  /**
+   * A CTE that makes the statement's transaction commit without waiting for its WAL to reach the disk. For claims: a
+   * claim lost in a server crash leaves its tasks queued, to be claimed again (delivery is at least once anyway), and
+   * its worker's finish is then refused (the attempt token is unknown). Its WAL reaches the disk with the next
+   * durable commit (a finish, an enqueue) or within three wal_writer_delay. Saves the claim a disk flush: the
+   * largest part of its latency on most disks.
+   */
+  const asyncCommit = `async_commit AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true) AS setting)`;
+
+  return {
+    /**
+     * $1 now, $2 types, $3 queues (null: all), $4 max, $5 leaseMs, $6 workerId.
+     * The claim of a worker whose best candidates lie in queues without a concurrency cap or rate limit: one
+     * statement. Due scheduled tasks are promoted and compete with queued ones: the result equals "promote, then take
+     * the best `max`", without a second round trip. Ready rows are walked per type along tasks_ready (each walk reads
+     * only ready rows of one type, however large the backlog of others), locked with SKIP LOCKED so concurrent
+     * claimers never wait for each other or take the same row. Paused queues are skipped.
+     * When a chosen task lies in a capped or rate-limited queue, nothing is claimed and `gated` comes back true: the
+     * caller then runs claimLimitedLock and claimLimited in a transaction.
+     */
+    claim: prepared(`WITH paused AS MATERIALIZED (
+        SELECT name FROM ${s}.queues WHERE paused
+      ),
+      limited AS MATERIALIZED (
+        SELECT name FROM ${s}.queues
+        WHERE NOT paused AND (max_concurrency IS NOT NULL OR rate_count IS NOT NULL OR max_per_key IS NOT NULL)
+      ),
+      due AS MATERIALIZED (
+        SELECT id, type, queue, priority, run_at FROM ${tasks}
+        WHERE status = 'scheduled' AND run_at <= $1::bigint
+        FOR UPDATE SKIP LOCKED
+      ),
+      candidates AS MATERIALIZED (
+        ${readyCandidates('paused')}
+        UNION ALL
+        SELECT id, queue, priority, run_at FROM due
+        WHERE type = ANY($2::text[]) AND ($3::text[] IS NULL OR queue = ANY($3::text[]))
+          AND queue NOT IN (SELECT name FROM paused)
+      ),
+      chosen AS MATERIALIZED (
+        SELECT id, queue FROM candidates ORDER BY priority DESC, run_at, id LIMIT $4::integer
+      ),
+      gate AS MATERIALIZED (
+        SELECT EXISTS (SELECT 1 FROM chosen WHERE queue IN (SELECT name FROM limited)) AS gated
+      ),
+      claimed AS (
+        ${claimChosen}
+        AND NOT (SELECT gated FROM gate)
+        RETURNING ${taskColumns('t')}, t.attempt_token
+      ),
+      promoted AS (
+        UPDATE ${tasks} t SET status = 'queued', updated_at = $1::bigint
+        FROM due WHERE t.id = due.id AND t.id NOT IN (SELECT id FROM claimed)
+      ),
+      started_events AS (${startedEvents}),
+      ${asyncCommit}
+      SELECT gate.gated, claimed.* FROM gate CROSS JOIN async_commit LEFT JOIN claimed ON true`),
+    /**
+     * $1 queues (null: all). Inside the transaction of a gated claim: locks, in name order, every capped or
+     * rate-limited queue the claim may take from, so that claims on them take turns; the next statement, with a
+     * snapshot taken after the locks, counts exactly what the previous holders committed.
+     */
+    claimLimitedLock: prepared(`SELECT name FROM ${s}.queues
+      WHERE NOT paused AND (max_concurrency IS NOT NULL OR rate_count IS NOT NULL OR max_per_key IS NOT NULL)
+        AND ($1::text[] IS NULL OR name = ANY($1::text[]))
+      ORDER BY name
+      FOR UPDATE`),
+    /**
+     * $1 now, $2 types, $3 queues (null: all), $4 max, $5 leaseMs, $6 workerId. The claim under queue limits, after
+     * claimLimitedLock: each limited queue may start min(maxConcurrency - running, rateLimit.count - starts in the
+     * window) tasks; queues with no room are skipped in the walk, so they cannot crowd out the others' tasks. Due
+     * tasks were promoted by the gated claim just before.
+     */
+    claimLimited: prepared(`WITH limits AS MATERIALIZED (
+        SELECT q.name, q.rate_count, q.rate_interval_ms, q.max_per_key,
+          CASE WHEN q.paused THEN 0 ELSE LEAST(
+            coalesce(q.max_concurrency
+              - (SELECT count(*) FROM ${tasks} r WHERE r.status = 'running' AND r.queue = q.name), 2147483647),
+            coalesce(q.rate_count
+              - (SELECT count(*) FROM ${s}.queue_starts w WHERE w.queue = q.name AND w.at > $1::bigint - q.rate_interval_ms),
+              2147483647)
+          ) END AS room
+        FROM ${s}.queues q
+        WHERE q.paused OR q.max_concurrency IS NOT NULL OR q.rate_count IS NOT NULL OR q.max_per_key IS NOT NULL
+      ),
+      full_queues AS MATERIALIZED (
+        SELECT name FROM limits WHERE room <= 0
+      ),
+      fair AS MATERIALIZED (
+        SELECT name, max_per_key FROM limits
+        WHERE max_per_key IS NOT NULL AND room > 0 AND ($3::text[] IS NULL OR name = ANY($3::text[]))
+      ),
+      -- Plain walks skip fair queues; those are walked key by key below.
+      skipped AS MATERIALIZED (
+        SELECT name FROM full_queues UNION SELECT name FROM fair
+      ),
+      -- The distinct keys with ready tasks, by a loose index scan (one seek per key), plus NULL for unkeyed tasks.
+      fair_keys AS MATERIALIZED (
+        WITH RECURSIVE k(queue, key) AS (
+          SELECT f.name, (SELECT min(concurrency_key) FROM ${tasks}
+                          WHERE status = 'queued' AND queue = f.name AND concurrency_key IS NOT NULL)
+          FROM fair f
+          UNION ALL
+          SELECT k.queue, (SELECT min(concurrency_key) FROM ${tasks}
+                           WHERE status = 'queued' AND queue = k.queue AND concurrency_key > k.key)
+          FROM k WHERE k.key IS NOT NULL
+        )
+        SELECT queue, key FROM k WHERE key IS NOT NULL
+        UNION ALL SELECT name, NULL FROM fair
+      ),
+      fair_room AS MATERIALIZED (
+        SELECT fk.queue, fk.key, f.max_per_key - (
+            SELECT count(*) FROM ${tasks} r
+            WHERE r.status = 'running' AND r.queue = fk.queue AND r.concurrency_key IS NOT DISTINCT FROM fk.key
+          ) AS free
+        FROM fair_keys fk JOIN fair f ON f.name = fk.queue
+      ),
+      candidates AS MATERIALIZED (
+        SELECT c.*, 0 AS round FROM (${readyCandidates('skipped')}) c
+        UNION ALL
+        SELECT per_key.id, per_key.queue, per_key.priority, per_key.run_at, per_key.round
+        FROM fair_room fr
+        CROSS JOIN LATERAL (
+          SELECT id, queue, priority, run_at, (row_number() OVER (ORDER BY priority DESC, run_at, id) - 1)::integer AS round
+          FROM (
+            SELECT id, queue, priority, run_at FROM ${tasks}
+            WHERE status = 'queued' AND queue = fr.queue AND concurrency_key IS NOT DISTINCT FROM fr.key
+              AND type = ANY($2::text[])
+            ORDER BY priority DESC, run_at, id
+            LIMIT LEAST(fr.free, $4::integer)
+            FOR UPDATE SKIP LOCKED
+          ) AS best
+        ) AS per_key
+        WHERE fr.free > 0
+      ),
+      chosen AS MATERIALIZED (
+        SELECT ranked.id FROM (
+          SELECT c.*, row_number() OVER (PARTITION BY c.queue ORDER BY c.priority DESC, c.round, c.run_at, c.id) AS rank
+          FROM candidates c
+        ) AS ranked
+        LEFT JOIN limits ON limits.name = ranked.queue
+        WHERE limits.name IS NULL OR ranked.rank <= limits.room
+        ORDER BY ranked.priority DESC, ranked.round, ranked.run_at, ranked.id
+        LIMIT $4::integer
+      ),
+      claimed AS (
+        ${claimChosen}
+        RETURNING ${taskColumns('t')}, t.attempt_token
+      ),
+      started_events AS (${startedEvents}),
+      recorded_starts AS (
+        INSERT INTO ${s}.queue_starts (queue, at)
+        SELECT claimed.queue, $1::bigint FROM claimed JOIN limits ON limits.name = claimed.queue
+        WHERE limits.rate_count IS NOT NULL
+      ),
+      pruned_starts AS (
+        DELETE FROM ${s}.queue_starts w USING limits
+        WHERE w.queue = limits.name AND limits.rate_count IS NOT NULL AND w.at <= $1::bigint - limits.rate_interval_ms
+      ),
+      ${asyncCommit}
+      SELECT ${columns}, attempt_token FROM claimed CROSS JOIN async_commit`),
+    nextScheduledAt: prepared(`SELECT min(run_at) AS at FROM ${tasks} WHERE status = 'scheduled'`),
+    nextScheduledAtInQueues: prepared(`SELECT min(run_at) AS at FROM ${tasks}
+      WHERE status = 'scheduled' AND queue = ANY($1::text[])`),
+  } as const;
+}

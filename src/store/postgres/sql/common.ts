@@ -1,0 +1,73 @@
+// What every statement module of the PostgreSQL backend shares: prepared statements, the names of one schema's
+// tables, the task columns, and the notice channel.
+import { createHash } from 'node:crypto';
+import { escapeIdentifier } from 'pg';
+
+/** A statement with a stable name, so each pooled connection parses and plans it once (a named prepared statement). */
+export interface Statement {
+  readonly name: string;
+  readonly text: string;
+}
+
+/** The name derives from the text: the same text always gets the same name, on whatever connection it runs. */
+export function prepared(text: string): Statement {
+  return { name: `taskhub_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`, text };
+}
+
+/**
+ * Largest NOTIFY message this backend sends, in bytes (PostgreSQL refuses 8000 and more): notices are packed into
+ * messages up to this size, and an event whose notice alone would exceed it travels without its body.
+ */
+export const MAX_NOTIFY_BYTES = 7000;
+
+/** Joins the messages of one publishNotices call: U+001E, chr(30) in SQL. */
+export const NOTICE_SEPARATOR = '\u001e';
+
+/** PostgreSQL truncates identifiers (channel names included) longer than this many bytes. */
+const MAX_IDENTIFIER_BYTES = 63;
+
+/** The LISTEN/NOTIFY channel of one Taskhub schema: readable when it fits, else a hash of the schema name. */
+export function noticeChannel(schema: string): string {
+  const readable = `taskhub:${schema}`;
+  if (Buffer.byteLength(readable) <= MAX_IDENTIFIER_BYTES) return readable;
+  return `taskhub:${createHash('sha256').update(schema).digest('hex').slice(0, 32)}`;
+}
+
+/** `LISTEN "channel"` for the listener connection. */
+export function listenStatement(channel: string): string {
+  return `LISTEN ${escapeIdentifier(channel)}`;
+}
+
+/** The quoted names one schema's statements use. */
+export interface Names {
+  /** The quoted schema name. */
+  s: string;
+  tasks: string;
+  events: string;
+  /** The schema's LISTEN/NOTIFY channel (unquoted). */
+  channel: string;
+  /** Every column of a task row, unqualified. */
+  columns: string;
+}
+
+export function names(schema: string): Names {
+  const s = escapeIdentifier(schema);
+  return { s, tasks: `${s}.tasks`, events: `${s}.task_events`, channel: noticeChannel(schema), columns: taskColumns() };
+}
+
+/** Columns of a task row, in the order the row mapping reads them; `t` qualifies them where a FROM list is joined. */
+export function taskColumns(t = ''): string {
+  const p = t ? `${t}.` : '';
+  return [
+    'id', 'queue', 'type', 'payload', 'status', 'priority', 'run_at', 'attempts', 'max_attempts', 'backoff',
+    'timeout_ms', 'idempotency_key', 'tags', 'owner', 'parent_id', 'concurrency_key', 'traceparent', 'progress',
+    'result', 'error', 'cancel_requested', 'event_seq', 'created_at', 'updated_at', 'started_at', 'completed_at',
+  ]
+    .map((c) => p + c)
+    .join(', ');
+}
+
+export const QUEUE_COLUMNS = 'name, paused, max_concurrency, rate_count, rate_interval_ms, max_per_key, updated_at';
+export const SUBSCRIPTION_COLUMNS = 'name, pattern, queue, type, created_at, updated_at';
+export const SCHEDULE_COLUMNS =
+  'name, cron, timezone, task, missed_policy, paused, next_run_at, last_run_at, last_task_id, created_at, updated_at';

@@ -1,0 +1,67 @@
+// SQLite's Listener: other processes' commits to the same file, found by polling. PRAGMA data_version changes only
+// when another connection commits, so a tick costs one pragma while nothing happens elsewhere. When it changes, new
+// event rows (from any process; repeats are deduped downstream) become notices, then pending cancel requests, and
+// every queue may have work.
+import type { Listener, ListenerSink } from '../notifier/listener.ts';
+import type { StoreNotice } from '../store.ts';
+import type { SqliteConnection } from './connection.ts';
+import { rowToEvent } from './rows.ts';
+import { SQL } from './sql.ts';
+
+/** Event rows read per query while catching up. */
+const PAGE = 1000;
+
+export class SqlitePoller implements Listener {
+  readonly #c: SqliteConnection;
+  readonly #intervalMs: number;
+  #timer: NodeJS.Timeout | undefined;
+  #dataVersion = 0;
+  #lastEventId = 0;
+
+  constructor(connection: SqliteConnection, intervalMs: number) {
+    this.#c = connection;
+    this.#intervalMs = intervalMs;
+  }
+
+  /** From now on, what other processes commit is news (called once the schema exists). */
+  mark(): void {
+    this.#lastEventId = this.#c.get(SQL.maxEventId)?.id as number;
+    this.#dataVersion = this.#c.get(SQL.dataVersion)?.data_version as number;
+  }
+
+  async connect(sink: ListenerSink): Promise<void> {
+    clearInterval(this.#timer);
+    this.#timer = setInterval(() => this.#poll(sink), this.#intervalMs).unref();
+  }
+
+  /** The poller reads by event id: a pause loses nothing. */
+  async missed(): Promise<StoreNotice[]> {
+    return [];
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #poll(sink: ListenerSink): void {
+    if (!this.#c.db.isOpen) return;
+    try {
+      const version = this.#c.get(SQL.dataVersion)?.data_version as number;
+      if (version === this.#dataVersion) return;
+      this.#dataVersion = version;
+      for (;;) {
+        const rows = this.#c.all(SQL.eventsAfter, this.#lastEventId, PAGE);
+        for (const r of rows) {
+          this.#lastEventId = r.id as number;
+          sink.notice({ kind: 'event', queue: r.queue as string, owner: r.owner as string | null, event: rowToEvent(r) });
+        }
+        if (rows.length < PAGE) break;
+      }
+      for (const r of this.#c.all(SQL.cancelRequestedIds)) sink.notice({ kind: 'cancel', taskId: r.id as string });
+      sink.notice({ kind: 'ready', queue: null });
+    } catch {
+      // Busy or closing: the next tick tries again.
+    }
+  }
+}

@@ -1,0 +1,70 @@
+// SQLite rows to the contract's shapes: times are INTEGER epoch ms, JSON is TEXT, booleans are 0/1.
+import { DEFAULT_BACKOFF } from '../../core/backoff.ts';
+import type { Json, Progress, Task, TaskError, TaskEvent, TaskEventKind, TaskStatus } from '../../core/task.ts';
+import type { Candidate } from '../claim-order.ts';
+import type { FinishedTask } from '../store.ts';
+
+export type Row = Record<string, string | number | null>;
+
+export function parseJson<T>(text: string | number | null, fallback: T): T {
+  return typeof text === 'string' ? (JSON.parse(text) as T) : fallback;
+}
+
+export function rowToTask(r: Row): Task {
+  return {
+    id: r.id as string,
+    queue: r.queue as string,
+    type: r.type as string,
+    payload: parseJson<Json>(r.payload, null),
+    status: r.status as TaskStatus,
+    priority: r.priority as number,
+    runAt: r.run_at as number,
+    attempts: r.attempts as number,
+    maxAttempts: r.max_attempts as number,
+    backoff: parseJson(r.backoff, DEFAULT_BACKOFF),
+    timeoutMs: r.timeout_ms as number | null,
+    idempotencyKey: r.idempotency_key as string | null,
+    tags: parseJson(r.tags, {}),
+    owner: r.owner as string | null,
+    parentId: r.parent_id as string | null,
+    concurrencyKey: r.concurrency_key as string | null,
+    traceparent: r.traceparent as string | null,
+    progress: parseJson<Progress | null>(r.progress, null),
+    result: parseJson<Json>(r.result, null),
+    error: parseJson<TaskError | null>(r.error, null),
+    cancelRequested: r.cancel_requested === 1,
+    lastEventSeq: r.event_seq as number,
+    createdAt: r.created_at as number,
+    updatedAt: r.updated_at as number,
+    startedAt: r.started_at as number | null,
+    completedAt: r.completed_at as number | null,
+  };
+}
+
+export function rowToFinished(row: Row): FinishedTask {
+  return {
+    id: row.id as string,
+    queue: row.queue as string,
+    type: row.type as string,
+    owner: row.owner as string | null,
+    status: row.status as TaskStatus,
+    attempts: row.attempts as number,
+    runAt: row.run_at as number,
+    startedAt: row.started_at as number | null,
+    lastEventSeq: row.event_seq as number,
+  };
+}
+
+export function rowToCandidate(r: Row, round: number): Candidate {
+  return { id: r.id as string, queue: r.queue as string, priority: r.priority as number, runAt: r.run_at as number, round };
+}
+
+export function rowToEvent(r: Row): TaskEvent {
+  return {
+    taskId: r.task_id as string,
+    seq: r.seq as number,
+    kind: r.kind as TaskEventKind,
+    data: parseJson<Json>(r.data, null),
+    at: r.at as number,
+  };
+}
