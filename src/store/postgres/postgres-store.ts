@@ -324,7 +324,7 @@ export class PostgresStore implements Store {
         rows = await this.#query<FinishedRow>(this.#sql.finish, params);
         break;
       } catch (error) {
-        // Deadlocked with another batch on tasks both finish (see sql.ts): this one was rolled back; run it again.
+        // Deadlocked with another batch on tasks both finish (see sql/attempts.ts): this one was rolled back; run it again.
         if ((error as { code?: unknown }).code !== DEADLOCK_DETECTED || round >= 3) throw error;
       }
     }

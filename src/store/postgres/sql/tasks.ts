@@ -100,7 +100,7 @@ export function taskSql({ tasks, events, channel, columns }: Names) {
     /**
      * Newest first. Each filter is optional, so the text is built per query, with its values inlined as literals: the
      * planner sees them (a status filter can walk that status's partial index), which the pool's generic plans of
-     * parameters would hide (see the pool's plan_cache_mode in postgres-store.ts).
+     * parameters would hide (see the pool's plan_cache_mode in pool.ts).
      */
     listTasks(query: TaskQuery): string {
       if (!Number.isSafeInteger(query.limit)) throw new RangeError(`limit: ${query.limit} is not an integer`);
