@@ -1,0 +1,65 @@
+// Helpers of the store conformance suite (suite.ts).
+import assert from 'node:assert/strict';
+import { uuidv7 } from '../../core/ids.ts';
+import type { Task, TaskSpec } from '../../core/task.ts';
+import { DEFAULT_TASK_DEFAULTS, type NewTask, normalizeTaskSpec } from '../../core/validate.ts';
+import type { Claim, ClaimRequest, FinishRequest, Store } from '../store.ts';
+
+export interface ConformanceTarget {
+  /** A store on a fresh, empty, migrated database. */
+  open(): Promise<Store>;
+  /** A second store (its own connections) on the database of the last `open()`: a second process, in effect. */
+  openAnother(): Promise<Store>;
+  /** Drops what `open` made. */
+  cleanup(): Promise<void>;
+}
+
+export const T0 = 1_800_000_000_000;
+export const LEASE = 30_000;
+
+export function newTask(spec: Partial<TaskSpec> = {}, now = T0): NewTask {
+  return normalizeTaskSpec({ type: 'work', ...spec }, DEFAULT_TASK_DEFAULTS, now, () => uuidv7(now));
+}
+
+export function claimRequest(overrides: Partial<ClaimRequest> = {}): ClaimRequest {
+  return { workerId: 'w1', types: ['work'], queues: null, max: 1, leaseMs: LEASE, now: T0, ...overrides };
+}
+
+export async function claimOne(store: Store, overrides: Partial<ClaimRequest> = {}): Promise<Claim> {
+  const claims = await store.claim(claimRequest(overrides));
+  assert.equal(claims.length, 1, 'expected exactly one claim');
+  return claims[0];
+}
+
+/** Finishes one attempt; checks the slim answer against the stored row and returns the whole task. */
+export async function finishOne(store: Store, request: FinishRequest, now = T0): Promise<Task> {
+  const [result] = await store.finish([request], now);
+  if (!result.ok) throw result.error;
+  const task = await store.getTask(request.ref.taskId);
+  assert.ok(task);
+  const stored = task as unknown as Record<string, unknown>;
+  const slim = result.task as unknown as Record<string, unknown>;
+  assert.deepEqual(slim, Object.fromEntries(Object.keys(slim).map((key) => [key, stored[key]])), 'the slim answer matches the row');
+  for (const key of ['id', 'queue', 'type', 'owner', 'status', 'attempts', 'runAt', 'startedAt', 'lastEventSeq']) assert.ok(key in slim, `finish answers ${key}`);
+  return task;
+}
+
+export async function kinds(store: Store, id: string): Promise<string[]> {
+  return (await store.listEvents(id, 0, 1000)).map((e) => e.kind);
+}
+
+export async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** What the test groups share: the store of the suite (opened in its `before`), and fresh task types. */
+export interface Suite {
+  target: ConformanceTarget;
+  store(): Store;
+  /** A task type no other test uses, so tests share one database without seeing each other's tasks. */
+  freshType(): string;
+}
