@@ -1,7 +1,7 @@
 // Claim order and queue allowances (store/claim-order.ts), shared by every backend: pure functions, no store.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { byClaimOrder, type Candidate, chooseCandidates, freeSlotsPerKey } from '../src/store/claim-order.ts';
+import { byClaimOrder, type Candidate, chooseCandidates, freeSlotsPerKey, type QueueLoad, queueRoom } from '../src/store/claim-order.ts';
 
 const c = (id: string, over: Partial<Candidate> = {}): Candidate => ({ id, queue: 'q', priority: 0, runAt: 0, round: 0, ...over });
 
@@ -72,5 +72,28 @@ describe('freeSlotsPerKey', () => {
       ['bob', 1],
       ['cid', 2],
     ]);
+  });
+});
+
+describe('queueRoom', () => {
+  const load = (over: Partial<QueueLoad>): QueueLoad => ({
+    maxConcurrency: null,
+    running: () => assert.fail('running is not read without a maxConcurrency'),
+    rateLimit: null,
+    startsInWindow: () => assert.fail('starts are not read without a rateLimit'),
+    ...over,
+  });
+
+  it('is unlimited without limits, and reads only what the limits need', () => {
+    assert.equal(queueRoom(load({})), Number.POSITIVE_INFINITY);
+  });
+
+  it('is the least of the concurrency room and the rate room', () => {
+    assert.equal(queueRoom(load({ maxConcurrency: 5, running: () => 2 })), 3);
+    assert.equal(queueRoom(load({ rateLimit: { count: 10, intervalMs: 1000 }, startsInWindow: () => 9 })), 1);
+    assert.equal(
+      queueRoom(load({ maxConcurrency: 5, running: () => 6, rateLimit: { count: 10, intervalMs: 1000 }, startsInWindow: () => 0 })),
+      -1,
+    );
   });
 });

@@ -45,3 +45,21 @@ export function freeSlotsPerKey(keys: (string | null)[], running: Map<string | n
   }
   return free;
 }
+
+/** What holds a queue's claims back: its settings, and what it has running and started recently. */
+export interface QueueLoad {
+  maxConcurrency: number | null;
+  /** Running tasks of the queue (read only when it has a maxConcurrency). */
+  running: () => number;
+  rateLimit: { count: number; intervalMs: number } | null;
+  /** Starts of the queue inside the current rate window (read only when it has a rateLimit). */
+  startsInWindow: () => number;
+}
+
+/** How many more tasks a queue may start now: the least of its concurrency and rate room; Infinity without limits. */
+export function queueRoom(load: QueueLoad): number {
+  let room = Number.POSITIVE_INFINITY;
+  if (load.maxConcurrency !== null) room = Math.min(room, load.maxConcurrency - load.running());
+  if (load.rateLimit !== null) room = Math.min(room, load.rateLimit.count - load.startsInWindow());
+  return room;
+}

@@ -255,4 +255,41 @@ export function coordinationTests(suite: Suite): void {
     const completed = await store.listTasks({ type, status: 'completed', limit: 1000 });
     assert.equal(completed.tasks.length, 1000);
   });
+
+  it('announces every event exactly as it stores it, for every kind of change', async () => {
+    const type = freshType();
+    const heard: StoreNotice[] = [];
+    const stop = store.listen((n) => heard.push(n));
+    try {
+      const [{ task: a }, { task: b }, { task: c }] = await store.createTasks([newTask({ type }), newTask({ type }), newTask({ type })]);
+      const claims = await store.claim(claimRequest({ types: [type], max: 3 }));
+      const ref = (id: string) => {
+        const claim = claims.find((x) => x.task.id === id);
+        assert.ok(claim);
+        return { taskId: id, attemptToken: claim.attemptToken };
+      };
+      await store.progress(ref(a.id), { percent: 50, message: 'half' }, T0);
+      await store.output(ref(a.id), 'a line', T0);
+      const results = await store.finish(
+        [
+          { ref: ref(a.id), outcome: { status: 'completed', result: { n: 1 } } },
+          { ref: ref(b.id), outcome: { status: 'retry', error: { message: 'x', retryable: true }, runAt: T0 + 5 } },
+          { ref: ref(c.id), outcome: { status: 'cancelled', reason: 'asked' } },
+        ],
+        T0,
+      );
+      assert.ok(results.every((r) => r.ok));
+      await store.retry(c.id, T0);
+      await store.cancel(c.id, 'again', T0);
+      await store.cancel(b.id, 'scheduled', T0);
+      for (const id of [a.id, b.id, c.id]) {
+        const stored = await store.listEvents(id, 0, 100);
+        await waitFor(() => heard.filter((n) => n.kind === 'event' && n.event.taskId === id).length >= stored.length);
+        const announced = heard.flatMap((n) => (n.kind === 'event' && n.event.taskId === id ? [n.event] : []));
+        assert.deepEqual(announced, stored);
+      }
+    } finally {
+      stop();
+    }
+  });
 }

@@ -29,7 +29,7 @@ import type {
   TaskPage,
   TaskQuery,
 } from '../store.ts';
-import { type Candidate, chooseCandidates, freeSlotsPerKey } from '../claim-order.ts';
+import { type Candidate, chooseCandidates, freeSlotsPerKey, queueRoom } from '../claim-order.ts';
 import { type CountRow, cappedCounts, countsByQueue, pageOf } from '../counts.ts';
 import {
   cancelledError,
@@ -230,16 +230,19 @@ export class SqliteStore implements Store {
         continue;
       }
       if (q.max_per_key !== null) fair.set(name, q.max_per_key as number);
-      let allowed = Number.POSITIVE_INFINITY;
-      if (q.max_concurrency !== null) {
-        allowed = Math.min(allowed, (q.max_concurrency as number) - (this.#c.get(SQL.runningInQueue, name)?.n as number));
-      }
-      if (q.rate_count !== null && q.rate_interval_ms !== null) {
-        const windowStart = now - (q.rate_interval_ms as number);
-        this.#c.run(SQL.pruneStarts, name, windowStart);
-        allowed = Math.min(allowed, (q.rate_count as number) - (this.#c.get(SQL.startsInWindow, name, windowStart)?.n as number));
-        rateLimited.add(name);
-      }
+      const rateLimit =
+        q.rate_count === null || q.rate_interval_ms === null ? null : { count: q.rate_count as number, intervalMs: q.rate_interval_ms as number };
+      if (rateLimit) rateLimited.add(name);
+      const windowStart = now - (rateLimit?.intervalMs ?? 0);
+      const allowed = queueRoom({
+        maxConcurrency: q.max_concurrency as number | null,
+        running: () => this.#c.get(SQL.runningInQueue, name)?.n as number,
+        rateLimit,
+        startsInWindow: () => {
+          this.#c.run(SQL.pruneStarts, name, windowStart);
+          return this.#c.get(SQL.startsInWindow, name, windowStart)?.n as number;
+        },
+      });
       if (allowed <= 0) blocked.push(name);
       else if (allowed !== Number.POSITIVE_INFINITY) allowance.set(name, allowed);
     }
