@@ -6,7 +6,9 @@
 // BEGIN/COMMIT. Notices are not sent from these statements but right after they commit (see publishNotices and
 // docs/postgres.md for why); only createTasksIn, whose commit belongs to the application, notifies from inside.
 //
-// The statements live by operation group in sql/*.ts; this file puts one schema's together.
+// The statements live by operation group in sql/*.ts; this file puts one schema's together. The events they append
+// (kind and data) are those of ../transitions.ts, which the store announces: the conformance suite checks that both
+// agree ("announces every event exactly as it stores it").
 import { attemptSql } from './sql/attempts.ts';
 import { claimSql } from './sql/claim.ts';
 import { names } from './sql/common.ts';

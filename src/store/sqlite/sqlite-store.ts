@@ -1,6 +1,9 @@
 // The embedded default: one SQLite file in WAL mode, every commit durable (synchronous=FULL). node:sqlite is
 // synchronous, so each Store call runs its transaction to the end before another starts in this process; other
 // processes on the same file are serialized by SQLite's write lock (BEGIN IMMEDIATE + busy_timeout).
+//
+// This file runs SQL (sql.ts) and maps rows (rows.ts); events and notices are named in ../transitions.ts, claim order
+// in ../claim-order.ts. Other processes' commits arrive through the poller (poller.ts) behind the notifier.
 import { InvalidStateError, StaleAttemptError, StoreUnavailableError, TaskNotFoundError } from '../../core/errors.ts';
 import type { Progress, Task, TaskEvent } from '../../core/task.ts';
 import { TASK_STATUSES } from '../../core/task.ts';
@@ -63,7 +66,6 @@ export interface SqliteStoreOptions {
   /** How long a write waits for another process's lock before failing, in ms. Default 10000. */
   busyTimeoutMs?: number;
 }
-
 
 export class SqliteStore implements Store {
   readonly backend = 'sqlite';
