@@ -11,7 +11,8 @@ import type { RouteContext } from '../context.ts';
 import { instanceOf, problem, sendProblem } from '../errors.ts';
 import { wsEventFrame } from '../frames.ts';
 import { canSee, type Principal, requireScope, visibleTask } from '../principal.ts';
-import { problemResponses, WsClientMessage, type WsClientMessageBody } from '../schemas.ts';
+import { problemResponses } from '../schemas/common.ts';
+import { WsClientMessage, type WsClientMessageBody } from '../schemas/ws.ts';
 import { compileBodyValidator, describeSchemaError } from '../validation.ts';
 
 /** A client this far behind is cut off (close code 1013, try again later) rather than buffered without bound. */
