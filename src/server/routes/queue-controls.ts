@@ -2,9 +2,9 @@
 // concurrency cap and a rate limit. Shared configuration: every route needs the `admin` scope. (The task counts of a
 // queue are in queues.ts.)
 import { ValidationError } from '../../core/errors.ts';
+import type { RoutePlugin } from '../context.ts';
 import { requireScope } from '../principal.ts';
 import { problemResponses } from '../schemas/common.ts';
-import type { RoutePlugin } from '../schemas/provider.ts';
 import { QueueLimits, QueueNameParams, QueueSettings, RedriveResult } from '../schemas/queues.ts';
 
 export const queueControlRoutes: RoutePlugin = async (app, { hub }) => {

@@ -2,9 +2,9 @@
 // empty queue rather than a 404: dashboards can watch a queue before its first task arrives.
 import { TASK_STATUSES, type TaskStatus } from '../../core/task.ts';
 import type { QueueCounts as Counts } from '../../store/store.ts';
+import type { RoutePlugin } from '../context.ts';
 import { ownerFilter } from '../principal.ts';
 import { problemResponses } from '../schemas/common.ts';
-import type { RoutePlugin } from '../schemas/provider.ts';
 import { QueueCounts, QueueList, QueueNameParams } from '../schemas/queues.ts';
 
 const emptyCounts = (queue: string): Counts => ({

@@ -1,9 +1,9 @@
 // Cron schedules over HTTP: stored in the database, fired exactly once per slot by whichever process ticks first.
 // Schedules are shared configuration: every route needs the `admin` scope.
+import type { RoutePlugin } from '../context.ts';
 import { HttpProblem } from '../errors.ts';
 import { requireScope } from '../principal.ts';
 import { jsonResponse, NameParams, problemResponses } from '../schemas/common.ts';
-import type { RoutePlugin } from '../schemas/provider.ts';
 import { Schedule, ScheduleInput, ScheduleList } from '../schemas/schedules.ts';
 import { notFoundAnswer } from './admin-common.ts';
 

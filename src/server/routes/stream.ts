@@ -2,10 +2,10 @@
 // seq, so a client that reconnects with Last-Event-ID (EventSource does so by itself) resumes exactly where it was.
 import type { ServerResponse } from 'node:http';
 import { isTerminal } from '../../core/task.ts';
+import type { RoutePlugin } from '../context.ts';
 import { SSE_PING, sseFrame } from '../frames.ts';
 import { visibleTask } from '../principal.ts';
 import { problemResponses } from '../schemas/common.ts';
-import type { RoutePlugin } from '../schemas/provider.ts';
 import { StreamHeaders, StreamQuery, TaskIdParams } from '../schemas/tasks.ts';
 
 const SSE_HEADERS = {

@@ -2,12 +2,11 @@
 import type { FastifyReply } from 'fastify';
 import { ValidationError } from '../../core/errors.ts';
 import { isTerminal, TERMINAL_EVENT_KINDS, type Json, type Task, type TaskSpec as CoreTaskSpec } from '../../core/task.ts';
-import type { RouteContext } from '../context.ts';
+import type { RouteContext, RoutePlugin } from '../context.ts';
 import { DEFAULT_FOLLOW_TTL_SECONDS } from '../auth.ts';
 import { withSubmitSpan } from '../../observability/tracing.ts';
 import { ownerFilter, type Principal, visibleTask } from '../principal.ts';
 import { IdempotencyHeaders, jsonResponse, problemResponses } from '../schemas/common.ts';
-import type { RoutePlugin } from '../schemas/provider.ts';
 import {
   BatchRequest,
   BatchResponse,

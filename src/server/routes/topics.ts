@@ -3,10 +3,10 @@
 // copy; subscriptions are shared configuration and need `admin`.
 import { ValidationError } from '../../core/errors.ts';
 import { topicMatches } from '../../core/topic.ts';
+import type { RoutePlugin } from '../context.ts';
 import { HttpProblem } from '../errors.ts';
 import { requireScope } from '../principal.ts';
 import { IdempotencyHeaders, jsonResponse, NameParams, problemResponses } from '../schemas/common.ts';
-import type { RoutePlugin } from '../schemas/provider.ts';
 import { PublishRequest, PublishResponse, Subscription, SubscriptionInput, SubscriptionList } from '../schemas/topics.ts';
 import { notFoundAnswer, traceparentOf } from './admin-common.ts';
 

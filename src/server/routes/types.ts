@@ -1,10 +1,10 @@
 // Per-type settings over HTTP: defaults (maxAttempts, backoff, timeoutMs, queue) applied at submit to tasks of the
 // type that do not say, and a JSON Schema their payloads must match. Shared configuration: `admin` scope.
 import { checkName } from '../../core/validate.ts';
+import type { RoutePlugin } from '../context.ts';
 import { HttpProblem } from '../errors.ts';
 import { requireScope } from '../principal.ts';
 import { jsonResponse, problemResponses } from '../schemas/common.ts';
-import type { RoutePlugin } from '../schemas/provider.ts';
 import { TypeParams, TypeSettings, TypeSettingsInput, TypeSettingsList } from '../schemas/types.ts';
 import { notFoundAnswer } from './admin-common.ts';
 

@@ -8,10 +8,10 @@ import { StaleAttemptError, TaskNotFoundError } from '../../core/errors.ts';
 import type { TaskError } from '../../core/task.ts';
 import { checkName } from '../../core/validate.ts';
 import type { AttemptRef, Claim, WorkerInfo } from '../../store/store.ts';
-import type { RouteContext } from '../context.ts';
+import type { RouteContext, RoutePlugin } from '../context.ts';
 import { requireScope } from '../principal.ts';
 import { jsonResponse, Problem, problemResponses } from '../schemas/common.ts';
-import type { BodyOf, RoutePlugin } from '../schemas/provider.ts';
+import type { BodyOf } from '../schemas/provider.ts';
 import { TaskEvent, TaskIdParams } from '../schemas/tasks.ts';
 import {
   AttemptRequest,

@@ -1,7 +1,7 @@
 // The TypeScript types of validated requests, derived from the JSON schemas themselves (json-schema-to-ts), so a
 // route's `request.body`, `request.query`, `request.params` and `request.headers` are exactly what its schema lets
-// through and cannot drift from it. Route plugins are typed with `RoutePlugin`, whose type provider does this for every
-// route: no route writes a request shape by hand.
+// through and cannot drift from it. Route plugins are typed with `RoutePlugin` (context.ts), whose type provider does
+// this for every route: no route writes a request shape by hand.
 //
 // Two details follow the Ajv settings of validation.ts. A body is validated without `useDefaults`, so a `default` in
 // a body schema only documents what the server assumes and the field stays optional; the text Ajv (query, path,
@@ -9,14 +9,13 @@
 // schema does not name keep Node's types. And a schema marked with `json` (any JSON value) is typed `Json`, the core's
 // type, rather than `unknown`.
 import type { IncomingHttpHeaders } from 'node:http';
-import type { FastifyPluginAsync, FastifyTypeProvider, RawServerDefault } from 'fastify';
+import type { FastifyTypeProvider } from 'fastify';
 import type { FromSchema, JSONSchema } from 'json-schema-to-ts';
 import type { Json } from '../../core/task.ts';
-import type { RouteContext } from '../context.ts';
 
 declare const filledDefaults: unique symbol;
 declare const headers: unique symbol;
-declare const jsonValue: unknown;
+declare const jsonValue: unique symbol;
 
 /** Type-only mark of a schema whose `default`s Ajv fills in (query string, path, headers). */
 interface FilledDefaults {
@@ -30,7 +29,7 @@ interface HeadersMark {
 
 /** Type-only mark of a schema whose value is typed as the core's `Json`. */
 interface JsonMark {
-  readonly ['~json']: typeof jsonValue;
+  readonly [jsonValue]: true;
 }
 
 /** Marks the schema of a query string, path or headers part: validated by the text Ajv, which fills in `default`s. */
@@ -69,6 +68,3 @@ export interface SchemaTypes extends FastifyTypeProvider {
       : BodyOf<this['schema']>;
   serializer: unknown;
 }
-
-/** A group of routes whose requests are typed from their schemas. */
-export type RoutePlugin = FastifyPluginAsync<RouteContext, RawServerDefault, SchemaTypes>;

@@ -1,7 +1,6 @@
-// Schemas of the WebSocket (routes/ws.ts): its messages are validated like request bodies and published for
-// documentation.
+// Schemas of the WebSocket (routes/ws.ts): its messages are validated like request bodies (typed likewise, by
+// validation.ts's compileBodyValidator) and published for documentation.
 import { nonEmptyString } from './common.ts';
-import type { BodyOf } from './provider.ts';
 import { TaskEvent } from './tasks.ts';
 
 export const WsClientMessage = {
@@ -33,6 +32,3 @@ export const WsServerMessage = {
     detail: { type: 'string' },
   },
 } as const;
-
-/** A client's message, as validated. */
-export type WsClientMessageBody = BodyOf<typeof WsClientMessage>;
