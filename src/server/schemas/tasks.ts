@@ -4,7 +4,7 @@
 import { MAX_PRIORITY } from '../../core/validate.ts';
 import { TASK_EVENT_KINDS, TASK_STATUSES } from '../../core/task.ts';
 import { anyJson, epochMs, NAME_DESCRIPTION, nonEmptyString, nullableEpochMs } from './common.ts';
-import { type BodyOf, headersPart, type TextOf, textPart } from './provider.ts';
+import { type BodyOf, headersPart, textPart } from './provider.ts';
 
 export const BackoffInput = {
   title: 'BackoffInput',
@@ -312,5 +312,3 @@ export const StreamHeaders = headersPart({
 
 /** One task of a submit, as validated. */
 export type TaskSpecBody = BodyOf<typeof TaskSpec>;
-/** The query of GET /tasks, as validated (defaults filled in). */
-export type ListQueryParams = TextOf<typeof ListQuery>;
