@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { Task, TaskEvent } from '../src/index.ts';
-import { TaskSpec } from '../src/server/schemas.ts';
+import { TaskSpec } from '../src/server/schemas/tasks.ts';
 import { waitUntil } from './helpers/hub.ts';
 import { gate, startServer, type TestServer } from './helpers/server.ts';
 

@@ -1,11 +1,12 @@
 // The OpenAPI document, built from the routes as registered: their `schema` objects are the ones Fastify validates
-// requests with, so what /openapi.json says is what the server enforces. Schemas from schemas.ts that have a title
+// requests with, so what /openapi.json says is what the server enforces. Schemas from schemas/ that have a title
 // become components and are referenced by $ref wherever a route embeds them.
 import { STATUS_CODES } from 'node:http';
 import type { FastifyInstance, FastifyPluginAsync, RouteOptions } from 'fastify';
 import { DOCS_HTML } from './docs-page.ts';
 import { type Access, routeAccess } from './principal.ts';
-import { NAMED_SCHEMAS, problemResponses } from './schemas.ts';
+import { problemResponses } from './schemas/common.ts';
+import { NAMED_SCHEMAS } from './schemas/index.ts';
 
 declare module 'fastify' {
   interface FastifySchema {

@@ -4,6 +4,7 @@
 // are text on the wire, so there numbers are coerced from their digits.
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { FastifySchemaCompiler } from 'fastify';
+import type { BodyOf } from './schemas/provider.ts';
 
 const common = { allErrors: false, allowUnionTypes: true, removeAdditional: false, strict: true } as const;
 const bodyAjv = new Ajv({ ...common, coerceTypes: false, useDefaults: false });
@@ -13,9 +14,10 @@ const textAjv = new Ajv({ ...common, coerceTypes: true, useDefaults: true });
 export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema, httpPart }) =>
   (httpPart === 'body' ? bodyAjv : textAjv).compile(schema as object);
 
-/** For messages that do not come through a route (WebSocket frames): validated exactly like a body. */
-export function compileBodyValidator<T>(schema: object): ValidateFunction<T> {
-  return bodyAjv.compile<T>(schema);
+/** For messages that do not come through a route (WebSocket frames): validated exactly like a body, typed likewise. */
+export function compileBodyValidator<const S extends object>(schema: S): ValidateFunction<BodyOf<S>>;
+export function compileBodyValidator(schema: object): ValidateFunction<unknown> {
+  return bodyAjv.compile(schema);
 }
 
 /** `tasks[2].backoff.delayMs` from the JSON pointer `/tasks/2/backoff/delayMs` (the form the core uses too). */

@@ -1,5 +1,5 @@
 // Small pieces shared by the admin route groups (topics, schedules, queue controls, task types).
-import { Problem } from '../schemas.ts';
+import { Problem } from '../schemas/common.ts';
 
 const TRACEPARENT_RE = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 

@@ -7,7 +7,7 @@ import { ActivityTracker } from '../../observability/activity.ts';
 import type { RouteContext } from '../context.ts';
 import { SSE_PING } from '../frames.ts';
 import { canSee } from '../principal.ts';
-import { problemResponses } from '../schemas.ts';
+import { problemResponses } from '../schemas/common.ts';
 
 /** A feed message is sent at most this often, carrying everything since the previous one. */
 const FEED_INTERVAL_MS = 250;

@@ -2,7 +2,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { RouteContext } from '../context.ts';
 import { instanceOf, problem, sendProblem } from '../errors.ts';
-import { HealthStatus, problemResponses } from '../schemas.ts';
+import { HealthStatus, problemResponses } from '../schemas/common.ts';
 
 export const healthRoutes: FastifyPluginAsync<RouteContext> = async (app, { hub }) => {
   app.get(

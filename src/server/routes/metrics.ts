@@ -2,7 +2,7 @@
 // streams. Requires the `admin` scope when auth is configured (give the scraper an API key with it).
 import type { FastifyPluginAsync } from 'fastify';
 import type { RouteContext } from '../context.ts';
-import { problemResponses } from '../schemas.ts';
+import { problemResponses } from '../schemas/common.ts';
 
 export const metricsRoutes: FastifyPluginAsync<RouteContext> = async (app, { hub, connections }) => {
   hub.metrics.enableProcessMetrics();

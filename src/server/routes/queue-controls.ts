@@ -1,22 +1,17 @@
 // Queue controls over HTTP, enforced inside the store's claim in every process: pause and resume, a global
 // concurrency cap and a rate limit. Shared configuration: every route needs the `admin` scope. (The task counts of a
 // queue are in queues.ts.)
-import type { FastifyPluginAsync } from 'fastify';
 import { ValidationError } from '../../core/errors.ts';
-import type { RouteContext } from '../context.ts';
+import type { RoutePlugin } from '../context.ts';
 import { requireScope } from '../principal.ts';
-import { problemResponses, QueueLimits, QueueNameParams, QueueSettings, RedriveResult } from '../schemas.ts';
+import { problemResponses } from '../schemas/common.ts';
+import { QueueLimits, QueueNameParams, QueueSettings, RedriveResult } from '../schemas/queues.ts';
 
-interface LimitsBody {
-  maxConcurrency?: number | null;
-  rateLimit?: { count: number; intervalMs: number } | null;
-}
-
-export const queueControlRoutes: FastifyPluginAsync<RouteContext> = async (app, { hub }) => {
+export const queueControlRoutes: RoutePlugin = async (app, { hub }) => {
   const { engine } = hub;
   const answers = { 200: QueueSettings, ...problemResponses(400, 401, 403, 503) };
 
-  app.post<{ Params: { name: string } }>(
+  app.post(
     '/queues/:name/pause',
     {
       schema: {
@@ -33,7 +28,7 @@ export const queueControlRoutes: FastifyPluginAsync<RouteContext> = async (app, 
     },
   );
 
-  app.post<{ Params: { name: string } }>(
+  app.post(
     '/queues/:name/resume',
     {
       schema: {
@@ -50,7 +45,7 @@ export const queueControlRoutes: FastifyPluginAsync<RouteContext> = async (app, 
     },
   );
 
-  app.post<{ Params: { name: string } }>(
+  app.post(
     '/queues/:name/redrive',
     {
       schema: {
@@ -69,7 +64,7 @@ export const queueControlRoutes: FastifyPluginAsync<RouteContext> = async (app, 
     },
   );
 
-  app.put<{ Params: { name: string }; Body: LimitsBody }>(
+  app.put(
     '/queues/:name/limits',
     {
       schema: {

@@ -1,11 +1,11 @@
 // Queues: task counts by status. Queues exist implicitly (a task names its queue), so an unknown name is simply an
 // empty queue rather than a 404: dashboards can watch a queue before its first task arrives.
-import type { FastifyPluginAsync } from 'fastify';
 import { TASK_STATUSES, type TaskStatus } from '../../core/task.ts';
 import type { QueueCounts as Counts } from '../../store/store.ts';
-import type { RouteContext } from '../context.ts';
+import type { RoutePlugin } from '../context.ts';
 import { ownerFilter } from '../principal.ts';
-import { problemResponses, QueueCounts, QueueList, QueueNameParams } from '../schemas.ts';
+import { problemResponses } from '../schemas/common.ts';
+import { QueueCounts, QueueList, QueueNameParams } from '../schemas/queues.ts';
 
 const emptyCounts = (queue: string): Counts => ({
   queue,
@@ -13,7 +13,7 @@ const emptyCounts = (queue: string): Counts => ({
 });
 
 // Counts cover the caller's own tasks (every owner's for admin): a tenant learns nothing of the others' work.
-export const queueRoutes: FastifyPluginAsync<RouteContext> = async (app, { hub }) => {
+export const queueRoutes: RoutePlugin = async (app, { hub }) => {
   app.get(
     '/queues',
     {
@@ -26,7 +26,7 @@ export const queueRoutes: FastifyPluginAsync<RouteContext> = async (app, { hub }
     async (request) => ({ queues: await hub.queues(ownerFilter(request.principal)) }),
   );
 
-  app.get<{ Params: { name: string } }>(
+  app.get(
     '/queues/:name',
     {
       schema: {

@@ -1,16 +1,15 @@
 // Cron schedules over HTTP: stored in the database, fired exactly once per slot by whichever process ticks first.
 // Schedules are shared configuration: every route needs the `admin` scope.
-import type { FastifyPluginAsync } from 'fastify';
-import type { ScheduleInput as CoreScheduleInput } from '../../engine/scheduler.ts';
-import type { RouteContext } from '../context.ts';
+import type { RoutePlugin } from '../context.ts';
 import { HttpProblem } from '../errors.ts';
 import { requireScope } from '../principal.ts';
-import { jsonResponse, NameParams, problemResponses, Schedule, ScheduleInput, ScheduleList } from '../schemas.ts';
+import { jsonResponse, NameParams, problemResponses } from '../schemas/common.ts';
+import { Schedule, ScheduleInput, ScheduleList } from '../schemas/schedules.ts';
 import { notFoundAnswer } from './admin-common.ts';
 
 const notFound = (name: string) => new HttpProblem(404, 'NOT_FOUND', `schedule ${JSON.stringify(name)} does not exist`);
 
-export const scheduleRoutes: FastifyPluginAsync<RouteContext> = async (app, { hub }) => {
+export const scheduleRoutes: RoutePlugin = async (app, { hub }) => {
   const scheduler = hub.engine.scheduler;
 
   app.get(
@@ -28,7 +27,7 @@ export const scheduleRoutes: FastifyPluginAsync<RouteContext> = async (app, { hu
     },
   );
 
-  app.get<{ Params: { name: string } }>(
+  app.get(
     '/schedules/:name',
     {
       schema: {
@@ -46,7 +45,7 @@ export const scheduleRoutes: FastifyPluginAsync<RouteContext> = async (app, { hu
     },
   );
 
-  app.put<{ Params: { name: string }; Body: CoreScheduleInput }>(
+  app.put(
     '/schedules/:name',
     {
       schema: {
@@ -72,7 +71,7 @@ export const scheduleRoutes: FastifyPluginAsync<RouteContext> = async (app, { hu
     },
   );
 
-  app.delete<{ Params: { name: string } }>(
+  app.delete(
     '/schedules/:name',
     {
       schema: {

@@ -1,12 +1,12 @@
 // Server-Sent Events: one task's history, then its live events, ending after the terminal one. `id:` is the event
 // seq, so a client that reconnects with Last-Event-ID (EventSource does so by itself) resumes exactly where it was.
-import type { FastifyPluginAsync } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import { isTerminal } from '../../core/task.ts';
-import type { RouteContext } from '../context.ts';
+import type { RoutePlugin } from '../context.ts';
 import { SSE_PING, sseFrame } from '../frames.ts';
 import { visibleTask } from '../principal.ts';
-import { problemResponses, StreamHeaders, StreamQuery, TaskIdParams } from '../schemas.ts';
+import { problemResponses } from '../schemas/common.ts';
+import { StreamHeaders, StreamQuery, TaskIdParams } from '../schemas/tasks.ts';
 
 const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -29,8 +29,8 @@ function drained(res: ServerResponse, signal: AbortSignal): Promise<void> {
   });
 }
 
-export const streamRoutes: FastifyPluginAsync<RouteContext> = async (app, { hub, connections, heartbeatMs }) => {
-  app.get<{ Params: { id: string }; Querystring: { after?: number }; Headers: { 'last-event-id'?: string } }>(
+export const streamRoutes: RoutePlugin = async (app, { hub, connections, heartbeatMs }) => {
+  app.get(
     '/tasks/:id/stream',
     {
       schema: {

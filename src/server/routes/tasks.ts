@@ -1,11 +1,12 @@
 // Tasks: submit (one or a batch), read, list, history, result (long-poll), cancel, retry.
-import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { FastifyReply } from 'fastify';
 import { ValidationError } from '../../core/errors.ts';
 import { isTerminal, TERMINAL_EVENT_KINDS, type Json, type Task, type TaskSpec as CoreTaskSpec } from '../../core/task.ts';
-import type { RouteContext } from '../context.ts';
+import type { RouteContext, RoutePlugin } from '../context.ts';
 import { DEFAULT_FOLLOW_TTL_SECONDS } from '../auth.ts';
 import { withSubmitSpan } from '../../observability/tracing.ts';
 import { ownerFilter, type Principal, visibleTask } from '../principal.ts';
+import { IdempotencyHeaders, jsonResponse, problemResponses } from '../schemas/common.ts';
 import {
   BatchRequest,
   BatchResponse,
@@ -14,11 +15,7 @@ import {
   EventsQuery,
   FollowToken,
   FollowTokenRequest,
-  IdempotencyHeaders,
   ListQuery,
-  type ListQueryParams,
-  jsonResponse,
-  problemResponses,
   ResultQuery,
   Task as TaskSchema,
   TaskIdParams,
@@ -27,7 +24,7 @@ import {
   TaskSpec,
   type TaskSpecBody,
   TokenQuery,
-} from '../schemas.ts';
+} from '../schemas/tasks.ts';
 
 /** Longest long-poll of GET /tasks/{id}/result, seconds. */
 export const MAX_RESULT_WAIT_SECONDS = 60;
@@ -35,10 +32,6 @@ export const MAX_RESULT_WAIT_SECONDS = 60;
 const TRACEPARENT_RE = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
 export const taskPath = (id: string) => `/api/v1/tasks/${encodeURIComponent(id)}`;
-
-interface IdParams {
-  id: string;
-}
 
 /** The core spec of a validated request body; `prefix` names the element of a batch in errors. */
 function toSpec(body: TaskSpecBody, principal: Principal, prefix = '', traceparent?: string): CoreTaskSpec {
@@ -92,9 +85,9 @@ async function waitForFinish(context: RouteContext, reply: FastifyReply, task: T
 
 const resultOf = (task: Task) => ({ status: task.status, result: task.result, error: task.error });
 
-export const taskRoutes: FastifyPluginAsync<RouteContext> = async (app, context) => {
+export const taskRoutes: RoutePlugin = async (app, context) => {
   const { hub } = context;
-  app.post<{ Body: TaskSpecBody; Headers: { 'idempotency-key'?: string } }>(
+  app.post(
     '/tasks',
     {
       schema: {
@@ -134,7 +127,7 @@ export const taskRoutes: FastifyPluginAsync<RouteContext> = async (app, context)
     },
   );
 
-  app.post<{ Body: { tasks: TaskSpecBody[] } }>(
+  app.post(
     '/tasks/batch',
     {
       schema: {
@@ -170,7 +163,7 @@ export const taskRoutes: FastifyPluginAsync<RouteContext> = async (app, context)
     },
   );
 
-  app.get<{ Querystring: ListQueryParams }>(
+  app.get(
     '/tasks',
     {
       schema: {
@@ -192,7 +185,7 @@ export const taskRoutes: FastifyPluginAsync<RouteContext> = async (app, context)
     },
   );
 
-  app.get<{ Params: IdParams }>(
+  app.get(
     '/tasks/:id',
     {
       schema: {
@@ -207,7 +200,7 @@ export const taskRoutes: FastifyPluginAsync<RouteContext> = async (app, context)
     (request) => visibleTask(hub, request.principal, request.params.id),
   );
 
-  app.post<{ Params: IdParams; Body: { ttlSeconds?: number } }>(
+  app.post(
     '/tasks/:id/token',
     {
       schema: {
@@ -232,7 +225,7 @@ export const taskRoutes: FastifyPluginAsync<RouteContext> = async (app, context)
     },
   );
 
-  app.get<{ Params: IdParams; Querystring: { wait: number } }>(
+  app.get(
     '/tasks/:id/result',
     {
       schema: {
@@ -258,7 +251,7 @@ export const taskRoutes: FastifyPluginAsync<RouteContext> = async (app, context)
     },
   );
 
-  app.get<{ Params: IdParams; Querystring: { after: number; limit: number } }>(
+  app.get(
     '/tasks/:id/events',
     {
       schema: {
@@ -276,7 +269,7 @@ export const taskRoutes: FastifyPluginAsync<RouteContext> = async (app, context)
     },
   );
 
-  app.post<{ Params: IdParams; Body: { reason?: string } }>(
+  app.post(
     '/tasks/:id/cancel',
     {
       schema: {
@@ -305,7 +298,7 @@ export const taskRoutes: FastifyPluginAsync<RouteContext> = async (app, context)
     },
   );
 
-  app.post<{ Params: IdParams }>(
+  app.post(
     '/tasks/:id/retry',
     {
       schema: {
@@ -322,7 +315,7 @@ export const taskRoutes: FastifyPluginAsync<RouteContext> = async (app, context)
     },
   );
 
-  app.delete<{ Params: IdParams }>(
+  app.delete(
     '/tasks/:id',
     {
       config: { access: 'tasks:write' },

@@ -1,37 +1,14 @@
 // Topic pub/sub over HTTP: publish an event (one task per matching durable subscription, all created in one
 // transaction) and manage the subscriptions. Publishing needs `tasks:write` and stamps the caller's owner on every
 // copy; subscriptions are shared configuration and need `admin`.
-import type { FastifyPluginAsync } from 'fastify';
 import { ValidationError } from '../../core/errors.ts';
-import type { Json } from '../../core/task.ts';
 import { topicMatches } from '../../core/topic.ts';
-import type { RouteContext } from '../context.ts';
+import type { RoutePlugin } from '../context.ts';
 import { HttpProblem } from '../errors.ts';
 import { requireScope } from '../principal.ts';
-import {
-  IdempotencyHeaders,
-  jsonResponse,
-  NameParams,
-  problemResponses,
-  PublishRequest,
-  PublishResponse,
-  Subscription,
-  SubscriptionInput,
-  SubscriptionList,
-} from '../schemas.ts';
+import { IdempotencyHeaders, jsonResponse, NameParams, problemResponses } from '../schemas/common.ts';
+import { PublishRequest, PublishResponse, Subscription, SubscriptionInput, SubscriptionList } from '../schemas/topics.ts';
 import { notFoundAnswer, traceparentOf } from './admin-common.ts';
-
-interface PublishBody {
-  topic: string;
-  payload?: Json;
-  idempotencyKey?: string;
-}
-
-interface SubscriptionBody {
-  pattern: string;
-  queue?: string;
-  type?: string;
-}
 
 /** A copy refused by its type's payload schema names the payload field, not the internal batch index. */
 function publishError(error: unknown, subscriptions: readonly string[]): unknown {
@@ -43,10 +20,10 @@ function publishError(error: unknown, subscriptions: readonly string[]): unknown
   return new ValidationError(`${match[2]} (for subscription ${name ?? '?'})`, field || undefined);
 }
 
-export const topicRoutes: FastifyPluginAsync<RouteContext> = async (app, { hub }) => {
+export const topicRoutes: RoutePlugin = async (app, { hub }) => {
   const topics = hub.engine.topics;
 
-  app.post<{ Body: PublishBody; Headers: { 'idempotency-key'?: string } }>(
+  app.post(
     '/events',
     {
       schema: {
@@ -102,7 +79,7 @@ export const topicRoutes: FastifyPluginAsync<RouteContext> = async (app, { hub }
     },
   );
 
-  app.get<{ Params: { name: string } }>(
+  app.get(
     '/subscriptions/:name',
     {
       schema: {
@@ -120,7 +97,7 @@ export const topicRoutes: FastifyPluginAsync<RouteContext> = async (app, { hub }
     },
   );
 
-  app.put<{ Params: { name: string }; Body: SubscriptionBody }>(
+  app.put(
     '/subscriptions/:name',
     {
       schema: {
@@ -147,7 +124,7 @@ export const topicRoutes: FastifyPluginAsync<RouteContext> = async (app, { hub }
     },
   );
 
-  app.delete<{ Params: { name: string } }>(
+  app.delete(
     '/subscriptions/:name',
     {
       schema: {

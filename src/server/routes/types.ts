@@ -1,23 +1,16 @@
 // Per-type settings over HTTP: defaults (maxAttempts, backoff, timeoutMs, queue) applied at submit to tasks of the
 // type that do not say, and a JSON Schema their payloads must match. Shared configuration: `admin` scope.
-import type { FastifyPluginAsync } from 'fastify';
-import type { Json } from '../../core/task.ts';
 import { checkName } from '../../core/validate.ts';
-import type { TypeSettings as Settings } from '../../store/store.ts';
-import type { RouteContext } from '../context.ts';
+import type { RoutePlugin } from '../context.ts';
 import { HttpProblem } from '../errors.ts';
 import { requireScope } from '../principal.ts';
-import { jsonResponse, problemResponses, TypeParams, TypeSettings, TypeSettingsInput, TypeSettingsList } from '../schemas.ts';
+import { jsonResponse, problemResponses } from '../schemas/common.ts';
+import { TypeParams, TypeSettings, TypeSettingsInput, TypeSettingsList } from '../schemas/types.ts';
 import { notFoundAnswer } from './admin-common.ts';
-
-interface TypeSettingsBody {
-  defaults?: Settings['defaults'];
-  payloadSchema?: Json | null;
-}
 
 const notFound = (type: string) => new HttpProblem(404, 'NOT_FOUND', `task type ${JSON.stringify(type)} has no settings`);
 
-export const typeRoutes: FastifyPluginAsync<RouteContext> = async (app, { hub }) => {
+export const typeRoutes: RoutePlugin = async (app, { hub }) => {
   const types = hub.engine.types;
   const find = async (type: string) => (await types.list()).find((t) => t.type === type);
 
@@ -36,7 +29,7 @@ export const typeRoutes: FastifyPluginAsync<RouteContext> = async (app, { hub })
     },
   );
 
-  app.get<{ Params: { type: string } }>(
+  app.get(
     '/types/:type',
     {
       schema: {
@@ -54,7 +47,7 @@ export const typeRoutes: FastifyPluginAsync<RouteContext> = async (app, { hub })
     },
   );
 
-  app.put<{ Params: { type: string }; Body: TypeSettingsBody }>(
+  app.put(
     '/types/:type',
     {
       schema: {
@@ -83,7 +76,7 @@ export const typeRoutes: FastifyPluginAsync<RouteContext> = async (app, { hub })
     },
   );
 
-  app.delete<{ Params: { type: string } }>(
+  app.delete(
     '/types/:type',
     {
       schema: {

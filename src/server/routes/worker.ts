@@ -3,13 +3,16 @@
 // is not current (the lease expired and the task moved on, or it finished) answers 409 and changes nothing, so a slow
 // worker can never overwrite the attempt that replaced it. The engine calls are the very ones the in-process worker
 // makes; this file only carries them over HTTP.
-import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { FastifyReply } from 'fastify';
 import { StaleAttemptError, TaskNotFoundError } from '../../core/errors.ts';
-import type { Json, TaskError } from '../../core/task.ts';
+import type { TaskError } from '../../core/task.ts';
 import { checkName } from '../../core/validate.ts';
 import type { AttemptRef, Claim, WorkerInfo } from '../../store/store.ts';
-import type { RouteContext } from '../context.ts';
+import type { RouteContext, RoutePlugin } from '../context.ts';
 import { requireScope } from '../principal.ts';
+import { jsonResponse, Problem, problemResponses } from '../schemas/common.ts';
+import type { BodyOf } from '../schemas/provider.ts';
+import { TaskEvent, TaskIdParams } from '../schemas/tasks.ts';
 import {
   AttemptRequest,
   ClaimRequest,
@@ -17,46 +20,18 @@ import {
   CompleteRequest,
   FailRequest,
   FinishedTask,
-  jsonResponse,
   LeaseState,
   OutputRequest,
-  Problem,
-  problemResponses,
   ProgressRequest,
   ReleaseRequest,
-  TaskEvent,
-  TaskIdParams,
   WorkerIdRequest,
   WorkerInfo as WorkerInfoSchema,
   WorkerList,
   WorkerRegistration,
-} from '../schemas.ts';
+} from '../schemas/worker.ts';
 
 /** Longest long-poll of a claim, ms. */
 export const MAX_CLAIM_WAIT_MS = 30_000;
-
-interface ClaimBody {
-  workerId: string;
-  types: string[];
-  queues?: string[] | null;
-  max?: number;
-  waitMs?: number;
-}
-
-interface RegistrationBody {
-  workerId: string;
-  types: string[];
-  queues?: string[] | null;
-  host?: string;
-  pid?: number;
-  concurrency?: number;
-  running?: number;
-  startedAt?: number;
-}
-
-interface IdParams {
-  id: string;
-}
 
 const STALE_ANSWER = {
   description: 'The attempt token is stale or unknown (the lease expired and the task moved on, or it finished): nothing was changed; stop working on this attempt.',
@@ -93,7 +68,7 @@ async function onAttempt<T>(taskId: string, call: () => Promise<T>): Promise<T> 
  * `waitMs` runs out, then claims again. Ends early, empty-handed, when the client goes away or the server closes; a
  * claim that lands just as the client goes away is given back at once instead of waiting for its lease to expire.
  */
-async function claimWaiting(context: RouteContext, reply: FastifyReply, body: ClaimBody): Promise<Claim[]> {
+async function claimWaiting(context: RouteContext, reply: FastifyReply, body: BodyOf<typeof ClaimRequest>): Promise<Claim[]> {
   const { engine } = context.hub;
   const queues = body.queues ?? null;
   const options = { workerId: body.workerId, types: body.types, queues, max: body.max ?? 1 };
@@ -128,10 +103,10 @@ async function claimWaiting(context: RouteContext, reply: FastifyReply, body: Cl
   }
 }
 
-export const workerRoutes: FastifyPluginAsync<RouteContext> = async (app, context) => {
+export const workerRoutes: RoutePlugin = async (app, context) => {
   const { engine } = context.hub;
 
-  app.post<{ Body: ClaimBody }>(
+  app.post(
     '/worker/claim',
     {
       schema: {
@@ -157,7 +132,7 @@ export const workerRoutes: FastifyPluginAsync<RouteContext> = async (app, contex
     },
   );
 
-  app.post<{ Params: IdParams; Body: { attemptToken: string } }>(
+  app.post(
     '/worker/tasks/:id/heartbeat',
     {
       schema: {
@@ -178,7 +153,7 @@ export const workerRoutes: FastifyPluginAsync<RouteContext> = async (app, contex
     },
   );
 
-  app.post<{ Params: IdParams; Body: { attemptToken: string; percent: number; message?: string; phase?: string; data?: Json } }>(
+  app.post(
     '/worker/tasks/:id/progress',
     {
       schema: {
@@ -198,7 +173,7 @@ export const workerRoutes: FastifyPluginAsync<RouteContext> = async (app, contex
     },
   );
 
-  app.post<{ Params: IdParams; Body: { attemptToken: string; chunk: string } }>(
+  app.post(
     '/worker/tasks/:id/output',
     {
       schema: {
@@ -217,7 +192,7 @@ export const workerRoutes: FastifyPluginAsync<RouteContext> = async (app, contex
     },
   );
 
-  app.post<{ Params: IdParams; Body: { attemptToken: string; result?: Json } }>(
+  app.post(
     '/worker/tasks/:id/complete',
     {
       schema: {
@@ -235,7 +210,7 @@ export const workerRoutes: FastifyPluginAsync<RouteContext> = async (app, contex
     },
   );
 
-  app.post<{ Params: IdParams; Body: { attemptToken: string; error: { message: string; code?: string; retryable?: boolean; stack?: string } } }>(
+  app.post(
     '/worker/tasks/:id/fail',
     {
       schema: {
@@ -263,7 +238,7 @@ export const workerRoutes: FastifyPluginAsync<RouteContext> = async (app, contex
     },
   );
 
-  app.post<{ Params: IdParams; Body: { attemptToken: string; reason?: string } }>(
+  app.post(
     '/worker/tasks/:id/release',
     {
       schema: {
@@ -285,7 +260,7 @@ export const workerRoutes: FastifyPluginAsync<RouteContext> = async (app, contex
     },
   );
 
-  app.post<{ Body: RegistrationBody }>(
+  app.post(
     '/worker/register',
     {
       schema: {
@@ -322,7 +297,7 @@ export const workerRoutes: FastifyPluginAsync<RouteContext> = async (app, contex
     },
   );
 
-  app.post<{ Body: { workerId: string } }>(
+  app.post(
     '/worker/unregister',
     {
       schema: {

@@ -11,7 +11,8 @@ import type { RouteContext } from '../context.ts';
 import { instanceOf, problem, sendProblem } from '../errors.ts';
 import { wsEventFrame } from '../frames.ts';
 import { canSee, type Principal, requireScope, visibleTask } from '../principal.ts';
-import { problemResponses, WsClientMessage, type WsClientMessageBody } from '../schemas.ts';
+import { problemResponses } from '../schemas/common.ts';
+import { WsClientMessage } from '../schemas/ws.ts';
 import { compileBodyValidator, describeSchemaError } from '../validation.ts';
 
 /** A client this far behind is cut off (close code 1013, try again later) rather than buffered without bound. */
@@ -19,7 +20,7 @@ const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 /** (taskId, seq) pairs remembered per connection to drop repeats; repeats arrive close together, so a window will do. */
 const SEEN_WINDOW = 10_000;
 
-const validateMessage = compileBodyValidator<WsClientMessageBody>(WsClientMessage);
+const validateMessage = compileBodyValidator(WsClientMessage);
 
 class Session {
   readonly #socket: WebSocket;

@@ -1,0 +1,31 @@
+// The JSON schemas of the HTTP API, written once, one file per route group: routes validate requests with them, their
+// handlers get request types derived from them (provider.ts), and openapi.ts publishes the very same objects, so
+// neither the types nor the documentation can drift from what the server accepts. This file lists every schema
+// published under its `title` in components.schemas (openapi.ts replaces them by $ref wherever a route embeds them).
+import { HealthStatus, Problem } from './common.ts';
+import { QueueCounts, QueueLimits, QueueList, QueueSettings, RedriveResult } from './queues.ts';
+import { Schedule, ScheduleInput, ScheduleList } from './schedules.ts';
+import {
+  Backoff, BackoffInput, BatchRequest, BatchResponse, CancelRequest, EventList, FollowToken, FollowTokenRequest, Progress,
+  Task, TaskError, TaskEvent, TaskList, TaskResult, TaskSpec, TaskStatus,
+} from './tasks.ts';
+import { PublishRequest, PublishResponse, Subscription, SubscriptionInput, SubscriptionList } from './topics.ts';
+import { TypeSettings, TypeSettingsInput, TypeSettingsList } from './types.ts';
+import {
+  AttemptRequest, Claim, ClaimRequest, ClaimResponse, CompleteRequest, FailRequest, FinishedTask, LeaseState, OutputRequest,
+  ProgressRequest, ReleaseRequest, WorkerIdRequest, WorkerInfo, WorkerList, WorkerRegistration,
+} from './worker.ts';
+import { WsClientMessage, WsServerMessage } from './ws.ts';
+
+/** Every schema published under components.schemas, in the order of the document. */
+export const NAMED_SCHEMAS: readonly { title: string }[] = [
+  TaskSpec, BackoffInput, Backoff, BatchRequest, CancelRequest, TaskError, Progress, TaskStatus, Task, TaskEvent,
+  TaskList, BatchResponse, EventList, TaskResult, QueueCounts, QueueList, HealthStatus, Problem, WsClientMessage,
+  WsServerMessage, FollowTokenRequest, FollowToken,
+  // the worker protocol
+  ClaimRequest, Claim, ClaimResponse, AttemptRequest, LeaseState, ProgressRequest, OutputRequest, CompleteRequest,
+  FailRequest, ReleaseRequest, FinishedTask, WorkerRegistration, WorkerIdRequest, WorkerInfo, WorkerList,
+  // the admin routes
+  PublishRequest, PublishResponse, SubscriptionInput, Subscription, SubscriptionList, ScheduleInput, Schedule,
+  ScheduleList, QueueLimits, QueueSettings, TypeSettingsInput, TypeSettings, TypeSettingsList, RedriveResult,
+];

@@ -1,0 +1,78 @@
+// Schemas of the queue routes (routes/queues.ts, routes/queue-controls.ts): task counts by status, pause, limits and
+// dead-letter redrive.
+import { TASK_STATUSES } from '../../core/task.ts';
+import { epochMs, nonEmptyString } from './common.ts';
+import { textPart } from './provider.ts';
+
+export const QueueNameParams = textPart({
+  type: 'object',
+  additionalProperties: false,
+  required: ['name'],
+  properties: { name: { ...nonEmptyString(200), description: 'Queue name.' } },
+} as const);
+
+export const QueueCounts = {
+  title: 'QueueCounts',
+  type: 'object',
+  required: ['queue', 'counts'],
+  properties: {
+    queue: { type: 'string' },
+    counts: {
+      type: 'object',
+      required: [...TASK_STATUSES],
+      properties: Object.fromEntries(TASK_STATUSES.map((s) => [s, { type: 'integer', minimum: 0 }])),
+    },
+  },
+} as const;
+
+export const QueueList = {
+  title: 'QueueList',
+  type: 'object',
+  required: ['queues'],
+  properties: { queues: { type: 'array', items: QueueCounts } },
+} as const;
+
+const RateLimit = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  required: ['count', 'intervalMs'],
+  properties: {
+    count: { type: 'integer', minimum: 1, description: 'Starts allowed in any window of intervalMs.' },
+    intervalMs: { type: 'integer', minimum: 1 },
+  },
+} as const;
+
+export const QueueLimits = {
+  title: 'QueueLimits',
+  description: 'Give one or both; null removes a limit, an absent field keeps it as it is.',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    maxConcurrency: { type: ['integer', 'null'], minimum: 1, description: 'At most this many tasks of the queue running at once, anywhere.' },
+    rateLimit: { ...RateLimit, description: 'At most `count` starts in any window of `intervalMs`; null removes it.' },
+  },
+} as const;
+
+export const QueueSettings = {
+  title: 'QueueSettings',
+  type: 'object',
+  required: ['name', 'paused', 'maxConcurrency', 'rateLimit', 'updatedAt'],
+  properties: {
+    name: { type: 'string' },
+    paused: { type: 'boolean' },
+    maxConcurrency: { type: ['integer', 'null'] },
+    rateLimit: RateLimit,
+    updatedAt: epochMs('Epoch ms.'),
+  },
+} as const;
+
+export const RedriveResult = {
+  title: 'RedriveResult',
+  type: 'object',
+  required: ['queue', 'retried'],
+  properties: {
+    queue: { type: 'string' },
+    retried: { type: 'integer', minimum: 0, description: 'Failed tasks put back in the queue.' },
+  },
+} as const;
+

@@ -1,0 +1,59 @@
+// Schemas of cron schedules (routes/schedules.ts).
+import { MAX_PRIORITY } from '../../core/validate.ts';
+import { anyJson, epochMs, nonEmptyString, nullableEpochMs } from './common.ts';
+
+const ScheduleTask = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['type'],
+  properties: {
+    type: { type: 'string', description: 'Task type.' },
+    payload: anyJson('Any JSON value. Default null.'),
+    queue: { type: 'string' },
+    priority: { type: 'integer', minimum: -MAX_PRIORITY, maximum: MAX_PRIORITY },
+    maxAttempts: { type: 'integer', minimum: 1, maximum: 1000 },
+    timeoutMs: { type: 'integer', minimum: 1, maximum: 7 * 86_400_000 },
+  },
+  description: 'The task each slot creates.',
+} as const;
+
+export const ScheduleInput = {
+  title: 'ScheduleInput',
+  type: 'object',
+  additionalProperties: false,
+  required: ['cron', 'task'],
+  properties: {
+    cron: { ...nonEmptyString(200), description: 'Cron expression (5 or 6 fields, croner syntax).' },
+    timezone: { ...nonEmptyString(100), description: 'IANA time zone. Default UTC.' },
+    task: ScheduleTask,
+    missedPolicy: { enum: ['skip', 'run-once'], description: 'Slots missed while nothing ran: `skip` (default) or `run-once`.' },
+    paused: { type: 'boolean', description: 'A paused schedule fires nothing. Default false.' },
+  },
+} as const;
+
+export const Schedule = {
+  title: 'Schedule',
+  type: 'object',
+  required: ['name', 'cron', 'timezone', 'task', 'missedPolicy', 'paused', 'nextRunAt', 'lastRunAt', 'lastTaskId', 'createdAt', 'updatedAt'],
+  properties: {
+    name: { type: 'string' },
+    cron: { type: 'string' },
+    timezone: { type: 'string' },
+    task: { type: 'object', required: ['type', 'payload'], properties: ScheduleTask.properties },
+    missedPolicy: { enum: ['skip', 'run-once'] },
+    paused: { type: 'boolean' },
+    nextRunAt: nullableEpochMs('The next slot; null when paused or the expression has no future slot.'),
+    lastRunAt: nullableEpochMs('The latest slot that fired.'),
+    lastTaskId: { type: ['string', 'null'] },
+    createdAt: epochMs('Epoch ms.'),
+    updatedAt: epochMs('Epoch ms.'),
+  },
+} as const;
+
+export const ScheduleList = {
+  title: 'ScheduleList',
+  type: 'object',
+  required: ['schedules'],
+  properties: { schedules: { type: 'array', items: Schedule } },
+} as const;
+

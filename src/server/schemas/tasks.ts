@@ -1,0 +1,314 @@
+// Schemas of the task routes (routes/tasks.ts, routes/stream.ts): the task and its parts, submits, reads, history,
+// results and follow tokens. Ranges the core enforces (core/validate.ts) are described here rather than repeated, so
+// the core stays the single owner of the task model's rules.
+import { MAX_PRIORITY } from '../../core/validate.ts';
+import { TASK_EVENT_KINDS, TASK_STATUSES } from '../../core/task.ts';
+import { anyJson, epochMs, NAME_DESCRIPTION, nonEmptyString, nullableEpochMs } from './common.ts';
+import { type BodyOf, headersPart, textPart } from './provider.ts';
+
+export const BackoffInput = {
+  title: 'BackoffInput',
+  description: 'Retry delays; every field is optional and falls back to the server default.',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    type: { enum: ['exponential', 'fixed'], description: '`exponential` doubles the delay each attempt; `fixed` keeps it.' },
+    delayMs: { type: 'integer', minimum: 0, description: 'Delay before the first retry, ms.' },
+    maxDelayMs: { type: 'integer', minimum: 0, description: 'Upper bound of any delay, ms.' },
+    jitter: { type: 'number', minimum: 0, maximum: 1, description: 'Fraction of the delay drawn at random and subtracted.' },
+  },
+} as const;
+
+export const Backoff = {
+  ...BackoffInput,
+  title: 'Backoff',
+  description: 'Retry delays of a task.',
+  required: ['type', 'delayMs', 'maxDelayMs', 'jitter'],
+} as const;
+
+const Tags = {
+  type: 'object',
+  maxProperties: 64,
+  additionalProperties: { type: 'string', maxLength: 1000 },
+  description: 'String labels (at most 64); list tasks by one with `?tag=key:value`.',
+} as const;
+
+export const TaskSpec = {
+  title: 'TaskSpec',
+  description: 'A task to create. Only `type` is required.',
+  type: 'object',
+  additionalProperties: false,
+  required: ['type'],
+  properties: {
+    type: { type: 'string', description: `Handler name: ${NAME_DESCRIPTION}.` },
+    payload: anyJson('Any JSON value; handed to the handler as is. Default null.'),
+    queue: { type: 'string', description: `Queue name (${NAME_DESCRIPTION}). Default \`default\`.` },
+    priority: { type: 'integer', description: `Higher runs first; -${MAX_PRIORITY}..${MAX_PRIORITY}. Default 0.` },
+    delayMs: { type: 'integer', description: 'Run no earlier than this many ms from now (0..10 years). Not with runAt.' },
+    runAt: {
+      type: ['integer', 'string'],
+      description: 'Run no earlier than this time: epoch ms, or an ISO 8601 date-time. Not with delayMs.',
+    },
+    maxAttempts: { type: 'integer', description: 'Attempts before the task fails for good, 1..1000. Default 3.' },
+    backoff: BackoffInput,
+    timeoutMs: { type: ['integer', 'null'], description: 'Time limit of each attempt, ms (1 ms..7 days); null for none.' },
+    tags: Tags,
+    parentId: { type: 'string', description: 'The task this one derives from.' },
+    idempotencyKey: {
+      type: 'string',
+      description: 'Submitting the same key again returns the first task (200) instead of creating one. Same as the `Idempotency-Key` header.',
+    },
+    traceparent: {
+      type: 'string',
+      description:
+        'W3C trace context the task belongs to (else the `traceparent` header, if valid): its submit span and its ' +
+        "handler's runs join that trace.",
+    },
+  },
+} as const;
+
+export const BatchRequest = {
+  title: 'BatchRequest',
+  type: 'object',
+  additionalProperties: false,
+  required: ['tasks'],
+  properties: {
+    tasks: {
+      type: 'array',
+      maxItems: 10_000,
+      items: TaskSpec,
+      description: 'Stored in one transaction: if any task is invalid, none is stored.',
+    },
+  },
+} as const;
+
+export const CancelRequest = {
+  title: 'CancelRequest',
+  type: 'object',
+  additionalProperties: false,
+  properties: { reason: { ...nonEmptyString(1000), description: 'Recorded in the task error.' } },
+} as const;
+
+export const TaskError = {
+  title: 'TaskError',
+  type: 'object',
+  required: ['message', 'retryable'],
+  properties: {
+    message: { type: 'string' },
+    code: { type: 'string' },
+    retryable: { type: 'boolean' },
+    stack: { type: 'string' },
+  },
+} as const;
+
+export const Progress = {
+  title: 'Progress',
+  type: 'object',
+  required: ['percent'],
+  properties: {
+    percent: { type: 'number', minimum: 0, maximum: 100 },
+    message: { type: 'string' },
+    phase: { type: 'string' },
+    data: anyJson('Any JSON value.'),
+  },
+} as const;
+
+export const TaskStatus = { title: 'TaskStatus', enum: [...TASK_STATUSES] } as const;
+
+export const Task = {
+  title: 'Task',
+  type: 'object',
+  required: [
+    'id', 'queue', 'type', 'payload', 'status', 'priority', 'runAt', 'attempts', 'maxAttempts', 'backoff', 'timeoutMs',
+    'idempotencyKey', 'tags', 'owner', 'parentId', 'concurrencyKey', 'traceparent', 'progress', 'result', 'error',
+    'cancelRequested', 'lastEventSeq', 'createdAt', 'updatedAt', 'startedAt', 'completedAt',
+  ],
+  properties: {
+    id: { type: 'string', description: 'UUIDv7: ids sort in creation order.' },
+    queue: { type: 'string' },
+    type: { type: 'string' },
+    payload: anyJson('Any JSON value.'),
+    status: TaskStatus,
+    priority: { type: 'integer' },
+    runAt: epochMs('When the task becomes (or became) ready to run, epoch ms.'),
+    attempts: { type: 'integer', minimum: 0 },
+    maxAttempts: { type: 'integer', minimum: 1 },
+    backoff: Backoff,
+    timeoutMs: { type: ['integer', 'null'] },
+    idempotencyKey: { type: ['string', 'null'] },
+    tags: Tags,
+    owner: { type: ['string', 'null'] },
+    parentId: { type: ['string', 'null'] },
+    concurrencyKey: { type: ['string', 'null'] },
+    traceparent: { type: ['string', 'null'] },
+    progress: { anyOf: [Progress, { type: 'null' }] },
+    result: anyJson('What the handler returned (any JSON value); null until completed.'),
+    error: { anyOf: [TaskError, { type: 'null' }] },
+    cancelRequested: { type: 'boolean', description: 'A running task was asked to stop and has not yet.' },
+    lastEventSeq: { type: 'integer', minimum: 1, description: 'Sequence number of the newest event.' },
+    createdAt: epochMs('Epoch ms.'),
+    updatedAt: epochMs('Epoch ms.'),
+    startedAt: nullableEpochMs('Start of the latest attempt, epoch ms.'),
+    completedAt: nullableEpochMs('Epoch ms.'),
+  },
+} as const;
+
+export const TaskEvent = {
+  title: 'TaskEvent',
+  type: 'object',
+  required: ['taskId', 'seq', 'kind', 'data', 'at'],
+  properties: {
+    taskId: { type: 'string' },
+    seq: { type: 'integer', minimum: 1, description: '1, 2, 3 … per task, without gaps; the SSE event id.' },
+    kind: { enum: [...TASK_EVENT_KINDS] },
+    data: anyJson('Depends on the kind: progress, an output chunk, the error …'),
+    at: epochMs('Epoch ms.'),
+  },
+} as const;
+
+export const TaskList = {
+  title: 'TaskList',
+  type: 'object',
+  required: ['tasks', 'nextCursor'],
+  properties: {
+    tasks: { type: 'array', items: Task },
+    nextCursor: { type: ['string', 'null'], description: 'Pass as `cursor` for the next page; null on the last page.' },
+  },
+} as const;
+
+export const BatchResponse = {
+  title: 'BatchResponse',
+  type: 'object',
+  required: ['tasks'],
+  properties: { tasks: { type: 'array', items: Task, description: 'In the order of the request.' } },
+} as const;
+
+export const EventList = {
+  title: 'EventList',
+  type: 'object',
+  required: ['events'],
+  properties: { events: { type: 'array', items: TaskEvent, description: 'Oldest first.' } },
+} as const;
+
+export const TaskResult = {
+  title: 'TaskResult',
+  type: 'object',
+  required: ['status', 'result', 'error'],
+  properties: {
+    status: TaskStatus,
+    result: anyJson('What the handler returned; null unless completed.'),
+    error: { anyOf: [TaskError, { type: 'null' }] },
+  },
+} as const;
+
+// ---- request parts ----
+
+export const TaskIdParams = textPart({
+  type: 'object',
+  additionalProperties: false,
+  required: ['id'],
+  properties: { id: { ...nonEmptyString(100), description: 'Task id.' } },
+} as const);
+
+export const ListQuery = textPart({
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    queue: nonEmptyString(200),
+    status: TaskStatus,
+    type: nonEmptyString(200),
+    tag: { type: 'string', pattern: '^[^:]+:', description: 'key:value; only tasks with this tag.' },
+    limit: { type: 'integer', minimum: 1, maximum: 1000, default: 50 },
+    cursor: { ...nonEmptyString(100), description: '`nextCursor` of the previous page.' },
+  },
+} as const);
+
+/** `?access_token=`: where a token may ride in the URL (the routes a follow token reads). */
+const accessToken = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 4096,
+  description:
+    'A bearer token in the URL, for clients that cannot set `Authorization` (EventSource): meant for follow tokens. ' +
+    'The header wins when both are given. Never logged.',
+} as const;
+
+/** GET /tasks/{id} and the WebSocket take no other query parameter. */
+export const TokenQuery = textPart({
+  type: 'object',
+  additionalProperties: false,
+  properties: { access_token: accessToken },
+} as const);
+
+export const FollowTokenRequest = {
+  title: 'FollowTokenRequest',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    ttlSeconds: { type: 'integer', minimum: 1, maximum: 86400, default: 900, description: 'Lifetime of the token, seconds.' },
+  },
+} as const;
+
+export const FollowToken = {
+  title: 'FollowToken',
+  type: 'object',
+  required: ['token', 'expiresAt'],
+  properties: {
+    token: {
+      type: 'string',
+      description:
+        'Reads this one task (get, events, result, stream, WebSocket) and nothing else, as `Authorization: Bearer` ' +
+        'or `?access_token=`, on every API node.',
+    },
+    expiresAt: { type: 'integer', description: 'Epoch milliseconds.' },
+  },
+} as const;
+
+export const ResultQuery = textPart({
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    access_token: accessToken,
+    wait: {
+      type: 'number',
+      minimum: 0,
+      default: 0,
+      description: 'Seconds to wait for the task to finish (at most 60; larger values wait 60).',
+    },
+  },
+} as const);
+
+export const EventsQuery = textPart({
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    access_token: accessToken,
+    after: { type: 'integer', minimum: 0, default: 0, description: 'Only events with a greater seq.' },
+    limit: { type: 'integer', minimum: 1, maximum: 1000, default: 1000 },
+  },
+} as const);
+
+export const StreamQuery = textPart({
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    access_token: accessToken,
+    after: {
+      type: 'integer',
+      minimum: 0,
+      description: 'Start after this seq (the `Last-Event-ID` header wins when both are given).',
+    },
+  },
+} as const);
+
+export const StreamHeaders = headersPart({
+  type: 'object',
+  properties: {
+    'last-event-id': { type: 'string', pattern: '^[0-9]{1,15}$', description: 'Resume after this event seq.' },
+  },
+} as const);
+
+// ---- the TypeScript shapes of validated requests, for code outside a route's handler ----
+
+/** One task of a submit, as validated. */
+export type TaskSpecBody = BodyOf<typeof TaskSpec>;

@@ -1,0 +1,56 @@
+// Schemas of per-type settings (routes/types.ts): defaults applied at submit and a payload schema.
+import { epochMs, nonEmptyString } from './common.ts';
+import { json, textPart } from './provider.ts';
+import { BackoffInput } from './tasks.ts';
+
+export const TypeDefaults = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'Applied at submit to tasks of this type that do not say.',
+  properties: {
+    maxAttempts: { type: 'integer', minimum: 1, maximum: 1000 },
+    backoff: BackoffInput,
+    timeoutMs: { type: ['integer', 'null'], minimum: 1, maximum: 7 * 86_400_000 },
+    queue: { type: 'string' },
+  },
+} as const;
+
+export const TypeSettingsInput = {
+  title: 'TypeSettingsInput',
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    defaults: TypeDefaults,
+    payloadSchema: json({
+      type: ['object', 'boolean', 'null'],
+      description: 'JSON Schema every payload of this type must match (submits that do not get a 400 naming the field); null: any JSON.',
+    } as const),
+  },
+} as const;
+
+export const TypeSettings = {
+  title: 'TypeSettings',
+  type: 'object',
+  required: ['type', 'defaults', 'payloadSchema', 'updatedAt'],
+  properties: {
+    type: { type: 'string' },
+    defaults: TypeDefaults,
+    payloadSchema: { type: ['object', 'boolean', 'null'] },
+    updatedAt: epochMs('Epoch ms.'),
+  },
+} as const;
+
+export const TypeSettingsList = {
+  title: 'TypeSettingsList',
+  type: 'object',
+  required: ['types'],
+  properties: { types: { type: 'array', items: TypeSettings } },
+} as const;
+
+export const TypeParams = textPart({
+  type: 'object',
+  additionalProperties: false,
+  required: ['type'],
+  properties: { type: { ...nonEmptyString(200), description: 'Task type.' } },
+} as const);
+

@@ -1,0 +1,193 @@
+// Schemas of the worker protocol (routes/worker.ts): workers in any language over plain HTTP claim tasks, report on
+// each attempt and announce themselves.
+import { anyJson, epochMs, nonEmptyString, nullableEpochMs } from './common.ts';
+import { Task, TaskStatus } from './tasks.ts';
+
+const workerId = { ...nonEmptyString(200), description: 'Stable id of the worker process; shown in `started` events and the workers list.' } as const;
+const attemptToken = { ...nonEmptyString(200), description: 'The token of the claim; a stale or unknown one answers 409.' } as const;
+const nameList = (what: string) => ({ type: 'array', minItems: 1, maxItems: 100, items: nonEmptyString(200), description: what }) as const;
+const optionalNameList = (what: string) => ({ ...nameList(what), type: ['array', 'null'] }) as const;
+
+export const ClaimRequest = {
+  title: 'ClaimRequest',
+  type: 'object',
+  additionalProperties: false,
+  required: ['workerId', 'types'],
+  properties: {
+    workerId,
+    types: nameList('Task types this worker runs; tasks of other types are left for others.'),
+    queues: optionalNameList('Queues to take from; absent or null: every queue.'),
+    max: { type: 'integer', minimum: 1, maximum: 100, default: 1, description: 'Most tasks to take in this call. Default 1.' },
+    waitMs: {
+      type: 'integer',
+      minimum: 0,
+      maximum: 30_000,
+      default: 0,
+      description: 'Long-poll: when nothing is claimable, wait up to this long for a task to arrive (it answers at once when one does). Default 0.',
+    },
+  },
+} as const;
+
+export const Claim = {
+  title: 'Claim',
+  type: 'object',
+  required: ['task', 'attemptToken', 'leaseExpiresAt'],
+  properties: {
+    task: Task,
+    attemptToken: { type: 'string', description: 'Send with every call about this attempt.' },
+    leaseExpiresAt: epochMs('The task goes back to its queue (counting the attempt) unless heartbeated before this, epoch ms.'),
+  },
+} as const;
+
+export const ClaimResponse = {
+  title: 'ClaimResponse',
+  type: 'object',
+  required: ['claims'],
+  properties: { claims: { type: 'array', items: Claim, description: 'Empty when nothing came within `waitMs`.' } },
+} as const;
+
+export const AttemptRequest = {
+  title: 'AttemptRequest',
+  type: 'object',
+  additionalProperties: false,
+  required: ['attemptToken'],
+  properties: { attemptToken },
+} as const;
+
+export const LeaseState = {
+  title: 'LeaseState',
+  type: 'object',
+  required: ['leaseExpiresAt', 'cancelRequested'],
+  properties: {
+    leaseExpiresAt: epochMs('The renewed end of the lease, epoch ms.'),
+    cancelRequested: { type: 'boolean', description: 'Someone asked to cancel the task: stop the handler and call /fail (the task ends `cancelled`).' },
+  },
+} as const;
+
+export const ProgressRequest = {
+  title: 'ProgressRequest',
+  type: 'object',
+  additionalProperties: false,
+  required: ['attemptToken', 'percent'],
+  properties: {
+    attemptToken,
+    percent: { type: 'number', minimum: 0, maximum: 100 },
+    message: { type: 'string', maxLength: 10_000 },
+    phase: { type: 'string', maxLength: 200 },
+    data: anyJson('Any JSON value.'),
+  },
+} as const;
+
+export const OutputRequest = {
+  title: 'OutputRequest',
+  type: 'object',
+  additionalProperties: false,
+  required: ['attemptToken', 'chunk'],
+  properties: { attemptToken, chunk: { type: 'string', description: 'A piece of partial output, streamed to followers as an `output` event.' } },
+} as const;
+
+export const CompleteRequest = {
+  title: 'CompleteRequest',
+  type: 'object',
+  additionalProperties: false,
+  required: ['attemptToken'],
+  properties: { attemptToken, result: anyJson('Any JSON value; default null.') },
+} as const;
+
+export const FailRequest = {
+  title: 'FailRequest',
+  type: 'object',
+  additionalProperties: false,
+  required: ['attemptToken', 'error'],
+  properties: {
+    attemptToken,
+    error: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['message'],
+      properties: {
+        message: nonEmptyString(10_000),
+        code: nonEmptyString(200),
+        retryable: { type: 'boolean', description: 'Default true: retried with backoff while attempts remain. false: dead-lettered now.' },
+        stack: { type: 'string', maxLength: 100_000 },
+      },
+    },
+  },
+} as const;
+
+export const ReleaseRequest = {
+  title: 'ReleaseRequest',
+  type: 'object',
+  additionalProperties: false,
+  required: ['attemptToken'],
+  properties: { attemptToken, reason: nonEmptyString(1000) },
+} as const;
+
+export const FinishedTask = {
+  title: 'FinishedTask',
+  description: 'The task as the attempt left it.',
+  type: 'object',
+  required: ['id', 'queue', 'type', 'owner', 'status', 'attempts', 'runAt', 'startedAt', 'lastEventSeq'],
+  properties: {
+    id: { type: 'string' },
+    queue: { type: 'string' },
+    type: { type: 'string' },
+    owner: { type: ['string', 'null'] },
+    status: TaskStatus,
+    attempts: { type: 'integer', minimum: 0 },
+    runAt: epochMs('For a retry: when it runs again, epoch ms.'),
+    startedAt: nullableEpochMs('Start of the attempt that ended, epoch ms.'),
+    lastEventSeq: { type: 'integer', minimum: 1 },
+  },
+} as const;
+
+export const WorkerRegistration = {
+  title: 'WorkerRegistration',
+  description: 'A worker announcing itself; repeat every few seconds (it drops off the list after 15 s of silence).',
+  type: 'object',
+  additionalProperties: false,
+  required: ['workerId', 'types'],
+  properties: {
+    workerId,
+    types: nameList('Task types it runs.'),
+    queues: optionalNameList('Queues it takes from; absent or null: every queue.'),
+    host: { type: 'string', maxLength: 255 },
+    pid: { type: 'integer', minimum: 0 },
+    concurrency: { type: 'integer', minimum: 0, maximum: 100_000, description: 'Tasks it runs at once at most. Default 1.' },
+    running: { type: 'integer', minimum: 0, maximum: 100_000, description: 'Tasks it runs now. Default 0.' },
+    startedAt: epochMs('When the worker started, epoch ms. Default: now.'),
+  },
+} as const;
+
+export const WorkerIdRequest = {
+  title: 'WorkerIdRequest',
+  type: 'object',
+  additionalProperties: false,
+  required: ['workerId'],
+  properties: { workerId },
+} as const;
+
+export const WorkerInfo = {
+  title: 'WorkerInfo',
+  type: 'object',
+  required: ['id', 'host', 'pid', 'types', 'queues', 'concurrency', 'running', 'startedAt', 'lastSeenAt'],
+  properties: {
+    id: { type: 'string' },
+    host: { type: ['string', 'null'] },
+    pid: { type: ['integer', 'null'] },
+    types: { type: 'array', items: { type: 'string' } },
+    queues: { type: ['array', 'null'], items: { type: 'string' }, description: 'null: every queue.' },
+    concurrency: { type: 'integer', minimum: 0 },
+    running: { type: 'integer', minimum: 0 },
+    startedAt: epochMs('Epoch ms.'),
+    lastSeenAt: epochMs('Its latest report, epoch ms.'),
+  },
+} as const;
+
+export const WorkerList = {
+  title: 'WorkerList',
+  type: 'object',
+  required: ['workers'],
+  properties: { workers: { type: 'array', items: WorkerInfo, description: 'Workers that reported within the last 15 s, local and remote, by id.' } },
+} as const;
+
