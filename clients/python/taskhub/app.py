@@ -257,6 +257,14 @@ class Taskhub:
         self.client = TaskhubClient(self.url, self.token, **client_options)
         self.tasks: Dict[str, TaskhubTask] = {}
 
+    def configure(self, url: Optional[str] = None, token: Optional[str] = None, **client_options: Any) -> "Taskhub":
+        """Points the app at another server or token (e.g. from command-line options), after the tasks are defined.
+        Child processes of a worker get the module's app as it is at import: set TASKHUB_URL/TASKHUB_TOKEN too."""
+        self.url = url or self.url
+        self.token = token if token is not None else self.token
+        self.client = TaskhubClient(self.url, self.token, **client_options)
+        return self
+
     def task(self, fn: Optional[Callable[..., Any]] = None, *, name: Optional[str] = None, **options: Any) -> Any:
         """@app.task or @app.task(name=, queue=, max_retries=, time_limit=, soft_time_limit=, priority=, bind=,
         default_retry_delay=, retry_backoff=, retry_backoff_max=, retry_jitter=)."""
