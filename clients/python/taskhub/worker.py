@@ -371,18 +371,21 @@ class _Execution:
         self.ctx = ctx
         self.registration = registration
         self.slot = slot
-        self.started = time.monotonic()
         timeout_ms = ctx.task.get("timeoutMs")
         if isinstance(timeout_ms, (int, float)):
             self.limit: Optional[float] = timeout_ms / 1000.0
         else:
             self.limit = registration.time_limit
-        self.deadline = self.started + self.limit if self.limit is not None else None
+        self.deadline: Optional[float] = None
         self.kill_at: Optional[float] = None
         self.stop_sent = False
         self.settled = False  # the outcome was reported (or given up): report nothing more
         self.lock = threading.Lock()
         self.thread: Optional[threading.Thread] = None
+
+    def begin(self) -> None:
+        if self.limit is not None:
+            self.deadline = time.monotonic() + self.limit
 
     def settle(self) -> bool:
         """True for the one caller that gets to report this attempt's outcome."""
@@ -499,7 +502,14 @@ class Worker:
         self._report(refusal_is_fatal=True)
         self._slots = [_Slot(self, i) for i in range(self.concurrency)]
         for slot in self._slots:
-            slot.spawn()  # warm: the children import their modules while the first claim waits
+            slot.spawn()  # in parallel: each child imports the handlers' modules
+        try:
+            for slot in self._slots:
+                slot.ensure(self.child_start_timeout)  # a child that cannot start stops the worker here, not each task
+        except Exception:
+            for slot in self._slots:
+                slot.kill()
+            raise
         background = threading.Thread(target=self._background, name="taskhub-heartbeats", daemon=True)
         background.start()
         log.info("worker %s started: types %s, queues %s, %d processes", self.id, sorted(self._handlers), self.queues or "all", self.concurrency)
@@ -590,6 +600,7 @@ class Worker:
                 slot.ensure(self.child_start_timeout)
                 assert slot.conn is not None and slot.process is not None
                 slot.conn.send(("run", {"task": ctx.task, "attemptToken": ctx.attempt_token}, execution.registration.ref, execution.registration.soft_time_limit))
+                execution.begin()  # the time limit counts from here, not from a child's start-up
             except Exception as error:  # noqa: BLE001
                 slot.kill()
                 if execution.settle():
