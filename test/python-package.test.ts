@@ -275,6 +275,19 @@ describe('Python package (clients/python) in a fresh venv', () => {
     assert.equal(out.workerStopped, true);
   });
 
+  it('python -m taskhub worker --app runs an app\'s tasks (celery -A proj worker) and stops on SIGTERM', async () => {
+    const py = start(['-m', 'taskhub', 'worker', '--app', 'celery_tasks:app', '-Q', 'math', '-c', '1', '--claim-wait', '5', '--worker-id', 'py-cli']);
+    const res = await s.request('POST', '/api/v1/tasks', { type: 'celery_tasks.add', queue: 'math', payload: { args: [40], kwargs: { y: 2 } } }, { authorization: `Bearer ${admin}` });
+    assert.equal(res.status, 202);
+    const { id } = (await res.json()) as { id: string };
+    const done = await s.hub.engine.waitUntilFinished(id, 15_000);
+    assert.equal(done.status, 'completed', py.stderr);
+    assert.equal(done.result, 42);
+    py.child.kill('SIGTERM');
+    assert.equal(await py.exited, 0, py.stderr);
+    assert.match(py.stderr, /worker py-cli stopped/);
+  });
+
   it('examples/python/brand_diagnosis.py runs the whole flow and exits 0', async () => {
     const py = start([join(ROOT, 'examples', 'python', 'brand_diagnosis.py'), '--url', s.base, '--token', admin], ROOT);
     const code = await py.exited;
