@@ -151,6 +151,35 @@ class AsyncResult:
         return self._client.retry(self.id)
 
 
+class _LocalContext:
+    """`self` of a bound task called directly rather than through a worker."""
+
+    def __init__(self, name: str):
+        import logging
+        from types import SimpleNamespace
+
+        self.task_id = None
+        self.attempt = 1
+        self.cancelled = False
+        self.stop_reason = None
+        self.request = SimpleNamespace(id=None, retries=0, attempt=1, task=name, queue=None)
+        self.log = logging.getLogger("taskhub_worker")
+
+    def progress(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    output = update_state = progress
+
+    def wait(self, seconds: float) -> bool:
+        import time
+
+        time.sleep(seconds)
+        return False
+
+    def check(self) -> None:
+        return None
+
+
 class TaskhubTask:
     """A task function registered with @app.task: call it to run it here, .delay()/.apply_async() to submit it."""
 
@@ -176,8 +205,9 @@ class TaskhubTask:
         return f"<@task {self.name}>"
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """Runs the function here and now, as Celery does (bound tasks get None as `self`)."""
-        return self.fn(None, *args, **kwargs) if self.bind else self.fn(*args, **kwargs)
+        """Runs the function here and now, as Celery does; a bound task gets a context whose progress, output and
+        update_state do nothing."""
+        return self.fn(_LocalContext(self.name), *args, **kwargs) if self.bind else self.fn(*args, **kwargs)
 
     def _taskhub_call(self, payload: Any, ctx: TaskContext) -> Any:
         args, kwargs = decode_call(payload)

@@ -509,6 +509,10 @@ class Worker:
         except Exception:
             for slot in self._slots:
                 slot.kill()
+            try:
+                self._http.post("/worker/unregister", {"workerId": self.id})
+            except (TaskhubError, _Aborted):
+                pass
             raise
         background = threading.Thread(target=self._background, name="taskhub-heartbeats", daemon=True)
         background.start()
