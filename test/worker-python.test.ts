@@ -143,7 +143,7 @@ describe('Python worker client', () => {
       child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
       const [code] = (await once(child, 'exit')) as [number | null];
       assert.notEqual(code, 0, output);
-      assert.match(output, /TaskhubError: POST \/worker\/register: (401|403) /);
+      assert.match(output, /(Unauthorized|Forbidden)Error: POST \/worker\/register: (401|403) /);
     }
   });
 

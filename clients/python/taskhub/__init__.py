@@ -1,0 +1,56 @@
+"""Taskhub for Python: a client for the HTTP API, a worker that runs handlers in child processes, and a
+Celery-style layer (`Taskhub`, `@app.task`, `.delay()`). Standard library only; Python 3.9+."""
+
+from .app import AsyncResult, Taskhub, TaskhubTask, decode_call, encode_call
+from .client import TaskhubClient, task_spec
+from .errors import (
+    BadRequestError,
+    Cancelled,
+    ConflictError,
+    ForbiddenError,
+    NonRetryableError,
+    NotFoundError,
+    RateLimitedError,
+    ServiceUnavailableError,
+    SoftTimeLimitExceeded,
+    StaleAttemptError,
+    TaskCancelledError,
+    TaskFailedError,
+    TaskhubError,
+    TaskhubHttpError,
+    TaskhubNetworkError,
+    TaskhubTimeoutError,
+    UnauthorizedError,
+)
+from .worker import TaskContext, Worker
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AsyncResult",
+    "BadRequestError",
+    "Cancelled",
+    "ConflictError",
+    "ForbiddenError",
+    "NonRetryableError",
+    "NotFoundError",
+    "RateLimitedError",
+    "ServiceUnavailableError",
+    "SoftTimeLimitExceeded",
+    "StaleAttemptError",
+    "TaskCancelledError",
+    "TaskContext",
+    "TaskFailedError",
+    "Taskhub",
+    "TaskhubClient",
+    "TaskhubError",
+    "TaskhubHttpError",
+    "TaskhubNetworkError",
+    "TaskhubTask",
+    "TaskhubTimeoutError",
+    "UnauthorizedError",
+    "Worker",
+    "decode_call",
+    "encode_call",
+    "task_spec",
+]

@@ -1,0 +1,836 @@
+"""A Taskhub worker in Python, standard library only.
+
+Runs handlers for task types against a Taskhub server over the worker protocol (HTTP + JSON, see docs/workers.md):
+a long-poll claim that returns the moment a task arrives, lease heartbeats (their answers carry cancel requests),
+progress and streamed output, and a graceful stop on SIGTERM/SIGINT.
+
+Each concurrency slot is a child process (multiprocessing, 'spawn' start method) that runs one handler at a time, so
+the worker can stop a handler that ignores its limits: at the hard time limit (the task's `timeoutMs`) the child is
+killed and replaced, and the slot takes the next task at once; on a cancel the handler sees `ctx.cancelled` and is
+killed if it has not returned after `cancel_grace` seconds. A soft time limit raises SoftTimeLimitExceeded inside
+the handler (SIGALRM in the child) so it can clean up and return.
+
+    from taskhub import Worker
+
+    worker = Worker("http://127.0.0.1:8080", token="...")
+
+    @worker.handler("travel-plan")
+    def travel_plan(payload, ctx):           # module level: the child process imports it by name
+        ctx.progress(30, "calling the model")
+        ctx.output("Day 1: ...")
+        if ctx.cancelled:                    # cancel requested, lease lost or shutting down
+            return None
+        return {"planId": 42}
+
+    if __name__ == "__main__":               # required: each child re-imports this script
+        worker.run()                         # until SIGTERM/SIGINT or worker.stop()
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import queue
+import random
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+from types import SimpleNamespace
+from typing import Any, Callable, Dict, List, Optional, Tuple
+from urllib.parse import quote
+
+from ._http import Aborted as _Aborted
+from ._http import Http as _Http
+from .errors import (
+    Cancelled,
+    NonRetryableError,
+    SoftTimeLimitExceeded,
+    StaleAttemptError,
+    TaskhubError,
+)
+
+__all__ = [
+    "Worker",
+    "TaskContext",
+    "TaskhubError",
+    "StaleAttemptError",
+    "NonRetryableError",
+    "Cancelled",
+    "SoftTimeLimitExceeded",
+    "main_options",
+    "worker_from_options",
+]
+
+log = logging.getLogger("taskhub_worker")
+
+Handler = Callable[[Any, "TaskContext"], Any]
+
+
+class _TaskLog(logging.LoggerAdapter):
+    """Prefixes every line with the task: `[task ID type #attempt] message`; the fields are also in `extra`."""
+
+    def process(self, msg: Any, kwargs: Any) -> Any:
+        extra = self.extra or {}
+        kwargs.setdefault("extra", {}).update(extra)
+        return f"[task {extra.get('task_id')} {extra.get('type')} #{extra.get('attempt')}] {msg}", kwargs
+
+
+class TaskContext:
+    """What a handler gets besides its payload. Lives in the handler's process; progress and output go straight to
+    the server over HTTP."""
+
+    def __init__(self, http: _Http, claim: Dict[str, Any], soft_time_limit: Optional[float] = None):
+        self._http = http
+        self.task: Dict[str, Any] = claim["task"]
+        self.task_id: str = self.task["id"]
+        self.attempt: int = self.task["attempts"]
+        self.attempt_token: str = claim["attemptToken"]
+        self.soft_time_limit = soft_time_limit
+        self._stop = threading.Event()
+        self.stop_reason: Optional[str] = None
+        self.log: logging.LoggerAdapter = _TaskLog(log, {"task_id": self.task_id, "type": self.task["type"], "attempt": self.attempt})
+
+    @property
+    def payload(self) -> Any:
+        return self.task["payload"]
+
+    @property
+    def request(self) -> SimpleNamespace:
+        """Celery's `self.request` for bound tasks: id, retries (0 on the first attempt), attempt, task."""
+        return SimpleNamespace(id=self.task_id, retries=self.attempt - 1, attempt=self.attempt, task=self.task["type"], queue=self.task.get("queue"))
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the attempt should stop: cancel requested, lease lost, or the worker is shutting down."""
+        return self._stop.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleeps up to `seconds`; returns True at once if the attempt should stop (use instead of time.sleep)."""
+        return self._stop.wait(seconds)
+
+    def check(self) -> None:
+        """Raises Cancelled if the attempt should stop."""
+        if self._stop.is_set():
+            raise Cancelled(self.stop_reason or "cancelled")
+
+    def progress(self, percent: float, message: Optional[str] = None, phase: Optional[str] = None, data: Any = None) -> None:
+        """Reports progress (0..100); followers see a `progress` event."""
+        body: Dict[str, Any] = {"attemptToken": self.attempt_token, "percent": percent}
+        if message is not None:
+            body["message"] = message
+        if phase is not None:
+            body["phase"] = phase
+        if data is not None:
+            body["data"] = data
+        self._http.post(f"/worker/tasks/{quote(self.task_id, safe='')}/progress", body)
+
+    def update_state(self, state: Optional[str] = None, meta: Optional[Dict[str, Any]] = None) -> None:
+        """Celery's update_state: a progress event with message=state and data=meta; the percent is meta's
+        `percent` (or `progress`, or current/total) when present, else 0."""
+        meta = dict(meta or {})
+        percent = meta.get("percent", meta.get("progress"))
+        if percent is None and meta.get("total"):
+            percent = 100.0 * float(meta.get("current", 0)) / float(meta["total"])
+        self.progress(max(0.0, min(100.0, float(percent or 0))), state, data=meta or None)
+
+    def output(self, chunk: str) -> None:
+        """Streams a piece of partial output (generated text, a log line) to followers."""
+        if not isinstance(chunk, str):
+            raise TypeError("output chunk must be a str")
+        self._http.post(f"/worker/tasks/{quote(self.task_id, safe='')}/output", {"attemptToken": self.attempt_token, "chunk": chunk})
+
+    def _halt(self, reason: str) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        self._stop.set()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Handler references: the child process finds a handler by (module, qualified name).
+
+
+def handler_ref(fn: Any) -> Tuple[str, str]:
+    """(module, qualname) under which a child process can import `fn`; raises ValueError if it cannot."""
+    module = getattr(fn, "__module__", None)
+    qualname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
+    if module == "__mp_main__":
+        module = "__main__"
+    if not module or not qualname or "<locals>" in qualname or "<lambda>" in qualname:
+        raise ValueError(
+            f"handler {fn!r} must be a module-level function (or task): the worker runs handlers in child processes, "
+            "which import them by module and name"
+        )
+    if module == "__main__" and not getattr(sys.modules.get("__main__"), "__file__", None):
+        raise ValueError(f"handler {qualname} is defined in an interactive session; put it in a module or script file")
+    try:
+        found = resolve_ref((module, qualname))
+    except (ImportError, AttributeError) as error:
+        raise ValueError(f"handler {module}.{qualname} cannot be imported by name: {error}") from error
+    if found is not fn:
+        raise ValueError(f"{module}.{qualname} is not this handler (is it redefined or wrapped?); register the object the module holds")
+    return module, qualname
+
+
+def resolve_ref(ref: Tuple[str, str]) -> Any:
+    module_name, qualname = ref
+    module = sys.modules.get(module_name) or importlib.import_module(module_name)
+    obj: Any = module
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _call_handler(obj: Any, payload: Any, ctx: TaskContext) -> Any:
+    call = getattr(obj, "_taskhub_call", None)
+    return call(payload, ctx) if call is not None else obj(payload, ctx)
+
+
+def _task_error(error: BaseException) -> Dict[str, Any]:
+    """A handler's exception as the protocol's error: message, code and retryable from the exception when it has them."""
+    retryable = getattr(error, "retryable", True)
+    out: Dict[str, Any] = {
+        "message": (str(error) or type(error).__name__)[:10_000],
+        "retryable": bool(retryable) if isinstance(retryable, bool) else True,
+        "stack": "".join(traceback.format_exception(type(error), error, error.__traceback__))[:100_000],
+    }
+    code = getattr(error, "code", None)
+    if isinstance(code, str) and code:
+        out["code"] = code[:200]
+    elif isinstance(error, SoftTimeLimitExceeded):
+        out["code"] = "SOFT_TIME_LIMIT"
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The child process: one per slot, runs one handler at a time in its main thread.
+
+
+def _child_main(conn: Any, url: str, token: Optional[str], request_timeout: float, log_level: int) -> None:
+    # The parent decides when a handler stops: a Ctrl-C or a SIGTERM to the process group must not kill a handler
+    # mid-way (the parent gives it its grace period, then kills it).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    http = _Http(url, token, request_timeout)
+    inbox: "queue.Queue[Any]" = queue.Queue()
+    lock = threading.Lock()
+    state: Dict[str, Any] = {"ctx": None, "stops": {}}
+
+    def reader() -> None:
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                os._exit(0)  # the parent is gone (killed, crashed): so is this attempt
+            if message[0] == "stop":
+                _, task_id, reason = message
+                with lock:
+                    ctx = state["ctx"]
+                    if ctx is not None and ctx.task_id == task_id:
+                        ctx._halt(reason)
+                    else:
+                        state["stops"][task_id] = reason
+            else:
+                inbox.put(message)
+
+    threading.Thread(target=reader, name="taskhub-child-reader", daemon=True).start()
+    conn.send(("ready", os.getpid()))
+    while True:
+        message = inbox.get()
+        if message[0] == "exit":
+            return
+        _, claim, ref, soft = message
+        ctx = TaskContext(http, claim, soft)
+        with lock:
+            state["ctx"] = ctx
+            reason = state["stops"].pop(ctx.task_id, None)
+            if reason is not None:
+                ctx._halt(reason)
+        outcome = _run_one(ctx, ref, soft)
+        with lock:
+            state["ctx"] = None
+        conn.send(outcome)
+
+
+def _run_one(ctx: TaskContext, ref: Tuple[str, str], soft: Optional[float]) -> Tuple[Any, ...]:
+    try:
+        handler = resolve_ref(ref)
+    except Exception as error:  # noqa: BLE001
+        return ("done", False, {"message": f"cannot import the handler {ref[0]}.{ref[1]}: {error}", "code": "HANDLER_IMPORT", "retryable": False})
+    armed = soft is not None and soft > 0 and hasattr(signal, "setitimer")
+    if armed:
+
+        def on_alarm(_signum: int, _frame: Any) -> None:
+            raise SoftTimeLimitExceeded(f"soft time limit ({soft:g} s) exceeded")
+
+        signal.signal(signal.SIGALRM, on_alarm)
+        signal.setitimer(signal.ITIMER_REAL, soft)
+    try:
+        try:
+            result = _call_handler(handler, ctx.payload, ctx)
+        finally:
+            if armed:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+    except BaseException as error:  # noqa: BLE001 - a handler's exception fails its attempt, never the slot
+        if not ctx.cancelled:
+            ctx.log.warning("task attempt failed: %s", error)
+        return ("done", False, _task_error(error))
+    try:
+        text = json.dumps(result)
+    except (TypeError, ValueError) as error:
+        return ("done", False, {"message": f"the handler's result is not JSON-serialisable: {error}", "code": "BAD_RESULT", "retryable": False})
+    return ("done", True, text)
+
+
+class _Slot:
+    """One child process; respawned after it is killed or dies."""
+
+    def __init__(self, worker: "Worker", index: int):
+        self.worker = worker
+        self.index = index
+        self.process: Optional[Any] = None
+        self.conn: Optional[Any] = None
+        self.ready = False
+        self.busy = False
+
+    def spawn(self) -> None:
+        mp = multiprocessing.get_context("spawn")
+        parent_end, child_end = mp.Pipe()
+        w = self.worker
+        process = mp.Process(
+            target=_child_main,
+            args=(child_end, w._url, w._token, w._request_timeout, logging.getLogger().getEffectiveLevel()),
+            name=f"taskhub-slot-{self.index}",
+            daemon=False,  # a daemonic process may not start processes of its own; the parent kills its children
+        )
+        process.start()
+        child_end.close()
+        self.process, self.conn, self.ready = process, parent_end, False
+
+    def ensure(self, timeout: float) -> None:
+        if self.process is None or not self.process.is_alive():
+            self.discard()
+            self.spawn()
+        if self.ready:
+            return
+        assert self.conn is not None and self.process is not None
+        deadline = time.monotonic() + timeout
+        while not self.ready:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RuntimeError(f"the handler process did not start within {timeout:g} s")
+            got = multiprocessing.connection.wait([self.conn, self.process.sentinel], timeout=left)
+            if self.conn in got:
+                try:
+                    message = self.conn.recv()
+                except (EOFError, OSError):
+                    message = None
+                if message and message[0] == "ready":
+                    self.ready = True
+                    return
+            if self.process.sentinel in got or self.conn in got:
+                code = self.process.exitcode
+                self.discard()
+                raise RuntimeError(f"the handler process exited while starting (exit code {code}); is the main script guarded by if __name__ == '__main__'?")
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.is_alive():
+            self.process.kill()
+        self.discard()
+
+    def discard(self) -> None:
+        if self.process is not None:
+            self.process.join(2)
+        if self.conn is not None:
+            self.conn.close()
+        self.process, self.conn, self.ready = None, None, False
+
+    def exit(self, timeout: float) -> None:
+        """Asks an idle child to exit; kills it if it does not within `timeout`."""
+        if self.process is None:
+            return
+        try:
+            if self.conn is not None:
+                self.conn.send(("exit",))
+        except OSError:
+            pass
+        self.process.join(timeout)
+        self.kill()
+
+
+class _Execution:
+    def __init__(self, ctx: TaskContext, registration: "_Registration", slot: _Slot):
+        self.ctx = ctx
+        self.registration = registration
+        self.slot = slot
+        timeout_ms = ctx.task.get("timeoutMs")
+        if isinstance(timeout_ms, (int, float)):
+            self.limit: Optional[float] = timeout_ms / 1000.0
+        else:
+            self.limit = registration.time_limit
+        self.deadline: Optional[float] = None
+        self.kill_at: Optional[float] = None
+        self.stop_sent = False
+        self.settled = False  # the outcome was reported (or given up): report nothing more
+        self.lock = threading.Lock()
+        self.thread: Optional[threading.Thread] = None
+
+    def begin(self) -> None:
+        if self.limit is not None:
+            self.deadline = time.monotonic() + self.limit
+
+    def settle(self) -> bool:
+        """True for the one caller that gets to report this attempt's outcome."""
+        with self.lock:
+            if self.settled:
+                return False
+            self.settled = True
+            return True
+
+    def request_stop(self, reason: str, grace: float) -> None:
+        with self.lock:
+            self.ctx._halt(reason)
+            kill_at = time.monotonic() + grace
+            if self.kill_at is None or kill_at < self.kill_at:
+                self.kill_at = kill_at
+
+
+class _Registration:
+    def __init__(self, fn: Any, ref: Tuple[str, str], time_limit: Optional[float], soft_time_limit: Optional[float]):
+        self.fn = fn
+        self.ref = ref
+        self.time_limit = time_limit
+        self.soft_time_limit = soft_time_limit
+
+
+class Worker:
+    """Claims tasks of the registered types from a Taskhub server and runs their handlers in child processes."""
+
+    def __init__(
+        self,
+        url: str,
+        token: Optional[str] = None,
+        *,
+        worker_id: Optional[str] = None,
+        queues: Optional[List[str]] = None,
+        concurrency: int = 4,
+        heartbeat_interval: float = 2.0,
+        claim_wait: float = 25.0,
+        shutdown_grace: float = 10.0,
+        cancel_grace: float = 1.0,
+        request_timeout: float = 30.0,
+        report_interval: float = 5.0,
+        child_start_timeout: float = 60.0,
+    ):
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if not 0 <= claim_wait <= 30:
+            raise ValueError("claim_wait must be 0..30 seconds")
+        self._url, self._token, self._request_timeout = url, token, request_timeout
+        self._http = _Http(url, token, request_timeout)
+        self._poll: Optional[_Http] = None
+        self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{random.getrandbits(24):06x}"
+        self.queues = list(queues) if queues else None
+        self.concurrency = concurrency
+        self.heartbeat_interval = heartbeat_interval
+        self.claim_wait = claim_wait
+        self.shutdown_grace = shutdown_grace
+        self.cancel_grace = cancel_grace
+        self.report_interval = report_interval
+        self.child_start_timeout = child_start_timeout
+        self._handlers: Dict[str, _Registration] = {}
+        self._pending: List[Tuple[str, Any, Dict[str, Any]]] = []
+        self._slots: List[_Slot] = []
+        self._active: Dict[str, _Execution] = {}
+        self._lock = threading.Lock()
+        self._slot_freed = threading.Event()
+        self._stopping = threading.Event()
+        self._stopped = threading.Event()
+        self._started_at = int(time.time() * 1000)
+        self._signals = 0
+
+    # ---- registration ----
+
+    def handle(self, task_type: str, fn: Handler, *, time_limit: Optional[float] = None, soft_time_limit: Optional[float] = None) -> "Worker":
+        """Registers the handler of a task type: fn(payload, ctx) -> JSON-serialisable result. fn must be importable
+        by the child process (a module-level function, or a task of the Celery-style layer). `time_limit` (seconds)
+        applies to tasks submitted without `timeoutMs`; `soft_time_limit` raises SoftTimeLimitExceeded in the handler."""
+        if not callable(fn) and not hasattr(fn, "_taskhub_call"):
+            raise TypeError(f"handler for {task_type} must be callable")
+        self._handlers[task_type] = _Registration(fn, handler_ref(fn), time_limit, soft_time_limit)
+        return self
+
+    def handler(self, task_type: str, **limits: Any) -> Callable[[Handler], Handler]:
+        """Decorator form of handle(); keyword arguments as handle()'s. Apply it last (outermost)."""
+
+        def register(fn: Handler) -> Handler:
+            # The name the module will hold is this very function: check once the decorator has returned.
+            self._pending.append((task_type, fn, limits))
+            return fn
+
+        return register
+
+    def _register_pending(self) -> None:
+        for task_type, fn, limits in self._pending:
+            self.handle(task_type, fn, **limits)
+        self._pending = []
+
+    @property
+    def running(self) -> int:
+        with self._lock:
+            return len(self._active)
+
+    # ---- running ----
+
+    def run(self, install_signal_handlers: bool = True) -> None:
+        """Claims and runs tasks until stop() (or SIGTERM/SIGINT), then shuts down gracefully. Blocks."""
+        self._register_pending()
+        if not self._handlers:
+            raise RuntimeError("register at least one handler before run()")
+        if install_signal_handlers and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._on_signal)
+            signal.signal(signal.SIGINT, self._on_signal)
+        # A wrong URL prefix or token shows at once rather than as a loop of refused claims.
+        self._report(refusal_is_fatal=True)
+        self._slots = [_Slot(self, i) for i in range(self.concurrency)]
+        for slot in self._slots:
+            slot.spawn()  # in parallel: each child imports the handlers' modules
+        try:
+            for slot in self._slots:
+                slot.ensure(self.child_start_timeout)  # a child that cannot start stops the worker here, not each task
+        except Exception:
+            for slot in self._slots:
+                slot.kill()
+            try:
+                self._http.post("/worker/unregister", {"workerId": self.id})
+            except (TaskhubError, _Aborted):
+                pass
+            raise
+        background = threading.Thread(target=self._background, name="taskhub-heartbeats", daemon=True)
+        background.start()
+        log.info("worker %s started: types %s, queues %s, %d processes", self.id, sorted(self._handlers), self.queues or "all", self.concurrency)
+        try:
+            self._claim_loop()
+        finally:
+            self._shutdown()
+            self._stopped.set()
+
+    def stop(self) -> None:
+        """Stops claiming; run() then lets running tasks finish within the grace period and returns. Thread-safe."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        self._slot_freed.set()
+        poll = self._poll
+        if poll is not None:
+            poll.cut()
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        self._signals += 1
+        if self._signals > 1:
+            log.warning("second signal: exiting at once")
+            for slot in self._slots:
+                if slot.process is not None and slot.process.is_alive():
+                    slot.process.kill()
+            os._exit(130)
+        log.info("signal %s: stopping; running tasks get %.1f s to finish", signum, self.shutdown_grace)
+        # From a thread, not here: a signal handler runs between two bytecodes of the main thread, which may hold a
+        # lock stop() needs.
+        threading.Thread(target=self.stop, name="taskhub-stop", daemon=True).start()
+
+    def _claim_loop(self) -> None:
+        failures = 0
+        types = sorted(self._handlers)
+        while not self._stopping.is_set():
+            free = self.concurrency - self.running
+            if free <= 0:
+                self._slot_freed.wait(1.0)
+                self._slot_freed.clear()
+                continue
+            # A caller of its own, so that stop() can cut this long-poll without touching reports in flight. It is
+            # set before the check below: a stop() from now on either is seen there or cuts this very poll.
+            self._poll = _Http(self._url, self._token, self._request_timeout)
+            if self._stopping.is_set():
+                break
+            body = {"workerId": self.id, "types": types, "queues": self.queues, "max": min(free, 100), "waitMs": int(self.claim_wait * 1000)}
+            try:
+                answer = self._poll.post("/worker/claim", body, timeout=self.claim_wait + 10)
+                failures = 0
+            except _Aborted:
+                break
+            except TaskhubError as error:
+                failures += 1
+                delay = min(0.1 * 2**failures, 5.0)
+                level = logging.ERROR if error.status in (401, 403) else logging.WARNING
+                log.log(level, "claim failed (%s); retrying in %.1f s", error, delay)
+                self._stopping.wait(delay)
+                continue
+            for claim in answer["claims"]:
+                if self._stopping.is_set():
+                    self._release(claim["task"]["id"], claim["attemptToken"], "worker shutting down")
+                else:
+                    self._start(claim)
+
+    def _start(self, claim: Dict[str, Any]) -> None:
+        registration = self._handlers.get(claim["task"]["type"])
+        with self._lock:
+            slot = next((s for s in self._slots if not s.busy), None)
+            if slot is not None:
+                slot.busy = True
+        if registration is None or slot is None:  # cannot happen: the claim names only our types, max free slots
+            self._release(claim["task"]["id"], claim["attemptToken"], "no handler or no free slot")
+            return
+        ctx = TaskContext(self._http, claim, registration.soft_time_limit)
+        execution = _Execution(ctx, registration, slot)
+        execution.thread = threading.Thread(target=self._supervise, args=(execution,), name=f"task-{ctx.task_id}", daemon=True)
+        with self._lock:
+            self._active[ctx.task_id] = execution
+        execution.thread.start()
+
+    def _supervise(self, execution: _Execution) -> None:
+        """Runs one attempt in its slot's child process and reports its outcome; kills the child at the hard time
+        limit, or when a stop (cancel, lost lease, shutdown) was not obeyed within its grace."""
+        ctx, slot = execution.ctx, execution.slot
+        try:
+            try:
+                slot.ensure(self.child_start_timeout)
+                assert slot.conn is not None and slot.process is not None
+                slot.conn.send(("run", {"task": ctx.task, "attemptToken": ctx.attempt_token}, execution.registration.ref, execution.registration.soft_time_limit))
+                execution.begin()  # the time limit counts from here, not from a child's start-up
+            except Exception as error:  # noqa: BLE001
+                slot.kill()
+                if execution.settle():
+                    ctx.log.error("could not run the handler: %s", error)
+                    self._fail(ctx, {"message": f"could not start the handler's process: {error}", "code": "WORKER_START", "retryable": True})
+                return
+            outcome = None
+            ended = ""
+            while True:
+                now = time.monotonic()
+                if execution.deadline is not None and now >= execution.deadline and execution.kill_at is None:
+                    ended = "timed out"
+                    break
+                if execution.kill_at is not None and now >= execution.kill_at:
+                    ended = "killed"
+                    break
+                if ctx.cancelled and not execution.stop_sent:
+                    execution.stop_sent = True
+                    try:
+                        slot.conn.send(("stop", ctx.task_id, ctx.stop_reason))
+                    except OSError:
+                        pass
+                wake = [0.1]
+                if execution.deadline is not None and execution.kill_at is None:
+                    wake.append(execution.deadline - now)
+                if execution.kill_at is not None:
+                    wake.append(execution.kill_at - now)
+                got = multiprocessing.connection.wait([slot.conn, slot.process.sentinel], timeout=max(0.0, min(wake)))
+                if slot.conn in got:
+                    try:
+                        outcome = slot.conn.recv()
+                    except (EOFError, OSError):
+                        outcome = None
+                    if outcome is not None and outcome[0] == "done":
+                        break
+                    if outcome is None:
+                        ended = "died"
+                        break
+                elif slot.process.sentinel in got:
+                    ended = "died"
+                    break
+
+            if outcome is not None:
+                ok, value = outcome[1], outcome[2]
+                if execution.settle():
+                    if ctx.cancelled:
+                        self._report_cancel_or_release(execution)
+                    elif ok:
+                        self._call(ctx, "complete", {"result": json.loads(value)})
+                    else:
+                        self._fail(ctx, value)
+                return
+            # The child is killed (or is dead): the slot is free at once and its process is replaced.
+            code = slot.process.exitcode if slot.process is not None else None
+            slot.kill()
+            if ended == "timed out":
+                ctx._halt("timed out")
+                if execution.settle():
+                    ctx.log.warning("hard time limit (%g s) reached: the handler's process was killed", execution.limit)
+                    self._fail(ctx, {"message": f"attempt timed out after {execution.limit * 1000:.0f} ms (hard time limit: the handler's process was killed)", "code": "TIMEOUT", "retryable": True})
+            elif ended == "killed":
+                ctx.log.warning("the handler did not stop within its grace period (%s): its process was killed", ctx.stop_reason)
+                if execution.settle():
+                    self._report_cancel_or_release(execution)
+            elif execution.settle():
+                if ctx.cancelled:
+                    self._report_cancel_or_release(execution)
+                else:
+                    ctx.log.error("the handler's process died (exit code %s)", code)
+                    self._fail(ctx, {"message": f"the handler's process died (exit code {code})", "code": "WORKER_CRASHED", "retryable": True})
+            if not self._stopping.is_set():
+                try:
+                    slot.spawn()  # warm again before the next task needs it
+                except Exception as error:  # noqa: BLE001 - ensure() tries again when the slot is next used
+                    log.warning("could not restart a handler process: %s", error)
+        finally:
+            with self._lock:
+                if self._active.get(ctx.task_id) is execution:
+                    del self._active[ctx.task_id]
+                slot.busy = False
+            self._slot_freed.set()
+
+    def _report_cancel_or_release(self, execution: _Execution) -> None:
+        ctx = execution.ctx
+        if ctx.stop_reason == "shutdown":
+            self._release(ctx.task_id, ctx.attempt_token, "worker shut down")
+        elif ctx.stop_reason == "timed out":
+            self._fail(ctx, {"message": "attempt timed out", "code": "TIMEOUT", "retryable": True})
+        elif ctx.stop_reason != "lease lost":
+            self._fail(ctx, {"message": "cancelled by request", "code": "CANCELLED", "retryable": False})
+
+    def _fail(self, ctx: TaskContext, error: Dict[str, Any]) -> None:
+        self._call(ctx, "fail", {"error": error})
+
+    def _call(self, ctx: TaskContext, action: str, body: Dict[str, Any]) -> None:
+        """Reports an outcome; retried after network trouble, never raised (the lease expiring is the fallback)."""
+        for attempt in range(3):
+            try:
+                self._http.post(f"/worker/tasks/{quote(ctx.task_id, safe='')}/{action}", {"attemptToken": ctx.attempt_token, **body})
+                return
+            except StaleAttemptError:
+                ctx.log.warning("could not %s: the attempt is no longer current", action)
+                return
+            except (TaskhubError, _Aborted) as error:
+                status = getattr(error, "status", None)
+                if status is not None and status < 500:
+                    ctx.log.warning("could not %s: %s", action, error)
+                    return
+                if attempt == 2:
+                    ctx.log.warning("could not %s: %s; the lease will expire and the task come back", action, error)
+                    return
+                time.sleep(0.25 * 4**attempt)
+
+    def _release(self, task_id: str, token: str, reason: str) -> None:
+        try:
+            self._http.post(f"/worker/tasks/{quote(task_id, safe='')}/release", {"attemptToken": token, "reason": reason})
+        except (TaskhubError, _Aborted) as error:
+            log.warning("could not release task %s: %s", task_id, error)
+
+    def _background(self) -> None:
+        """Heartbeats every running attempt (acting on cancel requests and lost leases); reports this worker."""
+        last_report = time.monotonic()
+        while not self._stopped.wait(self.heartbeat_interval):
+            with self._lock:
+                executions = list(self._active.values())
+            for execution in executions:
+                if execution.settled:
+                    continue
+                ctx = execution.ctx
+                try:
+                    lease = self._http.post(f"/worker/tasks/{quote(ctx.task_id, safe='')}/heartbeat", {"attemptToken": ctx.attempt_token})
+                except StaleAttemptError:
+                    ctx.log.warning("lease lost: another attempt owns this task now; stopping this one")
+                    execution.request_stop("lease lost", self.cancel_grace)
+                    execution.settle()
+                    continue
+                except (TaskhubError, _Aborted) as error:
+                    ctx.log.warning("heartbeat failed (%s); will retry", error)
+                    continue
+                if lease.get("cancelRequested"):
+                    ctx.log.info("cancel requested")
+                    execution.request_stop("cancelled", self.cancel_grace)
+                    # Reported at once, as the TypeScript worker does; the handler's process is killed if it has not
+                    # returned within cancel_grace.
+                    if execution.settle():
+                        self._fail(ctx, {"message": "cancelled by request", "code": "CANCELLED", "retryable": False})
+            if time.monotonic() - last_report >= self.report_interval and not self._stopping.is_set():
+                self._report()
+                last_report = time.monotonic()
+
+    def _report(self, refusal_is_fatal: bool = False) -> None:
+        body = {
+            "workerId": self.id,
+            "types": sorted(self._handlers),
+            "queues": self.queues,
+            "host": socket.gethostname()[:255],
+            "pid": os.getpid(),
+            "concurrency": self.concurrency,
+            "running": self.running,
+            "startedAt": self._started_at,
+        }
+        try:
+            self._http.post("/worker/register", body)
+        except (TaskhubError, _Aborted) as error:
+            if refusal_is_fatal and getattr(error, "status", None) in (401, 403, 404):
+                raise
+            log.warning("could not report this worker: %s", error)
+
+    def _shutdown(self) -> None:
+        deadline = time.monotonic() + self.shutdown_grace
+        while time.monotonic() < deadline:
+            if self.running == 0:
+                break
+            self._slot_freed.wait(0.05)
+            self._slot_freed.clear()
+        with self._lock:
+            left = list(self._active.values())
+        for execution in left:
+            # Given back at once; the handler gets a short grace to notice ctx.cancelled, then its process is killed.
+            execution.request_stop("shutdown", min(self.cancel_grace, 0.5))
+            if execution.settle():
+                self._release(execution.ctx.task_id, execution.ctx.attempt_token, "worker shut down")
+        for execution in left:
+            if execution.thread is not None:
+                execution.thread.join(self.cancel_grace + 2)
+        for slot in self._slots:
+            slot.exit(1.0)
+        try:
+            self._http.post("/worker/unregister", {"workerId": self.id})
+        except (TaskhubError, _Aborted) as error:
+            log.warning("could not unregister: %s", error)
+        log.info("worker %s stopped", self.id)
+
+
+def main_options(argv: Optional[List[str]] = None, description: str = "Taskhub Python worker"):
+    """Command-line options shared by worker scripts: --url, --token (or TASKHUB_URL, TASKHUB_TOKEN) and tuning."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--url", default=os.environ.get("TASKHUB_URL", "http://127.0.0.1:8080"), help="server URL (env TASKHUB_URL)")
+    parser.add_argument("--token", default=os.environ.get("TASKHUB_TOKEN"), help="bearer token with the worker scope (env TASKHUB_TOKEN)")
+    parser.add_argument("--worker-id", default=None, help="default host-pid-random")
+    parser.add_argument("--queues", default=None, help="comma-separated queues (default all)")
+    parser.add_argument("--concurrency", type=int, default=4, help="handler processes")
+    parser.add_argument("--heartbeat-interval", type=float, default=2.0, help="seconds; also how soon a cancel lands")
+    parser.add_argument("--claim-wait", type=float, default=25.0, help="longest long-poll of an idle claim, seconds (0..30)")
+    parser.add_argument("--shutdown-grace", type=float, default=10.0, help="seconds running tasks get to finish on SIGTERM")
+    parser.add_argument("--cancel-grace", type=float, default=1.0, help="seconds a cancelled handler gets before its process is killed")
+    parser.add_argument("--log-level", default=os.environ.get("TASKHUB_LOG_LEVEL", "info"))
+    return parser.parse_args(argv)
+
+
+def worker_from_options(options: Any) -> Worker:
+    logging.basicConfig(
+        level=getattr(logging, str(options.log_level).upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    return Worker(
+        options.url,
+        options.token,
+        worker_id=options.worker_id,
+        queues=[q.strip() for q in options.queues.split(",") if q.strip()] if options.queues else None,
+        concurrency=options.concurrency,
+        heartbeat_interval=options.heartbeat_interval,
+        claim_wait=options.claim_wait,
+        shutdown_grace=options.shutdown_grace,
+        cancel_grace=options.cancel_grace,
+    )
