@@ -17,7 +17,7 @@ import {
   UnauthorizedError,
   ValidationError,
 } from '../core/errors.ts';
-import type { Json, Progress, Task, TaskError, TaskEvent } from '../core/task.ts';
+import type { Json, Progress, TaskError, TaskEvent } from '../core/task.ts';
 import type { AttemptRef, Claim, FinishedTask, LeaseState, WorkerInfo } from '../store/store.ts';
 import type { WorkerBackend } from './backend.ts';
 
@@ -161,7 +161,7 @@ export class HttpWorkerBackend implements WorkerBackend {
     return this.#finishing(ref, 'complete', { result });
   }
 
-  fail(ref: AttemptRef, error: TaskError, _task?: Task): Promise<FinishedTask> {
+  fail(ref: AttemptRef, error: TaskError): Promise<FinishedTask> {
     const wire: TaskError = {
       message: clip(error.message || 'error', 10_000),
       retryable: error.retryable,

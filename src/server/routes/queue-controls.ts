@@ -13,7 +13,6 @@ interface LimitsBody {
 }
 
 export const queueControlRoutes: FastifyPluginAsync<RouteContext> = async (app, { hub }) => {
-  const { engine } = hub;
   const answers = { 200: QueueSettings, ...problemResponses(400, 401, 403, 503) };
 
   app.post<{ Params: { name: string } }>(
@@ -29,7 +28,7 @@ export const queueControlRoutes: FastifyPluginAsync<RouteContext> = async (app, 
     },
     async (request) => {
       requireScope(request.principal, 'admin');
-      return engine.setQueuePaused(request.params.name, true);
+      return hub.pauseQueue(request.params.name);
     },
   );
 
@@ -46,7 +45,7 @@ export const queueControlRoutes: FastifyPluginAsync<RouteContext> = async (app, 
     },
     async (request) => {
       requireScope(request.principal, 'admin');
-      return engine.setQueuePaused(request.params.name, false);
+      return hub.resumeQueue(request.params.name);
     },
   );
 
@@ -89,7 +88,7 @@ export const queueControlRoutes: FastifyPluginAsync<RouteContext> = async (app, 
       if (maxConcurrency === undefined && rateLimit === undefined) {
         throw new ValidationError('the request body must give maxConcurrency, rateLimit or both', 'maxConcurrency');
       }
-      return engine.setQueueLimits(request.params.name, {
+      return hub.setQueueLimits(request.params.name, {
         ...(maxConcurrency !== undefined ? { maxConcurrency } : {}),
         ...(rateLimit !== undefined ? { rateLimit } : {}),
       });

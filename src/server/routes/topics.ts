@@ -44,7 +44,7 @@ function publishError(error: unknown, subscriptions: readonly string[]): unknown
 }
 
 export const topicRoutes: FastifyPluginAsync<RouteContext> = async (app, { hub }) => {
-  const topics = hub.engine.topics;
+  const topics = hub.topics;
 
   app.post<{ Body: PublishBody; Headers: { 'idempotency-key'?: string } }>(
     '/events',
