@@ -111,7 +111,14 @@ export class Taskhub {
     this.topics = engine.topics;
     this.schedules = engine.scheduler;
     this.types = engine.types;
-    this.keys = engine.store;
+    const store = engine.store;
+    this.keys = {
+      createApiKey: (key, secretHash) => store.createApiKey(key, secretHash),
+      findApiKey: (id) => store.findApiKey(id),
+      listApiKeys: () => store.listApiKeys(),
+      revokeApiKey: (id, now) => store.revokeApiKey(id, now),
+      secret: (name) => store.secret(name),
+    };
     this.attempts = engine.attempts;
     this.worker = new Worker(engine.attempts, { ...options.worker, logger });
     this.metrics = new TaskMetrics(
