@@ -1,14 +1,29 @@
 // The public API of the `taskhub` package.
-export { Taskhub, type TaskhubOptions, type ListOptions, type SubscribeOptions, type TransactionClient } from './taskhub.ts';
+export {
+  Taskhub,
+  type TaskhubOptions,
+  type ListOptions,
+  type SubscribeOptions,
+  type TransactionClient,
+  type FollowOptions,
+  type TopicsApi,
+  type SchedulesApi,
+  type TypesApi,
+  type KeysApi,
+} from './taskhub.ts';
+export type { WorkerGateway, ClaimOptions } from './engine/attempt-service.ts';
+export type { QueueEvent } from './engine/event-hub.ts';
+export type { QueueLimits } from './engine/queue-controls.ts';
 export type { ScheduleInput } from './engine/scheduler.ts';
 export type { PublishOptions, PublishResult } from './engine/topics.ts';
 export type { RetentionOptions } from './engine/retention.ts';
-export { Engine, type EngineOptions } from './engine/engine.ts';
 export { Worker, type WorkerOptions, type HandlerOptions, type PoolStats } from './worker/worker.ts';
 export type { Handler, TaskContext } from './worker/context.ts';
 export type { WorkerBackend } from './worker/backend.ts';
-export { openStore } from './store/open.ts';
-export type { Store, StoreNotice, Claim, TaskQuery, TaskPage, QueueCounts, QueueSettings, Schedule, Subscription, TypeSettings, WorkerInfo, ApiKey } from './store/store.ts';
+// The store behind a hub is internal: its contract may change in any release. For custom backends and tests only.
+export { openStore as unstable_openStore } from './store/open.ts';
+export type { Store as UnstableStore, StoreNotice as UnstableStoreNotice } from './store/store.ts';
+export type { Claim, TaskQuery, TaskPage, QueueCounts, QueueSettings, Schedule, Subscription, TypeSettings, WorkerInfo, ApiKey } from './store/store.ts';
 export * from './core/errors.ts';
 export type {
   Task,

@@ -52,7 +52,7 @@ describe('topics, schedules, queue controls and types over HTTP', () => {
 
   before(async () => {
     s = await startServer({ autoStart: false }, { auth: {} });
-    const store = s.hub.engine.store;
+    const store = s.hub.keys;
     tokens.admin = (await createApiKey(store, { owner: 'ops', scopes: ['admin'] })).token;
     tokens.tenant = (await createApiKey(store, { owner: 'tenant-a', scopes: ['tasks:write', 'tasks:read'] })).token;
     tokens.reader = (await createApiKey(store, { owner: 'tenant-a', scopes: ['tasks:read'] })).token;

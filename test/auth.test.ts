@@ -130,7 +130,7 @@ describe('access control', () => {
 
   /** A fresh task of alice's, as the store has it; `cancelled` for rows that retry. */
   const aliceTask = async (cancelled = false): Promise<Task> => {
-    const { task } = await s.hub.engine.enqueue({ type: 'matrix', owner: 'alice' });
+    const { task } = await s.hub.submit({ type: 'matrix', owner: 'alice' });
     return cancelled ? s.hub.cancel(task.id) : task;
   };
 
@@ -142,7 +142,7 @@ describe('access control', () => {
 
   before(async () => {
     s = await startServer({ autoStart: false }, { auth: { jwtSecret: JWT_SECRET } });
-    const store = s.hub.engine.store;
+    const store = s.hub.keys;
     tokens.owner = (await createApiKey(store, { owner: 'alice', scopes: ['tasks:read', 'tasks:write'], name: 'alice' })).token;
     tokens.admin = (await createApiKey(store, { owner: 'ops', scopes: ['admin'] })).token;
     tokens.worker = (await createApiKey(store, { owner: 'workers', scopes: ['worker'] })).token;
@@ -288,8 +288,8 @@ describe('access control', () => {
     try {
       for (const c of [alice, bob, admin]) c.socket.send(JSON.stringify({ op: 'subscribe', queue: 'ws-q' }));
       await waitUntil(() => [alice, bob, admin].every((c) => c.messages.some((m) => m.type === 'subscribed')));
-      const { task: hers } = await s.hub.engine.enqueue({ type: 'ws', queue: 'ws-q', owner: 'alice' });
-      const { task: his } = await s.hub.engine.enqueue({ type: 'ws', queue: 'ws-q', owner: 'bob' });
+      const { task: hers } = await s.hub.submit({ type: 'ws', queue: 'ws-q', owner: 'alice' });
+      const { task: his } = await s.hub.submit({ type: 'ws', queue: 'ws-q', owner: 'bob' });
       const eventsOf = (c: { messages: { type: string; taskId?: string }[] }) => c.messages.filter((m) => m.type === 'event').map((m) => m.taskId);
       await waitUntil(() => eventsOf(admin).length === 2, 5000, 'admin sees both');
       await waitUntil(() => eventsOf(alice).length >= 1 && eventsOf(bob).length >= 1);
@@ -406,7 +406,7 @@ describe('access control across API nodes', () => {
   });
 
   it('refuses a revoked key at once on every node, with the follow tokens it issued', async () => {
-    const { key, token } = await createApiKey(s.hub.engine.store, { owner: 'carol', scopes: ['tasks:read', 'tasks:write'] });
+    const { key, token } = await createApiKey(s.hub.keys, { owner: 'carol', scopes: ['tasks:read', 'tasks:write'] });
     const created = await s.request('POST', '/api/v1/tasks', { type: 'x' }, bearer(token));
     const task = (await created.json()) as Task;
     const follow = ((await (await s.request('POST', `/api/v1/tasks/${task.id}/token`, {}, bearer(token))).json()) as { token: string }).token;
@@ -444,7 +444,7 @@ describe('the client SDK with a follow token', () => {
         await ctx.output('partial');
         return { echoed: payload };
       });
-      const { token: key } = await createApiKey(s.hub.engine.store, { owner: 'gina', scopes: ['tasks:read', 'tasks:write'] });
+      const { token: key } = await createApiKey(s.hub.keys, { owner: 'gina', scopes: ['tasks:read', 'tasks:write'] });
       const backend = new TaskhubClient({ url: s.base, token: key });
       const task = await backend.submit('slow-echo', { n: 1 });
       const { token, expiresAt } = await backend.followToken(task.id, { ttlSeconds: 120 });
@@ -514,7 +514,7 @@ describe('rate limits', () => {
   it('answers 429 with Retry-After per token, for submits and reads separately', async () => {
     const s = await startServer({ autoStart: false }, { auth: {}, rateLimits: { submit: { max: 3, windowMs: 60_000 }, read: { max: 5, windowMs: 60_000 } } });
     try {
-      const store = s.hub.engine.store;
+      const store = s.hub.keys;
       const a = (await createApiKey(store, { owner: 'erin', scopes: ['tasks:read', 'tasks:write'] })).token;
       const b = (await createApiKey(store, { owner: 'erin', scopes: ['tasks:read', 'tasks:write'] })).token;
       const submit = (token: string) => s.request('POST', '/api/v1/tasks', { type: 'x' }, bearer(token));
@@ -588,7 +588,7 @@ describe('logs', () => {
     await app.listen({ port: 0, host: '127.0.0.1' });
     const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
     try {
-      const { token } = await createApiKey(hub.engine.store, { owner: 'frank', scopes: ['tasks:read', 'tasks:write'] });
+      const { token } = await createApiKey(hub.keys, { owner: 'frank', scopes: ['tasks:read', 'tasks:write'] });
       const created = (await (await fetch(`${base}/api/v1/tasks`, { method: 'POST', headers: { ...bearer(token), 'content-type': 'application/json' }, body: '{"type":"x"}' })).json()) as Task;
       const follow = ((await (await fetch(`${base}/api/v1/tasks/${created.id}/token`, { method: 'POST', headers: bearer(token) })).json()) as { token: string }).token;
       await fetch(`${base}/api/v1/tasks/${created.id}?access_token=${follow}`);

@@ -217,8 +217,8 @@ if (missing && required) {
     });
 
     it('asks for an admin token, keeps it in sessionStorage, and never puts it in a URL', async () => {
-      const reader = (await createApiKey(s.hub.engine.store, { owner: 'alice', scopes: ['tasks:read', 'tasks:write'] })).token;
-      const admin = (await createApiKey(s.hub.engine.store, { owner: 'ops', scopes: ['admin'] })).token;
+      const reader = (await createApiKey(s.hub.keys, { owner: 'alice', scopes: ['tasks:read', 'tasks:write'] })).token;
+      const admin = (await createApiKey(s.hub.keys, { owner: 'ops', scopes: ['admin'] })).token;
       await s.hub.enqueue('guarded', null, { queue: 'private' });
       const { page, urls } = await openPage(browser, DESKTOP);
       await page.goto(`${s.base}/dashboard`);

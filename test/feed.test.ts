@@ -149,9 +149,9 @@ describe('dashboard API under auth', () => {
   const tokens: Record<'alice' | 'bob' | 'admin', string> = { alice: '', bob: '', admin: '' };
   before(async () => {
     s = await startServer({ autoStart: false }, { auth: { jwtSecret: 'z'.repeat(32) } });
-    tokens.alice = (await createApiKey(s.hub.engine.store, { owner: 'alice', scopes: ['tasks:read', 'tasks:write'] })).token;
-    tokens.bob = (await createApiKey(s.hub.engine.store, { owner: 'bob', scopes: ['tasks:read', 'tasks:write'] })).token;
-    tokens.admin = (await createApiKey(s.hub.engine.store, { owner: 'ops', scopes: ['admin'] })).token;
+    tokens.alice = (await createApiKey(s.hub.keys, { owner: 'alice', scopes: ['tasks:read', 'tasks:write'] })).token;
+    tokens.bob = (await createApiKey(s.hub.keys, { owner: 'bob', scopes: ['tasks:read', 'tasks:write'] })).token;
+    tokens.admin = (await createApiKey(s.hub.keys, { owner: 'ops', scopes: ['admin'] })).token;
   });
   after(() => s.close());
   const bearer = (token: string) => ({ authorization: `Bearer ${token}` });

@@ -1,11 +1,13 @@
 // The REST API over real HTTP against a real SQLite file: every endpoint, every error answer, and the answers
 // checked against the schemas /openapi.json publishes.
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { Task, TaskEvent } from '../src/index.ts';
 import { TaskSpec } from '../src/server/schemas/tasks.ts';
-import { waitUntil } from './helpers/hub.ts';
+import { openStore } from '../src/store/open.ts';
+import { tempDir, waitUntil } from './helpers/hub.ts';
 import { gate, startServer, type TestServer } from './helpers/server.ts';
 
 interface Problem {
@@ -473,10 +475,12 @@ describe('HTTP API', () => {
 
 describe('HTTP API when the store is unavailable', () => {
   it('answers 503 on /readyz and on requests, and recovers nothing it cannot reach', async () => {
-    const s = await startServer();
+    const tmp = tempDir();
+    const store = await openStore(`sqlite:${join(tmp.dir, 'taskhub.db')}`);
+    const s = await startServer({ store });
     try {
       const task = await json(await s.request('POST', '/api/v1/tasks', { type: 'echo', delayMs: 60_000 }), 202);
-      await s.hub.engine.store.close();
+      await store.close();
       const ready = await s.request('GET', '/readyz');
       assert.equal(ready.status, 503);
       assert.equal(ready.headers.get('content-type'), PROBLEM_JSON);
@@ -492,6 +496,7 @@ describe('HTTP API when the store is unavailable', () => {
       assert.equal((await s.request('GET', '/healthz')).status, 200, 'the process itself is alive');
     } finally {
       await s.close();
+      tmp.remove();
     }
   });
 });

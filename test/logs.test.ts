@@ -38,7 +38,7 @@ describe('logs', () => {
       await waitUntil(async () => (await hub.get(broken.id)).status === 'failed', 5000, 'the failure');
       // An attempt whose worker vanished: nobody reports it but the sweeper.
       const lost = await hub.enqueue('vanishes', null, { queue: 'lq' });
-      await hub.engine.claim({ workerId: 'gone', types: ['vanishes'], max: 1 });
+      await hub.attempts.claim({ workerId: 'gone', types: ['vanishes'], max: 1 });
       await waitUntil(async () => (await hub.get(lost.id)).status === 'queued', 5000, 'the sweep');
 
       const failed = out.lines().find((l) => l.msg === 'task attempt failed');

@@ -174,7 +174,7 @@ describe('metrics across processes sharing one store', () => {
       const jobs = await Promise.all(Array.from({ length: 5 }, () => a.hub.enqueue('job', null, { queue: 'c' })));
       // An attempt whose worker died: claimed through A's engine by a worker that never reports back.
       await a.hub.enqueue('orphan', null, { queue: 'c' });
-      const [ghost] = await a.hub.engine.claim({ workerId: 'ghost', types: ['orphan'], max: 1 });
+      const [ghost] = await a.hub.attempts.claim({ workerId: 'ghost', types: ['orphan'], max: 1 });
       assert.ok(ghost, 'the orphan is claimed');
       for (const job of jobs) await waitUntil(async () => (await a.hub.get(job.id)).status === 'completed', 5000, 'the jobs');
       await waitUntil(async () => (await a.hub.get(ghost.task.id)).status === 'queued', 5000, 'the lease to expire and the task to go back');
@@ -208,8 +208,8 @@ describe('metrics under auth', () => {
   after(() => s.close());
 
   it('needs the admin scope', async () => {
-    const reader = (await createApiKey(s.hub.engine.store, { owner: 'alice', scopes: ['tasks:read'] })).token;
-    const admin = (await createApiKey(s.hub.engine.store, { owner: 'ops', scopes: ['admin'] })).token;
+    const reader = (await createApiKey(s.hub.keys, { owner: 'alice', scopes: ['tasks:read'] })).token;
+    const admin = (await createApiKey(s.hub.keys, { owner: 'ops', scopes: ['admin'] })).token;
     assert.equal((await s.request('GET', '/metrics')).status, 401);
     assert.equal((await s.request('GET', '/metrics', undefined, { authorization: `Bearer ${reader}` })).status, 403);
     const res = await s.request('GET', '/metrics', undefined, { authorization: `Bearer ${admin}` });

@@ -102,7 +102,7 @@ describe('Python package (clients/python) in a fresh venv', () => {
 
   before(async () => {
     s = await startServer({ worker: { pollIntervalMs: 50 } }, { auth: {}, sseHeartbeatMs: 200 });
-    admin = (await createApiKey(s.hub.engine.store, { owner: 'ops', scopes: ['admin'] })).token;
+    admin = (await createApiKey(s.hub.keys, { owner: 'ops', scopes: ['admin'] })).token;
     s.hub.handle('gated', async (payload, ctx) => {
       await ctx.progress(10, 'waiting at the gate');
       await released.promise;
@@ -280,7 +280,7 @@ describe('Python package (clients/python) in a fresh venv', () => {
     const res = await s.request('POST', '/api/v1/tasks', { type: 'celery_tasks.add', queue: 'math', payload: { args: [40], kwargs: { y: 2 } } }, { authorization: `Bearer ${admin}` });
     assert.equal(res.status, 202);
     const { id } = (await res.json()) as { id: string };
-    const done = await s.hub.engine.waitUntilFinished(id, 15_000);
+    const done = await s.hub.wait(id, 15_000);
     assert.equal(done.status, 'completed', py.stderr);
     assert.equal(done.result, 42);
     py.child.kill('SIGTERM');

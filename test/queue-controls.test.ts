@@ -4,7 +4,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import pino from 'pino';
-import { Engine, Taskhub } from '../src/index.ts';
+import { Engine } from '../src/engine/engine.ts';
+import { Taskhub } from '../src/index.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
 import { openTestHub, tempDir, waitUntil } from './helpers/hub.ts';
 
@@ -86,17 +87,17 @@ describe('queue controls', () => {
     await store.migrate();
     const engine = new Engine(store, { now: () => clock.now, retention: { completedMs: 60_000, failedMs: 3_600_000, batchSize: 2 } });
     try {
-      await engine.enqueueMany([...Array.from({ length: 5 }, () => ({ type: 'ok' })), { type: 'bad', maxAttempts: 1 }, { type: 'waiting' }]);
-      for (const claim of await engine.claim({ workerId: 'w', types: ['ok', 'bad'], max: 10 })) {
+      await engine.tasks.enqueueMany([...Array.from({ length: 5 }, () => ({ type: 'ok' })), { type: 'bad', maxAttempts: 1 }, { type: 'waiting' }]);
+      for (const claim of await engine.attempts.claim({ workerId: 'w', types: ['ok', 'bad'], max: 10 })) {
         const ref = { taskId: claim.task.id, attemptToken: claim.attemptToken };
-        if (claim.task.type === 'ok') await engine.complete(ref, null);
-        else await engine.fail(ref, { message: 'no', retryable: false });
+        if (claim.task.type === 'ok') await engine.attempts.complete(ref, null);
+        else await engine.attempts.fail(ref, { message: 'no', retryable: false });
       }
       clock.now += 59_000;
       assert.equal(await engine.retention.sweep(), 0, 'nothing is old enough yet');
       clock.now += 2_000;
       assert.equal(await engine.retention.sweep(), 5, 'completed tasks older than a minute go, two per batch');
-      const left = (await engine.list({ limit: 10 })).tasks.map((t) => t.status).sort();
+      const left = (await engine.tasks.list({ limit: 10 })).tasks.map((t) => t.status).sort();
       assert.deepEqual(left, ['failed', 'queued'], 'failed tasks have their own, longer retention; unfinished ones stay');
       clock.now += 3_600_000;
       assert.equal(await engine.retention.sweep(), 1);

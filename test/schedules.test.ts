@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { Engine } from '../src/index.ts';
+import { Engine } from '../src/engine/engine.ts';
 import { nextSlot } from '../src/engine/scheduler.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
 import { tempDir } from './helpers/hub.ts';
@@ -38,7 +38,7 @@ describe('schedules', () => {
         const order = (t / 7_000) % 2 ? engines : [...engines].reverse();
         await Promise.all(order.map((e) => e.scheduler.tick()));
       }
-      const tasks = (await engines[0].list({ type: 'report', limit: 100 })).tasks;
+      const tasks = (await engines[0].tasks.list({ type: 'report', limit: 100 })).tasks;
       const slots = tasks.map((t) => t.tags.slot).sort();
       assert.equal(slots.length, 10, 'one task per minute');
       assert.equal(new Set(slots).size, 10, 'no slot fired twice');
@@ -77,14 +77,14 @@ describe('schedules', () => {
       clock.now = start + 3 * 3_600_000 + 120_000; // three hours of downtime, the last slot 150 s ago
       await engine.scheduler.tick();
       await engine.scheduler.tick();
-      assert.equal((await engine.list({ type: 'skip-me', limit: 10 })).tasks.length, 0);
-      assert.equal((await engine.list({ type: 'catch-up', limit: 10 })).tasks.length, 1);
+      assert.equal((await engine.tasks.list({ type: 'skip-me', limit: 10 })).tasks.length, 0);
+      assert.equal((await engine.tasks.list({ type: 'catch-up', limit: 10 })).tasks.length, 1);
       for (const name of ['skipper', 'catcher']) {
         assert.equal((await engine.scheduler.get(name))?.nextRunAt, Date.UTC(2026, 0, 1, 3, 5), `${name} moves to the next future slot`);
       }
       clock.now = Date.UTC(2026, 0, 1, 3, 5, 1);
       await engine.scheduler.tick();
-      assert.equal((await engine.list({ type: 'skip-me', limit: 10 })).tasks.length, 1, 'a fresh slot runs');
+      assert.equal((await engine.tasks.list({ type: 'skip-me', limit: 10 })).tasks.length, 1, 'a fresh slot runs');
     } finally {
       await close();
     }

@@ -147,10 +147,10 @@ describe('SSE stream', () => {
     const task = await submit({ type: 'gated' });
     const controllers = Array.from({ length: 5 }, () => new AbortController());
     const responses = await Promise.all(controllers.map((c) => stream(task.id, {}, '', c.signal)));
-    await waitUntil(() => s.hub.engine.followerCount === 5 && s.app.streamConnections.count('sse') === 5, 2000, 'followers');
+    await waitUntil(() => s.hub.followerCount === 5 && s.app.streamConnections.count('sse') === 5, 2000, 'followers');
     for (const c of controllers) c.abort();
     await Promise.all(responses.map((r) => r.body?.cancel().catch(() => {})));
-    await waitUntil(() => s.hub.engine.followerCount === 0, 2000, 'followers to leave');
+    await waitUntil(() => s.hub.followerCount === 0, 2000, 'followers to leave');
     await waitUntil(() => s.app.streamConnections.count('sse') === 0, 2000, 'the gauge to drop');
     release.open();
     await s.hub.wait(task.id, 5000);

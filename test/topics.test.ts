@@ -7,9 +7,9 @@ describe('topics', () => {
   it('fans a publish out to every matching subscription, each copy its own task', async () => {
     const hub = await openTestHub({ autoStart: false });
     try {
-      await hub.engine.topics.subscribe('audit', 'orders.#', { type: 'audit-log' });
-      await hub.engine.topics.subscribe('email', 'orders.*.created', { type: 'send-email', queue: 'emails' });
-      await hub.engine.topics.subscribe('billing', 'invoices.*', { type: 'bill' });
+      await hub.topics.subscribe('audit', 'orders.#', { type: 'audit-log' });
+      await hub.topics.subscribe('email', 'orders.*.created', { type: 'send-email', queue: 'emails' });
+      await hub.topics.subscribe('billing', 'invoices.*', { type: 'bill' });
       const { tasks } = await hub.publish('orders.eu.created', { orderId: 7 });
       assert.deepEqual(tasks.map((t) => [t.type, t.queue, t.tags.subscription]).sort(), [
         ['audit-log', 'default', 'audit'],
@@ -18,7 +18,7 @@ describe('topics', () => {
       assert.ok(tasks.every((t) => t.tags.topic === 'orders.eu.created' && (t.payload as { orderId: number }).orderId === 7));
       const none = await hub.publish('nobody.listens', {});
       assert.deepEqual(none.tasks, []);
-      assert.equal(hub.engine.topics.unmatchedPublishes, 1);
+      assert.equal(hub.topics.unmatchedPublishes, 1);
       // The same idempotency key publishes once.
       const first = await hub.publish('invoices.paid', 1, { idempotencyKey: 'evt-1' });
       const again = await hub.publish('invoices.paid', 1, { idempotencyKey: 'evt-1' });
@@ -31,8 +31,8 @@ describe('topics', () => {
   it('creates every copy or none', async () => {
     const hub = await openTestHub({ autoStart: false });
     try {
-      await hub.engine.topics.subscribe('a', 'user.signup', { type: 'welcome' });
-      await hub.engine.topics.subscribe('b', 'user.signup', { type: 'strict-crm' });
+      await hub.topics.subscribe('a', 'user.signup', { type: 'welcome' });
+      await hub.topics.subscribe('b', 'user.signup', { type: 'strict-crm' });
       await hub.setTypeSettings('strict-crm', { payloadSchema: { type: 'object', required: ['email'] } });
       await assert.rejects(hub.publish('user.signup', { name: 'Ada' }), (error: unknown) => error instanceof ValidationError && /email/.test(error.message));
       assert.equal((await hub.list({ type: 'welcome' })).tasks.length, 0, 'no copy was created for the other subscriber');
@@ -69,7 +69,7 @@ describe('topics', () => {
   it('rejects bad patterns, topics and payloads naming the field', async () => {
     const hub = await openTestHub({ autoStart: false });
     try {
-      await assert.rejects(hub.engine.topics.subscribe('x', 'a..b', { type: 't' }), /pattern:/);
+      await assert.rejects(hub.topics.subscribe('x', 'a..b', { type: 't' }), /pattern:/);
       await assert.rejects(hub.publish('a b', {}), /topic:/);
       await hub.setTypeSettings('trip', { payloadSchema: { type: 'object', properties: { city: { type: 'string' }, days: { type: 'integer' } }, required: ['city'] } });
       await assert.rejects(hub.enqueue('trip', { days: 2 }), (e: unknown) => e instanceof ValidationError && e.field === 'payload.city');

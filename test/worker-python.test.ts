@@ -77,7 +77,7 @@ describe('Python worker client', () => {
     // No handlers in the server's process: only Python workers run tasks. A short lease, so a killed worker's task
     // comes back within about a second.
     s = await startServer({ autoStart: false, leaseMs: 1000, sweepIntervalMs: 100 }, { auth: {} });
-    const store = s.hub.engine.store;
+    const store = s.hub.keys;
     token.worker = (await createApiKey(store, { owner: 'ops', scopes: ['worker'] })).token;
     token.tenant = (await createApiKey(store, { owner: 'tenant-a', scopes: ['tasks:write', 'tasks:read'] })).token;
     token.admin = (await createApiKey(store, { owner: 'ops', scopes: ['admin'] })).token;

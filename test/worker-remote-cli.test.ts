@@ -34,7 +34,7 @@ describe('taskhub worker --url', () => {
 
   before(async () => {
     s = await startServer({ autoStart: false, leaseMs: 5000 }, { auth: {} });
-    const store = s.hub.engine.store;
+    const store = s.hub.keys;
     const bearer = async (owner: string, scopes: string[]) => ({ authorization: `Bearer ${(await createApiKey(store, { owner, scopes })).token}` });
     auth.worker = await bearer('ops', ['worker']);
     auth.tenant = await bearer('tenant-a', ['tasks:write', 'tasks:read']);

@@ -179,7 +179,7 @@ describe('WebSocket', () => {
     await s.hub.wait(task.id, 5000);
     await sleep(100);
     assert.deepEqual(ws.messages.slice(mark), []);
-    await waitUntil(() => s.hub.engine.followerCount === 0, 2000, 'the follower to stop');
+    await waitUntil(() => s.hub.followerCount === 0, 2000, 'the follower to stop');
   });
 
   it('explains refused messages and keeps the connection open', async () => {
@@ -218,7 +218,7 @@ describe('WebSocket', () => {
     assert.equal(s.app.streamConnections.count('ws'), before + 1);
     ws.close();
     await waitUntil(() => s.app.streamConnections.count('ws') === before, 2000, 'the gauge to drop');
-    await waitUntil(() => s.hub.engine.followerCount === 0, 2000, 'the follower to stop');
+    await waitUntil(() => s.hub.followerCount === 0, 2000, 'the follower to stop');
     release.open();
   });
 

@@ -1,6 +1,6 @@
 // The task commands against a running server (--url), through the client SDK.
 import { TaskhubClient } from '../client/index.ts';
-import type { CliTarget } from './target.ts';
+import type { CliTarget } from './cli-target.ts';
 
 export function remoteTarget(url: string, token: string | undefined): CliTarget {
   const client = new TaskhubClient({ url, ...(token ? { token } : {}) });

@@ -2,19 +2,9 @@
 import { existsSync } from 'node:fs';
 import pino from 'pino';
 import { StoreUnavailableError } from '../core/errors.ts';
-import type { Task, TaskEvent, TaskSpec } from '../core/task.ts';
-import type { TaskPage, TaskQuery } from '../store/store.ts';
 import { Taskhub } from '../taskhub.ts';
+import type { CliTarget } from './cli-target.ts';
 import { str, type ParsedCommand } from './config.ts';
-
-export interface CliTarget {
-  submit(spec: TaskSpec): Promise<{ task: Task; created: boolean }>;
-  get(id: string): Promise<Task>;
-  list(query: TaskQuery): Promise<TaskPage>;
-  events(id: string): Promise<TaskEvent[]>;
-  follow(id: string): AsyncIterable<TaskEvent>;
-  close(): Promise<void>;
-}
 
 /** Opens the store named by --store; `mustExist` refuses to create an empty SQLite file for a read. */
 export async function openLocalHub(values: ParsedCommand['values'], mustExist: boolean): Promise<Taskhub> {
@@ -36,9 +26,9 @@ export async function openTarget(values: ParsedCommand['values'], mustExist: boo
   }
   const hub = await openLocalHub(values, mustExist);
   return {
-    submit: (spec) => hub.engine.enqueue(spec),
+    submit: (spec) => hub.submit(spec),
     get: (id) => hub.get(id),
-    list: (query) => hub.engine.list(query),
+    list: (query) => hub.list(query),
     events: (id) => hub.events(id),
     follow: (id) => hub.follow(id),
     close: () => hub.close({ graceMs: 0 }),

@@ -1,6 +1,6 @@
 // Deletes finished tasks (and their events) once they are older than the configured age for their status. Small
 // batches with a yield between them, so a large cleanup never holds the store's write lock for long.
-import type { Engine } from './engine.ts';
+import type { Store } from '../store/store.ts';
 import { Periodic } from './periodic.ts';
 
 export interface RetentionOptions {
@@ -14,13 +14,18 @@ export interface RetentionOptions {
   batchSize?: number;
 }
 
+export interface RetentionDeps {
+  store: Pick<Store, 'deleteFinishedTasks'>;
+  now: () => number;
+}
+
 export class Retention {
-  readonly #engine: Engine;
+  readonly #deps: RetentionDeps;
   readonly #options: RetentionOptions;
   readonly #periodic: Periodic<number>;
 
-  constructor(engine: Engine, options: RetentionOptions) {
-    this.#engine = engine;
+  constructor(deps: RetentionDeps, options: RetentionOptions) {
+    this.#deps = deps;
     this.#options = options;
     this.#periodic = new Periodic(options.intervalMs ?? 60_000, () => this.#pass(), 0);
   }
@@ -48,9 +53,9 @@ export class Retention {
     const ages = { completed: this.#options.completedMs, failed: this.#options.failedMs, cancelled: this.#options.cancelledMs };
     for (const [status, age] of Object.entries(ages) as ['completed' | 'failed' | 'cancelled', number | undefined][]) {
       if (age === undefined) continue;
-      const before = this.#engine.now() - age;
+      const before = this.#deps.now() - age;
       for (;;) {
-        const n = await this.#engine.store.deleteFinishedTasks(status, before, batch);
+        const n = await this.#deps.store.deleteFinishedTasks(status, before, batch);
         deleted += n;
         if (n < batch) break;
         await new Promise((resolve) => setImmediate(resolve));

@@ -4,8 +4,8 @@ import { Cron } from 'croner';
 import { ValidationError } from '../core/errors.ts';
 import { checkName } from '../core/validate.ts';
 import type { Json } from '../core/task.ts';
-import type { Schedule, ScheduleDefinition } from '../store/store.ts';
-import type { Engine } from './engine.ts';
+import type { TaskSpec } from '../core/task.ts';
+import type { CreatedTask, Schedule, ScheduleDefinition, Store } from '../store/store.ts';
 import { Periodic } from './periodic.ts';
 
 export interface ScheduleInput {
@@ -44,13 +44,20 @@ export function nextSlot(expression: string, timezone: string, after: number): n
   return cronOf(expression, timezone).nextRun(new Date(after))?.getTime() ?? null;
 }
 
+/** What the scheduler uses: its store tables, a clock, and the engine's enqueue (validation, defaults, group commit). */
+export interface SchedulerDeps {
+  store: Pick<Store, 'putSchedule' | 'getSchedule' | 'listSchedules' | 'deleteSchedule' | 'dueSchedules' | 'advanceSchedule'>;
+  now: () => number;
+  enqueue: (spec: TaskSpec) => Promise<CreatedTask>;
+}
+
 export class Scheduler {
-  readonly #engine: Engine;
+  readonly #deps: SchedulerDeps;
   readonly #missedAfterMs: number;
   readonly #periodic: Periodic<string[]>;
 
-  constructor(engine: Engine, options: SchedulerOptions = {}) {
-    this.#engine = engine;
+  constructor(deps: SchedulerDeps, options: SchedulerOptions = {}) {
+    this.#deps = deps;
     this.#missedAfterMs = options.missedAfterMs ?? 60_000;
     this.#periodic = new Periodic(options.intervalMs ?? 1000, () => this.#tick(), []);
   }
@@ -83,21 +90,21 @@ export class Scheduler {
       missedPolicy,
       paused: input.paused ?? false,
     };
-    const now = this.#engine.now();
+    const now = this.#deps.now();
     const next = definition.paused ? null : nextSlot(definition.cron, timezone, now);
-    return this.#engine.store.putSchedule(definition, next, now);
+    return this.#deps.store.putSchedule(definition, next, now);
   }
 
   get(name: string): Promise<Schedule | null> {
-    return this.#engine.store.getSchedule(name);
+    return this.#deps.store.getSchedule(name);
   }
 
   list(): Promise<Schedule[]> {
-    return this.#engine.store.listSchedules();
+    return this.#deps.store.listSchedules();
   }
 
   delete(name: string): Promise<boolean> {
-    return this.#engine.store.deleteSchedule(name);
+    return this.#deps.store.deleteSchedule(name);
   }
 
   /** Fires every due slot once; returns the ids of the tasks this call created or found. */
@@ -107,8 +114,8 @@ export class Scheduler {
 
   async #tick(): Promise<string[]> {
     const fired: string[] = [];
-    const now = this.#engine.now();
-    for (const schedule of await this.#engine.store.dueSchedules(now, 100)) {
+    const now = this.#deps.now();
+    for (const schedule of await this.#deps.store.dueSchedules(now, 100)) {
       const id = await this.#fire(schedule, now);
       if (id) fired.push(id);
     }
@@ -127,7 +134,7 @@ export class Scheduler {
     const runs = !missed || schedule.missedPolicy === 'run-once';
     let taskId: string | null = null;
     if (runs) {
-      const { task } = await this.#engine.enqueue({
+      const { task } = await this.#deps.enqueue({
         ...schedule.task,
         idempotencyKey: `schedule:${schedule.name}:${latest}`,
         tags: { schedule: schedule.name, slot: new Date(latest).toISOString() },
@@ -135,7 +142,7 @@ export class Scheduler {
       taskId = task.id;
     }
     const following = nextSlot(schedule.cron, schedule.timezone, Math.max(latest, now));
-    const moved = await this.#engine.store.advanceSchedule(schedule.name, slot, following, taskId ? { at: latest, taskId } : null, now);
+    const moved = await this.#deps.store.advanceSchedule(schedule.name, slot, following, taskId ? { at: latest, taskId } : null, now);
     return moved || runs ? taskId : null;
   }
 }

@@ -2,9 +2,8 @@
 // transaction, so either every subscriber gets its copy or none does. Each copy then retries and dead-letters alone.
 import { checkName } from '../core/validate.ts';
 import { checkPattern, checkTopic, topicMatches } from '../core/topic.ts';
-import type { Json, Task } from '../core/task.ts';
-import type { Subscription } from '../store/store.ts';
-import type { Engine } from './engine.ts';
+import type { Json, Task, TaskSpec } from '../core/task.ts';
+import type { CreatedTask, Store, Subscription } from '../store/store.ts';
 
 export interface PublishOptions {
   owner?: string;
@@ -19,23 +18,30 @@ export interface PublishResult {
   tasks: Task[];
 }
 
+/** What topics use: the subscriptions table, a clock, and the engine's all-or-nothing batch enqueue. */
+export interface TopicsDeps {
+  store: Pick<Store, 'listSubscriptions' | 'putSubscription' | 'deleteSubscription'>;
+  now: () => number;
+  enqueueMany: (specs: readonly TaskSpec[]) => Promise<CreatedTask[]>;
+}
+
 export class Topics {
-  readonly #engine: Engine;
+  readonly #deps: TopicsDeps;
   /** Publishes that matched no subscription, for metrics. */
   unmatchedPublishes = 0;
 
-  constructor(engine: Engine) {
-    this.#engine = engine;
+  constructor(deps: TopicsDeps) {
+    this.#deps = deps;
   }
 
   async publish(topic: string, payload: Json, options: PublishOptions = {}): Promise<PublishResult> {
     checkTopic(topic);
-    const matching = (await this.#engine.store.listSubscriptions()).filter((s) => topicMatches(s.pattern, topic));
+    const matching = (await this.#deps.store.listSubscriptions()).filter((s) => topicMatches(s.pattern, topic));
     if (matching.length === 0) {
       this.unmatchedPublishes++;
       return { topic, tasks: [] };
     }
-    const created = await this.#engine.enqueueMany(
+    const created = await this.#deps.enqueueMany(
       matching.map((s) => ({
         type: s.type,
         queue: s.queue,
@@ -54,15 +60,15 @@ export class Topics {
     checkPattern(pattern);
     checkName('type', target.type);
     const queue = checkName('queue', target.queue ?? 'default');
-    return this.#engine.store.putSubscription({ name, pattern, queue, type: target.type }, this.#engine.now());
+    return this.#deps.store.putSubscription({ name, pattern, queue, type: target.type }, this.#deps.now());
   }
 
   unsubscribe(name: string): Promise<boolean> {
-    return this.#engine.store.deleteSubscription(name);
+    return this.#deps.store.deleteSubscription(name);
   }
 
   list(): Promise<Subscription[]> {
-    return this.#engine.store.listSubscriptions();
+    return this.#deps.store.listSubscriptions();
   }
 
   async get(name: string): Promise<Subscription | null> {

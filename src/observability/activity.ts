@@ -61,7 +61,7 @@ export class ActivityTracker {
     this.since = this.#now();
   }
 
-  /** Feed for `engine.watchAll`. */
+  /** Feed for `hub.watchAll`. */
   readonly onEvent = (notice: QueueEvent): void => {
     const { event } = notice;
     if (event.kind === 'output' || event.kind === 'progress') return;

@@ -2,11 +2,12 @@
 // nobody else will say it), and, at debug level, every attempt this process starts and ends. Every line carries
 // taskId, queue, type and attempt, like the worker's own lines.
 import type { Logger } from 'pino';
-import type { Engine } from '../engine/engine.ts';
+import type { AttemptObserver } from '../engine/finisher.ts';
 import { runOutcome } from './metrics.ts';
 
-export function logAttempts(engine: Engine, logger: Logger): () => void {
-  return engine.observeAttempts({
+/** `observe` adds an attempt observer and returns its remover (Engine.observeAttempts). */
+export function logAttempts(observe: (observer: AttemptObserver) => () => void, logger: Logger): () => void {
+  return observe({
     onTaskStarted(claims, now) {
       if (!logger.isLevelEnabled('debug')) return;
       for (const { task } of claims) {

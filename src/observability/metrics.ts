@@ -4,8 +4,8 @@
 // attempt exactly once. Queue gauges come from QueueCountCache (bounded cost, shared for a few seconds).
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { TASK_STATUSES } from '../core/task.ts';
-import type { AttemptObserver, Engine, FinishedAttempt } from '../engine/engine.ts';
-import type { Claim, FinishRequest } from '../store/store.ts';
+import type { AttemptObserver, FinishedAttempt } from '../engine/finisher.ts';
+import type { Claim, FinishRequest, QueueSettings, Store } from '../store/store.ts';
 import { QueueCountCache, type QueueCountOptions } from './queue-counts.ts';
 
 export type RunOutcome = 'completed' | 'failed' | 'retried' | 'cancelled' | 'timed_out';
@@ -39,6 +39,14 @@ export function runOutcome(request: FinishRequest): RunOutcome {
   return outcome.status === 'retry' ? 'retried' : 'failed';
 }
 
+/** What the metrics read: queue counts from the store, queue settings, topic figures, and the attempts as they run. */
+export interface MetricsSources {
+  store: Pick<Store, 'countTasks'>;
+  queueSettings(): Promise<QueueSettings[]>;
+  unmatchedPublishes(): number;
+  observeAttempts(observer: AttemptObserver): () => void;
+}
+
 export class TaskMetrics {
   readonly registry = new Registry();
   readonly counts: QueueCountCache;
@@ -53,9 +61,9 @@ export class TaskMetrics {
   readonly #unobserve: () => void;
   #processMetrics = false;
 
-  constructor(engine: Engine, options: MetricsOptions & { pool?: () => PoolFigures } = {}) {
+  constructor(sources: MetricsSources, options: MetricsOptions & { pool?: () => PoolFigures } = {}) {
     const registers = [this.registry];
-    this.counts = new QueueCountCache(engine.store, options.queueCounts);
+    this.counts = new QueueCountCache(sources.store, options.queueCounts);
     const counts = this.counts;
     this.#runs = new Counter({
       name: 'taskhub_task_runs_total',
@@ -121,7 +129,7 @@ export class TaskMetrics {
       registers,
       async collect() {
         this.reset();
-        for (const q of await engine.queueSettings()) this.set({ queue: q.name }, q.paused ? 1 : 0);
+        for (const q of await sources.queueSettings()) this.set({ queue: q.name }, q.paused ? 1 : 0);
       },
     });
     const streams = this.#streams;
@@ -147,7 +155,7 @@ export class TaskMetrics {
       help: 'Events published in this process that matched no subscription (no task was made)',
       registers,
       collect() {
-        const now = engine.topics.unmatchedPublishes;
+        const now = sources.unmatchedPublishes();
         if (now > reportedUnmatched) this.inc(now - reportedUnmatched);
         reportedUnmatched = now;
       },
@@ -170,7 +178,7 @@ export class TaskMetrics {
       onTaskStarted: (claims, now) => this.#started(claims, now),
       onAttemptFinished: (attempts, now) => this.#finished(attempts, now),
     };
-    this.#unobserve = engine.observeAttempts(observer);
+    this.#unobserve = sources.observeAttempts(observer);
   }
 
   #started(claims: readonly Claim[], now: number): void {
@@ -214,7 +222,7 @@ export class TaskMetrics {
     return { text: await this.registry.metrics(), contentType: this.registry.contentType };
   }
 
-  /** Stops observing the engine. */
+  /** Stops observing the attempts. */
   close(): void {
     this.#unobserve();
   }

@@ -27,13 +27,13 @@ export const DEFAULT_COUNT_CAP = 10_000;
 
 export class QueueCountCache {
   readonly cap: number;
-  readonly #store: Store;
+  readonly #store: Pick<Store, 'countTasks'>;
   readonly #ttlMs: number;
   readonly #now: () => number;
   #last: QueueCountSnapshot | null = null;
   #pending: Promise<QueueCountSnapshot> | null = null;
 
-  constructor(store: Store, options: QueueCountOptions = {}) {
+  constructor(store: Pick<Store, 'countTasks'>, options: QueueCountOptions = {}) {
     this.#store = store;
     this.cap = options.cap ?? DEFAULT_COUNT_CAP;
     this.#ttlMs = options.ttlMs ?? 2000;

@@ -6,6 +6,9 @@ import { createHash, createPublicKey, type KeyObject, randomBytes, timingSafeEqu
 import { decodeProtectedHeader, errors as jose, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import { UnauthorizedError, ValidationError } from '../core/errors.ts';
 import type { ApiKey, Store } from '../store/store.ts';
+
+/** The part of the store auth uses: API keys and shared secrets (Taskhub's `hub.keys`). */
+export type KeyStore = Pick<Store, 'createApiKey' | 'findApiKey' | 'secret'>;
 import { isScope, type Principal, type Scope, SCOPES } from './principal.ts';
 
 // ---- API keys ----
@@ -51,7 +54,7 @@ export function checkScopes(scopes: readonly string[]): Scope[] {
 }
 
 /** Creates a key; the token comes back here once and is never stored or shown again (only its hash is kept). */
-export async function createApiKey(store: Store, request: ApiKeyRequest, now = Date.now()): Promise<{ key: ApiKey; token: string }> {
+export async function createApiKey(store: Pick<KeyStore, 'createApiKey'>, request: ApiKeyRequest, now = Date.now()): Promise<{ key: ApiKey; token: string }> {
   const key: ApiKey = {
     id: randomBytes(8).toString('hex'),
     name: request.name ?? null,
@@ -68,7 +71,7 @@ export async function createApiKey(store: Store, request: ApiKeyRequest, now = D
 /** Compared against when the key id is unknown, so that an unknown id costs what a wrong secret does. */
 const DUMMY_HASH = hashSecret('no such key');
 
-async function apiKeyPrincipal(store: Store, token: string): Promise<Principal> {
+async function apiKeyPrincipal(store: Pick<KeyStore, 'findApiKey'>, token: string): Promise<Principal> {
   const match = API_KEY_RE.exec(token);
   if (!match) throw new UnauthorizedError('the API key is malformed (expected thk_<id>_<secret>)');
   const [, id, secret] = match as unknown as [string, string, string];
@@ -102,10 +105,10 @@ export interface FollowToken {
  * token from one node works on all of them, whatever user-JWT settings each has.
  */
 export class FollowTokens {
-  readonly #store: Store;
+  readonly #store: KeyStore;
   #key: Promise<Uint8Array> | undefined;
 
-  constructor(store: Store) {
+  constructor(store: KeyStore) {
     this.#store = store;
   }
 
@@ -237,7 +240,7 @@ function scopesOf(claim: unknown): Scope[] {
 
 /** Turns any accepted token into its principal; throws UnauthorizedError otherwise. */
 export class Authenticator {
-  readonly #store: Store;
+  readonly #store: KeyStore;
   readonly #follow: FollowTokens;
   readonly #hmac: VerifierKey | undefined;
   readonly #publicKey: VerifierKey | undefined;
@@ -245,7 +248,7 @@ export class Authenticator {
   readonly #audience: string | undefined;
   readonly #issuer: string | undefined;
 
-  constructor(store: Store, follow: FollowTokens, options: AuthOptions = {}) {
+  constructor(store: KeyStore, follow: FollowTokens, options: AuthOptions = {}) {
     this.#store = store;
     this.#follow = follow;
     if (options.jwtSecret !== undefined) {

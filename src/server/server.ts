@@ -71,7 +71,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   app.setValidatorCompiler(validatorCompiler);
   // Response schemas document the answers; serializing with them could silently drop or coerce fields, so don't.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
-  installErrorHandling(app, { bodyLimitBytes: bodyLimit, pingStore: () => hub.engine.store.ping() });
+  installErrorHandling(app, { bodyLimitBytes: bodyLimit, pingStore: () => hub.ping() });
   // Order matters. Prompt close first: its preClose hook closes WebSockets with 1001 before the WebSocket plugin's
   // would close them without a code. Then the WebSocket plugin: its onRequest hook marks upgrade requests, so that an
   // upgrade refused below (401, 403, 429) has its socket closed after the answer instead of left open. Then headers
@@ -83,8 +83,8 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   await app.register(websocket, { options: { maxPayload: WS_MAX_MESSAGE_BYTES } });
   installSecurityHeaders(app);
   installCors(app, options.corsOrigins ?? []);
-  const followTokens = new FollowTokens(hub.engine.store);
-  const authenticator = options.auth ? new Authenticator(hub.engine.store, followTokens, options.auth) : undefined;
+  const followTokens = new FollowTokens(hub.keys);
+  const authenticator = options.auth ? new Authenticator(hub.keys, followTokens, options.auth) : undefined;
   installPrincipal(app, authenticator ? { authenticate: authenticator.authenticate } : {});
   await installRateLimits(app, options.rateLimits ?? {});
 

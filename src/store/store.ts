@@ -329,3 +329,20 @@ export interface Store {
   /** Registers a listener for changes; returns the function that removes it. */
   listen(listener: NoticeListener): () => void;
 }
+
+/**
+ * An optional capability: a backend that can insert tasks inside a transaction the application controls (PostgreSQL:
+ * on the pg client on which the application ran BEGIN), so the tasks exist if and only if that transaction commits.
+ */
+export interface TransactionalEnqueue {
+  createTasksIn(client: TransactionClient, tasks: readonly NewTask[]): Promise<CreatedTask[]>;
+}
+
+/** A connection that can run queries: `pg.Client` or `pg.PoolClient`, inside the application's BEGIN … COMMIT. */
+export interface TransactionClient {
+  query(...args: never[]): unknown;
+}
+
+export function supportsTransactionalEnqueue(store: Store): store is Store & TransactionalEnqueue {
+  return typeof (store as Partial<TransactionalEnqueue>).createTasksIn === 'function';
+}

@@ -1,5 +1,6 @@
-// What the worker runtime needs from whoever hands out tasks: the local Engine, or a Taskhub server over HTTP.
-import type { Json, Progress, Task, TaskError, TaskEvent } from '../core/task.ts';
+// What the worker runtime needs from whoever hands out tasks: the local engine's WorkerGateway (hub.attempts), or a
+// Taskhub server over HTTP.
+import type { Json, Progress, TaskError, TaskEvent } from '../core/task.ts';
 import type { AttemptRef, Claim, FinishedTask, LeaseState, WorkerInfo } from '../store/store.ts';
 
 export interface WorkerBackend {
@@ -13,7 +14,8 @@ export interface WorkerBackend {
   progress(ref: AttemptRef, progress: Progress): Promise<TaskEvent>;
   output(ref: AttemptRef, chunk: string): Promise<TaskEvent>;
   complete(ref: AttemptRef, result: Json): Promise<FinishedTask>;
-  fail(ref: AttemptRef, error: TaskError, task?: Task): Promise<FinishedTask>;
+  /** Retried or dead-lettered as the engine decides; ends `cancelled` when a cancel is pending. */
+  fail(ref: AttemptRef, error: TaskError): Promise<FinishedTask>;
   cancelled(ref: AttemptRef, reason?: string): Promise<FinishedTask>;
   release(ref: AttemptRef, reason?: string): Promise<FinishedTask>;
   /** The worker's periodic announcement of itself, for the workers list. */

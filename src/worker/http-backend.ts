@@ -18,7 +18,7 @@ import {
   ValidationError,
 } from '../core/errors.ts';
 import { TaskErrorCode } from '../core/error-codes.ts';
-import type { Json, Progress, Task, TaskError, TaskEvent } from '../core/task.ts';
+import type { Json, Progress, TaskError, TaskEvent } from '../core/task.ts';
 import type { AttemptRef, Claim, FinishedTask, LeaseState, WorkerInfo } from '../store/store.ts';
 import type { WorkerBackend } from './backend.ts';
 
@@ -162,7 +162,7 @@ export class HttpWorkerBackend implements WorkerBackend {
     return this.#finishing(ref, 'complete', { result });
   }
 
-  fail(ref: AttemptRef, error: TaskError, _task?: Task): Promise<FinishedTask> {
+  fail(ref: AttemptRef, error: TaskError): Promise<FinishedTask> {
     const wire: TaskError = {
       message: clip(error.message || 'error', 10_000),
       retryable: error.retryable,

@@ -339,7 +339,7 @@ export class Worker {
       if ('error' in outcome) {
         const error = toTaskError(outcome.error);
         execution.log.warn({ err: outcome.error }, 'task attempt failed');
-        await this.#report(() => this.#backend.fail(ref, error, task), execution);
+        await this.#report(() => this.#backend.fail(ref, error), execution);
       } else {
         await this.#report(() => this.#backend.complete(ref, toJson(outcome.value)), execution);
       }
@@ -363,7 +363,7 @@ export class Worker {
     if (reason === 'cancelled') void this.#report(() => this.#backend.cancelled(ref), execution);
     if (reason === 'timed out') {
       const timeoutError = { message: `attempt timed out after ${claim.task.timeoutMs} ms`, code: 'TIMEOUT', retryable: true };
-      void this.#report(() => this.#backend.fail(ref, timeoutError, claim.task), execution);
+      void this.#report(() => this.#backend.fail(ref, timeoutError), execution);
     }
   }
 

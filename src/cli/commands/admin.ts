@@ -61,12 +61,12 @@ export async function subscriptionsCommand(argv: string[]): Promise<void> {
   const usage = 'taskhub subscriptions [list | put NAME --pattern P [--type T] [--queue Q] | delete NAME]';
   const [verb, name] = action(positionals, ['list', 'put', 'delete'], usage);
   await withHub(values, async (hub) => {
-    if (verb === 'list') return hub.engine.topics.list();
+    if (verb === 'list') return hub.topics.list();
     if (verb === 'delete') return { deleted: await hub.unsubscribe(name as string) };
     const pattern = str(values, 'pattern');
     if (!pattern) throw new UsageError(`--pattern is required: ${usage}`);
     const queue = str(values, 'queue');
-    return hub.engine.topics.subscribe(name as string, pattern, { type: str(values, 'type') ?? (name as string), ...(queue ? { queue } : {}) });
+    return hub.topics.subscribe(name as string, pattern, { type: str(values, 'type') ?? (name as string), ...(queue ? { queue } : {}) });
   });
 }
 
@@ -86,7 +86,7 @@ export async function schedulesCommand(argv: string[]): Promise<void> {
   const usage = 'taskhub schedules [list | put NAME --cron C --type T [--payload JSON] [--timezone Z] | delete NAME]';
   const [verb, name] = action(positionals, ['list', 'put', 'delete'], usage);
   await withHub(values, async (hub) => {
-    if (verb === 'list') return hub.engine.scheduler.list();
+    if (verb === 'list') return hub.schedules.list();
     if (verb === 'delete') return { deleted: await hub.unschedule(name as string) };
     const cron = str(values, 'cron');
     const type = str(values, 'type');
@@ -118,7 +118,7 @@ export async function queuesCommand(argv: string[]): Promise<void> {
   const [verb, name] = action(positionals, ['list', 'pause', 'resume', 'limit'], usage);
   await withHub(values, async (hub) => {
     if (verb === 'list') {
-      const settings = new Map((await hub.engine.queueSettings()).map((s) => [s.name, s]));
+      const settings = new Map((await hub.queueSettings()).map((s) => [s.name, s]));
       const counts = new Map((await hub.queues()).map((q) => [q.queue, q.counts]));
       return [...new Set([...counts.keys(), ...settings.keys()])].sort().map((queue) => ({ queue, counts: counts.get(queue) ?? null, settings: settings.get(queue) ?? null }));
     }
@@ -158,8 +158,8 @@ export async function typesCommand(argv: string[]): Promise<void> {
   const usage = 'taskhub types [list | put TYPE [--max-attempts N] [--timeout MS] [--queue Q] [--schema FILE] | delete TYPE]';
   const [verb, name] = action(positionals, ['list', 'put', 'delete'], usage);
   await withHub(values, async (hub) => {
-    if (verb === 'list') return hub.engine.types.list();
-    if (verb === 'delete') return { deleted: await hub.engine.types.delete(name as string) };
+    if (verb === 'list') return hub.types.list();
+    if (verb === 'delete') return { deleted: await hub.types.delete(name as string) };
     const schemaFile = str(values, 'schema');
     const maxAttempts = int(values, 'max-attempts');
     const timeoutMs = int(values, 'timeout');

@@ -35,7 +35,7 @@ export async function keysCommand(argv: string[]): Promise<void> {
   // The local store only: a key is a credential, and minting one over HTTP would need a credential first.
   const hub = await openLocalHub(values, verb !== 'create');
   try {
-    const store = hub.engine.store;
+    const store = hub.keys;
     if (verb === 'list') {
       const keys = await store.listApiKeys();
       if (values.json) printJson(keys);

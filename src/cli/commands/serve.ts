@@ -88,7 +88,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
   const corsOrigins = str(values, 'cors-origin')?.split(',').map((o) => o.trim()).filter(Boolean) ?? [];
   const app = await createServer({ hub, logger, corsOrigins, auth, rateLimits, bodyLimitBytes: int(values, 'body-limit') ?? 1_048_576 });
   const address = await app.listen({ host, port });
-  logger.info({ address, store: hub.engine.store.backend, types: hub.worker.types, auth: authSummary(auth) }, `taskhub listening on ${address}`);
+  logger.info({ address, store: hub.backend, types: hub.worker.types, auth: authSummary(auth) }, `taskhub listening on ${address}`);
   process.stdout.write(`Taskhub listening on ${address}  (dashboard ${address}/dashboard, API docs ${address}/docs)\n`);
   onShutdown(async () => {
     await app.close();

@@ -69,7 +69,7 @@ export async function workerCommand(argv: string[]): Promise<void> {
   for (const [type, handler] of Object.entries(handlers)) hub.handle(type, handler, { concurrency });
   const metricsPort = int(values, 'metrics-port');
   const metrics = metricsPort === undefined ? undefined : await serveMetrics(hub.metrics, { port: metricsPort });
-  logger.info({ workerId: hub.worker.id, types: hub.worker.types, queues, store: hub.engine.store.backend, metrics: metrics?.url }, 'worker started');
+  logger.info({ workerId: hub.worker.id, types: hub.worker.types, queues, store: hub.backend, metrics: metrics?.url }, 'worker started');
   onShutdown(async () => {
     logger.info('stopping: finishing running tasks');
     await hub.close({ graceMs: int(values, 'shutdown-grace') ?? 10_000 });

@@ -64,9 +64,9 @@ const SSE_HEADERS = {
 } as const;
 
 export const feedRoutes: FastifyPluginAsync<RouteContext> = async (app, { hub, connections, heartbeatMs }) => {
-  // The last hour, from this server's start: fed by every process's events through the engine.
+  // The last hour, from this server's start: fed by every process's events through the hub.
   const activity = new ActivityTracker();
-  const unwatch = hub.engine.watchAll(activity.onEvent);
+  const unwatch = hub.watchAll(activity.onEvent);
   app.addHook('onClose', async () => {
     unwatch();
   });
@@ -107,7 +107,7 @@ export const feedRoutes: FastifyPluginAsync<RouteContext> = async (app, { hub, c
       let progressAt = new Map<string, number>();
       let dropped = 0;
       let blocked = false;
-      const unwatchFeed = hub.engine.watchAll((notice) => {
+      const unwatchFeed = hub.watchAll((notice) => {
         if (!canSee(principal, notice.owner)) return;
         const event = feedEvent(notice);
         if (!event) return;
@@ -171,7 +171,7 @@ export const feedRoutes: FastifyPluginAsync<RouteContext> = async (app, { hub, c
       },
     },
     async () => {
-      const [counts, settings] = await Promise.all([hub.metrics.counts.get(), hub.engine.queueSettings()]);
+      const [counts, settings] = await Promise.all([hub.metrics.counts.get(), hub.queueSettings()]);
       return {
         counts: { queues: counts.queues, capped: counts.capped, cap: counts.cap, countedAt: counts.countedAt },
         queues: settings.map((q) => ({ name: q.name, paused: q.paused, maxConcurrency: q.maxConcurrency, rateLimit: q.rateLimit })),

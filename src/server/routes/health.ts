@@ -22,11 +22,11 @@ export const healthRoutes: FastifyPluginAsync<RouteContext> = async (app, { hub 
     },
     async (request, reply) => {
       try {
-        await hub.engine.store.ping();
+        await hub.ping();
         return { status: 'ready' };
       } catch (error) {
         request.log.warn({ err: error }, 'store unreachable');
-        const detail = `the store (${hub.engine.store.backend}) is not answering: ${(error as Error).message}`;
+        const detail = `the store (${hub.backend}) is not answering: ${(error as Error).message}`;
         return sendProblem(reply, { ...problem(503, 'STORE_UNAVAILABLE', detail), instance: instanceOf(request) });
       }
     },

@@ -8,7 +8,6 @@ import { problemResponses } from '../schemas/common.ts';
 import { QueueLimits, QueueNameParams, QueueSettings, RedriveResult } from '../schemas/queues.ts';
 
 export const queueControlRoutes: RoutePlugin = async (app, { hub }) => {
-  const { engine } = hub;
   const answers = { 200: QueueSettings, ...problemResponses(400, 401, 403, 503) };
 
   app.post(
@@ -24,7 +23,7 @@ export const queueControlRoutes: RoutePlugin = async (app, { hub }) => {
     },
     async (request) => {
       requireScope(request.principal, 'admin');
-      return engine.setQueuePaused(request.params.name, true);
+      return hub.pauseQueue(request.params.name);
     },
   );
 
@@ -41,7 +40,7 @@ export const queueControlRoutes: RoutePlugin = async (app, { hub }) => {
     },
     async (request) => {
       requireScope(request.principal, 'admin');
-      return engine.setQueuePaused(request.params.name, false);
+      return hub.resumeQueue(request.params.name);
     },
   );
 
@@ -84,7 +83,7 @@ export const queueControlRoutes: RoutePlugin = async (app, { hub }) => {
       if (maxConcurrency === undefined && rateLimit === undefined) {
         throw new ValidationError('the request body must give maxConcurrency, rateLimit or both', 'maxConcurrency');
       }
-      return engine.setQueueLimits(request.params.name, {
+      return hub.setQueueLimits(request.params.name, {
         ...(maxConcurrency !== undefined ? { maxConcurrency } : {}),
         ...(rateLimit !== undefined ? { rateLimit } : {}),
       });

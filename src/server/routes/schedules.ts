@@ -10,7 +10,7 @@ import { notFoundAnswer } from './admin-common.ts';
 const notFound = (name: string) => new HttpProblem(404, 'NOT_FOUND', `schedule ${JSON.stringify(name)} does not exist`);
 
 export const scheduleRoutes: RoutePlugin = async (app, { hub }) => {
-  const scheduler = hub.engine.scheduler;
+  const scheduler = hub.schedules;
 
   app.get(
     '/schedules',

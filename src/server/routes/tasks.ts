@@ -119,7 +119,7 @@ export const taskRoutes: RoutePlugin = async (app, context) => {
       // The task stores the submit span's context, so its handler's runs are children of this submit.
       const { task, created } = await withSubmitSpan(spec, spec.traceparent, async (traceparent, span) => {
         if (traceparent) spec.traceparent = traceparent;
-        const result = await hub.engine.enqueue(spec);
+        const result = await hub.submit(spec);
         span.setAttribute('taskhub.task.id', result.task.id);
         return result;
       });
@@ -156,7 +156,7 @@ export const taskRoutes: RoutePlugin = async (app, context) => {
       const what = { type: 'batch', count: specs.length };
       const results = await withSubmitSpan(what, traceparentOf(request.headers.traceparent), (traceparent) => {
         if (traceparent) for (const spec of specs) spec.traceparent ??= traceparent;
-        return hub.engine.enqueueMany(specs);
+        return hub.submitMany(specs);
       });
       const anyCreated = results.some((r) => r.created);
       return reply.code(anyCreated ? 202 : 200).send({ tasks: results.map((r) => r.task) });
@@ -265,7 +265,7 @@ export const taskRoutes: RoutePlugin = async (app, context) => {
     },
     async (request) => {
       await visibleTask(hub, request.principal, request.params.id);
-      return { events: await hub.engine.events(request.params.id, request.query.after, request.query.limit) };
+      return { events: await hub.events(request.params.id, request.query.after, request.query.limit) };
     },
   );
 

@@ -21,7 +21,7 @@ function publishError(error: unknown, subscriptions: readonly string[]): unknown
 }
 
 export const topicRoutes: RoutePlugin = async (app, { hub }) => {
-  const topics = hub.engine.topics;
+  const topics = hub.topics;
 
   app.post(
     '/events',

@@ -11,7 +11,7 @@ import { notFoundAnswer } from './admin-common.ts';
 const notFound = (type: string) => new HttpProblem(404, 'NOT_FOUND', `task type ${JSON.stringify(type)} has no settings`);
 
 export const typeRoutes: RoutePlugin = async (app, { hub }) => {
-  const types = hub.engine.types;
+  const types = hub.types;
   const find = async (type: string) => (await types.list()).find((t) => t.type === type);
 
   app.get(

@@ -1,8 +1,8 @@
 // The worker protocol over HTTP: a worker in any language claims tasks (long-polling), heartbeats their leases,
 // reports progress and output, and ends each attempt. Every call names its attempt by the claim's token; a token that
 // is not current (the lease expired and the task moved on, or it finished) answers 409 and changes nothing, so a slow
-// worker can never overwrite the attempt that replaced it. The engine calls are the very ones the in-process worker
-// makes; this file only carries them over HTTP.
+// worker can never overwrite the attempt that replaced it. The calls are the very ones the in-process worker makes
+// (hub.attempts, the engine's WorkerGateway), with the same rules; this file only carries them over HTTP.
 import type { FastifyReply } from 'fastify';
 import { StaleAttemptError, TaskNotFoundError } from '../../core/errors.ts';
 import type { TaskError } from '../../core/task.ts';
@@ -69,7 +69,7 @@ async function onAttempt<T>(taskId: string, call: () => Promise<T>): Promise<T> 
  * claim that lands just as the client goes away is given back at once instead of waiting for its lease to expire.
  */
 async function claimWaiting(context: RouteContext, reply: FastifyReply, body: BodyOf<typeof ClaimRequest>): Promise<Claim[]> {
-  const { engine } = context.hub;
+  const { attempts } = context.hub;
   const queues = body.queues ?? null;
   const options = { workerId: body.workerId, types: body.types, queues, max: body.max ?? 1 };
   const waitMs = Math.min(body.waitMs ?? 0, MAX_CLAIM_WAIT_MS);
@@ -84,18 +84,18 @@ async function claimWaiting(context: RouteContext, reply: FastifyReply, body: Bo
   const untrack = context.connections.track(() => stop.abort());
   try {
     for (;;) {
-      const seen = engine.readyVersion;
-      const claims = await engine.claim(options);
+      const seen = attempts.readyVersion;
+      const claims = await attempts.claim(options);
       if (claims.length > 0) {
         if (!clientGone) return claims;
         await Promise.all(
-          claims.map((c) => engine.release({ taskId: c.task.id, attemptToken: c.attemptToken }, 'worker went away during its claim').catch(() => {})),
+          claims.map((c) => attempts.release({ taskId: c.task.id, attemptToken: c.attemptToken }, 'worker went away during its claim').catch(() => {})),
         );
         return [];
       }
       const left = deadline - performance.now();
       if (left <= 0 || stop.signal.aborted) return [];
-      await engine.waitForWork(seen, queues, left, stop.signal);
+      await attempts.waitForWork(seen, queues, left, stop.signal);
     }
   } finally {
     reply.raw.off('close', onClose);
@@ -104,7 +104,7 @@ async function claimWaiting(context: RouteContext, reply: FastifyReply, body: Bo
 }
 
 export const workerRoutes: RoutePlugin = async (app, context) => {
-  const { engine } = context.hub;
+  const { attempts } = context.hub;
 
   app.post(
     '/worker/claim',
@@ -149,7 +149,7 @@ export const workerRoutes: RoutePlugin = async (app, context) => {
     async (request) => {
       requireScope(request.principal, 'worker');
       const ref: AttemptRef = { taskId: request.params.id, attemptToken: request.body.attemptToken };
-      return onAttempt(ref.taskId, () => engine.heartbeat(ref));
+      return onAttempt(ref.taskId, () => attempts.heartbeat(ref));
     },
   );
 
@@ -169,7 +169,7 @@ export const workerRoutes: RoutePlugin = async (app, context) => {
       requireScope(request.principal, 'worker');
       const { attemptToken, ...progress } = request.body;
       const ref: AttemptRef = { taskId: request.params.id, attemptToken };
-      return onAttempt(ref.taskId, () => engine.progress(ref, progress));
+      return onAttempt(ref.taskId, () => attempts.progress(ref, progress));
     },
   );
 
@@ -188,7 +188,7 @@ export const workerRoutes: RoutePlugin = async (app, context) => {
     async (request) => {
       requireScope(request.principal, 'worker');
       const ref: AttemptRef = { taskId: request.params.id, attemptToken: request.body.attemptToken };
-      return onAttempt(ref.taskId, () => engine.output(ref, request.body.chunk));
+      return onAttempt(ref.taskId, () => attempts.output(ref, request.body.chunk));
     },
   );
 
@@ -206,7 +206,7 @@ export const workerRoutes: RoutePlugin = async (app, context) => {
     async (request) => {
       requireScope(request.principal, 'worker');
       const ref: AttemptRef = { taskId: request.params.id, attemptToken: request.body.attemptToken };
-      return onAttempt(ref.taskId, () => engine.complete(ref, request.body.result ?? null));
+      return onAttempt(ref.taskId, () => attempts.complete(ref, request.body.result ?? null));
     },
   );
 
@@ -230,11 +230,8 @@ export const workerRoutes: RoutePlugin = async (app, context) => {
       const { attemptToken, error } = request.body;
       const ref: AttemptRef = { taskId: request.params.id, attemptToken };
       const taskError: TaskError = { ...error, retryable: error.retryable ?? true };
-      return onAttempt(ref.taskId, async () => {
-        const task = await engine.get(ref.taskId);
-        if (task.cancelRequested) return engine.cancelled(ref, error.message);
-        return engine.fail(ref, taskError, task);
-      });
+      // A fail while a cancel is requested ends `cancelled`: the engine's rule, shared with in-process workers.
+      return onAttempt(ref.taskId, () => attempts.fail(ref, taskError));
     },
   );
 
@@ -256,7 +253,7 @@ export const workerRoutes: RoutePlugin = async (app, context) => {
     async (request) => {
       requireScope(request.principal, 'worker');
       const ref: AttemptRef = { taskId: request.params.id, attemptToken: request.body.attemptToken };
-      return onAttempt(ref.taskId, () => engine.release(ref, request.body.reason));
+      return onAttempt(ref.taskId, () => attempts.release(ref, request.body.reason));
     },
   );
 
@@ -279,7 +276,7 @@ export const workerRoutes: RoutePlugin = async (app, context) => {
       checkName('workerId', body.workerId);
       checkNames('types', body.types);
       if (body.queues) checkNames('queues', body.queues);
-      const now = engine.now();
+      const now = attempts.now();
       const info: WorkerInfo = {
         id: body.workerId,
         host: body.host ?? null,
@@ -292,7 +289,7 @@ export const workerRoutes: RoutePlugin = async (app, context) => {
         // The server's clock, not the worker's: the list compares it with the server's now.
         lastSeenAt: now,
       };
-      await engine.reportWorker(info);
+      await attempts.reportWorker(info);
       return info;
     },
   );
@@ -309,7 +306,7 @@ export const workerRoutes: RoutePlugin = async (app, context) => {
     },
     async (request, reply) => {
       requireScope(request.principal, 'worker');
-      await engine.forgetWorker(request.body.workerId);
+      await attempts.forgetWorker(request.body.workerId);
       return reply.code(204).send();
     },
   );
@@ -326,7 +323,7 @@ export const workerRoutes: RoutePlugin = async (app, context) => {
     },
     async (request) => {
       requireScope(request.principal, 'admin');
-      return { workers: await engine.listWorkers() };
+      return { workers: await attempts.listWorkers() };
     },
   );
 };

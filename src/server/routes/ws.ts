@@ -130,7 +130,7 @@ class Session {
       return;
     }
     this.#queues.add(queue);
-    this.#unwatch ??= this.#context.hub.engine.watchAll((notice) => this.#onQueueEvent(notice));
+    this.#unwatch ??= this.#context.hub.watchAll((notice) => this.#onQueueEvent(notice));
     this.send({ type: 'subscribed', queue });
   }
 

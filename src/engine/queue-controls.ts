@@ -1,0 +1,58 @@
+// Queue counts and controls: pause and resume, and the limits `claim` enforces in every process.
+import { ValidationError } from '../core/errors.ts';
+import { checkName } from '../core/validate.ts';
+import type { QueueCounts, QueueSettings, QueueSettingsPatch, Store } from '../store/store.ts';
+
+export type QueueLimits = Pick<QueueSettingsPatch, 'maxConcurrency' | 'rateLimit' | 'maxPerKey'>;
+
+export interface QueueControlsDeps {
+  store: Pick<Store, 'countByQueue' | 'updateQueueSettings' | 'listQueueSettings'>;
+  now: () => number;
+}
+
+export class QueueControls {
+  readonly #store: QueueControlsDeps['store'];
+  readonly #now: () => number;
+
+  constructor(deps: QueueControlsDeps) {
+    this.#store = deps.store;
+    this.#now = deps.now;
+  }
+
+  /** Task counts by queue and status; with `owner`, that owner's tasks only. */
+  counts(owner?: string): Promise<QueueCounts[]> {
+    return this.#store.countByQueue(owner);
+  }
+
+  /** Stops (or restarts) claiming from a queue, in every process. */
+  setPaused(name: string, paused: boolean): Promise<QueueSettings> {
+    return this.#store.updateQueueSettings(checkName('queue', name), { paused }, this.#now());
+  }
+
+  /** Global concurrency cap, rate limit and fair-sharing limit per key of a queue; null removes one. */
+  setLimits(name: string, limits: QueueLimits): Promise<QueueSettings> {
+    const patch: QueueSettingsPatch = {};
+    if (limits.maxPerKey !== undefined) {
+      const perKey = limits.maxPerKey;
+      if (perKey !== null && (!Number.isInteger(perKey) || perKey < 1)) throw new ValidationError('maxPerKey: must be a positive integer or null', 'maxPerKey');
+      patch.maxPerKey = perKey;
+    }
+    if (limits.maxConcurrency !== undefined) {
+      const cap = limits.maxConcurrency;
+      if (cap !== null && (!Number.isInteger(cap) || cap < 1)) throw new ValidationError('maxConcurrency: must be a positive integer or null', 'maxConcurrency');
+      patch.maxConcurrency = cap;
+    }
+    if (limits.rateLimit !== undefined) {
+      const rate = limits.rateLimit;
+      if (rate !== null && (typeof rate !== 'object' || !Number.isInteger(rate.count) || rate.count < 1 || !Number.isInteger(rate.intervalMs) || rate.intervalMs < 1)) {
+        throw new ValidationError('rateLimit: must be { count: positive integer, intervalMs: positive integer } or null', 'rateLimit');
+      }
+      patch.rateLimit = rate === null ? null : { count: rate.count, intervalMs: rate.intervalMs };
+    }
+    return this.#store.updateQueueSettings(checkName('queue', name), patch, this.#now());
+  }
+
+  settings(): Promise<QueueSettings[]> {
+    return this.#store.listQueueSettings();
+  }
+}

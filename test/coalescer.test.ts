@@ -1,0 +1,55 @@
+// Group commit (engine/coalescer.ts): calls of one event-loop turn go out as one batch, and each caller gets its own
+// result back in order.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Coalescer } from '../src/engine/coalescer.ts';
+
+/** A coalescer that records each batch it runs and answers each item doubled. */
+function doubling(maxBatch?: number) {
+  const batches: number[][] = [];
+  const coalescer = new Coalescer<number, number>(async (items) => {
+    batches.push([...items]);
+    return items.map((n) => n * 2);
+  }, maxBatch);
+  return { coalescer, batches };
+}
+
+describe('Coalescer', () => {
+  it('runs the calls of one turn as one batch and answers each caller in order', async () => {
+    const { coalescer, batches } = doubling();
+    const results = await Promise.all([1, 2, 3].map((n) => coalescer.submit(n)));
+    assert.deepEqual(results, [2, 4, 6]);
+    assert.deepEqual(batches, [[1, 2, 3]]);
+  });
+
+  it('starts a new batch in a later turn', async () => {
+    const { coalescer, batches } = doubling();
+    assert.equal(await coalescer.submit(1), 2);
+    assert.equal(await coalescer.submit(2), 4);
+    assert.deepEqual(batches, [[1], [2]]);
+  });
+
+  it('flushes at once when a batch reaches its limit', async () => {
+    const { coalescer, batches } = doubling(2);
+    const results = await Promise.all([1, 2, 3, 4, 5].map((n) => coalescer.submit(n)));
+    assert.deepEqual(results, [2, 4, 6, 8, 10]);
+    assert.deepEqual(batches, [[1, 2], [3, 4], [5]]);
+  });
+
+  it('rejects every caller of a failed batch, and only those', async () => {
+    let calls = 0;
+    const coalescer = new Coalescer<string, string>(async (items) => {
+      calls++;
+      if (calls === 1) throw new Error('store down');
+      return items.map((s) => s.toUpperCase());
+    });
+    const first = [coalescer.submit('a'), coalescer.submit('b')];
+    const outcomes = await Promise.allSettled(first);
+    assert.deepEqual(
+      outcomes.map((o) => o.status),
+      ['rejected', 'rejected'],
+    );
+    assert.equal((outcomes[0] as PromiseRejectedResult).reason.message, 'store down');
+    assert.equal(await coalescer.submit('c'), 'C', 'the next batch runs normally');
+  });
+});
