@@ -3,16 +3,17 @@
 // runs src/ directly); `npm pack` and `npm publish` build it first (the prepack script), and so does the Dockerfile.
 import { spawnSync } from 'node:child_process';
 import { cpSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { BROWSER_BUNDLE_FILE, clientModuleSource } from '../src/client/browser-bundle.ts';
 
 const root = join(import.meta.dirname, '..');
 const src = join(root, 'src');
-const dist = join(root, 'dist');
+// `node scripts/build.ts [OUT]`: dist/ by default; the container test builds into a temporary folder instead.
+const dist = resolve(process.argv[2] ?? join(root, 'dist'));
 
 rmSync(dist, { recursive: true, force: true });
 
-const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], {
+const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json'), '--outDir', dist], {
   stdio: 'inherit',
 });
 if (tsc.status !== 0) {
