@@ -6,10 +6,19 @@
 // clash with another's, and nothing needs a JavaScript parser. In exchange the client files keep to a small, checked
 // set of import/export forms (named imports and exports of relative `.ts` files); anything else fails loudly here
 // rather than producing a module that breaks in the browser.
+//
+// The published package runs compiled JavaScript (dist/) and carries no TypeScript to read: there the bundle was built
+// once by scripts/build.ts and is read from the file beside this module.
 import { readFile } from 'node:fs/promises';
 import { stripTypeScriptTypes } from 'node:module';
 
 const ENTRY = new URL('./index.ts', import.meta.url);
+
+/** The prebuilt bundle's file name in dist/client/ (written by scripts/build.ts). */
+export const BROWSER_BUNDLE_FILE = 'taskhub-client.browser.js';
+
+/** Running compiled (dist/), where the sources are not shipped, rather than from src/. */
+const COMPILED = import.meta.url.endsWith('.js');
 
 interface ModuleRecord {
   url: string;
@@ -25,7 +34,7 @@ let cached: Promise<string> | null = null;
 
 /** The SDK as one ES module (`import { TaskhubClient } from '/client.js'`). Built once per process, then cached. */
 export function clientModuleSource(): Promise<string> {
-  cached ??= build().catch((error: unknown) => {
+  cached ??= (COMPILED ? readFile(new URL(`./${BROWSER_BUNDLE_FILE}`, import.meta.url), 'utf8') : build()).catch((error: unknown) => {
     cached = null; // let a later call try again (e.g. after the file is fixed in development)
     throw error;
   });

@@ -3,6 +3,9 @@
 // for the client SDK) and cached. Browsers load the modules by their .ts URLs (the content type is what counts), and
 // sdk.ts is answered with the client SDK bundle. The files are public (the page holds no data); the page then calls
 // the API with the admin token the user gives it, kept in sessionStorage.
+//
+// The published package serves dist/dashboard/ instead: the same modules compiled to .js by scripts/build.ts (the page
+// loads app.js, which imports sdk.js and the rest), served as they are.
 import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -17,6 +20,7 @@ const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.css': 'text/css; charset=utf-8',
   '.ts': 'text/javascript; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
   '.svg': 'image/svg+xml',
 };
 
@@ -39,7 +43,7 @@ function listFiles(dir: URL, prefix = ''): string[] {
   const out: string[] = [];
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     if (entry.isDirectory()) out.push(...listFiles(new URL(`${entry.name}/`, dir), `${prefix}${entry.name}/`));
-    else if (Object.hasOwn(CONTENT_TYPES, extension(entry.name))) out.push(`${prefix}${entry.name}`);
+    else if (Object.hasOwn(CONTENT_TYPES, extension(entry.name)) && !entry.name.endsWith('.d.ts')) out.push(`${prefix}${entry.name}`);
   }
   return out;
 }
@@ -52,7 +56,7 @@ function extension(name: string): string {
 async function build(path: string): Promise<Asset> {
   const ext = extension(path);
   let text: string;
-  if (path === 'sdk.ts') text = await clientModuleSource();
+  if (path === 'sdk.ts' || path === 'sdk.js') text = await clientModuleSource();
   else {
     text = await readFile(new URL(path, ROOT), 'utf8');
     if (ext === '.ts') text = stripTypeScriptTypes(text, { mode: 'strip' });
