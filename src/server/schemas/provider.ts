@@ -18,17 +18,17 @@ declare const headers: unique symbol;
 declare const jsonValue: unique symbol;
 
 /** Type-only mark of a schema whose `default`s Ajv fills in (query string, path, headers). */
-interface FilledDefaults {
+export interface FilledDefaults {
   readonly [filledDefaults]: true;
 }
 
 /** Type-only mark of a headers schema: the headers it does not name are still there. */
-interface HeadersMark {
+export interface HeadersMark {
   readonly [headers]: true;
 }
 
 /** Type-only mark of a schema whose value is typed as the core's `Json`. */
-interface JsonMark {
+export interface JsonMark {
   readonly [jsonValue]: true;
 }
 
