@@ -1,7 +1,7 @@
 // The Store contract: every operation that must be atomic across processes is one call here, and each backend makes
 // it atomic (one SQL transaction). Queue semantics that need no atomicity (retry decisions, timers, fan-out to
 // followers) live above, in engine/, written once. Every backend passes store/conformance/.
-import type { BackoffPolicy, Json, Progress, Task, TaskError, TaskEvent, TaskStatus } from '../core/task.ts';
+import type { BackoffPolicy, Json, Progress, Task, TaskError, TaskEvent, TaskStatus, WaitingFor } from '../core/task.ts';
 import type { NewTask } from '../core/validate.ts';
 
 export interface CreatedTask {
@@ -45,6 +45,75 @@ export interface Claim {
   task: Task;
   attemptToken: string;
   leaseExpiresAt: number;
+  /**
+   * The checkpoint this attempt resumes from (the latest), present only when the task has one
+   * (`task.checkpointVersion > 0`): tasks without checkpoints cost the claim nothing more.
+   */
+  resumeCheckpoint?: Checkpoint;
+}
+
+// ---- durable execution (docs/durable.md, "Store model") ----
+
+/** One saved version of a task's state, as listed (without the state). */
+export interface CheckpointInfo {
+  version: number;
+  label: string | null;
+  /** Bytes of the state's JSON text (UTF-8), as the caller measured it when saving. */
+  size: number;
+  createdAt: number;
+}
+
+export interface Checkpoint extends CheckpointInfo {
+  state: Json;
+}
+
+/** The stored result of a step: its function ran to success once, in some attempt. */
+export interface StepRecord {
+  name: string;
+  result: Json;
+  createdAt: number;
+}
+
+export interface SignalRecord {
+  name: string;
+  data: Json;
+  createdAt: number;
+  /** When a wait first took it; null while no wait has. */
+  consumedAt: number | null;
+}
+
+/** A child of a wait, as the parent's handler receives it: in the order the children were given. */
+export interface ChildOutcome {
+  id: string;
+  status: TaskStatus;
+  result: Json | null;
+  error: TaskError | null;
+}
+
+/** What a suspend waits for. Times are absolute: the caller makes them deterministic across re-runs (docs/durable.md). */
+export type WaitRequest =
+  /** Creates these children (parentId = the task) unless children of this wait name exist already. */
+  | { kind: 'children'; name: string; tasks: readonly NewTask[] }
+  | { kind: 'sleep'; name: string; until: number }
+  | { kind: 'signal'; name: string; timeoutAt: number | null };
+
+/** Why a wait needs no suspension: its condition holds already. */
+export type WaitOutcome =
+  | { kind: 'children'; children: ChildOutcome[] }
+  | { kind: 'sleep' }
+  | { kind: 'signal'; signal: SignalRecord }
+  | { kind: 'signal-timeout' };
+
+export type SuspendResult =
+  /** The task waits now: the attempt is over (its token is no longer current) and was not counted. */
+  | { suspended: true; task: Task; waitingFor: WaitingFor }
+  /** The condition holds already: nothing changed, the attempt goes on with this outcome. */
+  | { suspended: false; outcome: WaitOutcome };
+
+export interface SendSignalResult {
+  task: Task;
+  /** True when the signal woke the task (it waited for this name); false when it is kept for a later wait. */
+  resumed: boolean;
 }
 
 /** Names one attempt of one task. Calls with a token that is not current throw StaleAttemptError. */
@@ -325,6 +394,54 @@ export interface Store {
    * once, gets the same value. For keys every API node must share, such as the one that signs follow tokens.
    */
   secret(name: string): Promise<string>;
+
+  // ---- durable execution (docs/durable.md, "Store model") ----
+  /**
+   * Appends version checkpointVersion + 1 of the task's state (event `checkpoint` { version, label, size }), guarded
+   * by the attempt token like `progress` (StaleAttemptError otherwise). `size`: the state's JSON size in bytes, which
+   * the caller measured against its limit; the store keeps the state whole, whatever its size.
+   */
+  saveCheckpoint(ref: AttemptRef, state: Json, options: { label?: string | null; size: number }, now: number): Promise<CheckpointInfo>;
+  /** Oldest first, without states. TaskNotFoundError for an unknown task. */
+  listCheckpoints(taskId: string): Promise<CheckpointInfo[]>;
+  /** One version with its state, or the latest; null when there is no such version (or task). */
+  getCheckpoint(taskId: string, version: number | 'latest'): Promise<Checkpoint | null>;
+  /**
+   * `retry` for durable tasks: a failed or cancelled task goes back to `queued` (attempts reset, event `retrying`
+   * { manual, recover, fromVersion }). With `fromVersion` older than the latest, that version's state is saved again
+   * as a new latest version (label `recover:N`), so the next attempt resumes from it; history is never rewritten.
+   * InvalidStateError in other states; ValidationError for an unknown version.
+   */
+  recover(taskId: string, options: { fromVersion?: number }, now: number): Promise<Task>;
+
+  /**
+   * Stores a step's result, guarded by the attempt token. A name the task has stored already throws
+   * StepExistsError (the first result stands: read it with listSteps). No event.
+   */
+  saveStep(ref: AttemptRef, name: string, result: Json, now: number): Promise<StepRecord>;
+  /** Oldest first. TaskNotFoundError for an unknown task. */
+  listSteps(taskId: string): Promise<StepRecord[]>;
+
+  /**
+   * Ends a running attempt by suspending the task, atomically, unless the wait's condition holds already:
+   * - children: creates `tasks` (in order, parentId = the task; their own `created` events) unless children of this
+   *   wait name exist already, in which case none are created and their outcomes answer when all have finished;
+   * - sleep: holds when `until` <= now;
+   * - signal: holds when a signal of this name was sent (the earliest; a wait takes it, and every later wait of this
+   *   name gets the same one), or when `timeoutAt` <= now (`signal-timeout`).
+   * Suspending: status `waiting`, no lease, no token, the attempt not counted against maxAttempts, event `waiting`.
+   * StaleAttemptError when the token is not current.
+   */
+  suspend(ref: AttemptRef, wait: WaitRequest, now: number): Promise<SuspendResult>;
+  /** The children of a parent's wait, in the order given, with their outcomes. */
+  childOutcomes(parentId: string, name: string): Promise<ChildOutcome[]>;
+  /**
+   * Stores a signal (event `signal` { name }); a task waiting for this name is queued again (event `resumed`). A
+   * signal nobody waits for yet is kept for a later wait. Terminal tasks throw InvalidStateError.
+   */
+  sendSignal(taskId: string, name: string, data: Json, now: number): Promise<SendSignalResult>;
+  /** The task's signals, oldest first. */
+  listSignals(taskId: string): Promise<SignalRecord[]>;
 
   /** Registers a listener for changes; returns the function that removes it. */
   listen(listener: NoticeListener): () => void;
