@@ -1,13 +1,15 @@
 // An attempt's life after its claim: heartbeat, progress, output, finish, and the sweeper's expired leases.
 import { FINISH_EVENT_KIND } from '../../transitions.ts';
 import { type Names, prepared } from './common.ts';
+import { childrenFinishedCtes, PARENT_EVENTS_JSON } from './durable.ts';
 
 /** The event kind of each outcome, as transitions.ts names it; the event data below follows its finishEventData. */
 const finishEventKind = `CASE outcome ${Object.entries(FINISH_EVENT_KIND)
   .map(([outcome, kind]) => `WHEN '${outcome}' THEN '${kind}'`)
   .join(' ')} END`;
 
-export function attemptSql({ tasks, events, columns }: Names) {
+export function attemptSql(names: Names) {
+  const { tasks, events, columns } = names;
   return {
     /** $1 leaseUntil, $2 id, $3 token. */
     heartbeat: prepared(`UPDATE ${tasks} SET lease_until = $1::bigint
@@ -80,7 +82,7 @@ export function attemptSql({ tasks, events, columns }: Names) {
         -- may walk every running task along tasks_leases for each request) and the lease.
         WHERE t.id = a.id AND t.attempt_token = a.attempt_token AND (NOT a.only_if_lease_expired OR t.lease_until < $2::bigint)
         RETURNING a.ord, a.outcome, a.run_at AS retry_at, a.value, t.id, t.queue, t.type, t.owner, t.status, t.attempts,
-          t.run_at, t.started_at, t.event_seq
+          t.run_at, t.started_at, t.event_seq, t.parent_id, t.child_key
       ),
       finished_events AS (
         INSERT INTO ${events} (task_id, seq, kind, data, at)
@@ -92,8 +94,11 @@ export function attemptSql({ tasks, events, columns }: Names) {
           END,
           $2::bigint
         FROM finished
-      )
-      SELECT ord::integer AS ord, id, queue, type, owner, status, attempts, run_at, started_at, event_seq FROM finished`),
+      ),
+      ${childrenFinishedCtes(names)}
+      SELECT ord::integer AS ord, id, queue, type, owner, status, attempts, run_at, started_at, event_seq,
+        ${PARENT_EVENTS_JSON} AS parent_events
+      FROM finished`),
     /** $1 now, $2 limit. */
     expiredLeases: prepared(`SELECT ${columns}, attempt_token FROM ${tasks}
       WHERE status = 'running' AND lease_until < $1::bigint ORDER BY lease_until LIMIT $2::integer`),

@@ -1,8 +1,10 @@
 // The claim: one statement when no queue limit is involved, a short transaction under the limited queues' locks
 // when one is (docs/postgres.md, "Queue limits").
 import { type Names, prepared, taskColumns } from './common.ts';
+import { dueWaitsCte, WOKEN_JSON, wokenWaitsCtes } from './durable.ts';
 
-export function claimSql({ s, tasks, events, columns }: Names) {
+export function claimSql(names: Names) {
+  const { s, tasks, events, columns } = names;
   /** Up to $4 ready tasks per type of $2, in claim order, locked, from the queues of $3 except those in `skipped`. */
   const readyCandidates = (skipped: string) => `SELECT ready.id, ready.queue, ready.priority, ready.run_at
         FROM unnest($2::text[]) AS wanted(type)
@@ -15,9 +17,12 @@ export function claimSql({ s, tasks, events, columns }: Names) {
           FOR UPDATE SKIP LOCKED
         ) AS ready`;
   /** The update that makes the rows of `chosen` running ($1 now, $5 leaseMs, $6 workerId); its WHERE goes on. */
+  // A due wait (status still 'waiting') claimed at once gets two events: `resumed`, then `started`.
   const claimChosen = `UPDATE ${tasks} t SET status = 'running', attempts = t.attempts + 1,
           attempt_token = gen_random_uuid()::text, lease_until = $1::bigint + $5::bigint, worker_id = $6::text,
-          started_at = $1::bigint, updated_at = $1::bigint, event_seq = t.event_seq + 1
+          started_at = $1::bigint, updated_at = $1::bigint,
+          run_at = CASE WHEN t.status = 'waiting' THEN $1::bigint ELSE t.run_at END,
+          event_seq = t.event_seq + CASE WHEN t.status = 'waiting' THEN 2 ELSE 1 END
         FROM chosen WHERE t.id = chosen.id`;
   const startedEvents = `INSERT INTO ${events} (task_id, seq, kind, data, at)
         SELECT id, event_seq, 'started', jsonb_build_object('attempt', attempts, 'workerId', $6::text), $1::bigint
@@ -54,10 +59,15 @@ export function claimSql({ s, tasks, events, columns }: Names) {
         WHERE status = 'scheduled' AND run_at <= $1::bigint
         FOR UPDATE SKIP LOCKED
       ),
+      ${dueWaitsCte(names)},
       candidates AS MATERIALIZED (
         ${readyCandidates('paused')}
         UNION ALL
         SELECT id, queue, priority, run_at FROM due
+        WHERE type = ANY($2::text[]) AND ($3::text[] IS NULL OR queue = ANY($3::text[]))
+          AND queue NOT IN (SELECT name FROM paused)
+        UNION ALL
+        SELECT id, queue, priority, run_at FROM due_waits
         WHERE type = ANY($2::text[]) AND ($3::text[] IS NULL OR queue = ANY($3::text[]))
           AND queue NOT IN (SELECT name FROM paused)
       ),
@@ -77,8 +87,9 @@ export function claimSql({ s, tasks, events, columns }: Names) {
         FROM due WHERE t.id = due.id AND t.id NOT IN (SELECT id FROM claimed)
       ),
       started_events AS (${startedEvents}),
+      ${wokenWaitsCtes(names)},
       ${asyncCommit}
-      SELECT gate.gated, claimed.* FROM gate CROSS JOIN async_commit LEFT JOIN claimed ON true`),
+      SELECT gate.gated, ${WOKEN_JSON} AS woken, claimed.* FROM gate CROSS JOIN async_commit LEFT JOIN claimed ON true`),
     /**
      * $1 queues (null: all). Inside the transaction of a gated claim: locks, in name order, every capped or
      * rate-limited queue the claim may take from, so that claims on them take turns; the next statement, with a
@@ -183,8 +194,12 @@ export function claimSql({ s, tasks, events, columns }: Names) {
       ),
       ${asyncCommit}
       SELECT ${columns}, attempt_token FROM claimed CROSS JOIN async_commit`),
-    nextScheduledAt: prepared(`SELECT min(run_at) AS at FROM ${tasks} WHERE status = 'scheduled'`),
-    nextScheduledAtInQueues: prepared(`SELECT min(run_at) AS at FROM ${tasks}
-      WHERE status = 'scheduled' AND queue = ANY($1::text[])`),
+    /** Scheduled tasks and waits that end by themselves (sleeps, signal timeouts): what the claim's promotion queues. */
+    nextScheduledAt: prepared(`SELECT least(
+        (SELECT min(run_at) FROM ${tasks} WHERE status = 'scheduled'),
+        (SELECT min(wake_at) FROM ${tasks} WHERE status = 'waiting')) AS at`),
+    nextScheduledAtInQueues: prepared(`SELECT least(
+        (SELECT min(run_at) FROM ${tasks} WHERE status = 'scheduled' AND queue = ANY($1::text[])),
+        (SELECT min(wake_at) FROM ${tasks} WHERE status = 'waiting' AND queue = ANY($1::text[]))) AS at`),
   } as const;
 }

@@ -85,6 +85,8 @@ export function taskSql({ tasks, events, channel, columns }: Names) {
         FROM (SELECT queue FROM ${tasks} WHERE status = 'queued' LIMIT $1::integer) c GROUP BY queue
       UNION ALL SELECT 'running', queue, count(*)::integer
         FROM (SELECT queue FROM ${tasks} WHERE status = 'running' LIMIT $1::integer) c GROUP BY queue
+      UNION ALL SELECT 'waiting', queue, count(*)::integer
+        FROM (SELECT queue FROM ${tasks} WHERE status = 'waiting' LIMIT $1::integer) c GROUP BY queue
       UNION ALL SELECT 'completed', queue, count(*)::integer
         FROM (SELECT queue FROM ${tasks} WHERE status = 'completed' AND completed_at IS NOT NULL LIMIT $1::integer) c
         GROUP BY queue
