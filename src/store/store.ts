@@ -296,14 +296,18 @@ export interface Store {
   countTasks(cap: number): Promise<CappedCounts>;
 
   /**
-   * Moves due `scheduled` tasks to `queued`, then takes up to `max` queued tasks of the given types and queues, by
+   * Moves due `scheduled` tasks to `queued` and due waits (`waiting` tasks whose sleep ended or signal wait timed
+   * out: event `resumed`) back to `queued`, then takes up to `max` queued tasks of the given types and queues, by
    * priority (higher first), then runAt, then id, skipping paused queues and never exceeding a queue's maxConcurrency
    * or rateLimit (counted across all processes); in a queue with maxPerKey, never more than that many running per
    * concurrencyKey, taking tasks round-robin across keys within a priority; each becomes `running` with attempts + 1, a fresh attempt token, a
    * lease until now + leaseMs, and a `started` event. Two concurrent claims never return the same task.
    */
   claim(request: ClaimRequest): Promise<Claim[]>;
-  /** Earliest runAt of a scheduled task in these queues (null: all), or null: lets workers sleep exactly that long. */
+  /**
+   * Earliest runAt of a scheduled task, or wake time of a waiting task (sleep end, signal timeout), in these queues
+   * (null: all), or null: lets workers sleep exactly that long.
+   */
   nextScheduledAt(queues: readonly string[] | null): Promise<number | null>;
 
   heartbeat(ref: AttemptRef, leaseMs: number, now: number): Promise<LeaseState>;
@@ -313,15 +317,18 @@ export interface Store {
    * Ends attempts, all in one transaction (the engine coalesces concurrent completions so one commit serves many):
    * `completed`, `failed` (dead-letter), `cancelled`, or a retry at runAt (`scheduled`, or `queued` when runAt <= now),
    * appending the matching event (`completed`, `failed`, `cancelled`, `retrying`). A refused request changes nothing
-   * and does not affect the others.
+   * and does not affect the others. A child of a wait that ends (not a retry) takes one off its waiting parent's
+   * pending count (event `child-finished` on the parent), and the parent whose count reaches 0 is queued (`resumed`).
    */
   finish(requests: readonly FinishRequest[], now: number): Promise<FinishResult[]>;
   /** Running tasks whose lease ended before `now`, oldest lease first. */
   expiredLeases(now: number, limit: number): Promise<ExpiredLease[]>;
 
   /**
-   * A scheduled or queued task becomes `cancelled` at once (event `cancelled`); a running one gets cancelRequested
-   * and ends when its worker stops. Terminal tasks throw InvalidStateError; unknown ids TaskNotFoundError.
+   * A scheduled, queued or waiting task becomes `cancelled` at once (event `cancelled`); a running one gets
+   * cancelRequested and ends when its worker stops. A waiting task's unfinished children of its wait are cancelled
+   * in the same transaction, each as by its own cancel (down the tree); a child of a wait cancelled at once counts
+   * as finished for its waiting parent. Terminal tasks throw InvalidStateError; unknown ids TaskNotFoundError.
    */
   cancel(id: string, reason: string, now: number): Promise<Task>;
   /**
@@ -336,7 +343,8 @@ export interface Store {
    */
   retryFailed(queue: string, limit: number, now: number): Promise<number>;
   /**
-   * Deletes a task that is not running, with its events; false when there is no such task. A running task throws
+   * Deletes a task that is not running, with its events, checkpoints, steps and signals; false when there is no such
+   * task. A running task throws
    * InvalidStateError (cancel it first).
    */
   deleteTask(id: string): Promise<boolean>;
@@ -369,7 +377,10 @@ export interface Store {
   advanceSchedule(name: string, fromNextRunAt: number, toNextRunAt: number | null, fired: { at: number; taskId: string } | null, now: number): Promise<boolean>;
 
   // ---- retention ----
-  /** Deletes up to `limit` tasks of this terminal status finished before `before`, with their events; returns how many. */
+  /**
+   * Deletes up to `limit` tasks of this terminal status finished before `before`, with their events, checkpoints,
+   * steps and signals; returns how many.
+   */
   deleteFinishedTasks(status: 'completed' | 'failed' | 'cancelled', before: number, limit: number): Promise<number>;
 
   // ---- workers ----
