@@ -15,6 +15,8 @@ export interface TaskQuery {
   status?: TaskStatus;
   type?: string;
   owner?: string;
+  /** Only the tasks whose parentId is this: a task's children and derived tasks (along tasks_parent). */
+  parentId?: string;
   /** Only tasks whose tags contain this key with this value. */
   tag?: { key: string; value: string };
   /** At most this many, 1..1000. */

@@ -128,6 +128,11 @@ export function durableTests(suite: Suite): void {
       specs.map((s) => [s.id, 'queued']),
     );
     assert.equal((await store.getTask(specs[0].id))?.parentId, parent.task.id);
+    assert.deepEqual(
+      (await store.listTasks({ parentId: parent.task.id, limit: 10 })).tasks.map((t) => t.id),
+      specs.map((s) => s.id).reverse(),
+      'listTasks by parentId, newest first',
+    );
     assert.equal((await store.claim(claimRequest({ types: [type], now: T0 + 2 }))).length, 0, 'a waiting task is not claimable');
 
     const claims = await store.claim(claimRequest({ types: [childType], max: 3, now: T0 + 2 }));

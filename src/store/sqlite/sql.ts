@@ -103,6 +103,8 @@ export const MIGRATIONS: readonly string[] = [
    CREATE INDEX tasks_waiting ON tasks (wake_at) WHERE status = 'waiting';
    -- Children of a wait, in order; tasks that are no wait's child never enter it.
    CREATE UNIQUE INDEX tasks_children ON tasks (parent_id, child_key, child_index) WHERE child_key IS NOT NULL;
+   -- A task's children and derived tasks, newest first (listTasks with parentId); tasks without a parent never enter.
+   CREATE INDEX tasks_parent ON tasks (parent_id, id) WHERE parent_id IS NOT NULL;
    CREATE TABLE task_checkpoints (
      task_id TEXT NOT NULL, version INTEGER NOT NULL, label TEXT, state TEXT NOT NULL, size INTEGER NOT NULL,
      created_at INTEGER NOT NULL, PRIMARY KEY (task_id, version)
@@ -134,6 +136,7 @@ function listTasks(query: TaskQuery): { text: string; params: SQLInputValue[] } 
   filter('status = ?', query.status);
   filter('type = ?', query.type);
   filter('owner = ?', query.owner);
+  filter('parent_id = ?', query.parentId);
   filter('id < ?', query.cursor);
   if (query.tag) {
     where.push('EXISTS (SELECT 1 FROM json_each(tasks.tags) WHERE key = ? AND value = ?)');

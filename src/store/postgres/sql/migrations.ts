@@ -133,6 +133,8 @@ export function migrations(s: string): readonly string[] {
      CREATE INDEX tasks_waiting ON ${s}.tasks (wake_at) WHERE status = 'waiting';
      -- Children of a wait, in order; tasks that are no wait's child never enter it.
      CREATE UNIQUE INDEX tasks_children ON ${s}.tasks (parent_id, child_key, child_index) WHERE child_key IS NOT NULL;
+     -- A task's children and derived tasks, newest first (listTasks with parentId); tasks without a parent never enter.
+     CREATE INDEX tasks_parent ON ${s}.tasks (parent_id, id) WHERE parent_id IS NOT NULL;
      CREATE TABLE ${s}.task_checkpoints (
        task_id text COLLATE "C" NOT NULL, version integer NOT NULL, label text, state jsonb NOT NULL,
        size integer NOT NULL, created_at bigint NOT NULL, PRIMARY KEY (task_id, version)

@@ -113,6 +113,7 @@ export function taskSql({ tasks, events, channel, columns }: Names) {
       if (query.status !== undefined) where.push(`status = ${literal(query.status)}::text`);
       if (query.type !== undefined) where.push(`type = ${literal(query.type)}::text`);
       if (query.owner !== undefined) where.push(`owner = ${literal(query.owner)}::text`);
+      if (query.parentId !== undefined) where.push(`parent_id = ${literal(query.parentId)}::text`);
       if (query.cursor !== undefined) where.push(`id < ${literal(query.cursor)}::text`);
       if (query.tag) {
         const { key, value } = query.tag;
