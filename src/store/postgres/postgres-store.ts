@@ -98,6 +98,7 @@ import {
   type StepRow,
   type FinishedRow,
   type GatedClaimRow,
+  type OtherTaskEventRow,
   type Int8,
   rowToFinished,
   rowToTask,
@@ -370,23 +371,23 @@ export class PostgresStore implements Store {
   async finish(requests: readonly FinishRequest[], now: number): Promise<FinishResult[]> {
     if (requests.length === 0) return [];
     const { params, values } = finishParams(requests, now);
-    let rows: FinishedRow[];
-    for (let round = 1; ; round++) {
-      try {
-        rows = await this.#query<FinishedRow>(this.#sql.finish, params);
-        break;
-      } catch (error) {
-        // Deadlocked with another batch on tasks both finish (see sql/attempts.ts): this one was rolled back; run it again.
-        if ((error as { code?: unknown }).code !== DEADLOCK_DETECTED || round >= 3) throw error;
-      }
-    }
+    const rows = await this.#finishStatement(this.#sql.finish, params);
     const finished = new Map(rows.map((r) => [r.ord - 1, r]));
 
-    const refusedIds = requests.filter((_, ord) => !finished.has(ord)).map((r) => r.ref.taskId);
-    const existing =
-      refusedIds.length > 0
-        ? new Set((await this.#query<{ id: string }>(this.#sql.existingIds, [refusedIds])).map((r) => r.id))
-        : new Set<string>();
+    const refused = requests.flatMap((request, ord) => (finished.has(ord) ? [] : [{ request, ord }]));
+    const existing = new Map<string, boolean>();
+    let parentEvents: OtherTaskEventRow[] = [];
+    if (refused.length > 0) {
+      const found = await this.#query<{ id: string; is_child: boolean }>(this.#sql.refusedTasks, [refused.map((r) => r.request.ref.taskId)]);
+      for (const r of found) existing.set(r.id, r.is_child);
+      // Children of a wait are left to finishChildren, which also wakes their parents: only they pay for it.
+      const children = refused.filter((r) => existing.get(r.request.ref.taskId) === true);
+      if (children.length > 0) {
+        const childRows = await this.#finishStatement(this.#sql.finishChildren, finishParams(children.map((c) => c.request), now).params);
+        for (const row of childRows) finished.set(children[row.ord - 1].ord, row);
+        parentEvents = childRows[0]?.parent_events ?? [];
+      }
+    }
 
     const notices: StoreNotice[] = [];
     const results = requests.map((request, ord): FinishResult => {
@@ -400,12 +401,23 @@ export class PostgresStore implements Store {
       return { ok: true, task };
     });
     // Parents of finished children: their child-finished and resumed events, and `ready` for each woken one.
-    for (const e of rows[0]?.parent_events ?? []) {
+    for (const e of parentEvents) {
       notices.push(eventNotice(e, otherTaskEvent(e, now)));
       if (e.kind === 'resumed') notices.push(readyNotice(e.queue));
     }
     this.#announce(notices);
     return results;
+  }
+
+  async #finishStatement(statement: Statement, params: unknown[]): Promise<FinishedRow[]> {
+    for (let round = 1; ; round++) {
+      try {
+        return await this.#query<FinishedRow>(statement, params);
+      } catch (error) {
+        // Deadlocked with another batch on tasks both finish (see sql/attempts.ts): this one was rolled back; run it again.
+        if ((error as { code?: unknown }).code !== DEADLOCK_DETECTED || round >= 3) throw error;
+      }
+    }
   }
 
   async expiredLeases(now: number, limit: number): Promise<ExpiredLease[]> {

@@ -1,7 +1,7 @@
 // The claim: one statement when no queue limit is involved, a short transaction under the limited queues' locks
 // when one is (docs/postgres.md, "Queue limits").
 import { type Names, prepared, taskColumns } from './common.ts';
-import { dueWaitsCte, WOKEN_JSON, wokenWaitsCtes } from './durable.ts';
+import { DUE_WAITS_SELECT, RESUMED_EVENTS_SELECT, WOKEN_CTE, WOKEN_JSON } from './durable.ts';
 
 export function claimSql(names: Names) {
   const { s, tasks, events, columns } = names;
@@ -27,6 +27,9 @@ export function claimSql(names: Names) {
   const startedEvents = `INSERT INTO ${events} (task_id, seq, kind, data, at)
         SELECT id, event_seq, 'started', jsonb_build_object('attempt', attempts, 'workerId', $6::text), $1::bigint
         FROM claimed`;
+  /** The same, with the `resumed` events of due waits (sql/durable.ts) in the same insert. */
+  const startedAndResumedEvents = `${startedEvents}
+        UNION ALL ${RESUMED_EVENTS_SELECT}`;
   /**
    * A CTE that makes the statement's transaction commit without waiting for its WAL to reach the disk. For claims: a
    * claim lost in a server crash leaves its tasks queued, to be claimed again (delivery is at least once anyway), and
@@ -54,20 +57,19 @@ export function claimSql(names: Names) {
         SELECT name FROM ${s}.queues
         WHERE NOT paused AND (max_concurrency IS NOT NULL OR rate_count IS NOT NULL OR max_per_key IS NOT NULL)
       ),
+      -- Due scheduled tasks, and due waits (wait_kind set: sleeps ended, signal waits timed out; sql/durable.ts).
       due AS MATERIALIZED (
-        SELECT id, type, queue, priority, run_at FROM ${tasks}
-        WHERE status = 'scheduled' AND run_at <= $1::bigint
-        FOR UPDATE SKIP LOCKED
+        SELECT * FROM (
+          SELECT id, type, queue, priority, run_at, NULL::text AS wait_kind, NULL::text AS wait_name FROM ${tasks}
+          WHERE status = 'scheduled' AND run_at <= $1::bigint
+          FOR UPDATE SKIP LOCKED
+        ) AS scheduled
+        UNION ALL ${DUE_WAITS_SELECT(tasks)}
       ),
-      ${dueWaitsCte(names)},
       candidates AS MATERIALIZED (
         ${readyCandidates('paused')}
         UNION ALL
         SELECT id, queue, priority, run_at FROM due
-        WHERE type = ANY($2::text[]) AND ($3::text[] IS NULL OR queue = ANY($3::text[]))
-          AND queue NOT IN (SELECT name FROM paused)
-        UNION ALL
-        SELECT id, queue, priority, run_at FROM due_waits
         WHERE type = ANY($2::text[]) AND ($3::text[] IS NULL OR queue = ANY($3::text[]))
           AND queue NOT IN (SELECT name FROM paused)
       ),
@@ -82,12 +84,16 @@ export function claimSql(names: Names) {
         AND NOT (SELECT gated FROM gate)
         RETURNING ${taskColumns('t')}, t.attempt_token
       ),
+      -- A due wait gets its resumed event here (or, claimed at once, in claimed, which bumps its seq by 2).
       promoted AS (
-        UPDATE ${tasks} t SET status = 'queued', updated_at = $1::bigint
+        UPDATE ${tasks} t SET status = 'queued', updated_at = $1::bigint,
+          run_at = CASE WHEN due.wait_kind IS NULL THEN t.run_at ELSE $1::bigint END,
+          event_seq = t.event_seq + CASE WHEN due.wait_kind IS NULL THEN 0 ELSE 1 END
         FROM due WHERE t.id = due.id AND t.id NOT IN (SELECT id FROM claimed)
+        RETURNING t.id, t.queue, t.owner, t.event_seq, due.wait_kind, due.wait_name
       ),
-      started_events AS (${startedEvents}),
-      ${wokenWaitsCtes(names)},
+      ${WOKEN_CTE},
+      started_events AS (${startedAndResumedEvents}),
       ${asyncCommit}
       SELECT gate.gated, ${WOKEN_JSON} AS woken, claimed.* FROM gate CROSS JOIN async_commit LEFT JOIN claimed ON true`),
     /**

@@ -7,44 +7,35 @@ import { type Names, prepared } from './common.ts';
 
 const TERMINAL = `('completed', 'failed', 'cancelled')`;
 
-/**
- * The claim statement's due waits ($1 now): waiting tasks whose time passed (sleeps, signal timeouts), along
- * tasks_waiting (usually an empty range), locked. They compete with queued tasks as if queued at $1 (what SQLite's
- * promotion makes them); woken_waits (after `claimed`) queues those not claimed.
- */
-export function dueWaitsCte({ tasks }: Names): string {
-  return `due_waits AS MATERIALIZED (
-        SELECT id, type, queue, priority, $1::bigint AS run_at, wait_kind, wait_name FROM ${tasks}
-        WHERE status = 'waiting' AND wake_at <= $1::bigint
-        FOR UPDATE SKIP LOCKED
-      )`;
-}
+const WAKE_REASON = (kind: string) =>
+  `CASE WHEN ${kind} = 'signal' THEN '${timedWakeReason('signal')}' ELSE '${timedWakeReason('sleep')}' END`;
 
 /**
- * After the claim statement's `claimed`: due waits not claimed are queued again; every due wait gets its `resumed`
- * event (a claimed one just before its `started`: the claim bumps its event_seq by 2). `woken` lists the events.
+ * The claim statement's due waits, a branch of its `due` ($1 now): waiting tasks whose time passed (sleeps, signal
+ * timeouts), along tasks_waiting (usually an empty range), locked. They compete with queued tasks as if queued at $1
+ * (what SQLite's promotion makes them); the claim's `promoted` queues those not claimed, bumping their seq by 1 for
+ * their `resumed` event, and `claimed` bumps a claimed one's by 2 (`resumed`, then `started`). Folded into the
+ * claim's existing CTEs so that the claim runs no more table-modifying nodes than before.
  */
-export function wokenWaitsCtes({ tasks, events }: Names): string {
-  const reason = (kind: string) =>
-    `CASE WHEN ${kind} = 'signal' THEN '${timedWakeReason('signal')}' ELSE '${timedWakeReason('sleep')}' END`;
-  return `woken_waits AS (
-        UPDATE ${tasks} t SET status = 'queued', run_at = $1::bigint, updated_at = $1::bigint, event_seq = t.event_seq + 1
-        FROM due_waits d WHERE t.id = d.id AND t.id NOT IN (SELECT id FROM claimed)
-        RETURNING t.id, t.queue, t.owner, t.event_seq, d.wait_name AS name, ${reason('d.wait_kind')} AS reason
-      ),
-      woken AS MATERIALIZED (
-        SELECT id, queue, owner, event_seq AS seq, reason, name FROM woken_waits
+export const DUE_WAITS_SELECT = (tasks: string) => `SELECT * FROM (
+          SELECT id, type, queue, priority, $1::bigint AS run_at, wait_kind, wait_name FROM ${tasks}
+          WHERE status = 'waiting' AND wake_at <= $1::bigint
+          FOR UPDATE SKIP LOCKED
+        ) AS due_waits`;
+
+/** After the claim's `claimed` and `promoted`: every due wait's `resumed` event (seq and data). */
+export const WOKEN_CTE = `woken AS MATERIALIZED (
+        SELECT id, queue, owner, event_seq AS seq, ${WAKE_REASON('wait_kind')} AS reason, wait_name AS name
+        FROM promoted WHERE wait_kind IS NOT NULL
         UNION ALL
-        SELECT c.id, c.queue, c.owner, c.event_seq - 1, ${reason('d.wait_kind')}, d.wait_name
-        FROM claimed c JOIN due_waits d ON d.id = c.id
-      ),
-      woken_events AS (
-        INSERT INTO ${events} (task_id, seq, kind, data, at)
-        SELECT id, seq, 'resumed', jsonb_build_object('reason', reason, 'name', name), $1::bigint FROM woken
+        SELECT c.id, c.queue, c.owner, c.event_seq - 1, ${WAKE_REASON('d.wait_kind')}, d.wait_name
+        FROM claimed c JOIN due d ON d.id = c.id WHERE d.wait_kind IS NOT NULL
       )`;
-}
 
-/** The resumed events of wokenWaitsCtes, as one JSON array (null: none) for the statement's answer. */
+/** Rows for the claim's event insert: the `resumed` events of `woken`. */
+export const RESUMED_EVENTS_SELECT = `SELECT id, seq, 'resumed', jsonb_build_object('reason', reason, 'name', name), $1::bigint FROM woken`;
+
+/** The woken waits, as one JSON array (null: none) for the statement's answer. */
 export const WOKEN_JSON = `(SELECT json_agg(woken) FROM woken)`;
 
 /**

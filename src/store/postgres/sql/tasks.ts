@@ -63,7 +63,8 @@ export function taskSql({ tasks, events, channel, columns }: Names) {
       WHERE (coalesce(owner, ''), idempotency_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`),
 
     getTask: prepared(`SELECT ${columns} FROM ${tasks} WHERE id = $1::text`),
-    existingIds: prepared(`SELECT id FROM ${tasks} WHERE id = ANY($1::text[])`),
+    /** The tasks of refused finish requests: which exist, and which are children of a wait (see finishChildren). */
+    refusedTasks: prepared(`SELECT id, child_key IS NOT NULL AS is_child FROM ${tasks} WHERE id = ANY($1::text[])`),
     taskStatus: prepared(`SELECT status FROM ${tasks} WHERE id = $1::text`),
     /** One row per event; when there are none, one row with a null seq that still tells whether the task exists. */
     listEvents: prepared(`SELECT t.id IS NOT NULL AS task_exists, e.seq, e.kind, e.data, e.at
