@@ -102,6 +102,7 @@ export function attemptSql(names: Names) {
      * is a WAL record of its own): the update locks them in id order, so two batches touching the same tasks do not
      * deadlock, and if a plan ever took another order, PostgreSQL would end the deadlock by failing one statement,
      * which the store runs again. Returns the applied requests (ord counts from 1) with what the task is now.
+     * Children of a wait (child_key set) are refused here and finished by finishChildren, which wakes their parents.
      */
     finish: prepared(finishStatement(false)),
     /**
