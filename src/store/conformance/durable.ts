@@ -221,6 +221,39 @@ export function durableTests(suite: Suite): void {
     assert.equal((await store.claim(claimRequest({ types: [type], max: 5, now: T0 + 2 }))).length, 1);
   });
 
+  it('finishes children of a wait and other tasks in one batch, each judged as alone', async () => {
+    const type = freshType();
+    const childType = freshType();
+    const parent = await running(type);
+    const kids = [newTask({ type: childType }), newTask({ type: childType })];
+    await store.suspend(refOf(parent), { kind: 'children', name: 'mixed', tasks: kids }, T0);
+    const [a, b] = await store.claim(claimRequest({ types: [childType], max: 2 }));
+    const plain = await running(freshType());
+    const results = await store.finish(
+      [
+        { ref: refOf(plain), outcome: { status: 'completed', result: 'plain' } },
+        { ref: { ...refOf(a), attemptToken: 'stale' }, outcome: { status: 'completed', result: 'x' } },
+        { ref: refOf(a), outcome: { status: 'completed', result: 'a' } },
+        { ref: refOf(a), outcome: { status: 'completed', result: 'again' } },
+        { ref: { taskId: 'unknown-task', attemptToken: 'x' }, outcome: { status: 'completed', result: null } },
+      ],
+      T0 + 1,
+    );
+    assert.deepEqual(
+      results.map((r) => (r.ok ? r.task.status : r.error.name)),
+      ['completed', 'StaleAttemptError', 'completed', 'StaleAttemptError', 'TaskNotFoundError'],
+    );
+    assert.equal((await store.getTask(a.task.id))?.result, 'a');
+    assert.deepEqual((await store.getTask(parent.task.id))?.waitingFor, { kind: 'children', name: 'mixed', pending: 1, total: 2 });
+    // The sweeper's finish of a child whose lease expired wakes the parent too.
+    const [swept] = await store.finish(
+      [{ ref: refOf(b), outcome: { status: 'failed', error: { message: 'lease', retryable: false } }, onlyIfLeaseExpired: true }],
+      T0 + 10 * 60_000,
+    );
+    assert.ok(swept.ok);
+    assert.equal((await store.getTask(parent.task.id))?.status, 'queued');
+  });
+
   it('sleeps without a lease and wakes by promotion, which nextScheduledAt announces', async () => {
     const type = freshType();
     const queue = `q-${type}`;
