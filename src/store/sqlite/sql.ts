@@ -188,7 +188,17 @@ export const SQL = {
   },
   countByQueueOfOwner: `SELECT queue, status, count(*) AS n FROM tasks WHERE owner = ? GROUP BY queue, status`,
 
-  promoteDue: `UPDATE tasks SET status = 'queued', updated_at = ? WHERE status = 'scheduled' AND run_at <= ?`,
+  /**
+   * Due scheduled tasks, and due waits (sleeps ended, signal waits timed out), become queued: one statement, along
+   * tasks_scheduled and tasks_waiting (a multi-index OR). A woken wait keeps its wait_kind and takes a seq for its
+   * `resumed` event; a scheduled task's stale wait columns are cleared, so wait_kind in the answer tells them apart.
+   */
+  promoteDue: `UPDATE tasks SET status = 'queued', updated_at = ?1,
+      run_at = CASE WHEN status = 'waiting' THEN ?1 ELSE run_at END,
+      wait_kind = CASE WHEN status = 'waiting' THEN wait_kind END,
+      event_seq = event_seq + (status = 'waiting')
+    WHERE (status = 'scheduled' AND run_at <= ?1) OR (status = 'waiting' AND wake_at <= ?1)
+    RETURNING id, queue, owner, event_seq, wait_kind, wait_name`,
   /** Candidates of one type, in claim order; the store merges types and takes the best `max`. */
   readyOfType: `SELECT id, queue, priority, run_at FROM tasks WHERE status = 'queued' AND type = ?
     ORDER BY priority DESC, run_at, id LIMIT ?`,
@@ -233,8 +243,6 @@ export const SQL = {
       SELECT min(run_at) AS at FROM tasks WHERE status = 'scheduled' AND queue IN (SELECT value FROM json_each(?1))
       UNION ALL SELECT min(wake_at) FROM tasks WHERE status = 'waiting' AND wake_at IS NOT NULL
         AND queue IN (SELECT value FROM json_each(?1)))`,
-  /** Waits whose wake time passed (sleeps, signal timeouts), along tasks_waiting: usually an empty range. */
-  dueWaits: `SELECT id, wait_kind, wait_name FROM tasks WHERE status = 'waiting' AND wake_at IS NOT NULL AND wake_at <= ?`,
 
   heartbeat: `UPDATE tasks SET lease_until = ? WHERE id = ? AND attempt_token = ? AND status = 'running'
     RETURNING lease_until, cancel_requested`,
@@ -310,8 +318,8 @@ export const SQL = {
       event_seq = event_seq + CASE WHEN children_pending - 1 <= 0 THEN 2 ELSE 1 END, updated_at = ?1
     WHERE id = ?2 AND status = 'waiting' AND wait_kind = 'children' AND wait_name = ?3
     RETURNING id, queue, owner, status, event_seq, children_pending`,
-  /** A waiting task queued again; ?1 now, ?2 id, ?3 added to event_seq (its events before `resumed`, plus 1). */
-  resume: `UPDATE tasks SET status = 'queued', run_at = ?1, updated_at = ?1, event_seq = event_seq + ?3
+  /** A waiting task queued again (its `resumed` event takes the new seq); ?1 now, ?2 id. */
+  resume: `UPDATE tasks SET status = 'queued', run_at = ?1, updated_at = ?1, event_seq = event_seq + 1
     WHERE id = ?2 AND status = 'waiting' RETURNING id, queue, owner, event_seq`,
   /** Unfinished children of a wait. */
   unfinishedChildren: `SELECT id FROM tasks WHERE parent_id = ? AND child_key = ?

@@ -205,8 +205,7 @@ export class SqliteStore implements Store {
     if (request.max <= 0 || request.types.length === 0) return [];
     const { now } = request;
     return this.#c.write(() => {
-      this.#c.sql(SQL.promoteDue).run(now, now);
-      this.#wakeDueWaits(now);
+      this.#promoteDue(now);
       const limits = this.#queueLimits(now);
       const wanted = (queue: string) => !request.queues || request.queues.includes(queue);
       const candidates = this.#plainCandidates(request, [...limits.blocked, ...limits.fair.keys()]);
@@ -527,19 +526,23 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** Inside a write: queues a waiting task again with its `resumed` event; `before`: events appended first (seq). */
+  /** Inside a write: queues a waiting task again with its `resumed` event, and a ready notice. */
   #resume(id: string, reason: ResumeReason, name: string, now: number): void {
-    const row = this.#c.get(SQL.resume, now, id, 1);
+    const row = this.#c.get(SQL.resume, now, id);
     if (!row) return;
     const place = { queue: row.queue as string, owner: row.owner as string | null };
     this.#appendEvent(place, resumedEvent(id, row.event_seq as number, reason, name, now));
     this.#c.push(readyNotice(place.queue));
   }
 
-  /** Inside the claim's write: waits whose time passed (sleeps, signal timeouts) are queued again. */
-  #wakeDueWaits(now: number): void {
-    for (const due of this.#c.all(SQL.dueWaits, now)) {
-      this.#resume(due.id as string, timedWakeReason(due.wait_kind as WaitingFor['kind']), due.wait_name as string, now);
+  /** Inside the claim's write: due scheduled tasks and due waits (sleeps, signal timeouts) are queued. */
+  #promoteDue(now: number): void {
+    for (const due of this.#c.all(SQL.promoteDue, now)) {
+      if (due.wait_kind === null) continue;
+      const place = { queue: due.queue as string, owner: due.owner as string | null };
+      const reason = timedWakeReason(due.wait_kind as WaitingFor['kind']);
+      this.#appendEvent(place, resumedEvent(due.id as string, due.event_seq as number, reason, due.wait_name as string, now));
+      this.#c.push(readyNotice(place.queue));
     }
   }
 
