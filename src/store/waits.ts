@@ -112,7 +112,7 @@ export function recoverLabel(fromVersion: number): string {
   return `recover:${fromVersion}`;
 }
 
-/** Checks a step name. */
-export function checkStepName(name: string): void {
-  if (typeof name !== 'string' || name.length === 0 || name.length > 200) throw new ValidationError('a step name is 1 to 200 characters', 'name');
+/** Checks the name of a step or of a signal. */
+export function checkDurableName(what: 'step' | 'signal', name: string): void {
+  if (typeof name !== 'string' || name.length === 0 || name.length > 200) throw new ValidationError(`a ${what} name is 1 to 200 characters`, 'name');
 }

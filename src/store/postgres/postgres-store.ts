@@ -78,7 +78,7 @@ import {
   startedEvent,
 } from '../transitions.ts';
 import { finishParams, newTaskParams } from './encoding.ts';
-import { checkStepName, checkWait, decideWait, recoverLabel, waitColumns } from '../waits.ts';
+import { checkDurableName, checkWait, decideWait, recoverLabel, waitColumns } from '../waits.ts';
 import { DEADLOCK_DETECTED } from './errors.ts';
 import { PgListener } from './listener.ts';
 import { checkedOptions, PgPool, type PostgresStoreOptions, type Queryable } from './pool.ts';
@@ -664,7 +664,7 @@ export class PostgresStore implements Store {
   }
 
   async saveStep(ref: AttemptRef, name: string, result: Json, now: number): Promise<StepRecord> {
-    checkStepName(name);
+    checkDurableName('step', name);
     const [row] = await this.#query<{ owned: number; inserted: number }>(this.#sql.saveStep, [
       ref.taskId,
       ref.attemptToken,
@@ -726,7 +726,7 @@ export class PostgresStore implements Store {
   }
 
   async sendSignal(taskId: string, name: string, data: Json, now: number): Promise<SendSignalResult> {
-    checkStepName(name);
+    checkDurableName('signal', name);
     const notices: StoreNotice[] = [];
     const result = await this.#pool.transaction(async (client): Promise<SendSignalResult> => {
       type Target = { status: TaskStatus; wait_kind: string | null; wait_name: string | null };

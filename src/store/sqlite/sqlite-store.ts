@@ -88,7 +88,7 @@ import {
   rowToStep,
   rowToTask,
 } from './rows.ts';
-import { checkStepName, checkWait, decideWait, recoverLabel, timedWakeReason, waitColumns } from '../waits.ts';
+import { checkDurableName, checkWait, decideWait, recoverLabel, timedWakeReason, waitColumns } from '../waits.ts';
 import { SqliteSettings } from './settings.ts';
 import { MIGRATIONS, SQL } from './sql.ts';
 
@@ -593,7 +593,7 @@ export class SqliteStore implements Store {
   }
 
   async saveStep(ref: AttemptRef, name: string, result: Json, now: number): Promise<StepRecord> {
-    checkStepName(name);
+    checkDurableName('step', name);
     return this.#c.write(() => {
       if (!this.#c.get(SQL.runningWithToken, ref.taskId, ref.attemptToken)) throw this.#refusal(ref.taskId);
       if (this.#c.run(SQL.insertStep, ref.taskId, name, JSON.stringify(result ?? null), now) === 0) throw new StepExistsError(ref.taskId, name);
@@ -650,7 +650,7 @@ export class SqliteStore implements Store {
   }
 
   async sendSignal(taskId: string, name: string, data: Json, now: number): Promise<SendSignalResult> {
-    checkStepName(name);
+    checkDurableName('signal', name);
     return this.#c.write((): SendSignalResult => {
       const target = this.#c.get(SQL.signalTarget, taskId);
       if (!target) throw new TaskNotFoundError(taskId);
