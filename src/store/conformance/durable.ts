@@ -372,6 +372,31 @@ export function durableTests(suite: Suite): void {
     assert.deepEqual(await kinds(store, parent.task.id), ['created', 'started', 'waiting', 'child-finished', 'cancelled']);
   });
 
+  it('cancels a waiting parent while its children finish through other stores, without errors or lost ends', async () => {
+    const type = freshType();
+    const childType = freshType();
+    const parent = await running(type);
+    const n = 8;
+    await store.suspend(refOf(parent), { kind: 'children', name: 'race', tasks: Array.from({ length: n }, () => newTask({ type: childType })) }, T0);
+    const claims = await store.claim(claimRequest({ types: [childType], max: n }));
+    const others = [await suite.target.openAnother(), await suite.target.openAnother()];
+    try {
+      const [cancelled] = await Promise.all([
+        others[0].cancel(parent.task.id, 'stop', T0 + 1),
+        ...claims.map((c, i) => (i % 2 === 0 ? store : others[1]).finish([{ ref: refOf(c), outcome: { status: 'completed', result: i } }], T0 + 1)),
+      ]);
+      assert.equal((cancelled as Task).status, 'cancelled');
+    } finally {
+      await Promise.all(others.map((o) => o.close()));
+    }
+    const children = await store.childOutcomes(parent.task.id, 'race');
+    assert.ok(children.every((c) => c.status === 'completed'), 'every running child ended as it reported');
+    const parentEvents = await kinds(store, parent.task.id);
+    assert.equal(parentEvents.filter((k) => k === 'cancelled').length, 1);
+    assert.equal(parentEvents.filter((k) => k === 'resumed').length, 0, 'a cancelled parent is not woken');
+    assert.equal((await store.getTask(parent.task.id))?.status, 'cancelled');
+  });
+
   it('counts a child cancelled on its own as finished for its waiting parent', async () => {
     const type = freshType();
     const childType = freshType();

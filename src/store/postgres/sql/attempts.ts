@@ -13,6 +13,17 @@ export function attemptSql(names: Names) {
   /** The finish statement; `children`: for children of a wait only, else for every other task (see finishChildren). */
   const finishStatement = (children: boolean) => {
     const childCondition = children ? 'l.child_key IS NOT NULL' : 'l.child_key IS NULL';
+    // Children: their parents are locked first, in id order, before any child row: the order a cancel of a waiting
+    // parent (parent, then its children) and suspend (task, then its children) take, so the two never deadlock.
+    const parentLock = children
+      ? `
+      parent_lock AS MATERIALIZED (
+        SELECT id FROM ${tasks} WHERE id IN (SELECT parent_id FROM current WHERE child_key IS NOT NULL)
+        ORDER BY id FOR UPDATE
+      ),`
+      : '';
+    // A one-time filter: evaluated before applicable reads a row, so the parent locks come first.
+    const afterParentLock = children ? ' AND (SELECT count(*) FROM parent_lock) >= 0' : '';
     return `WITH request AS (
         SELECT r.*, $6::jsonb -> (r.ord - 1)::integer AS value
         FROM unnest($1::text[], $3::text[], $4::text[], $5::bigint[], $7::boolean[], $8::boolean[])
@@ -21,14 +32,14 @@ export function attemptSql(names: Names) {
       current AS MATERIALIZED (
         -- The ids again as an array parameter, and no other condition: one primary-key lookup per id, where a join
         -- (whose size the planner cannot know) or a status condition may scan every running task.
-        SELECT id, status, attempt_token, lease_until, child_key FROM ${tasks}
+        SELECT id, status, attempt_token, lease_until, child_key${children ? ', parent_id' : ''} FROM ${tasks}
         WHERE id = ANY($1::text[])
-      ),
+      ),${parentLock}
       -- In id order, which the update below follows: two batches lock the rows they share in the same order.
       applicable AS MATERIALIZED (
         SELECT DISTINCT ON (r.id) r.*
         FROM request r JOIN current l ON l.id = r.id AND l.attempt_token = r.attempt_token AND l.status = 'running'
-        WHERE (NOT r.only_if_lease_expired OR l.lease_until < $2::bigint) AND ${childCondition}
+        WHERE (NOT r.only_if_lease_expired OR l.lease_until < $2::bigint) AND ${childCondition}${afterParentLock}
         ORDER BY r.id, r.ord
       ),
       finished AS (
