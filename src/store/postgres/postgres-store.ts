@@ -1,5 +1,7 @@
 // The shared backend: any number of API nodes and worker processes on one PostgreSQL database. Every Store call that
-// writes is one SQL statement (sql/*.ts), so it is atomic without BEGIN/COMMIT and costs one round trip. Changes
+// writes is one SQL statement (sql/*.ts), so it is atomic without BEGIN/COMMIT and costs one round trip; the durable
+// calls that must decide on what they read (suspend, sendSignal, recover, the cancel of a waiting task or of a child)
+// are one short transaction that first locks the task row (sql/durable.ts, docs/durable.md). Changes
 // reach other processes through LISTEN/NOTIFY on one channel per schema: right after a write commits, its notices go
 // to this process's listeners at once and, packed into as few NOTIFY messages as fit, to every other process (the
 // echo of our own messages is skipped by origin). docs/postgres.md explains why after commit and not inside it.
