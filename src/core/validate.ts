@@ -155,5 +155,7 @@ export function initialTask(t: NewTask): Task {
     updatedAt: t.createdAt,
     startedAt: null,
     completedAt: null,
+    checkpointVersion: 0,
+    waitingFor: null,
   };
 }

@@ -1,8 +1,10 @@
 // The claim: one statement when no queue limit is involved, a short transaction under the limited queues' locks
 // when one is (docs/postgres.md, "Queue limits").
 import { type Names, prepared, taskColumns } from './common.ts';
+import { DUE_WAITS_SELECT, RESUMED_EVENTS_SELECT, WOKEN_CTE, WOKEN_JSON } from './durable.ts';
 
-export function claimSql({ s, tasks, events, columns }: Names) {
+export function claimSql(names: Names) {
+  const { s, tasks, events, columns } = names;
   /** Up to $4 ready tasks per type of $2, in claim order, locked, from the queues of $3 except those in `skipped`. */
   const readyCandidates = (skipped: string) => `SELECT ready.id, ready.queue, ready.priority, ready.run_at
         FROM unnest($2::text[]) AS wanted(type)
@@ -15,13 +17,19 @@ export function claimSql({ s, tasks, events, columns }: Names) {
           FOR UPDATE SKIP LOCKED
         ) AS ready`;
   /** The update that makes the rows of `chosen` running ($1 now, $5 leaseMs, $6 workerId); its WHERE goes on. */
+  // A due wait (status still 'waiting') claimed at once gets two events: `resumed`, then `started`.
   const claimChosen = `UPDATE ${tasks} t SET status = 'running', attempts = t.attempts + 1,
           attempt_token = gen_random_uuid()::text, lease_until = $1::bigint + $5::bigint, worker_id = $6::text,
-          started_at = $1::bigint, updated_at = $1::bigint, event_seq = t.event_seq + 1
+          started_at = $1::bigint, updated_at = $1::bigint,
+          run_at = CASE WHEN t.status = 'waiting' THEN $1::bigint ELSE t.run_at END,
+          event_seq = t.event_seq + CASE WHEN t.status = 'waiting' THEN 2 ELSE 1 END
         FROM chosen WHERE t.id = chosen.id`;
   const startedEvents = `INSERT INTO ${events} (task_id, seq, kind, data, at)
         SELECT id, event_seq, 'started', jsonb_build_object('attempt', attempts, 'workerId', $6::text), $1::bigint
         FROM claimed`;
+  /** The same, with the `resumed` events of due waits (sql/durable.ts) in the same insert. */
+  const startedAndResumedEvents = `${startedEvents}
+        UNION ALL ${RESUMED_EVENTS_SELECT}`;
   /**
    * A CTE that makes the statement's transaction commit without waiting for its WAL to reach the disk. For claims: a
    * claim lost in a server crash leaves its tasks queued, to be claimed again (delivery is at least once anyway), and
@@ -49,10 +57,14 @@ export function claimSql({ s, tasks, events, columns }: Names) {
         SELECT name FROM ${s}.queues
         WHERE NOT paused AND (max_concurrency IS NOT NULL OR rate_count IS NOT NULL OR max_per_key IS NOT NULL)
       ),
+      -- Due scheduled tasks, and due waits (wait_kind set: sleeps ended, signal waits timed out; sql/durable.ts).
       due AS MATERIALIZED (
-        SELECT id, type, queue, priority, run_at FROM ${tasks}
-        WHERE status = 'scheduled' AND run_at <= $1::bigint
-        FOR UPDATE SKIP LOCKED
+        SELECT * FROM (
+          SELECT id, type, queue, priority, run_at, NULL::text AS wait_kind, NULL::text AS wait_name FROM ${tasks}
+          WHERE status = 'scheduled' AND run_at <= $1::bigint
+          FOR UPDATE SKIP LOCKED
+        ) AS scheduled
+        UNION ALL ${DUE_WAITS_SELECT(tasks)}
       ),
       candidates AS MATERIALIZED (
         ${readyCandidates('paused')}
@@ -72,13 +84,18 @@ export function claimSql({ s, tasks, events, columns }: Names) {
         AND NOT (SELECT gated FROM gate)
         RETURNING ${taskColumns('t')}, t.attempt_token
       ),
+      -- A due wait gets its resumed event here (or, claimed at once, in claimed, which bumps its seq by 2).
       promoted AS (
-        UPDATE ${tasks} t SET status = 'queued', updated_at = $1::bigint
+        UPDATE ${tasks} t SET status = 'queued', updated_at = $1::bigint,
+          run_at = CASE WHEN due.wait_kind IS NULL THEN t.run_at ELSE $1::bigint END,
+          event_seq = t.event_seq + CASE WHEN due.wait_kind IS NULL THEN 0 ELSE 1 END
         FROM due WHERE t.id = due.id AND t.id NOT IN (SELECT id FROM claimed)
+        RETURNING t.id, t.queue, t.owner, t.event_seq, due.wait_kind, due.wait_name
       ),
-      started_events AS (${startedEvents}),
+      ${WOKEN_CTE},
+      started_events AS (${startedAndResumedEvents}),
       ${asyncCommit}
-      SELECT gate.gated, claimed.* FROM gate CROSS JOIN async_commit LEFT JOIN claimed ON true`),
+      SELECT gate.gated, ${WOKEN_JSON} AS woken, claimed.* FROM gate CROSS JOIN async_commit LEFT JOIN claimed ON true`),
     /**
      * $1 queues (null: all). Inside the transaction of a gated claim: locks, in name order, every capped or
      * rate-limited queue the claim may take from, so that claims on them take turns; the next statement, with a
@@ -183,8 +200,12 @@ export function claimSql({ s, tasks, events, columns }: Names) {
       ),
       ${asyncCommit}
       SELECT ${columns}, attempt_token FROM claimed CROSS JOIN async_commit`),
-    nextScheduledAt: prepared(`SELECT min(run_at) AS at FROM ${tasks} WHERE status = 'scheduled'`),
-    nextScheduledAtInQueues: prepared(`SELECT min(run_at) AS at FROM ${tasks}
-      WHERE status = 'scheduled' AND queue = ANY($1::text[])`),
+    /** Scheduled tasks and waits that end by themselves (sleeps, signal timeouts): what the claim's promotion queues. */
+    nextScheduledAt: prepared(`SELECT least(
+        (SELECT min(run_at) FROM ${tasks} WHERE status = 'scheduled'),
+        (SELECT min(wake_at) FROM ${tasks} WHERE status = 'waiting')) AS at`),
+    nextScheduledAtInQueues: prepared(`SELECT least(
+        (SELECT min(run_at) FROM ${tasks} WHERE status = 'scheduled' AND queue = ANY($1::text[])),
+        (SELECT min(wake_at) FROM ${tasks} WHERE status = 'waiting' AND queue = ANY($1::text[]))) AS at`),
   } as const;
 }

@@ -1,6 +1,7 @@
 // Everything that is not a task's life: queue and type settings, subscriptions, workers, API keys, secrets,
 // schedules, retention.
 import { type Names, prepared, QUEUE_COLUMNS, SCHEDULE_COLUMNS, SUBSCRIPTION_COLUMNS } from './common.ts';
+import { deleteDurableRowsCtes } from './durable.ts';
 
 export function settingsSql({ s, tasks, events }: Names) {
   return {
@@ -95,6 +96,7 @@ export function settingsSql({ s, tasks, events }: Names) {
       doomed_events AS (
         DELETE FROM ${events} WHERE task_id IN (SELECT id FROM doomed)
       ),
+      ${deleteDurableRowsCtes(s, 'doomed')},
       deleted AS (
         DELETE FROM ${tasks} WHERE id IN (SELECT id FROM doomed) RETURNING 1
       )

@@ -63,7 +63,8 @@ export function taskSql({ tasks, events, channel, columns }: Names) {
       WHERE (coalesce(owner, ''), idempotency_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`),
 
     getTask: prepared(`SELECT ${columns} FROM ${tasks} WHERE id = $1::text`),
-    existingIds: prepared(`SELECT id FROM ${tasks} WHERE id = ANY($1::text[])`),
+    /** The tasks of refused finish requests: which exist, and which are children of a wait (see finishChildren). */
+    refusedTasks: prepared(`SELECT id, child_key IS NOT NULL AS is_child FROM ${tasks} WHERE id = ANY($1::text[])`),
     taskStatus: prepared(`SELECT status FROM ${tasks} WHERE id = $1::text`),
     /** One row per event; when there are none, one row with a null seq that still tells whether the task exists. */
     listEvents: prepared(`SELECT t.id IS NOT NULL AS task_exists, e.seq, e.kind, e.data, e.at
@@ -85,6 +86,8 @@ export function taskSql({ tasks, events, channel, columns }: Names) {
         FROM (SELECT queue FROM ${tasks} WHERE status = 'queued' LIMIT $1::integer) c GROUP BY queue
       UNION ALL SELECT 'running', queue, count(*)::integer
         FROM (SELECT queue FROM ${tasks} WHERE status = 'running' LIMIT $1::integer) c GROUP BY queue
+      UNION ALL SELECT 'waiting', queue, count(*)::integer
+        FROM (SELECT queue FROM ${tasks} WHERE status = 'waiting' LIMIT $1::integer) c GROUP BY queue
       UNION ALL SELECT 'completed', queue, count(*)::integer
         FROM (SELECT queue FROM ${tasks} WHERE status = 'completed' AND completed_at IS NOT NULL LIMIT $1::integer) c
         GROUP BY queue
@@ -111,6 +114,7 @@ export function taskSql({ tasks, events, channel, columns }: Names) {
       if (query.status !== undefined) where.push(`status = ${literal(query.status)}::text`);
       if (query.type !== undefined) where.push(`type = ${literal(query.type)}::text`);
       if (query.owner !== undefined) where.push(`owner = ${literal(query.owner)}::text`);
+      if (query.parentId !== undefined) where.push(`parent_id = ${literal(query.parentId)}::text`);
       if (query.cursor !== undefined) where.push(`id < ${literal(query.cursor)}::text`);
       if (query.tag) {
         const { key, value } = query.tag;
