@@ -3,10 +3,11 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import { ValidationError } from '../core/errors.ts';
 import type { Json } from '../core/task.ts';
-import { checkName, type TaskDefaults } from '../core/validate.ts';
+import { checkName, checkSoftBelowHard, type TaskDefaults } from '../core/validate.ts';
 import type { Store, TypeSettings } from '../store/store.ts';
 
 const REFRESH_MS = 1000;
+const DEFAULT_FIELDS = ['maxAttempts', 'backoff', 'timeoutMs', 'softTimeoutMs', 'queue'];
 
 interface Entry {
   settings: TypeSettings;
@@ -73,6 +74,7 @@ export class TypeRegistry {
       maxAttempts: d.maxAttempts ?? base.maxAttempts,
       backoff: { ...base.backoff, ...d.backoff },
       timeoutMs: d.timeoutMs === undefined ? base.timeoutMs : d.timeoutMs,
+      softTimeoutMs: d.softTimeoutMs === undefined ? base.softTimeoutMs : d.softTimeoutMs,
     };
   }
 
@@ -81,8 +83,9 @@ export class TypeRegistry {
     const defaults = input.defaults ?? {};
     if (typeof defaults !== 'object' || defaults === null) throw new ValidationError('defaults: must be an object', 'defaults');
     for (const key of Object.keys(defaults)) {
-      if (!['maxAttempts', 'backoff', 'timeoutMs', 'queue'].includes(key)) throw new ValidationError(`defaults.${key}: is not a known field`, `defaults.${key}`);
+      if (!DEFAULT_FIELDS.includes(key)) throw new ValidationError(`defaults.${key}: is not a known field`, `defaults.${key}`);
     }
+    checkSoftBelowHard('defaults.softTimeoutMs', defaults.softTimeoutMs, defaults.timeoutMs);
     const settings: TypeSettings = { type, defaults, payloadSchema: input.payloadSchema ?? null, updatedAt: this.#now() };
     const entry = this.#compile(settings);
     await this.#store.putTypeSettings(settings);

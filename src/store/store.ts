@@ -56,6 +56,10 @@ export interface AttemptRef {
 export interface LeaseState {
   leaseExpiresAt: number;
   cancelRequested: boolean;
+  /** When the attempt's soft time limit passes (startedAt + softTimeoutMs, the store's clock); null without one. */
+  softDeadline: number | null;
+  /** The soft time limit has passed: the handler should finish up (it may still complete). */
+  softTimeLimitExceeded: boolean;
 }
 
 /** How an attempt ends. The engine decides which (retry or dead-letter); the store applies it atomically. */
@@ -135,7 +139,7 @@ export type QueueSettingsPatch = Partial<Pick<QueueSettings, 'paused' | 'maxConc
 export interface TypeSettings {
   type: string;
   /** Applied at submit to tasks of this type that do not say. */
-  defaults: { maxAttempts?: number; backoff?: Partial<BackoffPolicy>; timeoutMs?: number | null; queue?: string };
+  defaults: { maxAttempts?: number; backoff?: Partial<BackoffPolicy>; timeoutMs?: number | null; softTimeoutMs?: number | null; queue?: string };
   /** JSON Schema the payload must match; null: any JSON. */
   payloadSchema: Json | null;
   updatedAt: number;

@@ -6,7 +6,7 @@
 // build the same kind and data in SQL, and the conformance suite checks that a notice's event equals the stored one.
 import { TaskErrorCode } from '../core/error-codes.ts';
 import type { Json, Progress, TaskError, TaskEvent, TaskEventKind, TaskStatus } from '../core/task.ts';
-import type { AttemptOutcome, QueueSettingsPatch, StoreNotice } from './store.ts';
+import type { AttemptOutcome, LeaseState, QueueSettingsPatch, StoreNotice } from './store.ts';
 
 /** Where notices go: an array of a write's notices, or a backend's pending notices of its transaction. */
 export interface NoticeSink {
@@ -162,4 +162,10 @@ export function queueSettingsNotices(name: string, patch: QueueSettingsPatch): S
   const mayFreeTasks =
     patch.paused === false || patch.maxConcurrency !== undefined || patch.rateLimit !== undefined || patch.maxPerKey !== undefined;
   return mayFreeTasks ? [readyNotice(name)] : [];
+}
+
+/** What a heartbeat answers, from the columns it returns: the lease, a pending cancel, and the soft time limit. */
+export function leaseState(leaseUntil: number, cancelRequested: boolean, startedAt: number | null, softTimeoutMs: number | null, now: number): LeaseState {
+  const softDeadline = startedAt === null || softTimeoutMs === null ? null : startedAt + softTimeoutMs;
+  return { leaseExpiresAt: leaseUntil, cancelRequested, softDeadline, softTimeLimitExceeded: softDeadline !== null && now >= softDeadline };
 }

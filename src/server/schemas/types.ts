@@ -11,6 +11,7 @@ export const TypeDefaults = {
     maxAttempts: { type: 'integer', minimum: 1, maximum: 1000 },
     backoff: BackoffInput,
     timeoutMs: { type: ['integer', 'null'], minimum: 1, maximum: 7 * 86_400_000 },
+    softTimeoutMs: { type: ['integer', 'null'], minimum: 1, maximum: 7 * 86_400_000, description: 'Less than timeoutMs when both are set.' },
     queue: { type: 'string' },
   },
 } as const;

@@ -49,6 +49,7 @@ import {
   createdNotices,
   eventNotice,
   finishedNotices,
+  leaseState,
   manualRetryEvent,
   outputEvent,
   progressEvent,
@@ -290,13 +291,13 @@ export class PostgresStore implements Store {
   }
 
   async heartbeat(ref: AttemptRef, leaseMs: number, now: number): Promise<LeaseState> {
-    const [row] = await this.#query<{ lease_until: Int8; cancel_requested: boolean }>(this.#sql.heartbeat, [
+    const [row] = await this.#query<{ lease_until: Int8; cancel_requested: boolean; started_at: Int8 | null; soft_timeout_ms: number | null }>(this.#sql.heartbeat, [
       now + leaseMs,
       ref.taskId,
       ref.attemptToken,
     ]);
     if (!row) throw await this.#refusal(ref.taskId);
-    return { leaseExpiresAt: toNumber(row.lease_until), cancelRequested: row.cancel_requested };
+    return leaseState(toNumber(row.lease_until), row.cancel_requested, toNumberOrNull(row.started_at), row.soft_timeout_ms, now);
   }
 
   async progress(ref: AttemptRef, progress: Progress, now: number): Promise<TaskEvent> {

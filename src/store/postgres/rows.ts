@@ -18,6 +18,7 @@ export interface TaskRow {
   max_attempts: number;
   backoff: BackoffPolicy;
   timeout_ms: number | null;
+  soft_timeout_ms: number | null;
   idempotency_key: string | null;
   tags: Record<string, string>;
   owner: string | null;
@@ -156,6 +157,7 @@ export function rowToTask(r: TaskRow): Task {
     maxAttempts: r.max_attempts,
     backoff: r.backoff ?? DEFAULT_BACKOFF,
     timeoutMs: r.timeout_ms,
+    softTimeoutMs: r.soft_timeout_ms ?? null,
     idempotencyKey: r.idempotency_key,
     tags: r.tags ?? {},
     owner: r.owner,

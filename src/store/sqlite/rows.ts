@@ -23,6 +23,7 @@ export function rowToTask(r: Row): Task {
     maxAttempts: r.max_attempts as number,
     backoff: parseJson(r.backoff, DEFAULT_BACKOFF),
     timeoutMs: r.timeout_ms as number | null,
+    softTimeoutMs: (r.soft_timeout_ms as number | null | undefined) ?? null,
     idempotencyKey: r.idempotency_key as string | null,
     tags: parseJson(r.tags, {}),
     owner: r.owner as string | null,

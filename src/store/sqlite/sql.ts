@@ -89,6 +89,8 @@ export const MIGRATIONS: readonly string[] = [
   `-- Finished tasks by status, as on PostgreSQL: capped counts for metrics, dead-letter redrive and retention walk
    -- only the finished tasks of one status. completed_at is set exactly while a task is finished.
    CREATE INDEX tasks_finished ON tasks (status, completed_at) WHERE completed_at IS NOT NULL;`,
+  `-- Soft time limits: the handler is told at softTimeoutMs and may still return; timeout_ms stays the hard limit.
+   ALTER TABLE tasks ADD COLUMN soft_timeout_ms INTEGER;`,
 ];
 
 /**
@@ -128,8 +130,9 @@ export const SQL = {
   recordMigration: `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
 
   insertTask: `INSERT INTO tasks (id, queue, type, payload, status, priority, run_at, max_attempts, backoff, timeout_ms,
-      idempotency_key, tags, owner, parent_id, concurrency_key, traceparent, event_seq, created_at, updated_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
+      idempotency_key, tags, owner, parent_id, concurrency_key, traceparent, event_seq, created_at, updated_at,
+      soft_timeout_ms)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
     ON CONFLICT DO NOTHING`,
   taskByIdempotencyKey: `SELECT * FROM tasks WHERE coalesce(owner, '') = ? AND idempotency_key = ?`,
   insertEvents: `INSERT INTO task_events (task_id, seq, kind, data, at)
@@ -199,7 +202,7 @@ export const SQL = {
     AND queue IN (SELECT value FROM json_each(?))`,
 
   heartbeat: `UPDATE tasks SET lease_until = ? WHERE id = ? AND attempt_token = ? AND status = 'running'
-    RETURNING lease_until, cancel_requested`,
+    RETURNING lease_until, cancel_requested, started_at, soft_timeout_ms`,
   progress: `UPDATE tasks SET progress = ?, updated_at = ?, event_seq = event_seq + 1
     WHERE id = ? AND attempt_token = ? AND status = 'running' RETURNING event_seq, queue, owner`,
   output: `UPDATE tasks SET updated_at = ?, event_seq = event_seq + 1

@@ -44,6 +44,7 @@ import {
   finishError,
   finishStatus,
   finishValue,
+  leaseState,
   manualRetryEvent,
   outputEvent,
   progressEvent,
@@ -121,7 +122,7 @@ export class SqliteStore implements Store {
         const inserted = this.#c.sql(SQL.insertTask).run(
           t.id, t.queue, t.type, JSON.stringify(t.payload), t.status, t.priority, t.runAt, t.maxAttempts,
           JSON.stringify(t.backoff), t.timeoutMs, t.idempotencyKey, JSON.stringify(t.tags), t.owner, t.parentId,
-          t.concurrencyKey, t.traceparent, t.createdAt, t.createdAt,
+          t.concurrencyKey, t.traceparent, t.createdAt, t.createdAt, t.softTimeoutMs,
         );
         if (inserted.changes === 0) {
           const existing = this.#c.get(SQL.taskByIdempotencyKey, t.owner ?? '', t.idempotencyKey);
@@ -264,7 +265,7 @@ export class SqliteStore implements Store {
   async heartbeat(ref: AttemptRef, leaseMs: number, now: number): Promise<LeaseState> {
     const row = this.#c.get(SQL.heartbeat, now + leaseMs, ref.taskId, ref.attemptToken);
     if (!row) throw this.#refusal(ref.taskId);
-    return { leaseExpiresAt: row.lease_until as number, cancelRequested: row.cancel_requested === 1 };
+    return leaseState(row.lease_until as number, row.cancel_requested === 1, row.started_at as number | null, row.soft_timeout_ms as number | null, now);
   }
 
   async progress(ref: AttemptRef, progress: Progress, now: number): Promise<TaskEvent> {

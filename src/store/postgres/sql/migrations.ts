@@ -120,6 +120,8 @@ export function migrations(s: string): readonly string[] {
      -- entry for each of the three or more events of every task. Dropping the column is a catalog change (no rewrite).
      ALTER TABLE ${s}.task_events DROP COLUMN id;
      ALTER TABLE ${s}.task_events REPLICA IDENTITY USING INDEX task_events_task_id_seq_key;`,
+    `-- Soft time limits: the handler is told at softTimeoutMs and may still return; timeout_ms stays the hard limit.
+     ALTER TABLE ${s}.tasks ADD COLUMN soft_timeout_ms integer;`,
   ];
 }
 
