@@ -59,12 +59,14 @@ def task_spec(
     max_attempts: Optional[int] = None,
     backoff: Optional[Dict[str, Any]] = None,
     timeout: Optional[float] = None,
+    soft_timeout: Optional[float] = None,
     tags: Optional[Dict[str, str]] = None,
     parent_id: Optional[str] = None,
     idempotency_key: Optional[str] = None,
     **wire: Any,
 ) -> Dict[str, Any]:
-    """The wire body of a task. `delay` and `timeout` are seconds; `run_at` a datetime or epoch ms; `backoff` as on
+    """The wire body of a task. `delay`, `timeout` (the hard limit) and `soft_timeout` (below it: the handler is told
+    and may still return) are seconds; `run_at` a datetime or epoch ms; `backoff` as on
     the wire ({"type": "fixed"|"exponential", "delayMs", "maxDelayMs", "jitter"}). Extra keyword arguments are
     passed through as wire fields (e.g. timeoutMs=None for no limit)."""
     spec: Dict[str, Any] = {"type": type, "payload": payload}
@@ -76,6 +78,7 @@ def task_spec(
         ("maxAttempts", max_attempts),
         ("backoff", backoff),
         ("timeoutMs", _ms(timeout)),
+        ("softTimeoutMs", _ms(soft_timeout)),
         ("tags", tags),
         ("parentId", parent_id),
         ("idempotencyKey", idempotency_key),
