@@ -102,6 +102,16 @@ function checkJson(field: string, value: unknown): Json {
   return value as Json;
 }
 
+/** A rate limit as given (queues and types alike): `{ count, intervalMs }` of positive integers, or null for none. */
+export function checkRateLimit(field: string, value: unknown): { count: number; intervalMs: number } | null {
+  if (value === null) return null;
+  const rate = value as { count?: unknown; intervalMs?: unknown };
+  if (typeof value !== 'object' || !Number.isInteger(rate.count) || (rate.count as number) < 1 || !Number.isInteger(rate.intervalMs) || (rate.intervalMs as number) < 1) {
+    fail(field, 'must be { count: positive integer, intervalMs: positive integer } or null');
+  }
+  return { count: rate.count as number, intervalMs: rate.intervalMs as number };
+}
+
 /** A time limit as given (undefined: the default; null: none), 1 ms to 7 days. */
 function checkTimeLimit(field: string, value: unknown, fallback: number | null): number | null {
   if (value === undefined) return fallback;

@@ -166,6 +166,8 @@ export function queueSettingsNotices(name: string, patch: QueueSettingsPatch): S
 
 /** What a heartbeat answers, from the columns it returns: the lease, a pending cancel, and the soft time limit. */
 export function leaseState(leaseUntil: number, cancelRequested: boolean, startedAt: number | null, softTimeoutMs: number | null, now: number): LeaseState {
-  const softDeadline = startedAt === null || softTimeoutMs === null ? null : startedAt + softTimeoutMs;
-  return { leaseExpiresAt: leaseUntil, cancelRequested, softDeadline, softTimeLimitExceeded: softDeadline !== null && now >= softDeadline };
+  const lease = { leaseExpiresAt: leaseUntil, cancelRequested };
+  if (startedAt === null || softTimeoutMs === null) return lease;
+  const softDeadline = startedAt + softTimeoutMs;
+  return { ...lease, softDeadline, softTimeLimitExceeded: now >= softDeadline };
 }

@@ -266,10 +266,12 @@ export class PostgresStore implements Store {
     const types = [...new Set(request.types)];
     const params = [now, types, request.queues, request.max, request.leaseMs, request.workerId];
     const attempt = await this.#query<GatedClaimRow>(this.#sql.claim, params);
-    // Gated: the best candidates lie in capped or rate-limited queues, whose room must be counted under their locks.
+    // Gated: the best candidates lie in capped or rate-limited queues, or are of rate-limited types, whose room must
+    // be counted under their locks.
     const rows = attempt[0]?.gated
       ? await this.#pool.transaction(async (client) => {
           await this.#query(this.#sql.claimLimitedLock, [request.queues], client);
+          await this.#query(this.#sql.claimLimitedTypeLock, [types], client);
           return this.#query<TaskRowWithToken>(this.#sql.claimLimited, params, client);
         })
       : attempt.filter((row): row is GatedClaimRow & TaskRowWithToken => row.id !== null);

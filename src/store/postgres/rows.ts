@@ -58,6 +58,8 @@ export interface TypeSettingsRow {
   defaults: TypeSettings['defaults'];
   payload_schema: Json | null;
   updated_at: Int8;
+  rate_count: number | null;
+  rate_interval_ms: number | null;
 }
 
 export interface SubscriptionRow {
@@ -188,7 +190,14 @@ export function rowToQueueSettings(r: QueueRow): QueueSettings {
 }
 
 export function rowToTypeSettings(r: TypeSettingsRow): TypeSettings {
-  return { type: r.type, defaults: r.defaults ?? {}, payloadSchema: r.payload_schema ?? null, updatedAt: toNumber(r.updated_at) };
+  return {
+    type: r.type,
+    defaults: r.defaults ?? {},
+    payloadSchema: r.payload_schema ?? null,
+    // Present only when set, as the contract allows: settings stored before rate limits read back unchanged.
+    ...(r.rate_count === null || r.rate_interval_ms === null ? {} : { rateLimit: { count: r.rate_count, intervalMs: r.rate_interval_ms } }),
+    updatedAt: toNumber(r.updated_at),
+  };
 }
 
 export function rowToSubscription(r: SubscriptionRow): Subscription {

@@ -57,7 +57,7 @@ export function rowToFinished(row: Row): FinishedTask {
 }
 
 export function rowToCandidate(r: Row, round: number): Candidate {
-  return { id: r.id as string, queue: r.queue as string, priority: r.priority as number, runAt: r.run_at as number, round };
+  return { id: r.id as string, queue: r.queue as string, type: r.type as string, priority: r.priority as number, runAt: r.run_at as number, round };
 }
 
 export function rowToEvent(r: Row): TaskEvent {

@@ -122,6 +122,10 @@ export function migrations(s: string): readonly string[] {
      ALTER TABLE ${s}.task_events REPLICA IDENTITY USING INDEX task_events_task_id_seq_key;`,
     `-- Soft time limits: the handler is told at softTimeoutMs and may still return; timeout_ms stays the hard limit.
      ALTER TABLE ${s}.tasks ADD COLUMN soft_timeout_ms integer;`,
+    `-- Per-type rate limits: starts of a rate-limited type inside the current window, as queue_starts for queues.
+     ALTER TABLE ${s}.task_types ADD COLUMN rate_count integer, ADD COLUMN rate_interval_ms integer;
+     CREATE TABLE ${s}.type_starts (type text COLLATE "C" NOT NULL, at bigint NOT NULL);
+     CREATE INDEX type_starts_type_at ON ${s}.type_starts (type, at);`,
   ];
 }
 
