@@ -1,7 +1,8 @@
 // Issue 14 point 6 in the Python client (clients/python, run from the source folder): the soft time limit comes from
 // the task's softTimeoutMs in the claim (the handler's registration has none) and raises SoftTimeLimitExceeded, after
 // which the handler returns its result; the hard limit (timeoutMs) still kills a handler that ignores it; the
-// Celery-style layer's soft_time_limit becomes softTimeoutMs at submit. Needs python3 (3.9+), or TASKHUB_PYTHON.
+// Celery-style layer's soft_time_limit becomes softTimeoutMs at submit; put_type and set_type_rate_limit set a
+// type's rate limit (point 7). Needs python3 (3.9+), or TASKHUB_PYTHON.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -15,8 +16,8 @@ import { startServer } from './helpers/server.ts';
 const PYTHON = process.env.TASKHUB_PYTHON ?? 'python3';
 const ROOT = join(import.meta.dirname, '..');
 
-describe('Python client: soft time limits', () => {
-  it('returns after the soft limit from the claim; the hard limit still fails the attempt; soft_time_limit maps to softTimeoutMs', async () => {
+describe('Python client: soft time limits and type settings', () => {
+  it('returns after the soft limit from the claim; the hard limit still fails the attempt; soft_time_limit maps to softTimeoutMs; put_type sets a rate limit', async () => {
     const s = await startServer({ autoStart: false, leaseMs: 5000 });
     const child = spawn(PYTHON, ['soft_flow.py'], {
       cwd: join(ROOT, 'test', 'fixtures', 'python'),
@@ -40,6 +41,11 @@ describe('Python client: soft time limits', () => {
       const celery = await s.hub.get(celeryId);
       assert.equal(celery.softTimeoutMs, 250, 'soft_time_limit=0.25 arrives as softTimeoutMs');
       assert.equal(celery.timeoutMs, 5000);
+      // put_type / set_type_rate_limit: the type's rate limit, stored as the server's own settings.
+      const typed = lines.find((l) => l.step === 'typed') as unknown as { rateLimit: unknown; defaults: unknown };
+      assert.deepEqual(typed.rateLimit, { count: 5, intervalMs: 1000 });
+      assert.deepEqual(typed.defaults, { maxAttempts: 2 });
+      assert.deepEqual((await s.hub.types.list()).find((t) => t.type === 'py-limited')?.rateLimit, { count: 5, intervalMs: 1000 });
 
       const submit = async (body: unknown) => {
         const res = await s.request('POST', '/api/v1/tasks', body);

@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 from ._http import Http
 from .errors import (
+    NotFoundError,
     TaskhubError,
     TaskhubHttpError,
     TaskhubNetworkError,
@@ -87,6 +88,20 @@ def task_spec(
             spec[key] = value
     spec.update(wire)
     return spec
+
+
+_RATE_UNITS = {"s": 1000, "m": 60_000, "h": 3_600_000}
+
+
+def parse_rate_limit(rate: Any) -> Optional[Dict[str, int]]:
+    """None, {"count", "intervalMs"}, or Celery's "N/s", "N/m", "N/h" (a bare number is per second)."""
+    if rate is None or isinstance(rate, dict):
+        return rate
+    text = str(rate).strip()
+    count, _, unit = text.partition("/")
+    if not count.isdigit() or (unit or "s") not in _RATE_UNITS:
+        raise ValueError(f"rate limit {rate!r}: expected N/s, N/m or N/h, or {{'count', 'intervalMs'}}")
+    return {"count": int(count), "intervalMs": _RATE_UNITS[unit or "s"]}
 
 
 def _tid(task_id: str) -> str:
@@ -337,6 +352,31 @@ class TaskhubClient:
 
     def workers(self) -> List[Dict[str, Any]]:
         return self._http.request("GET", "/workers")[1]["workers"]
+
+    # ---- task types (admin) ----
+
+    def types(self) -> List[Dict[str, Any]]:
+        """Every task type's settings: [{"type", "defaults", "payloadSchema", "rateLimit", "updatedAt"}, ...]."""
+        return self._http.request("GET", "/types")[1]["types"]
+
+    def get_type(self, type: str) -> Dict[str, Any]:  # noqa: A002
+        return self._http.request("GET", f"/types/{quote(type, safe='')}")[1]
+
+    def put_type(self, type: str, *, defaults: Optional[Dict[str, Any]] = None, payload_schema: Any = None,  # noqa: A002
+                 rate_limit: Any = None) -> Dict[str, Any]:
+        """Replaces a task type's settings as a whole: `defaults` ({"maxAttempts", "backoff", "timeoutMs",
+        "softTimeoutMs", "queue"}), a JSON Schema for payloads, and `rate_limit`: at most N starts of the type across
+        every queue and worker, as Celery's rate_limit ("10/m": N per s, m or h) or {"count", "intervalMs"}."""
+        body: Dict[str, Any] = {"defaults": defaults or {}, "payloadSchema": payload_schema, "rateLimit": parse_rate_limit(rate_limit)}
+        return self._http.request("PUT", f"/types/{quote(type, safe='')}", body)[1]
+
+    def set_type_rate_limit(self, type: str, rate_limit: Any) -> Dict[str, Any]:  # noqa: A002
+        """Sets (or, with None, removes) a type's rate limit, keeping its other settings."""
+        try:
+            current = self.get_type(type)
+        except NotFoundError:
+            current = {}
+        return self.put_type(type, defaults=current.get("defaults"), payload_schema=current.get("payloadSchema"), rate_limit=rate_limit)
 
 
 def _sse_messages(response: http.client.HTTPResponse, stop: Optional[threading.Event]) -> Iterator[Tuple[str, str, Optional[float]]]:
