@@ -59,8 +59,13 @@ export interface Task {
   attempts: number;
   maxAttempts: number;
   backoff: BackoffPolicy;
-  /** Per-attempt time limit in ms; null means none. */
+  /** Per-attempt time limit in ms (the hard limit: the attempt fails with TIMEOUT and the handler is stopped); null means none. */
   timeoutMs: number | null;
+  /**
+   * Per-attempt soft time limit in ms, below timeoutMs: the handler is told (ctx.softSignal, the heartbeat answer's
+   * `softTimeLimitExceeded`) and may still finish and return its result; null means none.
+   */
+  softTimeoutMs: number | null;
   idempotencyKey: string | null;
   tags: Record<string, string>;
   owner: string | null;
@@ -128,6 +133,7 @@ export interface EnqueueOptions {
   maxAttempts?: number;
   backoff?: Partial<BackoffPolicy>;
   timeoutMs?: number | null;
+  softTimeoutMs?: number | null;
   idempotencyKey?: string;
   tags?: Record<string, string>;
   owner?: string;

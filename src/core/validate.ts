@@ -7,7 +7,8 @@ import type { BackoffPolicy, Json, Task, TaskSpec } from './task.ts';
 /** A task ready to be stored: every field decided. */
 export type NewTask = Pick<
   Task,
-  | 'id' | 'queue' | 'type' | 'payload' | 'priority' | 'runAt' | 'maxAttempts' | 'backoff' | 'timeoutMs' | 'idempotencyKey'
+  | 'id' | 'queue' | 'type' | 'payload' | 'priority' | 'runAt' | 'maxAttempts' | 'backoff' | 'timeoutMs' | 'softTimeoutMs'
+  | 'idempotencyKey'
   | 'tags' | 'owner' | 'parentId' | 'concurrencyKey' | 'traceparent' | 'createdAt'
 > & {
   /** `scheduled` when runAt is in the future, else `queued`. */
@@ -19,6 +20,7 @@ export interface TaskDefaults {
   maxAttempts: number;
   backoff: BackoffPolicy;
   timeoutMs: number | null;
+  softTimeoutMs: number | null;
 }
 
 export const DEFAULT_TASK_DEFAULTS: TaskDefaults = {
@@ -26,7 +28,11 @@ export const DEFAULT_TASK_DEFAULTS: TaskDefaults = {
   maxAttempts: 3,
   backoff: DEFAULT_BACKOFF,
   timeoutMs: null,
+  softTimeoutMs: null,
 };
+
+/** Longest time limit, soft or hard: 7 days. */
+export const MAX_TIMEOUT_MS = 7 * 86_400_000;
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.:\-/]{0,199}$/;
 const TRACEPARENT_RE = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
@@ -96,6 +102,32 @@ function checkJson(field: string, value: unknown): Json {
   return value as Json;
 }
 
+/** A rate limit as given (queues and types alike): `{ count, intervalMs }` of positive integers, or null for none. */
+export function checkRateLimit(field: string, value: unknown): { count: number; intervalMs: number } | null {
+  if (value === null) return null;
+  const rate = value as { count?: unknown; intervalMs?: unknown };
+  if (typeof value !== 'object' || !Number.isInteger(rate.count) || (rate.count as number) < 1 || !Number.isInteger(rate.intervalMs) || (rate.intervalMs as number) < 1) {
+    fail(field, 'must be { count: positive integer, intervalMs: positive integer } or null');
+  }
+  return { count: rate.count as number, intervalMs: rate.intervalMs as number };
+}
+
+/** A time limit as given (undefined: the default; null: none), 1 ms to 7 days. */
+function checkTimeLimit(field: string, value: unknown, fallback: number | null): number | null {
+  if (value === undefined) return fallback;
+  if (value === null) return null;
+  return checkInt(field, value, 1, MAX_TIMEOUT_MS);
+}
+
+/**
+ * A soft limit at or past the hard one would never be seen: the hard limit stops the handler first. Checked on the
+ * values that apply (a type's default timeoutMs included), for task specs and type defaults alike.
+ */
+export function checkSoftBelowHard(field: string, softTimeoutMs: number | null | undefined, timeoutMs: number | null | undefined): void {
+  if (softTimeoutMs === null || softTimeoutMs === undefined || timeoutMs === null || timeoutMs === undefined) return;
+  if (softTimeoutMs >= timeoutMs) fail(field, `must be less than timeoutMs (${timeoutMs})`);
+}
+
 /** Validates one task spec and fills in defaults. `makeId` and `now` come from the caller so this stays pure. */
 export function normalizeTaskSpec(spec: TaskSpec, defaults: TaskDefaults, now: number, makeId: () => string): NewTask {
   if (typeof spec !== 'object' || spec === null) throw new ValidationError('task must be an object');
@@ -112,12 +144,9 @@ export function normalizeTaskSpec(spec: TaskSpec, defaults: TaskDefaults, now: n
   }
   const maxAttempts =
     spec.maxAttempts === undefined ? defaults.maxAttempts : checkInt('maxAttempts', spec.maxAttempts, 1, 1000);
-  const timeoutMs =
-    spec.timeoutMs === undefined
-      ? defaults.timeoutMs
-      : spec.timeoutMs === null
-        ? null
-        : checkInt('timeoutMs', spec.timeoutMs, 1, 7 * 86_400_000);
+  const timeoutMs = checkTimeLimit('timeoutMs', spec.timeoutMs, defaults.timeoutMs);
+  const softTimeoutMs = checkTimeLimit('softTimeoutMs', spec.softTimeoutMs, defaults.softTimeoutMs);
+  checkSoftBelowHard('softTimeoutMs', softTimeoutMs, timeoutMs);
   const traceparent = checkOptionalString('traceparent', spec.traceparent, 55);
   if (traceparent !== null && !TRACEPARENT_RE.test(traceparent)) fail('traceparent', 'must be a W3C traceparent');
   return {
@@ -131,6 +160,7 @@ export function normalizeTaskSpec(spec: TaskSpec, defaults: TaskDefaults, now: n
     maxAttempts,
     backoff: checkBackoff(spec.backoff, defaults.backoff),
     timeoutMs,
+    softTimeoutMs,
     idempotencyKey: checkOptionalString('idempotencyKey', spec.idempotencyKey, 200),
     tags: checkTags(spec.tags),
     owner: checkOptionalString('owner', spec.owner, 200),

@@ -107,8 +107,10 @@ export class AttemptService implements WorkerGateway {
     return this.#cancels.on(listener);
   }
 
-  heartbeat(ref: AttemptRef): Promise<LeaseState> {
-    return this.#store.heartbeat(ref, this.leaseMs, this.#now());
+  /** The renewed lease; the soft limit fields always present (null and false for a task without one). */
+  async heartbeat(ref: AttemptRef): Promise<LeaseState> {
+    const lease = await this.#store.heartbeat(ref, this.leaseMs, this.#now());
+    return { softDeadline: null, softTimeLimitExceeded: false, ...lease };
   }
 
   progress(ref: AttemptRef, progress: Progress): Promise<TaskEvent> {

@@ -1,6 +1,6 @@
 // Queue counts and controls: pause and resume, and the limits `claim` enforces in every process.
 import { ValidationError } from '../core/errors.ts';
-import { checkName } from '../core/validate.ts';
+import { checkName, checkRateLimit } from '../core/validate.ts';
 import type { QueueCounts, QueueSettings, QueueSettingsPatch, Store } from '../store/store.ts';
 
 export type QueueLimits = Pick<QueueSettingsPatch, 'maxConcurrency' | 'rateLimit' | 'maxPerKey'>;
@@ -42,13 +42,7 @@ export class QueueControls {
       if (cap !== null && (!Number.isInteger(cap) || cap < 1)) throw new ValidationError('maxConcurrency: must be a positive integer or null', 'maxConcurrency');
       patch.maxConcurrency = cap;
     }
-    if (limits.rateLimit !== undefined) {
-      const rate = limits.rateLimit;
-      if (rate !== null && (typeof rate !== 'object' || !Number.isInteger(rate.count) || rate.count < 1 || !Number.isInteger(rate.intervalMs) || rate.intervalMs < 1)) {
-        throw new ValidationError('rateLimit: must be { count: positive integer, intervalMs: positive integer } or null', 'rateLimit');
-      }
-      patch.rateLimit = rate === null ? null : { count: rate.count, intervalMs: rate.intervalMs };
-    }
+    if (limits.rateLimit !== undefined) patch.rateLimit = checkRateLimit('rateLimit', limits.rateLimit);
     return this.#store.updateQueueSettings(checkName('queue', name), patch, this.#now());
   }
 

@@ -127,6 +127,13 @@ export interface AttemptRef {
 export interface LeaseState {
   leaseExpiresAt: number;
   cancelRequested: boolean;
+  /**
+   * When the attempt's soft time limit passes (startedAt + softTimeoutMs, the store's clock). A store sets it (and
+   * the flag below) only for a task with a soft limit; the engine answers null and false for the others.
+   */
+  softDeadline?: number | null;
+  /** The soft time limit has passed: the handler should finish up (it may still complete). */
+  softTimeLimitExceeded?: boolean;
 }
 
 /** How an attempt ends. The engine decides which (retry or dead-letter); the store applies it atomically. */
@@ -206,10 +213,21 @@ export type QueueSettingsPatch = Partial<Pick<QueueSettings, 'paused' | 'maxConc
 export interface TypeSettings {
   type: string;
   /** Applied at submit to tasks of this type that do not say. */
-  defaults: { maxAttempts?: number; backoff?: Partial<BackoffPolicy>; timeoutMs?: number | null; queue?: string };
+  defaults: { maxAttempts?: number; backoff?: Partial<BackoffPolicy>; timeoutMs?: number | null; softTimeoutMs?: number | null; queue?: string };
   /** JSON Schema the payload must match; null: any JSON. */
   payloadSchema: Json | null;
+  /**
+   * At most `count` starts of this type in any window of `intervalMs`, across every queue and process, enforced in
+   * `claim` like a queue's rateLimit (Celery's per-task `rate_limit`); absent or null: no limit.
+   */
+  rateLimit?: RateLimit | null;
   updatedAt: number;
+}
+
+/** An exact sliding window: at most `count` starts in any `intervalMs`. */
+export interface RateLimit {
+  count: number;
+  intervalMs: number;
 }
 
 /** A durable topic subscription: every matching publish creates one task of `type` in `queue`. */
@@ -301,7 +319,7 @@ export interface Store {
    * Moves due `scheduled` tasks to `queued` and due waits (`waiting` tasks whose sleep ended or signal wait timed
    * out: event `resumed`) back to `queued`, then takes up to `max` queued tasks of the given types and queues, by
    * priority (higher first), then runAt, then id, skipping paused queues and never exceeding a queue's maxConcurrency
-   * or rateLimit (counted across all processes); in a queue with maxPerKey, never more than that many running per
+   * or rateLimit, or a type's rateLimit (counted across all processes); in a queue with maxPerKey, never more than that many running per
    * concurrencyKey, taking tasks round-robin across keys within a priority; each becomes `running` with attempts + 1, a fresh attempt token, a
    * lease until now + leaseMs, and a `started` event. Two concurrent claims never return the same task.
    */

@@ -6,7 +6,7 @@
 // build the same kind and data in SQL, and the conformance suite checks that a notice's event equals the stored one.
 import { TaskErrorCode } from '../core/error-codes.ts';
 import type { Json, Progress, TaskError, TaskEvent, TaskEventKind, TaskStatus, WaitingFor } from '../core/task.ts';
-import type { AttemptOutcome, QueueSettingsPatch, StoreNotice } from './store.ts';
+import type { AttemptOutcome, LeaseState, QueueSettingsPatch, StoreNotice } from './store.ts';
 
 /** Where notices go: an array of a write's notices, or a backend's pending notices of its transaction. */
 export interface NoticeSink {
@@ -201,4 +201,12 @@ export function childFinishedEvent(
 /** The `retrying` event of a recover: a retry by hand that resumes from a checkpoint. */
 export function recoverEvent(taskId: string, seq: number, fromVersion: number | null, at: number): TaskEvent {
   return { taskId, seq, kind: 'retrying', data: { manual: true, recover: true, fromVersion }, at };
+}
+
+/** What a heartbeat answers, from the columns it returns: the lease, a pending cancel, and the soft time limit. */
+export function leaseState(leaseUntil: number, cancelRequested: boolean, startedAt: number | null, softTimeoutMs: number | null, now: number): LeaseState {
+  const lease = { leaseExpiresAt: leaseUntil, cancelRequested };
+  if (startedAt === null || softTimeoutMs === null) return lease;
+  const softDeadline = startedAt + softTimeoutMs;
+  return { ...lease, softDeadline, softTimeLimitExceeded: now >= softDeadline };
 }

@@ -68,6 +68,7 @@ import {
   createdNotices,
   eventNotice,
   finishedNotices,
+  leaseState,
   manualRetryEvent,
   recoverEvent,
   resumedEvent,
@@ -301,10 +302,12 @@ export class PostgresStore implements Store {
     const types = [...new Set(request.types)];
     const params = [now, types, request.queues, request.max, request.leaseMs, request.workerId];
     const attempt = await this.#query<GatedClaimRow>(this.#sql.claim, params);
-    // Gated: the best candidates lie in capped or rate-limited queues, whose room must be counted under their locks.
+    // Gated: the best candidates lie in capped or rate-limited queues, or are of rate-limited types, whose room must
+    // be counted under their locks.
     const rows = attempt[0]?.gated
       ? await this.#pool.transaction(async (client) => {
           await this.#query(this.#sql.claimLimitedLock, [request.queues], client);
+          await this.#query(this.#sql.claimLimitedTypeLock, [types], client);
           return this.#query<TaskRowWithToken>(this.#sql.claimLimited, params, client);
         })
       : attempt.filter((row): row is GatedClaimRow & TaskRowWithToken => row.id !== null);
@@ -345,13 +348,13 @@ export class PostgresStore implements Store {
   }
 
   async heartbeat(ref: AttemptRef, leaseMs: number, now: number): Promise<LeaseState> {
-    const [row] = await this.#query<{ lease_until: Int8; cancel_requested: boolean }>(this.#sql.heartbeat, [
+    const [row] = await this.#query<{ lease_until: Int8; cancel_requested: boolean; started_at: Int8 | null; soft_timeout_ms: number | null }>(this.#sql.heartbeat, [
       now + leaseMs,
       ref.taskId,
       ref.attemptToken,
     ]);
     if (!row) throw await this.#refusal(ref.taskId);
-    return { leaseExpiresAt: toNumber(row.lease_until), cancelRequested: row.cancel_requested };
+    return leaseState(toNumber(row.lease_until), row.cancel_requested, toNumberOrNull(row.started_at), row.soft_timeout_ms, now);
   }
 
   async progress(ref: AttemptRef, progress: Progress, now: number): Promise<TaskEvent> {

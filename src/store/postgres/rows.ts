@@ -32,6 +32,7 @@ export interface TaskRow {
   max_attempts: number;
   backoff: BackoffPolicy;
   timeout_ms: number | null;
+  soft_timeout_ms: number | null;
   idempotency_key: string | null;
   tags: Record<string, string>;
   owner: string | null;
@@ -150,6 +151,8 @@ export interface TypeSettingsRow {
   defaults: TypeSettings['defaults'];
   payload_schema: Json | null;
   updated_at: Int8;
+  rate_count: number | null;
+  rate_interval_ms: number | null;
 }
 
 export interface SubscriptionRow {
@@ -251,6 +254,7 @@ export function rowToTask(r: TaskRow): Task {
     maxAttempts: r.max_attempts,
     backoff: r.backoff ?? DEFAULT_BACKOFF,
     timeoutMs: r.timeout_ms,
+    softTimeoutMs: r.soft_timeout_ms ?? null,
     idempotencyKey: r.idempotency_key,
     tags: r.tags ?? {},
     owner: r.owner,
@@ -292,7 +296,14 @@ export function rowToQueueSettings(r: QueueRow): QueueSettings {
 }
 
 export function rowToTypeSettings(r: TypeSettingsRow): TypeSettings {
-  return { type: r.type, defaults: r.defaults ?? {}, payloadSchema: r.payload_schema ?? null, updatedAt: toNumber(r.updated_at) };
+  return {
+    type: r.type,
+    defaults: r.defaults ?? {},
+    payloadSchema: r.payload_schema ?? null,
+    // Present only when set, as the contract allows: settings stored before rate limits read back unchanged.
+    ...(r.rate_count === null || r.rate_interval_ms === null ? {} : { rateLimit: { count: r.rate_count, intervalMs: r.rate_interval_ms } }),
+    updatedAt: toNumber(r.updated_at),
+  };
 }
 
 export function rowToSubscription(r: SubscriptionRow): Subscription {

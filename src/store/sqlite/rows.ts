@@ -24,6 +24,7 @@ export function rowToTask(r: Row): Task {
     maxAttempts: r.max_attempts as number,
     backoff: parseJson(r.backoff, DEFAULT_BACKOFF),
     timeoutMs: r.timeout_ms as number | null,
+    softTimeoutMs: (r.soft_timeout_ms as number | null | undefined) ?? null,
     idempotencyKey: r.idempotency_key as string | null,
     tags: parseJson(r.tags, {}),
     owner: r.owner as string | null,
@@ -85,7 +86,7 @@ export function rowToFinished(row: Row): FinishedTask {
 }
 
 export function rowToCandidate(r: Row, round: number): Candidate {
-  return { id: r.id as string, queue: r.queue as string, priority: r.priority as number, runAt: r.run_at as number, round };
+  return { id: r.id as string, queue: r.queue as string, type: r.type as string, priority: r.priority as number, runAt: r.run_at as number, round };
 }
 
 export function rowToEvent(r: Row): TaskEvent {

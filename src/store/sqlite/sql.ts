@@ -118,6 +118,13 @@ export const MIGRATIONS: readonly string[] = [
      created_at INTEGER NOT NULL, consumed_at INTEGER
    );
    CREATE INDEX task_signals_task_name ON task_signals (task_id, name, id);`,
+  `-- Soft time limits: the handler is told at softTimeoutMs and may still return; timeout_ms stays the hard limit.
+   ALTER TABLE tasks ADD COLUMN soft_timeout_ms INTEGER;`,
+  `-- Per-type rate limits: starts of a rate-limited type inside the current window, as queue_starts for queues.
+   ALTER TABLE task_types ADD COLUMN rate_count INTEGER;
+   ALTER TABLE task_types ADD COLUMN rate_interval_ms INTEGER;
+   CREATE TABLE type_starts (type TEXT NOT NULL, at INTEGER NOT NULL);
+   CREATE INDEX type_starts_type_at ON type_starts (type, at);`,
 ];
 
 /**
@@ -158,8 +165,9 @@ export const SQL = {
   recordMigration: `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
 
   insertTask: `INSERT INTO tasks (id, queue, type, payload, status, priority, run_at, max_attempts, backoff, timeout_ms,
-      idempotency_key, tags, owner, parent_id, concurrency_key, traceparent, event_seq, created_at, updated_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
+      idempotency_key, tags, owner, parent_id, concurrency_key, traceparent, event_seq, created_at, updated_at,
+      soft_timeout_ms)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
     ON CONFLICT DO NOTHING`,
   taskByIdempotencyKey: `SELECT * FROM tasks WHERE coalesce(owner, '') = ? AND idempotency_key = ?`,
   insertEvents: `INSERT INTO task_events (task_id, seq, kind, data, at)
@@ -200,10 +208,10 @@ export const SQL = {
     WHERE (status = 'scheduled' AND run_at <= ?1) OR (status = 'waiting' AND wake_at <= ?1)
     RETURNING id, queue, owner, event_seq, wait_kind, wait_name`,
   /** Candidates of one type, in claim order; the store merges types and takes the best `max`. */
-  readyOfType: `SELECT id, queue, priority, run_at FROM tasks WHERE status = 'queued' AND type = ?
+  readyOfType: `SELECT id, queue, type, priority, run_at FROM tasks WHERE status = 'queued' AND type = ?
     ORDER BY priority DESC, run_at, id LIMIT ?`,
   /** With a queue filter (JSON array or NULL for all) and queues to skip (JSON array: paused or at their limit). */
-  readyOfTypeFiltered: `SELECT id, queue, priority, run_at FROM tasks
+  readyOfTypeFiltered: `SELECT id, queue, type, priority, run_at FROM tasks
     WHERE status = 'queued' AND type = ?1
       AND (?2 IS NULL OR queue IN (SELECT value FROM json_each(?2)))
       AND queue NOT IN (SELECT value FROM json_each(?3))
@@ -221,16 +229,21 @@ export const SQL = {
     ) SELECT key FROM k WHERE key IS NOT NULL`,
   runningPerKey: `SELECT concurrency_key AS key, count(*) AS n FROM tasks WHERE status = 'running' AND queue = ?
     GROUP BY concurrency_key`,
-  readyOfKey: `SELECT id, queue, priority, run_at FROM tasks
+  readyOfKey: `SELECT id, queue, type, priority, run_at FROM tasks
     WHERE status = 'queued' AND queue = ?1 AND concurrency_key = ?2 AND type IN (SELECT value FROM json_each(?3))
     ORDER BY priority DESC, run_at, id LIMIT ?4`,
-  readyWithoutKey: `SELECT id, queue, priority, run_at FROM tasks
+  readyWithoutKey: `SELECT id, queue, type, priority, run_at FROM tasks
     WHERE status = 'queued' AND queue = ?1 AND concurrency_key IS NULL AND type IN (SELECT value FROM json_each(?2))
     ORDER BY priority DESC, run_at, id LIMIT ?3`,
   runningInQueue: `SELECT count(*) AS n FROM tasks WHERE status = 'running' AND queue = ?`,
   startsInWindow: `SELECT count(*) AS n FROM queue_starts WHERE queue = ? AND at > ?`,
   recordStart: `INSERT INTO queue_starts (queue, at) VALUES (?, ?)`,
   pruneStarts: `DELETE FROM queue_starts WHERE queue = ? AND at <= ?`,
+  /** Types whose rate limit can hold back a claim. */
+  typeControls: `SELECT type, rate_count, rate_interval_ms FROM task_types WHERE rate_count IS NOT NULL`,
+  typeStartsInWindow: `SELECT count(*) AS n FROM type_starts WHERE type = ? AND at > ?`,
+  recordTypeStart: `INSERT INTO type_starts (type, at) VALUES (?, ?)`,
+  pruneTypeStarts: `DELETE FROM type_starts WHERE type = ? AND at <= ?`,
   /** Claims the ids of a JSON array in one statement; a row another process took meanwhile is no longer queued. */
   claimIds: `UPDATE tasks SET status = 'running', attempts = attempts + 1, attempt_token = lower(hex(randomblob(16))),
       lease_until = ?, worker_id = ?, started_at = ?, updated_at = ?, event_seq = event_seq + 1
@@ -245,7 +258,7 @@ export const SQL = {
         AND queue IN (SELECT value FROM json_each(?1)))`,
 
   heartbeat: `UPDATE tasks SET lease_until = ? WHERE id = ? AND attempt_token = ? AND status = 'running'
-    RETURNING lease_until, cancel_requested`,
+    RETURNING lease_until, cancel_requested, started_at, soft_timeout_ms`,
   progress: `UPDATE tasks SET progress = ?, updated_at = ?, event_seq = event_seq + 1
     WHERE id = ? AND attempt_token = ? AND status = 'running' RETURNING event_seq, queue, owner`,
   output: `UPDATE tasks SET updated_at = ?, event_seq = event_seq + 1
@@ -339,9 +352,10 @@ export const SQL = {
       max_concurrency = excluded.max_concurrency, rate_count = excluded.rate_count,
       rate_interval_ms = excluded.rate_interval_ms, max_per_key = excluded.max_per_key, updated_at = excluded.updated_at`,
   listTypes: `SELECT * FROM task_types ORDER BY type`,
-  upsertType: `INSERT INTO task_types (type, defaults, payload_schema, updated_at) VALUES (?, ?, ?, ?)
+  upsertType: `INSERT INTO task_types (type, defaults, payload_schema, updated_at, rate_count, rate_interval_ms)
+    VALUES (?, ?, ?, ?, ?, ?)
     ON CONFLICT (type) DO UPDATE SET defaults = excluded.defaults, payload_schema = excluded.payload_schema,
-      updated_at = excluded.updated_at`,
+      updated_at = excluded.updated_at, rate_count = excluded.rate_count, rate_interval_ms = excluded.rate_interval_ms`,
   deleteType: `DELETE FROM task_types WHERE type = ?`,
   listSubscriptions: `SELECT * FROM subscriptions ORDER BY name`,
   getSubscription: `SELECT * FROM subscriptions WHERE name = ?`,

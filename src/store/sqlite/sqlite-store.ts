@@ -47,7 +47,7 @@ import type {
   TaskPage,
   TaskQuery,
 } from '../store.ts';
-import { type Candidate, chooseCandidates, freeSlotsPerKey, queueRoom } from '../claim-order.ts';
+import { type Candidate, chooseCandidates, freeSlotsPerKey, queueRoom, typeRoom } from '../claim-order.ts';
 import { type CountRow, cappedCounts, countsByQueue, pageOf } from '../counts.ts';
 import {
   cancelledError,
@@ -66,6 +66,7 @@ import {
   finishError,
   finishStatus,
   finishValue,
+  leaseState,
   manualRetryEvent,
   outputEvent,
   progressEvent,
@@ -159,7 +160,7 @@ export class SqliteStore implements Store {
         const inserted = this.#c.sql(SQL.insertTask).run(
           t.id, t.queue, t.type, JSON.stringify(t.payload), t.status, t.priority, t.runAt, t.maxAttempts,
           JSON.stringify(t.backoff), t.timeoutMs, t.idempotencyKey, JSON.stringify(t.tags), t.owner, t.parentId,
-          t.concurrencyKey, t.traceparent, t.createdAt, t.createdAt,
+          t.concurrencyKey, t.traceparent, t.createdAt, t.createdAt, t.softTimeoutMs,
         );
         if (inserted.changes === 0) {
           const existing = this.#c.get(SQL.taskByIdempotencyKey, t.owner ?? '', t.idempotencyKey);
@@ -207,18 +208,23 @@ export class SqliteStore implements Store {
     return this.#c.write(() => {
       this.#promoteDue(now);
       const limits = this.#queueLimits(now);
+      const typeLimits = this.#typeLimits(request.types, now);
+      // Types at their rate limit are not walked at all, so they cannot crowd out the others' tasks.
+      const walk = { ...request, types: request.types.filter((type) => typeLimits.get(type) !== 0) };
+      if (walk.types.length === 0) return [];
       const wanted = (queue: string) => !request.queues || request.queues.includes(queue);
-      const candidates = this.#plainCandidates(request, [...limits.blocked, ...limits.fair.keys()]);
+      const candidates = this.#plainCandidates(walk, [...limits.blocked, ...limits.fair.keys()]);
       for (const [queue, maxPerKey] of limits.fair) {
-        if (wanted(queue) && !limits.blocked.includes(queue)) candidates.push(...this.#fairCandidates(queue, maxPerKey, request));
+        if (wanted(queue) && !limits.blocked.includes(queue)) candidates.push(...this.#fairCandidates(queue, maxPerKey, walk));
       }
-      const chosen = chooseCandidates(candidates, request.max, limits.allowance);
+      const chosen = chooseCandidates(candidates, request.max, limits.allowance, typeLimits);
       if (chosen.length === 0) return [];
       const leaseUntil = now + request.leaseMs;
       const claims = this.#c.all(SQL.claimIds, leaseUntil, request.workerId, now, now, JSON.stringify(chosen)).map((row) => {
         const task = rowToTask(row);
         this.#appendEvent(task, startedEvent(task.id, task.lastEventSeq, task.attempts, request.workerId, now));
         if (limits.rateLimited.has(task.queue)) this.#c.run(SQL.recordStart, task.queue, now);
+        if (typeLimits.has(task.type)) this.#c.run(SQL.recordTypeStart, task.type, now);
         const claim: Claim = { task, attemptToken: row.attempt_token as string, leaseExpiresAt: leaseUntil };
         if (task.checkpointVersion > 0) {
           const checkpoint = this.#c.get(SQL.getCheckpoint, task.id, task.checkpointVersion);
@@ -294,6 +300,22 @@ export class SqliteStore implements Store {
     return { blocked, allowance, rateLimited, fair };
   }
 
+  /** The rate room (0 or more) of each rate-limited type among `types`, pruning starts that left the window. */
+  #typeLimits(types: readonly string[], now: number): Map<string, number> {
+    const room = new Map<string, number>();
+    for (const t of this.#c.all(SQL.typeControls)) {
+      const type = t.type as string;
+      if (!types.includes(type) || t.rate_interval_ms === null) continue;
+      const windowStart = now - (t.rate_interval_ms as number);
+      const left = typeRoom({ count: t.rate_count as number, intervalMs: t.rate_interval_ms as number }, () => {
+        this.#c.run(SQL.pruneTypeStarts, type, windowStart);
+        return this.#c.get(SQL.typeStartsInWindow, type, windowStart)?.n as number;
+      });
+      room.set(type, Math.max(0, left));
+    }
+    return room;
+  }
+
   async nextScheduledAt(queues: readonly string[] | null): Promise<number | null> {
     const row = queues ? this.#c.get(SQL.nextScheduledAtInQueues, JSON.stringify(queues)) : this.#c.get(SQL.nextScheduledAt);
     return (row?.at as number | null) ?? null;
@@ -307,7 +329,7 @@ export class SqliteStore implements Store {
   async heartbeat(ref: AttemptRef, leaseMs: number, now: number): Promise<LeaseState> {
     const row = this.#c.get(SQL.heartbeat, now + leaseMs, ref.taskId, ref.attemptToken);
     if (!row) throw this.#refusal(ref.taskId);
-    return { leaseExpiresAt: row.lease_until as number, cancelRequested: row.cancel_requested === 1 };
+    return leaseState(row.lease_until as number, row.cancel_requested === 1, row.started_at as number | null, row.soft_timeout_ms as number | null, now);
   }
 
   async progress(ref: AttemptRef, progress: Progress, now: number): Promise<TaskEvent> {

@@ -79,7 +79,7 @@ export function attemptSql(names: Names) {
     /** $1 leaseUntil, $2 id, $3 token. */
     heartbeat: prepared(`UPDATE ${tasks} SET lease_until = $1::bigint
       WHERE id = $2::text AND attempt_token = $3::text AND status = 'running'
-      RETURNING lease_until, cancel_requested`),
+      RETURNING lease_until, cancel_requested, started_at, soft_timeout_ms`),
     /** $1 progress, $2 now, $3 id, $4 token. */
     progress: prepared(`WITH changed AS (
         UPDATE ${tasks} SET progress = $1::jsonb, updated_at = $2::bigint, event_seq = event_seq + 1

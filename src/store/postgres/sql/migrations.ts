@@ -148,6 +148,12 @@ export function migrations(s: string): readonly string[] {
        created_at bigint NOT NULL, consumed_at bigint
      );
      CREATE INDEX task_signals_task_name ON ${s}.task_signals (task_id, name, id);`,
+    `-- Soft time limits: the handler is told at softTimeoutMs and may still return; timeout_ms stays the hard limit.
+     ALTER TABLE ${s}.tasks ADD COLUMN soft_timeout_ms integer;`,
+    `-- Per-type rate limits: starts of a rate-limited type inside the current window, as queue_starts for queues.
+     ALTER TABLE ${s}.task_types ADD COLUMN rate_count integer, ADD COLUMN rate_interval_ms integer;
+     CREATE TABLE ${s}.type_starts (type text COLLATE "C" NOT NULL, at bigint NOT NULL);
+     CREATE INDEX type_starts_type_at ON ${s}.type_starts (type, at);`,
   ];
 }
 
