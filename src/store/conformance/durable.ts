@@ -393,7 +393,10 @@ export function durableTests(suite: Suite): void {
     assert.ok(children.every((c) => c.status === 'completed'), 'every running child ended as it reported');
     const parentEvents = await kinds(store, parent.task.id);
     assert.equal(parentEvents.filter((k) => k === 'cancelled').length, 1);
-    assert.equal(parentEvents.filter((k) => k === 'resumed').length, 0, 'a cancelled parent is not woken');
+    // The children may all finish before the cancel lands (the parent then resumes, and the cancel ends it queued);
+    // what must never happen is a wake-up after the cancel.
+    assert.ok(parentEvents.filter((k) => k === 'resumed').length <= 1);
+    assert.equal(parentEvents.at(-1), 'cancelled', `nothing follows the cancel: ${parentEvents.join(', ')}`);
     assert.equal((await store.getTask(parent.task.id))?.status, 'cancelled');
   });
 
