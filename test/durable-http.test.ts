@@ -9,6 +9,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import { uuidv7 } from '../src/core/ids.ts';
 import { DEFAULT_TASK_DEFAULTS, normalizeTaskSpec } from '../src/core/validate.ts';
 import { type Task, type TaskEvent, unstable_openStore, type UnstableStore } from '../src/index.ts';
+import { TaskhubClient, TaskhubHttpError } from '../src/client/index.ts';
 import { createApiKey } from '../src/server/auth.ts';
 import type { AttemptRef, Claim } from '../src/store/store.ts';
 import { dropSchema, freshSchema, requirePostgres, storeUrl } from './helpers/postgres.ts';
@@ -226,6 +227,29 @@ function durableHttpSuite(backend: 'sqlite' | 'postgres'): void {
     const metrics = await (await s.request('GET', '/metrics', undefined, keys.admin)).text();
     assert.match(metrics, /taskhub_signals_total\{resumed="true"\} 1\b/);
     assert.match(metrics, /taskhub_signals_total\{resumed="false"\} 1\b/);
+  });
+
+  it('the client SDK: checkpoints, recover, derive, signal, follow tokens with signal rights', async (t) => {
+    if (skipped) return t.skip('no PostgreSQL');
+    const client = new TaskhubClient({ url: s.base, token: keys.alice.authorization.slice(7) });
+    const { type, task, claim: c } = await running({ payload: { a: 1 } });
+    assert.equal(await client.checkpoint(task.id), null, 'no checkpoint yet');
+    await assert.rejects(client.checkpoint('no-such-task'), (e: unknown) => e instanceof TaskhubHttpError && e.status === 404);
+    await store.saveCheckpoint(refOf(c), { half: true }, { label: 'half', size: 13 }, Date.now());
+    assert.deepEqual((await client.checkpoints(task.id)).map((x) => [x.version, x.label, x.size]), [[1, 'half', 13]]);
+    assert.deepEqual((await client.checkpoint(task.id, 1))?.state, { half: true });
+    const derived = await client.derive(task.id, { payload: { b: 2 }, fromCheckpoint: 'latest', type: freshType() });
+    assert.deepEqual([derived.parentId, derived.payload, derived.checkpointVersion], [task.id, { a: 1, b: 2 }, 1]);
+    assert.deepEqual((await client.list({ parentId: task.id })).tasks.map((x) => x.id), [derived.id]);
+    await store.suspend(refOf(c), { kind: 'signal', name: 'go', timeoutAt: null }, Date.now());
+    const { token } = await client.followToken(task.id, { signals: ['go'] });
+    const browser = new TaskhubClient({ url: s.base, token });
+    const sent = await browser.signal(task.id, 'go', { ok: 1 });
+    assert.deepEqual([sent.resumed, sent.task.status], [true, 'queued']);
+    const again = await claim(type);
+    await store.finish([{ ref: refOf(again), outcome: { status: 'failed', error: { message: 'x', retryable: false } } }], Date.now());
+    const recovered = await client.recover(task.id, { fromVersion: 1 });
+    assert.deepEqual([recovered.status, recovered.checkpointVersion], ['queued', 1]);
   });
 
   it('a waiting parent: status, waitingFor, counts, its stream stays open, and its cancel cascades to its children', async (t) => {
