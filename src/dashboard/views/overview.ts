@@ -94,7 +94,7 @@ export function overviewView(root: HTMLElement, _params: URLSearchParams, app: A
     fill(head, pageHead('Overview', young ? `Live. The charts start when this server started, ${relative(since, s.now)}.` : 'Live. The charts show the last hour.'));
     fill(
       figures,
-      figure('Running', count(totals.running, capped.has('running'))),
+      figure('Running', count(totals.running, capped.has('running')), totals.waiting ? `+${count(totals.waiting, capped.has('waiting'))} waiting` : undefined),
       figure('Queued', count(totals.queued, capped.has('queued')), totals.scheduled ? `+${count(totals.scheduled, capped.has('scheduled'))} later` : undefined),
       figure('Failed (dead letters)', count(totals.failed, capped.has('failed'))),
       figure('Completed, last hour', num(completed)),
