@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { Ajv, type ValidateFunction } from 'ajv';
+import WebSocket from 'ws';
 import { uuidv7 } from '../src/core/ids.ts';
 import { DEFAULT_TASK_DEFAULTS, normalizeTaskSpec } from '../src/core/validate.ts';
 import { type Task, type TaskEvent, unstable_openStore, type UnstableStore } from '../src/index.ts';
@@ -13,7 +14,9 @@ import { TaskhubClient, TaskhubHttpError } from '../src/client/index.ts';
 import { createApiKey } from '../src/server/auth.ts';
 import type { AttemptRef, Claim } from '../src/store/store.ts';
 import { dropSchema, freshSchema, requirePostgres, storeUrl } from './helpers/postgres.ts';
-import { sseFrames, startServer, type TestServer } from './helpers/server.ts';
+import { waitUntil } from './helpers/hub.ts';
+import { sseFrames, sleep, startServer, type TestServer } from './helpers/server.ts';
+import { feedEvent } from '../src/server/routes/feed.ts';
 
 interface Problem {
   status: number;
@@ -275,7 +278,16 @@ function durableHttpSuite(backend: 'sqlite' | 'postgres'): void {
     assert.match(metrics, new RegExp(`taskhub_queue_tasks\\{queue="${queue}",status="waiting"\\} 1\\b`));
     assert.match(metrics, new RegExp(`taskhub_queue_tasks\\{queue="${queue}",status="running"\\} 0\\b`));
 
-    // The stream replays the history up to `waiting` and stays open (waiting is not terminal); the cancel ends it.
+    // The WebSocket and the SSE stream replay the history up to `waiting` and stay open (waiting is not terminal); the
+    // cancel ends them.
+    const socket = new WebSocket(`${s.base.replace('http', 'ws')}/api/v1/ws`, { headers: keys.alice });
+    const messages: { type: string; event?: TaskEvent }[] = [];
+    socket.on('message', (data) => messages.push(JSON.parse(String(data))));
+    await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+    socket.send(JSON.stringify({ op: 'subscribe', taskId: parent.id }));
+    await waitUntil(() => messages.some((m) => m.event?.kind === 'waiting'), 10_000, 'the waiting event over the WebSocket');
+    await sleep(100);
+    assert.ok(!messages.some((m) => m.type === 'end'), 'a waiting task has not ended');
     const stream = await fetch(`${s.base}/api/v1/tasks/${parent.id}/stream`, { headers: keys.alice });
     assert.equal(stream.status, 200);
     const seen: string[] = [];
@@ -291,11 +303,27 @@ function durableHttpSuite(backend: 'sqlite' | 'postgres'): void {
       }
     }
     assert.deepEqual(seen, ['created', 'started', 'waiting', 'cancelled']);
+    await waitUntil(() => messages.some((m) => m.type === 'end'), 10_000, 'the end over the WebSocket');
+    assert.deepEqual(messages.flatMap((m) => (m.event ? [m.event.kind] : [])), ['created', 'started', 'waiting', 'cancelled']);
+    socket.terminate();
     const after = await json<{ tasks: Task[] }>(await s.request('GET', `/api/v1/tasks?parentId=${parent.id}`, undefined, keys.alice), 200);
     assert.deepEqual(after.tasks.map((k) => k.status), ['cancelled', 'cancelled'], 'its unfinished children are cancelled too');
     assert.deepEqual(await store.claim({ workerId: 'w', types: [childType], queues: null, max: 5, leaseMs: 1000, now: Date.now() }), [], 'nothing is left to run');
   });
 }
+
+describe('the dashboard feed', () => {
+  it('carries the durable events with their small fields, never states or signal data', () => {
+    const at = Date.now();
+    const of = (kind: TaskEvent['kind'], data: TaskEvent['data']) => feedEvent({ queue: 'q', owner: null, event: { taskId: 't', seq: 2, kind, data, at } })?.data;
+    const waitingFor = { kind: 'signal', name: 'approval', timeoutAt: null };
+    assert.deepEqual(of('waiting', { waitingFor }), { waitingFor });
+    assert.deepEqual(of('resumed', { reason: 'signal', name: 'approval' }), { reason: 'signal', name: 'approval' });
+    assert.deepEqual(of('signal', { name: 'approval', data: 'secret' }), { name: 'approval' });
+    assert.deepEqual(of('checkpoint', { version: 2, label: 'l', size: 9, state: 'secret' }), { version: 2, label: 'l', size: 9 });
+    assert.deepEqual(of('child-finished', { childId: 'c', name: 'n', status: 'completed', pending: 1 }), { childId: 'c', status: 'completed', pending: 1 });
+  });
+});
 
 describe('durable execution over HTTP (SQLite)', () => durableHttpSuite('sqlite'));
 describe('durable execution over HTTP (PostgreSQL)', () => durableHttpSuite('postgres'));
