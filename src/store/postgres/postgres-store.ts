@@ -677,7 +677,8 @@ export class PostgresStore implements Store {
       await this.#query(this.#sql.createTasks, newTaskParams([t]), client);
       const label = derivedLabel(from.taskId, source.version);
       const [row] = await this.#query<TaskRow & { copied_size: number }>(this.#sql.startFromCheckpoint, [t.id, from.taskId, source.version, label, now], client);
-      if (!row) throw new Error(`task ${t.id}: the derived checkpoint was not stored`);
+      // Nothing copied: the source was deleted between the two statements (its checkpoints go with it).
+      if (!row) throw new TaskNotFoundError(from.taskId);
       return { task: rowToTask(row), label, size: row.copied_size };
     });
     const notices: StoreNotice[] = [];
