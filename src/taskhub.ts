@@ -10,12 +10,15 @@ import type { QueueEvent } from './engine/event-hub.ts';
 import type { QueueLimits } from './engine/queue-controls.ts';
 import type { RetentionOptions } from './engine/retention.ts';
 import type { Scheduler, ScheduleInput, SchedulerOptions } from './engine/scheduler.ts';
-import type { FollowOptions } from './engine/task-service.ts';
+import type { DeriveSpec, FollowOptions } from './engine/task-service.ts';
 import type { PublishOptions, PublishResult, Topics } from './engine/topics.ts';
 import type { TypeRegistry, TypeSettingsInput } from './engine/type-settings.ts';
 import { openStore, DEFAULT_STORE_URL } from './store/open.ts';
 import {
+  type Checkpoint,
+  type CheckpointInfo,
   type CreatedTask,
+  type SendSignalResult,
   type QueueCounts,
   type QueueSettings,
   type Schedule,
@@ -35,7 +38,7 @@ import { activeTraceparent } from './observability/tracing.ts';
 import { type HandlerOptions, type PoolStats, Worker, type WorkerOptions } from './worker/worker.ts';
 
 export type { TransactionClient } from './store/store.ts';
-export type { FollowOptions } from './engine/task-service.ts';
+export type { DeriveSpec, FollowOptions } from './engine/task-service.ts';
 
 export interface TaskhubOptions {
   /** `sqlite:PATH` (default `sqlite:./taskhub.db`), `postgres://...`, or a Store instance. */
@@ -247,6 +250,39 @@ export class Taskhub {
 
   retry(id: string): Promise<Task> {
     return this.#engine.tasks.retry(id);
+  }
+
+  // ---- durable execution (docs/durable.md) ----
+
+  /**
+   * Puts a failed or cancelled task back in its queue, resuming from its latest checkpoint or from `fromVersion`
+   * (saved again as the latest: the checkpoint history is kept).
+   */
+  recover(id: string, options: { fromVersion?: number } = {}): Promise<Task> {
+    return this.#engine.tasks.recover(id, options);
+  }
+
+  /**
+   * A new task made from task `id` (parentId = id): the original's settings and payload, with `spec`'s changes
+   * (payload shallow-merged); with `fromCheckpoint`, it starts from that checkpoint of the original.
+   */
+  derive(id: string, spec: DeriveSpec = {}): Promise<Task> {
+    return this.#engine.tasks.derive(id, spec);
+  }
+
+  /** The task's checkpoint versions (version, label, size, createdAt), oldest first. */
+  checkpoints(id: string): Promise<CheckpointInfo[]> {
+    return this.#engine.tasks.checkpoints(id);
+  }
+
+  /** One checkpoint with its state (or the latest); null when there is none. */
+  checkpoint(id: string, version: number | 'latest'): Promise<Checkpoint | null> {
+    return this.#engine.tasks.checkpoint(id, version);
+  }
+
+  /** Sends a signal: wakes the task when it waits for `name`, else it is kept for its wait. */
+  signal(id: string, name: string, data: Json = null): Promise<SendSignalResult> {
+    return this.#engine.tasks.signal(id, name, data);
   }
 
   /** Dead-letter redrive: puts every failed task of the queue back in it; answers how many. */

@@ -81,6 +81,10 @@ tasks:write  POST   /api/v1/tasks/:id/cancel             401  401       401    4
 tasks:write  POST   /api/v1/tasks/:id/retry              401  401       401    401     403   404   200   200   403   403
 tasks:write  DELETE /api/v1/tasks/:id                    401  401       401    401     403   404   204   204   403   403
 tasks:read   POST   /api/v1/tasks/:id/token              401  401       401    401     403   404   200   200   403   403
+tasks:write  POST   /api/v1/tasks/:id/recover            401  401       401    401     403   404   200   200   403   403
+tasks:write  POST   /api/v1/tasks/:id/derive             401  401       401    401     403   404   202   202   403   403
+tasks:read   GET    /api/v1/tasks/:id/checkpoints        401  401       401    401     403   404   200   200   403   403
+signal       POST   /api/v1/tasks/:id/signals/approval   401  401       401    401     403   404   202   202   403   404
 tasks:write  POST   /api/v1/events                       401  401       401    401     403   202   202   202   403   403
 tasks:read   GET    /api/v1/queues                       401  401       401    401     403   200   200   200   403   403
 tasks:read   GET    /api/v1/queues/default               401  401       401    401     403   200   200   200   403   403
@@ -158,13 +162,13 @@ describe('access control', () => {
 
   const wrongScopeToken = (needs: string): string => {
     if (needs === 'tasks:read' || needs === 'follow') return tokens.writeOnly;
-    if (needs === 'tasks:write' || needs === 'public') return tokens.readOnly;
+    if (needs === 'tasks:write' || needs === 'signal' || needs === 'public') return tokens.readOnly;
     return tokens.readWrite;
   };
 
   /** Runs one cell and answers its status. */
   async function runCell(row: Row, column: Column): Promise<number> {
-    const target = row.path.includes(':id') ? await aliceTask(row.path.endsWith('/retry')) : await aliceTask();
+    const target = row.path.includes(':id') ? await aliceTask(/\/(retry|recover)$/.test(row.path)) : await aliceTask();
     const path = row.path.replace(':id', target.id);
     let headers: Headers = {};
     let token: string | undefined;

@@ -18,7 +18,7 @@ after(() => tmp.remove());
 
 describe('taskhub CLI', () => {
   it('prints help for every command', () => {
-    for (const command of ['serve', 'worker', 'submit', 'status', 'tasks', 'follow']) {
+    for (const command of ['serve', 'worker', 'submit', 'status', 'tasks', 'follow', 'signal', 'recover', 'derive']) {
       const r = taskhub(command, '--help');
       assert.equal(r.code, 0, command);
       assert.match(r.stdout, new RegExp(`usage: taskhub ${command}`));

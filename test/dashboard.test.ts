@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import type { Task } from '../src/index.ts';
+import { uuidv7 } from '../src/core/ids.ts';
+import { DEFAULT_TASK_DEFAULTS, normalizeTaskSpec } from '../src/core/validate.ts';
+import { type Task, unstable_openStore } from '../src/index.ts';
 import { createApiKey } from '../src/server/auth.ts';
 import { browserRequired, CHROMIUM, chromiumMissing, launchChromium } from './helpers/browser.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
@@ -168,6 +170,53 @@ if (missing && required) {
       assert.equal((await s.request('GET', `/api/v1/tasks/${doomed[0].id}`)).status, 404);
       assert.deepEqual(problems, []);
       await page.close();
+    });
+
+    it('shows a waiting task, what it waits for, its checkpoints and its lineage both ways, and cancels it', async () => {
+      // The worker side plays through a store on the same file: claim, checkpoints, then a wait for two children.
+      const store = await unstable_openStore(`sqlite:${s.hub.dbPath}`);
+      try {
+        const parent = await submit({ type: 'assemble', queue: 'books' });
+        const [claim] = await store.claim({ workerId: 'ui-test', types: ['assemble'], queues: null, max: 1, leaseMs: 30_000, now: Date.now() });
+        const ref = { taskId: parent.id, attemptToken: claim.attemptToken };
+        await store.saveCheckpoint(ref, { chapters: 1 }, { label: 'outline', size: 14 }, Date.now());
+        await store.saveCheckpoint(ref, { chapters: 2 }, { label: 'draft', size: 14 }, Date.now());
+        const now = Date.now();
+        const kids = [1, 2].map((i) => normalizeTaskSpec({ type: 'chapter', queue: 'books', payload: { i } }, DEFAULT_TASK_DEFAULTS, now, () => uuidv7(now)));
+        await store.suspend(ref, { kind: 'children', name: 'chapters', tasks: kids }, now);
+
+        const { page, problems } = await openPage(browser, DESKTOP);
+        await page.goto(`${s.base}/dashboard#/tasks?status=waiting`);
+        await page.waitForSelector(`tr[data-task-id="${parent.id}"] [data-testid=waits-for]`, { timeout: 10_000 });
+        assert.equal(await text(page, `tr[data-task-id="${parent.id}"] [data-testid=waits-for]`), 'children "chapters": 0 of 2 done');
+        await page.click(`tr[data-task-id="${parent.id}"]`);
+        await page.waitForFunction(() => document.querySelector('.task-title .pill')?.textContent === 'waiting', undefined, { timeout: 10_000 });
+        assert.equal(await text(page, '.task-title [data-testid=waits-for]'), 'waits for children "chapters": 0 of 2 done');
+        await page.waitForSelector('[data-testid=lineage]:not([hidden]) .lineage li', { timeout: 10_000 });
+        await page.waitForSelector('[data-testid=checkpoints]:not([hidden])', { timeout: 10_000 });
+        const checkpoints = (await text(page, '[data-testid=checkpoints] table')) ?? '';
+        assert.match(checkpoints, /v2draft14 B.*v1outline14 B/);
+        const lineage = await page.evaluate(() => [...document.querySelectorAll('[data-testid=lineage] .lineage li')].map((li) => li.textContent));
+        assert.deepEqual(lineage, kids.map((k) => `queued${k.id}chapter`));
+        assert.match((await text(page, '.timeline')) ?? '', /waiting.*waits for children "chapters"/);
+        await shot(page, 'task-waiting-1280');
+
+        // Down to a child, and up again by its parent link.
+        await page.click(`[data-testid=lineage] a[href="#/tasks/${kids[0].id}"]`);
+        await page.waitForSelector(`[data-testid=parent][href="#/tasks/${parent.id}"]`, { timeout: 10_000 });
+        await page.click('[data-testid=parent]');
+        await page.waitForFunction(() => document.querySelector('.task-title .pill')?.textContent === 'waiting', undefined, { timeout: 10_000 });
+
+        await page.click('button[data-action=cancel]');
+        await page.click('dialog.confirm button[data-action=confirm]');
+        await page.waitForFunction(() => document.querySelector('.task-title .pill')?.textContent === 'cancelled', undefined, { timeout: 10_000 });
+        await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=lineage] .pill')].every((p) => p.textContent === 'cancelled'), undefined, { timeout: 10_000 });
+        for (const k of kids) assert.equal((await s.hub.get(k.id)).status, 'cancelled');
+        assert.deepEqual(problems, []);
+        await page.close();
+      } finally {
+        await store.close();
+      }
     });
 
     it('looks right at 1280x800 and on a phone', async () => {

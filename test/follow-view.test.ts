@@ -141,6 +141,17 @@ describe('taskhub follow view', () => {
     process.exitCode = 0;
   });
 
+  it('says what a durable task waits for, when it resumes and when it saves a checkpoint', () => {
+    const out = terminal(new Screen(80), false);
+    const err = terminal(new Screen(80), false);
+    const view = new FollowView(out, false, err);
+    view.show(ev('checkpoint', { version: 2, label: 'draft', size: 10 }));
+    view.show(ev('waiting', { waitingFor: { kind: 'signal', name: 'approval', timeoutAt: null } }));
+    view.show(ev('resumed', { reason: 'signal', name: 'approval' }));
+    view.end(finished);
+    assert.match(err.text, /checkpoint 2 "draft" saved[\s\S]*waiting for signal "approval"[\s\S]*resumed \(signal "approval"\)/);
+  });
+
   it('prints one JSON event per line with --json', () => {
     const out = terminal(new Screen(80), false);
     const view = new FollowView(out, true, terminal(new Screen(80), true));

@@ -6,6 +6,8 @@ import { describe, it } from 'node:test';
 import type { ValidateFunction } from 'ajv';
 import type { Json } from '../src/core/task.ts';
 import type { ScheduleInput as CoreScheduleInput } from '../src/engine/scheduler.ts';
+import type { DeriveSpec } from '../src/engine/task-service.ts';
+import { DeriveRequest, RecoverRequest, SignalRequest } from '../src/server/schemas/durable.ts';
 import type { TypeSettings as CoreTypeSettings } from '../src/store/store.ts';
 import { IdempotencyHeaders, NameParams } from '../src/server/schemas/common.ts';
 import { NAMED_SCHEMAS } from '../src/server/schemas/index.ts';
@@ -48,6 +50,10 @@ const BODIES: [string, string, object, unknown, unknown, string][] = [
   ['tasks', 'BatchRequest', BatchRequest, { tasks: [{ type: 'a' }] }, { tasks: [{ type: 'a' }, { payload: 1 }] }, 'tasks[1].type: is required'],
   ['tasks', 'CancelRequest', CancelRequest, { reason: 'no longer needed' }, { reason: '' }, 'reason: must NOT have fewer than 1 characters'],
   ['tasks', 'FollowTokenRequest', FollowTokenRequest, {}, { ttlSeconds: 86_401 }, 'ttlSeconds: must be <= 86400'],
+  ['tasks', 'FollowTokenRequest', FollowTokenRequest, { signals: ['approval'] }, { signals: ['a', 'a'] }, 'signals: must NOT have duplicate items (items ## 1 and 0 are identical)'],
+  ['durable', 'RecoverRequest', RecoverRequest, { fromVersion: 2 }, { fromVersion: 0 }, 'fromVersion: must be >= 1'],
+  ['durable', 'DeriveRequest', DeriveRequest, { payload: { a: 1 }, fromCheckpoint: 'latest' }, { fromCheckpoint: 'first' }, 'fromCheckpoint: must be equal to constant'],
+  ['durable', 'SignalRequest', SignalRequest, { data: { ok: true } }, { date: 1 }, 'date: is not a known field'],
   ['worker', 'ClaimRequest', ClaimRequest, { workerId: 'w1', types: ['email'] }, { workerId: 'w1', types: [] }, 'types: must NOT have fewer than 1 items'],
   ['worker', 'ProgressRequest', ProgressRequest, { attemptToken: 't', percent: 50 }, { attemptToken: 't', percent: 101 }, 'percent: must be <= 100'],
   ['worker', 'FailRequest', FailRequest, { attemptToken: 't', error: { message: 'boom' } }, { attemptToken: 't', error: 'boom' }, 'error: must be a JSON object'],
@@ -142,5 +148,8 @@ describe('request types derived from the schemas', () => {
     const coreSettings: { defaults?: CoreTypeSettings['defaults']; payloadSchema?: Json | null } = settings;
     assert.equal(detailOf(ScheduleInput, core), null);
     assert.equal(detailOf(TypeSettingsInput, coreSettings), null);
+    const derive: BodyOf<typeof DeriveRequest> = { payload: { a: [1] }, fromCheckpoint: 2, timeoutMs: null, tags: { k: 'v' } };
+    const coreDerive: DeriveSpec = derive;
+    assert.equal(detailOf(DeriveRequest, coreDerive), null);
   });
 });

@@ -7,7 +7,8 @@
 // stdout redirected the bar is redrawn in place on stderr; with stderr redirected it is one line per change. --json
 // prints one event per line.
 import { fstatSync } from 'node:fs';
-import type { Task, TaskEvent } from '../core/task.ts';
+import type { Task, TaskEvent, WaitingFor } from '../core/task.ts';
+import { describeWait } from './format.ts';
 
 export interface Terminal {
   write(text: string): unknown;
@@ -123,6 +124,16 @@ export class FollowView {
         this.#status(data.manual ? 'retried by hand' : `attempt failed: ${error?.message ?? 'error'}; retrying${when}`);
         break;
       }
+      // Durable tasks: a waiting task holds no worker; say what it waits for, and when it goes on.
+      case 'waiting':
+        if (data.waitingFor) this.#status(`waiting for ${describeWait(data.waitingFor as WaitingFor)}`);
+        break;
+      case 'resumed':
+        this.#status(`resumed (${String(data.reason ?? '')} "${String(data.name ?? '')}")`);
+        break;
+      case 'checkpoint':
+        this.#status(`checkpoint ${String(data.version ?? '?')}${typeof data.label === 'string' ? ` "${data.label}"` : ''} saved`);
+        break;
       default:
         // created: nothing to say yet; completed, failed, cancelled: end() says how it ended.
         break;

@@ -1,4 +1,5 @@
-import type { Task, TaskEvent } from '../core/task.ts';
+import type { Task, TaskEvent, WaitingFor } from '../core/task.ts';
+import type { CheckpointInfo } from '../store/store.ts';
 
 const iso = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString());
 
@@ -14,10 +15,29 @@ export function describeTask(task: Task): string {
     `created:   ${iso(task.createdAt)}   started: ${iso(task.startedAt)}   finished: ${iso(task.completedAt)}`,
   ];
   if (task.status === 'scheduled') lines.push(`runs at:   ${iso(task.runAt)}`);
+  if (task.waitingFor) lines.push(`waits for: ${describeWait(task.waitingFor)}`);
+  if (task.parentId) lines.push(`parent:    ${task.parentId}`);
   if (task.progress) lines.push(`progress:  ${task.progress.percent}%${task.progress.message ? ` ${task.progress.message}` : ''}`);
   if (task.result !== null) lines.push(`result:    ${JSON.stringify(task.result)}`);
   if (task.error) lines.push(`error:     ${task.error.message}${task.error.code ? ` (${task.error.code})` : ''}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** What a waiting task waits for, in words. */
+export function describeWait(wait: WaitingFor): string {
+  switch (wait.kind) {
+    case 'children':
+      return `children "${wait.name}": ${wait.pending} of ${wait.total} not finished`;
+    case 'sleep':
+      return `sleep "${wait.name}" until ${iso(wait.until)}`;
+    case 'signal':
+      return `signal "${wait.name}"${wait.timeoutAt === null ? '' : ` (gives up at ${iso(wait.timeoutAt)})`}`;
+  }
+}
+
+/** The checkpoints section of `taskhub status`: one line per version. */
+export function checkpointLines(checkpoints: readonly CheckpointInfo[]): string[] {
+  return checkpoints.map((c) => `  v${String(c.version).padEnd(4)} ${String(c.size).padStart(9)} B  ${iso(c.createdAt)}  ${c.label ?? ''}`.trimEnd());
 }
 
 export function taskRow(task: Task): string {

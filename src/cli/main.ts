@@ -17,6 +17,7 @@ import {
   submitSummary,
 } from './commands/tasks.ts';
 import { workerCommand, workerCommandOptions, workerSummary } from './commands/worker.ts';
+import * as durable from './commands/durable.ts';
 import * as admin from './commands/admin.ts';
 import { keysCommand, keysOptions, keysSummary } from './commands/keys.ts';
 
@@ -34,6 +35,9 @@ const COMMANDS: Record<string, Command> = {
   status: { usage: 'taskhub status ID [options]', summary: statusSummary, options: statusOptions, run: statusCommand },
   tasks: { usage: 'taskhub tasks [options]', summary: listSummary, options: listOptions, run: listCommand },
   follow: { usage: 'taskhub follow ID [options]', summary: followSummary, options: followOptions, run: followCommand },
+  signal: { usage: 'taskhub signal ID NAME [DATA] [options]', summary: durable.signalSummary, options: durable.signalOptions, run: durable.signalCommand },
+  recover: { usage: 'taskhub recover ID [--from-version N] [options]', summary: durable.recoverSummary, options: durable.recoverOptions, run: durable.recoverCommand },
+  derive: { usage: 'taskhub derive ID [--payload JSON] [--from-checkpoint latest|N] [options]', summary: durable.deriveSummary, options: durable.deriveOptions, run: durable.deriveCommand },
   publish: { usage: 'taskhub publish TOPIC [PAYLOAD] [options]', summary: admin.publishSummary, options: admin.publishOptions, run: admin.publishCommand },
   subscriptions: { usage: 'taskhub subscriptions [list | put NAME | delete NAME] [options]', summary: admin.subscriptionsSummary, options: admin.subscriptionsOptions, run: admin.subscriptionsCommand },
   schedules: { usage: 'taskhub schedules [list | put NAME | delete NAME] [options]', summary: admin.schedulesSummary, options: admin.schedulesOptions, run: admin.schedulesCommand },

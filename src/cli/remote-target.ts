@@ -10,6 +10,10 @@ export function remoteTarget(url: string, token: string | undefined): CliTarget 
     list: ({ tag: _tag, owner: _owner, ...filter }) => client.list(filter),
     events: (id) => client.events(id),
     follow: (id) => client.follow(id),
+    checkpoints: (id) => client.checkpoints(id),
+    signal: (id, name, data) => client.signal(id, name, data),
+    recover: (id, options) => client.recover(id, options),
+    derive: (id, spec) => client.derive(id, spec),
     close: async () => {},
   };
 }

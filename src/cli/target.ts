@@ -31,6 +31,10 @@ export async function openTarget(values: ParsedCommand['values'], mustExist: boo
     list: (query) => hub.list(query),
     events: (id) => hub.events(id),
     follow: (id) => hub.follow(id),
+    checkpoints: (id) => hub.checkpoints(id),
+    signal: (id, name, data) => hub.signal(id, name, data),
+    recover: (id, options) => hub.recover(id, options),
+    derive: (id, spec) => hub.derive(id, spec),
     close: () => hub.close({ graceMs: 0 }),
   };
 }

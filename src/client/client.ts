@@ -38,6 +38,8 @@ export interface ListFilter {
   queue?: string;
   status?: TaskStatus;
   type?: string;
+  /** Only this task's children and derived tasks. */
+  parentId?: string;
   /** 1..1000; the server's default when absent. */
   limit?: number;
   /** The `nextCursor` of the previous page. */
@@ -48,6 +50,33 @@ export interface TaskList {
   tasks: Task[];
   /** Pass as `cursor` for the next page; null on the last page. */
   nextCursor: string | null;
+}
+
+/** One saved version of a task's state, as listed (GET /tasks/{id}/checkpoints). */
+export interface CheckpointInfo {
+  version: number;
+  label: string | null;
+  /** Bytes of the state's JSON text. */
+  size: number;
+  createdAt: number;
+}
+
+export interface Checkpoint extends CheckpointInfo {
+  state: Json;
+}
+
+/** A task made from an earlier one (POST /tasks/{id}/derive): everything not given is the original's. */
+export interface DeriveSpec {
+  /** Shallow-merged into the original's payload when both are JSON objects; otherwise replaces it. */
+  payload?: Json;
+  type?: string;
+  queue?: string;
+  priority?: number;
+  maxAttempts?: number;
+  timeoutMs?: number | null;
+  tags?: Record<string, string>;
+  /** Start from this checkpoint of the original as the new task's version 1. */
+  fromCheckpoint?: 'latest' | number;
 }
 
 export interface FollowOptions {
@@ -131,8 +160,8 @@ export class TaskhubClient {
 
   /** One page of tasks, newest first. */
   async list(filter: ListFilter = {}, options: { signal?: AbortSignal } = {}): Promise<TaskList> {
-    const { queue, status, type, limit, cursor } = filter;
-    const res = await this.#request('GET', `${API}/tasks`, { query: { queue, status, type, limit, cursor }, signal: options.signal });
+    const { queue, status, type, parentId, limit, cursor } = filter;
+    const res = await this.#request('GET', `${API}/tasks`, { query: { queue, status, type, parentId, limit, cursor }, signal: options.signal });
     const body = await readJson(res);
     if (!isObject(body) || !Array.isArray(body.tasks)) throw new TaskhubClientError('list: the server answered without a `tasks` list');
     return { tasks: body.tasks.map(asTask), nextCursor: typeof body.nextCursor === 'string' ? body.nextCursor : null };
@@ -165,13 +194,64 @@ export class TaskhubClient {
    * events, result, follow, WebSocket) and nothing else, until `expiresAt` (epoch ms). Hand it to
    * `new TaskhubClient({ url, token })` there. Needs the `tasks:read` scope; default lifetime 900 s.
    */
-  async followToken(id: string, options: { ttlSeconds?: number; signal?: AbortSignal } = {}): Promise<{ token: string; expiresAt: number }> {
-    const body = options.ttlSeconds === undefined ? {} : { ttlSeconds: options.ttlSeconds };
+  async followToken(id: string, options: { ttlSeconds?: number; signals?: string[]; signal?: AbortSignal } = {}): Promise<{ token: string; expiresAt: number }> {
+    const body = {
+      ...(options.ttlSeconds === undefined ? {} : { ttlSeconds: options.ttlSeconds }),
+      // The right to send these signals to the task (e.g. a browser approving); issuing it needs tasks:write.
+      ...(options.signals === undefined ? {} : { signals: options.signals }),
+    };
     const answer = await readJson(await this.#request('POST', `${taskPath(id)}/token`, { body, signal: options.signal }));
     if (!isObject(answer) || typeof answer.token !== 'string' || typeof answer.expiresAt !== 'number') {
       throw new TaskhubClientError('followToken: the server answered without a token');
     }
     return { token: answer.token, expiresAt: answer.expiresAt };
+  }
+
+  // ---- durable execution (docs/durable.md) ----
+
+  /** Puts a failed or cancelled task back in its queue, resuming from its latest checkpoint or from `fromVersion`. */
+  async recover(id: string, options: { fromVersion?: number; signal?: AbortSignal } = {}): Promise<Task> {
+    const body = options.fromVersion === undefined ? {} : { fromVersion: options.fromVersion };
+    return asTask(await readJson(await this.#request('POST', `${taskPath(id)}/recover`, { body, signal: options.signal })));
+  }
+
+  /** A new task made from this one (parentId = id); with `fromCheckpoint`, starting from that checkpoint. */
+  async derive(id: string, spec: DeriveSpec = {}, options: { signal?: AbortSignal } = {}): Promise<Task> {
+    return asTask(await readJson(await this.#request('POST', `${taskPath(id)}/derive`, { body: spec, signal: options.signal })));
+  }
+
+  /** The task's checkpoint versions (without states), oldest first. */
+  async checkpoints(id: string, options: { signal?: AbortSignal } = {}): Promise<CheckpointInfo[]> {
+    const body = await readJson(await this.#request('GET', `${taskPath(id)}/checkpoints`, { signal: options.signal }));
+    if (!isObject(body) || !Array.isArray(body.checkpoints)) throw new TaskhubClientError('checkpoints: the server answered without a `checkpoints` list');
+    return body.checkpoints as CheckpointInfo[];
+  }
+
+  /** One checkpoint with its state (or the latest); null when the task has none such. */
+  async checkpoint(id: string, version: number | 'latest' = 'latest', options: { signal?: AbortSignal } = {}): Promise<Checkpoint | null> {
+    try {
+      const body = await readJson(await this.#request('GET', `${taskPath(id)}/checkpoints/${version}`, { signal: options.signal }));
+      if (!isObject(body) || typeof body.version !== 'number') throw new TaskhubClientError('checkpoint: the server answered without a checkpoint');
+      return body as unknown as Checkpoint;
+    } catch (error) {
+      // 404 for an unknown task too: tell them apart by asking for the task, so a typo still throws.
+      if (error instanceof TaskhubHttpError && error.status === 404) {
+        await this.get(id, options);
+        return null;
+      }
+      throw error;
+    }
+  }
+
+  /**
+   * Sends signal `name` (with `data`) to a task: `resumed` says whether it woke the task (it waited for it); otherwise
+   * the signal is kept for the task's later wait. Needs tasks:write, or a follow token issued with this signal.
+   */
+  async signal(id: string, name: string, data: Json = null, options: { signal?: AbortSignal } = {}): Promise<{ resumed: boolean; task: Task }> {
+    const path = `${taskPath(id)}/signals/${encodeURIComponent(name)}`;
+    const body = await readJson(await this.#request('POST', path, { body: { data }, signal: options.signal }));
+    if (!isObject(body) || typeof body.resumed !== 'boolean') throw new TaskhubClientError('signal: the server answered without `resumed`');
+    return { resumed: body.resumed, task: asTask(body.task) };
   }
 
   /**

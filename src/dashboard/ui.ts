@@ -1,5 +1,5 @@
 // Pieces every view uses: what a view is, what the app offers it, and small widgets (status pills, progress bars).
-import type { TaskStatus } from '../core/task.ts';
+import type { TaskStatus, WaitingFor } from '../core/task.ts';
 import { ApiError } from './api.ts';
 import { h } from './dom.ts';
 import type { FeedBatch } from './feed.ts';
@@ -25,7 +25,20 @@ export interface AppContext {
 
 export type ViewFactory = (root: HTMLElement, params: URLSearchParams, app: AppContext, id?: string) => View;
 
-export const STATUSES: readonly TaskStatus[] = ['scheduled', 'queued', 'running', 'completed', 'failed', 'cancelled'];
+export const STATUSES: readonly TaskStatus[] = ['scheduled', 'queued', 'running', 'waiting', 'completed', 'failed', 'cancelled'];
+
+/** What a waiting task waits for, in a few words (the task page and the tasks list show it beside the status). */
+export function waitText(wait: WaitingFor | null | undefined): string {
+  if (!wait) return '';
+  switch (wait.kind) {
+    case 'children':
+      return `children "${wait.name}": ${wait.total - wait.pending} of ${wait.total} done`;
+    case 'sleep':
+      return `sleeping ("${wait.name}") until ${new Date(wait.until).toLocaleString()}`;
+    case 'signal':
+      return `signal "${wait.name}"${wait.timeoutAt === null ? '' : ` until ${new Date(wait.timeoutAt).toLocaleString()}`}`;
+  }
+}
 
 export function statusPill(status: TaskStatus): HTMLElement {
   return h('span', { class: 'pill', 'data-status': status }, status);

@@ -1,10 +1,11 @@
 // The producer and reader side of the engine: validation and defaults, group commit of submits, reads, cancel, retry,
-// redrive, and live events for followers.
+// redrive, live events for followers, and the public side of durable execution (recover, derive, checkpoints,
+// signals: docs/durable.md).
 import { TaskNotFoundError, ValidationError } from '../core/errors.ts';
 import { uuidv7 } from '../core/ids.ts';
-import { isTerminal, type Task, type TaskEvent, type TaskSpec } from '../core/task.ts';
+import { isTerminal, type Json, type Task, type TaskEvent, type TaskSpec } from '../core/task.ts';
 import { checkName, type NewTask, normalizeTaskSpec, type TaskDefaults } from '../core/validate.ts';
-import type { CreatedTask, Store, TaskPage, TaskQuery } from '../store/store.ts';
+import type { Checkpoint, CheckpointInfo, CreatedTask, SendSignalResult, Store, TaskPage, TaskQuery } from '../store/store.ts';
 import type { CancelSignal } from './cancel-signal.ts';
 import { Coalescer } from './coalescer.ts';
 import type { QueueEvent, TaskEventHub } from './event-hub.ts';
@@ -15,8 +16,37 @@ export interface FollowOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * A task made from an earlier one (`derive`): everything not given is the original's (type, queue, priority,
+ * maxAttempts, backoff, timeoutMs, tags, owner, concurrencyKey); `payload` is shallow-merged into the original's.
+ */
+export interface DeriveSpec {
+  /** Merged into the original's payload when both are JSON objects; otherwise it replaces it. */
+  payload?: Json;
+  type?: string;
+  queue?: string;
+  priority?: number;
+  maxAttempts?: number;
+  timeoutMs?: number | null;
+  tags?: Record<string, string>;
+  /** Start from this checkpoint of the original (a version, or its latest) as the new task's version 1. */
+  fromCheckpoint?: 'latest' | number;
+}
+
+const isObject = (value: Json): value is { [key: string]: Json } => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** The payload of a derived task: a shallow merge when both are objects, else the given payload (or the original's). */
+export function derivedPayload(original: Json, given: Json | undefined): Json {
+  if (given === undefined) return original;
+  return isObject(original) && isObject(given) ? { ...original, ...given } : given;
+}
+
 export interface TaskServiceDeps {
-  store: Pick<Store, 'createTasks' | 'getTask' | 'listTasks' | 'listEvents' | 'cancel' | 'retry' | 'retryFailed' | 'deleteTask'>;
+  store: Pick<
+    Store,
+    | 'createTasks' | 'getTask' | 'listTasks' | 'listEvents' | 'cancel' | 'retry' | 'retryFailed' | 'deleteTask'
+    | 'recover' | 'deriveTask' | 'listCheckpoints' | 'getCheckpoint' | 'sendSignal'
+  >;
   now: () => number;
   /** Defaults for tasks that do not say (before each type's own). */
   defaults: TaskDefaults;
@@ -103,6 +133,67 @@ export class TaskService {
 
   retry(id: string): Promise<Task> {
     return this.#store.retry(id, this.#now());
+  }
+
+  /**
+   * `retry` for durable tasks: a failed or cancelled task goes back to its queue and resumes from its latest
+   * checkpoint, or from `fromVersion` (saved again as the new latest, so history is kept).
+   */
+  recover(id: string, options: { fromVersion?: number } = {}): Promise<Task> {
+    const { fromVersion } = options;
+    if (fromVersion !== undefined && !(Number.isSafeInteger(fromVersion) && fromVersion >= 1)) {
+      throw new ValidationError('fromVersion: must be a checkpoint version, an integer from 1', 'fromVersion');
+    }
+    return this.#store.recover(id, fromVersion === undefined ? {} : { fromVersion }, this.#now());
+  }
+
+  /**
+   * A new task made from task `id` (its parentId), validated like any submit. With `fromCheckpoint` it starts from a
+   * copy of that checkpoint as its version 1, created in the same transaction (Store.deriveTask).
+   */
+  async derive(id: string, spec: DeriveSpec = {}): Promise<Task> {
+    const { fromCheckpoint } = spec;
+    if (fromCheckpoint !== undefined && fromCheckpoint !== 'latest' && !(Number.isSafeInteger(fromCheckpoint) && fromCheckpoint >= 1)) {
+      throw new ValidationError('fromCheckpoint: must be "latest" or a checkpoint version, an integer from 1', 'fromCheckpoint');
+    }
+    const original = await this.get(id);
+    const now = this.#now();
+    const task = await this.#prepare(
+      {
+        type: spec.type ?? original.type,
+        payload: derivedPayload(original.payload, spec.payload),
+        queue: spec.queue ?? original.queue,
+        priority: spec.priority ?? original.priority,
+        maxAttempts: spec.maxAttempts ?? original.maxAttempts,
+        backoff: original.backoff,
+        timeoutMs: spec.timeoutMs === undefined ? original.timeoutMs : spec.timeoutMs,
+        tags: spec.tags ?? original.tags,
+        parentId: original.id,
+        ...(original.owner !== null ? { owner: original.owner } : {}),
+        ...(original.concurrencyKey !== null ? { concurrencyKey: original.concurrencyKey } : {}),
+      },
+      now,
+    );
+    if (fromCheckpoint === undefined) return (await this.#creates.submit(task)).task;
+    return this.#store.deriveTask(task, { taskId: original.id, version: fromCheckpoint }, now);
+  }
+
+  /** The task's checkpoint versions, oldest first, without their states. */
+  checkpoints(id: string): Promise<CheckpointInfo[]> {
+    return this.#store.listCheckpoints(id);
+  }
+
+  /** One checkpoint with its state, or the latest; null when the task has no such version. */
+  checkpoint(id: string, version: number | 'latest'): Promise<Checkpoint | null> {
+    return this.#store.getCheckpoint(id, version);
+  }
+
+  /**
+   * Sends signal `name` to a task: a task waiting for it is queued again (`resumed`), otherwise it is kept for a later
+   * wait. A finished task refuses it (InvalidStateError).
+   */
+  signal(id: string, name: string, data: Json = null): Promise<SendSignalResult> {
+    return this.#store.sendSignal(id, name, data, this.#now());
   }
 
   /** Dead-letter redrive: puts every task of the queue that has failed by now back in it, in batches; how many. */

@@ -53,6 +53,7 @@ export class TaskMetrics {
   readonly #runs: Counter<'queue' | 'type' | 'outcome'>;
   readonly #duration: Histogram<'queue' | 'type'>;
   readonly #wait: Histogram<'queue'>;
+  readonly #signals: Counter<'resumed'>;
   readonly #streams = new Set<() => Record<StreamKind, number>>();
   /** Label-bound children, by label values: prom-client hashes the labels object on every call otherwise. */
   readonly #runChildren = new Map<string, { inc(): void }>();
@@ -83,6 +84,12 @@ export class TaskMetrics {
       help: 'Enqueue to start of attempts claimed in this process: from the time a task became ready (runAt) to its claim',
       labelNames: ['queue'],
       buckets: WAIT_BUCKETS,
+      registers,
+    });
+    this.#signals = new Counter({
+      name: 'taskhub_signals_total',
+      help: 'Signals sent to tasks through this process (HTTP API), by whether they woke a waiting task (resumed) or were kept for a later wait',
+      labelNames: ['resumed'],
       registers,
     });
     new Gauge({
@@ -179,6 +186,11 @@ export class TaskMetrics {
       onAttemptFinished: (attempts, now) => this.#finished(attempts, now),
     };
     this.#unobserve = sources.observeAttempts(observer);
+  }
+
+  /** A signal was sent through this process; `resumed`: it woke its waiting task. */
+  countSignal(resumed: boolean): void {
+    this.#signals.labels(resumed ? 'true' : 'false').inc();
   }
 
   #started(claims: readonly Claim[], now: number): void {

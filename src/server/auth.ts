@@ -125,12 +125,19 @@ export class FollowTokens {
 
   /**
    * A token that reads `task` (get, events, result, stream, WebSocket) until `ttlSeconds` from now, on behalf of the
-   * task's owner (its `sub`), whoever issued it.
+   * task's owner (its `sub`), whoever issued it; with `signals`, it may also send those signals to the task.
    */
-  async issue(task: { id: string; owner: string | null }, issuer: Principal, ttlSeconds: number, now = Date.now()): Promise<FollowToken> {
+  async issue(
+    task: { id: string; owner: string | null },
+    issuer: Principal,
+    ttlSeconds: number,
+    now = Date.now(),
+    signals: readonly string[] = [],
+  ): Promise<FollowToken> {
     const issuedAt = Math.floor(now / 1000);
     const expiresAt = issuedAt + ttlSeconds;
     const claims: JWTPayload = { task: task.id };
+    if (signals.length > 0) claims.signals = [...signals];
     // Tokens minted with an API key die with it: verification checks the key is not revoked.
     if (issuer.subject?.startsWith('key:')) claims.key = issuer.subject.slice(4);
     const jwt = new SignJWT(claims)
@@ -158,7 +165,8 @@ export class FollowTokens {
       const found = await this.#store.findApiKey(payload.key);
       if (!found || found.key.revokedAt !== null) throw new UnauthorizedError('the API key that issued this follow token was revoked');
     }
-    return { owner: payload.sub ?? null, admin: false, scopes: [], taskId, subject: `follow:${taskId}` };
+    const signals = Array.isArray(payload.signals) ? payload.signals.filter((s): s is string => typeof s === 'string') : [];
+    return { owner: payload.sub ?? null, admin: false, scopes: [], taskId, subject: `follow:${taskId}`, ...(signals.length ? { signals } : {}) };
   }
 }
 

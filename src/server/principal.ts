@@ -22,6 +22,8 @@ export interface Principal {
   scopes: readonly Scope[];
   /** Set for a follow token: it may read this one task and nothing else. */
   taskId?: string;
+  /** For a follow token: the signals it may also send to its task (POST /tasks/{id}/signals/{name}). */
+  signals?: readonly string[];
   /**
    * Who, for logs and rate limits, never a secret: `key:<id>`, `jwt:<sub>` or `follow:<taskId>`; absent without auth
    * (the rate limiter then counts by client address).
@@ -31,9 +33,10 @@ export interface Principal {
 
 /**
  * What a route requires: nothing (`public`), a scope, or `follow`: `tasks:read`, or a follow token, which the route
- * then checks against the task it names (`visibleTask`).
+ * then checks against the task it names (`visibleTask`); or `signal`: `tasks:write`, or a follow token, which the
+ * route then checks against its task and its signal rights (`mayTaskSignal`).
  */
-export type Access = 'public' | 'follow' | Scope;
+export type Access = 'public' | 'follow' | 'signal' | Scope;
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -61,6 +64,13 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = Object.freeze({
   'POST /api/v1/tasks/batch': 'tasks:write',
   'POST /api/v1/tasks/:id/cancel': 'tasks:write',
   'POST /api/v1/tasks/:id/retry': 'tasks:write',
+  // Durable execution (routes/durable.ts). Checkpoint states are task data like results, read with tasks:read.
+  'POST /api/v1/tasks/:id/recover': 'tasks:write',
+  'POST /api/v1/tasks/:id/derive': 'tasks:write',
+  'GET /api/v1/tasks/:id/checkpoints': 'tasks:read',
+  'GET /api/v1/tasks/:id/checkpoints/latest': 'tasks:read',
+  'GET /api/v1/tasks/:id/checkpoints/:version': 'tasks:read',
+  'POST /api/v1/tasks/:id/signals/:name': 'signal',
   'POST /api/v1/events': 'tasks:write',
   'GET /api/v1/tasks': 'tasks:read',
   'GET /api/v1/queues': 'tasks:read',
@@ -117,10 +127,11 @@ function requestToken(request: FastifyRequest, queryAllowed: boolean): string | 
 export function authorize(principal: Principal, access: Access): void {
   if (access === 'public') return;
   if (principal.taskId !== undefined) {
-    if (access === 'follow') return;
+    // A signal route checks the token's rights itself, once it knows the task and the signal (mayTaskSignal).
+    if (access === 'follow' || access === 'signal') return;
     throw new ForbiddenError('tasks:read', 'a follow token reads its one task (get, events, result, stream, WebSocket) and nothing else');
   }
-  requireScope(principal, access === 'follow' ? 'tasks:read' : access);
+  requireScope(principal, access === 'follow' ? 'tasks:read' : access === 'signal' ? 'tasks:write' : access);
 }
 
 /**
@@ -173,6 +184,16 @@ export function ownerFilter(principal: Principal): string | undefined {
   // A store filter cannot say "owner IS NULL"; an ownerless non-admin would otherwise see everyone's tasks.
   if (principal.owner === null) throw new Error('a principal that is not admin must have an owner');
   return principal.owner;
+}
+
+/**
+ * Throws ForbiddenError unless the caller may send signal `name` to the task it can see: a follow token only with
+ * that signal's right (issued with `{ signals }`); any other principal passed the route's `tasks:write` check.
+ */
+export function mayTaskSignal(principal: Principal, name: string): void {
+  if (principal.taskId === undefined) return;
+  if (principal.signals?.includes(name)) return;
+  throw new ForbiddenError(`signal:${name}`, `this follow token may not send the signal "${name}" (issue one with { signals: ["${name}"] })`);
 }
 
 /**

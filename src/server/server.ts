@@ -18,6 +18,7 @@ import { healthRoutes } from './routes/health.ts';
 import { queueRoutes } from './routes/queues.ts';
 import { streamRoutes } from './routes/stream.ts';
 import { taskRoutes } from './routes/tasks.ts';
+import { durableRoutes } from './routes/durable.ts';
 import { wsRoutes } from './routes/ws.ts';
 import { workerRoutes } from './routes/worker.ts';
 import { topicRoutes } from './routes/topics.ts';
@@ -92,6 +93,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   const context: RouteContext = { hub, connections, heartbeatMs: options.sseHeartbeatMs ?? 15_000, followTokens };
   await app.register(healthRoutes, context);
   await app.register(taskRoutes, { ...context, prefix: '/api/v1' });
+  await app.register(durableRoutes, { ...context, prefix: '/api/v1' });
   await app.register(streamRoutes, { ...context, prefix: '/api/v1' });
   await app.register(queueRoutes, { ...context, prefix: '/api/v1' });
   await app.register(wsRoutes, { ...context, prefix: '/api/v1' });

@@ -444,6 +444,14 @@ export interface Store {
    * InvalidStateError in other states; ValidationError for an unknown version.
    */
   recover(taskId: string, options: { fromVersion?: number }, now: number): Promise<Task>;
+  /**
+   * Creates `task` (as createTasks, with its `created` event; it takes no idempotency key) starting from a copy of
+   * another task's checkpoint: version `from.version` (or the latest) of task `from.taskId` becomes the new task's
+   * version 1, labelled `derived:<taskId>@<version>`, with its `checkpoint` event, all in one transaction, so the
+   * task is never claimable without its state. TaskNotFoundError for an unknown source task, ValidationError when it
+   * has no such checkpoint: nothing is created then.
+   */
+  deriveTask(task: NewTask, from: { taskId: string; version: number | 'latest' }, now: number): Promise<Task>;
 
   /**
    * Stores a step's result, guarded by the attempt token. A name the task has stored already throws

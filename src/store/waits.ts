@@ -112,6 +112,16 @@ export function recoverLabel(fromVersion: number): string {
   return `recover:${fromVersion}`;
 }
 
+/** The label of a derived task's first checkpoint: where its state came from. */
+export function derivedLabel(sourceId: string, version: number): string {
+  return `derived:${sourceId}@${version}`;
+}
+
+/** A derived task is a new task of its own: an idempotency key would make a replay skip the copied checkpoint. */
+export function checkDerivedTask(task: { idempotencyKey: string | null }): void {
+  if (task.idempotencyKey !== null) throw new ValidationError('idempotencyKey: a task derived from a checkpoint takes none', 'idempotencyKey');
+}
+
 /** Checks the name of a step or of a signal. */
 export function checkDurableName(what: 'step' | 'signal', name: string): void {
   if (typeof name !== 'string' || name.length === 0 || name.length > 200) throw new ValidationError(`a ${what} name is 1 to 200 characters`, 'name');

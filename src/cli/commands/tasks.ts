@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { TASK_STATUSES, type Json, type TaskSpec, type TaskStatus } from '../../core/task.ts';
 import { COMMON_OPTIONS, int, parseCommand, str, UsageError, type OptionSpecs } from '../config.ts';
-import { describeTask, eventLine, printJson, taskRow } from '../format.ts';
+import { checkpointLines, describeTask, eventLine, printJson, taskRow } from '../format.ts';
 import { openTarget } from '../target.ts';
 
 const target = { store: COMMON_OPTIONS.store, url: COMMON_OPTIONS.url, token: COMMON_OPTIONS.token, json: COMMON_OPTIONS.json, help: COMMON_OPTIONS.help };
@@ -80,7 +80,8 @@ export async function submitCommand(argv: string[]): Promise<void> {
 }
 
 export const statusOptions: OptionSpecs = { events: { type: 'boolean', help: 'also print the event history' }, ...target };
-export const statusSummary = 'Shows one task: status, progress, attempts, result or error.';
+export const statusSummary =
+  'Shows one task: status (and what a waiting task waits for), progress, attempts, result or error, its checkpoints and its child and derived tasks.';
 
 export async function statusCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parseCommand(argv, statusOptions);
@@ -90,7 +91,17 @@ export async function statusCommand(argv: string[]): Promise<void> {
   try {
     const task = await api.get(id);
     if (values.json) printJson(task);
-    else process.stdout.write(describeTask(task));
+    else {
+      process.stdout.write(describeTask(task));
+      // Durable tasks: their saved versions and their lineage (children of waits and derived tasks alike).
+      const checkpoints = task.checkpointVersion > 0 ? await api.checkpoints(id) : [];
+      if (checkpoints.length) process.stdout.write(`checkpoints:\n${checkpointLines(checkpoints).join('\n')}\n`);
+      const children = await api.list({ parentId: id, limit: 100 });
+      if (children.tasks.length) {
+        const rows = [...children.tasks].reverse().map((c) => `  ${c.id}  ${c.status.padEnd(9)}  ${c.type}`);
+        process.stdout.write(`children:\n${rows.join('\n')}${children.nextCursor ? '\n  … more: taskhub tasks --parent ' + id : ''}\n`);
+      }
+    }
     if (values.events && !values.json) {
       for (const e of await api.events(id)) process.stdout.write(`${eventLine(e)}\n`);
     }
@@ -103,6 +114,7 @@ export const listOptions: OptionSpecs = {
   queue: { type: 'string', help: 'only this queue' },
   status: { type: 'string', help: TASK_STATUSES.join(', ') },
   type: { type: 'string', help: 'only this task type' },
+  parent: { type: 'string', help: "only this task's children and derived tasks (its id)" },
   limit: { type: 'string', default: '20', help: 'tasks per page, 1-1000' },
   cursor: { type: 'string', help: 'the next-page cursor printed by the previous page' },
   ...target,
@@ -124,6 +136,7 @@ export async function listCommand(argv: string[]): Promise<void> {
       ...(str(values, 'queue') ? { queue: str(values, 'queue') } : {}),
       ...(status ? { status: status as TaskStatus } : {}),
       ...(str(values, 'type') ? { type: str(values, 'type') } : {}),
+      ...(str(values, 'parent') ? { parentId: str(values, 'parent') } : {}),
       ...(str(values, 'cursor') ? { cursor: str(values, 'cursor') } : {}),
     });
     if (values.json) printJson(page);

@@ -19,6 +19,9 @@ function figure(label: string, value: string, note?: string): HTMLElement {
   return h('div', { class: 'figure' }, h('div', { class: 'label' }, label), h('div', { class: 'value' }, value), h('div', { class: 'note' }, note ?? ''));
 }
 
+/** Status columns a phone leaves out of the queues table (waiting tasks also show under Running's figure). */
+const HIDDEN_ON_PHONES: ReadonlySet<TaskStatus> = new Set(['scheduled', 'waiting', 'completed', 'cancelled']);
+
 export function overviewView(root: HTMLElement, _params: URLSearchParams, app: AppContext): View {
   let stats: Stats | null = null;
   let disposed = false;
@@ -94,7 +97,7 @@ export function overviewView(root: HTMLElement, _params: URLSearchParams, app: A
     fill(head, pageHead('Overview', young ? `Live. The charts start when this server started, ${relative(since, s.now)}.` : 'Live. The charts show the last hour.'));
     fill(
       figures,
-      figure('Running', count(totals.running, capped.has('running'))),
+      figure('Running', count(totals.running, capped.has('running')), totals.waiting ? `+${count(totals.waiting, capped.has('waiting'))} waiting` : undefined),
       figure('Queued', count(totals.queued, capped.has('queued')), totals.scheduled ? `+${count(totals.scheduled, capped.has('scheduled'))} later` : undefined),
       figure('Failed (dead letters)', count(totals.failed, capped.has('failed'))),
       figure('Completed, last hour', num(completed)),
@@ -117,7 +120,7 @@ export function overviewView(root: HTMLElement, _params: URLSearchParams, app: A
     const names = [...new Set([...s.counts.queues.map((q) => q.queue), ...settings.keys()])].sort();
     const countsOf = new Map(s.counts.queues.map((q) => [q.queue, q.counts]));
     const cell = (queue: string, status: TaskStatus, n: number) =>
-      h('td', { class: `num${status === 'completed' || status === 'cancelled' || status === 'scheduled' ? ' hide-sm' : ''}` },
+      h('td', { class: `num${HIDDEN_ON_PHONES.has(status) ? ' hide-sm' : ''}` },
         n === 0 ? h('span', { class: 'zero' }, '0') : h('a', { href: `#/tasks?queue=${encodeURIComponent(queue)}&status=${status}` }, count(n, capped.has(status))));
     const rows = names.map((name) => {
       const c = countsOf.get(name) ?? (Object.fromEntries(STATUSES.map((st) => [st, 0])) as Record<TaskStatus, number>);
@@ -142,7 +145,7 @@ export function overviewView(root: HTMLElement, _params: URLSearchParams, app: A
       names.length === 0
         ? h('p', { class: 'empty' }, 'No queues yet: submit a task and it appears here.')
         : h('div', { class: 'table-wrap' }, h('table', null,
-            h('thead', null, h('tr', null, h('th', null, 'Queue'), ...STATUSES.map((st) => h('th', { class: `num${st === 'completed' || st === 'cancelled' || st === 'scheduled' ? ' hide-sm' : ''}` }, st)), h('th', { class: 'num' }, ''))),
+            h('thead', null, h('tr', null, h('th', null, 'Queue'), ...STATUSES.map((st) => h('th', { class: `num${HIDDEN_ON_PHONES.has(st) ? ' hide-sm' : ''}` }, st)), h('th', { class: 'num' }, ''))),
             h('tbody', null, ...rows),
           )),
     );

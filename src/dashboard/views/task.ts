@@ -1,11 +1,12 @@
-// One task: status and progress live, the streamed output as it arrives, the event timeline, payload, result, error
-// with its stack, attempts and timings; cancel, retry and delete. Follows the task's own event stream (the SDK's
+// One task: status and progress live (a waiting task says what it waits for), the streamed output as it arrives, the
+// event timeline, payload, result, error with its stack, attempts and timings, its checkpoints and its lineage (parent,
+// children and derived tasks); cancel, retry, recover and delete. Follows the task's own event stream (the SDK's
 // fetch-based SSE, with the token in a header) from its first event, so the page shows the whole history, then live.
 import type { Task, TaskEvent } from '../../core/task.ts';
-import { api, ApiError, token } from '../api.ts';
+import { api, ApiError, optional, token } from '../api.ts';
 import { clock, dateTime, duration, fill, h, json, relative } from '../dom.ts';
 import { TaskhubClient } from '../sdk.ts';
-import { type AppContext, errorText, failure, pageHead, progressBar, setProgress, statusPill, type View } from '../ui.ts';
+import { type AppContext, errorText, failure, pageHead, progressBar, setProgress, statusPill, type View, waitText } from '../ui.ts';
 import { percentOf } from './tasks.ts';
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
@@ -35,6 +36,7 @@ function describe(event: TaskEvent): string {
     case 'progress':
       return `${Math.round(Number(d.percent ?? 0))}%${d.message ? ` ${String(d.message)}` : ''}${d.phase ? ` (${String(d.phase)})` : ''}`;
     case 'retrying':
+      if (d.recover) return `recovered by hand${typeof d.fromVersion === 'number' ? ` from checkpoint ${d.fromVersion}` : ''}`;
       if (d.manual) return 'retried by hand';
       return `${err?.message ?? 'failed'}; retry at ${typeof d.runAt === 'number' ? clock(d.runAt) : '?'}`;
     case 'failed':
@@ -42,6 +44,16 @@ function describe(event: TaskEvent): string {
       return `${err?.code ? `${err.code}: ` : ''}${err?.message ?? ''}`;
     case 'completed':
       return 'result stored';
+    case 'checkpoint':
+      return `version ${String(d.version ?? '?')}${d.label ? ` "${String(d.label)}"` : ''}, ${String(d.size ?? '?')} bytes`;
+    case 'waiting':
+      return `waits for ${waitText(d.waitingFor as Task['waitingFor'])}`;
+    case 'resumed':
+      return `${String(d.reason ?? '')} "${String(d.name ?? '')}"`;
+    case 'signal':
+      return `signal "${String(d.name ?? '')}" received`;
+    case 'child-finished':
+      return `child ${String(d.childId ?? '')} ${String(d.status ?? '')}, ${String(d.pending ?? '?')} pending`;
     default:
       return '';
   }
@@ -66,11 +78,14 @@ export function taskView(root: HTMLElement, _params: URLSearchParams, app: AppCo
   const facts = h('dl', { class: 'facts' });
   const data = h('div');
   const events = h('ol', { class: 'timeline' });
+  // Durable tasks: the saved versions, and the tasks made from this one (children of its waits and derived tasks).
+  const checkpointCard = h('div', { class: 'card', 'data-testid': 'checkpoints', hidden: true });
+  const lineageCard = h('div', { class: 'card', 'data-testid': 'lineage', hidden: true });
   fill(root,
     head,
     h('div', { class: 'card' }, h('h2', null, 'Progress'), statusLine, h('div', { class: 'progress-line' }, bar, pct), message),
     h('div', { class: 'card' }, h('h2', null, 'Output', h('span', { class: 'hint' }, 'streamed as the handler writes it')), output),
-    h('div', { class: 'grid-2' }, data, h('div', { class: 'side' }, h('div', { class: 'card' }, h('h2', null, 'Details'), facts))),
+    h('div', { class: 'grid-2' }, data, h('div', { class: 'side' }, h('div', { class: 'card' }, h('h2', null, 'Details'), facts), lineageCard, checkpointCard)),
     h('div', { class: 'card' }, h('h2', null, 'Timeline'), events),
   );
   fill(head, pageHead('Task', id));
@@ -83,6 +98,7 @@ export function taskView(root: HTMLElement, _params: URLSearchParams, app: AppCo
       if (disposed) return;
       task = next;
       render();
+      void loadDurable(next);
     } catch (error) {
       if (disposed) return;
       if (error instanceof ApiError && error.status === 404) {
@@ -107,11 +123,12 @@ export function taskView(root: HTMLElement, _params: URLSearchParams, app: AppCo
   function actions(t: Task): HTMLElement[] {
     const buttons: HTMLElement[] = [];
     const path = `/api/v1/tasks/${encodeURIComponent(t.id)}`;
-    if (t.status === 'scheduled' || t.status === 'queued' || t.status === 'running') {
+    if (t.status === 'scheduled' || t.status === 'queued' || t.status === 'running' || t.status === 'waiting') {
       buttons.push(h('button', {
         type: 'button', class: 'danger', 'data-action': 'cancel', disabled: t.cancelRequested,
         onclick: async () => {
-          const ok = await app.confirm({ title: 'Cancel this task?', text: t.status === 'running' ? 'Its handler is asked to stop; the task ends cancelled.' : 'It will not run.', action: 'Cancel task', danger: true });
+          const text = t.status === 'running' ? 'Its handler is asked to stop; the task ends cancelled.' : t.status === 'waiting' ? 'It will not run again; its unfinished children are cancelled too.' : 'It will not run.';
+          const ok = await app.confirm({ title: 'Cancel this task?', text, action: 'Cancel task', danger: true });
           if (ok) await act(async () => ((await api<Task>('POST', `${path}/cancel`, {})).status === 'cancelled' ? 'Task cancelled' : 'Cancel requested: the handler is stopping'));
         },
       }, t.cancelRequested ? 'Cancelling…' : 'Cancel'));
@@ -121,6 +138,12 @@ export function taskView(root: HTMLElement, _params: URLSearchParams, app: AppCo
         await api<Task>('POST', `${path}/retry`);
         return 'Task back in its queue';
       }) }, 'Retry'));
+      if (t.checkpointVersion > 0) {
+        buttons.push(h('button', { type: 'button', 'data-action': 'recover', title: 'Run again from its latest checkpoint', onclick: () => void act(async () => {
+          await api<Task>('POST', `${path}/recover`, {});
+          return `Task back in its queue, resuming from checkpoint ${t.checkpointVersion}`;
+        }) }, 'Recover'));
+      }
     }
     if (t.status !== 'running') {
       buttons.push(h('button', {
@@ -150,7 +173,11 @@ export function taskView(root: HTMLElement, _params: URLSearchParams, app: AppCo
     if (!t) return;
     const now = Date.now();
     fill(head, pageHead(t.type, h('span', { class: 'mono' }, t.id), ...actions(t)));
-    fill(statusLine, statusPill(t.status), h('span', { class: 'muted' }, `attempt ${t.attempts} of ${t.maxAttempts}`), t.cancelRequested ? h('span', { class: 'badge warn' }, 'cancel requested') : null);
+    fill(statusLine,
+      statusPill(t.status),
+      t.waitingFor ? h('span', { class: 'waits-for', 'data-testid': 'waits-for' }, `waits for ${waitText(t.waitingFor)}`) : null,
+      h('span', { class: 'muted' }, `attempt ${t.attempts} of ${t.maxAttempts}`),
+      t.cancelRequested ? h('span', { class: 'badge warn' }, 'cancel requested') : null);
     const percent = percentOf(t);
     setProgress(bar, percent, t.status);
     pct.textContent = `${Math.round(percent)}%`;
@@ -176,7 +203,8 @@ export function taskView(root: HTMLElement, _params: URLSearchParams, app: AppCo
       ...fact('Worker', lastWorker),
       ...fact('Owner', t.owner),
       ...fact('Tags', tags.length ? tags.map(([k, v]) => `${k}: ${v}`).join(', ') : null),
-      ...fact('Parent', t.parentId ? h('a', { href: `#/tasks/${encodeURIComponent(t.parentId)}` }, t.parentId) : null),
+      ...fact('Parent', t.parentId ? h('a', { href: `#/tasks/${encodeURIComponent(t.parentId)}`, 'data-testid': 'parent' }, t.parentId) : null),
+      ...fact('Checkpoint', t.checkpointVersion > 0 ? `version ${t.checkpointVersion}` : null),
       ...fact('Idempotency key', t.idempotencyKey),
       ...fact('Trace', t.traceparent ? h('span', { class: 'mono' }, t.traceparent.split('-')[1] ?? t.traceparent) : null),
     );
@@ -191,6 +219,29 @@ export function taskView(root: HTMLElement, _params: URLSearchParams, app: AppCo
             error.stack ? h('pre', { class: 'json stack' }, error.stack) : null)
         : null,
     );
+  }
+
+  /** The checkpoints and the lineage cards: read when the task is (re)loaded, hidden when there is nothing to show. */
+  async function loadDurable(t: Task): Promise<void> {
+    try {
+      const path = `/api/v1/tasks/${encodeURIComponent(t.id)}`;
+      const [checkpoints, children] = await Promise.all([
+        t.checkpointVersion > 0 ? optional<{ checkpoints: { version: number; label: string | null; size: number; createdAt: number }[] }>(`${path}/checkpoints`) : null,
+        api<{ tasks: Task[]; nextCursor: string | null }>('GET', `/api/v1/tasks?parentId=${encodeURIComponent(t.id)}&limit=100`),
+      ]);
+      if (disposed) return;
+      const versions = checkpoints?.checkpoints ?? [];
+      checkpointCard.hidden = versions.length === 0;
+      fill(checkpointCard, h('h2', null, 'Checkpoints', h('span', { class: 'hint' }, 'saved states; recover resumes from the latest')),
+        h('table', { class: 'checkpoints' }, h('tbody', null, ...[...versions].reverse().map((c) =>
+          h('tr', null, h('td', { class: 'num' }, `v${c.version}`), h('td', null, c.label ?? ''), h('td', { class: 'num' }, `${c.size} B`), h('td', { class: 'muted' }, relative(c.createdAt)))))));
+      lineageCard.hidden = children.tasks.length === 0;
+      fill(lineageCard, h('h2', null, 'Children and derived tasks', h('span', { class: 'hint' }, `${children.tasks.length}${children.nextCursor ? '+' : ''}`)),
+        h('ul', { class: 'lineage' }, ...[...children.tasks].reverse().map((c) =>
+          h('li', null, statusPill(c.status), h('a', { href: `#/tasks/${encodeURIComponent(c.id)}`, class: 'mono' }, c.id), h('span', { class: 'muted' }, c.type)))));
+    } catch {
+      // The cards are extras: the rest of the page stands without them.
+    }
   }
 
   function addToTimeline(event: TaskEvent): void {

@@ -1,10 +1,10 @@
 // Tasks: filter by queue, status, type, tag or id, page through newest first, and watch the rows change live. New
 // tasks that match appear on the first page without a reload; rows on screen follow their task's status and progress.
-import type { Task, TaskStatus } from '../../core/task.ts';
+import type { Task, TaskStatus, WaitingFor } from '../../core/task.ts';
 import { api, query } from '../api.ts';
 import { duration, fill, h, relative, shortId, throttle } from '../dom.ts';
 import type { FeedEvent } from '../feed.ts';
-import { type AppContext, failure, pageHead, progressBar, STATUSES, statusPill, type View } from '../ui.ts';
+import { type AppContext, failure, pageHead, progressBar, STATUSES, statusPill, type View, waitText } from '../ui.ts';
 
 interface TaskList {
   tasks: Task[];
@@ -40,6 +40,21 @@ export function applyEvent(task: Task, event: FeedEvent): boolean {
       task.status = event.kind;
       task.completedAt = event.at;
       task.cancelRequested = false;
+      task.waitingFor = null;
+      break;
+    case 'waiting':
+      task.status = 'waiting';
+      task.waitingFor = (data.waitingFor ?? null) as WaitingFor | null;
+      break;
+    case 'resumed':
+      task.status = 'queued';
+      task.waitingFor = null;
+      break;
+    case 'child-finished':
+      if (task.waitingFor?.kind === 'children' && typeof data.pending === 'number') task.waitingFor = { ...task.waitingFor, pending: data.pending };
+      break;
+    case 'checkpoint':
+      if (typeof data.version === 'number') task.checkpointVersion = data.version;
       break;
     default:
       break;
@@ -60,6 +75,10 @@ function statusAfter(event: FeedEvent): TaskStatus | null {
     case 'failed':
     case 'cancelled':
       return event.kind;
+    case 'waiting':
+      return 'waiting';
+    case 'resumed':
+      return 'queued';
     default:
       return null;
   }
@@ -140,7 +159,7 @@ export function tasksView(root: HTMLElement, params: URLSearchParams, app: AppCo
   function renderRow(tr: HTMLTableRowElement, task: Task, now: number): void {
     const percent = percentOf(task);
     fill(tr,
-      h('td', null, statusPill(task.status)),
+      h('td', null, statusPill(task.status), task.waitingFor ? h('div', { class: 'waits-for', 'data-testid': 'waits-for' }, waitText(task.waitingFor)) : null),
       h('td', { class: 'wrap' }, h('a', { href: `#/tasks/${encodeURIComponent(task.id)}` }, task.type)),
       h('td', { class: 'mono hide-sm', title: task.id }, shortId(task.id)),
       h('td', { class: 'hide-sm' }, task.queue),

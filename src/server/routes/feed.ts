@@ -52,6 +52,17 @@ export function feedEvent(notice: QueueEvent): FeedEvent | null {
       const error = (data.error ?? null) as { message?: unknown; code?: unknown } | null;
       return { ...base, data: error && typeof error.message === 'string' ? { error: error.message } : {} };
     }
+    // Durable execution: enough for a list to show what a task waits for, never checkpoint states or signal data.
+    case 'waiting':
+      return { ...base, data: pick(data, ['waitingFor']) };
+    case 'resumed':
+      return { ...base, data: pick(data, ['reason', 'name']) };
+    case 'signal':
+      return { ...base, data: pick(data, ['name']) };
+    case 'checkpoint':
+      return { ...base, data: pick(data, ['version', 'label', 'size']) };
+    case 'child-finished':
+      return { ...base, data: pick(data, ['childId', 'status', 'pending']) };
     default:
       return base;
   }

@@ -5,7 +5,7 @@ import { isTerminal, TERMINAL_EVENT_KINDS, type Json, type Task, type TaskSpec a
 import type { RouteContext, RoutePlugin } from '../context.ts';
 import { DEFAULT_FOLLOW_TTL_SECONDS } from '../auth.ts';
 import { withSubmitSpan } from '../../observability/tracing.ts';
-import { ownerFilter, type Principal, visibleTask } from '../principal.ts';
+import { ownerFilter, type Principal, requireScope, visibleTask } from '../principal.ts';
 import { IdempotencyHeaders, jsonResponse, problemResponses } from '../schemas/common.ts';
 import {
   BatchRequest,
@@ -208,11 +208,12 @@ export const taskRoutes: RoutePlugin = async (app, context) => {
         description:
           'A short-lived token that reads this one task (get, events, result, stream, WebSocket) and nothing else: ' +
           'for browsers and apps that must not hold an API key. Send it as `Authorization: Bearer` or, where headers ' +
-          `cannot be set (EventSource), as \`?access_token=\`. Default lifetime ${DEFAULT_FOLLOW_TTL_SECONDS} s. Needs \`tasks:read\`.`,
+          `cannot be set (EventSource), as \`?access_token=\`. Default lifetime ${DEFAULT_FOLLOW_TTL_SECONDS} s. Needs \`tasks:read\`; ` +
+          'with `signals`, the token may also send those signals to the task (a browser approving), which needs `tasks:write`.',
         tags: ['tasks'],
         params: TaskIdParams,
         body: FollowTokenRequest,
-        response: { 200: FollowToken, ...problemResponses(400, 404, 503) },
+        response: { 200: FollowToken, ...problemResponses(400, 403, 404, 503) },
       },
       // The body is optional: a bare POST takes the default lifetime.
       preValidation: async (request) => {
@@ -220,8 +221,11 @@ export const taskRoutes: RoutePlugin = async (app, context) => {
       },
     },
     async (request) => {
+      const signals = request.body.signals ?? [];
+      // Sending signals changes a task: a reader may not hand that right out.
+      if (signals.length > 0) requireScope(request.principal, 'tasks:write');
       const task = await visibleTask(hub, request.principal, request.params.id);
-      return context.followTokens.issue(task, request.principal, request.body.ttlSeconds ?? DEFAULT_FOLLOW_TTL_SECONDS);
+      return context.followTokens.issue(task, request.principal, request.body.ttlSeconds ?? DEFAULT_FOLLOW_TTL_SECONDS, Date.now(), signals);
     },
   );
 

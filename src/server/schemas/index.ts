@@ -3,11 +3,12 @@
 // neither the types nor the documentation can drift from what the server accepts. This file lists every schema
 // published under its `title` in components.schemas (openapi.ts replaces them by $ref wherever a route embeds them).
 import { HealthStatus, Problem } from './common.ts';
+import { Checkpoint, CheckpointInfo, CheckpointList, DeriveRequest, RecoverRequest, SignalRequest, SignalResult } from './durable.ts';
 import { QueueCounts, QueueLimits, QueueList, QueueSettings, RedriveResult } from './queues.ts';
 import { Schedule, ScheduleInput, ScheduleList } from './schedules.ts';
 import {
   Backoff, BackoffInput, BatchRequest, BatchResponse, CancelRequest, EventList, FollowToken, FollowTokenRequest, Progress,
-  Task, TaskError, TaskEvent, TaskList, TaskResult, TaskSpec, TaskStatus,
+  Task, TaskError, TaskEvent, TaskList, TaskResult, TaskSpec, TaskStatus, WaitingFor,
 } from './tasks.ts';
 import { PublishRequest, PublishResponse, Subscription, SubscriptionInput, SubscriptionList } from './topics.ts';
 import { TypeSettings, TypeSettingsInput, TypeSettingsList } from './types.ts';
@@ -22,6 +23,8 @@ export const NAMED_SCHEMAS: readonly { title: string }[] = [
   TaskSpec, BackoffInput, Backoff, BatchRequest, CancelRequest, TaskError, Progress, TaskStatus, Task, TaskEvent,
   TaskList, BatchResponse, EventList, TaskResult, QueueCounts, QueueList, HealthStatus, Problem, WsClientMessage,
   WsServerMessage, FollowTokenRequest, FollowToken,
+  // durable execution
+  WaitingFor, RecoverRequest, DeriveRequest, CheckpointInfo, Checkpoint, CheckpointList, SignalRequest, SignalResult,
   // the worker protocol
   ClaimRequest, Claim, ClaimResponse, AttemptRequest, LeaseState, ProgressRequest, OutputRequest, CompleteRequest,
   FailRequest, ReleaseRequest, FinishedTask, WorkerRegistration, WorkerIdRequest, WorkerInfo, WorkerList,

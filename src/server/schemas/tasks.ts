@@ -122,7 +122,42 @@ export const Progress = {
   },
 } as const;
 
-export const TaskStatus = { title: 'TaskStatus', enum: [...TASK_STATUSES] } as const;
+export const TaskStatus = {
+  title: 'TaskStatus',
+  description: '`waiting`: a durable task suspended until its children finish, a sleep ends or a signal arrives (see `waitingFor`).',
+  enum: [...TASK_STATUSES],
+} as const;
+
+export const WaitingFor = {
+  title: 'WaitingFor',
+  description: 'What a `waiting` task waits for (docs/durable.md); `name` is the wait\'s name in the handler.',
+  oneOf: [
+    {
+      type: 'object',
+      required: ['kind', 'name', 'pending', 'total'],
+      properties: {
+        kind: { const: 'children' },
+        name: { type: 'string' },
+        pending: { type: 'integer', minimum: 0, description: 'Children not finished yet.' },
+        total: { type: 'integer', minimum: 0 },
+      },
+    },
+    {
+      type: 'object',
+      required: ['kind', 'name', 'until'],
+      properties: { kind: { const: 'sleep' }, name: { type: 'string' }, until: epochMs('When the sleep ends, epoch ms.') },
+    },
+    {
+      type: 'object',
+      required: ['kind', 'name', 'timeoutAt'],
+      properties: {
+        kind: { const: 'signal' },
+        name: { type: 'string', description: 'The signal it waits for: POST /tasks/{id}/signals/{name}.' },
+        timeoutAt: nullableEpochMs('When the wait gives up, epoch ms; null: never.'),
+      },
+    },
+  ],
+} as const;
 
 export const Task = {
   title: 'Task',
@@ -130,7 +165,8 @@ export const Task = {
   required: [
     'id', 'queue', 'type', 'payload', 'status', 'priority', 'runAt', 'attempts', 'maxAttempts', 'backoff', 'timeoutMs',
     'softTimeoutMs', 'idempotencyKey', 'tags', 'owner', 'parentId', 'concurrencyKey', 'traceparent', 'progress', 'result', 'error',
-    'cancelRequested', 'lastEventSeq', 'createdAt', 'updatedAt', 'startedAt', 'completedAt',
+    'cancelRequested', 'lastEventSeq', 'createdAt', 'updatedAt', 'startedAt', 'completedAt', 'checkpointVersion',
+    'waitingFor',
   ],
   properties: {
     id: { type: 'string', description: 'UUIDv7: ids sort in creation order.' },
@@ -160,6 +196,12 @@ export const Task = {
     updatedAt: epochMs('Epoch ms.'),
     startedAt: nullableEpochMs('Start of the latest attempt, epoch ms.'),
     completedAt: nullableEpochMs('Epoch ms.'),
+    checkpointVersion: {
+      type: 'integer',
+      minimum: 0,
+      description: 'The latest checkpoint version (1, 2, …; GET /tasks/{id}/checkpoints); 0 without checkpoints.',
+    },
+    waitingFor: { anyOf: [WaitingFor, { type: 'null' }], description: 'What a `waiting` task waits for; null otherwise.' },
   },
 } as const;
 
@@ -228,6 +270,7 @@ export const ListQuery = textPart({
     status: TaskStatus,
     type: nonEmptyString(200),
     tag: { type: 'string', pattern: '^[^:]+:', description: 'key:value; only tasks with this tag.' },
+    parentId: { ...nonEmptyString(100), description: "Only this task's children and derived tasks." },
     limit: { type: 'integer', minimum: 1, maximum: 1000, default: 50 },
     cursor: { ...nonEmptyString(100), description: '`nextCursor` of the previous page.' },
   },
@@ -256,6 +299,15 @@ export const FollowTokenRequest = {
   additionalProperties: false,
   properties: {
     ttlSeconds: { type: 'integer', minimum: 1, maximum: 86400, default: 900, description: 'Lifetime of the token, seconds.' },
+    signals: {
+      type: 'array',
+      maxItems: 32,
+      uniqueItems: true,
+      items: nonEmptyString(200),
+      description:
+        'Names of signals the token may also send to the task (POST /tasks/{id}/signals/{name}), e.g. an approval ' +
+        'from a browser. Issuing such a token needs `tasks:write`.',
+    },
   },
 } as const;
 

@@ -448,6 +448,43 @@ export function durableTests(suite: Suite): void {
     assert.equal(await store.getCheckpoint(old.task.id, 1), null);
   });
 
+  it('derives a task from a checkpoint atomically: version 1 is the copy, labelled with its source', async () => {
+    const type = freshType();
+    const source = await running(type);
+    for (const phase of [1, 2]) await store.saveCheckpoint(refOf(source), { phase }, { label: `p${phase}`, size: 9 + phase }, T0);
+    const heard: StoreNotice[] = [];
+    const stop = store.listen((n) => heard.push(n));
+    try {
+      const fromOne = await store.deriveTask(newTask({ type, parentId: source.task.id }), { taskId: source.task.id, version: 1 }, T0 + 5);
+      assert.deepEqual([fromOne.status, fromOne.parentId, fromOne.checkpointVersion, fromOne.lastEventSeq], ['queued', source.task.id, 1, 2]);
+      const copy = await store.getCheckpoint(fromOne.id, 'latest');
+      assert.deepEqual(copy, { version: 1, label: `derived:${source.task.id}@1`, size: 10, createdAt: T0 + 5, state: { phase: 1 } });
+      const stored = await store.listEvents(fromOne.id, 0, 10);
+      assert.deepEqual(stored.map((e) => [e.kind, e.data]), [
+        ['created', { status: 'queued', runAt: T0 }],
+        ['checkpoint', { version: 1, label: `derived:${source.task.id}@1`, size: 10 }],
+      ]);
+      await waitFor(() => heard.filter((n) => n.kind === 'event' && n.event.taskId === fromOne.id).length >= 2);
+      assert.deepEqual(heard.flatMap((n) => (n.kind === 'event' && n.event.taskId === fromOne.id ? [n.event] : [])), stored);
+      const latest = await store.deriveTask(newTask({ type }), { taskId: source.task.id, version: 'latest' }, T0);
+      assert.equal((await store.getCheckpoint(latest.id, 1))?.label, `derived:${source.task.id}@2`);
+      // The claim of a derived task resumes from the copy.
+      await finishOne(store, { ref: refOf(source), outcome: { status: 'completed', result: null } });
+      const claims = await store.claim(claimRequest({ types: [type], max: 2, now: T0 + 10 }));
+      assert.deepEqual(claims.map((c) => c.resumeCheckpoint?.state).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))), [{ phase: 1 }, { phase: 2 }]);
+    } finally {
+      stop();
+    }
+    // Nothing is created when the source has no such checkpoint or does not exist.
+    const before = (await store.listTasks({ type, limit: 100 })).tasks.length;
+    await assert.rejects(store.deriveTask(newTask({ type }), { taskId: source.task.id, version: 7 }, T0), ValidationError);
+    await assert.rejects(store.deriveTask(newTask({ type }), { taskId: 'nope', version: 'latest' }, T0), TaskNotFoundError);
+    await assert.rejects(store.deriveTask(newTask({ type, idempotencyKey: 'k' }), { taskId: source.task.id, version: 1 }, T0), ValidationError);
+    const plain = await running();
+    await assert.rejects(store.deriveTask(newTask({ type }), { taskId: plain.task.id, version: 'latest' }, T0), ValidationError);
+    assert.equal((await store.listTasks({ type, limit: 100 })).tasks.length, before);
+  });
+
   it('refuses suspends with a stale token, and children with idempotency keys', async () => {
     const claim = await running();
     await assert.rejects(

@@ -81,7 +81,7 @@ import {
   startedEvent,
 } from '../transitions.ts';
 import { finishParams, newTaskParams } from './encoding.ts';
-import { checkDurableName, checkWait, decideWait, recoverLabel, waitColumns } from '../waits.ts';
+import { checkDerivedTask, checkDurableName, checkWait, decideWait, derivedLabel, recoverLabel, waitColumns } from '../waits.ts';
 import { DEADLOCK_DETECTED } from './errors.ts';
 import { PgListener } from './listener.ts';
 import { checkedOptions, PgPool, type PostgresStoreOptions, type Queryable } from './pool.ts';
@@ -665,6 +665,29 @@ export class PostgresStore implements Store {
       return rowToTask(row);
     });
     this.#announce([eventNotice(task, recoverEvent(taskId, task.lastEventSeq, from ?? null, now)), readyNotice(task.queue)]);
+    return task;
+  }
+
+  async deriveTask(t: NewTask, from: { taskId: string; version: number | 'latest' }, now: number): Promise<Task> {
+    checkDerivedTask(t);
+    const { task, label, size } = await this.#pool.transaction(async (client) => {
+      // Checkpoints are immutable: the version read here is still there when the copy below runs.
+      const [source] = await this.#query<{ version: number }>(this.#sql.checkpointToCopy, [from.taskId, from.version === 'latest' ? null : from.version], client);
+      if (!source) {
+        await this.#mustExist(from.taskId);
+        throw new ValidationError(`task ${from.taskId} has no checkpoint ${from.version === 'latest' ? 'yet' : `version ${from.version}`}`, 'fromCheckpoint');
+      }
+      await this.#query(this.#sql.createTasks, newTaskParams([t]), client);
+      const label = derivedLabel(from.taskId, source.version);
+      const [row] = await this.#query<TaskRow & { copied_size: number }>(this.#sql.startFromCheckpoint, [t.id, from.taskId, source.version, label, now], client);
+      // Nothing copied: the source was deleted between the two statements (its checkpoints go with it).
+      if (!row) throw new TaskNotFoundError(from.taskId);
+      return { task: rowToTask(row), label, size: row.copied_size };
+    });
+    const notices: StoreNotice[] = [];
+    createdNotices(t, notices);
+    notices.push(eventNotice(task, checkpointEvent(task.id, task.lastEventSeq, { version: 1, label, size }, now)));
+    this.#announce(notices);
     return task;
   }
 

@@ -307,6 +307,15 @@ export const SQL = {
       cancel_requested = 0, completed_at = NULL, started_at = NULL, checkpoint_version = ?, updated_at = ?,
       event_seq = event_seq + 1
     WHERE id = ? AND status IN ('failed', 'cancelled') RETURNING *`,
+  /** The version a derive copies: a given one, or the latest (the second parameter null). */
+  checkpointToCopy: `SELECT version FROM task_checkpoints WHERE task_id = ? AND (?2 IS NULL OR version = ?2)
+    ORDER BY version DESC LIMIT 1`,
+  /** A task just created (seq 1) starting from a copied checkpoint: version 1 and its `checkpoint` event's seq. */
+  startFromCheckpoint: `UPDATE tasks SET checkpoint_version = 1, event_seq = event_seq + 1, updated_at = ? WHERE id = ?
+    RETURNING *`,
+  /** Copies checkpoint ($source, $version) as version 1 of a new task. */
+  copyCheckpointTo: `INSERT INTO task_checkpoints (task_id, version, label, state, size, created_at)
+    SELECT ?, 1, ?, state, size, ? FROM task_checkpoints WHERE task_id = ? AND version = ? RETURNING size`,
   runningWithToken: `SELECT id, queue, owner FROM tasks WHERE id = ? AND attempt_token = ? AND status = 'running'`,
   insertStep: `INSERT INTO task_steps (task_id, name, result, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
   listSteps: `SELECT name, result, created_at FROM task_steps WHERE task_id = ? ORDER BY created_at, rowid`,

@@ -89,7 +89,7 @@ import {
   rowToStep,
   rowToTask,
 } from './rows.ts';
-import { checkDurableName, checkWait, decideWait, recoverLabel, timedWakeReason, waitColumns } from '../waits.ts';
+import { checkDerivedTask, checkDurableName, checkWait, decideWait, derivedLabel, recoverLabel, timedWakeReason, waitColumns } from '../waits.ts';
 import { SqliteSettings } from './settings.ts';
 import { MIGRATIONS, SQL } from './sql.ts';
 
@@ -610,6 +610,31 @@ export class SqliteStore implements Store {
       const task = rowToTask(row);
       this.#appendEvent(task, recoverEvent(taskId, task.lastEventSeq, from ?? null, now));
       this.#c.push(readyNotice(task.queue));
+      return task;
+    });
+  }
+
+  async deriveTask(t: NewTask, from: { taskId: string; version: number | 'latest' }, now: number): Promise<Task> {
+    checkDerivedTask(t);
+    return this.#c.write(() => {
+      const source = this.#c.get(SQL.checkpointToCopy, from.taskId, from.version === 'latest' ? null : from.version);
+      if (!source) {
+        if (!this.#c.get(SQL.taskExists, from.taskId)) throw new TaskNotFoundError(from.taskId);
+        throw new ValidationError(`task ${from.taskId} has no checkpoint ${from.version === 'latest' ? 'yet' : `version ${from.version}`}`, 'fromCheckpoint');
+      }
+      const version = source.version as number;
+      this.#c.sql(SQL.insertTask).run(
+        t.id, t.queue, t.type, JSON.stringify(t.payload), t.status, t.priority, t.runAt, t.maxAttempts,
+        JSON.stringify(t.backoff), t.timeoutMs, t.idempotencyKey, JSON.stringify(t.tags), t.owner, t.parentId,
+        t.concurrencyKey, t.traceparent, t.createdAt, t.createdAt,
+      );
+      createdNotices(t, this.#c);
+      const label = derivedLabel(from.taskId, version);
+      const copied = this.#c.get(SQL.copyCheckpointTo, t.id, label, now, from.taskId, version);
+      const row = this.#c.get(SQL.startFromCheckpoint, now, t.id);
+      if (!copied || !row) throw new Error(`task ${t.id}: the derived checkpoint was not stored`);
+      const task = rowToTask(row);
+      this.#appendEvent(task, checkpointEvent(t.id, task.lastEventSeq, { version: 1, label, size: copied.size as number }, now));
       return task;
     });
   }

@@ -126,6 +126,31 @@ export function durableSql({ s, tasks, events, columns }: Names) {
       SELECT task_id, $3::integer, $4::text, state, size, $5::bigint FROM ${checkpoints}
       WHERE task_id = $1::text AND version = $2::integer
       RETURNING version`),
+    /** $1 task id, $2 version (null: the latest): the version a derive copies. */
+    checkpointToCopy: prepared(`SELECT version FROM ${checkpoints}
+      WHERE task_id = $1::text AND ($2::integer IS NULL OR version = $2::integer) ORDER BY version DESC LIMIT 1`),
+    /**
+     * $1 new task id (created by the same transaction, seq 1), $2 source id, $3 source version, $4 label, $5 now: the
+     * source checkpoint copied as the new task's version 1, with its `checkpoint` event.
+     */
+    startFromCheckpoint: prepared(`WITH copied AS (
+        INSERT INTO ${checkpoints} (task_id, version, label, state, size, created_at)
+        SELECT $1::text, 1, $4::text, state, size, $5::bigint FROM ${checkpoints}
+        WHERE task_id = $2::text AND version = $3::integer
+        RETURNING size
+      ),
+      changed AS (
+        UPDATE ${tasks} SET checkpoint_version = 1, event_seq = event_seq + 1, updated_at = $5::bigint
+        WHERE id = $1::text AND EXISTS (SELECT 1 FROM copied)
+        RETURNING ${columns}
+      ),
+      appended AS (
+        INSERT INTO ${events} (task_id, seq, kind, data, at)
+        SELECT id, event_seq, 'checkpoint',
+          jsonb_build_object('version', 1, 'label', $4::text, 'size', (SELECT size FROM copied)), $5::bigint
+        FROM changed
+      )
+      SELECT ${columns}, (SELECT size FROM copied) AS copied_size FROM changed`),
     /** $1 id, $2 now, $3 checkpoint version to resume from, $4 fromVersion (null: the latest). */
     recover: prepared(`WITH changed AS (
         UPDATE ${tasks} SET status = 'queued', attempts = 0, run_at = $2::bigint, error = NULL, result = NULL,
