@@ -58,6 +58,8 @@ export interface TaskhubOptions {
   logger?: Logger;
   /** Prometheus metrics (`hub.metrics`): how queue gauges count. */
   metrics?: MetricsOptions;
+  /** Largest state `ctx.checkpoint` may save, bytes of its JSON (UTF-8); larger ones fail with CHECKPOINT_TOO_LARGE. Default 1 MiB. */
+  checkpointMaxBytes?: number;
 }
 
 export interface SubscribeOptions {
@@ -142,6 +144,7 @@ export class Taskhub {
       ...(options.sweepIntervalMs ? { sweepIntervalMs: options.sweepIntervalMs } : {}),
       ...(options.scheduler ? { scheduler: options.scheduler } : {}),
       ...(options.retention ? { retention: options.retention } : {}),
+      ...(options.checkpointMaxBytes !== undefined ? { checkpointMaxBytes: options.checkpointMaxBytes } : {}),
     });
     engine.start();
     return new Taskhub(engine, options, logger);
@@ -247,6 +250,11 @@ export class Taskhub {
 
   retry(id: string): Promise<Task> {
     return this.#engine.tasks.retry(id);
+  }
+
+  /** Sends signal `name` with `data`: wakes the task if it waits for it, else keeps it for its wait. */
+  signal(id: string, name: string, data: Json = null): Promise<{ resumed: boolean; task: Task }> {
+    return this.#engine.tasks.signal(id, name, data);
   }
 
   /** Dead-letter redrive: puts every failed task of the queue back in it; answers how many. */

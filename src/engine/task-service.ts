@@ -2,9 +2,9 @@
 // redrive, and live events for followers.
 import { TaskNotFoundError, ValidationError } from '../core/errors.ts';
 import { uuidv7 } from '../core/ids.ts';
-import { isTerminal, type Task, type TaskEvent, type TaskSpec } from '../core/task.ts';
+import { isTerminal, type Json, type Task, type TaskEvent, type TaskSpec } from '../core/task.ts';
 import { checkName, type NewTask, normalizeTaskSpec, type TaskDefaults } from '../core/validate.ts';
-import type { CreatedTask, Store, TaskPage, TaskQuery } from '../store/store.ts';
+import type { CreatedTask, SendSignalResult, Store, TaskPage, TaskQuery } from '../store/store.ts';
 import type { CancelSignal } from './cancel-signal.ts';
 import { Coalescer } from './coalescer.ts';
 import type { QueueEvent, TaskEventHub } from './event-hub.ts';
@@ -16,7 +16,7 @@ export interface FollowOptions {
 }
 
 export interface TaskServiceDeps {
-  store: Pick<Store, 'createTasks' | 'getTask' | 'listTasks' | 'listEvents' | 'cancel' | 'retry' | 'retryFailed' | 'deleteTask'>;
+  store: Pick<Store, 'createTasks' | 'getTask' | 'listTasks' | 'listEvents' | 'cancel' | 'retry' | 'retryFailed' | 'deleteTask' | 'sendSignal'>;
   now: () => number;
   /** Defaults for tasks that do not say (before each type's own). */
   defaults: TaskDefaults;
@@ -103,6 +103,11 @@ export class TaskService {
 
   retry(id: string): Promise<Task> {
     return this.#store.retry(id, this.#now());
+  }
+
+  /** Sends a signal: wakes the task if it waits for `name`, else keeps it for a later wait (docs/durable.md). */
+  signal(id: string, name: string, data: Json = null): Promise<SendSignalResult> {
+    return this.#store.sendSignal(id, name, data, this.#now());
   }
 
   /** Dead-letter redrive: puts every task of the queue that has failed by now back in it, in batches; how many. */
