@@ -70,8 +70,8 @@ describe('durable handlers in the in-process worker (SQLite)', () => {
     assert.equal(done.status, 'completed', JSON.stringify(done.error));
     assert.deepEqual(done.result, Array.from({ length: 20 }, (_, i) => i * i));
     const ran = lines(log);
-    assert.equal(ran.filter((l) => l === 'parent run').length, 2, 'the parent runs twice: before its children and once they all finished');
-    assert.equal(ran.filter((l) => l === 'parent resumed').length, 1);
+    assert.equal(ran.filter((l) => l.startsWith('parent run')).length, 2, 'the parent runs twice: before its children and once they all finished');
+    assert.equal(ran.filter((l) => l.startsWith('parent resumed')).length, 1);
     assert.equal(ran.filter((l) => l.startsWith('child ')).length, 20);
     const children = (await f.store.listTasks({ parentId: parent.id, limit: 100 })).tasks;
     assert.equal(children.length, 20);
