@@ -133,6 +133,14 @@ describe('durable handlers through taskhub worker --url', () => {
     await s.hub.cancel(task.id);
   });
 
+  it('a handler over --url sees CheckpointTooLargeError as in-process', async () => {
+    const task = await submit('durable-big', { bytes: 3000 });
+    await finished(task.id);
+    const size = JSON.stringify({ text: 'x'.repeat(3000) }).length;
+    assert.deepEqual((await s.hub.get(task.id)).result, { name: 'CheckpointTooLargeError', code: 'CHECKPOINT_TOO_LARGE', size, limit: 2000 });
+    assert.equal((await s.hub.get(task.id)).checkpointVersion, 0);
+  });
+
   it('kill -9 after step 2 of 4: the next worker runs steps 3 and 4 only', async () => {
     const log = join(tmp.dir, 'steps.log');
     writeFileSync(log, '');

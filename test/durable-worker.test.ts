@@ -147,7 +147,15 @@ describe('sleeps and signals free the slot (SQLite)', () => {
         if (payload.kind === 'quick') return Date.now();
         if (payload.kind === 'sleep') {
           const started = await ctx.step('started', () => Date.now());
-          await ctx.sleep('nap', payload.ms ?? 0);
+          const signal = ctx.signal;
+          try {
+            await ctx.sleep('nap', payload.ms ?? 0);
+          } catch (error) {
+            // The suspension ends the run: ctx.signal says so, and later durable calls throw the same error.
+            const again = await ctx.step('after', () => 1).catch((e: unknown) => e);
+            ran.push(`suspended ${ctx.taskId} ${(error as Error).name} ${signal.aborted} ${(signal.reason as Error).message} ${again === error}`);
+            throw error;
+          }
           return { started, woke: Date.now() };
         }
         const options = payload.timeoutMs === undefined ? {} : { timeoutMs: payload.timeoutMs };
@@ -177,6 +185,8 @@ describe('sleeps and signals free the slot (SQLite)', () => {
     assert.ok(woke - started >= 800, `woke ${woke - started} ms after it started its sleep`);
     assert.ok(woke - started < 8000, `woke ${woke - started} ms after it started its sleep (2 shared cores: generous)`);
     assert.deepEqual((await kinds(f.hub, sleeper.id)).filter((k) => k === 'waiting' || k === 'resumed'), ['waiting', 'resumed']);
+    assert.deepEqual(ran.filter((r) => r.startsWith(`suspended ${sleeper.id}`)), [`suspended ${sleeper.id} TaskSuspendedError true task suspended true`]);
+    assert.equal(done.attempts, 1);
   });
 
   it('a signal sent after the wait wakes the task with its data', async () => {
