@@ -18,11 +18,14 @@ export type { ScheduleInput } from './engine/scheduler.ts';
 export type { PublishOptions, PublishResult } from './engine/topics.ts';
 export type { RetentionOptions } from './engine/retention.ts';
 export { Worker, type WorkerOptions, type HandlerOptions, type PoolStats } from './worker/worker.ts';
-export type { Handler, TaskContext } from './worker/context.ts';
+export type { Handler, TaskContext, ChildSpec, ChildrenOptions } from './worker/context.ts';
+export { TaskSuspendedError } from './worker/durable.ts';
+export type { WorkerWait, SuspendAnswer } from './engine/attempt-service.ts';
 export type { WorkerBackend } from './worker/backend.ts';
 // The store behind a hub is internal: its contract may change in any release. For custom backends and tests only.
 export { openStore as unstable_openStore } from './store/open.ts';
 export type { Store as UnstableStore, StoreNotice as UnstableStoreNotice } from './store/store.ts';
+export type { Checkpoint, CheckpointInfo, ChildOutcome, StepRecord } from './store/store.ts';
 export type { Claim, TaskQuery, TaskPage, QueueCounts, QueueSettings, Schedule, Subscription, TypeSettings, WorkerInfo, ApiKey } from './store/store.ts';
 export * from './core/errors.ts';
 export type {
