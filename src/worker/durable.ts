@@ -46,8 +46,12 @@ export function toJson(value: unknown): Json {
   return text === undefined ? null : (JSON.parse(text) as Json);
 }
 
-function checkWaitName(what: string, name: unknown): asserts name is string {
-  if (typeof name !== 'string' || name.length === 0 || name.length > 180) throw new ValidationError(`${what}: a name of 1 to 180 characters is required`, 'name');
+/**
+ * Names are 1 to 200 characters, as the store keeps them; a sleep's or signal wait's name at most 185, so the step
+ * that stores its time (`signal-timeout:<name>`) fits too.
+ */
+function checkWaitName(what: string, name: unknown, max = 200): asserts name is string {
+  if (typeof name !== 'string' || name.length === 0 || name.length > max) throw new ValidationError(`${what}: a name of 1 to ${max} characters is required`, 'name');
 }
 
 function isStepExists(error: unknown): boolean {
@@ -114,7 +118,7 @@ export class DurableRun {
   }
 
   async sleep(name: string, ms: number): Promise<void> {
-    checkWaitName('ctx.sleep', name);
+    checkWaitName('ctx.sleep', name, 185);
     if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) throw new ValidationError(`ctx.sleep "${name}": ms must be a number >= 0`, 'ms');
     this.#use('sleep', name);
     // The end time is a step: every re-run (after the wake-up, after a retry) waits for the same moment.
@@ -123,7 +127,7 @@ export class DurableRun {
   }
 
   async waitForSignal(name: string, timeoutMs: number | undefined): Promise<Json> {
-    checkWaitName('ctx.waitForSignal', name);
+    checkWaitName('ctx.waitForSignal', name, 185);
     if (timeoutMs !== undefined && (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0)) {
       throw new ValidationError(`ctx.waitForSignal "${name}": timeoutMs must be a number >= 0`, 'timeoutMs');
     }
