@@ -7,7 +7,18 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
-import { Taskhub, type TaskContext, type Task, type TaskhubOptions, unstable_openStore, type UnstableStore } from '../src/index.ts';
+import {
+  StepExistsError,
+  Taskhub,
+  type TaskContext,
+  type Task,
+  type TaskhubOptions,
+  TaskSuspendedError,
+  unstable_openStore,
+  type UnstableStore,
+  type WorkerBackend,
+} from '../src/index.ts';
+import { DurableRun } from '../src/worker/durable.ts';
 import handlers from './fixtures/durable-handlers.ts';
 import { tempDir, waitUntil } from './helpers/hub.ts';
 
@@ -222,5 +233,30 @@ describe('sleeps and signals free the slot (SQLite)', () => {
     assert.match(done.error?.message ?? '', /no signal "approve" came before its timeout/);
     assert.equal(done.error?.retryable, false);
     assert.deepEqual((await kinds(f.hub, task.id)).filter((k) => k === 'waiting' || k === 'resumed'), ['waiting', 'resumed']);
+  });
+});
+
+describe('DurableRun (a backend stub)', () => {
+  const ref = { taskId: 't1', attemptToken: 'tok' };
+  const host = { suspension: undefined, suspend: () => new TaskSuspendedError('t1', { kind: 'sleep', name: 'x', until: 0 }) };
+
+  it('a step another run stored first (STEP_EXISTS) returns that run\'s result; a name used twice in one run is refused', async () => {
+    let listed = 0;
+    const backend = {
+      steps: async () => (++listed === 1 ? [] : [{ name: 'charge', result: { id: 'first' }, createdAt: 1 }]),
+      saveStep: async () => {
+        throw new StepExistsError('t1', 'charge');
+      },
+    } as unknown as WorkerBackend;
+    const run = new DurableRun(backend, ref, host);
+    assert.deepEqual(await run.step('charge', () => ({ id: 'second' })), { id: 'first' });
+    await assert.rejects(run.step('charge', () => 1), /step "charge" is used twice in one run/);
+  });
+
+  it('every durable call after a suspension throws the same TaskSuspendedError', async () => {
+    const suspension = new TaskSuspendedError('t1', { kind: 'sleep', name: 'nap', until: 5 });
+    const run = new DurableRun({} as WorkerBackend, ref, { suspension, suspend: () => suspension });
+    await assert.rejects(run.step('a', () => 1), (e) => e === suspension);
+    await assert.rejects(run.sleep('b', 10), (e) => e === suspension);
   });
 });
