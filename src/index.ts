@@ -18,7 +18,9 @@ export type { ScheduleInput } from './engine/scheduler.ts';
 export type { PublishOptions, PublishResult } from './engine/topics.ts';
 export type { RetentionOptions } from './engine/retention.ts';
 export { Worker, type WorkerOptions, type HandlerOptions, type PoolStats } from './worker/worker.ts';
-export type { Handler, TaskContext } from './worker/context.ts';
+export type { Handler, TaskContext, ChildSpec, ChildrenOptions } from './worker/context.ts';
+export { TaskSuspendedError } from './worker/durable.ts';
+export type { WorkerWait, SuspendAnswer } from './engine/attempt-service.ts';
 export type { WorkerBackend } from './worker/backend.ts';
 // The store behind a hub is internal: its contract may change in any release. For custom backends and tests only.
 export { openStore as unstable_openStore } from './store/open.ts';
@@ -27,7 +29,7 @@ export type { Claim, TaskQuery, TaskPage, QueueCounts, QueueSettings, Schedule, 
 export type { TypeSettingsInput } from './engine/type-settings.ts';
 // Durable execution's public side (docs/durable.md): recover, derive, checkpoints, signals.
 export type { DeriveSpec } from './engine/task-service.ts';
-export type { Checkpoint, CheckpointInfo, SendSignalResult } from './store/store.ts';
+export type { Checkpoint, CheckpointInfo, ChildOutcome, SendSignalResult, StepRecord } from './store/store.ts';
 export type { WaitingFor } from './core/task.ts';
 export * from './core/errors.ts';
 export type {

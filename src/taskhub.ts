@@ -61,6 +61,8 @@ export interface TaskhubOptions {
   logger?: Logger;
   /** Prometheus metrics (`hub.metrics`): how queue gauges count. */
   metrics?: MetricsOptions;
+  /** Largest state `ctx.checkpoint` may save, bytes of its JSON (UTF-8); larger ones fail with CHECKPOINT_TOO_LARGE. Default 1 MiB. */
+  checkpointMaxBytes?: number;
 }
 
 export interface SubscribeOptions {
@@ -145,6 +147,7 @@ export class Taskhub {
       ...(options.sweepIntervalMs ? { sweepIntervalMs: options.sweepIntervalMs } : {}),
       ...(options.scheduler ? { scheduler: options.scheduler } : {}),
       ...(options.retention ? { retention: options.retention } : {}),
+      ...(options.checkpointMaxBytes !== undefined ? { checkpointMaxBytes: options.checkpointMaxBytes } : {}),
     });
     engine.start();
     return new Taskhub(engine, options, logger);

@@ -13,6 +13,10 @@ export const TaskErrorCode = {
   TIMEOUT: 'TIMEOUT',
   /** The worker gave the task back (shutdown); the attempt does not count. */
   RELEASED: 'RELEASED',
+  /** A durable handler's children failed or were cancelled (ctx.children without `settle`). */
+  CHILD_FAILED: 'CHILD_FAILED',
+  /** ctx.waitForSignal gave up: no signal of its name came before its timeout. */
+  SIGNAL_TIMEOUT: 'SIGNAL_TIMEOUT',
 } as const;
 export type TaskErrorCode = (typeof TaskErrorCode)[keyof typeof TaskErrorCode];
 
@@ -24,6 +28,8 @@ export const ErrorCode = {
   INVALID_STATE: 'INVALID_STATE',
   /** A durable step of this name has stored its result already (the first result stands). */
   STEP_EXISTS: 'STEP_EXISTS',
+  /** A checkpoint's state is larger than the configured limit (checkpointMaxBytes); nothing was stored. */
+  CHECKPOINT_TOO_LARGE: 'CHECKPOINT_TOO_LARGE',
   STORE_UNAVAILABLE: 'STORE_UNAVAILABLE',
   UNAUTHORIZED: 'UNAUTHORIZED',
   FORBIDDEN: 'FORBIDDEN',

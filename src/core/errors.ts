@@ -1,5 +1,6 @@
 // Typed errors: each carries what a caller needs to act on it, and an HTTP-friendly code (named in error-codes.ts).
-import { ErrorCode } from './error-codes.ts';
+import { ErrorCode, TaskErrorCode } from './error-codes.ts';
+import type { TaskError } from './task.ts';
 
 export class TaskhubError extends Error {
   readonly code: string;
@@ -55,6 +56,64 @@ export class StepExistsError extends TaskhubError {
     super(ErrorCode.STEP_EXISTS, `task ${taskId}: step "${step}" has stored its result already`);
     this.taskId = taskId;
     this.step = step;
+  }
+}
+
+/** A checkpoint's state (its JSON, UTF-8) is larger than the limit: nothing was stored (docs/durable.md). */
+export class CheckpointTooLargeError extends TaskhubError {
+  readonly taskId: string;
+  /** Bytes of the state's JSON. */
+  readonly size: number;
+  /** The limit it broke, bytes. */
+  readonly limit: number;
+  constructor(taskId: string, size: number, limit: number) {
+    super(ErrorCode.CHECKPOINT_TOO_LARGE, `task ${taskId}: checkpoint state is ${size} bytes of JSON, over the limit of ${limit} bytes; nothing was stored`);
+    this.taskId = taskId;
+    this.size = size;
+    this.limit = limit;
+  }
+}
+
+/** A child of `ctx.children` as a ChildTaskFailedError names it. */
+export interface FailedChild {
+  id: string;
+  status: string;
+  error: TaskError | null;
+}
+
+/**
+ * Thrown by `ctx.children` (without `settle: true`) when children failed or were cancelled. Not retryable: a re-run
+ * would get the same children back (children are never made twice for one wait), so the parent fails at once.
+ */
+export class ChildTaskFailedError extends TaskhubError {
+  readonly retryable = false;
+  readonly taskId: string;
+  /** The wait's name (`ctx.children`'s `name`). */
+  readonly wait: string;
+  readonly failed: readonly FailedChild[];
+  constructor(taskId: string, wait: string, failed: readonly FailedChild[], total: number) {
+    const named = failed.map((c) => `${c.id} (${c.status}${c.error ? `: ${c.error.message}` : ''})`);
+    super(TaskErrorCode.CHILD_FAILED, `task ${taskId}: ${failed.length} of ${total} children of "${wait}" did not complete: ${named.join(', ')}`);
+    this.taskId = taskId;
+    this.wait = wait;
+    this.failed = failed;
+  }
+}
+
+/**
+ * Thrown by `ctx.waitForSignal` when its timeout passed before a signal of its name came. Not retryable: the timeout
+ * is stored (a step), so a re-run would time out again at once, unless a signal came meanwhile.
+ */
+export class SignalTimeoutError extends TaskhubError {
+  readonly retryable = false;
+  readonly taskId: string;
+  readonly signal: string;
+  readonly timeoutAt: number | null;
+  constructor(taskId: string, signal: string, timeoutAt: number | null) {
+    super(TaskErrorCode.SIGNAL_TIMEOUT, `task ${taskId}: no signal "${signal}" came before its timeout${timeoutAt === null ? '' : ` (${new Date(timeoutAt).toISOString()})`}`);
+    this.taskId = taskId;
+    this.signal = signal;
+    this.timeoutAt = timeoutAt;
   }
 }
 

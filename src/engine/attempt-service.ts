@@ -1,9 +1,22 @@
 // The worker side of the engine: the local implementation of the worker protocol (claim, heartbeat, progress,
-// output, complete, fail, release, the workers list). The in-process worker runtime uses it directly; the server's
-// worker routes carry the same calls over HTTP, so both share every rule (retries, a fail during a cancel request).
-import { TaskNotFoundError } from '../core/errors.ts';
-import type { Json, Progress, TaskError, TaskEvent } from '../core/task.ts';
-import type { AttemptRef, Claim, FinishedTask, LeaseState, Store, WorkerInfo } from '../store/store.ts';
+// output, complete, fail, release, the workers list, and durable execution's checkpoint, steps and suspend). The
+// in-process worker runtime uses it directly; the server's worker routes carry the same calls over HTTP, so both
+// share every rule (retries, a fail during a cancel request, the checkpoint size limit, how children are made).
+import { CheckpointTooLargeError, TaskNotFoundError, ValidationError } from '../core/errors.ts';
+import type { Json, Progress, TaskError, TaskEvent, TaskSpec, WaitingFor } from '../core/task.ts';
+import type { NewTask } from '../core/validate.ts';
+import type {
+  AttemptRef,
+  CheckpointInfo,
+  Claim,
+  FinishedTask,
+  LeaseState,
+  StepRecord,
+  Store,
+  WaitOutcome,
+  WaitRequest,
+  WorkerInfo,
+} from '../store/store.ts';
 import { outcomeOfFailure } from './attempts.ts';
 import type { CancelSignal } from './cancel-signal.ts';
 import type { Finisher } from './finisher.ts';
@@ -12,6 +25,26 @@ import type { ReadySignal } from './ready-signal.ts';
 /** Workers report every 5 s; one silent for three reports has stopped or lost its way to the store. */
 export const WORKER_REPORT_MS = 5000;
 export const WORKER_STALE_MS = 3 * WORKER_REPORT_MS;
+
+/** Default limit of one checkpoint's state: bytes of its JSON (UTF-8). */
+export const DEFAULT_CHECKPOINT_MAX_BYTES = 1024 * 1024;
+/** Most children one `ctx.children` call may make (as many as one batch submit). */
+export const MAX_CHILDREN = 10_000;
+
+/**
+ * A child as a handler describes it: a submit's spec without what the parent decides. Its owner is the parent's, its
+ * parentId the parent, and it takes no idempotencyKey (children are keyed by the wait's name and their position).
+ */
+export type ChildSpec = Omit<TaskSpec, 'owner' | 'parentId' | 'idempotencyKey' | 'concurrencyKey'>;
+
+/** What a worker suspends for (docs/durable.md); times are absolute, made deterministic by the caller (a step). */
+export type WorkerWait =
+  | { kind: 'children'; name: string; tasks: readonly ChildSpec[] }
+  | { kind: 'sleep'; name: string; until: number }
+  | { kind: 'signal'; name: string; timeoutAt: number | null };
+
+/** A suspend's answer: the attempt is over (the task waits), or the wait holds already and the attempt goes on. */
+export type SuspendAnswer = { suspended: true; waitingFor: WaitingFor } | { suspended: false; outcome: WaitOutcome };
 
 export interface ClaimOptions {
   workerId: string;
@@ -47,12 +80,33 @@ export interface WorkerGateway {
   forgetWorker(id: string): Promise<void>;
   /** Workers (in any process) that reported within the last `WORKER_STALE_MS`. */
   listWorkers(): Promise<WorkerInfo[]>;
+
+  // ---- durable execution (docs/durable.md) ----
+  /** Saves the next version of the task's state; CheckpointTooLargeError (nothing stored) over `checkpointMaxBytes`. */
+  checkpoint(ref: AttemptRef, state: Json, label?: string | null): Promise<CheckpointInfo>;
+  /** The task's stored step results, oldest first. */
+  steps(taskId: string): Promise<StepRecord[]>;
+  /** Stores a step's result; StepExistsError when the name is stored already (the first result stands). */
+  saveStep(ref: AttemptRef, name: string, result: Json): Promise<StepRecord>;
+  /**
+   * Ends the attempt by suspending the task, unless the wait holds already. Children are validated like submits
+   * (type settings and payload schemas included) and get the parent's owner, whatever the caller says.
+   */
+  suspend(ref: AttemptRef, wait: WorkerWait): Promise<SuspendAnswer>;
 }
 
 export interface AttemptServiceDeps {
-  store: Pick<Store, 'claim' | 'nextScheduledAt' | 'heartbeat' | 'progress' | 'output' | 'getTask' | 'registerWorker' | 'removeWorkers' | 'listWorkers'>;
+  store: Pick<
+    Store,
+    | 'claim' | 'nextScheduledAt' | 'heartbeat' | 'progress' | 'output' | 'getTask' | 'registerWorker' | 'removeWorkers' | 'listWorkers'
+    | 'saveCheckpoint' | 'listSteps' | 'saveStep' | 'suspend'
+  >;
   now: () => number;
   leaseMs: number;
+  /** Largest checkpoint state, bytes of JSON. Default DEFAULT_CHECKPOINT_MAX_BYTES. */
+  checkpointMaxBytes?: number;
+  /** Validation and defaults of a submit (TaskService.prepare): children are checked exactly like submitted tasks. */
+  prepare: (spec: TaskSpec) => Promise<NewTask>;
   ready: ReadySignal;
   cancels: CancelSignal;
   finisher: Finisher;
@@ -65,8 +119,12 @@ export class AttemptService implements WorkerGateway {
   readonly #ready: ReadySignal;
   readonly #cancels: CancelSignal;
   readonly #finisher: Finisher;
+  readonly #checkpointMaxBytes: number;
+  readonly #prepare: AttemptServiceDeps['prepare'];
 
   constructor(deps: AttemptServiceDeps) {
+    this.#checkpointMaxBytes = deps.checkpointMaxBytes ?? DEFAULT_CHECKPOINT_MAX_BYTES;
+    this.#prepare = deps.prepare;
     this.#store = deps.store;
     this.#now = deps.now;
     this.leaseMs = deps.leaseMs;
@@ -151,5 +209,65 @@ export class AttemptService implements WorkerGateway {
 
   listWorkers(): Promise<WorkerInfo[]> {
     return this.#store.listWorkers(this.#now() - WORKER_STALE_MS);
+  }
+
+  // ---- durable execution ----
+
+  async checkpoint(ref: AttemptRef, state: Json, label: string | null = null): Promise<CheckpointInfo> {
+    const text = JSON.stringify(state === undefined ? null : state);
+    if (text === undefined) throw new ValidationError('checkpoint: the state must be JSON', 'state');
+    const size = Buffer.byteLength(text, 'utf8');
+    if (size > this.#checkpointMaxBytes) throw new CheckpointTooLargeError(ref.taskId, size, this.#checkpointMaxBytes);
+    if (label !== null && (typeof label !== 'string' || label.length === 0 || label.length > 200)) {
+      throw new ValidationError('checkpoint label: 1 to 200 characters', 'label');
+    }
+    // What is stored is the JSON text's value (undefined members dropped, dates as strings): what a resume reads.
+    return this.#store.saveCheckpoint(ref, JSON.parse(text) as Json, { label, size }, this.#now());
+  }
+
+  steps(taskId: string): Promise<StepRecord[]> {
+    return this.#store.listSteps(taskId);
+  }
+
+  saveStep(ref: AttemptRef, name: string, result: Json): Promise<StepRecord> {
+    return this.#store.saveStep(ref, name, result === undefined ? null : result, this.#now());
+  }
+
+  async suspend(ref: AttemptRef, wait: WorkerWait): Promise<SuspendAnswer> {
+    const request = wait.kind === 'children' ? { kind: wait.kind, name: wait.name, tasks: await this.#children(ref, wait.tasks) } : wait;
+    const answer = await this.#store.suspend(ref, request satisfies WaitRequest, this.#now());
+    return answer.suspended ? { suspended: true, waitingFor: answer.waitingFor } : answer;
+  }
+
+  /** The children as submits would make them, owned by the parent's owner and in its trace; parentId is the parent. */
+  async #children(ref: AttemptRef, specs: readonly ChildSpec[]): Promise<NewTask[]> {
+    if (!Array.isArray(specs)) throw new ValidationError('children: must be an array of task specs', 'tasks');
+    if (specs.length > MAX_CHILDREN) throw new ValidationError(`children: at most ${MAX_CHILDREN} per call`, 'tasks');
+    if (specs.length === 0) return [];
+    const parent = await this.#store.getTask(ref.taskId);
+    if (!parent) throw new TaskNotFoundError(ref.taskId);
+    const tasks: NewTask[] = [];
+    for (const [i, spec] of specs.entries()) {
+      if (typeof spec !== 'object' || spec === null) throw new ValidationError(`tasks[${i}]: must be an object`, `tasks[${i}]`);
+      const given = spec as TaskSpec;
+      if (given.idempotencyKey !== undefined) throw new ValidationError(`tasks[${i}].idempotencyKey: children take none (they are keyed by the wait and their place)`, `tasks[${i}].idempotencyKey`);
+      // Owner and parent are the parent's to decide, never the request's: a worker cannot make tasks for another tenant.
+      const { owner: _owner, parentId: _parentId, concurrencyKey: _key, ...rest } = given;
+      const traceparent = rest.traceparent ?? parent.traceparent ?? undefined;
+      try {
+        tasks.push(
+          await this.#prepare({
+            ...rest,
+            parentId: parent.id,
+            ...(parent.owner !== null ? { owner: parent.owner } : {}),
+            ...(traceparent ? { traceparent } : {}),
+          }),
+        );
+      } catch (error) {
+        if (error instanceof ValidationError) throw new ValidationError(`tasks[${i}].${error.message}`, `tasks[${i}].${error.field ?? ''}`);
+        throw error;
+      }
+    }
+    return tasks;
   }
 }

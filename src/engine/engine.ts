@@ -28,6 +28,8 @@ export interface EngineOptions {
   now?: () => number;
   scheduler?: SchedulerOptions;
   retention?: RetentionOptions;
+  /** Largest checkpoint state, bytes of its JSON. Default 1 MiB. */
+  checkpointMaxBytes?: number;
 }
 
 /** The assembled engine: its parts, and the store listener and background passes that run under them. */
@@ -63,9 +65,18 @@ export class Engine {
       events: this.#events,
       cancels: this.#cancels,
     });
-    this.attempts = new AttemptService({ store, now, leaseMs: options.leaseMs ?? 30_000, ready: this.#ready, cancels: this.#cancels, finisher: this.#finisher });
-    this.queues = new QueueControls({ store, now });
     const tasks = this.tasks;
+    this.attempts = new AttemptService({
+      store,
+      now,
+      leaseMs: options.leaseMs ?? 30_000,
+      ready: this.#ready,
+      cancels: this.#cancels,
+      finisher: this.#finisher,
+      prepare: (spec) => tasks.prepare(spec),
+      ...(options.checkpointMaxBytes !== undefined ? { checkpointMaxBytes: options.checkpointMaxBytes } : {}),
+    });
+    this.queues = new QueueControls({ store, now });
     this.topics = new Topics({ store, now, enqueueMany: (specs) => tasks.enqueueMany(specs) });
     this.scheduler = new Scheduler({ store, now, enqueue: (spec) => tasks.enqueue(spec) }, options.scheduler);
     this.retention = new Retention({ store, now }, options.retention ?? {});

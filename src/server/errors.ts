@@ -4,9 +4,11 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
+  CheckpointTooLargeError,
   ForbiddenError,
   InvalidStateError,
   StaleAttemptError,
+  StepExistsError,
   StoreUnavailableError,
   TaskNotFoundError,
   TaskhubError,
@@ -60,6 +62,8 @@ const TITLES: Record<string, string> = {
   NOT_FOUND: 'Not found',
   INVALID_STATE: 'Operation not allowed in the current state',
   STALE_ATTEMPT: 'Stale attempt token',
+  STEP_EXISTS: 'Step stored already',
+  CHECKPOINT_TOO_LARGE: 'Checkpoint too large',
   STORE_UNAVAILABLE: 'Store unavailable',
   PAYLOAD_TOO_LARGE: 'Request body too large',
   UNAUTHORIZED: 'Authentication required',
@@ -86,6 +90,8 @@ export function toProblem(error: unknown, bodyLimitBytes: number): ProblemDetail
     return problem(409, 'INVALID_STATE', error.message, { taskId: error.taskId, taskStatus: error.status });
   }
   if (error instanceof StaleAttemptError) return problem(409, 'STALE_ATTEMPT', error.message, { taskId: error.taskId });
+  if (error instanceof StepExistsError) return problem(409, 'STEP_EXISTS', error.message, { taskId: error.taskId });
+  if (error instanceof CheckpointTooLargeError) return problem(413, 'CHECKPOINT_TOO_LARGE', error.message, { taskId: error.taskId });
   if (error instanceof StoreUnavailableError) return problem(503, 'STORE_UNAVAILABLE', error.message);
   if (error instanceof UnauthorizedError) return problem(401, 'UNAUTHORIZED', error.message);
   if (error instanceof ForbiddenError) return problem(403, 'FORBIDDEN', error.message);

@@ -1,7 +1,8 @@
 // What the worker runtime needs from whoever hands out tasks: the local engine's WorkerGateway (hub.attempts), or a
 // Taskhub server over HTTP.
 import type { Json, Progress, TaskError, TaskEvent } from '../core/task.ts';
-import type { AttemptRef, Claim, FinishedTask, LeaseState, WorkerInfo } from '../store/store.ts';
+import type { SuspendAnswer, WorkerWait } from '../engine/attempt-service.ts';
+import type { AttemptRef, CheckpointInfo, Claim, FinishedTask, LeaseState, StepRecord, WorkerInfo } from '../store/store.ts';
 
 export interface WorkerBackend {
   readonly leaseMs: number;
@@ -21,4 +22,13 @@ export interface WorkerBackend {
   /** The worker's periodic announcement of itself, for the workers list. */
   reportWorker(info: WorkerInfo): Promise<void>;
   forgetWorker(id: string): Promise<void>;
+
+  // ---- durable execution (docs/durable.md): used only by handlers that call ctx.checkpoint, step, children, … ----
+  /** CheckpointTooLargeError over the server's limit (nothing stored). */
+  checkpoint(ref: AttemptRef, state: Json, label?: string | null): Promise<CheckpointInfo>;
+  steps(taskId: string): Promise<StepRecord[]>;
+  /** StepExistsError when the name is stored already. */
+  saveStep(ref: AttemptRef, name: string, result: Json): Promise<StepRecord>;
+  /** `suspended: true` ends the attempt: the runtime reports no outcome for it. */
+  suspend(ref: AttemptRef, wait: WorkerWait): Promise<SuspendAnswer>;
 }

@@ -1,18 +1,23 @@
 import type { Logger } from 'pino';
 import { ValidationError } from '../core/errors.ts';
 import type { Json, Progress, Task } from '../core/task.ts';
-import type { AttemptRef } from '../store/store.ts';
+import type { ChildSpec } from '../engine/attempt-service.ts';
+import type { AttemptRef, Checkpoint, CheckpointInfo, ChildOutcome, Claim } from '../store/store.ts';
 import type { WorkerBackend } from './backend.ts';
+import { type ChildrenOptions, DurableRun, type SuspensionHost } from './durable.ts';
+
+export type { ChildSpec } from '../engine/attempt-service.ts';
+export type { ChildrenOptions } from './durable.ts';
 
 /** What a handler gets besides its payload. */
 export interface TaskContext {
   readonly task: Task;
   readonly taskId: string;
-  /** 1 on the first run, 2 on the first retry, … */
+  /** 1 on the first run, 2 on the first retry, … (a run after a suspension keeps the number of the run before it). */
   readonly attempt: number;
   /**
    * Aborts when the task is cancelled, times out (its hard limit, timeoutMs: the attempt has failed with TIMEOUT),
-   * loses its lease, or the worker shuts down; `reason` says which.
+   * loses its lease, suspends, or the worker shuts down; `reason` says which.
    */
   readonly signal: AbortSignal;
   /**
@@ -29,6 +34,30 @@ export interface TaskContext {
   progress(percent: number | Progress, message?: string, data?: Json): Promise<void>;
   /** Streams a piece of partial output (generated text, a log line) to followers. */
   output(chunk: string): Promise<void>;
+
+  // ---- durable execution (docs/durable.md, "Handler API") ----
+  /** The checkpoint this attempt resumes from (the latest when it was claimed); null on a task without one. */
+  readonly lastCheckpoint: Checkpoint | null;
+  /** Saves the next version of the task's state (CHECKPOINT_TOO_LARGE over the limit, nothing stored). */
+  checkpoint(state: Json, options?: { label?: string }): Promise<CheckpointInfo>;
+  /**
+   * Runs `fn` once to success per task: its result (as JSON) is stored, and on a later run the stored result is
+   * returned without running `fn`. Names are unique within a task and must be the same on every run.
+   */
+  step<T>(name: string, fn: () => T | Promise<T>): Promise<T>;
+  /**
+   * Makes these children (owned like the parent, parentId set) and suspends until all finished, then returns their
+   * results in order; a child that did not complete throws ChildTaskFailedError (CHILD_FAILED), unless `settle`.
+   */
+  children<R = Json>(specs: readonly ChildSpec[], options?: ChildrenOptions & { settle?: false }): Promise<R[]>;
+  children(specs: readonly ChildSpec[], options: ChildrenOptions & { settle: true }): Promise<ChildOutcome[]>;
+  /** Suspends for `ms` without holding a slot (the end time is stored the first time). */
+  sleep(name: string, ms: number): Promise<void>;
+  /**
+   * Suspends until signal `name` arrives (one sent earlier counts) and returns its data; SignalTimeoutError
+   * (SIGNAL_TIMEOUT) once `timeoutMs` (counted from the first time this wait ran) passes without one.
+   */
+  waitForSignal<T = Json>(name: string, options?: { timeoutMs?: number }): Promise<T>;
 }
 
 export type Handler<P = Json, R = unknown> = (payload: P, ctx: TaskContext) => R | Promise<R>;
@@ -41,37 +70,89 @@ function toProgress(percent: number | Progress, message?: string, data?: Json): 
   return p;
 }
 
-/** What the runtime gives a context besides the task: its signals and logger, made on first use. */
-export interface ContextParts {
-  signal: () => AbortSignal;
-  softSignal: () => AbortSignal;
-  softDeadline: number | null;
-  log: () => Logger;
+/** What a context reads of its attempt (the worker's Execution): `signal` and `log` made on first use. */
+export interface AttemptHost extends SuspensionHost {
+  readonly signal: AbortSignal;
+  readonly softSignal: AbortSignal;
+  readonly log: Logger;
 }
 
-/** `signal`, `softSignal` and `log` are made on first use: most handlers of short tasks use none of them. */
-export function createContext(backend: WorkerBackend, task: Task, ref: AttemptRef, parts: ContextParts): TaskContext {
-  const { signal, softSignal, log } = parts;
-  return {
-    task,
-    taskId: task.id,
-    attempt: task.attempts,
-    get signal() {
-      return signal();
-    },
-    get softSignal() {
-      return softSignal();
-    },
-    softDeadline: parts.softDeadline,
-    get log() {
-      return log();
-    },
-    async progress(percent, message, data) {
-      await backend.progress(ref, toProgress(percent, message, data));
-    },
-    async output(chunk) {
-      if (typeof chunk !== 'string') throw new ValidationError('output: chunk must be a string', 'chunk');
-      await backend.output(ref, chunk);
-    },
-  };
+/**
+ * A handler's ctx. A class, so an attempt costs one object and no closures: most handlers of short tasks use neither
+ * `signal` nor `log` nor any durable call, and those are made on first use.
+ */
+class AttemptContext implements TaskContext {
+  readonly task: Task;
+  readonly taskId: string;
+  readonly attempt: number;
+  readonly lastCheckpoint: Checkpoint | null;
+  readonly softDeadline: number | null;
+  readonly #backend: WorkerBackend;
+  readonly #ref: AttemptRef;
+  readonly #host: AttemptHost;
+  #durable: DurableRun | undefined;
+
+  constructor(backend: WorkerBackend, claim: Claim, ref: AttemptRef, host: AttemptHost, softDeadline: number | null) {
+    this.task = claim.task;
+    this.taskId = claim.task.id;
+    this.attempt = claim.task.attempts;
+    this.lastCheckpoint = claim.resumeCheckpoint ?? null;
+    this.softDeadline = softDeadline;
+    this.#backend = backend;
+    this.#ref = ref;
+    this.#host = host;
+  }
+
+  get signal(): AbortSignal {
+    return this.#host.signal;
+  }
+
+  get softSignal(): AbortSignal {
+    return this.#host.softSignal;
+  }
+
+  get log(): Logger {
+    return this.#host.log;
+  }
+
+  async progress(percent: number | Progress, message?: string, data?: Json): Promise<void> {
+    await this.#backend.progress(this.#ref, toProgress(percent, message, data));
+  }
+
+  async output(chunk: string): Promise<void> {
+    if (typeof chunk !== 'string') throw new ValidationError('output: chunk must be a string', 'chunk');
+    await this.#backend.output(this.#ref, chunk);
+  }
+
+  async checkpoint(state: Json, options: { label?: string } = {}): Promise<CheckpointInfo> {
+    if (this.#host.suspension) throw this.#host.suspension;
+    return this.#backend.checkpoint(this.#ref, state, options.label ?? null);
+  }
+
+  get #run(): DurableRun {
+    this.#durable ??= new DurableRun(this.#backend, this.#ref, this.#host);
+    return this.#durable;
+  }
+
+  step<T>(name: string, fn: () => T | Promise<T>): Promise<T> {
+    return this.#run.step(name, fn);
+  }
+
+  children<R = Json>(specs: readonly ChildSpec[], options?: ChildrenOptions & { settle?: false }): Promise<R[]>;
+  children(specs: readonly ChildSpec[], options: ChildrenOptions & { settle: true }): Promise<ChildOutcome[]>;
+  children(specs: readonly ChildSpec[], options?: ChildrenOptions): Promise<unknown[]> {
+    return this.#run.children(specs, options);
+  }
+
+  sleep(name: string, ms: number): Promise<void> {
+    return this.#run.sleep(name, ms);
+  }
+
+  async waitForSignal<T = Json>(name: string, options: { timeoutMs?: number } = {}): Promise<T> {
+    return (await this.#run.waitForSignal(name, options.timeoutMs)) as T;
+  }
+}
+
+export function createContext(backend: WorkerBackend, claim: Claim, ref: AttemptRef, host: AttemptHost, softDeadline: number | null): TaskContext {
+  return new AttemptContext(backend, claim, ref, host, softDeadline);
 }

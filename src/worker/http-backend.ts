@@ -7,10 +7,14 @@
 // - Cancel requests arrive in heartbeat answers (`cancelRequested`), which the Worker already acts on: give remote
 //   workers a short heartbeat interval (the CLI's default is 2 s) so a cancel lands quickly.
 // - A cancel is acknowledged with /fail: the server ends a task that was asked to cancel as `cancelled`.
+// - Durable calls (checkpoint, steps, suspend) are the worker-durable routes; their refusals come back as the same
+//   typed errors as locally (CheckpointTooLargeError, StepExistsError), so the runtime cannot tell the two apart.
 import {
+  CheckpointTooLargeError,
   ForbiddenError,
   InvalidStateError,
   StaleAttemptError,
+  StepExistsError,
   StoreUnavailableError,
   TaskNotFoundError,
   TaskhubError,
@@ -19,7 +23,8 @@ import {
 } from '../core/errors.ts';
 import { TaskErrorCode } from '../core/error-codes.ts';
 import type { Json, Progress, TaskError, TaskEvent } from '../core/task.ts';
-import type { AttemptRef, Claim, FinishedTask, LeaseState, WorkerInfo } from '../store/store.ts';
+import type { SuspendAnswer, WorkerWait } from '../engine/attempt-service.ts';
+import type { AttemptRef, CheckpointInfo, Claim, FinishedTask, LeaseState, StepRecord, WorkerInfo } from '../store/store.ts';
 import type { WorkerBackend } from './backend.ts';
 
 export interface HttpBackendOptions {
@@ -49,6 +54,14 @@ interface ProblemBody {
   code?: string;
   field?: string;
   taskStatus?: string;
+}
+
+/** A claim as the server sends it: the checkpoint to resume from is `checkpoint` (null when none). */
+type WireClaim = Omit<Claim, 'resumeCheckpoint'> & { checkpoint?: Claim['resumeCheckpoint'] | null };
+
+function fromWire(claim: WireClaim): Claim {
+  const { checkpoint, ...rest } = claim;
+  return checkpoint ? { ...rest, resumeCheckpoint: checkpoint } : rest;
 }
 
 /** Most tasks one claim may take (the server's limit); a worker with more free slots claims again at once. */
@@ -98,14 +111,14 @@ export class HttpWorkerBackend implements WorkerBackend {
       return false;
     });
     if (claims.length < options.max) {
-      const answer = await this.#post<{ claims: Claim[] }>('/worker/claim', {
+      const answer = await this.#post<{ claims: WireClaim[] }>('/worker/claim', {
         workerId: options.workerId,
         types: options.types,
         queues: options.queues ?? null,
         max: Math.min(options.max - claims.length, MAX_CLAIM),
         waitMs: 0,
       });
-      claims.push(...answer.claims);
+      for (const claim of answer.claims) claims.push(fromWire(claim));
       if (claims.length < options.max) for (const type of options.types) this.#hungry.add(type);
     }
     return claims;
@@ -126,13 +139,13 @@ export class HttpWorkerBackend implements WorkerBackend {
       return;
     }
     try {
-      const answer = await this.#post<{ claims: Claim[] }>(
+      const answer = await this.#post<{ claims: WireClaim[] }>(
         '/worker/claim',
         { workerId: this.#workerId, types, queues, max: 1, waitMs },
         { signal, timeoutMs: waitMs + POLL_MARGIN_MS },
       );
       if (answer.claims.length > 0) {
-        this.#stash.push(...answer.claims);
+        for (const claim of answer.claims) this.#stash.push(fromWire(claim));
         this.#version++;
       }
     } catch {
@@ -205,6 +218,24 @@ export class HttpWorkerBackend implements WorkerBackend {
     await this.#post('/worker/unregister', { workerId: id });
   }
 
+  checkpoint(ref: AttemptRef, state: Json, label?: string | null): Promise<CheckpointInfo> {
+    return this.#attempt<CheckpointInfo>(ref, 'checkpoints', { state, ...(label ? { label } : {}) });
+  }
+
+  async steps(taskId: string): Promise<StepRecord[]> {
+    const answer = await this.#call<{ steps: StepRecord[] }>('GET', `/worker/tasks/${encodeURIComponent(taskId)}/steps`, undefined, { taskId });
+    return answer.steps;
+  }
+
+  saveStep(ref: AttemptRef, name: string, result: Json): Promise<StepRecord> {
+    const path = `/worker/tasks/${encodeURIComponent(ref.taskId)}/steps/${encodeURIComponent(name)}`;
+    return this.#call<StepRecord>('PUT', path, { attemptToken: ref.attemptToken, result }, { taskId: ref.taskId, step: name });
+  }
+
+  suspend(ref: AttemptRef, wait: WorkerWait): Promise<SuspendAnswer> {
+    return this.#attempt<SuspendAnswer>(ref, 'suspend', { wait });
+  }
+
   #attempt<T>(ref: AttemptRef, action: string, body: Record<string, unknown>): Promise<T> {
     return this.#post<T>(`/worker/tasks/${encodeURIComponent(ref.taskId)}/${action}`, { attemptToken: ref.attemptToken, ...body }, { taskId: ref.taskId });
   }
@@ -222,7 +253,11 @@ export class HttpWorkerBackend implements WorkerBackend {
     }
   }
 
-  async #post<T>(path: string, body: unknown, options: { signal?: AbortSignal | undefined; timeoutMs?: number; taskId?: string } = {}): Promise<T> {
+  #post<T>(path: string, body: unknown, options: CallOptions = {}): Promise<T> {
+    return this.#call<T>('POST', path, body, options);
+  }
+
+  async #call<T>(method: string, path: string, body: unknown, options: CallOptions = {}): Promise<T> {
     const url = `${this.#base}${API}${path}`;
     // The caller's signal may cut the request only until the answer starts: a claim the server has already sent is
     // read to the end, not dropped (which would leave its task to lease expiry).
@@ -235,10 +270,11 @@ export class HttpWorkerBackend implements WorkerBackend {
     let text: string;
     try {
       try {
+        const auth: Record<string, string> = this.#token ? { authorization: `Bearer ${this.#token}` } : {};
         response = await this.#fetch(url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', ...(this.#token ? { authorization: `Bearer ${this.#token}` } : {}) },
-          body: JSON.stringify(body),
+          method,
+          headers: body === undefined ? auth : { 'content-type': 'application/json', ...auth },
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
           signal: controller.signal,
         });
       } finally {
@@ -246,7 +282,7 @@ export class HttpWorkerBackend implements WorkerBackend {
       }
       text = await response.text();
     } catch (error) {
-      throw new StoreUnavailableError(`POST ${url}: ${(error as Error).message}`, { cause: error });
+      throw new StoreUnavailableError(`${method} ${url}: ${(error as Error).message}`, { cause: error });
     } finally {
       clearTimeout(timer);
     }
@@ -257,14 +293,27 @@ export class HttpWorkerBackend implements WorkerBackend {
     } catch {
       // Not problem+json (a proxy's error page): the status says enough.
     }
-    throw errorOf(response.status, problem, `POST ${url}: ${response.status} ${problem.detail ?? text.slice(0, 200)}`, options.taskId);
+    throw errorOf(response.status, problem, `${method} ${url}: ${response.status} ${problem.detail ?? text.slice(0, 200)}`, options);
   }
 }
 
+interface CallOptions {
+  signal?: AbortSignal | undefined;
+  timeoutMs?: number;
+  /** The task the call is about: its refusals become the core's typed errors about that task. */
+  taskId?: string;
+  /** The step a PUT stores: a 409 STEP_EXISTS becomes StepExistsError. */
+  step?: string;
+}
+
 /** The core's typed error for a protocol answer, so the Worker treats a remote refusal exactly like a local one. */
-function errorOf(status: number, problem: ProblemBody, message: string, taskId: string | undefined): Error {
+function errorOf(status: number, problem: ProblemBody, message: string, options: CallOptions): Error {
+  const { taskId } = options;
   const detail = problem.detail ?? message;
   if (problem.code === 'STALE_ATTEMPT' && taskId) return new StaleAttemptError(taskId);
+  if (problem.code === 'STEP_EXISTS' && taskId && options.step !== undefined) return new StepExistsError(taskId, options.step);
+  // A state over the server's limit (413 CHECKPOINT_TOO_LARGE), or one so large its body passed the request limit.
+  if (status === 413 && taskId) return new CheckpointTooLargeError(taskId, ...sizesOf(problem.detail));
   if (status === 400) return new ValidationError(detail, problem.field);
   if (status === 401) return new UnauthorizedError(detail);
   if (status === 403) return new ForbiddenError('worker', detail);
@@ -272,6 +321,14 @@ function errorOf(status: number, problem: ProblemBody, message: string, taskId: 
   if (status === 409 && problem.code === 'INVALID_STATE' && taskId) return new InvalidStateError(taskId, problem.taskStatus ?? 'unknown', 'update');
   if (status === 503) return new StoreUnavailableError(detail);
   return new WorkerHttpError(status, message);
+}
+
+/** Size and limit from the server's CHECKPOINT_TOO_LARGE detail (-1 when the body limit refused it before). */
+function sizesOf(detail: string | undefined): [number, number] {
+  const match = /is (\d+) bytes of JSON, over the limit of (\d+) bytes/.exec(detail ?? '');
+  if (match) return [Number(match[1]), Number(match[2])];
+  const body = /limit of (\d+) bytes/.exec(detail ?? '');
+  return [-1, body ? Number(body[1]) : -1];
 }
 
 function clip(text: string, max: number): string {

@@ -5,12 +5,13 @@ import { hostname } from 'node:os';
 import pino, { type Logger } from 'pino';
 import { StaleAttemptError, ValidationError } from '../core/errors.ts';
 import { checkName } from '../core/validate.ts';
-import type { Json } from '../core/task.ts';
+import type { Json, WaitingFor } from '../core/task.ts';
 import type { AttemptRef, Claim, WorkerInfo } from '../store/store.ts';
 import { toTaskError } from '../engine/attempts.ts';
 import { endRunSpan, startRunSpan, traceIdOf, withContext } from '../observability/tracing.ts';
 import type { WorkerBackend } from './backend.ts';
-import { createContext, type Handler } from './context.ts';
+import { type AttemptHost, createContext, type Handler } from './context.ts';
+import { TaskSuspendedError, toJson } from './durable.ts';
 
 export interface WorkerOptions {
   /** Shown in `started` events and the workers list. Default `host-pid-random`. */
@@ -55,8 +56,8 @@ type StopReason = 'cancelled' | 'timed out' | 'lease lost' | 'shutdown';
 
 const RESOLVED = Promise.resolve();
 
-/** One attempt this worker runs: from its claim until its outcome is reported (or it is given back). */
-class Execution {
+/** One attempt this worker runs: from its claim until its outcome is reported (or it is given back, or suspends). */
+class Execution implements AttemptHost {
   readonly claim: Claim;
   readonly ref: AttemptRef;
   /** Set once the attempt's outcome is decided, so it is reported once. */
@@ -64,6 +65,8 @@ class Execution {
   done: Promise<void> = RESOLVED;
   /** Why the attempt was aborted, once it was. */
   abortReason: Error | undefined;
+  /** Set when the task suspended (a durable wait): the store ended the attempt, so nothing is reported for it. */
+  suspension: TaskSuspendedError | undefined;
   readonly #registration: Registration;
   readonly #onSlotFreed: () => void;
   readonly #rootLog: Logger;
@@ -118,6 +121,18 @@ class Execution {
     this.abortReason = reason;
     this.#controller?.abort(reason);
     this.#onAbort?.();
+  }
+
+  /**
+   * The store suspended the task: the attempt is over. Settled (no complete/fail, no heartbeat, no release on
+   * shutdown) and aborted (ctx.signal, and the wait for the handler, which frees the slot once it returns).
+   */
+  suspend(waitingFor: WaitingFor): TaskSuspendedError {
+    if (this.suspension) return this.suspension;
+    this.suspension = new TaskSuspendedError(this.ref.taskId, waitingFor);
+    this.settled = true;
+    this.abort(this.suspension);
+    return this.suspension;
   }
 
   /** Resolves when the attempt is aborted (made on first use: only handlers that return a promise are raced). */
@@ -336,12 +351,7 @@ export class Worker {
     const { span, context: traceContext } = startRunSpan(task);
     let spanOutcome: { error?: unknown; aborted?: string } = {};
     try {
-      const context = createContext(this.#backend, task, ref, {
-        signal: () => execution.signal,
-        softSignal: () => execution.softSignal,
-        softDeadline,
-        log: () => execution.log,
-      });
+      const context = createContext(this.#backend, execution.claim, ref, execution, softDeadline);
       let outcome: { value: unknown } | { error: unknown } | null;
       let returned: unknown;
       try {
@@ -431,12 +441,6 @@ const NUDGE = Symbol('nudge');
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
-}
-
-function toJson(value: unknown): Json {
-  if (value === undefined) return null;
-  const text = JSON.stringify(value);
-  return text === undefined ? null : (JSON.parse(text) as Json);
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -5,7 +5,7 @@ import type { RateLimit } from '../../server/rate-limit.ts';
 import { COMMON_OPTIONS, int, parseCommand, str, UsageError, type OptionSpecs, type ParsedCommand } from '../config.ts';
 import { loadHandlers } from '../load-handlers.ts';
 import { onShutdown } from '../shutdown.ts';
-import { loggerOf, workerOptions } from './worker.ts';
+import { checkpointMaxBytesOf, loggerOf, workerOptions } from './worker.ts';
 
 export const serveOptions: OptionSpecs = {
   host: { type: 'string', env: 'TASKHUB_HOST', default: '127.0.0.1', help: 'address to listen on' },
@@ -86,7 +86,7 @@ export async function serveCommand(argv: string[]): Promise<void> {
   const logger = loggerOf(values);
   const file = str(values, 'handlers');
   const handlers = file ? await loadHandlers(file) : {};
-  const hub = await Taskhub.open({ store: str(values, 'store'), logger, leaseMs: int(values, 'lease-ms') });
+  const hub = await Taskhub.open({ store: str(values, 'store'), logger, leaseMs: int(values, 'lease-ms'), checkpointMaxBytes: checkpointMaxBytesOf(values) });
   const concurrency = int(values, 'concurrency') ?? 10;
   for (const [type, handler] of Object.entries(handlers)) hub.handle(type, handler, { concurrency });
   const { createServer } = await import('../../server/server.ts');

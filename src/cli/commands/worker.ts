@@ -16,6 +16,12 @@ export const workerOptions: OptionSpecs = {
   'shutdown-grace': { type: 'string', env: 'TASKHUB_SHUTDOWN_GRACE_MS', default: '10000', help: 'ms running tasks get to finish on SIGTERM' },
   'poll-interval-ms': { type: 'string', env: 'TASKHUB_POLL_INTERVAL_MS', default: '1000', help: 'longest idle sleep between claims when no wake-up arrives' },
   'lease-ms': { type: 'string', env: 'TASKHUB_LEASE_MS', default: '30000', help: 'a claimed task returns to its queue this long after its worker stops heartbeating' },
+  'checkpoint-max-bytes': {
+    type: 'string',
+    env: 'TASKHUB_CHECKPOINT_MAX_BYTES',
+    default: '1048576',
+    help: 'largest state a handler may checkpoint (bytes of JSON); larger ones fail with CHECKPOINT_TOO_LARGE (with --url the server\'s own limit applies)',
+  },
   'log-level': { type: 'string', env: 'TASKHUB_LOG_LEVEL', default: 'info', help: 'fatal, error, warn, info, debug, trace or silent' },
   'log-format': { type: 'string', env: 'TASKHUB_LOG_FORMAT', default: 'auto', help: 'json, pretty, or auto: pretty when stdout is a terminal, JSON lines otherwise' },
   store: COMMON_OPTIONS.store,
@@ -55,6 +61,13 @@ export function loggerOf(values: ParsedCommand['values']): Logger {
   return createLogger({ level: str(values, 'log-level') ?? 'info', format });
 }
 
+/** `--checkpoint-max-bytes`: a positive integer. */
+export function checkpointMaxBytesOf(values: ParsedCommand['values']): number | undefined {
+  const n = int(values, 'checkpoint-max-bytes');
+  if (n !== undefined && n < 1) throw new UsageError('--checkpoint-max-bytes: must be at least 1');
+  return n;
+}
+
 export async function workerCommand(argv: string[]): Promise<void> {
   const { values } = parseCommand(argv, workerCommandOptions);
   const file = str(values, 'handlers');
@@ -65,7 +78,7 @@ export async function workerCommand(argv: string[]): Promise<void> {
   const logger = loggerOf(values);
   const url = str(values, 'url');
   if (url) return remoteWorker(url, values, handlers, { concurrency, queues, logger });
-  const hub = await Taskhub.open({ store: str(values, 'store'), logger, leaseMs: int(values, 'lease-ms'), worker: { queues, pollIntervalMs: int(values, 'poll-interval-ms') ?? 1000 } });
+  const hub = await Taskhub.open({ store: str(values, 'store'), logger, leaseMs: int(values, 'lease-ms'), checkpointMaxBytes: checkpointMaxBytesOf(values), worker: { queues, pollIntervalMs: int(values, 'poll-interval-ms') ?? 1000 } });
   for (const [type, handler] of Object.entries(handlers)) hub.handle(type, handler, { concurrency });
   const metricsPort = int(values, 'metrics-port');
   const metrics = metricsPort === undefined ? undefined : await serveMetrics(hub.metrics, { port: metricsPort });

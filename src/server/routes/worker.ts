@@ -128,7 +128,8 @@ export const workerRoutes: RoutePlugin = async (app, context) => {
       checkNames('types', body.types);
       if (body.queues) checkNames('queues', body.queues);
       const claims = await claimWaiting(context, reply, body);
-      return { claims };
+      // The protocol's name for the checkpoint to resume from; null rather than absent, so clients need not guess.
+      return { claims: claims.map((c) => ({ task: c.task, attemptToken: c.attemptToken, leaseExpiresAt: c.leaseExpiresAt, checkpoint: c.resumeCheckpoint ?? null })) };
     },
   );
 

@@ -13,8 +13,9 @@ import {
 import { PublishRequest, PublishResponse, Subscription, SubscriptionInput, SubscriptionList } from './topics.ts';
 import { TypeSettings, TypeSettingsInput, TypeSettingsList } from './types.ts';
 import {
-  AttemptRequest, Claim, ClaimRequest, ClaimResponse, CompleteRequest, FailRequest, FinishedTask, LeaseState, OutputRequest,
-  ProgressRequest, ReleaseRequest, WorkerIdRequest, WorkerInfo, WorkerList, WorkerRegistration,
+  AttemptRequest, CheckpointRequest, ChildSpec, Claim, ClaimRequest, ClaimResponse, CompleteRequest,
+  FailRequest, FinishedTask, LeaseState, OutputRequest, ProgressRequest, ReleaseRequest, StepList, StepRecord, StepRequest,
+  SuspendRequest, SuspendResponse, WaitRequest, WorkerIdRequest, WorkerInfo, WorkerList, WorkerRegistration,
 } from './worker.ts';
 import { WsClientMessage, WsServerMessage } from './ws.ts';
 
@@ -28,6 +29,9 @@ export const NAMED_SCHEMAS: readonly { title: string }[] = [
   // the worker protocol
   ClaimRequest, Claim, ClaimResponse, AttemptRequest, LeaseState, ProgressRequest, OutputRequest, CompleteRequest,
   FailRequest, ReleaseRequest, FinishedTask, WorkerRegistration, WorkerIdRequest, WorkerInfo, WorkerList,
+  // durable execution over the worker protocol
+  CheckpointRequest, StepRecord, StepList, StepRequest, ChildSpec, WaitRequest, SuspendRequest,
+  SuspendResponse,
   // the admin routes
   PublishRequest, PublishResponse, SubscriptionInput, Subscription, SubscriptionList, ScheduleInput, Schedule,
   ScheduleList, QueueLimits, QueueSettings, TypeSettingsInput, TypeSettings, TypeSettingsList, RedriveResult,

@@ -1,7 +1,8 @@
 // Schemas of the worker protocol (routes/worker.ts): workers in any language over plain HTTP claim tasks, report on
 // each attempt and announce themselves.
 import { anyJson, epochMs, nonEmptyString, nullableEpochMs } from './common.ts';
-import { Task, TaskStatus } from './tasks.ts';
+import { Task, TaskError, TaskSpec, TaskStatus } from './tasks.ts';
+import { Checkpoint } from './durable.ts';
 
 const workerId = { ...nonEmptyString(200), description: 'Stable id of the worker process; shown in `started` events and the workers list.' } as const;
 const attemptToken = { ...nonEmptyString(200), description: 'The token of the claim; a stale or unknown one answers 409.' } as const;
@@ -36,6 +37,10 @@ export const Claim = {
     task: Task,
     attemptToken: { type: 'string', description: 'Send with every call about this attempt.' },
     leaseExpiresAt: epochMs('The task goes back to its queue (counting the attempt) unless heartbeated before this, epoch ms.'),
+    checkpoint: {
+      anyOf: [Checkpoint, { type: 'null' }],
+      description: 'The checkpoint this attempt resumes from (the task\'s latest, with its state); null when the task has none.',
+    },
   },
 } as const;
 
@@ -199,3 +204,126 @@ export const WorkerList = {
   properties: { workers: { type: 'array', items: WorkerInfo, description: 'Workers that reported within the last 15 s, local and remote, by id.' } },
 } as const;
 
+
+// ---- durable execution (routes/worker-durable.ts; docs/durable.md) ----
+
+const durableName = (what: string) => ({ ...nonEmptyString(200), description: what }) as const;
+
+export const CheckpointRequest = {
+  title: 'CheckpointRequest',
+  type: 'object',
+  additionalProperties: false,
+  required: ['attemptToken', 'state'],
+  properties: {
+    attemptToken,
+    state: anyJson('The state to save (any JSON); over the server\'s checkpoint limit (default 1 MiB of JSON) it answers 413 and stores nothing.'),
+    label: { ...nonEmptyString(200), description: 'Shown in the checkpoint list.' },
+  },
+} as const;
+
+export const StepRecord = {
+  title: 'StepRecord',
+  type: 'object',
+  required: ['name', 'result', 'createdAt'],
+  properties: { name: { type: 'string' }, result: anyJson('What the step returned.'), createdAt: epochMs('Epoch ms.') },
+} as const;
+
+export const StepList = {
+  title: 'StepList',
+  type: 'object',
+  required: ['steps'],
+  properties: { steps: { type: 'array', items: StepRecord, description: 'Oldest first.' } },
+} as const;
+
+export const StepRequest = {
+  title: 'StepRequest',
+  type: 'object',
+  additionalProperties: false,
+  required: ['attemptToken'],
+  properties: { attemptToken, result: anyJson('What the step returned; default null.') },
+} as const;
+
+export const StepParams = {
+  type: 'object',
+  required: ['id', 'name'],
+  properties: { id: nonEmptyString(200), name: durableName('The step\'s name, unique within the task.') },
+} as const;
+
+/** A child as a parent's wait describes it: a submit's TaskSpec without idempotencyKey, parentId (and owner). */
+const { idempotencyKey: _key, parentId: _parent, ...childProperties } = TaskSpec.properties;
+export const ChildSpec = {
+  ...TaskSpec,
+  title: 'ChildSpec',
+  description: 'A child task: as `POST /tasks` takes it, without idempotencyKey or parentId. Its owner is the parent\'s.',
+  properties: childProperties,
+} as const;
+
+export const WaitRequest = {
+  title: 'WaitRequest',
+  description: 'What the task waits for. Times are absolute epoch ms: keep them the same on every run (store them as a step).',
+  oneOf: [
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['kind', 'name', 'tasks'],
+      properties: {
+        kind: { const: 'children' },
+        name: durableName('The wait\'s name: children are keyed by it and their place, so a re-run makes none twice.'),
+        tasks: { type: 'array', maxItems: 10_000, items: ChildSpec, description: 'Created in order, atomically, unless this wait has children already.' },
+      },
+    },
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['kind', 'name', 'until'],
+      properties: { kind: { const: 'sleep' }, name: durableName('The sleep\'s name.'), until: epochMs('Wake at, epoch ms.') },
+    },
+    {
+      type: 'object',
+      additionalProperties: false,
+      required: ['kind', 'name', 'timeoutAt'],
+      properties: {
+        kind: { const: 'signal' },
+        name: durableName('The signal\'s name.'),
+        timeoutAt: nullableEpochMs('Give up at, epoch ms; null: never.'),
+      },
+    },
+  ],
+} as const;
+
+export const SuspendRequest = {
+  title: 'SuspendRequest',
+  type: 'object',
+  additionalProperties: false,
+  required: ['attemptToken', 'wait'],
+  properties: { attemptToken, wait: WaitRequest },
+} as const;
+
+const ChildOutcome = {
+  type: 'object',
+  required: ['id', 'status', 'result', 'error'],
+  properties: { id: { type: 'string' }, status: TaskStatus, result: anyJson('The child\'s result; null unless completed.'), error: { anyOf: [TaskError, { type: 'null' }] } },
+} as const;
+
+export const SuspendResponse = {
+  title: 'SuspendResponse',
+  description:
+    '`suspended: true`: the task waits now and this attempt is over (report nothing more for it). `suspended: false`: ' +
+    'the wait holds already and the attempt goes on with `outcome`: `{ kind: "children", children }` (in order), ' +
+    '`{ kind: "sleep" }`, `{ kind: "signal", signal: { name, data, createdAt, consumedAt } }` or `{ kind: "signal-timeout" }`.',
+  type: 'object',
+  required: ['suspended'],
+  properties: {
+    suspended: { type: 'boolean' },
+    waitingFor: { type: 'object', description: 'When suspended: `{ kind, name, … }` as the task\'s `waitingFor`.' },
+    outcome: {
+      type: 'object',
+      required: ['kind'],
+      properties: {
+        kind: { enum: ['children', 'sleep', 'signal', 'signal-timeout'] },
+        children: { type: 'array', items: ChildOutcome },
+        signal: { type: 'object', properties: { name: { type: 'string' }, data: anyJson('The signal\'s data.'), createdAt: epochMs('Epoch ms.'), consumedAt: nullableEpochMs('Epoch ms.') } },
+      },
+    },
+  },
+} as const;
