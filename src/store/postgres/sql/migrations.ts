@@ -120,6 +120,9 @@ export function migrations(s: string): readonly string[] {
      -- entry for each of the three or more events of every task. Dropping the column is a catalog change (no rewrite).
      ALTER TABLE ${s}.task_events DROP COLUMN id;
      ALTER TABLE ${s}.task_events REPLICA IDENTITY USING INDEX task_events_task_id_seq_key;`,
+    `-- Fixed-interval schedules (every_ms; cron is then '') and workers known only from their claims (registered false).
+     ALTER TABLE ${s}.schedules ADD COLUMN every_ms bigint;
+     ALTER TABLE ${s}.workers ADD COLUMN registered boolean NOT NULL DEFAULT true;`,
   ];
 }
 
