@@ -79,7 +79,7 @@ export interface ListOptions extends Partial<Omit<TaskQuery, 'limit'>> {
 
 /** Topic subscriptions and publishing, as the HTTP API and the CLI manage them (`hub.subscribe` also runs a handler). */
 export type TopicsApi = Pick<Topics, 'publish' | 'subscribe' | 'unsubscribe' | 'list' | 'get' | 'unmatchedPublishes'>;
-/** Cron schedules. `tick` fires every due slot now (the engine also ticks on its own). */
+/** Schedules (cron or fixed interval). `tick` fires every due slot now (the engine also ticks on its own). */
 export type SchedulesApi = Pick<Scheduler, 'put' | 'get' | 'list' | 'delete' | 'tick'>;
 /** Per-type defaults and payload schemas. */
 export type TypesApi = Pick<TypeRegistry, 'put' | 'delete' | 'list'>;
@@ -351,7 +351,7 @@ export class Taskhub {
     return this.topics.unsubscribe(name);
   }
 
-  /** Creates or replaces a cron schedule. */
+  /** Creates or replaces a schedule: `cron: '0 3 * * *'` or a fixed interval, `every: '30s'` (exactly one). */
   async schedule(name: string, input: ScheduleInput): Promise<Schedule> {
     return (await this.schedules.put(name, input)).schedule;
   }

@@ -25,6 +25,8 @@ import type { ReadySignal } from './ready-signal.ts';
 /** Workers report every 5 s; one silent for three reports has stopped or lost its way to the store. */
 export const WORKER_REPORT_MS = 5000;
 export const WORKER_STALE_MS = 3 * WORKER_REPORT_MS;
+/** How long after unregistering a worker's claims are not taken as a sign of life. */
+const FORGOTTEN_MS = 2000;
 
 /** Default limit of one checkpoint's state: bytes of its JSON (UTF-8). */
 export const DEFAULT_CHECKPOINT_MAX_BYTES = 1024 * 1024;
@@ -98,7 +100,7 @@ export interface WorkerGateway {
 export interface AttemptServiceDeps {
   store: Pick<
     Store,
-    | 'claim' | 'nextScheduledAt' | 'heartbeat' | 'progress' | 'output' | 'getTask' | 'registerWorker' | 'removeWorkers' | 'listWorkers'
+    | 'claim' | 'nextScheduledAt' | 'heartbeat' | 'progress' | 'output' | 'getTask' | 'registerWorker' | 'sawWorker' | 'removeWorkers' | 'listWorkers'
     | 'saveCheckpoint' | 'listSteps' | 'saveStep' | 'suspend'
   >;
   now: () => number;
@@ -112,6 +114,15 @@ export interface AttemptServiceDeps {
   finisher: Finisher;
 }
 
+/** What this process last told the store about a claimer, so it writes at most once per report interval. */
+interface Claimer {
+  types: Set<string>;
+  queues: readonly string[] | null;
+  max: number;
+  firstSeenAt: number;
+  writtenAt: number;
+}
+
 export class AttemptService implements WorkerGateway {
   readonly leaseMs: number;
   readonly #store: AttemptServiceDeps['store'];
@@ -121,6 +132,13 @@ export class AttemptService implements WorkerGateway {
   readonly #finisher: Finisher;
   readonly #checkpointMaxBytes: number;
   readonly #prepare: AttemptServiceDeps['prepare'];
+  /**
+   * Workers that claimed through this process. A worker that claims but never registers (one written from
+   * docs/workers.md) is still listed, with what its claims say; one that registers is only kept alive by them.
+   */
+  readonly #claimers = new Map<string, Claimer>();
+  /** Workers that just unregistered: a claim of theirs still in flight (a long-poll being cut) must not list them again. */
+  readonly #forgotten = new Map<string, number>();
 
   constructor(deps: AttemptServiceDeps) {
     this.#checkpointMaxBytes = deps.checkpointMaxBytes ?? DEFAULT_CHECKPOINT_MAX_BYTES;
@@ -148,7 +166,49 @@ export class AttemptService implements WorkerGateway {
       now,
     });
     this.#finisher.started(claims, now);
+    this.#sawClaimer(options, now);
     return claims;
+  }
+
+  /** Records a claim's worker in the workers list, at most once per report interval per worker; never fails a claim. */
+  #sawClaimer(options: ClaimOptions, now: number): void {
+    const forgottenAt = this.#forgotten.get(options.workerId);
+    if (forgottenAt !== undefined) {
+      if (now - forgottenAt < FORGOTTEN_MS) return;
+      this.#forgotten.delete(options.workerId);
+    }
+    let claimer = this.#claimers.get(options.workerId);
+    if (!claimer) {
+      if (this.#claimers.size >= 10_000) this.#forgetStaleClaimers(now);
+      claimer = { types: new Set(), queues: null, max: 0, firstSeenAt: now, writtenAt: Number.NEGATIVE_INFINITY };
+      this.#claimers.set(options.workerId, claimer);
+    }
+    const before = claimer.types.size;
+    for (const type of options.types) claimer.types.add(type);
+    claimer.queues = options.queues ?? null;
+    const grew = claimer.types.size > before || options.max > claimer.max;
+    claimer.max = Math.max(claimer.max, options.max);
+    if (!grew && now - claimer.writtenAt < WORKER_REPORT_MS) return;
+    claimer.writtenAt = now;
+    const info: WorkerInfo = {
+      id: options.workerId,
+      host: null,
+      pid: null,
+      types: [...claimer.types],
+      queues: claimer.queues ? [...claimer.queues] : null,
+      concurrency: claimer.max,
+      running: 0,
+      startedAt: claimer.firstSeenAt,
+      lastSeenAt: now,
+    };
+    void this.#store.sawWorker(info).catch(() => {
+      // The list is a view; the next claim tries again.
+      claimer.writtenAt = Number.NEGATIVE_INFINITY;
+    });
+  }
+
+  #forgetStaleClaimers(now: number): void {
+    for (const [id, claimer] of this.#claimers) if (now - claimer.writtenAt > WORKER_STALE_MS) this.#claimers.delete(id);
   }
 
   get readyVersion(): number {
@@ -200,10 +260,17 @@ export class AttemptService implements WorkerGateway {
   }
 
   reportWorker(info: WorkerInfo): Promise<void> {
+    // A registered worker's report refreshes its row: its claims need not, until the next interval.
+    const claimer = this.#claimers.get(info.id);
+    if (claimer) claimer.writtenAt = this.#now();
     return this.#store.registerWorker(info);
   }
 
   async forgetWorker(id: string): Promise<void> {
+    this.#claimers.delete(id);
+    const now = this.#now();
+    for (const [other, at] of this.#forgotten) if (now - at >= FORGOTTEN_MS) this.#forgotten.delete(other);
+    this.#forgotten.set(id, now);
     await this.#store.removeWorkers(Number.NEGATIVE_INFINITY, id);
   }
 

@@ -3,6 +3,7 @@
 // imports another's owner and each can be built alone in a test. Callers reach the parts through `Taskhub`.
 import type { TaskDefaults } from '../core/validate.ts';
 import { DEFAULT_TASK_DEFAULTS } from '../core/validate.ts';
+import { canResync } from '../store/notifier/notifier.ts';
 import type { Store } from '../store/store.ts';
 import { AttemptService } from './attempt-service.ts';
 import { CancelSignal } from './cancel-signal.ts';
@@ -16,6 +17,7 @@ import { LeaseSweeper } from './sweeper.ts';
 import { TaskService } from './task-service.ts';
 import { Topics } from './topics.ts';
 import { TypeRegistry } from './type-settings.ts';
+import { WakeTimer } from './wake-timer.ts';
 
 export interface EngineOptions {
   /** Defaults for tasks that do not say. */
@@ -49,7 +51,10 @@ export class Engine {
   readonly #events: TaskEventHub;
   readonly #ready = new ReadySignal();
   readonly #cancels = new CancelSignal();
+  /** Bumps #ready when a scheduled task comes due, so waiting claimers start it on time. */
+  readonly #wakeTimer: WakeTimer;
   #unlisten: (() => void) | undefined;
+  #unresync: (() => void) | undefined;
 
   constructor(store: Store, options: EngineOptions = {}) {
     const now = options.now ?? Date.now;
@@ -82,16 +87,23 @@ export class Engine {
     this.retention = new Retention({ store, now }, options.retention ?? {});
     const finisher = this.#finisher;
     this.sweeper = new LeaseSweeper({ store, now, finishMany: (requests) => finisher.finishMany(requests) }, options.sweepIntervalMs ?? 1000);
+    const ready = this.#ready;
+    this.#wakeTimer = new WakeTimer({ nextScheduledAt: () => store.nextScheduledAt(null), now, wake: () => ready.bump() });
   }
 
   /** Starts listening for changes, sweeping leases, firing schedules and cleaning up. Idempotent. */
   start(): void {
     if (this.#unlisten) return;
+    this.#wakeTimer.start();
     this.#unlisten = this.store.listen((notice) => {
-      if (notice.kind === 'event') this.#events.onNotice(notice);
-      else if (notice.kind === 'ready') this.#ready.bump();
+      if (notice.kind === 'event') {
+        this.#events.onNotice(notice);
+        this.#wakeTimer.onNotice(notice);
+      } else if (notice.kind === 'ready') this.#ready.bump();
       else this.#cancels.emit(notice.taskId);
     });
+    // Notices lost in a gap may have scheduled tasks: ask the store for the earliest one again.
+    if (canResync(this.store)) this.#unresync = this.store.onResync(() => void this.#wakeTimer.refresh());
     this.sweeper.start();
     this.scheduler.start();
     this.retention.start();
@@ -101,8 +113,11 @@ export class Engine {
     this.sweeper.stop();
     this.scheduler.stop();
     this.retention.stop();
+    this.#wakeTimer.stop();
     this.#unlisten?.();
     this.#unlisten = undefined;
+    this.#unresync?.();
+    this.#unresync = undefined;
     await this.store.close();
   }
 

@@ -243,7 +243,10 @@ export interface Subscription {
 
 export interface ScheduleDefinition {
   name: string;
-  cron: string;
+  /** Cron expression; null for a fixed-interval schedule. Exactly one of `cron` and `everyMs` is set. */
+  cron: string | null;
+  /** Fixed interval between slots, ms (Celery beat's `schedule=timedelta(...)`); null for a cron schedule. */
+  everyMs: number | null;
   /** IANA time zone; default UTC. */
   timezone: string;
   task: { type: string; payload: Json; queue?: string; priority?: number; maxAttempts?: number; timeoutMs?: number };
@@ -253,7 +256,7 @@ export interface ScheduleDefinition {
 }
 
 export interface Schedule extends ScheduleDefinition {
-  /** The next slot to fire; null when the cron expression has no future slot or the schedule is paused. */
+  /** The next slot to fire; null when the cron expression has no future slot or the schedule is paused. An interval's slots follow from it: each is the previous + everyMs. */
   nextRunAt: number | null;
   lastRunAt: number | null;
   lastTaskId: string | null;
@@ -273,6 +276,11 @@ export interface WorkerInfo {
   running: number;
   startedAt: number;
   lastSeenAt: number;
+  /**
+   * false: known only from its claims (it never called /worker/register): host, pid and running are unknown, and
+   * concurrency is the largest `max` it claimed with.
+   */
+  registered?: boolean;
 }
 
 /** An API key as listed; the secret itself is never stored, only its hash. */
@@ -406,6 +414,11 @@ export interface Store {
   // ---- workers ----
   /** Creates or refreshes a worker's row (its heartbeat). */
   registerWorker(info: WorkerInfo): Promise<void>;
+  /**
+   * A worker claimed: creates its row from what the claim says (registered false) or refreshes lastSeenAt; the
+   * details of a registered worker's row are kept, those of a claims-only one replaced.
+   */
+  sawWorker(info: WorkerInfo): Promise<void>;
   /** Workers seen at or after `seenSince`, by id. */
   listWorkers(seenSince: number): Promise<WorkerInfo[]>;
   /** Forgets workers not seen since `before` (and one that stopped cleanly: before = Infinity with its id). */

@@ -331,12 +331,14 @@ class TaskhubClient:
     def resume_queue(self, name: str) -> Dict[str, Any]:
         return self._http.request("POST", f"/queues/{quote(name, safe='')}/resume", send_body=True)[1]
 
-    def put_schedule(self, name: str, cron: str, task: Dict[str, Any], *, timezone: Optional[str] = None,
-                     missed_policy: Optional[str] = None, paused: Optional[bool] = None) -> Dict[str, Any]:
-        """Creates or replaces a cron schedule (5 fields, or 6 with seconds). `task`: {"type", "payload"?, "queue"?,
-        "priority"?, "maxAttempts"?, "timeoutMs"?}."""
-        body: Dict[str, Any] = {"cron": cron, "task": task}
-        for key, value in (("timezone", timezone), ("missedPolicy", missed_policy), ("paused", paused)):
+    def put_schedule(self, name: str, cron: Optional[str], task: Dict[str, Any], *, every: Any = None,
+                     timezone: Optional[str] = None, missed_policy: Optional[str] = None,
+                     paused: Optional[bool] = None) -> Dict[str, Any]:
+        """Creates or replaces a schedule: a cron expression (5 fields, or 6 with seconds), or cron=None and a fixed
+        interval every="30s" / "5m" / "1h" / milliseconds (as Celery beat's timedelta schedules). `task`: {"type",
+        "payload"?, "queue"?, "priority"?, "maxAttempts"?, "timeoutMs"?}."""
+        body: Dict[str, Any] = {"task": task}
+        for key, value in (("cron", cron), ("every", every), ("timezone", timezone), ("missedPolicy", missed_policy), ("paused", paused)):
             if value is not None:
                 body[key] = value
         return self._http.request("PUT", f"/schedules/{quote(name, safe='')}", body)[1]

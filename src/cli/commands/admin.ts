@@ -71,7 +71,8 @@ export async function subscriptionsCommand(argv: string[]): Promise<void> {
 }
 
 export const schedulesOptions: OptionSpecs = {
-  cron: { type: 'string', help: 'cron expression, e.g. "0 9 * * 1-5"' },
+  cron: { type: 'string', help: 'cron expression, e.g. "0 9 * * 1-5" (or --every)' },
+  every: { type: 'string', help: 'fixed interval instead of cron: 30s, 5m, 1h, 1d or milliseconds' },
   timezone: { type: 'string', help: 'IANA time zone (default UTC)' },
   type: { type: 'string', help: 'task type to submit' },
   payload: { type: 'string', help: 'task payload (JSON)' },
@@ -80,23 +81,24 @@ export const schedulesOptions: OptionSpecs = {
   paused: { type: 'boolean', help: 'create the schedule paused' },
   ...local,
 };
-export const schedulesSummary = 'Lists, creates or replaces (put), and deletes cron schedules.';
+export const schedulesSummary = 'Lists, creates or replaces (put), and deletes schedules (cron or fixed interval).';
 export async function schedulesCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parseCommand(argv, schedulesOptions);
-  const usage = 'taskhub schedules [list | put NAME --cron C --type T [--payload JSON] [--timezone Z] | delete NAME]';
+  const usage = 'taskhub schedules [list | put NAME (--cron C | --every 30s) --type T [--payload JSON] [--timezone Z] | delete NAME]';
   const [verb, name] = action(positionals, ['list', 'put', 'delete'], usage);
   await withHub(values, async (hub) => {
     if (verb === 'list') return hub.schedules.list();
     if (verb === 'delete') return { deleted: await hub.unschedule(name as string) };
     const cron = str(values, 'cron');
+    const every = str(values, 'every');
     const type = str(values, 'type');
-    if (!cron || !type) throw new UsageError(`--cron and --type are required: ${usage}`);
+    if (!type || (cron === undefined) === (every === undefined)) throw new UsageError(`--type and one of --cron or --every are required: ${usage}`);
     const missed = str(values, 'missed') ?? 'skip';
     if (missed !== 'skip' && missed !== 'run-once') throw new UsageError('--missed: expected skip or run-once');
     const queue = str(values, 'queue');
     const timezone = str(values, 'timezone');
     return hub.schedule(name as string, {
-      cron,
+      ...(cron !== undefined ? { cron } : { every: /^\d+$/.test(every as string) ? Number(every) : (every as string) }),
       ...(timezone ? { timezone } : {}),
       task: { type, payload: json(str(values, 'payload'), '--payload'), ...(queue ? { queue } : {}) },
       missedPolicy: missed,

@@ -1,11 +1,14 @@
 import { readFileSync } from 'node:fs';
+import { parseDuration } from '../../core/duration.ts';
+import { ValidationError } from '../../core/errors.ts';
+import type { RetentionOptions } from '../../engine/retention.ts';
 import { Taskhub } from '../../taskhub.ts';
 import type { AuthOptions } from '../../server/auth.ts';
 import type { RateLimit } from '../../server/rate-limit.ts';
 import { COMMON_OPTIONS, int, parseCommand, str, UsageError, type OptionSpecs, type ParsedCommand } from '../config.ts';
 import { loadHandlers } from '../load-handlers.ts';
 import { onShutdown } from '../shutdown.ts';
-import { checkpointMaxBytesOf, loggerOf, workerOptions } from './worker.ts';
+import { checkpointMaxBytesOf, localWorkerOptions, loggerOf, workerOptions } from './worker.ts';
 
 export const serveOptions: OptionSpecs = {
   host: { type: 'string', env: 'TASKHUB_HOST', default: '127.0.0.1', help: 'address to listen on' },
@@ -20,6 +23,10 @@ export const serveOptions: OptionSpecs = {
   'rate-limit-submit': { type: 'string', env: 'TASKHUB_RATE_LIMIT_SUBMIT', default: '2000/1000', help: 'submits (POST /tasks, /tasks/batch, /events) allowed per token (per address without auth): N/MS, or off' },
   'rate-limit-control': { type: 'string', env: 'TASKHUB_RATE_LIMIT_CONTROL', default: '2000/1000', help: 'other changes (cancel, retry, delete, settings, …) allowed per token: N/MS, or off' },
   'rate-limit-read': { type: 'string', env: 'TASKHUB_RATE_LIMIT_READ', default: '5000/1000', help: 'reads (get, list, stream connects, …) allowed per token: N/MS, or off' },
+  'retain-completed': { type: 'string', env: 'TASKHUB_RETAIN_COMPLETED', help: 'delete completed tasks (and their events) this long after they finished: 7d, 24h, 30m or ms (default keep forever)' },
+  'retain-failed': { type: 'string', env: 'TASKHUB_RETAIN_FAILED', help: 'delete failed (dead-lettered) tasks this long after they failed (default keep forever)' },
+  'retain-cancelled': { type: 'string', env: 'TASKHUB_RETAIN_CANCELLED', help: 'delete cancelled tasks this long after they ended (default keep forever)' },
+  'retention-interval': { type: 'string', env: 'TASKHUB_RETENTION_INTERVAL', default: '60s', help: 'how often the retention pass runs, when a --retain-* is set' },
   ...workerOptions,
   handlers: { ...workerOptions.handlers, help: 'handlers module to run in this process (optional)' },
   store: COMMON_OPTIONS.store,
@@ -36,6 +43,24 @@ function rateLimitOf(values: ParsedCommand['values'], name: string): RateLimit |
   const match = /^(\d+)\/(\d+)$/.exec(text);
   if (!match || Number(match[1]) < 1 || Number(match[2]) < 1) throw new UsageError(`--${name} "${text}": expected N/MS (e.g. 100/1000) or off`);
   return { max: Number(match[1]), windowMs: Number(match[2]) };
+}
+
+/** `--retain-*` and `--retention-interval`: the engine's retention options, or undefined when nothing is deleted. */
+export function retentionOf(values: ParsedCommand['values']): RetentionOptions | undefined {
+  const duration = (name: string): number | undefined => {
+    const text = str(values, name);
+    if (text === undefined || text === '') return undefined;
+    try {
+      return parseDuration(text, `--${name}`);
+    } catch (error) {
+      if (error instanceof ValidationError) throw new UsageError(error.message);
+      throw error;
+    }
+  };
+  const ages = { completedMs: duration('retain-completed'), failedMs: duration('retain-failed'), cancelledMs: duration('retain-cancelled') };
+  if (Object.values(ages).every((age) => age === undefined)) return undefined;
+  const intervalMs = duration('retention-interval') ?? 60_000;
+  return { ...Object.fromEntries(Object.entries(ages).filter(([, age]) => age !== undefined)), intervalMs };
 }
 
 /** What the startup log says about auth: which kinds of token are accepted, never a secret. */
@@ -86,14 +111,23 @@ export async function serveCommand(argv: string[]): Promise<void> {
   const logger = loggerOf(values);
   const file = str(values, 'handlers');
   const handlers = file ? await loadHandlers(file) : {};
-  const hub = await Taskhub.open({ store: str(values, 'store'), logger, leaseMs: int(values, 'lease-ms'), checkpointMaxBytes: checkpointMaxBytesOf(values) });
+  const retention = retentionOf(values);
+  // The in-process worker takes the same worker flags as `taskhub worker` (queues, poll interval, heartbeat).
+  const hub = await Taskhub.open({
+    store: str(values, 'store'),
+    logger,
+    leaseMs: int(values, 'lease-ms'),
+    checkpointMaxBytes: checkpointMaxBytesOf(values),
+    worker: localWorkerOptions(values),
+    ...(retention ? { retention } : {}),
+  });
   const concurrency = int(values, 'concurrency') ?? 10;
   for (const [type, handler] of Object.entries(handlers)) hub.handle(type, handler, { concurrency });
   const { createServer } = await import('../../server/server.ts');
   const corsOrigins = str(values, 'cors-origin')?.split(',').map((o) => o.trim()).filter(Boolean) ?? [];
   const app = await createServer({ hub, logger, corsOrigins, auth, rateLimits, bodyLimitBytes: int(values, 'body-limit') ?? 1_048_576 });
   const address = await app.listen({ host, port });
-  logger.info({ address, store: hub.backend, types: hub.worker.types, auth: authSummary(auth) }, `taskhub listening on ${address}`);
+  logger.info({ address, store: hub.backend, types: hub.worker.types, queues: hub.worker.queues, retention: retention ?? 'keep forever', auth: authSummary(auth) }, `taskhub listening on ${address}`);
   process.stdout.write(`Taskhub listening on ${address}  (dashboard ${address}/dashboard, API docs ${address}/docs)\n`);
   onShutdown(async () => {
     await app.close();

@@ -14,7 +14,12 @@ export const workerOptions: OptionSpecs = {
   concurrency: { type: 'string', env: 'TASKHUB_CONCURRENCY', default: '10', help: 'tasks of each type run at once' },
   queues: { type: 'string', env: 'TASKHUB_QUEUES', help: 'comma-separated queues to take from (default all)' },
   'shutdown-grace': { type: 'string', env: 'TASKHUB_SHUTDOWN_GRACE_MS', default: '10000', help: 'ms running tasks get to finish on SIGTERM' },
-  'poll-interval-ms': { type: 'string', env: 'TASKHUB_POLL_INTERVAL_MS', default: '1000', help: 'longest idle sleep between claims when no wake-up arrives' },
+  'poll-interval-ms': { type: 'string', env: 'TASKHUB_POLL_INTERVAL_MS', default: '1000', help: 'longest idle sleep between claims when no wake-up arrives (new, retried and delayed tasks wake the worker at once; a rate-limited queue\'s next window does not)' },
+  'heartbeat-interval-ms': {
+    type: 'string',
+    env: 'TASKHUB_HEARTBEAT_INTERVAL_MS',
+    help: 'how often running tasks renew their lease; with --url this is also how soon a cancel request lands (default 2000 with --url, lease/3 without)',
+  },
   'lease-ms': { type: 'string', env: 'TASKHUB_LEASE_MS', default: '30000', help: 'a claimed task returns to its queue this long after its worker stops heartbeating' },
   'checkpoint-max-bytes': {
     type: 'string',
@@ -33,11 +38,6 @@ export const workerCommandOptions: OptionSpecs = {
   ...workerOptions,
   url: { ...COMMON_OPTIONS.url, help: 'run against the server at this URL (the worker protocol over HTTP) instead of opening the store' },
   token: { ...COMMON_OPTIONS.token, help: 'bearer token with the worker scope, for --url' },
-  'heartbeat-interval-ms': {
-    type: 'string',
-    env: 'TASKHUB_HEARTBEAT_INTERVAL_MS',
-    help: 'how often running tasks renew their lease; with --url this is also how soon a cancel request lands (default 2000 with --url, lease/3 without)',
-  },
   'metrics-port': {
     type: 'string',
     env: 'TASKHUB_METRICS_PORT',
@@ -53,6 +53,20 @@ export const workerCommandOptions: OptionSpecs = {
 
 export const workerSummary =
   'Runs the handlers of a module against the store, or against a server with --url, until SIGINT/SIGTERM, then stops gracefully.';
+
+/** The options of a worker that opens the store itself (serve --handlers, worker without --url), from the flags. */
+export function localWorkerOptions(values: ParsedCommand['values']): { queues: string[] | null; pollIntervalMs: number; heartbeatIntervalMs?: number } {
+  const pollIntervalMs = int(values, 'poll-interval-ms') ?? 1000;
+  if (pollIntervalMs < 1) throw new UsageError('--poll-interval-ms: must be at least 1');
+  const heartbeatIntervalMs = int(values, 'heartbeat-interval-ms');
+  if (heartbeatIntervalMs !== undefined && heartbeatIntervalMs < 10) throw new UsageError('--heartbeat-interval-ms: must be at least 10');
+  return { queues: queuesOf(values), pollIntervalMs, ...(heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs } : {}) };
+}
+
+function queuesOf(values: ParsedCommand['values']): string[] | null {
+  const queues = str(values, 'queues')?.split(',').map((q) => q.trim()).filter(Boolean) ?? [];
+  return queues.length > 0 ? queues : null;
+}
 
 /** The process logger of the flags --log-level and --log-format. */
 export function loggerOf(values: ParsedCommand['values']): Logger {
@@ -74,11 +88,11 @@ export async function workerCommand(argv: string[]): Promise<void> {
   if (!file) throw new UsageError('--handlers FILE is required');
   const handlers = await loadHandlers(file);
   const concurrency = int(values, 'concurrency') ?? 10;
-  const queues = str(values, 'queues')?.split(',').map((q) => q.trim()).filter(Boolean) ?? null;
+  const queues = queuesOf(values);
   const logger = loggerOf(values);
   const url = str(values, 'url');
   if (url) return remoteWorker(url, values, handlers, { concurrency, queues, logger });
-  const hub = await Taskhub.open({ store: str(values, 'store'), logger, leaseMs: int(values, 'lease-ms'), checkpointMaxBytes: checkpointMaxBytesOf(values), worker: { queues, pollIntervalMs: int(values, 'poll-interval-ms') ?? 1000 } });
+  const hub = await Taskhub.open({ store: str(values, 'store'), logger, leaseMs: int(values, 'lease-ms'), checkpointMaxBytes: checkpointMaxBytesOf(values), worker: localWorkerOptions(values) });
   for (const [type, handler] of Object.entries(handlers)) hub.handle(type, handler, { concurrency });
   const metricsPort = int(values, 'metrics-port');
   const metrics = metricsPort === undefined ? undefined : await serveMetrics(hub.metrics, { port: metricsPort });

@@ -35,10 +35,12 @@ export function schedulesView(root: HTMLElement, _params: URLSearchParams, app: 
         list.length === 0
           ? h('p', { class: 'empty' }, 'No schedules. Create one with PUT /api/v1/schedules/{name} or taskhub schedules put.')
           : h('div', { class: 'table-wrap' }, h('table', null,
-              h('thead', null, h('tr', null, h('th', null, 'Name'), h('th', null, 'Cron'), h('th', { class: 'hide-sm' }, 'Task'), h('th', null, 'Next run'), h('th', { class: 'hide-sm' }, 'Last run'), h('th', { class: 'hide-md' }, 'Missed slots'))),
+              h('thead', null, h('tr', null, h('th', null, 'Name'), h('th', null, 'When'), h('th', { class: 'hide-sm' }, 'Task'), h('th', null, 'Next run'), h('th', { class: 'hide-sm' }, 'Last run'), h('th', { class: 'hide-md' }, 'Missed slots'))),
               h('tbody', null, ...list.map((s) => h('tr', { 'data-schedule': s.name },
                 h('td', null, s.name, ' ', s.paused ? h('span', { class: 'badge warn' }, 'paused') : null),
-                h('td', null, h('code', null, s.cron), s.timezone && s.timezone !== 'UTC' ? h('span', { class: 'muted' }, ` ${s.timezone}`) : null),
+                s.everyMs !== null && s.everyMs !== undefined
+                  ? h('td', { 'data-every': String(s.everyMs) }, `every ${duration(s.everyMs)}`)
+                  : h('td', null, h('code', null, s.cron ?? ''), s.timezone && s.timezone !== 'UTC' ? h('span', { class: 'muted' }, ` ${s.timezone}`) : null),
                 h('td', { class: 'hide-sm' }, s.task.type, h('span', { class: 'muted' }, ` → ${s.task.queue ?? 'default'}`)),
                 h('td', { title: s.nextRunAt === null ? '' : dateTime(s.nextRunAt) }, s.paused ? h('span', { class: 'muted' }, 'paused') : s.nextRunAt === null ? '–' : relative(s.nextRunAt, now)),
                 h('td', { class: 'hide-sm', title: s.lastRunAt === null ? '' : dateTime(s.lastRunAt) },

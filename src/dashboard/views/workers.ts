@@ -42,12 +42,13 @@ export function workersView(root: HTMLElement, _params: URLSearchParams, _app: A
         inner.style.width = `${Math.round(busy * 100)}%`;
         const stale = now - w.lastSeenAt > 7000;
         return h('tr', { 'data-worker-id': w.id },
-          h('td', { class: 'mono wrap' }, w.id),
+          // A worker that only claims (never registered) is listed from its claims: host, pid and running unknown.
+          h('td', { class: 'mono wrap' }, w.id, w.registered === false ? [' ', h('span', { class: 'badge', title: 'Seen from its claims; it does not call /worker/register, so host, pid and running tasks are unknown' }, 'claims only')] : null),
           h('td', { class: 'hide-sm' }, w.host ?? '–'),
           h('td', { class: 'num hide-sm' }, w.pid === null ? '–' : String(w.pid)),
           h('td', { class: 'wrap' }, w.types.length ? w.types.join(', ') : h('span', { class: 'muted' }, 'none')),
           h('td', { class: 'hide-md wrap' }, w.queues ? w.queues.join(', ') : h('span', { class: 'muted' }, 'all')),
-          h('td', null, h('div', { class: 'cell-progress' }, h('div', { class: 'progress', 'data-status': 'running' }, inner), h('small', { class: 'count' }, `${w.running}/${w.concurrency}`))),
+          h('td', null, h('div', { class: 'cell-progress' }, h('div', { class: 'progress', 'data-status': 'running' }, inner), h('small', { class: 'count' }, w.registered === false ? `?/${w.concurrency}` : `${w.running}/${w.concurrency}`))),
           h('td', { class: `hide-sm${stale ? ' error-text' : ''}` }, relative(w.lastSeenAt, now)),
           h('td', { class: 'hide-md' }, duration(now - w.startedAt).replace(/ \d+ (s|min)$/, '')),
         );

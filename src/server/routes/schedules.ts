@@ -1,4 +1,4 @@
-// Cron schedules over HTTP: stored in the database, fired exactly once per slot by whichever process ticks first.
+// Schedules (cron or fixed interval) over HTTP: stored in the database, fired exactly once per slot by whichever process ticks first.
 // Schedules are shared configuration: every route needs the `admin` scope.
 import type { RoutePlugin } from '../context.ts';
 import { HttpProblem } from '../errors.ts';
@@ -49,9 +49,10 @@ export const scheduleRoutes: RoutePlugin = async (app, { hub }) => {
     '/schedules/:name',
     {
       schema: {
-        summary: 'Create or replace a cron schedule',
+        summary: 'Create or replace a schedule (cron or fixed interval)',
         description:
-          'Each slot of `cron` in `timezone` (default UTC) creates `task` once, however many processes run. Slots ' +
+          'Each slot of `cron` in `timezone` (default UTC), or every `every` (`30s`, `5m`, `1h`, or ms; exactly one of ' +
+          'the two), creates `task` once, however many processes run. Slots ' +
           'missed while nothing ran follow `missedPolicy`: `skip` (default) or `run-once`. 201 when created, 200 ' +
           'when replaced; the answer carries `nextRunAt`.',
         tags: ['schedules'],

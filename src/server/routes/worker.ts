@@ -7,6 +7,7 @@ import type { FastifyReply } from 'fastify';
 import { StaleAttemptError, TaskNotFoundError } from '../../core/errors.ts';
 import type { TaskError } from '../../core/task.ts';
 import { checkName } from '../../core/validate.ts';
+import { WORKER_REPORT_MS } from '../../engine/attempt-service.ts';
 import type { AttemptRef, Claim, WorkerInfo } from '../../store/store.ts';
 import type { RouteContext, RoutePlugin } from '../context.ts';
 import { requireScope } from '../principal.ts';
@@ -95,7 +96,8 @@ async function claimWaiting(context: RouteContext, reply: FastifyReply, body: Bo
       }
       const left = deadline - performance.now();
       if (left <= 0 || stop.signal.aborted) return [];
-      await attempts.waitForWork(seen, queues, left, stop.signal);
+      // In slices of the report interval: each claim after one keeps a worker that never registers on the list.
+      await attempts.waitForWork(seen, queues, Math.min(left, WORKER_REPORT_MS), stop.signal);
     }
   } finally {
     reply.raw.off('close', onClose);

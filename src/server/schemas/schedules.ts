@@ -1,4 +1,4 @@
-// Schemas of cron schedules (routes/schedules.ts).
+// Schemas of schedules, cron or fixed interval (routes/schedules.ts).
 import { MAX_PRIORITY } from '../../core/validate.ts';
 import { anyJson, epochMs, nonEmptyString, nullableEpochMs } from './common.ts';
 
@@ -21,9 +21,16 @@ export const ScheduleInput = {
   title: 'ScheduleInput',
   type: 'object',
   additionalProperties: false,
-  required: ['cron', 'task'],
+  required: ['task'],
   properties: {
-    cron: { ...nonEmptyString(200), description: 'Cron expression (5 or 6 fields, croner syntax).' },
+    cron: { ...nonEmptyString(200), description: 'Cron expression (5 or 6 fields, croner syntax). Exactly one of `cron` and `every`.' },
+    every: {
+      type: ['string', 'integer'],
+      maxLength: 40,
+      minimum: 1000,
+      maximum: 3_153_600_000_000,
+      description: 'Fixed interval instead of cron, as Celery beat\'s timedelta schedules: `30s`, `5m`, `1h`, `1d`, or milliseconds (at least 1000). The first slot is one interval after the schedule is put.',
+    },
     timezone: { ...nonEmptyString(100), description: 'IANA time zone. Default UTC.' },
     task: ScheduleTask,
     missedPolicy: { enum: ['skip', 'run-once'], description: 'Slots missed while nothing ran: `skip` (default) or `run-once`.' },
@@ -34,10 +41,11 @@ export const ScheduleInput = {
 export const Schedule = {
   title: 'Schedule',
   type: 'object',
-  required: ['name', 'cron', 'timezone', 'task', 'missedPolicy', 'paused', 'nextRunAt', 'lastRunAt', 'lastTaskId', 'createdAt', 'updatedAt'],
+  required: ['name', 'cron', 'everyMs', 'timezone', 'task', 'missedPolicy', 'paused', 'nextRunAt', 'lastRunAt', 'lastTaskId', 'createdAt', 'updatedAt'],
   properties: {
     name: { type: 'string' },
-    cron: { type: 'string' },
+    cron: { type: ['string', 'null'], description: 'Null for an interval schedule.' },
+    everyMs: { type: ['integer', 'null'], description: 'The interval in ms; null for a cron schedule.' },
     timezone: { type: 'string' },
     task: { type: 'object', required: ['type', 'payload'], properties: ScheduleTask.properties },
     missedPolicy: { enum: ['skip', 'run-once'] },

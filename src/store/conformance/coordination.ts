@@ -179,7 +179,7 @@ export function coordinationTests(suite: Suite): void {
     assert.equal(await store.deleteSubscription(`sub-${type}`), true);
     assert.equal(await store.deleteSubscription(`sub-${type}`), false);
 
-    const definition = { name: `sched-${type}`, cron: '*/5 * * * *', timezone: 'Europe/Paris', task: { type, payload: { a: 1 } }, missedPolicy: 'skip' as const, paused: false };
+    const definition = { name: `sched-${type}`, cron: '*/5 * * * *', timezone: 'Europe/Paris', task: { type, payload: { a: 1 } }, missedPolicy: 'skip' as const, paused: false, everyMs: null };
     const { schedule, created } = await store.putSchedule(definition, T0 + 60_000, T0);
     assert.equal(created, true);
     assert.deepEqual(schedule, { ...definition, nextRunAt: T0 + 60_000, lastRunAt: null, lastTaskId: null, createdAt: T0, updatedAt: T0 });
@@ -193,6 +193,29 @@ export function coordinationTests(suite: Suite): void {
     assert.deepEqual((await store.dueSchedules(T0 + 999_999, 10)).filter((s) => s.name === definition.name), []);
     assert.equal(await store.deleteSchedule(definition.name), true);
     assert.equal(await store.getSchedule(definition.name), null);
+
+    // A fixed-interval schedule: no cron, its interval kept as given.
+    const interval = { ...definition, name: `every-${type}`, cron: null, everyMs: 30_000 };
+    const put30s = await store.putSchedule(interval, T0 + 30_000, T0);
+    assert.deepEqual(put30s.schedule, { ...interval, nextRunAt: T0 + 30_000, lastRunAt: null, lastTaskId: null, createdAt: T0, updatedAt: T0 });
+    const asCron = await store.putSchedule({ ...definition, name: interval.name }, T0 + 60_000, T0 + 1);
+    assert.deepEqual([asCron.schedule.cron, asCron.schedule.everyMs], [definition.cron, null], 'replaced by a cron schedule');
+    assert.equal(await store.deleteSchedule(interval.name), true);
+  });
+
+  it('lists workers seen only from their claims, without overwriting what a registered worker said', async () => {
+    const id = `claimer-${freshType()}`;
+    const claimed = { id, host: null, pid: null, types: ['a'], queues: ['q1'], concurrency: 2, running: 0, startedAt: T0, lastSeenAt: T0 };
+    await store.sawWorker(claimed);
+    await store.sawWorker({ ...claimed, types: ['a', 'b'], lastSeenAt: T0 + 1000 });
+    const [listed] = (await store.listWorkers(T0)).filter((w) => w.id === id);
+    assert.deepEqual(listed, { ...claimed, types: ['a', 'b'], lastSeenAt: T0 + 1000, registered: false });
+    const registered = { id, host: 'box-2', pid: 7, types: ['a', 'b', 'c'], queues: null, concurrency: 8, running: 1, startedAt: T0, lastSeenAt: T0 + 2000 };
+    await store.registerWorker(registered);
+    await store.sawWorker({ ...claimed, lastSeenAt: T0 + 3000 });
+    const [after] = (await store.listWorkers(T0)).filter((w) => w.id === id);
+    assert.deepEqual(after, { ...registered, lastSeenAt: T0 + 3000 });
+    assert.equal(await store.removeWorkers(Number.NEGATIVE_INFINITY, id), 1);
   });
 
   it('deletes old finished tasks with their events, in batches, and nothing else', async () => {

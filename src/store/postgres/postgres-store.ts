@@ -574,6 +574,9 @@ export class PostgresStore implements Store {
   registerWorker(info: WorkerInfo): Promise<void> {
     return this.#settings.registerWorker(info);
   }
+  sawWorker(info: WorkerInfo): Promise<void> {
+    return this.#settings.sawWorker(info);
+  }
   listWorkers(seenSince: number): Promise<WorkerInfo[]> {
     return this.#settings.listWorkers(seenSince);
   }

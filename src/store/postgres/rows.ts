@@ -167,6 +167,7 @@ export interface SubscriptionRow {
 export interface ScheduleRow {
   name: string;
   cron: string;
+  every_ms: Int8 | null;
   timezone: string;
   task: Schedule['task'];
   missed_policy: Schedule['missedPolicy'];
@@ -188,6 +189,7 @@ export interface WorkerRow {
   running: number;
   started_at: Int8;
   last_seen_at: Int8;
+  registered: boolean;
 }
 
 export interface ApiKeyRow {
@@ -320,7 +322,8 @@ export function rowToSubscription(r: SubscriptionRow): Subscription {
 export function rowToSchedule(r: ScheduleRow): Schedule {
   return {
     name: r.name,
-    cron: r.cron,
+    cron: r.every_ms === null ? r.cron : null,
+    everyMs: toNumberOrNull(r.every_ms),
     timezone: r.timezone,
     task: r.task,
     missedPolicy: r.missed_policy,
@@ -358,5 +361,7 @@ export function rowToWorker(r: WorkerRow): WorkerInfo {
     running: r.running,
     startedAt: Number(r.started_at),
     lastSeenAt: Number(r.last_seen_at),
+    // Only said when false: a registered worker's info is exactly what it reported.
+    ...(r.registered ? {} : { registered: false }),
   };
 }

@@ -105,6 +105,10 @@ export class PostgresSettings {
     ]);
   }
 
+  async sawWorker(w: WorkerInfo): Promise<void> {
+    await this.#pool.query(this.#sql.sawWorker, [w.id, JSON.stringify(w.types), w.queues ? JSON.stringify(w.queues) : null, w.concurrency, w.startedAt, w.lastSeenAt]);
+  }
+
   async listWorkers(seenSince: number): Promise<WorkerInfo[]> {
     return (await this.#pool.query<WorkerRow>(this.#sql.listWorkers, [seenSince])).map(rowToWorker);
   }
@@ -148,13 +152,14 @@ export class PostgresSettings {
     const d = definition;
     const [row] = await this.#pool.query<ScheduleRow & { created: boolean }>(this.#sql.putSchedule, [
       d.name,
-      d.cron,
+      d.cron ?? '',
       d.timezone,
       JSON.stringify(d.task),
       d.missedPolicy,
       d.paused,
       nextRunAt,
       now,
+      d.everyMs,
     ]);
     return { schedule: rowToSchedule(row), created: row.created };
   }

@@ -45,7 +45,8 @@ const rowToSubscription = (r: Row): Subscription => ({
 
 const rowToSchedule = (r: Row): Schedule => ({
   name: r.name as string,
-  cron: r.cron as string,
+  cron: r.every_ms === null || r.every_ms === undefined ? (r.cron as string) : null,
+  everyMs: (r.every_ms ?? null) as number | null,
   timezone: r.timezone as string,
   task: parseJson(r.task, { type: '', payload: null }),
   missedPolicy: r.missed_policy as Schedule['missedPolicy'],
@@ -67,6 +68,8 @@ const rowToWorker = (r: Row): WorkerInfo => ({
   running: r.running as number,
   startedAt: r.started_at as number,
   lastSeenAt: r.last_seen_at as number,
+  // Only said when false: a registered worker's info is exactly what it reported.
+  ...(r.registered === 0 ? { registered: false } : {}),
 });
 
 const rowToKey = (r: Row): ApiKey => ({
@@ -151,7 +154,7 @@ export class SqliteSettings {
   async putSchedule(d: ScheduleDefinition, nextRunAt: number | null, now: number): Promise<{ schedule: Schedule; created: boolean }> {
     return this.#c.write(() => {
       const created = !this.#c.get(SQL.getSchedule, d.name);
-      this.#c.run(SQL.upsertSchedule, d.name, d.cron, d.timezone, JSON.stringify(d.task), d.missedPolicy, d.paused ? 1 : 0, nextRunAt, now, now);
+      this.#c.run(SQL.upsertSchedule, d.name, d.cron ?? '', d.everyMs, d.timezone, JSON.stringify(d.task), d.missedPolicy, d.paused ? 1 : 0, nextRunAt, now, now);
       return { schedule: rowToSchedule(this.#c.get(SQL.getSchedule, d.name)!), created };
     });
   }
@@ -171,6 +174,12 @@ export class SqliteSettings {
   async registerWorker(w: WorkerInfo): Promise<void> {
     await this.#c.write(() =>
       this.#c.run(SQL.upsertWorker, w.id, w.host, w.pid, JSON.stringify(w.types), w.queues ? JSON.stringify(w.queues) : null, w.concurrency, w.running, w.startedAt, w.lastSeenAt),
+    );
+  }
+
+  async sawWorker(w: WorkerInfo): Promise<void> {
+    await this.#c.write(() =>
+      this.#c.run(SQL.sawWorker, w.id, JSON.stringify(w.types), w.queues ? JSON.stringify(w.queues) : null, w.concurrency, w.startedAt, w.lastSeenAt),
     );
   }
 

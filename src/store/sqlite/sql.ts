@@ -125,6 +125,9 @@ export const MIGRATIONS: readonly string[] = [
    ALTER TABLE task_types ADD COLUMN rate_interval_ms INTEGER;
    CREATE TABLE type_starts (type TEXT NOT NULL, at INTEGER NOT NULL);
    CREATE INDEX type_starts_type_at ON type_starts (type, at);`,
+  `-- Fixed-interval schedules (every_ms; cron is then '') and workers known only from their claims (registered 0).
+   ALTER TABLE schedules ADD COLUMN every_ms INTEGER;
+   ALTER TABLE workers ADD COLUMN registered INTEGER NOT NULL DEFAULT 1;`,
 ];
 
 /**
@@ -374,8 +377,8 @@ export const SQL = {
   deleteSubscription: `DELETE FROM subscriptions WHERE name = ?`,
   listSchedules: `SELECT * FROM schedules ORDER BY name`,
   getSchedule: `SELECT * FROM schedules WHERE name = ?`,
-  upsertSchedule: `INSERT INTO schedules (name, cron, timezone, task, missed_policy, paused, next_run_at, created_at, updated_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET cron = excluded.cron,
+  upsertSchedule: `INSERT INTO schedules (name, cron, every_ms, timezone, task, missed_policy, paused, next_run_at, created_at, updated_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET cron = excluded.cron, every_ms = excluded.every_ms,
       timezone = excluded.timezone, task = excluded.task, missed_policy = excluded.missed_policy,
       paused = excluded.paused, next_run_at = excluded.next_run_at, updated_at = excluded.updated_at`,
   deleteSchedule: `DELETE FROM schedules WHERE name = ?`,
@@ -393,7 +396,13 @@ export const SQL = {
   upsertWorker: `INSERT INTO workers (id, host, pid, types, queues, concurrency, running, started_at, last_seen_at)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid,
       types = excluded.types, queues = excluded.queues, concurrency = excluded.concurrency, running = excluded.running,
-      last_seen_at = excluded.last_seen_at`,
+      last_seen_at = excluded.last_seen_at, registered = 1`,
+  sawWorker: `INSERT INTO workers (id, host, pid, types, queues, concurrency, running, started_at, last_seen_at, registered)
+    VALUES (?, NULL, NULL, ?, ?, ?, 0, ?, ?, 0) ON CONFLICT (id) DO UPDATE SET
+      last_seen_at = max(workers.last_seen_at, excluded.last_seen_at),
+      types = CASE workers.registered WHEN 1 THEN workers.types ELSE excluded.types END,
+      queues = CASE workers.registered WHEN 1 THEN workers.queues ELSE excluded.queues END,
+      concurrency = CASE workers.registered WHEN 1 THEN workers.concurrency ELSE excluded.concurrency END`,
   listWorkers: `SELECT * FROM workers WHERE last_seen_at >= ? ORDER BY id`,
   removeWorkers: `DELETE FROM workers WHERE last_seen_at < ? OR id = ?`,
   insertApiKey: `INSERT INTO api_keys (id, name, owner, scopes, secret_hash, created_at) VALUES (?, ?, ?, ?, ?, ?)`,

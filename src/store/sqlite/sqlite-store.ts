@@ -507,6 +507,9 @@ export class SqliteStore implements Store {
   async registerWorker(info: WorkerInfo): Promise<void> {
     await this.#settings.registerWorker(info);
   }
+  async sawWorker(info: WorkerInfo): Promise<void> {
+    await this.#settings.sawWorker(info);
+  }
   async listWorkers(seenSince: number): Promise<WorkerInfo[]> {
     return this.#settings.listWorkers(seenSince);
   }

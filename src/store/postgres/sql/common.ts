@@ -72,4 +72,4 @@ export function taskColumns(t = ''): string {
 export const QUEUE_COLUMNS = 'name, paused, max_concurrency, rate_count, rate_interval_ms, max_per_key, updated_at';
 export const SUBSCRIPTION_COLUMNS = 'name, pattern, queue, type, created_at, updated_at';
 export const SCHEDULE_COLUMNS =
-  'name, cron, timezone, task, missed_policy, paused, next_run_at, last_run_at, last_task_id, created_at, updated_at';
+  'name, cron, every_ms, timezone, task, missed_policy, paused, next_run_at, last_run_at, last_task_id, created_at, updated_at';

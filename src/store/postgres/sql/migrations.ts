@@ -154,6 +154,9 @@ export function migrations(s: string): readonly string[] {
      ALTER TABLE ${s}.task_types ADD COLUMN rate_count integer, ADD COLUMN rate_interval_ms integer;
      CREATE TABLE ${s}.type_starts (type text COLLATE "C" NOT NULL, at bigint NOT NULL);
      CREATE INDEX type_starts_type_at ON ${s}.type_starts (type, at);`,
+    `-- Fixed-interval schedules (every_ms; cron is then '') and workers known only from their claims (registered false).
+     ALTER TABLE ${s}.schedules ADD COLUMN every_ms bigint;
+     ALTER TABLE ${s}.workers ADD COLUMN registered boolean NOT NULL DEFAULT true;`,
   ];
 }
 

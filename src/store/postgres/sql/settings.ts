@@ -47,8 +47,15 @@ export function settingsSql({ s, tasks, events }: Names) {
       VALUES ($1::text, $2::text, $3::integer, $4::jsonb, $5::jsonb, $6::integer, $7::integer, $8::bigint, $9::bigint)
       ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, types = excluded.types,
         queues = excluded.queues, concurrency = excluded.concurrency, running = excluded.running,
-        last_seen_at = excluded.last_seen_at`),
-    listWorkers: prepared(`SELECT id, host, pid, types, queues, concurrency, running, started_at, last_seen_at
+        last_seen_at = excluded.last_seen_at, registered = true`),
+    /** $1 id, $2 types, $3 queues, $4 concurrency (the claim's max), $5 first seen, $6 now: see Store.sawWorker. */
+    sawWorker: prepared(`INSERT INTO ${s}.workers AS w (id, host, pid, types, queues, concurrency, running, started_at, last_seen_at, registered)
+      VALUES ($1::text, NULL, NULL, $2::jsonb, $3::jsonb, $4::integer, 0, $5::bigint, $6::bigint, false)
+      ON CONFLICT (id) DO UPDATE SET last_seen_at = greatest(w.last_seen_at, excluded.last_seen_at),
+        types = CASE WHEN w.registered THEN w.types ELSE excluded.types END,
+        queues = CASE WHEN w.registered THEN w.queues ELSE excluded.queues END,
+        concurrency = CASE WHEN w.registered THEN w.concurrency ELSE excluded.concurrency END`),
+    listWorkers: prepared(`SELECT id, host, pid, types, queues, concurrency, running, started_at, last_seen_at, registered
       FROM ${s}.workers WHERE last_seen_at >= $1::bigint ORDER BY id`),
     removeWorkers: prepared(`DELETE FROM ${s}.workers WHERE last_seen_at < $1::bigint OR id = $2::text`),
     createApiKey: prepared(`INSERT INTO ${s}.api_keys (id, name, owner, scopes, secret_hash, created_at)
@@ -65,11 +72,14 @@ export function settingsSql({ s, tasks, events }: Names) {
 
     listSchedules: prepared(`SELECT ${SCHEDULE_COLUMNS} FROM ${s}.schedules ORDER BY name`),
     getSchedule: prepared(`SELECT ${SCHEDULE_COLUMNS} FROM ${s}.schedules WHERE name = $1::text`),
-    /** $1 name, $2 cron, $3 timezone, $4 task, $5 missedPolicy, $6 paused, $7 nextRunAt, $8 now. `created` as above. */
+    /**
+     * $1 name, $2 cron ('' for an interval), $3 timezone, $4 task, $5 missedPolicy, $6 paused, $7 nextRunAt, $8 now,
+     * $9 everyMs (null for cron). `created` as above.
+     */
     putSchedule: prepared(`INSERT INTO ${s}.schedules AS sch
-        (name, cron, timezone, task, missed_policy, paused, next_run_at, created_at, updated_at)
-      VALUES ($1::text, $2::text, $3::text, $4::jsonb, $5::text, $6::boolean, $7::bigint, $8::bigint, $8::bigint)
-      ON CONFLICT (name) DO UPDATE SET cron = excluded.cron, timezone = excluded.timezone, task = excluded.task,
+        (name, cron, every_ms, timezone, task, missed_policy, paused, next_run_at, created_at, updated_at)
+      VALUES ($1::text, $2::text, $9::bigint, $3::text, $4::jsonb, $5::text, $6::boolean, $7::bigint, $8::bigint, $8::bigint)
+      ON CONFLICT (name) DO UPDATE SET cron = excluded.cron, every_ms = excluded.every_ms, timezone = excluded.timezone, task = excluded.task,
         missed_policy = excluded.missed_policy, paused = excluded.paused, next_run_at = excluded.next_run_at,
         updated_at = excluded.updated_at
       RETURNING ${SCHEDULE_COLUMNS}, (sch.xmax = 0) AS created`),
