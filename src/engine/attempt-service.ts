@@ -4,6 +4,8 @@
 import { TaskNotFoundError } from '../core/errors.ts';
 import type { Json, Progress, TaskError, TaskEvent } from '../core/task.ts';
 import type { AttemptRef, Claim, FinishedTask, LeaseState, Store, WorkerInfo } from '../store/store.ts';
+import { checkEpochMs, checkText } from '../core/input-rules.ts';
+import { checkInt32, checkJson, checkOutputChunk, checkProgress, checkTaskError } from '../core/validate.ts';
 import { outcomeOfFailure } from './attempts.ts';
 import type { CancelSignal } from './cancel-signal.ts';
 import type { Finisher } from './finisher.ts';
@@ -111,20 +113,21 @@ export class AttemptService implements WorkerGateway {
     return this.#store.heartbeat(ref, this.leaseMs, this.#now());
   }
 
-  progress(ref: AttemptRef, progress: Progress): Promise<TaskEvent> {
-    return this.#store.progress(ref, progress, this.#now());
+  async progress(ref: AttemptRef, progress: Progress): Promise<TaskEvent> {
+    return this.#store.progress(ref, checkProgress(progress), this.#now());
   }
 
-  output(ref: AttemptRef, chunk: string): Promise<TaskEvent> {
-    return this.#store.output(ref, chunk, this.#now());
+  async output(ref: AttemptRef, chunk: string): Promise<TaskEvent> {
+    return this.#store.output(ref, checkOutputChunk(chunk), this.#now());
   }
 
-  complete(ref: AttemptRef, result: Json): Promise<FinishedTask> {
-    return this.#finisher.finish({ ref, outcome: { status: 'completed', result } });
+  async complete(ref: AttemptRef, result: Json): Promise<FinishedTask> {
+    return this.#finisher.finish({ ref, outcome: { status: 'completed', result: checkJson('result', result) } });
   }
 
   /** Reads the task as it is now: whether a cancel is pending decides between `cancelled` and a retry or failure. */
   async fail(ref: AttemptRef, error: TaskError): Promise<FinishedTask> {
+    checkTaskError(error);
     const task = await this.#store.getTask(ref.taskId);
     if (!task) throw new TaskNotFoundError(ref.taskId);
     return this.#finisher.finish({ ref, outcome: outcomeOfFailure(task, error, this.#now()) });
@@ -139,7 +142,13 @@ export class AttemptService implements WorkerGateway {
     return this.#finisher.finish({ ref, outcome: { status: 'retry', error, runAt: this.#now(), refundAttempt: true } });
   }
 
-  reportWorker(info: WorkerInfo): Promise<void> {
+  async reportWorker(info: WorkerInfo): Promise<void> {
+    checkText('workerId', info.id);
+    if (info.host !== null) checkText('host', info.host);
+    if (info.pid !== null) checkInt32('pid', info.pid, 0);
+    checkInt32('concurrency', info.concurrency, 0);
+    checkInt32('running', info.running, 0);
+    checkEpochMs('startedAt', info.startedAt);
     return this.#store.registerWorker(info);
   }
 

@@ -1,6 +1,6 @@
 // Queue counts and controls: pause and resume, and the limits `claim` enforces in every process.
 import { ValidationError } from '../core/errors.ts';
-import { checkName } from '../core/validate.ts';
+import { checkInt32, checkName } from '../core/validate.ts';
 import type { QueueCounts, QueueSettings, QueueSettingsPatch, Store } from '../store/store.ts';
 
 export type QueueLimits = Pick<QueueSettingsPatch, 'maxConcurrency' | 'rateLimit' | 'maxPerKey'>;
@@ -34,18 +34,20 @@ export class QueueControls {
     const patch: QueueSettingsPatch = {};
     if (limits.maxPerKey !== undefined) {
       const perKey = limits.maxPerKey;
-      if (perKey !== null && (!Number.isInteger(perKey) || perKey < 1)) throw new ValidationError('maxPerKey: must be a positive integer or null', 'maxPerKey');
+      if (perKey !== null) checkInt32('maxPerKey', perKey);
       patch.maxPerKey = perKey;
     }
     if (limits.maxConcurrency !== undefined) {
       const cap = limits.maxConcurrency;
-      if (cap !== null && (!Number.isInteger(cap) || cap < 1)) throw new ValidationError('maxConcurrency: must be a positive integer or null', 'maxConcurrency');
+      if (cap !== null) checkInt32('maxConcurrency', cap);
       patch.maxConcurrency = cap;
     }
     if (limits.rateLimit !== undefined) {
       const rate = limits.rateLimit;
-      if (rate !== null && (typeof rate !== 'object' || !Number.isInteger(rate.count) || rate.count < 1 || !Number.isInteger(rate.intervalMs) || rate.intervalMs < 1)) {
-        throw new ValidationError('rateLimit: must be { count: positive integer, intervalMs: positive integer } or null', 'rateLimit');
+      if (rate !== null) {
+        if (typeof rate !== 'object') throw new ValidationError('rateLimit: must be { count, intervalMs } or null', 'rateLimit');
+        checkInt32('rateLimit.count', rate.count);
+        checkInt32('rateLimit.intervalMs', rate.intervalMs);
       }
       patch.rateLimit = rate === null ? null : { count: rate.count, intervalMs: rate.intervalMs };
     }

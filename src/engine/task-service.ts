@@ -3,6 +3,7 @@
 import { TaskNotFoundError, ValidationError } from '../core/errors.ts';
 import { uuidv7 } from '../core/ids.ts';
 import { isTerminal, type Task, type TaskEvent, type TaskSpec } from '../core/task.ts';
+import { checkText } from '../core/input-rules.ts';
 import { checkName, type NewTask, normalizeTaskSpec, type TaskDefaults } from '../core/validate.ts';
 import type { CreatedTask, Store, TaskPage, TaskQuery } from '../store/store.ts';
 import type { CancelSignal } from './cancel-signal.ts';
@@ -82,7 +83,7 @@ export class TaskService {
   }
 
   async get(id: string): Promise<Task> {
-    const task = await this.#store.getTask(id);
+    const task = await this.#store.getTask(checkId(id));
     if (!task) throw new TaskNotFoundError(id);
     return task;
   }
@@ -91,18 +92,18 @@ export class TaskService {
     return this.#store.listTasks(query);
   }
 
-  events(taskId: string, afterSeq = 0, limit = 1000): Promise<TaskEvent[]> {
-    return this.#store.listEvents(taskId, afterSeq, limit);
+  async events(taskId: string, afterSeq = 0, limit = 1000): Promise<TaskEvent[]> {
+    return this.#store.listEvents(checkId(taskId), afterSeq, limit);
   }
 
   async cancel(id: string, reason = 'cancelled by request'): Promise<Task> {
-    const task = await this.#store.cancel(id, reason, this.#now());
+    const task = await this.#store.cancel(checkId(id), checkText('reason', reason), this.#now());
     if (task.status === 'running') this.#cancels.emit(id);
     return task;
   }
 
-  retry(id: string): Promise<Task> {
-    return this.#store.retry(id, this.#now());
+  async retry(id: string): Promise<Task> {
+    return this.#store.retry(checkId(id), this.#now());
   }
 
   /** Dead-letter redrive: puts every task of the queue that has failed by now back in it, in batches; how many. */
@@ -119,7 +120,7 @@ export class TaskService {
 
   /** Deletes a task that is not running, with its history. */
   async deleteTask(id: string): Promise<void> {
-    if (!(await this.#store.deleteTask(id))) throw new TaskNotFoundError(id);
+    if (!(await this.#store.deleteTask(checkId(id)))) throw new TaskNotFoundError(id);
   }
 
   /** History then live events of one task, ending after its terminal event. */
@@ -152,4 +153,10 @@ export class TaskService {
     }
     return this.get(id);
   }
+}
+
+/** A task id as the store can look it up: on PostgreSQL, text with U+0000 is an error rather than no such task. */
+function checkId(id: string): string {
+  if (typeof id !== 'string') throw new ValidationError('id: must be a string', 'id');
+  return checkText('id', id);
 }

@@ -3,7 +3,7 @@
 // the core stays the single owner of the task model's rules.
 import { MAX_PRIORITY } from '../../core/validate.ts';
 import { TASK_EVENT_KINDS, TASK_STATUSES } from '../../core/task.ts';
-import { anyJson, epochMs, NAME_DESCRIPTION, nonEmptyString, nullableEpochMs } from './common.ts';
+import { anyJson, epochMs, int32, NAME_DESCRIPTION, nonEmptyString, nullableEpochMs } from './common.ts';
 import { type BodyOf, headersPart, textPart } from './provider.ts';
 
 export const BackoffInput = {
@@ -283,7 +283,7 @@ export const EventsQuery = textPart({
   additionalProperties: false,
   properties: {
     access_token: accessToken,
-    after: { type: 'integer', minimum: 0, default: 0, description: 'Only events with a greater seq.' },
+    after: { ...int32(0), default: 0, description: 'Only events with a greater seq.' },
     limit: { type: 'integer', minimum: 1, maximum: 1000, default: 1000 },
   },
 } as const);
@@ -294,8 +294,7 @@ export const StreamQuery = textPart({
   properties: {
     access_token: accessToken,
     after: {
-      type: 'integer',
-      minimum: 0,
+      ...int32(0),
       description: 'Start after this seq (the `Last-Event-ID` header wins when both are given).',
     },
   },
@@ -304,7 +303,7 @@ export const StreamQuery = textPart({
 export const StreamHeaders = headersPart({
   type: 'object',
   properties: {
-    'last-event-id': { type: 'string', pattern: '^[0-9]{1,15}$', description: 'Resume after this event seq.' },
+    'last-event-id': { type: 'string', pattern: '^[0-9]{1,9}$', description: 'Resume after this event seq.' },
   },
 } as const);
 
