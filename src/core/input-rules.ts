@@ -42,7 +42,12 @@ export function childPath(parent: string, key: string | number): string {
  * ValidationError naming the place. `plain` is set to false when something is not plain JSON (a Date, a Map, a
  * BigInt, undefined, a class instance): the caller then knows JSON.stringify decides what is stored.
  */
-export function walkJson(value: unknown, field: string, maxDepth = MAX_JSON_DEPTH, state = { plain: true }): number {
+export function walkJson(
+  value: unknown,
+  field: string,
+  maxDepth = MAX_JSON_DEPTH,
+  state: { plain: boolean; protoKeys?: boolean } = { plain: true },
+): number {
   let keys = 0;
   // Parallel stacks: the values to visit, their depth (of the container they are in) and their path (built lazily).
   const values: unknown[] = [value];
@@ -80,6 +85,7 @@ export function walkJson(value: unknown, field: string, maxDepth = MAX_JSON_DEPT
           if (!Object.hasOwn(v, key)) continue;
           keys++;
           if (key.includes('\u0000') || !key.isWellFormed()) fail(at(), `a key ${textProblem(key)}`);
+          if (state.protoKeys === false && (key === '__proto__' || key === 'constructor')) protoKey(v as object, key, at());
           values.push((v as Record<string, unknown>)[key]);
           depths.push(depth + 1);
           paths.push(() => childPath(at(), key));
@@ -92,6 +98,14 @@ export function walkJson(value: unknown, field: string, maxDepth = MAX_JSON_DEPT
     }
   }
   return keys;
+}
+
+/** `__proto__`, and `constructor` holding a `prototype`: keys that pollute prototypes when code merges objects. */
+function protoKey(object: object, key: string, at: string): void {
+  const value = (object as Record<string, unknown>)[key];
+  if (key === '__proto__' || (typeof value === 'object' && value !== null && Object.hasOwn(value, 'prototype'))) {
+    fail(at, `has a forbidden ${key === '__proto__' ? '__proto__' : 'constructor.prototype'} key`);
+  }
 }
 
 /**
