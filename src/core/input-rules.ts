@@ -100,11 +100,15 @@ export function walkJson(
   return keys;
 }
 
+/** A `__proto__` or `constructor.prototype` key (refused where JSON text is parsed: the HTTP body). */
+export class ForbiddenKeyError extends ValidationError {}
+
 /** `__proto__`, and `constructor` holding a `prototype`: keys that pollute prototypes when code merges objects. */
 function protoKey(object: object, key: string, at: string): void {
   const value = (object as Record<string, unknown>)[key];
   if (key === '__proto__' || (typeof value === 'object' && value !== null && Object.hasOwn(value, 'prototype'))) {
-    fail(at, `has a forbidden ${key === '__proto__' ? '__proto__' : 'constructor.prototype'} key`);
+    const name = key === '__proto__' ? '__proto__' : 'constructor.prototype';
+    throw new ForbiddenKeyError(`${at ? `${at}: ` : ''}contains a forbidden ${name} key`, at || undefined);
   }
 }
 

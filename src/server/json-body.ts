@@ -4,7 +4,7 @@
 // of the value; the text is scanned for duplicate keys only when a cheap count says some key may be repeated.
 import { isUtf8 } from 'node:buffer';
 import { ValidationError } from '../core/errors.ts';
-import { childPath, MAX_JSON_DEPTH, walkJson } from '../core/input-rules.ts';
+import { childPath, ForbiddenKeyError, MAX_JSON_DEPTH, walkJson } from '../core/input-rules.ts';
 import { HttpProblem } from './errors.ts';
 
 /**
@@ -33,6 +33,7 @@ export function parseJsonBody(body: Buffer): unknown {
     keys = walkJson(value, '', MAX_BODY_DEPTH, { plain: true, protoKeys: false });
   } catch (error) {
     if (!(error instanceof ValidationError)) throw error;
+    if (error instanceof ForbiddenKeyError) throw malformed(`it ${error.message.replace(/^.*: contains/, 'contains')}`);
     const where = error.field ? error.message : `the request body ${error.message}`;
     throw new HttpProblem(400, 'VALIDATION', where, error.field);
   }
