@@ -109,35 +109,38 @@ export class AttemptService implements WorkerGateway {
     return this.#cancels.on(listener);
   }
 
-  heartbeat(ref: AttemptRef): Promise<LeaseState> {
-    return this.#store.heartbeat(ref, this.leaseMs, this.#now());
+  async heartbeat(ref: AttemptRef): Promise<LeaseState> {
+    return this.#store.heartbeat(checkRef(ref), this.leaseMs, this.#now());
   }
 
   async progress(ref: AttemptRef, progress: Progress): Promise<TaskEvent> {
-    return this.#store.progress(ref, checkProgress(progress), this.#now());
+    return this.#store.progress(checkRef(ref), checkProgress(progress), this.#now());
   }
 
   async output(ref: AttemptRef, chunk: string): Promise<TaskEvent> {
-    return this.#store.output(ref, checkOutputChunk(chunk), this.#now());
+    return this.#store.output(checkRef(ref), checkOutputChunk(chunk), this.#now());
   }
 
   async complete(ref: AttemptRef, result: Json): Promise<FinishedTask> {
-    return this.#finisher.finish({ ref, outcome: { status: 'completed', result: checkJson('result', result) } });
+    return this.#finisher.finish({ ref: checkRef(ref), outcome: { status: 'completed', result: checkJson('result', result) } });
   }
 
   /** Reads the task as it is now: whether a cancel is pending decides between `cancelled` and a retry or failure. */
   async fail(ref: AttemptRef, error: TaskError): Promise<FinishedTask> {
+    checkRef(ref);
     checkTaskError(error);
     const task = await this.#store.getTask(ref.taskId);
     if (!task) throw new TaskNotFoundError(ref.taskId);
     return this.#finisher.finish({ ref, outcome: outcomeOfFailure(task, error, this.#now()) });
   }
 
-  cancelled(ref: AttemptRef, reason = 'cancelled by request'): Promise<FinishedTask> {
-    return this.#finisher.finish({ ref, outcome: { status: 'cancelled', reason } });
+  async cancelled(ref: AttemptRef, reason = 'cancelled by request'): Promise<FinishedTask> {
+    return this.#finisher.finish({ ref: checkRef(ref), outcome: { status: 'cancelled', reason } });
   }
 
-  release(ref: AttemptRef, reason = 'worker shut down'): Promise<FinishedTask> {
+  async release(ref: AttemptRef, reason = 'worker shut down'): Promise<FinishedTask> {
+    checkRef(ref);
+    checkText('reason', reason);
     const error = { message: reason, code: 'RELEASED', retryable: true };
     return this.#finisher.finish({ ref, outcome: { status: 'retry', error, runAt: this.#now(), refundAttempt: true } });
   }
@@ -159,4 +162,11 @@ export class AttemptService implements WorkerGateway {
   listWorkers(): Promise<WorkerInfo[]> {
     return this.#store.listWorkers(this.#now() - WORKER_STALE_MS);
   }
+}
+
+/** An attempt's task id and token as the store can look them up (PostgreSQL text cannot hold U+0000). */
+function checkRef(ref: AttemptRef): AttemptRef {
+  checkText('id', ref.taskId);
+  checkText('attemptToken', ref.attemptToken);
+  return ref;
 }
