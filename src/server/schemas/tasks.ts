@@ -1,6 +1,7 @@
 // Schemas of the task routes (routes/tasks.ts, routes/stream.ts): the task and its parts, submits, reads, history,
 // results and follow tokens. Ranges the core enforces (core/validate.ts) are described here rather than repeated, so
 // the core stays the single owner of the task model's rules.
+import { MAX_INT32 } from '../../core/input-rules.ts';
 import { MAX_PRIORITY } from '../../core/validate.ts';
 import { TASK_EVENT_KINDS, TASK_STATUSES } from '../../core/task.ts';
 import { anyJson, epochMs, int32, NAME_DESCRIPTION, nonEmptyString, nullableEpochMs } from './common.ts';
@@ -272,8 +273,9 @@ export const ResultQuery = textPart({
     wait: {
       type: 'number',
       minimum: 0,
+      maximum: MAX_INT32,
       default: 0,
-      description: 'Seconds to wait for the task to finish (at most 60; larger values wait 60).',
+      description: 'Seconds to wait for the task to finish (at most 60; larger values, up to 2147483647, wait 60).',
     },
   },
 } as const);
