@@ -2,8 +2,11 @@
 // alone: the others are stored, whatever the backend, over HTTP and through the SDK alike.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import pino from 'pino';
-import { Taskhub } from '../src/index.ts';
+import { ValidationError } from '../src/core/errors.ts';
+import { uuidv7 } from '../src/core/ids.ts';
+import { DEFAULT_TASK_DEFAULTS, type NewTask, normalizeTaskSpec } from '../src/core/validate.ts';
+import { Coalescer } from '../src/engine/coalescer.ts';
+import { openStore } from '../src/store/open.ts';
 import { dropSchema, freshSchema, requirePostgres, storeUrl } from './helpers/postgres.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
 
@@ -82,6 +85,32 @@ for (const backend of ['sqlite', 'postgres'] as const) {
   });
 }
 
-// Keep the import used when the file is read alone.
-void Taskhub;
-void pino;
+describe('a batch the database refuses (PostgreSQL), past the input rules', () => {
+  it('is split down to the bad task: the others are stored, the bad one gets a ValidationError', async (t) => {
+    if (!(await requirePostgres(t))) return;
+    const schema = freshSchema('poison_db');
+    const store = await openStore(storeUrl(schema));
+    try {
+      await store.migrate();
+      const now = Date.now();
+      const tasks = Array.from({ length: 60 }, (_, i) =>
+        normalizeTaskSpec({ type: 'ok', payload: { i } }, DEFAULT_TASK_DEFAULTS, now, () => uuidv7(now)),
+      );
+      // What the input rules would refuse, sent to the store as if they had not: bigint overflow, U+0000 in jsonb.
+      tasks[17].runAt = 1e19;
+      (tasks[42] as { payload: unknown }).payload = { s: '\u0000' };
+      const creates = new Coalescer((batch: NewTask[]) => store.createTasks(batch));
+      const settled = await Promise.allSettled(tasks.map((task) => creates.submit(task)));
+      for (const [i, outcome] of settled.entries()) {
+        if (i === 17 || i === 42) {
+          assert.equal(outcome.status, 'rejected');
+          assert.ok((outcome as PromiseRejectedResult).reason instanceof ValidationError, String((outcome as PromiseRejectedResult).reason));
+        } else assert.equal(outcome.status, 'fulfilled', String((outcome as PromiseRejectedResult).reason));
+      }
+      assert.equal((await store.listTasks({ limit: 1000 })).tasks.length, 58);
+    } finally {
+      await store.close();
+      await dropSchema(schema);
+    }
+  });
+});
