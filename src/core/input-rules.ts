@@ -41,6 +41,9 @@ export function childPath(parent: string, key: string | number): string {
  * number of object keys seen (the HTTP parser compares it with the text to find duplicate keys), or throws a
  * ValidationError naming the place. `plain` is set to false when something is not plain JSON (a Date, a Map, a
  * BigInt, undefined, a class instance): the caller then knows JSON.stringify decides what is stored.
+ *
+ * The walk keeps no paths (it is on every submit's path); when it meets a problem, a second walk that does finds
+ * where, for the error.
  */
 export function walkJson(
   value: unknown,
@@ -48,34 +51,29 @@ export function walkJson(
   maxDepth = MAX_JSON_DEPTH,
   state: { plain: boolean; protoKeys?: boolean } = { plain: true },
 ): number {
+  const checkProto = state.protoKeys === false;
   let keys = 0;
-  // Parallel stacks: the values to visit, their depth (of the container they are in) and their path (built lazily).
   const values: unknown[] = [value];
   const depths: number[] = [0];
-  const paths: (string | (() => string))[] = [field];
   while (values.length > 0) {
     const v = values.pop();
     const depth = depths.pop() as number;
-    const path = paths.pop() as string | (() => string);
-    const at = () => (typeof path === 'string' ? path : path());
     switch (typeof v) {
-      case 'string': {
-        if (v.includes('\u0000') || !v.isWellFormed()) fail(at(), textProblem(v) as string);
+      case 'string':
+        if (v.includes('\u0000') || !v.isWellFormed()) return locate(value, field, maxDepth, state);
         continue;
-      }
       case 'number':
-        if (!Number.isFinite(v)) fail(at(), 'numbers must be finite (JSON has no NaN or Infinity, and 1e400 is beyond a double)');
+        if (!Number.isFinite(v)) return locate(value, field, maxDepth, state);
         continue;
       case 'boolean':
         continue;
       case 'object': {
         if (v === null) continue;
-        if (depth >= maxDepth) fail(at(), `nests deeper than ${maxDepth} levels of arrays and objects`);
+        if (depth >= maxDepth) return locate(value, field, maxDepth, state);
         if (Array.isArray(v)) {
           for (let i = v.length - 1; i >= 0; i--) {
             values.push(v[i]);
             depths.push(depth + 1);
-            paths.push(() => childPath(at(), i));
           }
           continue;
         }
@@ -84,11 +82,10 @@ export function walkJson(
         for (const key in v) {
           if (!Object.hasOwn(v, key)) continue;
           keys++;
-          if (key.includes('\u0000') || !key.isWellFormed()) fail(at(), `a key ${textProblem(key)}`);
-          if (state.protoKeys === false && (key === '__proto__' || key === 'constructor')) protoKey(v as object, key, at());
+          if (key.includes('\u0000') || !key.isWellFormed()) return locate(value, field, maxDepth, state);
+          if (checkProto && isProtoKey(v as object, key)) return locate(value, field, maxDepth, state);
           values.push((v as Record<string, unknown>)[key]);
           depths.push(depth + 1);
-          paths.push(() => childPath(at(), key));
         }
         continue;
       }
@@ -100,16 +97,54 @@ export function walkJson(
   return keys;
 }
 
+/** walkJson again, keeping paths, to throw the error that names where the problem is. */
+function locate(value: unknown, field: string, maxDepth: number, state: { protoKeys?: boolean }): never {
+  const values: unknown[] = [value];
+  const depths: number[] = [0];
+  const paths: string[] = [field];
+  while (values.length > 0) {
+    const v = values.pop();
+    const depth = depths.pop() as number;
+    const at = paths.pop() as string;
+    if (typeof v === 'string') {
+      if (v.includes('\u0000') || !v.isWellFormed()) fail(at, textProblem(v) as string);
+    } else if (typeof v === 'number') {
+      if (!Number.isFinite(v)) fail(at, 'numbers must be finite (JSON has no NaN or Infinity, and 1e400 is beyond a double)');
+    } else if (typeof v === 'object' && v !== null) {
+      if (depth >= maxDepth) fail(at, `nests deeper than ${maxDepth} levels of arrays and objects`);
+      if (Array.isArray(v)) {
+        for (let i = v.length - 1; i >= 0; i--) {
+          values.push(v[i]);
+          depths.push(depth + 1);
+          paths.push(childPath(at, i));
+        }
+        continue;
+      }
+      for (const key in v) {
+        if (!Object.hasOwn(v, key)) continue;
+        if (key.includes('\u0000') || !key.isWellFormed()) fail(at, `a key ${textProblem(key)}`);
+        if (state.protoKeys === false && isProtoKey(v as object, key)) {
+          const name = key === '__proto__' ? '__proto__' : 'constructor.prototype';
+          throw new ForbiddenKeyError(`${at ? `${at}: ` : ''}contains a forbidden ${name} key`, at || undefined);
+        }
+        values.push((v as Record<string, unknown>)[key]);
+        depths.push(depth + 1);
+        paths.push(childPath(at, key));
+      }
+    }
+  }
+  throw new Error('walkJson found a problem that locate did not');
+}
+
 /** A `__proto__` or `constructor.prototype` key (refused where JSON text is parsed: the HTTP body). */
 export class ForbiddenKeyError extends ValidationError {}
 
 /** `__proto__`, and `constructor` holding a `prototype`: keys that pollute prototypes when code merges objects. */
-function protoKey(object: object, key: string, at: string): void {
+function isProtoKey(object: object, key: string): boolean {
+  if (key === '__proto__') return true;
+  if (key !== 'constructor') return false;
   const value = (object as Record<string, unknown>)[key];
-  if (key === '__proto__' || (typeof value === 'object' && value !== null && Object.hasOwn(value, 'prototype'))) {
-    const name = key === '__proto__' ? '__proto__' : 'constructor.prototype';
-    throw new ForbiddenKeyError(`${at ? `${at}: ` : ''}contains a forbidden ${name} key`, at || undefined);
-  }
+  return typeof value === 'object' && value !== null && Object.hasOwn(value, 'prototype');
 }
 
 /**
