@@ -3,7 +3,7 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import { ValidationError } from '../core/errors.ts';
 import type { Json } from '../core/task.ts';
-import { checkName, type TaskDefaults } from '../core/validate.ts';
+import { checkJson, checkName, type TaskDefaults } from '../core/validate.ts';
 import type { Store, TypeSettings } from '../store/store.ts';
 
 const REFRESH_MS = 1000;
@@ -83,6 +83,8 @@ export class TypeRegistry {
     for (const key of Object.keys(defaults)) {
       if (!['maxAttempts', 'backoff', 'timeoutMs', 'queue'].includes(key)) throw new ValidationError(`defaults.${key}: is not a known field`, `defaults.${key}`);
     }
+    checkJson('payloadSchema', input.payloadSchema ?? null);
+    checkJson('defaults', defaults);
     const settings: TypeSettings = { type, defaults, payloadSchema: input.payloadSchema ?? null, updatedAt: this.#now() };
     const entry = this.#compile(settings);
     await this.#store.putTypeSettings(settings);
