@@ -23,7 +23,8 @@ export type { WorkerBackend } from './worker/backend.ts';
 // The store behind a hub is internal: its contract may change in any release. For custom backends and tests only.
 export { openStore as unstable_openStore } from './store/open.ts';
 export type { Store as UnstableStore, StoreNotice as UnstableStoreNotice } from './store/store.ts';
-export type { Claim, TaskQuery, TaskPage, QueueCounts, QueueSettings, Schedule, Subscription, TypeSettings, WorkerInfo, ApiKey } from './store/store.ts';
+export type { Claim, TaskQuery, TaskPage, QueueCounts, QueueSettings, Schedule, Subscription, TypeSettings, RateLimit, WorkerInfo, ApiKey } from './store/store.ts';
+export type { TypeSettingsInput } from './engine/type-settings.ts';
 export * from './core/errors.ts';
 export type {
   Task,

@@ -12,7 +12,7 @@ import type { RetentionOptions } from './engine/retention.ts';
 import type { Scheduler, ScheduleInput, SchedulerOptions } from './engine/scheduler.ts';
 import type { FollowOptions } from './engine/task-service.ts';
 import type { PublishOptions, PublishResult, Topics } from './engine/topics.ts';
-import type { TypeRegistry } from './engine/type-settings.ts';
+import type { TypeRegistry, TypeSettingsInput } from './engine/type-settings.ts';
 import { openStore, DEFAULT_STORE_URL } from './store/open.ts';
 import {
   type CreatedTask,
@@ -321,8 +321,8 @@ export class Taskhub {
     return this.schedules.delete(name);
   }
 
-  /** Defaults and a payload JSON Schema for a task type, shared by every process. */
-  setTypeSettings(type: string, settings: { defaults?: TypeSettings['defaults']; payloadSchema?: Json | null }): Promise<TypeSettings> {
+  /** Defaults, a payload JSON Schema and a rate limit for a task type, shared by every process (replaces them all). */
+  setTypeSettings(type: string, settings: TypeSettingsInput): Promise<TypeSettings> {
     return this.types.put(type, settings);
   }
 

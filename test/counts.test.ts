@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import type { Task } from '../src/core/task.ts';
 import { cappedCounts, countsByQueue, pageOf } from '../src/store/counts.ts';
 
-const zero = { scheduled: 0, queued: 0, running: 0, completed: 0, failed: 0, cancelled: 0 };
+const zero = { scheduled: 0, queued: 0, running: 0, waiting: 0, completed: 0, failed: 0, cancelled: 0 };
 
 describe('counts', () => {
   it('answers every status of every queue, queues by name', () => {

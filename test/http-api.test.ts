@@ -426,7 +426,7 @@ describe('HTTP API', () => {
       );
       assert.equal(queues.find((q) => q.queue === 'counted')?.counts.scheduled, 2);
       const one = await json<{ counts: Record<string, number> }>(await s.request('GET', '/api/v1/queues/counted'), 200, 'QueueCounts');
-      assert.deepEqual(one.counts, { scheduled: 2, queued: 0, running: 0, completed: 0, failed: 0, cancelled: 0 });
+      assert.deepEqual(one.counts, { scheduled: 2, queued: 0, running: 0, waiting: 0, completed: 0, failed: 0, cancelled: 0 });
       const empty = await json<{ counts: Record<string, number> }>(await s.request('GET', '/api/v1/queues/never-used'), 200, 'QueueCounts');
       assert.equal(empty.counts.queued, 0);
     });

@@ -22,6 +22,8 @@ export const ErrorCode = {
   NOT_FOUND: 'NOT_FOUND',
   STALE_ATTEMPT: 'STALE_ATTEMPT',
   INVALID_STATE: 'INVALID_STATE',
+  /** A durable step of this name has stored its result already (the first result stands). */
+  STEP_EXISTS: 'STEP_EXISTS',
   STORE_UNAVAILABLE: 'STORE_UNAVAILABLE',
   UNAUTHORIZED: 'UNAUTHORIZED',
   FORBIDDEN: 'FORBIDDEN',

@@ -47,6 +47,17 @@ export class InvalidStateError extends TaskhubError {
   }
 }
 
+/** A step of this name stored its result already for this task: the first result stands (docs/durable.md). */
+export class StepExistsError extends TaskhubError {
+  readonly taskId: string;
+  readonly step: string;
+  constructor(taskId: string, step: string) {
+    super(ErrorCode.STEP_EXISTS, `task ${taskId}: step "${step}" has stored its result already`);
+    this.taskId = taskId;
+    this.step = step;
+  }
+}
+
 export class StoreUnavailableError extends TaskhubError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(ErrorCode.STORE_UNAVAILABLE, message);

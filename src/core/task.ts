@@ -2,7 +2,11 @@
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
-export const TASK_STATUSES = ['scheduled', 'queued', 'running', 'completed', 'failed', 'cancelled'] as const;
+/**
+ * `waiting`: a durable task suspended until its children finish, a sleep ends or a signal arrives (docs/durable.md). It
+ * holds no worker slot and no lease, is not claimable, and is not terminal.
+ */
+export const TASK_STATUSES = ['scheduled', 'queued', 'running', 'waiting', 'completed', 'failed', 'cancelled'] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 
 export const TERMINAL_STATUSES: ReadonlySet<TaskStatus> = new Set(['completed', 'failed', 'cancelled']);
@@ -35,6 +39,14 @@ export interface TaskError {
   stack?: string;
 }
 
+/** What a `waiting` task waits for (docs/durable.md). `name` is the wait's name in the handler. */
+export type WaitingFor =
+  /** Its children of this wait: `pending` of `total` have not finished yet. */
+  | { kind: 'children'; name: string; pending: number; total: number }
+  | { kind: 'sleep'; name: string; until: number }
+  /** A signal named `name`; `timeoutAt`: when the wait gives up (null: never). */
+  | { kind: 'signal'; name: string; timeoutAt: number | null };
+
 export interface Task {
   id: string;
   queue: string;
@@ -47,8 +59,13 @@ export interface Task {
   attempts: number;
   maxAttempts: number;
   backoff: BackoffPolicy;
-  /** Per-attempt time limit in ms; null means none. */
+  /** Per-attempt time limit in ms (the hard limit: the attempt fails with TIMEOUT and the handler is stopped); null means none. */
   timeoutMs: number | null;
+  /**
+   * Per-attempt soft time limit in ms, below timeoutMs: the handler is told (ctx.softSignal, the heartbeat answer's
+   * `softTimeLimitExceeded`) and may still finish and return its result; null means none.
+   */
+  softTimeoutMs: number | null;
   idempotencyKey: string | null;
   tags: Record<string, string>;
   owner: string | null;
@@ -67,6 +84,10 @@ export interface Task {
   updatedAt: number;
   startedAt: number | null;
   completedAt: number | null;
+  /** The latest checkpoint's version (1, 2, …); 0 when the task has none. */
+  checkpointVersion: number;
+  /** What a `waiting` task waits for; null in every other status. */
+  waitingFor: WaitingFor | null;
 }
 
 export const TASK_EVENT_KINDS = [
@@ -78,6 +99,17 @@ export const TASK_EVENT_KINDS = [
   'completed',
   'failed',
   'cancelled',
+  // Durable execution (docs/durable.md):
+  /** A checkpoint was saved: { version, label, size }. */
+  'checkpoint',
+  /** The task suspended: { waitingFor }. */
+  'waiting',
+  /** A waiting task is queued again: { reason: 'children' | 'slept' | 'signal' | 'signal-timeout', name }. */
+  'resumed',
+  /** A signal was sent to the task: { name }. */
+  'signal',
+  /** One of the children the task waits for finished: { childId, name, status, pending }. */
+  'child-finished',
 ] as const;
 export type TaskEventKind = (typeof TASK_EVENT_KINDS)[number];
 
@@ -101,6 +133,7 @@ export interface EnqueueOptions {
   maxAttempts?: number;
   backoff?: Partial<BackoffPolicy>;
   timeoutMs?: number | null;
+  softTimeoutMs?: number | null;
   idempotencyKey?: string;
   tags?: Record<string, string>;
   owner?: string;

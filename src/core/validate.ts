@@ -8,7 +8,8 @@ import type { BackoffPolicy, Json, Progress, Task, TaskError, TaskSpec } from '.
 /** A task ready to be stored: every field decided. */
 export type NewTask = Pick<
   Task,
-  | 'id' | 'queue' | 'type' | 'payload' | 'priority' | 'runAt' | 'maxAttempts' | 'backoff' | 'timeoutMs' | 'idempotencyKey'
+  | 'id' | 'queue' | 'type' | 'payload' | 'priority' | 'runAt' | 'maxAttempts' | 'backoff' | 'timeoutMs' | 'softTimeoutMs'
+  | 'idempotencyKey'
   | 'tags' | 'owner' | 'parentId' | 'concurrencyKey' | 'traceparent' | 'createdAt'
 > & {
   /** `scheduled` when runAt is in the future, else `queued`. */
@@ -20,6 +21,7 @@ export interface TaskDefaults {
   maxAttempts: number;
   backoff: BackoffPolicy;
   timeoutMs: number | null;
+  softTimeoutMs: number | null;
 }
 
 export const DEFAULT_TASK_DEFAULTS: TaskDefaults = {
@@ -27,7 +29,11 @@ export const DEFAULT_TASK_DEFAULTS: TaskDefaults = {
   maxAttempts: 3,
   backoff: DEFAULT_BACKOFF,
   timeoutMs: null,
+  softTimeoutMs: null,
 };
+
+/** Longest time limit, soft or hard: 7 days. */
+export const MAX_TIMEOUT_MS = 7 * 86_400_000;
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.:\-/]{0,199}$/;
 const TRACEPARENT_RE = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
@@ -89,6 +95,30 @@ export function checkJson(field: string, value: unknown): Json {
   return checkJsonValue(field, value) as Json;
 }
 
+/** A rate limit as given (queues and types alike): `{ count, intervalMs }` of positive integers, or null for none. */
+export function checkRateLimit(field: string, value: unknown): { count: number; intervalMs: number } | null {
+  if (value === null) return null;
+  if (typeof value !== 'object') fail(field, 'must be { count, intervalMs } of positive integers, or null');
+  const rate = value as { count?: unknown; intervalMs?: unknown };
+  return { count: checkInt32(`${field}.count`, rate.count), intervalMs: checkInt32(`${field}.intervalMs`, rate.intervalMs) };
+}
+
+/** A time limit as given (undefined: the default; null: none), 1 ms to 7 days. */
+function checkTimeLimit(field: string, value: unknown, fallback: number | null): number | null {
+  if (value === undefined) return fallback;
+  if (value === null) return null;
+  return checkInt(field, value, 1, MAX_TIMEOUT_MS);
+}
+
+/**
+ * A soft limit at or past the hard one would never be seen: the hard limit stops the handler first. Checked on the
+ * values that apply (a type's default timeoutMs included), for task specs and type defaults alike.
+ */
+export function checkSoftBelowHard(field: string, softTimeoutMs: number | null | undefined, timeoutMs: number | null | undefined): void {
+  if (softTimeoutMs === null || softTimeoutMs === undefined || timeoutMs === null || timeoutMs === undefined) return;
+  if (softTimeoutMs >= timeoutMs) fail(field, `must be less than timeoutMs (${timeoutMs})`);
+}
+
 /** Progress as a worker reports it (in-process or over HTTP). */
 export function checkProgress(progress: Progress): Progress {
   if (typeof progress !== 'object' || progress === null) fail('progress', 'must be an object');
@@ -146,12 +176,9 @@ export function normalizeTaskSpec(spec: TaskSpec, defaults: TaskDefaults, now: n
   }
   const maxAttempts =
     spec.maxAttempts === undefined ? defaults.maxAttempts : checkInt('maxAttempts', spec.maxAttempts, 1, 1000);
-  const timeoutMs =
-    spec.timeoutMs === undefined
-      ? defaults.timeoutMs
-      : spec.timeoutMs === null
-        ? null
-        : checkInt('timeoutMs', spec.timeoutMs, 1, 7 * 86_400_000);
+  const timeoutMs = checkTimeLimit('timeoutMs', spec.timeoutMs, defaults.timeoutMs);
+  const softTimeoutMs = checkTimeLimit('softTimeoutMs', spec.softTimeoutMs, defaults.softTimeoutMs);
+  checkSoftBelowHard('softTimeoutMs', softTimeoutMs, timeoutMs);
   const traceparent = checkOptionalString('traceparent', spec.traceparent, 55);
   if (traceparent !== null && !TRACEPARENT_RE.test(traceparent)) fail('traceparent', 'must be a W3C traceparent');
   return {
@@ -165,6 +192,7 @@ export function normalizeTaskSpec(spec: TaskSpec, defaults: TaskDefaults, now: n
     maxAttempts,
     backoff: checkBackoff(spec.backoff, defaults.backoff),
     timeoutMs,
+    softTimeoutMs,
     idempotencyKey: checkOptionalString('idempotencyKey', spec.idempotencyKey, 200),
     tags: checkTags(spec.tags),
     owner: checkOptionalString('owner', spec.owner, 200),
@@ -189,5 +217,7 @@ export function initialTask(t: NewTask): Task {
     updatedAt: t.createdAt,
     startedAt: null,
     completedAt: null,
+    checkpointVersion: 0,
+    waitingFor: null,
   };
 }

@@ -109,8 +109,10 @@ export class AttemptService implements WorkerGateway {
     return this.#cancels.on(listener);
   }
 
+  /** The renewed lease; the soft limit fields always present (null and false for a task without one). */
   async heartbeat(ref: AttemptRef): Promise<LeaseState> {
-    return this.#store.heartbeat(checkRef(ref), this.leaseMs, this.#now());
+    const lease = await this.#store.heartbeat(checkRef(ref), this.leaseMs, this.#now());
+    return { softDeadline: null, softTimeLimitExceeded: false, ...lease };
   }
 
   async progress(ref: AttemptRef, progress: Progress): Promise<TaskEvent> {

@@ -1,6 +1,5 @@
 // Queue counts and controls: pause and resume, and the limits `claim` enforces in every process.
-import { ValidationError } from '../core/errors.ts';
-import { checkInt32, checkName } from '../core/validate.ts';
+import { checkInt32, checkName, checkRateLimit } from '../core/validate.ts';
 import type { QueueCounts, QueueSettings, QueueSettingsPatch, Store } from '../store/store.ts';
 
 export type QueueLimits = Pick<QueueSettingsPatch, 'maxConcurrency' | 'rateLimit' | 'maxPerKey'>;
@@ -42,15 +41,7 @@ export class QueueControls {
       if (cap !== null) checkInt32('maxConcurrency', cap);
       patch.maxConcurrency = cap;
     }
-    if (limits.rateLimit !== undefined) {
-      const rate = limits.rateLimit;
-      if (rate !== null) {
-        if (typeof rate !== 'object') throw new ValidationError('rateLimit: must be { count, intervalMs } or null', 'rateLimit');
-        checkInt32('rateLimit.count', rate.count);
-        checkInt32('rateLimit.intervalMs', rate.intervalMs);
-      }
-      patch.rateLimit = rate === null ? null : { count: rate.count, intervalMs: rate.intervalMs };
-    }
+    if (limits.rateLimit !== undefined) patch.rateLimit = checkRateLimit('rateLimit', limits.rateLimit);
     return this.#store.updateQueueSettings(checkName('queue', name), patch, this.#now());
   }
 

@@ -3,10 +3,22 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import { ValidationError } from '../core/errors.ts';
 import type { Json } from '../core/task.ts';
-import { checkJson, checkName, type TaskDefaults } from '../core/validate.ts';
-import type { Store, TypeSettings } from '../store/store.ts';
+import { checkJson, checkName, checkRateLimit, checkSoftBelowHard, type TaskDefaults } from '../core/validate.ts';
+import type { RateLimit, Store, TypeSettings } from '../store/store.ts';
+
+/** What `put` takes: the whole of a type's settings (an absent field is none, not "as before"). */
+export interface TypeSettingsInput {
+  defaults?: TypeSettings['defaults'];
+  payloadSchema?: Json | null;
+  /** At most `count` starts of the type in any `intervalMs`, across every queue and process; null or absent: none. */
+  rateLimit?: RateLimit | null;
+}
+
+/** Settings as callers see them: `rateLimit` always present (null for none), whatever the store left out. */
+const complete = (settings: TypeSettings): TypeSettings => ({ ...settings, rateLimit: settings.rateLimit ?? null });
 
 const REFRESH_MS = 1000;
+const DEFAULT_FIELDS = ['maxAttempts', 'backoff', 'timeoutMs', 'softTimeoutMs', 'queue'];
 
 interface Entry {
   settings: TypeSettings;
@@ -73,19 +85,22 @@ export class TypeRegistry {
       maxAttempts: d.maxAttempts ?? base.maxAttempts,
       backoff: { ...base.backoff, ...d.backoff },
       timeoutMs: d.timeoutMs === undefined ? base.timeoutMs : d.timeoutMs,
+      softTimeoutMs: d.softTimeoutMs === undefined ? base.softTimeoutMs : d.softTimeoutMs,
     };
   }
 
-  async put(type: string, input: { defaults?: TypeSettings['defaults']; payloadSchema?: Json | null }): Promise<TypeSettings> {
+  async put(type: string, input: TypeSettingsInput): Promise<TypeSettings> {
     checkName('type', type);
     const defaults = input.defaults ?? {};
     if (typeof defaults !== 'object' || defaults === null) throw new ValidationError('defaults: must be an object', 'defaults');
     for (const key of Object.keys(defaults)) {
-      if (!['maxAttempts', 'backoff', 'timeoutMs', 'queue'].includes(key)) throw new ValidationError(`defaults.${key}: is not a known field`, `defaults.${key}`);
+      if (!DEFAULT_FIELDS.includes(key)) throw new ValidationError(`defaults.${key}: is not a known field`, `defaults.${key}`);
     }
+    checkSoftBelowHard('defaults.softTimeoutMs', defaults.softTimeoutMs, defaults.timeoutMs);
     checkJson('payloadSchema', input.payloadSchema ?? null);
     checkJson('defaults', defaults);
-    const settings: TypeSettings = { type, defaults, payloadSchema: input.payloadSchema ?? null, updatedAt: this.#now() };
+    const rateLimit = input.rateLimit === undefined ? null : checkRateLimit('rateLimit', input.rateLimit);
+    const settings: TypeSettings = { type, defaults, payloadSchema: input.payloadSchema ?? null, rateLimit, updatedAt: this.#now() };
     const entry = this.#compile(settings);
     await this.#store.putTypeSettings(settings);
     this.#entries.set(type, entry);
@@ -97,7 +112,7 @@ export class TypeRegistry {
     return this.#store.deleteTypeSettings(type);
   }
 
-  list(): Promise<TypeSettings[]> {
-    return this.#store.listTypeSettings();
+  async list(): Promise<TypeSettings[]> {
+    return (await this.#store.listTypeSettings()).map(complete);
   }
 }

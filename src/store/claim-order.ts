@@ -4,6 +4,8 @@
 export interface Candidate {
   id: string;
   queue: string;
+  /** Needed only when a type is rate-limited (the claim's type allowance). */
+  type?: string;
   priority: number;
   runAt: number;
   /** In a fair queue, the task's position among its key's candidates (0, 1, 2 …); 0 elsewhere. */
@@ -23,14 +25,19 @@ export function byClaimOrder(a: Ordered, b: Ordered): number {
   );
 }
 
-/** Up to `max` ids in claim order, within each limited queue's allowance (which this consumes). */
-export function chooseCandidates(candidates: Candidate[], max: number, allowance: Map<string, number>): string[] {
+/**
+ * Up to `max` ids in claim order, within each limited queue's allowance and each rate-limited type's (both consumed
+ * here): a candidate takes one start from its queue's and its type's allowance, and is passed over when either is 0.
+ */
+export function chooseCandidates(candidates: Candidate[], max: number, allowance: Map<string, number>, typeAllowance = new Map<string, number>()): string[] {
   const chosen: string[] = [];
   for (const candidate of [...candidates].sort(byClaimOrder)) {
     if (chosen.length === max) break;
     const left = allowance.get(candidate.queue);
-    if (left === 0) continue;
+    const typeLeft = candidate.type === undefined ? undefined : typeAllowance.get(candidate.type);
+    if (left === 0 || typeLeft === 0) continue;
     if (left !== undefined) allowance.set(candidate.queue, left - 1);
+    if (typeLeft !== undefined && candidate.type !== undefined) typeAllowance.set(candidate.type, typeLeft - 1);
     chosen.push(candidate.id);
   }
   return chosen;
@@ -62,4 +69,9 @@ export function queueRoom(load: QueueLoad): number {
   if (load.maxConcurrency !== null) room = Math.min(room, load.maxConcurrency - load.running());
   if (load.rateLimit !== null) room = Math.min(room, load.rateLimit.count - load.startsInWindow());
   return room;
+}
+
+/** How many more tasks of a rate-limited type may start now: its rate room (a type has no concurrency cap). */
+export function typeRoom(rateLimit: { count: number; intervalMs: number }, startsInWindow: () => number): number {
+  return queueRoom({ maxConcurrency: null, running: () => 0, rateLimit, startsInWindow });
 }

@@ -1,7 +1,7 @@
 // The Store contract: every operation that must be atomic across processes is one call here, and each backend makes
 // it atomic (one SQL transaction). Queue semantics that need no atomicity (retry decisions, timers, fan-out to
 // followers) live above, in engine/, written once. Every backend passes store/conformance/.
-import type { BackoffPolicy, Json, Progress, Task, TaskError, TaskEvent, TaskStatus } from '../core/task.ts';
+import type { BackoffPolicy, Json, Progress, Task, TaskError, TaskEvent, TaskStatus, WaitingFor } from '../core/task.ts';
 import type { NewTask } from '../core/validate.ts';
 
 export interface CreatedTask {
@@ -15,6 +15,8 @@ export interface TaskQuery {
   status?: TaskStatus;
   type?: string;
   owner?: string;
+  /** Only the tasks whose parentId is this: a task's children and derived tasks (along tasks_parent). */
+  parentId?: string;
   /** Only tasks whose tags contain this key with this value. */
   tag?: { key: string; value: string };
   /** At most this many, 1..1000. */
@@ -45,6 +47,75 @@ export interface Claim {
   task: Task;
   attemptToken: string;
   leaseExpiresAt: number;
+  /**
+   * The checkpoint this attempt resumes from (the latest), present only when the task has one
+   * (`task.checkpointVersion > 0`): tasks without checkpoints cost the claim nothing more.
+   */
+  resumeCheckpoint?: Checkpoint;
+}
+
+// ---- durable execution (docs/durable.md, "Store model") ----
+
+/** One saved version of a task's state, as listed (without the state). */
+export interface CheckpointInfo {
+  version: number;
+  label: string | null;
+  /** Bytes of the state's JSON text (UTF-8), as the caller measured it when saving. */
+  size: number;
+  createdAt: number;
+}
+
+export interface Checkpoint extends CheckpointInfo {
+  state: Json;
+}
+
+/** The stored result of a step: its function ran to success once, in some attempt. */
+export interface StepRecord {
+  name: string;
+  result: Json;
+  createdAt: number;
+}
+
+export interface SignalRecord {
+  name: string;
+  data: Json;
+  createdAt: number;
+  /** When a wait first took it; null while no wait has. */
+  consumedAt: number | null;
+}
+
+/** A child of a wait, as the parent's handler receives it: in the order the children were given. */
+export interface ChildOutcome {
+  id: string;
+  status: TaskStatus;
+  result: Json | null;
+  error: TaskError | null;
+}
+
+/** What a suspend waits for. Times are absolute: the caller makes them deterministic across re-runs (docs/durable.md). */
+export type WaitRequest =
+  /** Creates these children (parentId = the task) unless children of this wait name exist already. */
+  | { kind: 'children'; name: string; tasks: readonly NewTask[] }
+  | { kind: 'sleep'; name: string; until: number }
+  | { kind: 'signal'; name: string; timeoutAt: number | null };
+
+/** Why a wait needs no suspension: its condition holds already. */
+export type WaitOutcome =
+  | { kind: 'children'; children: ChildOutcome[] }
+  | { kind: 'sleep' }
+  | { kind: 'signal'; signal: SignalRecord }
+  | { kind: 'signal-timeout' };
+
+export type SuspendResult =
+  /** The task waits now: the attempt is over (its token is no longer current) and was not counted. */
+  | { suspended: true; task: Task; waitingFor: WaitingFor }
+  /** The condition holds already: nothing changed, the attempt goes on with this outcome. */
+  | { suspended: false; outcome: WaitOutcome };
+
+export interface SendSignalResult {
+  task: Task;
+  /** True when the signal woke the task (it waited for this name); false when it is kept for a later wait. */
+  resumed: boolean;
 }
 
 /** Names one attempt of one task. Calls with a token that is not current throw StaleAttemptError. */
@@ -56,6 +127,13 @@ export interface AttemptRef {
 export interface LeaseState {
   leaseExpiresAt: number;
   cancelRequested: boolean;
+  /**
+   * When the attempt's soft time limit passes (startedAt + softTimeoutMs, the store's clock). A store sets it (and
+   * the flag below) only for a task with a soft limit; the engine answers null and false for the others.
+   */
+  softDeadline?: number | null;
+  /** The soft time limit has passed: the handler should finish up (it may still complete). */
+  softTimeLimitExceeded?: boolean;
 }
 
 /** How an attempt ends. The engine decides which (retry or dead-letter); the store applies it atomically. */
@@ -135,10 +213,21 @@ export type QueueSettingsPatch = Partial<Pick<QueueSettings, 'paused' | 'maxConc
 export interface TypeSettings {
   type: string;
   /** Applied at submit to tasks of this type that do not say. */
-  defaults: { maxAttempts?: number; backoff?: Partial<BackoffPolicy>; timeoutMs?: number | null; queue?: string };
+  defaults: { maxAttempts?: number; backoff?: Partial<BackoffPolicy>; timeoutMs?: number | null; softTimeoutMs?: number | null; queue?: string };
   /** JSON Schema the payload must match; null: any JSON. */
   payloadSchema: Json | null;
+  /**
+   * At most `count` starts of this type in any window of `intervalMs`, across every queue and process, enforced in
+   * `claim` like a queue's rateLimit (Celery's per-task `rate_limit`); absent or null: no limit.
+   */
+  rateLimit?: RateLimit | null;
   updatedAt: number;
+}
+
+/** An exact sliding window: at most `count` starts in any `intervalMs`. */
+export interface RateLimit {
+  count: number;
+  intervalMs: number;
 }
 
 /** A durable topic subscription: every matching publish creates one task of `type` in `queue`. */
@@ -227,14 +316,18 @@ export interface Store {
   countTasks(cap: number): Promise<CappedCounts>;
 
   /**
-   * Moves due `scheduled` tasks to `queued`, then takes up to `max` queued tasks of the given types and queues, by
+   * Moves due `scheduled` tasks to `queued` and due waits (`waiting` tasks whose sleep ended or signal wait timed
+   * out: event `resumed`) back to `queued`, then takes up to `max` queued tasks of the given types and queues, by
    * priority (higher first), then runAt, then id, skipping paused queues and never exceeding a queue's maxConcurrency
-   * or rateLimit (counted across all processes); in a queue with maxPerKey, never more than that many running per
+   * or rateLimit, or a type's rateLimit (counted across all processes); in a queue with maxPerKey, never more than that many running per
    * concurrencyKey, taking tasks round-robin across keys within a priority; each becomes `running` with attempts + 1, a fresh attempt token, a
    * lease until now + leaseMs, and a `started` event. Two concurrent claims never return the same task.
    */
   claim(request: ClaimRequest): Promise<Claim[]>;
-  /** Earliest runAt of a scheduled task in these queues (null: all), or null: lets workers sleep exactly that long. */
+  /**
+   * Earliest runAt of a scheduled task, or wake time of a waiting task (sleep end, signal timeout), in these queues
+   * (null: all), or null: lets workers sleep exactly that long.
+   */
   nextScheduledAt(queues: readonly string[] | null): Promise<number | null>;
 
   heartbeat(ref: AttemptRef, leaseMs: number, now: number): Promise<LeaseState>;
@@ -244,15 +337,18 @@ export interface Store {
    * Ends attempts, all in one transaction (the engine coalesces concurrent completions so one commit serves many):
    * `completed`, `failed` (dead-letter), `cancelled`, or a retry at runAt (`scheduled`, or `queued` when runAt <= now),
    * appending the matching event (`completed`, `failed`, `cancelled`, `retrying`). A refused request changes nothing
-   * and does not affect the others.
+   * and does not affect the others. A child of a wait that ends (not a retry) takes one off its waiting parent's
+   * pending count (event `child-finished` on the parent), and the parent whose count reaches 0 is queued (`resumed`).
    */
   finish(requests: readonly FinishRequest[], now: number): Promise<FinishResult[]>;
   /** Running tasks whose lease ended before `now`, oldest lease first. */
   expiredLeases(now: number, limit: number): Promise<ExpiredLease[]>;
 
   /**
-   * A scheduled or queued task becomes `cancelled` at once (event `cancelled`); a running one gets cancelRequested
-   * and ends when its worker stops. Terminal tasks throw InvalidStateError; unknown ids TaskNotFoundError.
+   * A scheduled, queued or waiting task becomes `cancelled` at once (event `cancelled`); a running one gets
+   * cancelRequested and ends when its worker stops. A waiting task's unfinished children of its wait are cancelled
+   * in the same transaction, each as by its own cancel (down the tree); a child of a wait cancelled at once counts
+   * as finished for its waiting parent. Terminal tasks throw InvalidStateError; unknown ids TaskNotFoundError.
    */
   cancel(id: string, reason: string, now: number): Promise<Task>;
   /**
@@ -267,7 +363,8 @@ export interface Store {
    */
   retryFailed(queue: string, limit: number, now: number): Promise<number>;
   /**
-   * Deletes a task that is not running, with its events; false when there is no such task. A running task throws
+   * Deletes a task that is not running, with its events, checkpoints, steps and signals; false when there is no such
+   * task. A running task throws
    * InvalidStateError (cancel it first).
    */
   deleteTask(id: string): Promise<boolean>;
@@ -300,7 +397,10 @@ export interface Store {
   advanceSchedule(name: string, fromNextRunAt: number, toNextRunAt: number | null, fired: { at: number; taskId: string } | null, now: number): Promise<boolean>;
 
   // ---- retention ----
-  /** Deletes up to `limit` tasks of this terminal status finished before `before`, with their events; returns how many. */
+  /**
+   * Deletes up to `limit` tasks of this terminal status finished before `before`, with their events, checkpoints,
+   * steps and signals; returns how many.
+   */
   deleteFinishedTasks(status: 'completed' | 'failed' | 'cancelled', before: number, limit: number): Promise<number>;
 
   // ---- workers ----
@@ -325,6 +425,54 @@ export interface Store {
    * once, gets the same value. For keys every API node must share, such as the one that signs follow tokens.
    */
   secret(name: string): Promise<string>;
+
+  // ---- durable execution (docs/durable.md, "Store model") ----
+  /**
+   * Appends version checkpointVersion + 1 of the task's state (event `checkpoint` { version, label, size }), guarded
+   * by the attempt token like `progress` (StaleAttemptError otherwise). `size`: the state's JSON size in bytes, which
+   * the caller measured against its limit; the store keeps the state whole, whatever its size.
+   */
+  saveCheckpoint(ref: AttemptRef, state: Json, options: { label?: string | null; size: number }, now: number): Promise<CheckpointInfo>;
+  /** Oldest first, without states. TaskNotFoundError for an unknown task. */
+  listCheckpoints(taskId: string): Promise<CheckpointInfo[]>;
+  /** One version with its state, or the latest; null when there is no such version (or task). */
+  getCheckpoint(taskId: string, version: number | 'latest'): Promise<Checkpoint | null>;
+  /**
+   * `retry` for durable tasks: a failed or cancelled task goes back to `queued` (attempts reset, event `retrying`
+   * { manual, recover, fromVersion }). With `fromVersion` older than the latest, that version's state is saved again
+   * as a new latest version (label `recover:N`), so the next attempt resumes from it; history is never rewritten.
+   * InvalidStateError in other states; ValidationError for an unknown version.
+   */
+  recover(taskId: string, options: { fromVersion?: number }, now: number): Promise<Task>;
+
+  /**
+   * Stores a step's result, guarded by the attempt token. A name the task has stored already throws
+   * StepExistsError (the first result stands: read it with listSteps). No event.
+   */
+  saveStep(ref: AttemptRef, name: string, result: Json, now: number): Promise<StepRecord>;
+  /** Oldest first. TaskNotFoundError for an unknown task. */
+  listSteps(taskId: string): Promise<StepRecord[]>;
+
+  /**
+   * Ends a running attempt by suspending the task, atomically, unless the wait's condition holds already:
+   * - children: creates `tasks` (in order, parentId = the task; their own `created` events) unless children of this
+   *   wait name exist already, in which case none are created and their outcomes answer when all have finished;
+   * - sleep: holds when `until` <= now;
+   * - signal: holds when a signal of this name was sent (the earliest; a wait takes it, and every later wait of this
+   *   name gets the same one), or when `timeoutAt` <= now (`signal-timeout`).
+   * Suspending: status `waiting`, no lease, no token, the attempt not counted against maxAttempts, event `waiting`.
+   * StaleAttemptError when the token is not current.
+   */
+  suspend(ref: AttemptRef, wait: WaitRequest, now: number): Promise<SuspendResult>;
+  /** The children of a parent's wait, in the order given, with their outcomes. */
+  childOutcomes(parentId: string, name: string): Promise<ChildOutcome[]>;
+  /**
+   * Stores a signal (event `signal` { name }); a task waiting for this name is queued again (event `resumed`). A
+   * signal nobody waits for yet is kept for a later wait. Terminal tasks throw InvalidStateError.
+   */
+  sendSignal(taskId: string, name: string, data: Json, now: number): Promise<SendSignalResult>;
+  /** The task's signals, oldest first. */
+  listSignals(taskId: string): Promise<SignalRecord[]>;
 
   /** Registers a listener for changes; returns the function that removes it. */
   listen(listener: NoticeListener): () => void;

@@ -5,8 +5,8 @@
 // PostgreSQL also writes each event row from inside its one-statement writes (postgres/sql/*.ts): those statements
 // build the same kind and data in SQL, and the conformance suite checks that a notice's event equals the stored one.
 import { TaskErrorCode } from '../core/error-codes.ts';
-import type { Json, Progress, TaskError, TaskEvent, TaskEventKind, TaskStatus } from '../core/task.ts';
-import type { AttemptOutcome, QueueSettingsPatch, StoreNotice } from './store.ts';
+import type { Json, Progress, TaskError, TaskEvent, TaskEventKind, TaskStatus, WaitingFor } from '../core/task.ts';
+import type { AttemptOutcome, LeaseState, QueueSettingsPatch, StoreNotice } from './store.ts';
 
 /** Where notices go: an array of a write's notices, or a backend's pending notices of its transaction. */
 export interface NoticeSink {
@@ -162,4 +162,51 @@ export function queueSettingsNotices(name: string, patch: QueueSettingsPatch): S
   const mayFreeTasks =
     patch.paused === false || patch.maxConcurrency !== undefined || patch.rateLimit !== undefined || patch.maxPerKey !== undefined;
   return mayFreeTasks ? [readyNotice(name)] : [];
+}
+
+// ---- durable execution (docs/durable.md, "Store model"); decisions shared by the backends are in ./waits.ts ----
+
+export function checkpointEvent(taskId: string, seq: number, info: { version: number; label: string | null; size: number }, at: number): TaskEvent {
+  return { taskId, seq, kind: 'checkpoint', data: { version: info.version, label: info.label, size: info.size }, at };
+}
+
+/** A running task suspended. */
+export function waitingEvent(taskId: string, seq: number, waitingFor: WaitingFor, at: number): TaskEvent {
+  return { taskId, seq, kind: 'waiting', data: { waitingFor: waitingFor as unknown as Json }, at };
+}
+
+/** Why a waiting task is queued again: its children finished, its sleep ended, its signal came, or its wait timed out. */
+export type ResumeReason = 'children' | 'slept' | 'signal' | 'signal-timeout';
+
+export function resumedEvent(taskId: string, seq: number, reason: ResumeReason, name: string, at: number): TaskEvent {
+  return { taskId, seq, kind: 'resumed', data: { reason, name }, at };
+}
+
+export function signalEvent(taskId: string, seq: number, name: string, at: number): TaskEvent {
+  return { taskId, seq, kind: 'signal', data: { name }, at };
+}
+
+/** On the parent: one of the children it waits for finished; `pending` children of the wait remain. */
+export function childFinishedEvent(
+  parentId: string,
+  seq: number,
+  child: { id: string; status: TaskStatus },
+  name: string,
+  pending: number,
+  at: number,
+): TaskEvent {
+  return { taskId: parentId, seq, kind: 'child-finished', data: { childId: child.id, name, status: child.status, pending }, at };
+}
+
+/** The `retrying` event of a recover: a retry by hand that resumes from a checkpoint. */
+export function recoverEvent(taskId: string, seq: number, fromVersion: number | null, at: number): TaskEvent {
+  return { taskId, seq, kind: 'retrying', data: { manual: true, recover: true, fromVersion }, at };
+}
+
+/** What a heartbeat answers, from the columns it returns: the lease, a pending cancel, and the soft time limit. */
+export function leaseState(leaseUntil: number, cancelRequested: boolean, startedAt: number | null, softTimeoutMs: number | null, now: number): LeaseState {
+  const lease = { leaseExpiresAt: leaseUntil, cancelRequested };
+  if (startedAt === null || softTimeoutMs === null) return lease;
+  const softDeadline = startedAt + softTimeoutMs;
+  return { ...lease, softDeadline, softTimeLimitExceeded: now >= softDeadline };
 }

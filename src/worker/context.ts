@@ -10,8 +10,19 @@ export interface TaskContext {
   readonly taskId: string;
   /** 1 on the first run, 2 on the first retry, … */
   readonly attempt: number;
-  /** Aborts when the task is cancelled, times out, loses its lease, or the worker shuts down; `reason` says which. */
+  /**
+   * Aborts when the task is cancelled, times out (its hard limit, timeoutMs: the attempt has failed with TIMEOUT),
+   * loses its lease, or the worker shuts down; `reason` says which.
+   */
   readonly signal: AbortSignal;
+  /**
+   * Aborts when the soft time limit (softTimeoutMs) passes, with a `SoftTimeLimitExceeded` error as its reason: wrap
+   * up and return. Unlike `signal`, nothing has failed: what the handler returns after it is the task's result. Never
+   * aborts for a task without a soft limit.
+   */
+  readonly softSignal: AbortSignal;
+  /** When the soft limit passes, epoch ms on this worker's clock; null without one. */
+  readonly softDeadline: number | null;
   /** A logger with taskId, queue, type and attempt bound. */
   readonly log: Logger;
   /** Reports progress: `progress(30, 'calling the model')` or `progress({ percent, message, phase, data })`. */
@@ -30,8 +41,17 @@ function toProgress(percent: number | Progress, message?: string, data?: Json): 
   return p;
 }
 
-/** `signal` and `log` are made on first use: most handlers of short tasks use neither. */
-export function createContext(backend: WorkerBackend, task: Task, ref: AttemptRef, signal: () => AbortSignal, log: () => Logger): TaskContext {
+/** What the runtime gives a context besides the task: its signals and logger, made on first use. */
+export interface ContextParts {
+  signal: () => AbortSignal;
+  softSignal: () => AbortSignal;
+  softDeadline: number | null;
+  log: () => Logger;
+}
+
+/** `signal`, `softSignal` and `log` are made on first use: most handlers of short tasks use none of them. */
+export function createContext(backend: WorkerBackend, task: Task, ref: AttemptRef, parts: ContextParts): TaskContext {
+  const { signal, softSignal, log } = parts;
   return {
     task,
     taskId: task.id,
@@ -39,6 +59,10 @@ export function createContext(backend: WorkerBackend, task: Task, ref: AttemptRe
     get signal() {
       return signal();
     },
+    get softSignal() {
+      return softSignal();
+    },
+    softDeadline: parts.softDeadline,
     get log() {
       return log();
     },

@@ -69,6 +69,9 @@ class Execution {
   readonly #rootLog: Logger;
   #slotHeld = true;
   #controller: AbortController | undefined;
+  #softController: AbortController | undefined;
+  /** Set once the soft time limit has passed (by the local timer or a heartbeat answer). */
+  softReason: Error | undefined;
   #onAbort: (() => void) | undefined;
   #aborted: Promise<void> | undefined;
   #log: Logger | undefined;
@@ -89,6 +92,24 @@ class Execution {
       if (this.abortReason) this.#controller.abort(this.abortReason);
     }
     return this.#controller.signal;
+  }
+
+  /** The handler's ctx.softSignal, made on first use like `signal`. */
+  get softSignal(): AbortSignal {
+    if (!this.#softController) {
+      this.#softController = new AbortController();
+      if (this.softReason) this.#softController.abort(this.softReason);
+    }
+    return this.#softController.signal;
+  }
+
+  /** The soft time limit passed: tells the handler (ctx.softSignal), which may still return its result. Once. */
+  softLimit(): void {
+    if (this.softReason || this.settled) return;
+    const reason = new Error(`task soft time limit (${this.claim.task.softTimeoutMs} ms) exceeded`);
+    reason.name = 'SoftTimeLimitExceeded';
+    this.softReason = reason;
+    this.#softController?.abort(reason);
   }
 
   /** Aborts the attempt: ctx.signal, and the wait for the handler's outcome. Once. */
@@ -305,11 +326,22 @@ export class Worker {
     const { task } = execution.claim;
     const { ref } = execution;
     const timeout = task.timeoutMs === null ? undefined : setTimeout(() => this.#abort(task.id, 'timed out'), task.timeoutMs);
+    // Timed from the claim's arrival on this worker's clock, as the hard limit is; a heartbeat answer saying the
+    // server's soft deadline passed fires it too.
+    // (`?? null`: a claim from a server older than soft limits has no such field.)
+    const softMs = task.softTimeoutMs ?? null;
+    const softTimeout = softMs === null ? undefined : setTimeout(() => execution.softLimit(), softMs);
+    const softDeadline = softMs === null ? null : Date.now() + softMs;
     // The handler runs in a span whose parent is the trace the task was submitted in (a no-op without an SDK).
     const { span, context: traceContext } = startRunSpan(task);
     let spanOutcome: { error?: unknown; aborted?: string } = {};
     try {
-      const context = createContext(this.#backend, task, ref, () => execution.signal, () => execution.log);
+      const context = createContext(this.#backend, task, ref, {
+        signal: () => execution.signal,
+        softSignal: () => execution.softSignal,
+        softDeadline,
+        log: () => execution.log,
+      });
       let outcome: { value: unknown } | { error: unknown } | null;
       let returned: unknown;
       try {
@@ -361,6 +393,7 @@ export class Worker {
       }
     } finally {
       clearTimeout(timeout);
+      clearTimeout(softTimeout);
       endRunSpan(span, spanOutcome);
       execution.freeSlot();
       if (this.#active.get(task.id) === execution) this.#active.delete(task.id);
@@ -388,6 +421,7 @@ export class Worker {
     try {
       const lease = await this.#backend.heartbeat(execution.ref);
       if (lease.cancelRequested) this.#abort(execution.ref.taskId, 'cancelled');
+      else if (lease.softTimeLimitExceeded) execution.softLimit();
     } catch (error) {
       if (error instanceof StaleAttemptError || (error as { code?: string }).code === 'STALE_ATTEMPT') {
         execution.log.warn('lease lost: another attempt owns this task now; aborting this one');

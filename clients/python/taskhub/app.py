@@ -240,14 +240,17 @@ class TaskhubTask:
         priority: Optional[int] = None,
         queue: Optional[str] = None,
         time_limit: Optional[float] = None,
+        soft_time_limit: Optional[float] = None,
         max_retries: Optional[int] = None,
         idempotency_key: Optional[str] = None,
         tags: Optional[Dict[str, str]] = None,
     ) -> AsyncResult:
         """Submits a call. countdown: seconds from now; eta: a datetime; priority: higher runs first; time_limit:
-        seconds (the hard limit of each attempt); max_retries: retries after the first attempt."""
+        seconds (the hard limit of each attempt); soft_time_limit: seconds (the task's softTimeoutMs: the handler gets
+        SoftTimeLimitExceeded and may still return); max_retries: retries after the first attempt."""
         retries = self.max_retries if max_retries is None else max_retries
         limit = self.time_limit if time_limit is None else time_limit
+        soft = self.soft_time_limit if soft_time_limit is None else soft_time_limit
         options: Dict[str, Any] = {
             "queue": queue or self.queue or self.app.default_queue,
             "priority": self.priority if priority is None else priority,
@@ -255,6 +258,7 @@ class TaskhubTask:
             "run_at": eta,
             "max_attempts": None if retries is None else retries + 1,
             "timeout": limit,
+            "soft_timeout": soft,
             "backoff": self._backoff(),
             "idempotency_key": idempotency_key,
             "tags": tags,

@@ -24,6 +24,7 @@ from urllib.parse import quote
 
 from ._http import Http
 from .errors import (
+    NotFoundError,
     TaskhubError,
     TaskhubHttpError,
     TaskhubNetworkError,
@@ -59,12 +60,14 @@ def task_spec(
     max_attempts: Optional[int] = None,
     backoff: Optional[Dict[str, Any]] = None,
     timeout: Optional[float] = None,
+    soft_timeout: Optional[float] = None,
     tags: Optional[Dict[str, str]] = None,
     parent_id: Optional[str] = None,
     idempotency_key: Optional[str] = None,
     **wire: Any,
 ) -> Dict[str, Any]:
-    """The wire body of a task. `delay` and `timeout` are seconds; `run_at` a datetime or epoch ms; `backoff` as on
+    """The wire body of a task. `delay`, `timeout` (the hard limit) and `soft_timeout` (below it: the handler is told
+    and may still return) are seconds; `run_at` a datetime or epoch ms; `backoff` as on
     the wire ({"type": "fixed"|"exponential", "delayMs", "maxDelayMs", "jitter"}). Extra keyword arguments are
     passed through as wire fields (e.g. timeoutMs=None for no limit)."""
     spec: Dict[str, Any] = {"type": type, "payload": payload}
@@ -76,6 +79,7 @@ def task_spec(
         ("maxAttempts", max_attempts),
         ("backoff", backoff),
         ("timeoutMs", _ms(timeout)),
+        ("softTimeoutMs", _ms(soft_timeout)),
         ("tags", tags),
         ("parentId", parent_id),
         ("idempotencyKey", idempotency_key),
@@ -84,6 +88,20 @@ def task_spec(
             spec[key] = value
     spec.update(wire)
     return spec
+
+
+_RATE_UNITS = {"s": 1000, "m": 60_000, "h": 3_600_000}
+
+
+def parse_rate_limit(rate: Any) -> Optional[Dict[str, int]]:
+    """None, {"count", "intervalMs"}, or Celery's "N/s", "N/m", "N/h" (a bare number is per second)."""
+    if rate is None or isinstance(rate, dict):
+        return rate
+    text = str(rate).strip()
+    count, _, unit = text.partition("/")
+    if not count.isdigit() or (unit or "s") not in _RATE_UNITS:
+        raise ValueError(f"rate limit {rate!r}: expected N/s, N/m or N/h, or {{'count', 'intervalMs'}}")
+    return {"count": int(count), "intervalMs": _RATE_UNITS[unit or "s"]}
 
 
 def _tid(task_id: str) -> str:
@@ -334,6 +352,31 @@ class TaskhubClient:
 
     def workers(self) -> List[Dict[str, Any]]:
         return self._http.request("GET", "/workers")[1]["workers"]
+
+    # ---- task types (admin) ----
+
+    def types(self) -> List[Dict[str, Any]]:
+        """Every task type's settings: [{"type", "defaults", "payloadSchema", "rateLimit", "updatedAt"}, ...]."""
+        return self._http.request("GET", "/types")[1]["types"]
+
+    def get_type(self, type: str) -> Dict[str, Any]:  # noqa: A002
+        return self._http.request("GET", f"/types/{quote(type, safe='')}")[1]
+
+    def put_type(self, type: str, *, defaults: Optional[Dict[str, Any]] = None, payload_schema: Any = None,  # noqa: A002
+                 rate_limit: Any = None) -> Dict[str, Any]:
+        """Replaces a task type's settings as a whole: `defaults` ({"maxAttempts", "backoff", "timeoutMs",
+        "softTimeoutMs", "queue"}), a JSON Schema for payloads, and `rate_limit`: at most N starts of the type across
+        every queue and worker, as Celery's rate_limit ("10/m": N per s, m or h) or {"count", "intervalMs"}."""
+        body: Dict[str, Any] = {"defaults": defaults or {}, "payloadSchema": payload_schema, "rateLimit": parse_rate_limit(rate_limit)}
+        return self._http.request("PUT", f"/types/{quote(type, safe='')}", body)[1]
+
+    def set_type_rate_limit(self, type: str, rate_limit: Any) -> Dict[str, Any]:  # noqa: A002
+        """Sets (or, with None, removes) a type's rate limit, keeping its other settings."""
+        try:
+            current = self.get_type(type)
+        except NotFoundError:
+            current = {}
+        return self.put_type(type, defaults=current.get("defaults"), payload_schema=current.get("payloadSchema"), rate_limit=rate_limit)
 
 
 def _sse_messages(response: http.client.HTTPResponse, stop: Optional[threading.Event]) -> Iterator[Tuple[str, str, Optional[float]]]:

@@ -366,6 +366,15 @@ class _Slot:
         self.kill()
 
 
+def _soft_limit(task: Dict[str, Any], registration: "_Registration") -> Optional[float]:
+    """The soft time limit in seconds: the task's softTimeoutMs (from the claim, as the hard limit comes from its
+    timeoutMs), else the handler's soft_time_limit."""
+    soft_ms = task.get("softTimeoutMs")
+    if isinstance(soft_ms, (int, float)) and not isinstance(soft_ms, bool):
+        return soft_ms / 1000.0
+    return registration.soft_time_limit
+
+
 class _Execution:
     def __init__(self, ctx: TaskContext, registration: "_Registration", slot: _Slot):
         self.ctx = ctx
@@ -462,7 +471,8 @@ class Worker:
     def handle(self, task_type: str, fn: Handler, *, time_limit: Optional[float] = None, soft_time_limit: Optional[float] = None) -> "Worker":
         """Registers the handler of a task type: fn(payload, ctx) -> JSON-serialisable result. fn must be importable
         by the child process (a module-level function, or a task of the Celery-style layer). `time_limit` (seconds)
-        applies to tasks submitted without `timeoutMs`; `soft_time_limit` raises SoftTimeLimitExceeded in the handler."""
+        applies to tasks submitted without `timeoutMs`; `soft_time_limit` (seconds, for tasks submitted without
+        `softTimeoutMs`) raises SoftTimeLimitExceeded in the handler."""
         if not callable(fn) and not hasattr(fn, "_taskhub_call"):
             raise TypeError(f"handler for {task_type} must be callable")
         self._handlers[task_type] = _Registration(fn, handler_ref(fn), time_limit, soft_time_limit)
@@ -588,7 +598,7 @@ class Worker:
         if registration is None or slot is None:  # cannot happen: the claim names only our types, max free slots
             self._release(claim["task"]["id"], claim["attemptToken"], "no handler or no free slot")
             return
-        ctx = TaskContext(self._http, claim, registration.soft_time_limit)
+        ctx = TaskContext(self._http, claim, _soft_limit(claim["task"], registration))
         execution = _Execution(ctx, registration, slot)
         execution.thread = threading.Thread(target=self._supervise, args=(execution,), name=f"task-{ctx.task_id}", daemon=True)
         with self._lock:
@@ -603,7 +613,7 @@ class Worker:
             try:
                 slot.ensure(self.child_start_timeout)
                 assert slot.conn is not None and slot.process is not None
-                slot.conn.send(("run", {"task": ctx.task, "attemptToken": ctx.attempt_token}, execution.registration.ref, execution.registration.soft_time_limit))
+                slot.conn.send(("run", {"task": ctx.task, "attemptToken": ctx.attempt_token}, execution.registration.ref, ctx.soft_time_limit))
                 execution.begin()  # the time limit counts from here, not from a child's start-up
             except Exception as error:  # noqa: BLE001
                 slot.kill()

@@ -126,14 +126,7 @@ export async function queuesCommand(argv: string[]): Promise<void> {
     if (verb === 'resume') return hub.resumeQueue(name as string);
     const cap = int(values, 'max-concurrency');
     const perKey = int(values, 'max-per-key');
-    const rate = str(values, 'rate');
-    let rateLimit: { count: number; intervalMs: number } | null | undefined;
-    if (rate === 'none') rateLimit = null;
-    else if (rate !== undefined) {
-      const match = /^(\d+)\/(\d+)$/.exec(rate);
-      if (!match) throw new UsageError(`--rate "${rate}": expected N/MS, e.g. 10/1000`);
-      rateLimit = { count: Number(match[1]), intervalMs: Number(match[2]) };
-    }
+    const rateLimit = rateOf(values);
     if (cap === undefined && rateLimit === undefined && perKey === undefined) {
       throw new UsageError(`give --max-concurrency, --rate or --max-per-key: ${usage}`);
     }
@@ -145,28 +138,55 @@ export async function queuesCommand(argv: string[]): Promise<void> {
   });
 }
 
+/** `--rate N/MS` (a rate limit), `none` (remove it), or absent (undefined). */
+function rateOf(values: ParsedCommand['values']): { count: number; intervalMs: number } | null | undefined {
+  const rate = str(values, 'rate');
+  if (rate === undefined) return undefined;
+  if (rate === 'none') return null;
+  const match = /^(\d+)\/(\d+)$/.exec(rate);
+  if (!match) throw new UsageError(`--rate "${rate}": expected N/MS, e.g. 10/1000`);
+  return { count: Number(match[1]), intervalMs: Number(match[2]) };
+}
+
 export const typesOptions: OptionSpecs = {
   'max-attempts': { type: 'string', help: 'default maxAttempts for tasks of this type' },
-  timeout: { type: 'string', help: 'default per-attempt time limit, ms' },
+  timeout: { type: 'string', help: 'default per-attempt (hard) time limit, ms' },
+  'soft-timeout': { type: 'string', help: 'default soft time limit, ms (below --timeout): the handler is told and may still return' },
   queue: { type: 'string', help: 'default queue' },
   schema: { type: 'string', help: 'file with a JSON Schema the payload must match' },
+  rate: { type: 'string', help: 'at most N starts of the type per interval, across queues and processes: N/MS ("none" removes it)' },
   ...local,
 };
-export const typesSummary = 'Lists, sets (put) and deletes per-type defaults and payload schemas.';
+export const typesSummary = 'Lists, sets (put), rate-limits (limit) and deletes per-type defaults, payload schemas and rate limits.';
 export async function typesCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parseCommand(argv, typesOptions);
-  const usage = 'taskhub types [list | put TYPE [--max-attempts N] [--timeout MS] [--queue Q] [--schema FILE] | delete TYPE]';
-  const [verb, name] = action(positionals, ['list', 'put', 'delete'], usage);
+  const usage =
+    'taskhub types [list | put TYPE [--max-attempts N] [--timeout MS] [--soft-timeout MS] [--queue Q] [--schema FILE] [--rate N/MS] | limit TYPE --rate N/MS|none | delete TYPE]';
+  const [verb, name] = action(positionals, ['list', 'put', 'limit', 'delete'], usage);
   await withHub(values, async (hub) => {
     if (verb === 'list') return hub.types.list();
     if (verb === 'delete') return { deleted: await hub.types.delete(name as string) };
+    const rateLimit = rateOf(values);
+    if (verb === 'limit') {
+      // Only the rate limit changes: the type's other settings are read and put back as they are.
+      if (rateLimit === undefined) throw new UsageError(`give --rate N/MS or --rate none: ${usage}`);
+      const current = (await hub.types.list()).find((t) => t.type === name);
+      return hub.setTypeSettings(name as string, { defaults: current?.defaults ?? {}, payloadSchema: current?.payloadSchema ?? null, rateLimit });
+    }
     const schemaFile = str(values, 'schema');
     const maxAttempts = int(values, 'max-attempts');
     const timeoutMs = int(values, 'timeout');
+    const softTimeoutMs = int(values, 'soft-timeout');
     const queue = str(values, 'queue');
     return hub.setTypeSettings(name as string, {
-      defaults: { ...(maxAttempts !== undefined ? { maxAttempts } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}), ...(queue ? { queue } : {}) },
+      defaults: {
+        ...(maxAttempts !== undefined ? { maxAttempts } : {}),
+        ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+        ...(softTimeoutMs !== undefined ? { softTimeoutMs } : {}),
+        ...(queue ? { queue } : {}),
+      },
       payloadSchema: schemaFile ? json(readFileSync(schemaFile, 'utf8'), `--schema ${schemaFile}`) : null,
+      rateLimit: rateLimit ?? null,
     });
   });
 }

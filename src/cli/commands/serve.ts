@@ -17,7 +17,8 @@ export const serveOptions: OptionSpecs = {
   'jwt-public-key': { type: 'string', env: 'TASKHUB_JWT_PUBLIC_KEY', help: 'accept RS256/ES256/EdDSA JWTs verified with this public key file (PEM or JWK); implies --auth' },
   'jwt-audience': { type: 'string', env: 'TASKHUB_JWT_AUDIENCE', help: 'JWTs must name this audience (aud); recommended when your identity provider serves other services too' },
   'jwt-issuer': { type: 'string', env: 'TASKHUB_JWT_ISSUER', help: 'JWTs must come from this issuer (iss)' },
-  'rate-limit-submit': { type: 'string', env: 'TASKHUB_RATE_LIMIT_SUBMIT', default: '2000/1000', help: 'changes (submit, cancel, publish, …) allowed per token (per address without auth): N/MS, or off' },
+  'rate-limit-submit': { type: 'string', env: 'TASKHUB_RATE_LIMIT_SUBMIT', default: '2000/1000', help: 'submits (POST /tasks, /tasks/batch, /events) allowed per token (per address without auth): N/MS, or off' },
+  'rate-limit-control': { type: 'string', env: 'TASKHUB_RATE_LIMIT_CONTROL', default: '2000/1000', help: 'other changes (cancel, retry, delete, settings, …) allowed per token: N/MS, or off' },
   'rate-limit-read': { type: 'string', env: 'TASKHUB_RATE_LIMIT_READ', default: '5000/1000', help: 'reads (get, list, stream connects, …) allowed per token: N/MS, or off' },
   ...workerOptions,
   handlers: { ...workerOptions.handlers, help: 'handlers module to run in this process (optional)' },
@@ -76,7 +77,11 @@ export async function serveCommand(argv: string[]): Promise<void> {
   if (!auth && !isLoopback(host)) {
     throw new UsageError(`--host ${host}: listening beyond loopback requires auth (--auth, --jwt-secret or --jwt-public-key), and none is configured`);
   }
-  const rateLimits = { submit: rateLimitOf(values, 'rate-limit-submit'), read: rateLimitOf(values, 'rate-limit-read') };
+  const rateLimits = {
+    submit: rateLimitOf(values, 'rate-limit-submit'),
+    control: rateLimitOf(values, 'rate-limit-control'),
+    read: rateLimitOf(values, 'rate-limit-read'),
+  };
   const port = int(values, 'port') ?? 8080;
   const logger = loggerOf(values);
   const file = str(values, 'handlers');

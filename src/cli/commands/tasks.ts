@@ -12,7 +12,8 @@ export const submitOptions: OptionSpecs = {
   priority: { type: 'string', help: 'integer, higher runs first (default 0)' },
   delay: { type: 'string', help: 'run after this many ms' },
   'max-attempts': { type: 'string', help: 'attempts before the task is dead-lettered (default 3)' },
-  timeout: { type: 'string', help: 'per-attempt time limit in ms' },
+  timeout: { type: 'string', help: 'per-attempt (hard) time limit in ms' },
+  'soft-timeout': { type: 'string', help: 'soft time limit in ms (below --timeout): the handler is told and may still return' },
   'idempotency-key': { type: 'string', help: 'submitting the same key again returns the same task' },
   tag: { type: 'string', multiple: true, help: 'KEY=VALUE, repeatable' },
   'payload-file': { type: 'string', help: 'read the JSON payload from this file (- for stdin)' },
@@ -58,6 +59,8 @@ export async function submitCommand(argv: string[]): Promise<void> {
   if (maxAttempts !== undefined) spec.maxAttempts = maxAttempts;
   const timeoutMs = int(values, 'timeout');
   if (timeoutMs !== undefined) spec.timeoutMs = timeoutMs;
+  const softTimeoutMs = int(values, 'soft-timeout');
+  if (softTimeoutMs !== undefined) spec.softTimeoutMs = softTimeoutMs;
   const key = str(values, 'idempotency-key');
   if (key !== undefined) spec.idempotencyKey = key;
 

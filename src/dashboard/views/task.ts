@@ -171,6 +171,8 @@ export function taskView(root: HTMLElement, _params: URLSearchParams, app: AppCo
       ...fact('Waited', waited === null || waited < 0 ? null : duration(waited)),
       ...fact('Run time', ran === null ? null : duration(ran)),
       ...fact('Time limit', t.timeoutMs === null ? null : duration(t.timeoutMs)),
+      // `?? null`: a task from a server older than soft limits has no such field.
+      ...fact('Soft time limit', (t.softTimeoutMs ?? null) === null ? null : duration(t.softTimeoutMs as number)),
       ...fact('Worker', lastWorker),
       ...fact('Owner', t.owner),
       ...fact('Tags', tags.length ? tags.map(([k, v]) => `${k}: ${v}`).join(', ') : null),

@@ -1,5 +1,6 @@
-// Per-type settings over HTTP: defaults (maxAttempts, backoff, timeoutMs, queue) applied at submit to tasks of the
-// type that do not say, and a JSON Schema their payloads must match. Shared configuration: `admin` scope.
+// Per-type settings over HTTP: defaults (maxAttempts, backoff, timeoutMs, softTimeoutMs, queue) applied at submit to
+// tasks of the type that do not say, a JSON Schema their payloads must match, and a rate limit the claim enforces.
+// Shared configuration: `admin` scope.
 import { checkName } from '../../core/validate.ts';
 import type { RoutePlugin } from '../context.ts';
 import { HttpProblem } from '../errors.ts';
@@ -51,11 +52,12 @@ export const typeRoutes: RoutePlugin = async (app, { hub }) => {
     '/types/:type',
     {
       schema: {
-        summary: 'Set the defaults and payload schema of a task type',
+        summary: 'Set the defaults, payload schema and rate limit of a task type',
         description:
           'Replaces the type\'s settings as a whole. Submits of this type whose payload does not match ' +
-          '`payloadSchema` get a 400 naming the field. Every process applies new settings within a second. 201 when ' +
-          'the type had none, 200 when replaced.',
+          '`payloadSchema` get a 400 naming the field. Every process applies new defaults within a second; a ' +
+          '`rateLimit` holds from the next claim, across every queue and process. 201 when the type had none, 200 ' +
+          'when replaced.',
         tags: ['types'],
         params: TypeParams,
         body: TypeSettingsInput,

@@ -32,7 +32,7 @@ export const QueueList = {
   properties: { queues: { type: 'array', items: QueueCounts } },
 } as const;
 
-const RateLimit = {
+export const RateLimit = {
   type: ['object', 'null'],
   additionalProperties: false,
   required: ['count', 'intervalMs'],

@@ -52,7 +52,16 @@ export const TaskSpec = {
     },
     maxAttempts: { type: 'integer', description: 'Attempts before the task fails for good, 1..1000. Default 3.' },
     backoff: BackoffInput,
-    timeoutMs: { type: ['integer', 'null'], description: 'Time limit of each attempt, ms (1 ms..7 days); null for none.' },
+    timeoutMs: {
+      type: ['integer', 'null'],
+      description: 'Hard time limit of each attempt, ms (1 ms..7 days): the attempt fails with TIMEOUT and the handler is stopped; null for none.',
+    },
+    softTimeoutMs: {
+      type: ['integer', 'null'],
+      description:
+        'Soft time limit of each attempt, ms (1 ms..7 days, less than timeoutMs): the handler is told (ctx.softSignal; the ' +
+        'heartbeat answer says `softTimeLimitExceeded`) and may still return its result; null for none.',
+    },
     tags: Tags,
     parentId: { type: 'string', description: 'The task this one derives from.' },
     idempotencyKey: {
@@ -121,7 +130,7 @@ export const Task = {
   type: 'object',
   required: [
     'id', 'queue', 'type', 'payload', 'status', 'priority', 'runAt', 'attempts', 'maxAttempts', 'backoff', 'timeoutMs',
-    'idempotencyKey', 'tags', 'owner', 'parentId', 'concurrencyKey', 'traceparent', 'progress', 'result', 'error',
+    'softTimeoutMs', 'idempotencyKey', 'tags', 'owner', 'parentId', 'concurrencyKey', 'traceparent', 'progress', 'result', 'error',
     'cancelRequested', 'lastEventSeq', 'createdAt', 'updatedAt', 'startedAt', 'completedAt',
   ],
   properties: {
@@ -136,6 +145,7 @@ export const Task = {
     maxAttempts: { type: 'integer', minimum: 1 },
     backoff: Backoff,
     timeoutMs: { type: ['integer', 'null'] },
+    softTimeoutMs: { type: ['integer', 'null'] },
     idempotencyKey: { type: ['string', 'null'] },
     tags: Tags,
     owner: { type: ['string', 'null'] },

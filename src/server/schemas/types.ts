@@ -1,7 +1,15 @@
 // Schemas of per-type settings (routes/types.ts): defaults applied at submit and a payload schema.
 import { epochMs, nonEmptyString } from './common.ts';
 import { json, textPart } from './provider.ts';
+import { RateLimit } from './queues.ts';
 import { BackoffInput } from './tasks.ts';
+
+const TypeRateLimit = {
+  ...RateLimit,
+  description:
+    'At most `count` starts of this type in any window of `intervalMs`, across every queue and process (an exact ' +
+    "sliding window, enforced in the claim like a queue's); null or absent: none.",
+} as const;
 
 export const TypeDefaults = {
   type: 'object',
@@ -11,6 +19,7 @@ export const TypeDefaults = {
     maxAttempts: { type: 'integer', minimum: 1, maximum: 1000 },
     backoff: BackoffInput,
     timeoutMs: { type: ['integer', 'null'], minimum: 1, maximum: 7 * 86_400_000 },
+    softTimeoutMs: { type: ['integer', 'null'], minimum: 1, maximum: 7 * 86_400_000, description: 'Less than timeoutMs when both are set.' },
     queue: { type: 'string' },
   },
 } as const;
@@ -21,6 +30,7 @@ export const TypeSettingsInput = {
   additionalProperties: false,
   properties: {
     defaults: TypeDefaults,
+    rateLimit: TypeRateLimit,
     payloadSchema: json({
       type: ['object', 'boolean', 'null'],
       description: 'JSON Schema every payload of this type must match (submits that do not get a 400 naming the field); null: any JSON.',
@@ -36,6 +46,7 @@ export const TypeSettings = {
     type: { type: 'string' },
     defaults: TypeDefaults,
     payloadSchema: { type: ['object', 'boolean', 'null'] },
+    rateLimit: TypeRateLimit,
     updatedAt: epochMs('Epoch ms.'),
   },
 } as const;

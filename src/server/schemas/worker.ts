@@ -57,10 +57,18 @@ export const AttemptRequest = {
 export const LeaseState = {
   title: 'LeaseState',
   type: 'object',
-  required: ['leaseExpiresAt', 'cancelRequested'],
+  required: ['leaseExpiresAt', 'cancelRequested', 'softDeadline', 'softTimeLimitExceeded'],
   properties: {
     leaseExpiresAt: epochMs('The renewed end of the lease, epoch ms.'),
     cancelRequested: { type: 'boolean', description: 'Someone asked to cancel the task: stop the handler and call /fail (the task ends `cancelled`).' },
+    softDeadline: {
+      type: ['integer', 'null'],
+      description: "When the attempt's soft time limit passes (startedAt + softTimeoutMs, the server's clock), epoch ms; null without one.",
+    },
+    softTimeLimitExceeded: {
+      type: 'boolean',
+      description: 'The soft time limit has passed: tell the handler to finish up. It may still /complete; the hard limit (timeoutMs) is the worker\'s to enforce.',
+    },
   },
 } as const;
 

@@ -99,6 +99,37 @@ export function coordinationTests(suite: Suite): void {
     assert.equal(await drain(T0 + 2001), 1);
   });
 
+  it("never starts more than a type's rateLimit.count in any window, across queues and store instances", async () => {
+    const type = freshType();
+    const other = freshType();
+    await store.putTypeSettings({ type, defaults: {}, payloadSchema: null, rateLimit: { count: 3, intervalMs: 1000 }, updatedAt: T0 });
+    assert.deepEqual((await store.listTypeSettings()).find((t) => t.type === type)?.rateLimit, { count: 3, intervalMs: 1000 });
+    // Interleaved across two queues: the type's limit holds whatever queue its tasks are in.
+    await store.createTasks(Array.from({ length: 8 }, (_, i) => newTask({ type, queue: i % 2 ? `a-${type}` : `b-${type}` }, T0 - 100 + i)));
+    await store.createTasks([newTask({ type: other }, T0 - 50), newTask({ type: other }, T0 - 49)]);
+    const second = await target.openAnother();
+    try {
+      const drain = async (on: Store, now: number) => {
+        const claims = await on.claim(claimRequest({ types: [type, other], max: 10, now }));
+        await on.finish(claims.map((c) => ({ ref: { taskId: c.task.id, attemptToken: c.attemptToken }, outcome: { status: 'completed', result: null } })), now);
+        return claims.map((c) => c.task.type);
+      };
+      const first = await drain(store, T0);
+      assert.equal(first.filter((t) => t === type).length, 3);
+      assert.equal(first.filter((t) => t === other).length, 2, 'other types are not held back');
+      assert.deepEqual(await drain(second, T0 + 500), [], 'another store instance sees the same window');
+      assert.deepEqual(await drain(store, T0 + 999), []);
+      assert.deepEqual(await drain(second, T0 + 1000), [type, type, type]);
+      assert.deepEqual(await drain(store, T0 + 1999), []);
+      assert.deepEqual(await drain(store, T0 + 2000), [type, type]);
+    } finally {
+      await second.close();
+    }
+    await store.putTypeSettings({ type, defaults: {}, payloadSchema: null, rateLimit: null, updatedAt: T0 });
+    assert.equal((await store.listTypeSettings()).find((t) => t.type === type)?.rateLimit ?? null, null);
+    assert.equal(await store.deleteTypeSettings(type), true);
+  });
+
   it('shares a fair queue between keys: at most maxPerKey running per key, round-robin across keys', async () => {
     const type = freshType();
     const queue = `fair-${type}`;

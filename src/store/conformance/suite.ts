@@ -3,6 +3,7 @@
 import { after, before, describe } from 'node:test';
 import type { Store } from '../store.ts';
 import { coordinationTests } from './coordination.ts';
+import { durableTests } from './durable.ts';
 import type { ConformanceTarget } from './helpers.ts';
 import { taskLifeTests } from './task-life.ts';
 
@@ -26,5 +27,6 @@ export function storeConformance(name: string, target: ConformanceTarget): void 
     const suite = { target, store: () => store, freshType };
     taskLifeTests(suite);
     coordinationTests(suite);
+    durableTests(suite);
   });
 }

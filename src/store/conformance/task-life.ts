@@ -394,7 +394,7 @@ export function taskLifeTests(suite: Suite): void {
     await store.createTasks([newTask({ type, queue }), newTask({ type, queue }), newTask({ type, queue, delayMs: 1000 })]);
     await claimOne(store, { types: [type] });
     const counts = (await store.countByQueue()).find((c) => c.queue === queue);
-    assert.deepEqual(counts?.counts, { scheduled: 1, queued: 1, running: 1, completed: 0, failed: 0, cancelled: 0 });
+    assert.deepEqual(counts?.counts, { scheduled: 1, queued: 1, running: 1, waiting: 0, completed: 0, failed: 0, cancelled: 0 });
   });
 
   it('counts at a bounded cost: at most `cap` tasks of each status, naming the statuses that reached it', async () => {
@@ -405,7 +405,7 @@ export function taskLifeTests(suite: Suite): void {
     await finishOne(store, { ref: { taskId: claims[0].task.id, attemptToken: claims[0].attemptToken }, outcome: { status: 'completed', result: null } });
     await store.cancel(tasks[2].id, 'no', T0);
     const exact = (await store.countByQueue()).find((c) => c.queue === queue);
-    assert.deepEqual(exact?.counts, { scheduled: 1, queued: 0, running: 1, completed: 1, failed: 0, cancelled: 1 });
+    assert.deepEqual(exact?.counts, { scheduled: 1, queued: 0, running: 1, waiting: 0, completed: 1, failed: 0, cancelled: 1 });
     const generous = await store.countTasks(1_000_000);
     assert.deepEqual(generous.queues.find((c) => c.queue === queue)?.counts, exact?.counts);
     assert.deepEqual(generous.capped, []);
@@ -428,7 +428,7 @@ export function taskLifeTests(suite: Suite): void {
     const owner = `tenant-${type}`;
     await store.createTasks([newTask({ type, queue, owner }), newTask({ type, queue, owner, delayMs: 1000 }), newTask({ type, queue, owner: `${owner}-other` }), newTask({ type, queue })]);
     const mine = await store.countByQueue(owner);
-    assert.deepEqual(mine, [{ queue, counts: { scheduled: 1, queued: 1, running: 0, completed: 0, failed: 0, cancelled: 0 } }]);
+    assert.deepEqual(mine, [{ queue, counts: { scheduled: 1, queued: 1, running: 0, waiting: 0, completed: 0, failed: 0, cancelled: 0 } }]);
     assert.deepEqual(await store.countByQueue(`${owner}-nobody`), []);
     assert.equal((await store.countByQueue()).find((c) => c.queue === queue)?.counts.queued, 3);
   });

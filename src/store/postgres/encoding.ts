@@ -93,6 +93,7 @@ export function newTaskParams(tasks: readonly NewTask[]): unknown[] {
     arrayLiteral(backoffRefs),
     tags.json(),
     arrayLiteral(tagsRefs),
+    column((t) => t.softTimeoutMs),
   ];
 }
 

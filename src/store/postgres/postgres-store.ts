@@ -1,5 +1,7 @@
 // The shared backend: any number of API nodes and worker processes on one PostgreSQL database. Every Store call that
-// writes is one SQL statement (sql/*.ts), so it is atomic without BEGIN/COMMIT and costs one round trip. Changes
+// writes is one SQL statement (sql/*.ts), so it is atomic without BEGIN/COMMIT and costs one round trip; the durable
+// calls that must decide on what they read (suspend, sendSignal, recover, the cancel of a waiting task or of a child)
+// are one short transaction that first locks the task row (sql/durable.ts, docs/durable.md). Changes
 // reach other processes through LISTEN/NOTIFY on one channel per schema: right after a write commits, its notices go
 // to this process's listeners at once and, packed into as few NOTIFY messages as fit, to every other process (the
 // echo of our own messages is skipped by origin). docs/postgres.md explains why after commit and not inside it.
@@ -9,9 +11,16 @@
 // listener.ts (LISTEN and presence), publisher.ts (the outbox), settings.ts (everything that is not a task's life).
 // Reconnecting and fan-out are the backend-neutral notifier's (../notifier/notifier.ts).
 import { randomUUID } from 'node:crypto';
-import type { QueryResultRow } from 'pg';
-import { InvalidStateError, StaleAttemptError, StoreUnavailableError, TaskNotFoundError } from '../../core/errors.ts';
-import type { Progress, Task, TaskEvent, TaskStatus } from '../../core/task.ts';
+import type { PoolClient, QueryResultRow } from 'pg';
+import {
+  InvalidStateError,
+  StaleAttemptError,
+  StepExistsError,
+  StoreUnavailableError,
+  TaskNotFoundError,
+  ValidationError,
+} from '../../core/errors.ts';
+import type { Json, Progress, Task, TaskError, TaskEvent, TaskStatus } from '../../core/task.ts';
 import { isTerminal } from '../../core/task.ts';
 import { initialTask, type NewTask } from '../../core/validate.ts';
 import { byClaimOrder } from '../claim-order.ts';
@@ -21,7 +30,15 @@ import type {
   ApiKey,
   AttemptRef,
   CappedCounts,
+  Checkpoint,
+  CheckpointInfo,
+  ChildOutcome,
   Claim,
+  SendSignalResult,
+  SignalRecord,
+  StepRecord,
+  SuspendResult,
+  WaitRequest,
   ClaimRequest,
   CreatedTask,
   ExpiredLease,
@@ -46,25 +63,45 @@ import {
   cancelledError,
   cancelledEvent,
   cancelRequestNotice,
+  checkpointEvent,
+  childFinishedEvent,
   createdNotices,
   eventNotice,
   finishedNotices,
+  leaseState,
   manualRetryEvent,
+  recoverEvent,
+  resumedEvent,
+  type ResumeReason,
+  signalEvent,
+  waitingEvent,
   outputEvent,
   progressEvent,
   readyNotice,
   startedEvent,
 } from '../transitions.ts';
 import { finishParams, newTaskParams } from './encoding.ts';
+import { checkDurableName, checkWait, decideWait, recoverLabel, waitColumns } from '../waits.ts';
 import { DEADLOCK_DETECTED } from './errors.ts';
 import { PgListener } from './listener.ts';
 import { checkedOptions, PgPool, type PostgresStoreOptions, type Queryable } from './pool.ts';
 import { Publisher } from './publisher.ts';
 import {
   type AppendedEventRow,
+  type CheckpointRow,
+  type ChildRow,
   type EventRow,
+  otherTaskEvent,
+  rowToCheckpoint,
+  rowToCheckpointInfo,
+  rowToChildOutcome,
+  rowToSignal,
+  rowToStep,
+  type SignalRow,
+  type StepRow,
   type FinishedRow,
   type GatedClaimRow,
+  type OtherTaskEventRow,
   type Int8,
   rowToFinished,
   rowToTask,
@@ -265,20 +302,41 @@ export class PostgresStore implements Store {
     const types = [...new Set(request.types)];
     const params = [now, types, request.queues, request.max, request.leaseMs, request.workerId];
     const attempt = await this.#query<GatedClaimRow>(this.#sql.claim, params);
-    // Gated: the best candidates lie in capped or rate-limited queues, whose room must be counted under their locks.
+    // Gated: the best candidates lie in capped or rate-limited queues, or are of rate-limited types, whose room must
+    // be counted under their locks.
     const rows = attempt[0]?.gated
       ? await this.#pool.transaction(async (client) => {
           await this.#query(this.#sql.claimLimitedLock, [request.queues], client);
+          await this.#query(this.#sql.claimLimitedTypeLock, [types], client);
           return this.#query<TaskRowWithToken>(this.#sql.claimLimited, params, client);
         })
       : attempt.filter((row): row is GatedClaimRow & TaskRowWithToken => row.id !== null);
     const leaseExpiresAt = now + request.leaseMs;
-    const claims = rows
+    const claims: Claim[] = rows
       .map((row) => ({ task: rowToTask(row), attemptToken: row.attempt_token, leaseExpiresAt }))
       .sort((a, b) => byClaimOrder(a.task, b.task));
-    this.#announce(
-      claims.map(({ task }) => eventNotice(task, startedEvent(task.id, task.lastEventSeq, task.attempts, request.workerId, now))),
-    );
+    // Waits the promotion ended: their `resumed` events (before the `started` of those claimed at once), and ready.
+    const notices: StoreNotice[] = [];
+    for (const w of attempt[0]?.woken ?? []) {
+      notices.push(eventNotice(w, resumedEvent(w.id, w.seq, w.reason, w.name, now)), readyNotice(w.queue));
+    }
+    for (const { task } of claims) {
+      notices.push(eventNotice(task, startedEvent(task.id, task.lastEventSeq, task.attempts, request.workerId, now)));
+    }
+    this.#announce(notices);
+    // Only tasks with a checkpoint cost the claim a second read: the checkpoint each resumes from.
+    const resuming = claims.filter((c) => c.task.checkpointVersion > 0);
+    if (resuming.length > 0) {
+      const rows = await this.#query<CheckpointRow & { task_id: string }>(this.#sql.checkpointsOf, [
+        resuming.map((c) => c.task.id),
+        resuming.map((c) => c.task.checkpointVersion),
+      ]);
+      const byTask = new Map(rows.map((r) => [r.task_id, r]));
+      for (const c of resuming) {
+        const row = byTask.get(c.task.id);
+        if (row) c.resumeCheckpoint = rowToCheckpoint(row);
+      }
+    }
     return claims;
   }
 
@@ -290,13 +348,13 @@ export class PostgresStore implements Store {
   }
 
   async heartbeat(ref: AttemptRef, leaseMs: number, now: number): Promise<LeaseState> {
-    const [row] = await this.#query<{ lease_until: Int8; cancel_requested: boolean }>(this.#sql.heartbeat, [
+    const [row] = await this.#query<{ lease_until: Int8; cancel_requested: boolean; started_at: Int8 | null; soft_timeout_ms: number | null }>(this.#sql.heartbeat, [
       now + leaseMs,
       ref.taskId,
       ref.attemptToken,
     ]);
     if (!row) throw await this.#refusal(ref.taskId);
-    return { leaseExpiresAt: toNumber(row.lease_until), cancelRequested: row.cancel_requested };
+    return leaseState(toNumber(row.lease_until), row.cancel_requested, toNumberOrNull(row.started_at), row.soft_timeout_ms, now);
   }
 
   async progress(ref: AttemptRef, progress: Progress, now: number): Promise<TaskEvent> {
@@ -318,23 +376,23 @@ export class PostgresStore implements Store {
   async finish(requests: readonly FinishRequest[], now: number): Promise<FinishResult[]> {
     if (requests.length === 0) return [];
     const { params, values } = finishParams(requests, now);
-    let rows: FinishedRow[];
-    for (let round = 1; ; round++) {
-      try {
-        rows = await this.#query<FinishedRow>(this.#sql.finish, params);
-        break;
-      } catch (error) {
-        // Deadlocked with another batch on tasks both finish (see sql/attempts.ts): this one was rolled back; run it again.
-        if ((error as { code?: unknown }).code !== DEADLOCK_DETECTED || round >= 3) throw error;
-      }
-    }
+    const rows = await this.#finishStatement(this.#sql.finish, params);
     const finished = new Map(rows.map((r) => [r.ord - 1, r]));
 
-    const refusedIds = requests.filter((_, ord) => !finished.has(ord)).map((r) => r.ref.taskId);
-    const existing =
-      refusedIds.length > 0
-        ? new Set((await this.#query<{ id: string }>(this.#sql.existingIds, [refusedIds])).map((r) => r.id))
-        : new Set<string>();
+    const refused = requests.flatMap((request, ord) => (finished.has(ord) ? [] : [{ request, ord }]));
+    const existing = new Map<string, boolean>();
+    let parentEvents: OtherTaskEventRow[] = [];
+    if (refused.length > 0) {
+      const found = await this.#query<{ id: string; is_child: boolean }>(this.#sql.refusedTasks, [refused.map((r) => r.request.ref.taskId)]);
+      for (const r of found) existing.set(r.id, r.is_child);
+      // Children of a wait are left to finishChildren, which also wakes their parents: only they pay for it.
+      const children = refused.filter((r) => existing.get(r.request.ref.taskId) === true);
+      if (children.length > 0) {
+        const childRows = await this.#finishStatement(this.#sql.finishChildren, finishParams(children.map((c) => c.request), now).params);
+        for (const row of childRows) finished.set(children[row.ord - 1].ord, row);
+        parentEvents = childRows[0]?.parent_events ?? [];
+      }
+    }
 
     const notices: StoreNotice[] = [];
     const results = requests.map((request, ord): FinishResult => {
@@ -347,8 +405,24 @@ export class PostgresStore implements Store {
       finishedNotices(task, request.outcome, values[ord], task.attempts, now, notices);
       return { ok: true, task };
     });
+    // Parents of finished children: their child-finished and resumed events, and `ready` for each woken one.
+    for (const e of parentEvents) {
+      notices.push(eventNotice(e, otherTaskEvent(e, now)));
+      if (e.kind === 'resumed') notices.push(readyNotice(e.queue));
+    }
     this.#announce(notices);
     return results;
+  }
+
+  async #finishStatement(statement: Statement, params: unknown[]): Promise<FinishedRow[]> {
+    for (let round = 1; ; round++) {
+      try {
+        return await this.#query<FinishedRow>(statement, params);
+      } catch (error) {
+        // Deadlocked with another batch on tasks both finish (see sql/attempts.ts): this one was rolled back; run it again.
+        if ((error as { code?: unknown }).code !== DEADLOCK_DETECTED || round >= 3) throw error;
+      }
+    }
   }
 
   async expiredLeases(now: number, limit: number): Promise<ExpiredLease[]> {
@@ -374,8 +448,70 @@ export class PostgresStore implements Store {
       }
       const [current] = await this.#query<{ status: TaskStatus }>(this.#sql.taskStatus, [id]);
       if (!current) throw new TaskNotFoundError(id);
-      if (isTerminal(current.status) || round >= 3) throw new InvalidStateError(id, current.status, 'cancel');
+      if (isTerminal(current.status)) throw new InvalidStateError(id, current.status, 'cancel');
+      // A waiting task, or a child of a wait: cancelled with its children, or telling its parent.
+      if (current.status !== 'running') return this.#cancelDurable(id, error, now);
+      if (round >= 3) throw new InvalidStateError(id, current.status, 'cancel');
     }
+  }
+
+  /** The cancel of a waiting task or of a child of a wait, in one transaction (run again after a deadlock). */
+  async #cancelDurable(id: string, error: TaskError, now: number): Promise<Task> {
+    for (let round = 1; ; round++) {
+      const notices: StoreNotice[] = [];
+      try {
+        const task = await this.#pool.transaction((client) => this.#cancelOne(client, id, error, now, notices));
+        this.#announce(notices);
+        return task;
+      } catch (e) {
+        if ((e as { code?: unknown }).code !== DEADLOCK_DETECTED || round >= 3) throw e;
+      }
+    }
+  }
+
+  /**
+   * Inside a transaction. A waiting parent's unfinished children of its wait are cancelled with it (each as by its
+   * own cancel: running ones get cancelRequested, waiting ones cancel theirs); a child cancelled at once tells its parent.
+   */
+  async #cancelOne(client: PoolClient, id: string, error: TaskError, now: number, notices: StoreNotice[]): Promise<Task> {
+    type Target = { status: TaskStatus; parent_id: string | null; child_key: string | null; wait_kind: string | null; wait_name: string | null };
+    const [target] = await this.#query<Target>(this.#sql.lockForCancel, [id], client);
+    if (!target) throw new TaskNotFoundError(id);
+    if (isTerminal(target.status)) throw new InvalidStateError(id, target.status, 'cancel');
+    if (target.status === 'running') {
+      const [row] = await this.#query<TaskRow>(this.#sql.requestCancel, [id, now], client);
+      notices.push(cancelRequestNotice(id));
+      return rowToTask(row);
+    }
+    const [row] = await this.#query<TaskRow>(this.#sql.cancelNowDurable, [id, JSON.stringify(error), now], client);
+    const task = rowToTask(row);
+    notices.push(eventNotice(task, cancelledEvent(id, task.lastEventSeq, error, now)));
+    if (target.status === 'waiting' && target.wait_kind === 'children') {
+      const children = await this.#query<{ id: string }>(this.#sql.unfinishedChildren, [id, target.wait_name], client);
+      for (const child of children) await this.#cancelOne(client, child.id, error, now, notices);
+    }
+    if (target.child_key !== null && target.parent_id !== null) {
+      await this.#childFinished(client, target.parent_id, target.child_key, { id, status: 'cancelled' }, now, notices);
+    }
+    return task;
+  }
+
+  /** Inside a transaction: a child of its parent's current wait ended (outside finish, which does this in its statement). */
+  async #childFinished(
+    client: PoolClient,
+    parentId: string,
+    name: string,
+    child: { id: string; status: TaskStatus },
+    now: number,
+    notices: StoreNotice[],
+  ): Promise<void> {
+    type ParentRow = { id: string; queue: string; owner: string | null; status: TaskStatus; event_seq: number; children_pending: number };
+    const [parent] = await this.#query<ParentRow>(this.#sql.childFinished, [parentId, name, child.id, child.status, now], client);
+    if (!parent) return;
+    const woke = parent.status === 'queued';
+    const seq = parent.event_seq;
+    notices.push(eventNotice(parent, childFinishedEvent(parentId, woke ? seq - 1 : seq, child, name, parent.children_pending, now)));
+    if (woke) notices.push(eventNotice(parent, resumedEvent(parentId, seq, 'children', name, now)), readyNotice(parent.queue));
   }
 
   async retry(id: string, now: number): Promise<Task> {
@@ -479,6 +615,163 @@ export class PostgresStore implements Store {
   }
   deleteFinishedTasks(status: 'completed' | 'failed' | 'cancelled', before: number, limit: number): Promise<number> {
     return this.#settings.deleteFinishedTasks(status, before, limit);
+  }
+
+  // ---- durable execution (docs/durable.md, "Store model") ----
+
+  async saveCheckpoint(ref: AttemptRef, state: Json, options: { label?: string | null; size: number }, now: number): Promise<CheckpointInfo> {
+    const label = options.label ?? null;
+    const [row] = await this.#query<AppendedEventRow & { checkpoint_version: number }>(this.#sql.saveCheckpoint, [
+      ref.taskId,
+      ref.attemptToken,
+      label,
+      JSON.stringify(state ?? null),
+      now,
+      options.size,
+    ]);
+    if (!row) throw await this.#refusal(ref.taskId);
+    const version = row.checkpoint_version;
+    this.#announce([eventNotice(row, checkpointEvent(ref.taskId, row.event_seq, { version, label, size: options.size }, now))]);
+    return { version, label, size: options.size, createdAt: now };
+  }
+
+  async listCheckpoints(taskId: string): Promise<CheckpointInfo[]> {
+    const rows = await this.#query<CheckpointRow>(this.#sql.listCheckpoints, [taskId]);
+    if (rows.length === 0) await this.#mustExist(taskId);
+    return rows.map(rowToCheckpointInfo);
+  }
+
+  async getCheckpoint(taskId: string, version: number | 'latest'): Promise<Checkpoint | null> {
+    const [row] =
+      version === 'latest'
+        ? await this.#query<CheckpointRow>(this.#sql.latestCheckpoint, [taskId])
+        : await this.#query<CheckpointRow>(this.#sql.getCheckpoint, [taskId, version]);
+    return row ? rowToCheckpoint(row) : null;
+  }
+
+  async recover(taskId: string, options: { fromVersion?: number }, now: number): Promise<Task> {
+    const from = options.fromVersion;
+    const task = await this.#pool.transaction(async (client) => {
+      const [current] = await this.#query<{ status: TaskStatus; checkpoint_version: number }>(this.#sql.lockForRecover, [taskId], client);
+      if (!current) throw new TaskNotFoundError(taskId);
+      if (current.status !== 'failed' && current.status !== 'cancelled') throw new InvalidStateError(taskId, current.status, 'recover');
+      let version = current.checkpoint_version;
+      if (from !== undefined && from !== version) {
+        const copied = await this.#query(this.#sql.copyCheckpoint, [taskId, from, version + 1, recoverLabel(from), now], client);
+        if (copied.length === 0) throw new ValidationError(`task ${taskId} has no checkpoint version ${from}`, 'fromVersion');
+        version += 1;
+      }
+      const [row] = await this.#query<TaskRow>(this.#sql.recover, [taskId, now, version, from ?? null], client);
+      return rowToTask(row);
+    });
+    this.#announce([eventNotice(task, recoverEvent(taskId, task.lastEventSeq, from ?? null, now)), readyNotice(task.queue)]);
+    return task;
+  }
+
+  async saveStep(ref: AttemptRef, name: string, result: Json, now: number): Promise<StepRecord> {
+    checkDurableName('step', name);
+    const [row] = await this.#query<{ owned: number; inserted: number }>(this.#sql.saveStep, [
+      ref.taskId,
+      ref.attemptToken,
+      name,
+      JSON.stringify(result ?? null),
+      now,
+    ]);
+    if (row.owned === 0) throw await this.#refusal(ref.taskId);
+    if (row.inserted === 0) throw new StepExistsError(ref.taskId, name);
+    return { name, result: result ?? null, createdAt: now };
+  }
+
+  async listSteps(taskId: string): Promise<StepRecord[]> {
+    const rows = await this.#query<StepRow>(this.#sql.listSteps, [taskId]);
+    if (rows.length === 0) await this.#mustExist(taskId);
+    return rows.map(rowToStep);
+  }
+
+  async suspend(ref: AttemptRef, wait: WaitRequest, now: number): Promise<SuspendResult> {
+    checkWait(ref.taskId, wait);
+    const notices: StoreNotice[] = [];
+    const result = await this.#pool.transaction(async (client): Promise<SuspendResult> => {
+      const [owner] = await this.#query<{ id: string }>(this.#sql.lockRunning, [ref.taskId, ref.attemptToken], client);
+      if (!owner) throw await this.#refusal(ref.taskId);
+      const children =
+        wait.kind === 'children'
+          ? (await this.#query<ChildRow>(this.#sql.lockChildrenOfWait, [ref.taskId, wait.name], client)).map(rowToChildOutcome)
+          : undefined;
+      const [signal] = wait.kind === 'signal' ? await this.#query<SignalRow>(this.#sql.firstSignal, [ref.taskId, wait.name], client) : [];
+      const decision = decideWait(wait, { children, signal: signal ? rowToSignal(signal) : null }, now);
+      if (decision.hold) {
+        const { outcome } = decision;
+        if (outcome.kind !== 'signal' || !signal) return { suspended: false, outcome };
+        if (signal.consumed_at === null) await this.#query(this.#sql.consumeSignal, [signal.id, now], client);
+        return { suspended: false, outcome: { kind: 'signal', signal: { ...outcome.signal, consumedAt: outcome.signal.consumedAt ?? now } } };
+      }
+      if (decision.create && wait.kind === 'children') {
+        const tasks = wait.tasks.map((t) => ({ ...t, parentId: ref.taskId }));
+        await this.#query(this.#sql.createTasks, newTaskParams(tasks), client);
+        await this.#query(this.#sql.markChildren, [tasks.map((t) => t.id), wait.name], client);
+        for (const t of tasks) createdNotices(t, notices);
+      }
+      const c = waitColumns(decision.waitingFor);
+      const [row] = await this.#query<TaskRow>(
+        this.#sql.suspend,
+        [ref.taskId, c.kind, c.name, c.wakeAt, c.pending, c.total, now, JSON.stringify(decision.waitingFor)],
+        client,
+      );
+      const task = rowToTask(row);
+      notices.push(eventNotice(task, waitingEvent(task.id, task.lastEventSeq, decision.waitingFor, now)));
+      return { suspended: true, task, waitingFor: decision.waitingFor };
+    });
+    this.#announce(notices);
+    return result;
+  }
+
+  async childOutcomes(parentId: string, name: string): Promise<ChildOutcome[]> {
+    return (await this.#query<ChildRow>(this.#sql.childrenOfWait, [parentId, name])).map(rowToChildOutcome);
+  }
+
+  async sendSignal(taskId: string, name: string, data: Json, now: number): Promise<SendSignalResult> {
+    checkDurableName('signal', name);
+    const notices: StoreNotice[] = [];
+    const result = await this.#pool.transaction(async (client): Promise<SendSignalResult> => {
+      type Target = { status: TaskStatus; wait_kind: string | null; wait_name: string | null };
+      const [target] = await this.#query<Target>(this.#sql.lockForSignal, [taskId], client);
+      if (!target) throw new TaskNotFoundError(taskId);
+      if (isTerminal(target.status)) throw new InvalidStateError(taskId, target.status, 'signal');
+      const [sent] = await this.#query<AppendedEventRow & { signal_id: string }>(
+        this.#sql.sendSignal,
+        [taskId, name, JSON.stringify(data ?? null), now],
+        client,
+      );
+      notices.push(eventNotice(sent, signalEvent(taskId, sent.event_seq, name, now)));
+      const resumed = target.status === 'waiting' && target.wait_kind === 'signal' && target.wait_name === name;
+      if (resumed) {
+        await this.#query(this.#sql.consumeSignal, [sent.signal_id, now], client);
+        await this.#resume(client, taskId, 'signal', name, now, notices);
+      }
+      const [row] = await this.#query<TaskRow>(this.#sql.getTask, [taskId], client);
+      return { task: rowToTask(row), resumed };
+    });
+    this.#announce(notices);
+    return result;
+  }
+
+  async listSignals(taskId: string): Promise<SignalRecord[]> {
+    const rows = await this.#query<SignalRow>(this.#sql.listSignals, [taskId]);
+    if (rows.length === 0) await this.#mustExist(taskId);
+    return rows.map(rowToSignal);
+  }
+
+  /** Inside a transaction: queues a waiting task again with its `resumed` event. */
+  async #resume(client: PoolClient, id: string, reason: ResumeReason, name: string, now: number, notices: StoreNotice[]): Promise<void> {
+    const [row] = await this.#query<AppendedEventRow & { id: string }>(this.#sql.resume, [id, now, reason, name], client);
+    if (!row) return;
+    notices.push(eventNotice(row, resumedEvent(id, row.event_seq, reason, name, now)), readyNotice(row.queue));
+  }
+
+  async #mustExist(taskId: string): Promise<void> {
+    const rows = await this.#query<{ status: TaskStatus }>(this.#sql.taskStatus, [taskId]);
+    if (rows.length === 0) throw new TaskNotFoundError(taskId);
   }
 
   // ---- notices ----

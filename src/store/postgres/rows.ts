@@ -1,7 +1,21 @@
 // PostgreSQL rows to the contract's shapes: times are bigint epoch ms (strings from pg, exact), JSON is jsonb.
 import { DEFAULT_BACKOFF } from '../../core/backoff.ts';
-import type { BackoffPolicy, Json, Progress, Task, TaskError, TaskEventKind, TaskStatus } from '../../core/task.ts';
-import type { ApiKey, FinishedTask, QueueSettings, Schedule, Subscription, TypeSettings, WorkerInfo } from '../store.ts';
+import type { BackoffPolicy, Json, Progress, Task, TaskError, TaskEvent, TaskEventKind, TaskStatus } from '../../core/task.ts';
+import type {
+  ApiKey,
+  Checkpoint,
+  CheckpointInfo,
+  ChildOutcome,
+  FinishedTask,
+  QueueSettings,
+  Schedule,
+  SignalRecord,
+  StepRecord,
+  Subscription,
+  TypeSettings,
+  WorkerInfo,
+} from '../store.ts';
+import { childOutcome, waitingForOf, type WaitColumns } from '../waits.ts';
 
 /** bigint columns arrive as strings (pg's default, exact), or as numbers when the application set parseInt8. */
 export type Int8 = string | number;
@@ -18,6 +32,7 @@ export interface TaskRow {
   max_attempts: number;
   backoff: BackoffPolicy;
   timeout_ms: number | null;
+  soft_timeout_ms: number | null;
   idempotency_key: string | null;
   tags: Record<string, string>;
   owner: string | null;
@@ -33,6 +48,12 @@ export interface TaskRow {
   updated_at: Int8;
   started_at: Int8 | null;
   completed_at: Int8 | null;
+  checkpoint_version: number;
+  wait_kind: WaitColumns['kind'];
+  wait_name: string | null;
+  wake_at: Int8 | null;
+  children_pending: number | null;
+  children_total: number | null;
 }
 
 export interface TaskRowWithToken extends TaskRow {
@@ -40,7 +61,80 @@ export interface TaskRowWithToken extends TaskRow {
 }
 
 /** A row of the one-statement claim: a claimed task, or (id null) none, with whether queue limits stopped it. */
-export type GatedClaimRow = { gated: boolean } & (TaskRowWithToken | { id: null });
+export type GatedClaimRow = { gated: boolean; woken: WokenRow[] | null } & (TaskRowWithToken | { id: null });
+
+/** A wait the claim's promotion ended (sleep, signal timeout). */
+export interface WokenRow {
+  id: string;
+  queue: string;
+  owner: string | null;
+  seq: number;
+  reason: 'slept' | 'signal-timeout';
+  name: string;
+}
+
+/** An event a statement wrote on another task (a parent), as JSON for the store's notices. */
+export interface OtherTaskEventRow {
+  taskId: string;
+  queue: string;
+  owner: string | null;
+  kind: TaskEventKind;
+  seq: number;
+  data: Json;
+}
+
+export function otherTaskEvent(r: OtherTaskEventRow, at: number): TaskEvent {
+  return { taskId: r.taskId, seq: r.seq, kind: r.kind, data: r.data, at };
+}
+
+export interface CheckpointRow {
+  version: number;
+  label: string | null;
+  size: number;
+  created_at: Int8;
+  state?: Json;
+}
+
+export function rowToCheckpointInfo(r: CheckpointRow): CheckpointInfo {
+  return { version: r.version, label: r.label, size: r.size, createdAt: toNumber(r.created_at) };
+}
+
+export function rowToCheckpoint(r: CheckpointRow): Checkpoint {
+  return { ...rowToCheckpointInfo(r), state: r.state ?? null };
+}
+
+export interface StepRow {
+  name: string;
+  result: Json;
+  created_at: Int8;
+}
+
+export function rowToStep(r: StepRow): StepRecord {
+  return { name: r.name, result: r.result ?? null, createdAt: toNumber(r.created_at) };
+}
+
+export interface SignalRow {
+  id: Int8;
+  name: string;
+  data: Json;
+  created_at: Int8;
+  consumed_at: Int8 | null;
+}
+
+export function rowToSignal(r: SignalRow): SignalRecord {
+  return { name: r.name, data: r.data ?? null, createdAt: toNumber(r.created_at), consumedAt: toNumberOrNull(r.consumed_at) };
+}
+
+export interface ChildRow {
+  id: string;
+  status: TaskStatus;
+  result: Json | null;
+  error: TaskError | null;
+}
+
+export function rowToChildOutcome(r: ChildRow): ChildOutcome {
+  return childOutcome(r.id, r.status, r.result, r.error);
+}
 
 export interface QueueRow {
   name: string;
@@ -57,6 +151,8 @@ export interface TypeSettingsRow {
   defaults: TypeSettings['defaults'];
   payload_schema: Json | null;
   updated_at: Int8;
+  rate_count: number | null;
+  rate_interval_ms: number | null;
 }
 
 export interface SubscriptionRow {
@@ -119,6 +215,8 @@ export interface FinishedRow
   extends Pick<TaskRow, 'id' | 'queue' | 'type' | 'owner' | 'status' | 'attempts' | 'run_at' | 'started_at' | 'event_seq'> {
   /** The request's place in the batch, from 1. */
   ord: number;
+  /** Events the batch wrote on waiting parents (children-finished, resumed); the same on every row, null: none. */
+  parent_events: OtherTaskEventRow[] | null;
 }
 
 export interface AppendedEventRow {
@@ -156,6 +254,7 @@ export function rowToTask(r: TaskRow): Task {
     maxAttempts: r.max_attempts,
     backoff: r.backoff ?? DEFAULT_BACKOFF,
     timeoutMs: r.timeout_ms,
+    softTimeoutMs: r.soft_timeout_ms ?? null,
     idempotencyKey: r.idempotency_key,
     tags: r.tags ?? {},
     owner: r.owner,
@@ -171,6 +270,17 @@ export function rowToTask(r: TaskRow): Task {
     updatedAt: toNumber(r.updated_at),
     startedAt: toNumberOrNull(r.started_at),
     completedAt: toNumberOrNull(r.completed_at),
+    checkpointVersion: r.checkpoint_version ?? 0,
+    waitingFor:
+      r.status === 'waiting'
+        ? waitingForOf({
+            kind: r.wait_kind,
+            name: r.wait_name,
+            wakeAt: toNumberOrNull(r.wake_at),
+            pending: r.children_pending,
+            total: r.children_total,
+          })
+        : null,
   };
 }
 
@@ -186,7 +296,14 @@ export function rowToQueueSettings(r: QueueRow): QueueSettings {
 }
 
 export function rowToTypeSettings(r: TypeSettingsRow): TypeSettings {
-  return { type: r.type, defaults: r.defaults ?? {}, payloadSchema: r.payload_schema ?? null, updatedAt: toNumber(r.updated_at) };
+  return {
+    type: r.type,
+    defaults: r.defaults ?? {},
+    payloadSchema: r.payload_schema ?? null,
+    // Present only when set, as the contract allows: settings stored before rate limits read back unchanged.
+    ...(r.rate_count === null || r.rate_interval_ms === null ? {} : { rateLimit: { count: r.rate_count, intervalMs: r.rate_interval_ms } }),
+    updatedAt: toNumber(r.updated_at),
+  };
 }
 
 export function rowToSubscription(r: SubscriptionRow): Subscription {

@@ -72,6 +72,8 @@ export class PostgresSettings {
       JSON.stringify(settings.defaults),
       settings.payloadSchema === null ? null : JSON.stringify(settings.payloadSchema),
       settings.updatedAt,
+      settings.rateLimit?.count ?? null,
+      settings.rateLimit?.intervalMs ?? null,
     ]);
     return settings;
   }

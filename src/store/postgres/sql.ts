@@ -13,6 +13,7 @@ import { attemptSql } from './sql/attempts.ts';
 import { claimSql } from './sql/claim.ts';
 import { names } from './sql/common.ts';
 import { controlSql } from './sql/control.ts';
+import { durableSql } from './sql/durable.ts';
 import { schemaSql } from './sql/migrations.ts';
 import { noticeSql } from './sql/notices.ts';
 import { settingsSql } from './sql/settings.ts';
@@ -32,6 +33,7 @@ export function buildSql(schema: string) {
     ...controlSql(n),
     ...settingsSql(n),
     ...noticeSql(n),
+    ...durableSql(n),
   };
 }
 

@@ -2,7 +2,8 @@
 import { DEFAULT_BACKOFF } from '../../core/backoff.ts';
 import type { Json, Progress, Task, TaskError, TaskEvent, TaskEventKind, TaskStatus } from '../../core/task.ts';
 import type { Candidate } from '../claim-order.ts';
-import type { FinishedTask } from '../store.ts';
+import type { CheckpointInfo, ChildOutcome, SignalRecord, StepRecord, FinishedTask } from '../store.ts';
+import { childOutcome, waitingForOf, type WaitColumns } from '../waits.ts';
 
 export type Row = Record<string, string | number | null>;
 
@@ -23,6 +24,7 @@ export function rowToTask(r: Row): Task {
     maxAttempts: r.max_attempts as number,
     backoff: parseJson(r.backoff, DEFAULT_BACKOFF),
     timeoutMs: r.timeout_ms as number | null,
+    softTimeoutMs: (r.soft_timeout_ms as number | null | undefined) ?? null,
     idempotencyKey: r.idempotency_key as string | null,
     tags: parseJson(r.tags, {}),
     owner: r.owner as string | null,
@@ -38,7 +40,35 @@ export function rowToTask(r: Row): Task {
     updatedAt: r.updated_at as number,
     startedAt: r.started_at as number | null,
     completedAt: r.completed_at as number | null,
+    checkpointVersion: (r.checkpoint_version as number | undefined) ?? 0,
+    waitingFor: r.status === 'waiting' ? waitingForOf(rowToWait(r)) : null,
   };
+}
+
+function rowToWait(r: Row): WaitColumns {
+  return {
+    kind: r.wait_kind as WaitColumns['kind'],
+    name: r.wait_name as string | null,
+    wakeAt: r.wake_at as number | null,
+    pending: r.children_pending as number | null,
+    total: r.children_total as number | null,
+  };
+}
+
+export function rowToCheckpointInfo(r: Row): CheckpointInfo {
+  return { version: r.version as number, label: r.label as string | null, size: r.size as number, createdAt: r.created_at as number };
+}
+
+export function rowToStep(r: Row): StepRecord {
+  return { name: r.name as string, result: parseJson<Json>(r.result, null), createdAt: r.created_at as number };
+}
+
+export function rowToSignal(r: Row): SignalRecord {
+  return { name: r.name as string, data: parseJson<Json>(r.data, null), createdAt: r.created_at as number, consumedAt: r.consumed_at as number | null };
+}
+
+export function rowToChildOutcome(r: Row): ChildOutcome {
+  return childOutcome(r.id as string, r.status as TaskStatus, parseJson<Json>(r.result, null), parseJson<TaskError | null>(r.error, null));
 }
 
 export function rowToFinished(row: Row): FinishedTask {
@@ -56,7 +86,7 @@ export function rowToFinished(row: Row): FinishedTask {
 }
 
 export function rowToCandidate(r: Row, round: number): Candidate {
-  return { id: r.id as string, queue: r.queue as string, priority: r.priority as number, runAt: r.run_at as number, round };
+  return { id: r.id as string, queue: r.queue as string, type: r.type as string, priority: r.priority as number, runAt: r.run_at as number, round };
 }
 
 export function rowToEvent(r: Row): TaskEvent {

@@ -29,6 +29,8 @@ const rowToType = (r: Row): TypeSettings => ({
   type: r.type as string,
   defaults: parseJson(r.defaults, {}),
   payloadSchema: parseJson<Json | null>(r.payload_schema, null),
+  // Present only when set, as the contract allows: settings stored before rate limits read back unchanged.
+  ...(r.rate_count === null || r.rate_count === undefined ? {} : { rateLimit: { count: r.rate_count as number, intervalMs: r.rate_interval_ms as number } }),
   updatedAt: r.updated_at as number,
 });
 
@@ -104,7 +106,15 @@ export class SqliteSettings {
 
   async putTypeSettings(settings: TypeSettings): Promise<TypeSettings> {
     await this.#c.write(() =>
-      this.#c.run(SQL.upsertType, settings.type, JSON.stringify(settings.defaults), settings.payloadSchema === null ? null : JSON.stringify(settings.payloadSchema), settings.updatedAt),
+      this.#c.run(
+        SQL.upsertType,
+        settings.type,
+        JSON.stringify(settings.defaults),
+        settings.payloadSchema === null ? null : JSON.stringify(settings.payloadSchema),
+        settings.updatedAt,
+        settings.rateLimit?.count ?? null,
+        settings.rateLimit?.intervalMs ?? null,
+      ),
     );
     return settings;
   }
@@ -202,6 +212,9 @@ export class SqliteSettings {
     return this.#c.write(() => {
       const ids = JSON.stringify(this.#c.all(SQL.finishedBefore, status, before, limit).map((r) => r.id));
       this.#c.run(SQL.deleteEventsOf, ids);
+      this.#c.run(SQL.deleteCheckpointsOf, ids);
+      this.#c.run(SQL.deleteStepsOf, ids);
+      this.#c.run(SQL.deleteSignalsOf, ids);
       return this.#c.run(SQL.deleteTasks, ids);
     });
   }

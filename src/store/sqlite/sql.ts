@@ -89,6 +89,42 @@ export const MIGRATIONS: readonly string[] = [
   `-- Finished tasks by status, as on PostgreSQL: capped counts for metrics, dead-letter redrive and retention walk
    -- only the finished tasks of one status. completed_at is set exactly while a task is finished.
    CREATE INDEX tasks_finished ON tasks (status, completed_at) WHERE completed_at IS NOT NULL;`,
+  `-- Durable execution (docs/durable.md, "Store model"). The wait_* columns hold a task's last wait; they mean
+   -- something only while status = 'waiting'. child_key/child_index: a child's wait name and place in its parent.
+   ALTER TABLE tasks ADD COLUMN checkpoint_version INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE tasks ADD COLUMN wait_kind TEXT;
+   ALTER TABLE tasks ADD COLUMN wait_name TEXT;
+   ALTER TABLE tasks ADD COLUMN wake_at INTEGER;
+   ALTER TABLE tasks ADD COLUMN children_pending INTEGER;
+   ALTER TABLE tasks ADD COLUMN children_total INTEGER;
+   ALTER TABLE tasks ADD COLUMN child_key TEXT;
+   ALTER TABLE tasks ADD COLUMN child_index INTEGER;
+   -- Waiting tasks only: promotion of due waits and nextScheduledAt read the range up to now; counts read it all.
+   CREATE INDEX tasks_waiting ON tasks (wake_at) WHERE status = 'waiting';
+   -- Children of a wait, in order; tasks that are no wait's child never enter it.
+   CREATE UNIQUE INDEX tasks_children ON tasks (parent_id, child_key, child_index) WHERE child_key IS NOT NULL;
+   -- A task's children and derived tasks, newest first (listTasks with parentId); tasks without a parent never enter.
+   CREATE INDEX tasks_parent ON tasks (parent_id, id) WHERE parent_id IS NOT NULL;
+   CREATE TABLE task_checkpoints (
+     task_id TEXT NOT NULL, version INTEGER NOT NULL, label TEXT, state TEXT NOT NULL, size INTEGER NOT NULL,
+     created_at INTEGER NOT NULL, PRIMARY KEY (task_id, version)
+   );
+   CREATE TABLE task_steps (
+     task_id TEXT NOT NULL, name TEXT NOT NULL, result TEXT NOT NULL, created_at INTEGER NOT NULL,
+     PRIMARY KEY (task_id, name)
+   );
+   CREATE TABLE task_signals (
+     id INTEGER PRIMARY KEY, task_id TEXT NOT NULL, name TEXT NOT NULL, data TEXT NOT NULL,
+     created_at INTEGER NOT NULL, consumed_at INTEGER
+   );
+   CREATE INDEX task_signals_task_name ON task_signals (task_id, name, id);`,
+  `-- Soft time limits: the handler is told at softTimeoutMs and may still return; timeout_ms stays the hard limit.
+   ALTER TABLE tasks ADD COLUMN soft_timeout_ms INTEGER;`,
+  `-- Per-type rate limits: starts of a rate-limited type inside the current window, as queue_starts for queues.
+   ALTER TABLE task_types ADD COLUMN rate_count INTEGER;
+   ALTER TABLE task_types ADD COLUMN rate_interval_ms INTEGER;
+   CREATE TABLE type_starts (type TEXT NOT NULL, at INTEGER NOT NULL);
+   CREATE INDEX type_starts_type_at ON type_starts (type, at);`,
 ];
 
 /**
@@ -107,6 +143,7 @@ function listTasks(query: TaskQuery): { text: string; params: SQLInputValue[] } 
   filter('status = ?', query.status);
   filter('type = ?', query.type);
   filter('owner = ?', query.owner);
+  filter('parent_id = ?', query.parentId);
   filter('id < ?', query.cursor);
   if (query.tag) {
     where.push('EXISTS (SELECT 1 FROM json_each(tasks.tags) WHERE key = ? AND value = ?)');
@@ -128,8 +165,9 @@ export const SQL = {
   recordMigration: `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
 
   insertTask: `INSERT INTO tasks (id, queue, type, payload, status, priority, run_at, max_attempts, backoff, timeout_ms,
-      idempotency_key, tags, owner, parent_id, concurrency_key, traceparent, event_seq, created_at, updated_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
+      idempotency_key, tags, owner, parent_id, concurrency_key, traceparent, event_seq, created_at, updated_at,
+      soft_timeout_ms)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
     ON CONFLICT DO NOTHING`,
   taskByIdempotencyKey: `SELECT * FROM tasks WHERE coalesce(owner, '') = ? AND idempotency_key = ?`,
   insertEvents: `INSERT INTO task_events (task_id, seq, kind, data, at)
@@ -154,15 +192,26 @@ export const SQL = {
       WHERE status = 'failed' AND completed_at IS NOT NULL LIMIT ?) GROUP BY queue`,
     cancelled: `SELECT queue, count(*) AS n FROM (SELECT queue FROM tasks
       WHERE status = 'cancelled' AND completed_at IS NOT NULL LIMIT ?) GROUP BY queue`,
+    waiting: `SELECT queue, count(*) AS n FROM (SELECT queue FROM tasks WHERE status = 'waiting' LIMIT ?) GROUP BY queue`,
   },
   countByQueueOfOwner: `SELECT queue, status, count(*) AS n FROM tasks WHERE owner = ? GROUP BY queue, status`,
 
-  promoteDue: `UPDATE tasks SET status = 'queued', updated_at = ? WHERE status = 'scheduled' AND run_at <= ?`,
+  /**
+   * Due scheduled tasks, and due waits (sleeps ended, signal waits timed out), become queued: one statement, along
+   * tasks_scheduled and tasks_waiting (a multi-index OR). A woken wait keeps its wait_kind and takes a seq for its
+   * `resumed` event; a scheduled task's stale wait columns are cleared, so wait_kind in the answer tells them apart.
+   */
+  promoteDue: `UPDATE tasks SET status = 'queued', updated_at = ?1,
+      run_at = CASE WHEN status = 'waiting' THEN ?1 ELSE run_at END,
+      wait_kind = CASE WHEN status = 'waiting' THEN wait_kind END,
+      event_seq = event_seq + (status = 'waiting')
+    WHERE (status = 'scheduled' AND run_at <= ?1) OR (status = 'waiting' AND wake_at <= ?1)
+    RETURNING id, queue, owner, event_seq, wait_kind, wait_name`,
   /** Candidates of one type, in claim order; the store merges types and takes the best `max`. */
-  readyOfType: `SELECT id, queue, priority, run_at FROM tasks WHERE status = 'queued' AND type = ?
+  readyOfType: `SELECT id, queue, type, priority, run_at FROM tasks WHERE status = 'queued' AND type = ?
     ORDER BY priority DESC, run_at, id LIMIT ?`,
   /** With a queue filter (JSON array or NULL for all) and queues to skip (JSON array: paused or at their limit). */
-  readyOfTypeFiltered: `SELECT id, queue, priority, run_at FROM tasks
+  readyOfTypeFiltered: `SELECT id, queue, type, priority, run_at FROM tasks
     WHERE status = 'queued' AND type = ?1
       AND (?2 IS NULL OR queue IN (SELECT value FROM json_each(?2)))
       AND queue NOT IN (SELECT value FROM json_each(?3))
@@ -180,26 +229,36 @@ export const SQL = {
     ) SELECT key FROM k WHERE key IS NOT NULL`,
   runningPerKey: `SELECT concurrency_key AS key, count(*) AS n FROM tasks WHERE status = 'running' AND queue = ?
     GROUP BY concurrency_key`,
-  readyOfKey: `SELECT id, queue, priority, run_at FROM tasks
+  readyOfKey: `SELECT id, queue, type, priority, run_at FROM tasks
     WHERE status = 'queued' AND queue = ?1 AND concurrency_key = ?2 AND type IN (SELECT value FROM json_each(?3))
     ORDER BY priority DESC, run_at, id LIMIT ?4`,
-  readyWithoutKey: `SELECT id, queue, priority, run_at FROM tasks
+  readyWithoutKey: `SELECT id, queue, type, priority, run_at FROM tasks
     WHERE status = 'queued' AND queue = ?1 AND concurrency_key IS NULL AND type IN (SELECT value FROM json_each(?2))
     ORDER BY priority DESC, run_at, id LIMIT ?3`,
   runningInQueue: `SELECT count(*) AS n FROM tasks WHERE status = 'running' AND queue = ?`,
   startsInWindow: `SELECT count(*) AS n FROM queue_starts WHERE queue = ? AND at > ?`,
   recordStart: `INSERT INTO queue_starts (queue, at) VALUES (?, ?)`,
   pruneStarts: `DELETE FROM queue_starts WHERE queue = ? AND at <= ?`,
+  /** Types whose rate limit can hold back a claim. */
+  typeControls: `SELECT type, rate_count, rate_interval_ms FROM task_types WHERE rate_count IS NOT NULL`,
+  typeStartsInWindow: `SELECT count(*) AS n FROM type_starts WHERE type = ? AND at > ?`,
+  recordTypeStart: `INSERT INTO type_starts (type, at) VALUES (?, ?)`,
+  pruneTypeStarts: `DELETE FROM type_starts WHERE type = ? AND at <= ?`,
   /** Claims the ids of a JSON array in one statement; a row another process took meanwhile is no longer queued. */
   claimIds: `UPDATE tasks SET status = 'running', attempts = attempts + 1, attempt_token = lower(hex(randomblob(16))),
       lease_until = ?, worker_id = ?, started_at = ?, updated_at = ?, event_seq = event_seq + 1
     WHERE id IN (SELECT value FROM json_each(?)) AND status = 'queued' RETURNING *`,
-  nextScheduledAt: `SELECT min(run_at) AS at FROM tasks WHERE status = 'scheduled'`,
-  nextScheduledAtInQueues: `SELECT min(run_at) AS at FROM tasks WHERE status = 'scheduled'
-    AND queue IN (SELECT value FROM json_each(?))`,
+  /** Scheduled tasks and waits that end by themselves (sleeps, signal timeouts): what promotion will queue. */
+  nextScheduledAt: `SELECT min(at) AS at FROM (
+      SELECT min(run_at) AS at FROM tasks WHERE status = 'scheduled'
+      UNION ALL SELECT min(wake_at) FROM tasks WHERE status = 'waiting' AND wake_at IS NOT NULL)`,
+  nextScheduledAtInQueues: `SELECT min(at) AS at FROM (
+      SELECT min(run_at) AS at FROM tasks WHERE status = 'scheduled' AND queue IN (SELECT value FROM json_each(?1))
+      UNION ALL SELECT min(wake_at) FROM tasks WHERE status = 'waiting' AND wake_at IS NOT NULL
+        AND queue IN (SELECT value FROM json_each(?1)))`,
 
   heartbeat: `UPDATE tasks SET lease_until = ? WHERE id = ? AND attempt_token = ? AND status = 'running'
-    RETURNING lease_until, cancel_requested`,
+    RETURNING lease_until, cancel_requested, started_at, soft_timeout_ms`,
   progress: `UPDATE tasks SET progress = ?, updated_at = ?, event_seq = event_seq + 1
     WHERE id = ? AND attempt_token = ? AND status = 'running' RETURNING event_seq, queue, owner`,
   output: `UPDATE tasks SET updated_at = ?, event_seq = event_seq + 1
@@ -209,11 +268,13 @@ export const SQL = {
       attempts = attempts - ?,
       attempt_token = NULL, lease_until = NULL, updated_at = ?, event_seq = event_seq + 1
     WHERE id = ? AND attempt_token = ? AND status = 'running' AND (? = 0 OR lease_until < ?)
-    RETURNING id, queue, type, owner, status, attempts, run_at, started_at, event_seq`,
+    RETURNING id, queue, type, owner, status, attempts, run_at, started_at, event_seq, parent_id, child_key`,
   expiredLeases: `SELECT * FROM tasks WHERE status = 'running' AND lease_until < ? ORDER BY lease_until LIMIT ?`,
 
   cancelNow: `UPDATE tasks SET status = 'cancelled', error = ?, completed_at = ?, updated_at = ?, event_seq = event_seq + 1
-    WHERE id = ? AND status IN ('scheduled', 'queued') RETURNING *`,
+    WHERE id = ? AND status IN ('scheduled', 'queued', 'waiting') RETURNING *`,
+  /** What cancel needs to know before it changes anything: a waiting parent cancels its children, a child tells its parent. */
+  cancelTarget: `SELECT status, parent_id, child_key, wait_kind, wait_name FROM tasks WHERE id = ?`,
   requestCancel: `UPDATE tasks SET cancel_requested = 1, updated_at = ? WHERE id = ? AND status = 'running' RETURNING *`,
   retry: `UPDATE tasks SET status = 'queued', attempts = 0, run_at = ?, error = NULL, result = NULL, progress = NULL,
       cancel_requested = 0, completed_at = NULL, started_at = NULL, updated_at = ?, event_seq = event_seq + 1
@@ -227,6 +288,62 @@ export const SQL = {
     RETURNING id, queue, owner, event_seq`,
   deleteTask: `DELETE FROM tasks WHERE id = ? AND status <> 'running' RETURNING id`,
   deleteEventsOfTask: `DELETE FROM task_events WHERE task_id = ?`,
+  deleteCheckpointsOfTask: `DELETE FROM task_checkpoints WHERE task_id = ?`,
+  deleteStepsOfTask: `DELETE FROM task_steps WHERE task_id = ?`,
+  deleteSignalsOfTask: `DELETE FROM task_signals WHERE task_id = ?`,
+
+  // ---- durable execution ----
+  /** The version a checkpoint gets, and its event's seq, from one update guarded by the attempt token. */
+  bumpCheckpoint: `UPDATE tasks SET checkpoint_version = checkpoint_version + 1, updated_at = ?, event_seq = event_seq + 1
+    WHERE id = ? AND attempt_token = ? AND status = 'running' RETURNING checkpoint_version, event_seq, queue, owner`,
+  insertCheckpoint: `INSERT INTO task_checkpoints (task_id, version, label, state, size, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+  listCheckpoints: `SELECT version, label, size, created_at FROM task_checkpoints WHERE task_id = ? ORDER BY version`,
+  getCheckpoint: `SELECT version, label, size, created_at, state FROM task_checkpoints WHERE task_id = ? AND version = ?`,
+  latestCheckpoint: `SELECT version, label, size, created_at, state FROM task_checkpoints WHERE task_id = ?
+    ORDER BY version DESC LIMIT 1`,
+  recoverTarget: `SELECT status, checkpoint_version FROM tasks WHERE id = ?`,
+  /** retry, also setting the checkpoint version the next attempt resumes from. */
+  recover: `UPDATE tasks SET status = 'queued', attempts = 0, run_at = ?, error = NULL, result = NULL, progress = NULL,
+      cancel_requested = 0, completed_at = NULL, started_at = NULL, checkpoint_version = ?, updated_at = ?,
+      event_seq = event_seq + 1
+    WHERE id = ? AND status IN ('failed', 'cancelled') RETURNING *`,
+  runningWithToken: `SELECT id, queue, owner FROM tasks WHERE id = ? AND attempt_token = ? AND status = 'running'`,
+  insertStep: `INSERT INTO task_steps (task_id, name, result, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+  listSteps: `SELECT name, result, created_at FROM task_steps WHERE task_id = ? ORDER BY created_at, rowid`,
+  /** The children of a parent's wait, in the order given. */
+  childrenOfWait: `SELECT id, status, result, error FROM tasks WHERE parent_id = ? AND child_key = ? ORDER BY child_index`,
+  insertChild: `INSERT INTO tasks (id, queue, type, payload, status, priority, run_at, max_attempts, backoff, timeout_ms,
+      idempotency_key, tags, owner, parent_id, concurrency_key, traceparent, event_seq, created_at, updated_at,
+      child_key, child_index)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)`,
+  /** Ends the attempt by suspending: no lease, no token, the attempt given back (it did not fail). */
+  suspend: `UPDATE tasks SET status = 'waiting', attempts = attempts - 1, attempt_token = NULL, lease_until = NULL,
+      wait_kind = ?, wait_name = ?, wake_at = ?, children_pending = ?, children_total = ?, updated_at = ?,
+      event_seq = event_seq + 1
+    WHERE id = ? AND status = 'running' RETURNING *`,
+  /**
+   * A child of the parent's current wait finished: one fewer pending, and the parent is queued when none remain.
+   * Two events when it wakes (child-finished, resumed), else one. ?1 now, ?2 parent id, ?3 wait name.
+   */
+  childFinished: `UPDATE tasks SET children_pending = children_pending - 1,
+      status = CASE WHEN children_pending - 1 <= 0 THEN 'queued' ELSE status END,
+      run_at = CASE WHEN children_pending - 1 <= 0 THEN ?1 ELSE run_at END,
+      event_seq = event_seq + CASE WHEN children_pending - 1 <= 0 THEN 2 ELSE 1 END, updated_at = ?1
+    WHERE id = ?2 AND status = 'waiting' AND wait_kind = 'children' AND wait_name = ?3
+    RETURNING id, queue, owner, status, event_seq, children_pending`,
+  /** A waiting task queued again (its `resumed` event takes the new seq); ?1 now, ?2 id. */
+  resume: `UPDATE tasks SET status = 'queued', run_at = ?1, updated_at = ?1, event_seq = event_seq + 1
+    WHERE id = ?2 AND status = 'waiting' RETURNING id, queue, owner, event_seq`,
+  /** Unfinished children of a wait. */
+  unfinishedChildren: `SELECT id FROM tasks WHERE parent_id = ? AND child_key = ?
+    AND status IN ('scheduled', 'queued', 'running', 'waiting') ORDER BY child_index`,
+  signalTarget: `SELECT status, wait_kind, wait_name FROM tasks WHERE id = ?`,
+  insertSignal: `INSERT INTO task_signals (task_id, name, data, created_at) VALUES (?, ?, ?, ?) RETURNING id`,
+  bumpEventSeq: `UPDATE tasks SET updated_at = ?, event_seq = event_seq + 1 WHERE id = ? RETURNING event_seq, queue, owner`,
+  firstSignal: `SELECT id, name, data, created_at, consumed_at FROM task_signals WHERE task_id = ? AND name = ?
+    ORDER BY id LIMIT 1`,
+  consumeSignal: `UPDATE task_signals SET consumed_at = ? WHERE id = ? AND consumed_at IS NULL`,
+  listSignals: `SELECT id, name, data, created_at, consumed_at FROM task_signals WHERE task_id = ? ORDER BY id`,
 
   listQueues: `SELECT * FROM queues ORDER BY name`,
   getQueue: `SELECT * FROM queues WHERE name = ?`,
@@ -235,9 +352,10 @@ export const SQL = {
       max_concurrency = excluded.max_concurrency, rate_count = excluded.rate_count,
       rate_interval_ms = excluded.rate_interval_ms, max_per_key = excluded.max_per_key, updated_at = excluded.updated_at`,
   listTypes: `SELECT * FROM task_types ORDER BY type`,
-  upsertType: `INSERT INTO task_types (type, defaults, payload_schema, updated_at) VALUES (?, ?, ?, ?)
+  upsertType: `INSERT INTO task_types (type, defaults, payload_schema, updated_at, rate_count, rate_interval_ms)
+    VALUES (?, ?, ?, ?, ?, ?)
     ON CONFLICT (type) DO UPDATE SET defaults = excluded.defaults, payload_schema = excluded.payload_schema,
-      updated_at = excluded.updated_at`,
+      updated_at = excluded.updated_at, rate_count = excluded.rate_count, rate_interval_ms = excluded.rate_interval_ms`,
   deleteType: `DELETE FROM task_types WHERE type = ?`,
   listSubscriptions: `SELECT * FROM subscriptions ORDER BY name`,
   getSubscription: `SELECT * FROM subscriptions WHERE name = ?`,
@@ -258,6 +376,9 @@ export const SQL = {
       last_task_id = coalesce(?, last_task_id), updated_at = ? WHERE name = ? AND next_run_at = ?`,
   finishedBefore: `SELECT id FROM tasks WHERE status = ? AND completed_at < ? ORDER BY id LIMIT ?`,
   deleteEventsOf: `DELETE FROM task_events WHERE task_id IN (SELECT value FROM json_each(?))`,
+  deleteCheckpointsOf: `DELETE FROM task_checkpoints WHERE task_id IN (SELECT value FROM json_each(?))`,
+  deleteStepsOf: `DELETE FROM task_steps WHERE task_id IN (SELECT value FROM json_each(?))`,
+  deleteSignalsOf: `DELETE FROM task_signals WHERE task_id IN (SELECT value FROM json_each(?))`,
   deleteTasks: `DELETE FROM tasks WHERE id IN (SELECT value FROM json_each(?))`,
 
   upsertWorker: `INSERT INTO workers (id, host, pid, types, queues, concurrency, running, started_at, last_seen_at)

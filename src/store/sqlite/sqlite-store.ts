@@ -4,9 +4,16 @@
 //
 // This file runs SQL (sql.ts) and maps rows (rows.ts); events and notices are named in ../transitions.ts, claim order
 // in ../claim-order.ts. Other processes' commits arrive through the poller (poller.ts) behind the notifier.
-import { InvalidStateError, StaleAttemptError, StoreUnavailableError, TaskNotFoundError } from '../../core/errors.ts';
-import type { Progress, Task, TaskEvent } from '../../core/task.ts';
-import { TASK_STATUSES } from '../../core/task.ts';
+import {
+  InvalidStateError,
+  StaleAttemptError,
+  StepExistsError,
+  StoreUnavailableError,
+  TaskNotFoundError,
+  ValidationError,
+} from '../../core/errors.ts';
+import type { Json, Progress, Task, TaskError, TaskEvent, TaskStatus, WaitingFor } from '../../core/task.ts';
+import { isTerminal, TASK_STATUSES } from '../../core/task.ts';
 import { initialTask, type NewTask } from '../../core/validate.ts';
 import type {
   ApiKey,
@@ -21,6 +28,14 @@ import type {
   NoticeListener,
   QueueCounts,
   CappedCounts,
+  Checkpoint,
+  CheckpointInfo,
+  ChildOutcome,
+  SendSignalResult,
+  SignalRecord,
+  StepRecord,
+  SuspendResult,
+  WaitRequest,
   QueueSettings,
   QueueSettingsPatch,
   Schedule,
@@ -32,18 +47,26 @@ import type {
   TaskPage,
   TaskQuery,
 } from '../store.ts';
-import { type Candidate, chooseCandidates, freeSlotsPerKey, queueRoom } from '../claim-order.ts';
+import { type Candidate, chooseCandidates, freeSlotsPerKey, queueRoom, typeRoom } from '../claim-order.ts';
 import { type CountRow, cappedCounts, countsByQueue, pageOf } from '../counts.ts';
 import {
   cancelledError,
   cancelledEvent,
   cancelRequestNotice,
+  checkpointEvent,
+  childFinishedEvent,
   createdNotices,
+  recoverEvent,
+  resumedEvent,
+  type ResumeReason,
+  signalEvent,
+  waitingEvent,
   eventNotice,
   finishedNotices,
   finishError,
   finishStatus,
   finishValue,
+  leaseState,
   manualRetryEvent,
   outputEvent,
   progressEvent,
@@ -54,9 +77,25 @@ import {
 import { Notifier, type ResyncListener } from '../notifier/notifier.ts';
 import { SqliteConnection } from './connection.ts';
 import { SqlitePoller } from './poller.ts';
-import { rowToCandidate, rowToEvent, rowToFinished, rowToTask } from './rows.ts';
+import {
+  parseJson,
+  type Row,
+  rowToCandidate,
+  rowToCheckpointInfo,
+  rowToChildOutcome,
+  rowToEvent,
+  rowToFinished,
+  rowToSignal,
+  rowToStep,
+  rowToTask,
+} from './rows.ts';
+import { checkDurableName, checkWait, decideWait, recoverLabel, timedWakeReason, waitColumns } from '../waits.ts';
 import { SqliteSettings } from './settings.ts';
 import { MIGRATIONS, SQL } from './sql.ts';
+
+function rowToCheckpoint(r: Row): Checkpoint {
+  return { ...rowToCheckpointInfo(r), state: parseJson<Json>(r.state, null) };
+}
 
 export interface SqliteStoreOptions {
   /** File path, or `:memory:`. */
@@ -121,7 +160,7 @@ export class SqliteStore implements Store {
         const inserted = this.#c.sql(SQL.insertTask).run(
           t.id, t.queue, t.type, JSON.stringify(t.payload), t.status, t.priority, t.runAt, t.maxAttempts,
           JSON.stringify(t.backoff), t.timeoutMs, t.idempotencyKey, JSON.stringify(t.tags), t.owner, t.parentId,
-          t.concurrencyKey, t.traceparent, t.createdAt, t.createdAt,
+          t.concurrencyKey, t.traceparent, t.createdAt, t.createdAt, t.softTimeoutMs,
         );
         if (inserted.changes === 0) {
           const existing = this.#c.get(SQL.taskByIdempotencyKey, t.owner ?? '', t.idempotencyKey);
@@ -167,21 +206,31 @@ export class SqliteStore implements Store {
     if (request.max <= 0 || request.types.length === 0) return [];
     const { now } = request;
     return this.#c.write(() => {
-      this.#c.sql(SQL.promoteDue).run(now, now);
+      this.#promoteDue(now);
       const limits = this.#queueLimits(now);
+      const typeLimits = this.#typeLimits(request.types, now);
+      // Types at their rate limit are not walked at all, so they cannot crowd out the others' tasks.
+      const walk = { ...request, types: request.types.filter((type) => typeLimits.get(type) !== 0) };
+      if (walk.types.length === 0) return [];
       const wanted = (queue: string) => !request.queues || request.queues.includes(queue);
-      const candidates = this.#plainCandidates(request, [...limits.blocked, ...limits.fair.keys()]);
+      const candidates = this.#plainCandidates(walk, [...limits.blocked, ...limits.fair.keys()]);
       for (const [queue, maxPerKey] of limits.fair) {
-        if (wanted(queue) && !limits.blocked.includes(queue)) candidates.push(...this.#fairCandidates(queue, maxPerKey, request));
+        if (wanted(queue) && !limits.blocked.includes(queue)) candidates.push(...this.#fairCandidates(queue, maxPerKey, walk));
       }
-      const chosen = chooseCandidates(candidates, request.max, limits.allowance);
+      const chosen = chooseCandidates(candidates, request.max, limits.allowance, typeLimits);
       if (chosen.length === 0) return [];
       const leaseUntil = now + request.leaseMs;
       const claims = this.#c.all(SQL.claimIds, leaseUntil, request.workerId, now, now, JSON.stringify(chosen)).map((row) => {
         const task = rowToTask(row);
         this.#appendEvent(task, startedEvent(task.id, task.lastEventSeq, task.attempts, request.workerId, now));
         if (limits.rateLimited.has(task.queue)) this.#c.run(SQL.recordStart, task.queue, now);
-        return { task, attemptToken: row.attempt_token as string, leaseExpiresAt: leaseUntil };
+        if (typeLimits.has(task.type)) this.#c.run(SQL.recordTypeStart, task.type, now);
+        const claim: Claim = { task, attemptToken: row.attempt_token as string, leaseExpiresAt: leaseUntil };
+        if (task.checkpointVersion > 0) {
+          const checkpoint = this.#c.get(SQL.getCheckpoint, task.id, task.checkpointVersion);
+          if (checkpoint) claim.resumeCheckpoint = rowToCheckpoint(checkpoint);
+        }
+        return claim;
       });
       const order = new Map(chosen.map((id, i) => [id, i]));
       return claims.sort((a, b) => (order.get(a.task.id) as number) - (order.get(b.task.id) as number));
@@ -251,6 +300,22 @@ export class SqliteStore implements Store {
     return { blocked, allowance, rateLimited, fair };
   }
 
+  /** The rate room (0 or more) of each rate-limited type among `types`, pruning starts that left the window. */
+  #typeLimits(types: readonly string[], now: number): Map<string, number> {
+    const room = new Map<string, number>();
+    for (const t of this.#c.all(SQL.typeControls)) {
+      const type = t.type as string;
+      if (!types.includes(type) || t.rate_interval_ms === null) continue;
+      const windowStart = now - (t.rate_interval_ms as number);
+      const left = typeRoom({ count: t.rate_count as number, intervalMs: t.rate_interval_ms as number }, () => {
+        this.#c.run(SQL.pruneTypeStarts, type, windowStart);
+        return this.#c.get(SQL.typeStartsInWindow, type, windowStart)?.n as number;
+      });
+      room.set(type, Math.max(0, left));
+    }
+    return room;
+  }
+
   async nextScheduledAt(queues: readonly string[] | null): Promise<number | null> {
     const row = queues ? this.#c.get(SQL.nextScheduledAtInQueues, JSON.stringify(queues)) : this.#c.get(SQL.nextScheduledAt);
     return (row?.at as number | null) ?? null;
@@ -264,7 +329,7 @@ export class SqliteStore implements Store {
   async heartbeat(ref: AttemptRef, leaseMs: number, now: number): Promise<LeaseState> {
     const row = this.#c.get(SQL.heartbeat, now + leaseMs, ref.taskId, ref.attemptToken);
     if (!row) throw this.#refusal(ref.taskId);
-    return { leaseExpiresAt: row.lease_until as number, cancelRequested: row.cancel_requested === 1 };
+    return leaseState(row.lease_until as number, row.cancel_requested === 1, row.started_at as number | null, row.soft_timeout_ms as number | null, now);
   }
 
   async progress(ref: AttemptRef, progress: Progress, now: number): Promise<TaskEvent> {
@@ -310,6 +375,8 @@ export class SqliteStore implements Store {
     if (!row) return { ok: false, error: this.#refusal(ref.taskId) };
     const task = rowToFinished(row);
     finishedNotices(task, outcome, finishValue(outcome), task.attempts, now, this.#c);
+    // Only a child of a wait touches its parent: every other task pays nothing more.
+    if (row.child_key !== null && terminal) this.#childFinished(row, task.status, now);
     return { ok: true, task };
   }
 
@@ -321,23 +388,32 @@ export class SqliteStore implements Store {
   }
 
   async cancel(id: string, reason: string, now: number): Promise<Task> {
-    return this.#c.write(() => {
-      const error = cancelledError(reason);
-      const cancelled = this.#c.get(SQL.cancelNow, JSON.stringify(error), now, now, id);
-      if (cancelled) {
-        const task = rowToTask(cancelled);
-        this.#appendEvent(task, cancelledEvent(id, task.lastEventSeq, error, now));
-        return task;
+    return this.#c.write(() => this.#cancelOne(id, cancelledError(reason), now));
+  }
+
+  /**
+   * Inside a write. A waiting parent's unfinished children of its wait are cancelled with it (each as by its own
+   * cancel: running ones get cancelRequested, waiting ones cancel theirs); a child cancelled at once tells its parent.
+   */
+  #cancelOne(id: string, error: TaskError, now: number): Task {
+    const target = this.#c.get(SQL.cancelTarget, id);
+    const cancelled = this.#c.get(SQL.cancelNow, JSON.stringify(error), now, now, id);
+    if (cancelled) {
+      const task = rowToTask(cancelled);
+      this.#appendEvent(task, cancelledEvent(id, task.lastEventSeq, error, now));
+      if (target?.status === 'waiting' && target.wait_kind === 'children') {
+        for (const child of this.#c.all(SQL.unfinishedChildren, id, target.wait_name)) this.#cancelOne(child.id as string, error, now);
       }
-      const running = this.#c.get(SQL.requestCancel, now, id);
-      if (running) {
-        this.#c.push(cancelRequestNotice(id));
-        return rowToTask(running);
-      }
-      const current = this.#c.get(SQL.taskExists, id);
-      if (!current) throw new TaskNotFoundError(id);
-      throw new InvalidStateError(id, current.status as string, 'cancel');
-    });
+      if (cancelled.child_key !== null) this.#childFinished(cancelled, 'cancelled', now);
+      return task;
+    }
+    const running = this.#c.get(SQL.requestCancel, now, id);
+    if (running) {
+      this.#c.push(cancelRequestNotice(id));
+      return rowToTask(running);
+    }
+    if (!target) throw new TaskNotFoundError(id);
+    throw new InvalidStateError(id, target.status as string, 'cancel');
   }
 
   async retry(id: string, now: number): Promise<Task> {
@@ -371,6 +447,9 @@ export class SqliteStore implements Store {
     return this.#c.write(() => {
       if (this.#c.get(SQL.deleteTask, id)) {
         this.#c.run(SQL.deleteEventsOfTask, id);
+        this.#c.run(SQL.deleteCheckpointsOfTask, id);
+        this.#c.run(SQL.deleteStepsOfTask, id);
+        this.#c.run(SQL.deleteSignalsOfTask, id);
         return true;
       }
       const current = this.#c.get(SQL.taskExists, id);
@@ -448,6 +527,172 @@ export class SqliteStore implements Store {
   }
   async secret(name: string): Promise<string> {
     return this.#settings.secret(name);
+  }
+
+  // ---- durable execution (docs/durable.md, "Store model") ----
+
+  /** Inside a write: a child of its parent's current wait finished (status terminal). */
+  #childFinished(child: Row, status: TaskStatus, now: number): void {
+    const name = child.child_key as string;
+    const parent = this.#c.get(SQL.childFinished, now, child.parent_id, name);
+    if (!parent) return;
+    const woke = parent.status === 'queued';
+    const place = { queue: parent.queue as string, owner: parent.owner as string | null };
+    const seq = parent.event_seq as number;
+    const parentId = parent.id as string;
+    const pending = parent.children_pending as number;
+    this.#appendEvent(place, childFinishedEvent(parentId, woke ? seq - 1 : seq, { id: child.id as string, status }, name, pending, now));
+    if (woke) {
+      this.#appendEvent(place, resumedEvent(parentId, seq, 'children', name, now));
+      this.#c.push(readyNotice(place.queue));
+    }
+  }
+
+  /** Inside a write: queues a waiting task again with its `resumed` event, and a ready notice. */
+  #resume(id: string, reason: ResumeReason, name: string, now: number): void {
+    const row = this.#c.get(SQL.resume, now, id);
+    if (!row) return;
+    const place = { queue: row.queue as string, owner: row.owner as string | null };
+    this.#appendEvent(place, resumedEvent(id, row.event_seq as number, reason, name, now));
+    this.#c.push(readyNotice(place.queue));
+  }
+
+  /** Inside the claim's write: due scheduled tasks and due waits (sleeps, signal timeouts) are queued. */
+  #promoteDue(now: number): void {
+    for (const due of this.#c.all(SQL.promoteDue, now)) {
+      if (due.wait_kind === null) continue;
+      const place = { queue: due.queue as string, owner: due.owner as string | null };
+      const reason = timedWakeReason(due.wait_kind as WaitingFor['kind']);
+      this.#appendEvent(place, resumedEvent(due.id as string, due.event_seq as number, reason, due.wait_name as string, now));
+      this.#c.push(readyNotice(place.queue));
+    }
+  }
+
+  async saveCheckpoint(ref: AttemptRef, state: Json, options: { label?: string | null; size: number }, now: number): Promise<CheckpointInfo> {
+    const label = options.label ?? null;
+    return this.#c.write(() => {
+      const row = this.#c.get(SQL.bumpCheckpoint, now, ref.taskId, ref.attemptToken);
+      if (!row) throw this.#refusal(ref.taskId);
+      const version = row.checkpoint_version as number;
+      this.#c.run(SQL.insertCheckpoint, ref.taskId, version, label, JSON.stringify(state), options.size, now);
+      const place = { queue: row.queue as string, owner: row.owner as string | null };
+      this.#appendEvent(place, checkpointEvent(ref.taskId, row.event_seq as number, { version, label, size: options.size }, now));
+      return { version, label, size: options.size, createdAt: now };
+    });
+  }
+
+  async listCheckpoints(taskId: string): Promise<CheckpointInfo[]> {
+    const rows = this.#c.all(SQL.listCheckpoints, taskId);
+    if (rows.length === 0 && !this.#c.get(SQL.taskExists, taskId)) throw new TaskNotFoundError(taskId);
+    return rows.map(rowToCheckpointInfo);
+  }
+
+  async getCheckpoint(taskId: string, version: number | 'latest'): Promise<Checkpoint | null> {
+    const row = version === 'latest' ? this.#c.get(SQL.latestCheckpoint, taskId) : this.#c.get(SQL.getCheckpoint, taskId, version);
+    return row ? rowToCheckpoint(row) : null;
+  }
+
+  async recover(taskId: string, options: { fromVersion?: number }, now: number): Promise<Task> {
+    return this.#c.write(() => {
+      const current = this.#c.get(SQL.recoverTarget, taskId);
+      if (!current) throw new TaskNotFoundError(taskId);
+      if (current.status !== 'failed' && current.status !== 'cancelled') throw new InvalidStateError(taskId, current.status as string, 'recover');
+      let version = current.checkpoint_version as number;
+      const from = options.fromVersion;
+      if (from !== undefined && from !== version) {
+        const source = this.#c.get(SQL.getCheckpoint, taskId, from);
+        if (!source) throw new ValidationError(`task ${taskId} has no checkpoint version ${from}`, 'fromVersion');
+        version += 1;
+        this.#c.run(SQL.insertCheckpoint, taskId, version, recoverLabel(from), source.state, source.size, now);
+      }
+      const row = this.#c.get(SQL.recover, now, version, now, taskId);
+      if (!row) throw new InvalidStateError(taskId, current.status as string, 'recover');
+      const task = rowToTask(row);
+      this.#appendEvent(task, recoverEvent(taskId, task.lastEventSeq, from ?? null, now));
+      this.#c.push(readyNotice(task.queue));
+      return task;
+    });
+  }
+
+  async saveStep(ref: AttemptRef, name: string, result: Json, now: number): Promise<StepRecord> {
+    checkDurableName('step', name);
+    return this.#c.write(() => {
+      if (!this.#c.get(SQL.runningWithToken, ref.taskId, ref.attemptToken)) throw this.#refusal(ref.taskId);
+      if (this.#c.run(SQL.insertStep, ref.taskId, name, JSON.stringify(result ?? null), now) === 0) throw new StepExistsError(ref.taskId, name);
+      return { name, result: result ?? null, createdAt: now };
+    });
+  }
+
+  async listSteps(taskId: string): Promise<StepRecord[]> {
+    const rows = this.#c.all(SQL.listSteps, taskId);
+    if (rows.length === 0 && !this.#c.get(SQL.taskExists, taskId)) throw new TaskNotFoundError(taskId);
+    return rows.map(rowToStep);
+  }
+
+  async suspend(ref: AttemptRef, wait: WaitRequest, now: number): Promise<SuspendResult> {
+    checkWait(ref.taskId, wait);
+    return this.#c.write((): SuspendResult => {
+      if (!this.#c.get(SQL.runningWithToken, ref.taskId, ref.attemptToken)) throw this.#refusal(ref.taskId);
+      const signal = wait.kind === 'signal' ? this.#c.get(SQL.firstSignal, ref.taskId, wait.name) : undefined;
+      const decision = decideWait(
+        wait,
+        {
+          children: wait.kind === 'children' ? this.#c.all(SQL.childrenOfWait, ref.taskId, wait.name).map(rowToChildOutcome) : undefined,
+          signal: signal ? rowToSignal(signal) : null,
+        },
+        now,
+      );
+      if (decision.hold) {
+        if (signal && signal.consumed_at === null) this.#c.run(SQL.consumeSignal, now, signal.id);
+        const { outcome } = decision;
+        return { suspended: false, outcome: outcome.kind === 'signal' ? { kind: 'signal', signal: { ...outcome.signal, consumedAt: outcome.signal.consumedAt ?? now } } : outcome };
+      }
+      if (decision.create && wait.kind === 'children') {
+        for (const [index, t] of wait.tasks.entries()) {
+          this.#c.run(
+            SQL.insertChild,
+            t.id, t.queue, t.type, JSON.stringify(t.payload), t.status, t.priority, t.runAt, t.maxAttempts,
+            JSON.stringify(t.backoff), t.timeoutMs, null, JSON.stringify(t.tags), t.owner, ref.taskId,
+            t.concurrencyKey, t.traceparent, t.createdAt, t.createdAt, wait.name, index,
+          );
+          createdNotices(t, this.#c);
+        }
+      }
+      const c = waitColumns(decision.waitingFor);
+      const row = this.#c.get(SQL.suspend, c.kind, c.name, c.wakeAt, c.pending, c.total, now, ref.taskId);
+      if (!row) throw this.#refusal(ref.taskId);
+      const task = rowToTask(row);
+      this.#appendEvent(task, waitingEvent(task.id, task.lastEventSeq, decision.waitingFor, now));
+      return { suspended: true, task, waitingFor: decision.waitingFor };
+    });
+  }
+
+  async childOutcomes(parentId: string, name: string): Promise<ChildOutcome[]> {
+    return this.#c.all(SQL.childrenOfWait, parentId, name).map(rowToChildOutcome);
+  }
+
+  async sendSignal(taskId: string, name: string, data: Json, now: number): Promise<SendSignalResult> {
+    checkDurableName('signal', name);
+    return this.#c.write((): SendSignalResult => {
+      const target = this.#c.get(SQL.signalTarget, taskId);
+      if (!target) throw new TaskNotFoundError(taskId);
+      if (isTerminal(target.status as TaskStatus)) throw new InvalidStateError(taskId, target.status as string, 'signal');
+      const signalId = this.#c.get(SQL.insertSignal, taskId, name, JSON.stringify(data ?? null), now)?.id;
+      const bumped = this.#c.get(SQL.bumpEventSeq, now, taskId) as Row;
+      this.#appendEvent({ queue: bumped.queue as string, owner: bumped.owner as string | null }, signalEvent(taskId, bumped.event_seq as number, name, now));
+      const resumed = target.status === 'waiting' && target.wait_kind === 'signal' && target.wait_name === name;
+      if (resumed) {
+        this.#c.run(SQL.consumeSignal, now, signalId as number);
+        this.#resume(taskId, 'signal', name, now);
+      }
+      return { task: rowToTask(this.#c.get(SQL.getTask, taskId) as Row), resumed };
+    });
+  }
+
+  async listSignals(taskId: string): Promise<SignalRecord[]> {
+    const rows = this.#c.all(SQL.listSignals, taskId);
+    if (rows.length === 0 && !this.#c.get(SQL.taskExists, taskId)) throw new TaskNotFoundError(taskId);
+    return rows.map(rowToSignal);
   }
 
   listen(listener: NoticeListener): () => void {

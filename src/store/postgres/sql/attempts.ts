@@ -1,18 +1,85 @@
 // An attempt's life after its claim: heartbeat, progress, output, finish, and the sweeper's expired leases.
 import { FINISH_EVENT_KIND } from '../../transitions.ts';
 import { type Names, prepared } from './common.ts';
+import { childrenFinishedCtes, PARENT_EVENTS_JSON } from './durable.ts';
 
 /** The event kind of each outcome, as transitions.ts names it; the event data below follows its finishEventData. */
 const finishEventKind = `CASE outcome ${Object.entries(FINISH_EVENT_KIND)
   .map(([outcome, kind]) => `WHEN '${outcome}' THEN '${kind}'`)
   .join(' ')} END`;
 
-export function attemptSql({ tasks, events, columns }: Names) {
+export function attemptSql(names: Names) {
+  const { tasks, events, columns } = names;
+  /** The finish statement; `children`: for children of a wait only, else for every other task (see finishChildren). */
+  const finishStatement = (children: boolean) => {
+    const childCondition = children ? 'l.child_key IS NOT NULL' : 'l.child_key IS NULL';
+    // Children: their parents are locked first, in id order, before any child row: the order a cancel of a waiting
+    // parent (parent, then its children) and suspend (task, then its children) take, so the two never deadlock.
+    const parentLock = children
+      ? `
+      parent_lock AS MATERIALIZED (
+        SELECT id FROM ${tasks} WHERE id IN (SELECT parent_id FROM current WHERE child_key IS NOT NULL)
+        ORDER BY id FOR UPDATE
+      ),`
+      : '';
+    // A one-time filter: evaluated before applicable reads a row, so the parent locks come first.
+    const afterParentLock = children ? ' AND (SELECT count(*) FROM parent_lock) >= 0' : '';
+    return `WITH request AS (
+        SELECT r.*, $6::jsonb -> (r.ord - 1)::integer AS value
+        FROM unnest($1::text[], $3::text[], $4::text[], $5::bigint[], $7::boolean[], $8::boolean[])
+          WITH ORDINALITY AS r(id, attempt_token, outcome, run_at, refund_attempt, only_if_lease_expired, ord)
+      ),
+      current AS MATERIALIZED (
+        -- The ids again as an array parameter, and no other condition: one primary-key lookup per id, where a join
+        -- (whose size the planner cannot know) or a status condition may scan every running task.
+        SELECT id, status, attempt_token, lease_until, child_key${children ? ', parent_id' : ''} FROM ${tasks}
+        WHERE id = ANY($1::text[])
+      ),${parentLock}
+      -- In id order, which the update below follows: two batches lock the rows they share in the same order.
+      applicable AS MATERIALIZED (
+        SELECT DISTINCT ON (r.id) r.*
+        FROM request r JOIN current l ON l.id = r.id AND l.attempt_token = r.attempt_token AND l.status = 'running'
+        WHERE (NOT r.only_if_lease_expired OR l.lease_until < $2::bigint) AND ${childCondition}${afterParentLock}
+        ORDER BY r.id, r.ord
+      ),
+      finished AS (
+        UPDATE ${tasks} t SET
+          status = CASE WHEN a.outcome <> 'retry' THEN a.outcome WHEN a.run_at <= $2::bigint THEN 'queued' ELSE 'scheduled' END,
+          run_at = coalesce(a.run_at, t.run_at),
+          result = CASE WHEN a.outcome = 'completed' THEN nullif(a.value, 'null'::jsonb) END,
+          error = CASE WHEN a.outcome <> 'completed' THEN a.value END,
+          completed_at = CASE WHEN a.outcome <> 'retry' THEN $2::bigint END,
+          attempts = t.attempts - CASE WHEN a.refund_attempt THEN 1 ELSE 0 END,
+          attempt_token = NULL, lease_until = NULL, updated_at = $2::bigint, event_seq = t.event_seq + 1
+        FROM applicable a
+        -- Checked again on the row as it is once locked (a concurrent finish or heartbeat may have changed it since
+        -- the snapshot of applicable): the token (which only a running task has: no status condition, or the planner
+        -- may walk every running task along tasks_leases for each request) and the lease.
+        WHERE t.id = a.id AND t.attempt_token = a.attempt_token AND (NOT a.only_if_lease_expired OR t.lease_until < $2::bigint)
+        RETURNING a.ord, a.outcome, a.run_at AS retry_at, a.value, t.id, t.queue, t.type, t.owner, t.status, t.attempts,
+          t.run_at, t.started_at, t.event_seq${children ? ', t.parent_id, t.child_key' : ''}
+      ),
+      finished_events AS (
+        INSERT INTO ${events} (task_id, seq, kind, data, at)
+        SELECT id, event_seq, ${finishEventKind},
+          CASE outcome
+            WHEN 'completed' THEN jsonb_build_object('result', value)
+            WHEN 'retry' THEN jsonb_build_object('attempt', attempts, 'error', value, 'runAt', retry_at)
+            ELSE jsonb_build_object('error', value)
+          END,
+          $2::bigint
+        FROM finished
+      )${children ? `,
+      ${childrenFinishedCtes(names)}` : ''}
+      SELECT ord::integer AS ord, id, queue, type, owner, status, attempts, run_at, started_at, event_seq,
+        ${children ? PARENT_EVENTS_JSON : 'NULL::json'} AS parent_events
+      FROM finished`;
+  };
   return {
     /** $1 leaseUntil, $2 id, $3 token. */
     heartbeat: prepared(`UPDATE ${tasks} SET lease_until = $1::bigint
       WHERE id = $2::text AND attempt_token = $3::text AND status = 'running'
-      RETURNING lease_until, cancel_requested`),
+      RETURNING lease_until, cancel_requested, started_at, soft_timeout_ms`),
     /** $1 progress, $2 now, $3 id, $4 token. */
     progress: prepared(`WITH changed AS (
         UPDATE ${tasks} SET progress = $1::jsonb, updated_at = $2::bigint, event_seq = event_seq + 1
@@ -46,54 +113,15 @@ export function attemptSql({ tasks, events, columns }: Names) {
      * is a WAL record of its own): the update locks them in id order, so two batches touching the same tasks do not
      * deadlock, and if a plan ever took another order, PostgreSQL would end the deadlock by failing one statement,
      * which the store runs again. Returns the applied requests (ord counts from 1) with what the task is now.
+     * Children of a wait (child_key set) are refused here and finished by finishChildren, which wakes their parents.
      */
-    finish: prepared(`WITH request AS (
-        SELECT r.*, $6::jsonb -> (r.ord - 1)::integer AS value
-        FROM unnest($1::text[], $3::text[], $4::text[], $5::bigint[], $7::boolean[], $8::boolean[])
-          WITH ORDINALITY AS r(id, attempt_token, outcome, run_at, refund_attempt, only_if_lease_expired, ord)
-      ),
-      current AS MATERIALIZED (
-        -- The ids again as an array parameter, and no other condition: one primary-key lookup per id, where a join
-        -- (whose size the planner cannot know) or a status condition may scan every running task.
-        SELECT id, status, attempt_token, lease_until FROM ${tasks}
-        WHERE id = ANY($1::text[])
-      ),
-      -- In id order, which the update below follows: two batches lock the rows they share in the same order.
-      applicable AS MATERIALIZED (
-        SELECT DISTINCT ON (r.id) r.*
-        FROM request r JOIN current l ON l.id = r.id AND l.attempt_token = r.attempt_token AND l.status = 'running'
-        WHERE NOT r.only_if_lease_expired OR l.lease_until < $2::bigint
-        ORDER BY r.id, r.ord
-      ),
-      finished AS (
-        UPDATE ${tasks} t SET
-          status = CASE WHEN a.outcome <> 'retry' THEN a.outcome WHEN a.run_at <= $2::bigint THEN 'queued' ELSE 'scheduled' END,
-          run_at = coalesce(a.run_at, t.run_at),
-          result = CASE WHEN a.outcome = 'completed' THEN nullif(a.value, 'null'::jsonb) END,
-          error = CASE WHEN a.outcome <> 'completed' THEN a.value END,
-          completed_at = CASE WHEN a.outcome <> 'retry' THEN $2::bigint END,
-          attempts = t.attempts - CASE WHEN a.refund_attempt THEN 1 ELSE 0 END,
-          attempt_token = NULL, lease_until = NULL, updated_at = $2::bigint, event_seq = t.event_seq + 1
-        FROM applicable a
-        -- Checked again on the row as it is once locked (a concurrent finish or heartbeat may have changed it since
-        -- the snapshot of applicable): the token (which only a running task has: no status condition, or the planner
-        -- may walk every running task along tasks_leases for each request) and the lease.
-        WHERE t.id = a.id AND t.attempt_token = a.attempt_token AND (NOT a.only_if_lease_expired OR t.lease_until < $2::bigint)
-        RETURNING a.ord, a.outcome, a.run_at AS retry_at, a.value, t.id, t.queue, t.type, t.owner, t.status, t.attempts,
-          t.run_at, t.started_at, t.event_seq
-      ),
-      finished_events AS (
-        INSERT INTO ${events} (task_id, seq, kind, data, at)
-        SELECT id, event_seq, ${finishEventKind},
-          CASE outcome
-            WHEN 'completed' THEN jsonb_build_object('result', value)
-            WHEN 'retry' THEN jsonb_build_object('attempt', attempts, 'error', value, 'runAt', retry_at)
-            ELSE jsonb_build_object('error', value)
-          END,
-          $2::bigint
-        FROM finished
-      )
-      SELECT ord::integer AS ord, id, queue, type, owner, status, attempts, run_at, started_at, event_seq FROM finished`),
+    finish: prepared(finishStatement(false)),
+    /**
+     * finish for children of a wait ($1..$8 as above): also takes each finished child off its waiting parent's
+     * pending count, queueing the parent whose count reaches 0 (sql/durable.ts). The store runs it only for the
+     * requests finish refused because their task is a child, so other tasks pay nothing for it.
+     */
+    finishChildren: prepared(finishStatement(true)),
     /** $1 now, $2 limit. */
     expiredLeases: prepared(`SELECT ${columns}, attempt_token FROM ${tasks}
       WHERE status = 'running' AND lease_until < $1::bigint ORDER BY lease_until LIMIT $2::integer`),

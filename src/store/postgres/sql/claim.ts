@@ -1,27 +1,39 @@
 // The claim: one statement when no queue limit is involved, a short transaction under the limited queues' locks
 // when one is (docs/postgres.md, "Queue limits").
 import { type Names, prepared, taskColumns } from './common.ts';
+import { DUE_WAITS_SELECT, RESUMED_EVENTS_SELECT, WOKEN_CTE, WOKEN_JSON } from './durable.ts';
 
-export function claimSql({ s, tasks, events, columns }: Names) {
-  /** Up to $4 ready tasks per type of $2, in claim order, locked, from the queues of $3 except those in `skipped`. */
-  const readyCandidates = (skipped: string) => `SELECT ready.id, ready.queue, ready.priority, ready.run_at
+export function claimSql(names: Names) {
+  const { s, tasks, events, columns } = names;
+  /**
+   * Up to $4 ready tasks per type of $2 (except the types in `skippedTypes`), in claim order, locked, from the queues
+   * of $3 except those in `skipped`.
+   */
+  const readyCandidates = (skipped: string, skippedTypes?: string) => `SELECT ready.id, ready.queue, ready.type, ready.priority, ready.run_at
         FROM unnest($2::text[]) AS wanted(type)
         CROSS JOIN LATERAL (
-          SELECT id, queue, priority, run_at FROM ${tasks}
+          SELECT id, queue, type, priority, run_at FROM ${tasks}
           WHERE status = 'queued' AND type = wanted.type AND ($3::text[] IS NULL OR queue = ANY($3::text[]))
             AND queue NOT IN (SELECT name FROM ${skipped})
           ORDER BY priority DESC, run_at, id
           LIMIT $4::integer
           FOR UPDATE SKIP LOCKED
-        ) AS ready`;
+        ) AS ready${skippedTypes ? `
+        WHERE wanted.type NOT IN (SELECT type FROM ${skippedTypes})` : ''}`;
   /** The update that makes the rows of `chosen` running ($1 now, $5 leaseMs, $6 workerId); its WHERE goes on. */
+  // A due wait (status still 'waiting') claimed at once gets two events: `resumed`, then `started`.
   const claimChosen = `UPDATE ${tasks} t SET status = 'running', attempts = t.attempts + 1,
           attempt_token = gen_random_uuid()::text, lease_until = $1::bigint + $5::bigint, worker_id = $6::text,
-          started_at = $1::bigint, updated_at = $1::bigint, event_seq = t.event_seq + 1
+          started_at = $1::bigint, updated_at = $1::bigint,
+          run_at = CASE WHEN t.status = 'waiting' THEN $1::bigint ELSE t.run_at END,
+          event_seq = t.event_seq + CASE WHEN t.status = 'waiting' THEN 2 ELSE 1 END
         FROM chosen WHERE t.id = chosen.id`;
   const startedEvents = `INSERT INTO ${events} (task_id, seq, kind, data, at)
         SELECT id, event_seq, 'started', jsonb_build_object('attempt', attempts, 'workerId', $6::text), $1::bigint
         FROM claimed`;
+  /** The same, with the `resumed` events of due waits (sql/durable.ts) in the same insert. */
+  const startedAndResumedEvents = `${startedEvents}
+        UNION ALL ${RESUMED_EVENTS_SELECT}`;
   /**
    * A CTE that makes the statement's transaction commit without waiting for its WAL to reach the disk. For claims: a
    * claim lost in a server crash leaves its tasks queued, to be claimed again (delivery is at least once anyway), and
@@ -39,8 +51,9 @@ export function claimSql({ s, tasks, events, columns }: Names) {
      * the best `max`", without a second round trip. Ready rows are walked per type along tasks_ready (each walk reads
      * only ready rows of one type, however large the backlog of others), locked with SKIP LOCKED so concurrent
      * claimers never wait for each other or take the same row. Paused queues are skipped.
-     * When a chosen task lies in a capped or rate-limited queue, nothing is claimed and `gated` comes back true: the
-     * caller then runs claimLimitedLock and claimLimited in a transaction.
+     * When a chosen task lies in a capped or rate-limited queue, or is of a rate-limited type, nothing is claimed and
+     * `gated` comes back true: the caller then runs claimLimitedLock, claimLimitedTypeLock and claimLimited in a
+     * transaction.
      */
     claim: prepared(`WITH paused AS MATERIALIZED (
         SELECT name FROM ${s}.queues WHERE paused
@@ -49,36 +62,50 @@ export function claimSql({ s, tasks, events, columns }: Names) {
         SELECT name FROM ${s}.queues
         WHERE NOT paused AND (max_concurrency IS NOT NULL OR rate_count IS NOT NULL OR max_per_key IS NOT NULL)
       ),
+      limited_types AS MATERIALIZED (
+        SELECT type FROM ${s}.task_types WHERE rate_count IS NOT NULL AND type = ANY($2::text[])
+      ),
+      -- Due scheduled tasks, and due waits (wait_kind set: sleeps ended, signal waits timed out; sql/durable.ts).
       due AS MATERIALIZED (
-        SELECT id, type, queue, priority, run_at FROM ${tasks}
-        WHERE status = 'scheduled' AND run_at <= $1::bigint
-        FOR UPDATE SKIP LOCKED
+        SELECT * FROM (
+          SELECT id, type, queue, priority, run_at, NULL::text AS wait_kind, NULL::text AS wait_name FROM ${tasks}
+          WHERE status = 'scheduled' AND run_at <= $1::bigint
+          FOR UPDATE SKIP LOCKED
+        ) AS scheduled
+        UNION ALL ${DUE_WAITS_SELECT(tasks)}
       ),
       candidates AS MATERIALIZED (
         ${readyCandidates('paused')}
         UNION ALL
-        SELECT id, queue, priority, run_at FROM due
+        SELECT id, queue, type, priority, run_at FROM due
         WHERE type = ANY($2::text[]) AND ($3::text[] IS NULL OR queue = ANY($3::text[]))
           AND queue NOT IN (SELECT name FROM paused)
       ),
       chosen AS MATERIALIZED (
-        SELECT id, queue FROM candidates ORDER BY priority DESC, run_at, id LIMIT $4::integer
+        SELECT id, queue, type FROM candidates ORDER BY priority DESC, run_at, id LIMIT $4::integer
       ),
       gate AS MATERIALIZED (
-        SELECT EXISTS (SELECT 1 FROM chosen WHERE queue IN (SELECT name FROM limited)) AS gated
+        SELECT EXISTS (
+          SELECT 1 FROM chosen WHERE queue IN (SELECT name FROM limited) OR type IN (SELECT type FROM limited_types)
+        ) AS gated
       ),
       claimed AS (
         ${claimChosen}
         AND NOT (SELECT gated FROM gate)
         RETURNING ${taskColumns('t')}, t.attempt_token
       ),
+      -- A due wait gets its resumed event here (or, claimed at once, in claimed, which bumps its seq by 2).
       promoted AS (
-        UPDATE ${tasks} t SET status = 'queued', updated_at = $1::bigint
+        UPDATE ${tasks} t SET status = 'queued', updated_at = $1::bigint,
+          run_at = CASE WHEN due.wait_kind IS NULL THEN t.run_at ELSE $1::bigint END,
+          event_seq = t.event_seq + CASE WHEN due.wait_kind IS NULL THEN 0 ELSE 1 END
         FROM due WHERE t.id = due.id AND t.id NOT IN (SELECT id FROM claimed)
+        RETURNING t.id, t.queue, t.owner, t.event_seq, due.wait_kind, due.wait_name
       ),
-      started_events AS (${startedEvents}),
+      ${WOKEN_CTE},
+      started_events AS (${startedAndResumedEvents}),
       ${asyncCommit}
-      SELECT gate.gated, claimed.* FROM gate CROSS JOIN async_commit LEFT JOIN claimed ON true`),
+      SELECT gate.gated, ${WOKEN_JSON} AS woken, claimed.* FROM gate CROSS JOIN async_commit LEFT JOIN claimed ON true`),
     /**
      * $1 queues (null: all). Inside the transaction of a gated claim: locks, in name order, every capped or
      * rate-limited queue the claim may take from, so that claims on them take turns; the next statement, with a
@@ -90,12 +117,33 @@ export function claimSql({ s, tasks, events, columns }: Names) {
       ORDER BY name
       FOR UPDATE`),
     /**
+     * $1 types. After claimLimitedLock (queues first, then types, each in name order, so two claimers never wait on
+     * each other in a circle): locks the rate-limited types the claim may take, so their starts are counted exactly.
+     */
+    claimLimitedTypeLock: prepared(`SELECT type FROM ${s}.task_types
+      WHERE rate_count IS NOT NULL AND type = ANY($1::text[])
+      ORDER BY type
+      FOR UPDATE`),
+    /**
      * $1 now, $2 types, $3 queues (null: all), $4 max, $5 leaseMs, $6 workerId. The claim under queue limits, after
      * claimLimitedLock: each limited queue may start min(maxConcurrency - running, rateLimit.count - starts in the
-     * window) tasks; queues with no room are skipped in the walk, so they cannot crowd out the others' tasks. Due
-     * tasks were promoted by the gated claim just before.
+     * window) tasks, and each rate-limited type rateLimit.count - its starts in the window; queues and types with no
+     * room are skipped in the walk, so they cannot crowd out the others' tasks. A candidate must fit both its queue's
+     * and its type's room, each counted by rank in claim order: a candidate one limit passes over still takes a rank
+     * under the other, so a claim may start fewer than both would allow (never more); the next claim takes the rest.
+     * Due tasks were promoted by the gated claim just before.
      */
-    claimLimited: prepared(`WITH limits AS MATERIALIZED (
+    claimLimited: prepared(`WITH type_limits AS MATERIALIZED (
+        SELECT tt.type, tt.rate_interval_ms, tt.rate_count - (
+            SELECT count(*) FROM ${s}.type_starts w WHERE w.type = tt.type AND w.at > $1::bigint - tt.rate_interval_ms
+          ) AS room
+        FROM ${s}.task_types tt
+        WHERE tt.rate_count IS NOT NULL AND tt.type = ANY($2::text[])
+      ),
+      full_types AS MATERIALIZED (
+        SELECT type FROM type_limits WHERE room <= 0
+      ),
+      limits AS MATERIALIZED (
         SELECT q.name, q.rate_count, q.rate_interval_ms, q.max_per_key,
           CASE WHEN q.paused THEN 0 ELSE LEAST(
             coalesce(q.max_concurrency
@@ -140,16 +188,16 @@ export function claimSql({ s, tasks, events, columns }: Names) {
         FROM fair_keys fk JOIN fair f ON f.name = fk.queue
       ),
       candidates AS MATERIALIZED (
-        SELECT c.*, 0 AS round FROM (${readyCandidates('skipped')}) c
+        SELECT c.*, 0 AS round FROM (${readyCandidates('skipped', 'full_types')}) c
         UNION ALL
-        SELECT per_key.id, per_key.queue, per_key.priority, per_key.run_at, per_key.round
+        SELECT per_key.id, per_key.queue, per_key.type, per_key.priority, per_key.run_at, per_key.round
         FROM fair_room fr
         CROSS JOIN LATERAL (
-          SELECT id, queue, priority, run_at, (row_number() OVER (ORDER BY priority DESC, run_at, id) - 1)::integer AS round
+          SELECT id, queue, type, priority, run_at, (row_number() OVER (ORDER BY priority DESC, run_at, id) - 1)::integer AS round
           FROM (
-            SELECT id, queue, priority, run_at FROM ${tasks}
+            SELECT id, queue, type, priority, run_at FROM ${tasks}
             WHERE status = 'queued' AND queue = fr.queue AND concurrency_key IS NOT DISTINCT FROM fr.key
-              AND type = ANY($2::text[])
+              AND type = ANY($2::text[]) AND type NOT IN (SELECT type FROM full_types)
             ORDER BY priority DESC, run_at, id
             LIMIT LEAST(fr.free, $4::integer)
             FOR UPDATE SKIP LOCKED
@@ -159,11 +207,14 @@ export function claimSql({ s, tasks, events, columns }: Names) {
       ),
       chosen AS MATERIALIZED (
         SELECT ranked.id FROM (
-          SELECT c.*, row_number() OVER (PARTITION BY c.queue ORDER BY c.priority DESC, c.round, c.run_at, c.id) AS rank
+          SELECT c.*, row_number() OVER (PARTITION BY c.queue ORDER BY c.priority DESC, c.round, c.run_at, c.id) AS rank,
+            row_number() OVER (PARTITION BY c.type ORDER BY c.priority DESC, c.round, c.run_at, c.id) AS type_rank
           FROM candidates c
         ) AS ranked
         LEFT JOIN limits ON limits.name = ranked.queue
-        WHERE limits.name IS NULL OR ranked.rank <= limits.room
+        LEFT JOIN type_limits ON type_limits.type = ranked.type
+        WHERE (limits.name IS NULL OR ranked.rank <= limits.room)
+          AND (type_limits.type IS NULL OR ranked.type_rank <= type_limits.room)
         ORDER BY ranked.priority DESC, ranked.round, ranked.run_at, ranked.id
         LIMIT $4::integer
       ),
@@ -181,10 +232,22 @@ export function claimSql({ s, tasks, events, columns }: Names) {
         DELETE FROM ${s}.queue_starts w USING limits
         WHERE w.queue = limits.name AND limits.rate_count IS NOT NULL AND w.at <= $1::bigint - limits.rate_interval_ms
       ),
+      recorded_type_starts AS (
+        INSERT INTO ${s}.type_starts (type, at)
+        SELECT claimed.type, $1::bigint FROM claimed JOIN type_limits ON type_limits.type = claimed.type
+      ),
+      pruned_type_starts AS (
+        DELETE FROM ${s}.type_starts w USING type_limits
+        WHERE w.type = type_limits.type AND w.at <= $1::bigint - type_limits.rate_interval_ms
+      ),
       ${asyncCommit}
       SELECT ${columns}, attempt_token FROM claimed CROSS JOIN async_commit`),
-    nextScheduledAt: prepared(`SELECT min(run_at) AS at FROM ${tasks} WHERE status = 'scheduled'`),
-    nextScheduledAtInQueues: prepared(`SELECT min(run_at) AS at FROM ${tasks}
-      WHERE status = 'scheduled' AND queue = ANY($1::text[])`),
+    /** Scheduled tasks and waits that end by themselves (sleeps, signal timeouts): what the claim's promotion queues. */
+    nextScheduledAt: prepared(`SELECT least(
+        (SELECT min(run_at) FROM ${tasks} WHERE status = 'scheduled'),
+        (SELECT min(wake_at) FROM ${tasks} WHERE status = 'waiting')) AS at`),
+    nextScheduledAtInQueues: prepared(`SELECT least(
+        (SELECT min(run_at) FROM ${tasks} WHERE status = 'scheduled' AND queue = ANY($1::text[])),
+        (SELECT min(wake_at) FROM ${tasks} WHERE status = 'waiting' AND queue = ANY($1::text[]))) AS at`),
   } as const;
 }

@@ -1,7 +1,8 @@
 // Control of a task from outside its attempt: cancel, retry by hand, dead-letter redrive, delete.
 import { type Names, prepared } from './common.ts';
+import { deleteDurableRowsCtes } from './durable.ts';
 
-export function controlSql({ tasks, events, columns }: Names) {
+export function controlSql({ s, tasks, events, columns }: Names) {
   return {
     /**
      * $1 id, $2 error, $3 now. One update decides on the row as it is when locked: a scheduled or queued
@@ -16,7 +17,8 @@ export function controlSql({ tasks, events, columns }: Names) {
           completed_at = CASE WHEN status = 'running' THEN completed_at ELSE $3::bigint END,
           event_seq = CASE WHEN status = 'running' THEN event_seq ELSE event_seq + 1 END,
           updated_at = $3::bigint
-        WHERE id = $1::text AND status IN ('scheduled', 'queued', 'running')
+        -- Waiting tasks and children of a wait (unless running) take the durable path (sql/durable.ts).
+        WHERE id = $1::text AND (status = 'running' OR (status IN ('scheduled', 'queued') AND child_key IS NULL))
         RETURNING ${columns}
       ),
       cancelled_events AS (
@@ -50,7 +52,8 @@ export function controlSql({ tasks, events, columns }: Names) {
       ),
       deleted_events AS (
         DELETE FROM ${events} WHERE task_id IN (SELECT id FROM deleted)
-      )
+      ),
+      ${deleteDurableRowsCtes(s, 'deleted')}
       SELECT id FROM deleted`),
     /** $1 id, $2 now. */
     retry: prepared(`WITH changed AS (

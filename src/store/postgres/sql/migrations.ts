@@ -120,6 +120,40 @@ export function migrations(s: string): readonly string[] {
      -- entry for each of the three or more events of every task. Dropping the column is a catalog change (no rewrite).
      ALTER TABLE ${s}.task_events DROP COLUMN id;
      ALTER TABLE ${s}.task_events REPLICA IDENTITY USING INDEX task_events_task_id_seq_key;`,
+    `-- Durable execution (docs/durable.md, "Store model"). The wait_* columns hold a task's last wait; they mean
+     -- something only while status = 'waiting'. child_key/child_index: a child's wait name and place in its parent.
+     ALTER TABLE ${s}.tasks DROP CONSTRAINT tasks_status_check;
+     ALTER TABLE ${s}.tasks ADD CONSTRAINT tasks_status_check
+       CHECK (status IN ('scheduled', 'queued', 'running', 'waiting', 'completed', 'failed', 'cancelled')) NOT VALID;
+     ALTER TABLE ${s}.tasks VALIDATE CONSTRAINT tasks_status_check;
+     ALTER TABLE ${s}.tasks ADD COLUMN checkpoint_version integer NOT NULL DEFAULT 0, ADD COLUMN wait_kind text,
+       ADD COLUMN wait_name text, ADD COLUMN wake_at bigint, ADD COLUMN children_pending integer,
+       ADD COLUMN children_total integer, ADD COLUMN child_key text, ADD COLUMN child_index integer;
+     -- Waiting tasks only: promotion of due waits and nextScheduledAt read the range up to now; counts read it all.
+     CREATE INDEX tasks_waiting ON ${s}.tasks (wake_at) WHERE status = 'waiting';
+     -- Children of a wait, in order; tasks that are no wait's child never enter it.
+     CREATE UNIQUE INDEX tasks_children ON ${s}.tasks (parent_id, child_key, child_index) WHERE child_key IS NOT NULL;
+     -- A task's children and derived tasks, newest first (listTasks with parentId); tasks without a parent never enter.
+     CREATE INDEX tasks_parent ON ${s}.tasks (parent_id, id) WHERE parent_id IS NOT NULL;
+     CREATE TABLE ${s}.task_checkpoints (
+       task_id text COLLATE "C" NOT NULL, version integer NOT NULL, label text, state jsonb NOT NULL,
+       size integer NOT NULL, created_at bigint NOT NULL, PRIMARY KEY (task_id, version)
+     );
+     CREATE TABLE ${s}.task_steps (
+       task_id text COLLATE "C" NOT NULL, name text NOT NULL, result jsonb NOT NULL, created_at bigint NOT NULL,
+       PRIMARY KEY (task_id, name)
+     );
+     CREATE TABLE ${s}.task_signals (
+       id bigserial PRIMARY KEY, task_id text COLLATE "C" NOT NULL, name text NOT NULL, data jsonb NOT NULL,
+       created_at bigint NOT NULL, consumed_at bigint
+     );
+     CREATE INDEX task_signals_task_name ON ${s}.task_signals (task_id, name, id);`,
+    `-- Soft time limits: the handler is told at softTimeoutMs and may still return; timeout_ms stays the hard limit.
+     ALTER TABLE ${s}.tasks ADD COLUMN soft_timeout_ms integer;`,
+    `-- Per-type rate limits: starts of a rate-limited type inside the current window, as queue_starts for queues.
+     ALTER TABLE ${s}.task_types ADD COLUMN rate_count integer, ADD COLUMN rate_interval_ms integer;
+     CREATE TABLE ${s}.type_starts (type text COLLATE "C" NOT NULL, at bigint NOT NULL);
+     CREATE INDEX type_starts_type_at ON ${s}.type_starts (type, at);`,
   ];
 }
 

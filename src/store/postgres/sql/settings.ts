@@ -1,6 +1,7 @@
 // Everything that is not a task's life: queue and type settings, subscriptions, workers, API keys, secrets,
 // schedules, retention.
 import { type Names, prepared, QUEUE_COLUMNS, SCHEDULE_COLUMNS, SUBSCRIPTION_COLUMNS } from './common.ts';
+import { deleteDurableRowsCtes } from './durable.ts';
 
 export function settingsSql({ s, tasks, events }: Names) {
   return {
@@ -20,12 +21,13 @@ export function settingsSql({ s, tasks, events }: Names) {
         updated_at = $8::bigint
       RETURNING ${QUEUE_COLUMNS}`),
 
-    listTypeSettings: prepared(`SELECT type, defaults, payload_schema, updated_at FROM ${s}.task_types ORDER BY type`),
-    /** $1 type, $2 defaults, $3 payload schema (null: any), $4 updatedAt. */
-    putTypeSettings: prepared(`INSERT INTO ${s}.task_types (type, defaults, payload_schema, updated_at)
-      VALUES ($1::text, $2::jsonb, $3::jsonb, $4::bigint)
+    listTypeSettings: prepared(`SELECT type, defaults, payload_schema, updated_at, rate_count, rate_interval_ms
+      FROM ${s}.task_types ORDER BY type`),
+    /** $1 type, $2 defaults, $3 payload schema (null: any), $4 updatedAt, $5 and $6 the rate limit (null: none). */
+    putTypeSettings: prepared(`INSERT INTO ${s}.task_types (type, defaults, payload_schema, updated_at, rate_count, rate_interval_ms)
+      VALUES ($1::text, $2::jsonb, $3::jsonb, $4::bigint, $5::integer, $6::integer)
       ON CONFLICT (type) DO UPDATE SET defaults = excluded.defaults, payload_schema = excluded.payload_schema,
-        updated_at = excluded.updated_at`),
+        updated_at = excluded.updated_at, rate_count = excluded.rate_count, rate_interval_ms = excluded.rate_interval_ms`),
     deleteTypeSettings: prepared(`DELETE FROM ${s}.task_types WHERE type = $1::text`),
 
     listSubscriptions: prepared(`SELECT ${SUBSCRIPTION_COLUMNS} FROM ${s}.subscriptions ORDER BY name`),
@@ -95,6 +97,7 @@ export function settingsSql({ s, tasks, events }: Names) {
       doomed_events AS (
         DELETE FROM ${events} WHERE task_id IN (SELECT id FROM doomed)
       ),
+      ${deleteDurableRowsCtes(s, 'doomed')},
       deleted AS (
         DELETE FROM ${tasks} WHERE id IN (SELECT id FROM doomed) RETURNING 1
       )

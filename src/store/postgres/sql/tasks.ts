@@ -24,16 +24,17 @@ export function taskSql({ tasks, events, channel, columns }: Names) {
         $18::jsonb -> r.tags_ref AS tags
       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[], $6::bigint[], $7::integer[],
           $8::integer[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[], $17::integer[],
-          $19::integer[])
+          $19::integer[], $20::integer[])
         WITH ORDINALITY AS r(id, queue, type, status, priority, run_at, max_attempts, timeout_ms, idempotency_key, owner,
-          parent_id, concurrency_key, traceparent, created_at, backoff_ref, tags_ref, ord)
+          parent_id, concurrency_key, traceparent, created_at, backoff_ref, tags_ref, soft_timeout_ms, ord)
     ),
     inserted AS (
       INSERT INTO ${tasks} (id, queue, type, payload, status, priority, run_at, max_attempts, backoff, timeout_ms,
-        idempotency_key, tags, owner, parent_id, concurrency_key, traceparent, event_seq, created_at, updated_at)
+        idempotency_key, tags, owner, parent_id, concurrency_key, traceparent, event_seq, created_at, updated_at,
+        soft_timeout_ms)
       SELECT id, queue, type, coalesce(payload, 'null'::jsonb), status, priority, run_at, max_attempts, backoff,
         timeout_ms, idempotency_key, coalesce(tags, '{}'::jsonb), owner, parent_id, concurrency_key, traceparent, 1,
-        created_at, created_at
+        created_at, created_at, soft_timeout_ms
       FROM input ORDER BY ord
       ON CONFLICT ((coalesce(owner, '')), idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
       RETURNING id, queue, owner, status, run_at, created_at
@@ -49,7 +50,7 @@ export function taskSql({ tasks, events, channel, columns }: Names) {
      * The new tasks by column, one array each: $1 id, $2 queue, $3 type, $4 status, $5 priority, $6 runAt,
      * $7 maxAttempts, $8 timeoutMs, $9 idempotencyKey, $10 owner, $11 parentId, $12 concurrencyKey, $13 traceparent,
      * $14 createdAt; $15 a JSON array of their payloads; $16 a JSON array of distinct backoff policies and $17 each
-     * task's index into it; $18 and $19 the same for tags. Arrays rather than a JSON array of objects: PostgreSQL
+     * task's index into it; $18 and $19 the same for tags; $20 softTimeoutMs. Arrays rather than a JSON array of objects: PostgreSQL
      * reads them in about 3/4 of the time (no key lookups per field), and a batch rarely has more than one backoff
      * policy. Inserts in batch order, so of two tasks with one idempotency key the first wins; the other, like any key that exists already, is skipped (ON CONFLICT
      * names only the idempotency index, so a taken id still fails the whole batch). Returns the ids inserted; the
@@ -63,7 +64,8 @@ export function taskSql({ tasks, events, channel, columns }: Names) {
       WHERE (coalesce(owner, ''), idempotency_key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`),
 
     getTask: prepared(`SELECT ${columns} FROM ${tasks} WHERE id = $1::text`),
-    existingIds: prepared(`SELECT id FROM ${tasks} WHERE id = ANY($1::text[])`),
+    /** The tasks of refused finish requests: which exist, and which are children of a wait (see finishChildren). */
+    refusedTasks: prepared(`SELECT id, child_key IS NOT NULL AS is_child FROM ${tasks} WHERE id = ANY($1::text[])`),
     taskStatus: prepared(`SELECT status FROM ${tasks} WHERE id = $1::text`),
     /** One row per event; when there are none, one row with a null seq that still tells whether the task exists. */
     listEvents: prepared(`SELECT t.id IS NOT NULL AS task_exists, e.seq, e.kind, e.data, e.at
@@ -85,6 +87,8 @@ export function taskSql({ tasks, events, channel, columns }: Names) {
         FROM (SELECT queue FROM ${tasks} WHERE status = 'queued' LIMIT $1::integer) c GROUP BY queue
       UNION ALL SELECT 'running', queue, count(*)::integer
         FROM (SELECT queue FROM ${tasks} WHERE status = 'running' LIMIT $1::integer) c GROUP BY queue
+      UNION ALL SELECT 'waiting', queue, count(*)::integer
+        FROM (SELECT queue FROM ${tasks} WHERE status = 'waiting' LIMIT $1::integer) c GROUP BY queue
       UNION ALL SELECT 'completed', queue, count(*)::integer
         FROM (SELECT queue FROM ${tasks} WHERE status = 'completed' AND completed_at IS NOT NULL LIMIT $1::integer) c
         GROUP BY queue
@@ -111,6 +115,7 @@ export function taskSql({ tasks, events, channel, columns }: Names) {
       if (query.status !== undefined) where.push(`status = ${literal(query.status)}::text`);
       if (query.type !== undefined) where.push(`type = ${literal(query.type)}::text`);
       if (query.owner !== undefined) where.push(`owner = ${literal(query.owner)}::text`);
+      if (query.parentId !== undefined) where.push(`parent_id = ${literal(query.parentId)}::text`);
       if (query.cursor !== undefined) where.push(`id < ${literal(query.cursor)}::text`);
       if (query.tag) {
         const { key, value } = query.tag;
