@@ -160,10 +160,12 @@ export function installErrorHandling(app: FastifyInstance, options: ErrorHandlin
     }
   });
   // U+0000 can reach a path parameter or the query as %00; no id or name may hold it (PostgreSQL text cannot).
-  app.addHook('onRequest', async (request) => {
+  // A callback hook, not an async one: it runs on every request, and an async hook costs a promise each time.
+  app.addHook('onRequest', (request, _reply, done) => {
     if (request.url.includes('%00')) {
-      throw new HttpProblem(400, 'VALIDATION', 'the URL contains %00 (U+0000), which no id, name or parameter may hold');
+      return done(new HttpProblem(400, 'VALIDATION', 'the URL contains %00 (U+0000), which no id, name or parameter may hold'));
     }
+    done();
   });
 
   app.setErrorHandler(async (error: unknown, request: FastifyRequest, reply: FastifyReply) => {
