@@ -53,3 +53,21 @@ describe('Coalescer', () => {
     assert.equal(await coalescer.submit('c'), 'C', 'the next batch runs normally');
   });
 });
+
+describe('Coalescer: one bad item', () => {
+  it('splits a batch the store refused a value of, down to the bad item: only its caller is refused', async () => {
+    const { ValidationError } = await import('../src/core/errors.ts');
+    const batches: number[][] = [];
+    const coalescer = new Coalescer<number, number>(async (items) => {
+      batches.push([...items]);
+      if (items.includes(13)) throw new ValidationError('13 cannot be stored');
+      return items.map((n) => n * 2);
+    });
+    const outcomes = await Promise.allSettled(Array.from({ length: 60 }, (_, i) => coalescer.submit(i)));
+    for (const [i, outcome] of outcomes.entries()) {
+      if (i === 13) assert.equal(outcome.status, 'rejected');
+      else assert.deepEqual(outcome, { status: 'fulfilled', value: i * 2 });
+    }
+    assert.ok(batches.length <= 2 * Math.ceil(Math.log2(60)) + 1, `bisected, not one by one: ${batches.length} batches`);
+  });
+});

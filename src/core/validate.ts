@@ -2,7 +2,8 @@
 // so the SDK, HTTP and CLI reject the same input with the same words.
 import { DEFAULT_BACKOFF } from './backoff.ts';
 import { ValidationError } from './errors.ts';
-import type { BackoffPolicy, Json, Task, TaskSpec } from './task.ts';
+import { checkEpochMs, checkInteger, checkJsonValue, checkText, MAX_INT32 } from './input-rules.ts';
+import type { BackoffPolicy, Json, Progress, Task, TaskError, TaskSpec } from './task.ts';
 
 /** A task ready to be stored: every field decided. */
 export type NewTask = Pick<
@@ -49,19 +50,14 @@ export function checkName(field: string, value: unknown): string {
   return value;
 }
 
-function checkInt(field: string, value: unknown, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    fail(field, `must be an integer from ${min} to ${max}`);
-  }
-  return value;
-}
+const checkInt = checkInteger;
 
 function checkOptionalString(field: string, value: unknown, maxLength: number): string | null {
   if (value === undefined || value === null) return null;
   if (typeof value !== 'string' || value.length === 0 || value.length > maxLength) {
     fail(field, `must be a non-empty string of at most ${maxLength} characters`);
   }
-  return value;
+  return checkText(field, value);
 }
 
 function checkBackoff(value: unknown, base: BackoffPolicy): BackoffPolicy {
@@ -87,29 +83,24 @@ function checkTags(value: unknown): Record<string, string> {
   if (entries.length > 64) fail('tags', 'at most 64 tags');
   for (const [k, v] of entries) {
     if (k.length === 0 || k.length > 100) fail(`tags.${k}`, 'tag names are 1-100 characters');
+    checkText('tags', k);
     if (typeof v !== 'string' || v.length > 1000) fail(`tags.${k}`, 'must be a string of at most 1000 characters');
+    checkText(`tags.${k}`, v);
   }
   return value as Record<string, string>;
 }
 
-function checkJson(field: string, value: unknown): Json {
-  if (value === undefined) return null;
-  try {
-    if (JSON.stringify(value) === undefined) fail(field, 'must be JSON');
-  } catch (error) {
-    fail(field, `must be JSON (${(error as Error).message})`);
-  }
-  return value as Json;
+/** Any JSON value (payload, result, progress data): the input rules of core/input-rules.ts. undefined is null. */
+export function checkJson(field: string, value: unknown): Json {
+  return checkJsonValue(field, value) as Json;
 }
 
 /** A rate limit as given (queues and types alike): `{ count, intervalMs }` of positive integers, or null for none. */
 export function checkRateLimit(field: string, value: unknown): { count: number; intervalMs: number } | null {
   if (value === null) return null;
+  if (typeof value !== 'object') fail(field, 'must be { count, intervalMs } of positive integers, or null');
   const rate = value as { count?: unknown; intervalMs?: unknown };
-  if (typeof value !== 'object' || !Number.isInteger(rate.count) || (rate.count as number) < 1 || !Number.isInteger(rate.intervalMs) || (rate.intervalMs as number) < 1) {
-    fail(field, 'must be { count: positive integer, intervalMs: positive integer } or null');
-  }
-  return { count: rate.count as number, intervalMs: rate.intervalMs as number };
+  return { count: checkInt32(`${field}.count`, rate.count), intervalMs: checkInt32(`${field}.intervalMs`, rate.intervalMs) };
 }
 
 /** A time limit as given (undefined: the default; null: none), 1 ms to 7 days. */
@@ -128,6 +119,48 @@ export function checkSoftBelowHard(field: string, softTimeoutMs: number | null |
   if (softTimeoutMs >= timeoutMs) fail(field, `must be less than timeoutMs (${timeoutMs})`);
 }
 
+/** Progress as a worker reports it (in-process or over HTTP). */
+export function checkProgress(progress: Progress): Progress {
+  if (typeof progress !== 'object' || progress === null) fail('progress', 'must be an object');
+  const { percent, message, phase, data } = progress;
+  if (typeof percent !== 'number' || !(percent >= 0 && percent <= 100)) fail('percent', 'must be a number from 0 to 100');
+  if (message !== undefined) {
+    if (typeof message !== 'string' || message.length > 10_000) fail('message', 'must be a string of at most 10000 characters');
+    checkText('message', message);
+  }
+  if (phase !== undefined) {
+    if (typeof phase !== 'string' || phase.length > 200) fail('phase', 'must be a string of at most 200 characters');
+    checkText('phase', phase);
+  }
+  if (data !== undefined) checkJson('data', data);
+  return progress;
+}
+
+/** A piece of output a worker streams. */
+export function checkOutputChunk(chunk: string): string {
+  if (typeof chunk !== 'string') fail('chunk', 'must be a string');
+  return checkText('chunk', chunk);
+}
+
+/** The error a worker fails an attempt with. */
+export function checkTaskError(error: TaskError): TaskError {
+  if (typeof error !== 'object' || error === null) fail('error', 'must be an object');
+  if (typeof error.message !== 'string') fail('error.message', 'must be a string');
+  checkText('error.message', error.message);
+  if (error.code !== undefined && error.code !== null) {
+    if (typeof error.code !== 'string') fail('error.code', 'must be a string');
+    checkText('error.code', error.code);
+  }
+  if (error.stack !== undefined && error.stack !== null) {
+    if (typeof error.stack !== 'string') fail('error.stack', 'must be a string');
+    checkText('error.stack', error.stack);
+  }
+  return error;
+}
+
+/** A count or limit stored as a PostgreSQL integer: 1 (or `min`) to 2147483647. */
+export const checkInt32 = (field: string, value: unknown, min = 1): number => checkInteger(field, value, min, MAX_INT32);
+
 /** Validates one task spec and fills in defaults. `makeId` and `now` come from the caller so this stays pure. */
 export function normalizeTaskSpec(spec: TaskSpec, defaults: TaskDefaults, now: number, makeId: () => string): NewTask {
   if (typeof spec !== 'object' || spec === null) throw new ValidationError('task must be an object');
@@ -139,8 +172,7 @@ export function normalizeTaskSpec(spec: TaskSpec, defaults: TaskDefaults, now: n
   if (spec.delayMs !== undefined) runAt = now + checkInt('delayMs', spec.delayMs, 0, 10 * 365 * 86_400_000);
   if (spec.runAt !== undefined) {
     const at = spec.runAt instanceof Date ? spec.runAt.getTime() : spec.runAt;
-    if (typeof at !== 'number' || !Number.isFinite(at) || at < 0) fail('runAt', 'must be a date or epoch milliseconds');
-    runAt = Math.max(Math.round(at), now);
+    runAt = Math.max(Math.round(checkEpochMs('runAt', at)), now);
   }
   const maxAttempts =
     spec.maxAttempts === undefined ? defaults.maxAttempts : checkInt('maxAttempts', spec.maxAttempts, 1, 1000);

@@ -17,6 +17,8 @@ import type {
   WaitRequest,
   WorkerInfo,
 } from '../store/store.ts';
+import { checkEpochMs, checkText } from '../core/input-rules.ts';
+import { checkInt32, checkJson, checkOutputChunk, checkProgress, checkTaskError } from '../core/validate.ts';
 import { outcomeOfFailure } from './attempts.ts';
 import type { CancelSignal } from './cancel-signal.ts';
 import type { Finisher } from './finisher.ts';
@@ -227,39 +229,49 @@ export class AttemptService implements WorkerGateway {
 
   /** The renewed lease; the soft limit fields always present (null and false for a task without one). */
   async heartbeat(ref: AttemptRef): Promise<LeaseState> {
-    const lease = await this.#store.heartbeat(ref, this.leaseMs, this.#now());
+    const lease = await this.#store.heartbeat(checkRef(ref), this.leaseMs, this.#now());
     return { softDeadline: null, softTimeLimitExceeded: false, ...lease };
   }
 
-  progress(ref: AttemptRef, progress: Progress): Promise<TaskEvent> {
-    return this.#store.progress(ref, progress, this.#now());
+  async progress(ref: AttemptRef, progress: Progress): Promise<TaskEvent> {
+    return this.#store.progress(checkRef(ref), checkProgress(progress), this.#now());
   }
 
-  output(ref: AttemptRef, chunk: string): Promise<TaskEvent> {
-    return this.#store.output(ref, chunk, this.#now());
+  async output(ref: AttemptRef, chunk: string): Promise<TaskEvent> {
+    return this.#store.output(checkRef(ref), checkOutputChunk(chunk), this.#now());
   }
 
-  complete(ref: AttemptRef, result: Json): Promise<FinishedTask> {
-    return this.#finisher.finish({ ref, outcome: { status: 'completed', result } });
+  async complete(ref: AttemptRef, result: Json): Promise<FinishedTask> {
+    return this.#finisher.finish({ ref: checkRef(ref), outcome: { status: 'completed', result: checkJson('result', result) } });
   }
 
   /** Reads the task as it is now: whether a cancel is pending decides between `cancelled` and a retry or failure. */
   async fail(ref: AttemptRef, error: TaskError): Promise<FinishedTask> {
+    checkRef(ref);
+    checkTaskError(error);
     const task = await this.#store.getTask(ref.taskId);
     if (!task) throw new TaskNotFoundError(ref.taskId);
     return this.#finisher.finish({ ref, outcome: outcomeOfFailure(task, error, this.#now()) });
   }
 
-  cancelled(ref: AttemptRef, reason = 'cancelled by request'): Promise<FinishedTask> {
-    return this.#finisher.finish({ ref, outcome: { status: 'cancelled', reason } });
+  async cancelled(ref: AttemptRef, reason = 'cancelled by request'): Promise<FinishedTask> {
+    return this.#finisher.finish({ ref: checkRef(ref), outcome: { status: 'cancelled', reason } });
   }
 
-  release(ref: AttemptRef, reason = 'worker shut down'): Promise<FinishedTask> {
+  async release(ref: AttemptRef, reason = 'worker shut down'): Promise<FinishedTask> {
+    checkRef(ref);
+    checkText('reason', reason);
     const error = { message: reason, code: 'RELEASED', retryable: true };
     return this.#finisher.finish({ ref, outcome: { status: 'retry', error, runAt: this.#now(), refundAttempt: true } });
   }
 
-  reportWorker(info: WorkerInfo): Promise<void> {
+  async reportWorker(info: WorkerInfo): Promise<void> {
+    checkText('workerId', info.id);
+    if (info.host !== null) checkText('host', info.host);
+    if (info.pid !== null) checkInt32('pid', info.pid, 0);
+    checkInt32('concurrency', info.concurrency, 0);
+    checkInt32('running', info.running, 0);
+    checkEpochMs('startedAt', info.startedAt);
     // A registered worker's report refreshes its row: its claims need not, until the next interval.
     const claimer = this.#claimers.get(info.id);
     if (claimer) claimer.writtenAt = this.#now();
@@ -337,4 +349,11 @@ export class AttemptService implements WorkerGateway {
     }
     return tasks;
   }
+}
+
+/** An attempt's task id and token as the store can look them up (PostgreSQL text cannot hold U+0000). */
+function checkRef(ref: AttemptRef): AttemptRef {
+  checkText('id', ref.taskId);
+  checkText('attemptToken', ref.attemptToken);
+  return ref;
 }

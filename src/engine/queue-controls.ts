@@ -1,6 +1,5 @@
 // Queue counts and controls: pause and resume, and the limits `claim` enforces in every process.
-import { ValidationError } from '../core/errors.ts';
-import { checkName, checkRateLimit } from '../core/validate.ts';
+import { checkInt32, checkName, checkRateLimit } from '../core/validate.ts';
 import type { QueueCounts, QueueSettings, QueueSettingsPatch, Store } from '../store/store.ts';
 
 export type QueueLimits = Pick<QueueSettingsPatch, 'maxConcurrency' | 'rateLimit' | 'maxPerKey'>;
@@ -34,12 +33,12 @@ export class QueueControls {
     const patch: QueueSettingsPatch = {};
     if (limits.maxPerKey !== undefined) {
       const perKey = limits.maxPerKey;
-      if (perKey !== null && (!Number.isInteger(perKey) || perKey < 1)) throw new ValidationError('maxPerKey: must be a positive integer or null', 'maxPerKey');
+      if (perKey !== null) checkInt32('maxPerKey', perKey);
       patch.maxPerKey = perKey;
     }
     if (limits.maxConcurrency !== undefined) {
       const cap = limits.maxConcurrency;
-      if (cap !== null && (!Number.isInteger(cap) || cap < 1)) throw new ValidationError('maxConcurrency: must be a positive integer or null', 'maxConcurrency');
+      if (cap !== null) checkInt32('maxConcurrency', cap);
       patch.maxConcurrency = cap;
     }
     if (limits.rateLimit !== undefined) patch.rateLimit = checkRateLimit('rateLimit', limits.rateLimit);

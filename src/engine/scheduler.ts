@@ -5,7 +5,8 @@
 import { Cron } from 'croner';
 import { parseDuration } from '../core/duration.ts';
 import { ValidationError } from '../core/errors.ts';
-import { checkName } from '../core/validate.ts';
+import { checkText } from '../core/input-rules.ts';
+import { checkJson, checkName } from '../core/validate.ts';
 import type { Json } from '../core/task.ts';
 import type { TaskSpec } from '../core/task.ts';
 import type { CreatedTask, Schedule, ScheduleDefinition, Store } from '../store/store.ts';
@@ -118,6 +119,9 @@ export class Scheduler {
     if (typeof input.task !== 'object' || input.task === null) throw new ValidationError('task: must be an object', 'task');
     checkName('task.type', input.task.type);
     if (input.task.queue !== undefined) checkName('task.queue', input.task.queue);
+    checkJson('task.payload', input.task.payload);
+    if (input.cron !== undefined) checkText('cron', input.cron);
+    checkText('timezone', timezone);
     const missedPolicy = input.missedPolicy ?? 'skip';
     if (missedPolicy !== 'skip' && missedPolicy !== 'run-once') {
       throw new ValidationError('missedPolicy: must be "skip" or "run-once"', 'missedPolicy');

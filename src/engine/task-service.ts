@@ -4,6 +4,7 @@
 import { TaskNotFoundError, ValidationError } from '../core/errors.ts';
 import { uuidv7 } from '../core/ids.ts';
 import { isTerminal, type Json, type Task, type TaskEvent, type TaskSpec } from '../core/task.ts';
+import { checkText } from '../core/input-rules.ts';
 import { checkName, type NewTask, normalizeTaskSpec, type TaskDefaults } from '../core/validate.ts';
 import type { Checkpoint, CheckpointInfo, CreatedTask, SendSignalResult, Store, TaskPage, TaskQuery } from '../store/store.ts';
 import type { CancelSignal } from './cancel-signal.ts';
@@ -112,7 +113,7 @@ export class TaskService {
   }
 
   async get(id: string): Promise<Task> {
-    const task = await this.#store.getTask(id);
+    const task = await this.#store.getTask(checkId(id));
     if (!task) throw new TaskNotFoundError(id);
     return task;
   }
@@ -121,18 +122,18 @@ export class TaskService {
     return this.#store.listTasks(query);
   }
 
-  events(taskId: string, afterSeq = 0, limit = 1000): Promise<TaskEvent[]> {
-    return this.#store.listEvents(taskId, afterSeq, limit);
+  async events(taskId: string, afterSeq = 0, limit = 1000): Promise<TaskEvent[]> {
+    return this.#store.listEvents(checkId(taskId), afterSeq, limit);
   }
 
   async cancel(id: string, reason = 'cancelled by request'): Promise<Task> {
-    const task = await this.#store.cancel(id, reason, this.#now());
+    const task = await this.#store.cancel(checkId(id), checkText('reason', reason), this.#now());
     if (task.status === 'running') this.#cancels.emit(id);
     return task;
   }
 
-  retry(id: string): Promise<Task> {
-    return this.#store.retry(id, this.#now());
+  async retry(id: string): Promise<Task> {
+    return this.#store.retry(checkId(id), this.#now());
   }
 
   /**
@@ -210,7 +211,7 @@ export class TaskService {
 
   /** Deletes a task that is not running, with its history. */
   async deleteTask(id: string): Promise<void> {
-    if (!(await this.#store.deleteTask(id))) throw new TaskNotFoundError(id);
+    if (!(await this.#store.deleteTask(checkId(id)))) throw new TaskNotFoundError(id);
   }
 
   /** History then live events of one task, ending after its terminal event. */
@@ -243,4 +244,10 @@ export class TaskService {
     }
     return this.get(id);
   }
+}
+
+/** A task id as the store can look it up: on PostgreSQL, text with U+0000 is an error rather than no such task. */
+function checkId(id: string): string {
+  if (typeof id !== 'string') throw new ValidationError('id: must be a string', 'id');
+  return checkText('id', id);
 }

@@ -3,7 +3,7 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import { ValidationError } from '../core/errors.ts';
 import type { Json } from '../core/task.ts';
-import { checkName, checkRateLimit, checkSoftBelowHard, type TaskDefaults } from '../core/validate.ts';
+import { checkJson, checkName, checkRateLimit, checkSoftBelowHard, type TaskDefaults } from '../core/validate.ts';
 import type { RateLimit, Store, TypeSettings } from '../store/store.ts';
 
 /** What `put` takes: the whole of a type's settings (an absent field is none, not "as before"). */
@@ -97,6 +97,8 @@ export class TypeRegistry {
       if (!DEFAULT_FIELDS.includes(key)) throw new ValidationError(`defaults.${key}: is not a known field`, `defaults.${key}`);
     }
     checkSoftBelowHard('defaults.softTimeoutMs', defaults.softTimeoutMs, defaults.timeoutMs);
+    checkJson('payloadSchema', input.payloadSchema ?? null);
+    checkJson('defaults', defaults);
     const rateLimit = input.rateLimit === undefined ? null : checkRateLimit('rateLimit', input.rateLimit);
     const settings: TypeSettings = { type, defaults, payloadSchema: input.payloadSchema ?? null, rateLimit, updatedAt: this.#now() };
     const entry = this.#compile(settings);

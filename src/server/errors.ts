@@ -15,6 +15,7 @@ import {
   UnauthorizedError,
   ValidationError,
 } from '../core/errors.ts';
+import { parseJsonBody } from './json-body.ts';
 import { describeSchemaError } from './validation.ts';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
@@ -147,27 +148,30 @@ export interface ErrorHandlingOptions {
 }
 
 /**
- * Installs the error and not-found handlers, and a JSON body parser whose failures say what is wrong (Fastify's
- * default says only that the body is not JSON) and which treats an empty body as no body, so a bodiless POST with a
+ * Installs the error and not-found handlers, and a JSON body parser that applies the input rules (json-body.ts) and
+ * whose failures say what is wrong (Fastify's default says only that the body is not JSON). It treats an empty body
+ * as no body, so a bodiless POST with a
  * JSON content type (what many clients send for cancel and retry) is not an error in itself. JSON is the only body
  * the API takes: anything else is 415, not a string that the schema would then call a non-object.
  */
 export function installErrorHandling(app: FastifyInstance, options: ErrorHandlingOptions): void {
-  const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    const text = body as string;
-    if (text.length === 0) return done(null, undefined);
-    parseJson(request, text, (error, value) => {
-      if (!error) return done(null, value);
-      let reason = 'it contains a forbidden __proto__ or constructor.prototype key';
-      try {
-        JSON.parse(text);
-      } catch (syntaxError) {
-        reason = (syntaxError as Error).message;
-      }
-      done(new HttpProblem(400, 'MALFORMED_JSON', `the request body is not valid JSON: ${reason}`), undefined);
-    });
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
+    const buffer = body as Buffer;
+    if (buffer.length === 0) return done(null, undefined);
+    try {
+      done(null, parseJsonBody(buffer));
+    } catch (error) {
+      done(error as Error, undefined);
+    }
+  });
+  // U+0000 can reach a path parameter or the query as %00; no id or name may hold it (PostgreSQL text cannot).
+  // A callback hook, not an async one: it runs on every request, and an async hook costs a promise each time.
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (request.url.includes('%00')) {
+      return done(new HttpProblem(400, 'VALIDATION', 'the URL contains %00 (U+0000), which no id, name or parameter may hold'));
+    }
+    done();
   });
 
   app.setErrorHandler(async (error: unknown, request: FastifyRequest, reply: FastifyReply) => {

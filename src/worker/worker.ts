@@ -383,7 +383,23 @@ export class Worker {
         execution.log.warn({ err: outcome.error }, 'task attempt failed');
         await this.#report(() => this.#backend.fail(ref, error), execution);
       } else {
-        await this.#report(() => this.#backend.complete(ref, toJson(outcome.value)), execution);
+        await this.#report(async () => {
+          try {
+            let result: Json;
+            try {
+              result = toJson(outcome.value);
+            } catch (error) {
+              throw new ValidationError(`result: must be JSON (${(error as Error).message})`, 'result');
+            }
+            await this.#backend.complete(ref, result);
+          } catch (error) {
+            // A result the input rules refuse (U+0000, too deep …) would be refused again on every retry: fail for good.
+            if (!isValidationError(error)) throw error;
+            execution.log.warn({ err: error }, 'the handler returned a result that cannot be stored');
+            const message = `the handler's result cannot be stored: ${(error as Error).message}`;
+            await this.#backend.fail(ref, { message, code: 'INVALID_RESULT', retryable: false });
+          }
+        }, execution);
       }
     } finally {
       clearTimeout(timeout);
@@ -441,6 +457,10 @@ const NUDGE = Symbol('nudge');
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as PromiseLike<unknown>).then === 'function';
+}
+
+function isValidationError(error: unknown): boolean {
+  return error instanceof ValidationError || (error as { code?: unknown } | null)?.code === 'VALIDATION';
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

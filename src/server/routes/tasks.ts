@@ -248,6 +248,10 @@ export const taskRoutes: RoutePlugin = async (app, context) => {
       },
     },
     async (request, reply) => {
+      // Ajv lets `1e400` through as Infinity, whatever the maximum.
+      if (!Number.isFinite(request.query.wait)) {
+        throw new ValidationError('query parameter wait: must be a number of seconds from 0 to 2147483647', 'wait');
+      }
       let task = await visibleTask(hub, request.principal, request.params.id);
       const waitMs = Math.min(request.query.wait, MAX_RESULT_WAIT_SECONDS) * 1000;
       if (!isTerminal(task.status) && waitMs > 0) task = await waitForFinish(context, reply, task, waitMs);

@@ -10,6 +10,7 @@ import type { QueueEvent } from '../../engine/event-hub.ts';
 import type { RouteContext } from '../context.ts';
 import { instanceOf, problem, sendProblem } from '../errors.ts';
 import { wsEventFrame } from '../frames.ts';
+import { parseJsonBody } from '../json-body.ts';
 import { canSee, type Principal, requireScope, visibleTask } from '../principal.ts';
 import { problemResponses } from '../schemas/common.ts';
 import { WsClientMessage } from '../schemas/ws.ts';
@@ -69,10 +70,11 @@ class Session {
   #dispatch(data: Buffer, isBinary: boolean): { detail: string; about?: { queue: string } } | undefined {
     let message: unknown;
     try {
-      if (isBinary) throw new Error('messages must be text');
-      message = JSON.parse(data.toString('utf8'));
+      if (isBinary) throw new Error('the message is not valid JSON: messages must be text');
+      // The input rules of request bodies: UTF-8, no key twice, no U+0000, bounded nesting.
+      message = parseJsonBody(data);
     } catch (error) {
-      return { detail: `the message is not valid JSON: ${(error as Error).message}` };
+      return { detail: (error as Error).message.replace('the request body', 'the message') };
     }
     if (!validateMessage(message)) return { detail: describeSchemaError(validateMessage.errors![0], 'message').detail };
     const { op, taskId, queue, afterSeq } = message;

@@ -1,14 +1,18 @@
 // Building blocks of the HTTP API's JSON schemas and the parts every route group shares: problem answers, the
 // health answer, name parameters and the idempotency header. A rule about a kind of value (an epoch time, a bounded
 // string, any JSON) is written once here and reused by every group, so changing it changes it at every edge.
+import { MAX_EPOCH_MS, MAX_INT32 } from '../../core/input-rules.ts';
 import { headersPart, json, textPart } from './provider.ts';
 
 export const NAME_DESCRIPTION = '1-200 characters of letters, digits and _ . : - /, starting with a letter or digit';
 
-/** A point in time, epoch milliseconds. */
-export const epochMs = (description: string) => ({ type: 'integer', minimum: 0, description }) as const;
+/** A point in time, epoch milliseconds, up to the end of year 9999 (core/input-rules.ts). */
+export const epochMs = (description: string) => ({ type: 'integer', minimum: 0, maximum: MAX_EPOCH_MS, description }) as const;
 /** A point in time, epoch milliseconds, or null. */
-export const nullableEpochMs = (description: string) => ({ type: ['integer', 'null'], minimum: 0, description }) as const;
+export const nullableEpochMs = (description: string) =>
+  ({ type: ['integer', 'null'], minimum: 0, maximum: MAX_EPOCH_MS, description }) as const;
+/** An integer stored in a PostgreSQL `integer` column (a count, a limit, a sequence number): min..2147483647. */
+export const int32 = <const Min extends number>(minimum: Min) => ({ type: 'integer', minimum, maximum: MAX_INT32 }) as const;
 /** A string of 1 to `maxLength` characters. */
 export const nonEmptyString = (maxLength: number) => ({ type: 'string', minLength: 1, maxLength }) as const;
 /** Any JSON value, handed on as it is (typed as the core's `Json`). */

@@ -1,7 +1,7 @@
 // Schemas of the queue routes (routes/queues.ts, routes/queue-controls.ts): task counts by status, pause, limits and
 // dead-letter redrive.
 import { TASK_STATUSES } from '../../core/task.ts';
-import { epochMs, nonEmptyString } from './common.ts';
+import { epochMs, int32, nonEmptyString } from './common.ts';
 import { textPart } from './provider.ts';
 
 export const QueueNameParams = textPart({
@@ -37,8 +37,8 @@ export const RateLimit = {
   additionalProperties: false,
   required: ['count', 'intervalMs'],
   properties: {
-    count: { type: 'integer', minimum: 1, description: 'Starts allowed in any window of intervalMs.' },
-    intervalMs: { type: 'integer', minimum: 1 },
+    count: { ...int32(1), description: 'Starts allowed in any window of intervalMs.' },
+    intervalMs: int32(1),
   },
 } as const;
 
@@ -48,7 +48,7 @@ export const QueueLimits = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    maxConcurrency: { type: ['integer', 'null'], minimum: 1, description: 'At most this many tasks of the queue running at once, anywhere.' },
+    maxConcurrency: { ...int32(1), type: ['integer', 'null'], description: 'At most this many tasks of the queue running at once, anywhere.' },
     rateLimit: { ...RateLimit, description: 'At most `count` starts in any window of `intervalMs`; null removes it.' },
   },
 } as const;

@@ -1,9 +1,10 @@
 // Schemas of the task routes (routes/tasks.ts, routes/stream.ts): the task and its parts, submits, reads, history,
 // results and follow tokens. Ranges the core enforces (core/validate.ts) are described here rather than repeated, so
 // the core stays the single owner of the task model's rules.
+import { MAX_INT32 } from '../../core/input-rules.ts';
 import { MAX_PRIORITY } from '../../core/validate.ts';
 import { TASK_EVENT_KINDS, TASK_STATUSES } from '../../core/task.ts';
-import { anyJson, epochMs, NAME_DESCRIPTION, nonEmptyString, nullableEpochMs } from './common.ts';
+import { anyJson, epochMs, int32, NAME_DESCRIPTION, nonEmptyString, nullableEpochMs } from './common.ts';
 import { type BodyOf, headersPart, textPart } from './provider.ts';
 
 export const BackoffInput = {
@@ -334,8 +335,9 @@ export const ResultQuery = textPart({
     wait: {
       type: 'number',
       minimum: 0,
+      maximum: MAX_INT32,
       default: 0,
-      description: 'Seconds to wait for the task to finish (at most 60; larger values wait 60).',
+      description: 'Seconds to wait for the task to finish (at most 60; larger values, up to 2147483647, wait 60).',
     },
   },
 } as const);
@@ -345,7 +347,7 @@ export const EventsQuery = textPart({
   additionalProperties: false,
   properties: {
     access_token: accessToken,
-    after: { type: 'integer', minimum: 0, default: 0, description: 'Only events with a greater seq.' },
+    after: { ...int32(0), default: 0, description: 'Only events with a greater seq.' },
     limit: { type: 'integer', minimum: 1, maximum: 1000, default: 1000 },
   },
 } as const);
@@ -356,8 +358,7 @@ export const StreamQuery = textPart({
   properties: {
     access_token: accessToken,
     after: {
-      type: 'integer',
-      minimum: 0,
+      ...int32(0),
       description: 'Start after this seq (the `Last-Event-ID` header wins when both are given).',
     },
   },
@@ -366,7 +367,7 @@ export const StreamQuery = textPart({
 export const StreamHeaders = headersPart({
   type: 'object',
   properties: {
-    'last-event-id': { type: 'string', pattern: '^[0-9]{1,15}$', description: 'Resume after this event seq.' },
+    'last-event-id': { type: 'string', pattern: '^[0-9]{1,9}$', description: 'Resume after this event seq.' },
   },
 } as const);
 

@@ -1,6 +1,6 @@
 // Schemas of the worker protocol (routes/worker.ts): workers in any language over plain HTTP claim tasks, report on
 // each attempt and announce themselves.
-import { anyJson, epochMs, nonEmptyString, nullableEpochMs } from './common.ts';
+import { anyJson, epochMs, int32, nonEmptyString, nullableEpochMs } from './common.ts';
 import { Task, TaskError, TaskSpec, TaskStatus } from './tasks.ts';
 import { Checkpoint } from './durable.ts';
 
@@ -165,7 +165,7 @@ export const WorkerRegistration = {
     types: nameList('Task types it runs.'),
     queues: optionalNameList('Queues it takes from; absent or null: every queue.'),
     host: { type: 'string', maxLength: 255 },
-    pid: { type: 'integer', minimum: 0 },
+    pid: int32(0),
     concurrency: { type: 'integer', minimum: 0, maximum: 100_000, description: 'Tasks it runs at once at most. Default 1.' },
     running: { type: 'integer', minimum: 0, maximum: 100_000, description: 'Tasks it runs now. Default 0.' },
     startedAt: epochMs('When the worker started, epoch ms. Default: now.'),

@@ -1,6 +1,6 @@
 // Schemas of the WebSocket (routes/ws.ts): its messages are validated like request bodies (typed likewise, by
 // validation.ts's compileBodyValidator) and published for documentation.
-import { nonEmptyString } from './common.ts';
+import { int32, nonEmptyString } from './common.ts';
 import { TaskEvent } from './tasks.ts';
 
 export const WsClientMessage = {
@@ -13,7 +13,7 @@ export const WsClientMessage = {
     op: { enum: ['subscribe', 'unsubscribe'] },
     taskId: nonEmptyString(100),
     queue: nonEmptyString(200),
-    afterSeq: { type: 'integer', minimum: 0, description: 'Task subscriptions only: replay events after this seq.' },
+    afterSeq: { ...int32(0), description: 'Task subscriptions only: replay events after this seq.' },
   },
 } as const;
 

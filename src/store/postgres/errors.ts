@@ -1,6 +1,6 @@
 // Which PostgreSQL failures mean "the server is not there for us" (StoreUnavailableError, HTTP 503), as opposed to a
 // problem with the statement.
-import { StoreUnavailableError } from '../../core/errors.ts';
+import { StoreUnavailableError, ValidationError } from '../../core/errors.ts';
 
 /** SQLSTATE of a statement PostgreSQL failed to end a deadlock. */
 export const DEADLOCK_DETECTED = '40P01';
@@ -31,8 +31,25 @@ export function isUnavailable(error: unknown): error is Error {
   return UNAVAILABLE_MESSAGES.some((pattern) => pattern.test(error.message));
 }
 
-/** Connection failures become StoreUnavailableError (the server answers 503); anything else passes unchanged. */
+/**
+ * SQLSTATEs that mean "a value sent cannot be stored": class 22 (data exception: a number out of range, U+0000 in
+ * text, invalid JSON text) and 54001 (too deeply nested). The input rules (core/input-rules.ts) keep these from
+ * reaching the database; should one slip through, it is the caller's value that is wrong, not the server.
+ */
+export function isDataError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code.startsWith('22') || code === '54001');
+}
+
+/**
+ * Connection failures become StoreUnavailableError (the server answers 503), data errors ValidationError (400);
+ * anything else passes unchanged.
+ */
 export function translateError(error: unknown): unknown {
-  if (error instanceof StoreUnavailableError || !isUnavailable(error)) return error;
+  if (error instanceof StoreUnavailableError || error instanceof ValidationError) return error;
+  if (isDataError(error)) {
+    return Object.assign(new ValidationError(`a value cannot be stored: ${(error as Error).message}`), { cause: error });
+  }
+  if (!isUnavailable(error)) return error;
   return new StoreUnavailableError(`PostgreSQL is unavailable: ${error.message}`, { cause: error });
 }
