@@ -56,7 +56,7 @@ describe('followers after the notice connection comes back (PostgreSQL)', () => 
       await app.listen({ port: 0, host: '127.0.0.1' });
       const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
 
-      worker = await Taskhub.open({ store: storeUrl(schema), logger, worker: { concurrency: TASKS, pollIntervalMs: 100 } });
+      worker = await Taskhub.open({ store: storeUrl(schema), logger, worker: { pollIntervalMs: 100 } });
       worker.handle('gap', async () => {
         await release.promise;
         return 'done';

@@ -3,6 +3,7 @@
 // imports another's owner and each can be built alone in a test. Callers reach the parts through `Taskhub`.
 import type { TaskDefaults } from '../core/validate.ts';
 import { DEFAULT_TASK_DEFAULTS } from '../core/validate.ts';
+import { canResync } from '../store/notifier/notifier.ts';
 import type { Store } from '../store/store.ts';
 import { AttemptService } from './attempt-service.ts';
 import { CancelSignal } from './cancel-signal.ts';
@@ -48,6 +49,7 @@ export class Engine {
   readonly #ready = new ReadySignal();
   readonly #cancels = new CancelSignal();
   #unlisten: (() => void) | undefined;
+  #unresync: (() => void) | undefined;
 
   constructor(store: Store, options: EngineOptions = {}) {
     const now = options.now ?? Date.now;
@@ -81,6 +83,12 @@ export class Engine {
       else if (notice.kind === 'ready') this.#ready.bump();
       else this.#cancels.emit(notice.taskId);
     });
+    // Notices sent while the listener was away are gone: followers and queue watchers re-read what they may have
+    // missed (a task that ended meanwhile sends nothing more that would reveal the gap).
+    if (canResync(this.store)) {
+      const events = this.#events;
+      this.#unresync = this.store.onResync(() => void events.resync());
+    }
     this.sweeper.start();
     this.scheduler.start();
     this.retention.start();
@@ -92,6 +100,8 @@ export class Engine {
     this.retention.stop();
     this.#unlisten?.();
     this.#unlisten = undefined;
+    this.#unresync?.();
+    this.#unresync = undefined;
     await this.store.close();
   }
 
