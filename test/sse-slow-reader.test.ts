@@ -109,7 +109,11 @@ describe('slow SSE readers', () => {
       // The stalled reader is still connected as far as it knows; what does the server hold for it?
       const held = await heldMiB();
       const growth = held - baseline;
-      const cutOff = s.app.streamConnections.count('sse') === 0;
+      // Far behind and taking nothing for two heartbeat intervals (here 2 s): the server lets it go.
+      const cutOff = await waitUntil(() => s.app.streamConnections.count('sse') === 0, 20_000, 'the stalled reader to be cut off').then(
+        () => true,
+        () => false,
+      );
 
       // It wakes up: it reads what reached it, then resumes from the last id it saw.
       stalled.resume();

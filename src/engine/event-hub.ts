@@ -40,8 +40,12 @@ export interface EventHubOptions {
 export const DEFAULT_MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 const DEFAULT_MAX_BUFFERED_EVENTS = 10_000;
 const DEFAULT_MAX_WATCHED_TASKS = 10_000;
-/** Most events per store read; fewer when events are large, so one read holds about READ_BYTES. */
+/**
+ * Events per store read: a read starts with FIRST_PAGE (sizes are unknown until read: output chunks may be large),
+ * then takes as many as hold about READ_BYTES, at most PAGE. A reader replaying a long stream holds one read.
+ */
 const PAGE = 500;
+const FIRST_PAGE = 16;
 const READ_BYTES = 256 * 1024;
 /** Store reads in flight during a resync: enough to be quick, few enough to leave the pool to everyone else. */
 const RESYNC_CONCURRENCY = 8;
@@ -284,14 +288,13 @@ export class TaskEventHub {
    * answers the kind of the last event read, or of the first terminal one when `stopAtTerminal`.
    */
   async *#read(taskId: string, follower: Follower, until: number, signal: AbortSignal | undefined, stopAtTerminal = false): AsyncGenerator<TaskEvent, TaskEvent['kind'] | undefined> {
-    let limit = PAGE;
+    let limit = FIRST_PAGE;
     let newest: TaskEvent['kind'] | undefined;
     while (follower.last < until && !signal?.aborted) {
       const want = Math.min(limit, until - follower.last);
       const page: (TaskEvent | undefined)[] = await this.#store.listEvents(taskId, follower.last, want);
       const got = page.length;
       if (got > 0) {
-        // Large events (output chunks) make for fewer per read: a reader replaying a long stream holds one read.
         let bytes = 0;
         for (const event of page) if (event) bytes += eventBytes(event);
         limit = Math.max(1, Math.min(PAGE, Math.floor((READ_BYTES * got) / bytes)));
