@@ -78,14 +78,14 @@ describe('followers after the notice connection comes back (PostgreSQL)', () => 
         assert.equal(res.status, 200);
         for await (const frame of sseFrames(res.body!)) if ('data' in frame) sseSeen[i].push(JSON.parse(frame.data) as TaskEvent);
       });
-      sseDone.forEach((p) => p.catch(() => {}));
+      for (const p of sseDone) p.catch(() => {});
 
       // WebSocket: each socket follows two tasks; the first also watches the whole queue.
       const wsTasks = tasks.slice(SSE_FOLLOWERS, SSE_FOLLOWERS + WS_SOCKETS * WS_TASKS_EACH);
       const wsClients = await Promise.all(Array.from({ length: WS_SOCKETS }, () => openSocket(base)));
       sockets.push(...wsClients.map((c) => c.socket));
       wsClients[0].socket.send(JSON.stringify({ op: 'subscribe', queue: 'gapq' }));
-      wsTasks.forEach((task, i) => wsClients[i % WS_SOCKETS].socket.send(JSON.stringify({ op: 'subscribe', taskId: task.id })));
+      for (const [i, task] of wsTasks.entries()) wsClients[i % WS_SOCKETS].socket.send(JSON.stringify({ op: 'subscribe', taskId: task.id }));
 
       // result?wait= waiters.
       const waitTasks = tasks.slice(SSE_FOLLOWERS + wsTasks.length);
@@ -93,7 +93,7 @@ describe('followers after the notice connection comes back (PostgreSQL)', () => 
         const res = await fetch(`${base}/api/v1/tasks/${task.id}/result?wait=60`, { signal: aborts.signal });
         return { status: res.status, body: (await res.json()) as { status: string } };
       });
-      waiters.forEach((p) => p.catch(() => {}));
+      for (const p of waiters) p.catch(() => {});
 
       const followers = SSE_FOLLOWERS + wsTasks.length + WAITERS;
       await waitUntil(() => server!.followerCount === followers, 30_000, `${followers} followers on the server`);
