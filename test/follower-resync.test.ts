@@ -91,7 +91,7 @@ describe('followers after the notice connection comes back (PostgreSQL)', () => 
       const waitTasks = tasks.slice(SSE_FOLLOWERS + wsTasks.length);
       const waiters = waitTasks.map(async (task) => {
         const res = await fetch(`${base}/api/v1/tasks/${task.id}/result?wait=60`, { signal: aborts.signal });
-        return { status: res.status, body: (await res.json()) as { status: string } };
+        return { status: res.status, body: (await res.json()) as { status: string; detail?: string } };
       });
       for (const p of waiters) p.catch(() => {});
 
@@ -99,6 +99,14 @@ describe('followers after the notice connection comes back (PostgreSQL)', () => 
       await waitUntil(() => server!.followerCount === followers, 30_000, `${followers} followers on the server`);
       await waitUntil(() => sseSeen.every((seen) => seen.length >= 2), 30_000, 'every SSE follower to replay the history');
       await waitUntil(() => wsClients[0].messages.some((m) => m.type === 'subscribed' && m.queue === 'gapq'), 10_000, 'the queue subscription');
+      // Followers count from their first store read (history); one still reading when the store goes away fails as it
+      // would in any outage (SSE clients reconnect), which is not what this test is about: let those reads finish.
+      await waitUntil(
+        () => wsTasks.every((task, i) => wsClients[i % WS_SOCKETS].messages.filter((m) => m.type === 'event' && m.taskId === task.id).length >= 2),
+        30_000,
+        'every WebSocket subscription to replay the history',
+      );
+      await sleep(1000);
 
       // The server loses PostgreSQL (its pool and its LISTEN connection); the worker does not.
       proxy.cut();
@@ -123,7 +131,7 @@ describe('followers after the notice connection comes back (PostgreSQL)', () => 
       const settled = Date.now() - restoredAt;
       const answers = await Promise.race([Promise.all(waiters), sleep(WITHIN_MS).then(() => null)]);
       assert.ok(answers, 'every result waiter answered');
-      for (const answer of answers) assert.deepEqual([answer.status, answer.body.status], [200, 'completed']);
+      for (const answer of answers) assert.deepEqual([answer.status, answer.body.status], [200, 'completed'], JSON.stringify(answer.body));
       await Promise.all(sseDone);
 
       for (const [i, seen] of sseSeen.entries()) {
