@@ -102,8 +102,16 @@ export class Engine {
       } else if (notice.kind === 'ready') this.#ready.bump();
       else this.#cancels.emit(notice.taskId);
     });
-    // Notices lost in a gap may have scheduled tasks: ask the store for the earliest one again.
-    if (canResync(this.store)) this.#unresync = this.store.onResync(() => void this.#wakeTimer.refresh());
+    // Notices sent while the listener was away are gone: followers and queue watchers re-read what they may have
+    // missed (a task that ended meanwhile sends nothing more that would reveal the gap), and the wake timer asks the
+    // store for the earliest scheduled task again.
+    if (canResync(this.store)) {
+      const events = this.#events;
+      this.#unresync = this.store.onResync(() => {
+        void events.resync();
+        void this.#wakeTimer.refresh();
+      });
+    }
     this.sweeper.start();
     this.scheduler.start();
     this.retention.start();

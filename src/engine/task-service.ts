@@ -9,13 +9,10 @@ import { checkName, type NewTask, normalizeTaskSpec, type TaskDefaults } from '.
 import type { Checkpoint, CheckpointInfo, CreatedTask, SendSignalResult, Store, TaskPage, TaskQuery } from '../store/store.ts';
 import type { CancelSignal } from './cancel-signal.ts';
 import { Coalescer } from './coalescer.ts';
-import type { QueueEvent, TaskEventHub } from './event-hub.ts';
+import type { HubFollowOptions, QueueEvent, TaskEventHub } from './event-hub.ts';
 import type { TypeRegistry } from './type-settings.ts';
 
-export interface FollowOptions {
-  afterSeq?: number;
-  signal?: AbortSignal;
-}
+export type { HubFollowOptions as FollowOptions } from './event-hub.ts';
 
 /**
  * A task made from an earlier one (`derive`): everything not given is the original's (type, queue, priority,
@@ -215,8 +212,8 @@ export class TaskService {
   }
 
   /** History then live events of one task, ending after its terminal event. */
-  follow(taskId: string, options: FollowOptions = {}): AsyncGenerator<TaskEvent> {
-    return this.#events.follow(taskId, options.afterSeq ?? 0, options.signal);
+  follow(taskId: string, options: HubFollowOptions = {}): AsyncGenerator<TaskEvent> {
+    return this.#events.follow(taskId, options);
   }
 
   /** Every event of every task as it happens (deduping is the watcher's job); returns the function that stops it. */

@@ -18,6 +18,15 @@ export function sseFrame(event: TaskEvent): Buffer {
 
 export const SSE_PING = Buffer.from(': ping\n\n');
 
+/**
+ * How far a live reader may fall behind before it is disconnected: a WebSocket's unsent bytes; an SSE stream's live
+ * events waiting in the event hub (the hub's per-follower bound, DEFAULT_MAX_BUFFERED_BYTES, is the same 8 MiB).
+ */
+export const SLOW_READER_MAX_BYTES = 8 * 1024 * 1024;
+
+/** A disconnected slow SSE reader has this long to take what its socket holds before the socket is dropped. */
+export const SLOW_READER_GRACE_MS = 10_000;
+
 /** The WebSocket `event` message; `queue` is fixed per task, so it can be part of the cached text. */
 export function wsEventFrame(event: TaskEvent, queue: string): string {
   let frame = wsFrames.get(event);

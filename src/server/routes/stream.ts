@@ -1,9 +1,16 @@
 // Server-Sent Events: one task's history, then its live events, ending after the terminal one. `id:` is the event
 // seq, so a client that reconnects with Last-Event-ID (EventSource does so by itself) resumes exactly where it was.
+//
+// Slow readers: events are pulled from the hub only as fast as the socket takes them (a write that answers false
+// waits for 'drain'), so the server holds about one event per reader beyond the socket's own buffer. Meanwhile the hub
+// buffers the reader's live events up to a bound (8 MiB, as far as a WebSocket may fall behind); beyond, it drops them
+// and the reader catches up from the store by seq when it reads again, so a slow reader costs no memory and loses
+// nothing. A reader that fell that far behind and then takes nothing for two heartbeat intervals is disconnected: it
+// resumes from the store with its Last-Event-ID (EventSource reconnects by itself).
 import type { ServerResponse } from 'node:http';
 import { isTerminal } from '../../core/task.ts';
 import type { RoutePlugin } from '../context.ts';
-import { SSE_PING, sseFrame } from '../frames.ts';
+import { SLOW_READER_GRACE_MS, SSE_PING, sseFrame } from '../frames.ts';
 import { visibleTask } from '../principal.ts';
 import { problemResponses } from '../schemas/common.ts';
 import { StreamHeaders, StreamQuery, TaskIdParams } from '../schemas/tasks.ts';
@@ -15,18 +22,33 @@ const SSE_HEADERS = {
   'x-accel-buffering': 'no',
 } as const;
 
-/** Resolves when the socket can take more, or when the stream is being stopped. */
-function drained(res: ServerResponse, signal: AbortSignal): Promise<void> {
+/** Resolves true when the socket can take more or the stream is being stopped, false after `ms` without either. */
+function drained(res: ServerResponse, signal: AbortSignal, ms: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      signal.removeEventListener('abort', done);
-      resolve();
+    const done = (outcome: boolean) => {
+      clearTimeout(timer);
+      res.off('drain', onDrain);
+      signal.removeEventListener('abort', onDrain);
+      resolve(outcome);
     };
-    res.on('drain', done);
-    signal.addEventListener('abort', done);
-    if (signal.aborted) done();
+    const onDrain = () => done(true);
+    const timer = setTimeout(() => done(false), ms);
+    res.on('drain', onDrain);
+    signal.addEventListener('abort', onDrain);
+    if (signal.aborted) done(true);
   });
+}
+
+/**
+ * Ends the response of a reader that fell behind: what the socket already holds is delivered if it reads again soon
+ * (then the stream ends cleanly and it reconnects with Last-Event-ID); one that does not is dropped, so a client that
+ * never reads again costs nothing more.
+ */
+function cutOff(res: ServerResponse): void {
+  const timer = setTimeout(() => res.destroy(), SLOW_READER_GRACE_MS);
+  timer.unref();
+  res.once('close', () => clearTimeout(timer));
+  if (!res.writableEnded) res.end();
 }
 
 export const streamRoutes: RoutePlugin = async (app, { hub, connections, heartbeatMs }) => {
@@ -74,10 +96,28 @@ export const streamRoutes: RoutePlugin = async (app, { hub, connections, heartbe
       const release = connections.opened('sse', () => stop.abort());
       const onClose = () => stop.abort();
       res.once('close', onClose);
-      const heartbeat = setInterval(() => res.write(SSE_PING), heartbeatMs);
+      /** Waiting for the socket to drain: the reader is not taking what it was sent. */
+      let blocked = false;
+      /** The hub had to drop live events for this reader: it fell more than its bound behind. */
+      let overflowed = false;
+      let behind = false;
+      const stalledMs = 2 * heartbeatMs;
+      // A ping on a blocked socket would only queue up behind what it cannot take.
+      const heartbeat = setInterval(() => blocked || res.write(SSE_PING), heartbeatMs);
       try {
-        for await (const event of hub.follow(task.id, { afterSeq, signal: stop.signal })) {
-          if (!res.write(sseFrame(event))) await drained(res, stop.signal);
+        const follow = hub.follow(task.id, { afterSeq, signal: stop.signal, onOverflow: () => (overflowed = true) });
+        for await (const event of follow) {
+          if (!res.write(sseFrame(event))) {
+            blocked = true;
+            // A reader that is reading, however slowly, keeps its stream; one far behind that stopped is let go.
+            while (!(await drained(res, stop.signal, stalledMs))) {
+              if (overflowed) {
+                behind = true;
+                stop.abort();
+              }
+            }
+            blocked = false;
+          }
           if (stop.signal.aborted) break;
         }
       } catch (error) {
@@ -87,8 +127,10 @@ export const streamRoutes: RoutePlugin = async (app, { hub, connections, heartbe
         clearInterval(heartbeat);
         res.off('close', onClose);
         release();
-        if (!res.writableEnded) res.end();
+        if (behind) cutOff(res);
+        else if (!res.writableEnded) res.end();
       }
+      if (behind) request.log.info({ taskId: task.id }, 'SSE reader fell too far behind; disconnected (it resumes with Last-Event-ID)');
       return reply;
     },
   );

@@ -9,15 +9,13 @@ import { checkName } from '../../core/validate.ts';
 import type { QueueEvent } from '../../engine/event-hub.ts';
 import type { RouteContext } from '../context.ts';
 import { instanceOf, problem, sendProblem } from '../errors.ts';
-import { wsEventFrame } from '../frames.ts';
+import { SLOW_READER_MAX_BYTES, wsEventFrame } from '../frames.ts';
 import { parseJsonBody } from '../json-body.ts';
 import { canSee, type Principal, requireScope, visibleTask } from '../principal.ts';
 import { problemResponses } from '../schemas/common.ts';
 import { WsClientMessage } from '../schemas/ws.ts';
 import { compileBodyValidator, describeSchemaError } from '../validation.ts';
 
-/** A client this far behind is cut off (close code 1013, try again later) rather than buffered without bound. */
-const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
 /** (taskId, seq) pairs remembered per connection to drop repeats; repeats arrive close together, so a window will do. */
 const SEEN_WINDOW = 10_000;
 
@@ -42,7 +40,8 @@ class Session {
 
   send(message: string | object): void {
     if (this.#socket.readyState !== this.#socket.OPEN) return;
-    if (this.#socket.bufferedAmount > MAX_BUFFERED_BYTES) {
+    // A client this far behind is cut off (close code 1013, try again later) rather than buffered without bound.
+    if (this.#socket.bufferedAmount > SLOW_READER_MAX_BYTES) {
       this.#socket.close(1013, 'too slow: fell behind the event stream');
       return;
     }
