@@ -158,6 +158,31 @@ const ROWS: Row[] = [
     },
   },
   {
+    flags: ['rate-limit-control'],
+    command: 'serve',
+    // Its own budget: reads and submits are not counted against it, and it is not counted against theirs.
+    args: () => ['--rate-limit-control', '2/60000'],
+    check: async (run) => {
+      const statuses = [];
+      for (let i = 0; i < 3; i++) statuses.push((await run.request('POST', '/api/v1/queues/flags/pause')).status);
+      assert.deepEqual(statuses, [200, 200, 429]);
+      assert.equal((await run.request('GET', '/api/v1/tasks')).status, 200);
+      assert.equal((await run.request('POST', '/api/v1/tasks', { type: 'echo' })).status, 202);
+    },
+  },
+  {
+    flags: ['checkpoint-max-bytes'],
+    command: 'serve',
+    args: () => ['--handlers', HANDLERS, '--checkpoint-max-bytes', '100'],
+    check: async (run) => {
+      const small = await run.submit('snapshot', { payload: { size: 10 }, maxAttempts: 1 });
+      const large = await run.submit('snapshot', { payload: { size: 200 }, maxAttempts: 1 });
+      await waitUntil(async () => (await run.task(large.id)).status === 'failed', 10_000, 'the large checkpoint refused');
+      assert.equal((await run.task(large.id)).error?.code, 'CHECKPOINT_TOO_LARGE');
+      await waitUntil(async () => (await run.task(small.id)).status === 'completed', 10_000, 'the small checkpoint stored');
+    },
+  },
+  {
     flags: ['handlers'],
     command: 'serve',
     args: () => ['--handlers', HANDLERS],
@@ -297,6 +322,16 @@ const ROWS: Row[] = [
     check: async (run) => {
       const task = await run.submit('echo', { payload: 7 });
       await waitUntil(async () => (await run.task(task.id)).status === 'completed', 10_000, 'echo completed by the worker');
+    },
+  },
+  {
+    flags: ['checkpoint-max-bytes'],
+    command: 'worker',
+    args: () => ['--handlers', HANDLERS, '--store', `sqlite:${server.hub.dbPath}`, '--checkpoint-max-bytes', '100'],
+    check: async (run) => {
+      const large = await run.submit('snapshot', { payload: { size: 200 }, maxAttempts: 1 });
+      await waitUntil(async () => (await run.task(large.id)).status === 'failed', 10_000, 'the large checkpoint refused');
+      assert.equal((await run.task(large.id)).error?.code, 'CHECKPOINT_TOO_LARGE');
     },
   },
   {
