@@ -89,6 +89,34 @@ describe('event hub', () => {
     }
   });
 
+  it('resync since a gap tells queue watchers of the tasks created during it, and not of older ones', async () => {
+    const hub = await openTestHub({ autoStart: false });
+    const { store } = await deafStore(hub.dbPath);
+    const events = new TaskEventHub(store);
+    try {
+      const old = await hub.enqueue('gap', 'before');
+      await sleep(20);
+      const gapStart = Date.now();
+      const during = [await hub.enqueue('gap', 1, { queue: 'q1' }), await hub.enqueue('gap', 2, { queue: 'q2' })];
+      await hub.cancel(during[1].id);
+      const watched: QueueEvent[] = [];
+      events.watchAll((e) => watched.push(e));
+      // GAP_SLACK_MS reaches 2 s back: a task created 20 ms before the gap is within it, so look from well after it.
+      await events.resync(gapStart + 1_990);
+      const byTask = (id: string) => watched.filter((e) => e.event.taskId === id).map((e) => e.event.kind);
+      assert.deepEqual(byTask(during[0].id), ['created']);
+      assert.deepEqual(byTask(during[1].id), ['created', 'cancelled']);
+      assert.deepEqual(watched.find((e) => e.event.taskId === during[1].id)?.queue, 'q2');
+      assert.deepEqual(byTask(old.id), [], 'a task created before the gap is not replayed');
+      // A later gap does not replay them: they were created before it (watchers dedupe by seq within the slack).
+      await events.resync(Date.now() + 2_000);
+      assert.equal(watched.length, 3);
+    } finally {
+      await store.close();
+      await hub.dispose();
+    }
+  });
+
   it('a follower that does not take its events buffers a bounded amount, then reads the store in order', async () => {
     const hub = await openTestHub();
     const { store } = await deafStore(hub.dbPath);

@@ -107,8 +107,8 @@ export class Engine {
     // store for the earliest scheduled task again.
     if (canResync(this.store)) {
       const events = this.#events;
-      this.#unresync = this.store.onResync(() => {
-        void events.resync();
+      this.#unresync = this.store.onResync(({ since }) => {
+        void events.resync(since);
         void this.#wakeTimer.refresh();
       });
     }

@@ -6,7 +6,8 @@
 // at most `maxBufferedBytes` / `maxBufferedEvents`: beyond, its buffer is dropped and it reads from the store by
 // cursor when it next pulls, so memory never holds a task's whole output. And notices can be lost (the store's
 // listener connection dropped): `resync()` then re-reads every followed task after its followers' cursors, one store
-// read per distinct task, so a follower whose task ended meanwhile still learns of the end.
+// read per distinct task, so a follower whose task ended meanwhile still learns of the end; queue watchers also get
+// the tasks created during the gap (read newest first by id, which is time-ordered, back to the gap's start).
 import { TERMINAL_EVENT_KINDS, type TaskEvent } from '../core/task.ts';
 import type { Store, StoreNotice } from '../store/store.ts';
 
@@ -47,6 +48,10 @@ const DEFAULT_MAX_WATCHED_TASKS = 10_000;
 const PAGE = 500;
 const FIRST_PAGE = 16;
 const READ_BYTES = 256 * 1024;
+/** Tasks created during a gap that a resync reads for queue watchers, at most (newer ones first). */
+const MAX_GAP_TASKS = 5_000;
+/** How far before the reported gap a resync looks for created tasks: clocks of processes differ a little. */
+const GAP_SLACK_MS = 2_000;
 /** Store reads in flight during a resync: enough to be quick, few enough to leave the pool to everyone else. */
 const RESYNC_CONCURRENCY = 8;
 
@@ -103,7 +108,7 @@ async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T
 }
 
 export class TaskEventHub {
-  readonly #store: Pick<Store, 'listEvents'>;
+  readonly #store: Pick<Store, 'listEvents' | 'listTasks'>;
   readonly #maxBufferedBytes: number;
   readonly #maxBufferedEvents: number;
   readonly #maxWatchedTasks: number;
@@ -113,8 +118,9 @@ export class TaskEventHub {
   /** The resync under way, and whether another gap was reported while it ran. */
   #resyncing: Promise<void> | null = null;
   #resyncAgain = false;
+  #gapSince: number | undefined;
 
-  constructor(store: Pick<Store, 'listEvents'>, options: EventHubOptions = {}) {
+  constructor(store: Pick<Store, 'listEvents' | 'listTasks'>, options: EventHubOptions = {}) {
     this.#store = store;
     this.#maxBufferedBytes = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
     this.#maxBufferedEvents = options.maxBufferedEvents ?? DEFAULT_MAX_BUFFERED_EVENTS;
@@ -206,10 +212,12 @@ export class TaskEventHub {
   /**
    * After notices may have been lost (the store's listener reconnected): every followed task, and every unfinished
    * task queue watchers have seen, is read from the store after the lowest cursor of its followers, once per task,
-   * and what was missed is delivered as if it had been noticed. Resolves when done; a resync asked for while one runs
-   * runs again after it.
+   * and what was missed is delivered as if it had been noticed. With `since` (epoch ms: when notices may have started
+   * to be lost) queue watchers also get the events of tasks created since then, which no notice told them of.
+   * Resolves when done; a resync asked for while one runs runs again after it (from the earliest `since`).
    */
-  resync(): Promise<void> {
+  resync(since?: number): Promise<void> {
+    if (since !== undefined) this.#gapSince = Math.min(this.#gapSince ?? since, since);
     if (this.#resyncing) {
       this.#resyncAgain = true;
       return this.#resyncing;
@@ -218,7 +226,9 @@ export class TaskEventHub {
       try {
         do {
           this.#resyncAgain = false;
-          await this.#resyncOnce();
+          const gapSince = this.#gapSince;
+          this.#gapSince = undefined;
+          await this.#resyncOnce(gapSince);
         } while (this.#resyncAgain);
       } finally {
         this.#resyncing = null;
@@ -228,7 +238,8 @@ export class TaskEventHub {
     return this.#resyncing;
   }
 
-  async #resyncOnce(): Promise<void> {
+  async #resyncOnce(gapSince: number | undefined): Promise<void> {
+    if (gapSince !== undefined && this.#queueWatchers.size > 0) await this.#watchCreatedSince(gapSince - GAP_SLACK_MS);
     const cursors = new Map<string, number>();
     for (const [taskId, set] of this.#followers) {
       for (const follower of set) cursors.set(taskId, Math.min(cursors.get(taskId) ?? follower.last, follower.last));
@@ -260,6 +271,26 @@ export class TaskEventHub {
         }
       }
     });
+  }
+
+  /** Makes queue watchers remember the tasks created since `since` (seq 0: none of their events seen yet). */
+  async #watchCreatedSince(since: number): Promise<void> {
+    let cursor: string | undefined;
+    let seen = 0;
+    try {
+      do {
+        const page = await this.#store.listTasks({ limit: 500, ...(cursor ? { cursor } : {}) });
+        for (const task of page.tasks) {
+          if (task.createdAt < since) return;
+          if (!this.#watched.has(task.id) && ++seen <= MAX_GAP_TASKS) {
+            this.#watched.set(task.id, { queue: task.queue, owner: task.owner, seq: 0 });
+          }
+        }
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor && seen < MAX_GAP_TASKS);
+    } catch {
+      // The store is unreachable again: the next resync repeats this.
+    }
   }
 
   /** Buffers a live event for a follower, or drops its buffer when it is too far behind (it refills from the store). */
