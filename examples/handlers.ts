@@ -40,12 +40,12 @@ interface DesignPayload {
 }
 
 /** What the agent saves after each phase: the outputs so far. A resumed run starts after the last phase saved. */
-interface DesignState {
+type DesignState = {
   brief?: string;
   moodboard?: { palette: string[]; references: string[] };
   layout?: { kind: string; grid: string };
   render?: { image: string; width: number; height: number };
-}
+};
 
 /** A stand-in for a flaky external render service: failures left per task, in this process's memory. */
 const renderFaults = new Map<string, number>();
@@ -111,7 +111,7 @@ export default {
         }
       }
       state = runPhase(phase, payload, state);
-      await ctx.checkpoint(state as never, { label: phase });
+      await ctx.checkpoint(state, { label: phase });
     }
     // Fan-out: one child task per export size; the parent waits without a slot and gets the results in order.
     await ctx.progress({ percent: 85, message: 'exporting sizes', phase: 'export' });
