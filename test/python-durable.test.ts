@@ -69,7 +69,7 @@ describe('Python client: durable execution', () => {
   };
 
   before(async () => {
-    s = await startServer({ autoStart: false, leaseMs: 5000 }, { auth: {} });
+    s = await startServer({ autoStart: false, leaseMs: 5000, checkpointMaxBytes: 4096 }, { auth: {} });
     admin = (await createApiKey(s.hub.keys, { owner: 'ops', scopes: ['admin'] })).token;
     await run(PYTHON, ['-m', 'venv', venv.dir]);
     await run(python, ['-m', 'pip', 'install', '--no-index', '--disable-pip-version-check', '-q', join(ROOT, 'clients', 'python')], { env: { ...process.env, PIP_NO_INDEX: '1' } });
@@ -243,6 +243,19 @@ describe('Python client: durable execution', () => {
     const done = await finished(task.id);
     assert.equal(done.status, 'completed', JSON.stringify(done.error));
     assert.deepEqual(done.result, { doubled: 8, children: [40] });
+  });
+
+  it('CheckpointTooLargeError over the limit, STEP_EXISTS: the first result stands, a step name used twice is refused', async () => {
+    const task = await submit({ type: 'py-edges', payload: {}, maxAttempts: 1 });
+    const done = await finished(task.id);
+    assert.equal(done.status, 'completed', JSON.stringify(done.error));
+    const out = done.result as Answer;
+    assert.deepEqual(out.tooLarge, ['CheckpointTooLargeError', 413, 'CHECKPOINT_TOO_LARGE']);
+    assert.deepEqual(out.stepExists, [409, 'STEP_EXISTS']);
+    assert.equal(out.raced, 'first');
+    assert.match(out.twice, /step "warm" is used twice in one run/);
+    assert.deepEqual({ ...out.checkpoint, created_at: 0 }, { version: 1, label: 'ok', size: 14, created_at: 0 });
+    assert.ok(out.checkpoint.created_at > 0);
   });
 
   it('reported nothing for the suspended attempts (no stale complete or fail)', () => {

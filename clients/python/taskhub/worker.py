@@ -546,6 +546,7 @@ class _Execution:
         self.kill_at: Optional[float] = None
         self.stop_sent = False
         self.settled = False  # the outcome was reported (or given up): report nothing more
+        self.suspended = False  # the task suspended (children, sleep, signal): the attempt ended without an outcome
         self.lock = threading.Lock()
         self.thread: Optional[threading.Thread] = None
 
@@ -808,6 +809,7 @@ class Worker:
                     if outcome is not None and outcome[0] == "suspended":
                         # The task waits (children, a sleep, a signal): the server ended the attempt. Report neither
                         # complete nor fail and stop heartbeating; the slot is free once the handler has returned.
+                        execution.suspended = True
                         execution.settle()
                         ctx.log.info("suspended: waiting for %s", (outcome[2] or {}).get("kind"))
                         outcome = None
@@ -914,6 +916,12 @@ class Worker:
                 try:
                     lease = self._http.post(f"/worker/tasks/{quote(ctx.task_id, safe='')}/heartbeat", {"attemptToken": ctx.attempt_token})
                 except StaleAttemptError:
+                    # A suspension also makes the token stale: the child's "suspended" may be on its way.
+                    give_up = time.monotonic() + 0.5
+                    while not execution.settled and time.monotonic() < give_up:
+                        time.sleep(0.02)
+                    if execution.suspended:
+                        continue
                     ctx.log.warning("lease lost: another attempt owns this task now; stopping this one")
                     execution.request_stop("lease lost", self.cancel_grace)
                     execution.settle()
