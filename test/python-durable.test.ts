@@ -3,7 +3,8 @@
 // recover), steps that run once across attempts, 20 children fanned in on one slot, ChildTaskFailedError and
 // settle=True, a sleep that frees the slot, signals sent through the Python client (a follow token with the signal
 // right, one sent before the wait, a token without the right refused), a signal timeout, derive and the checkpoint
-// reads, and the Celery-style layer's bound ctx. Needs python3 (3.9+), or TASKHUB_PYTHON naming another interpreter.
+// reads, the Celery-style layer's bound ctx, and kill -9 of the worker after step 2 of 4 (the next worker runs steps 3
+// and 4 only). Needs python3 (3.9+), or TASKHUB_PYTHON naming another interpreter.
 import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -68,16 +69,22 @@ describe('Python client: durable execution', () => {
     return ((await res.json()) as { steps: { name: string; result: unknown }[] }).steps.map((st) => [st.name, st.result]);
   };
 
+  const startWorker = async (): Promise<ChildProcess> => {
+    const started = workerOutput.split('worker py-durable started').length;
+    const child = spawn(python, ['durable_worker.py', '1'], { cwd: FIXTURES, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout!.on('data', (chunk: Buffer) => (workerOutput += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (workerOutput += chunk.toString()));
+    await waitUntil(() => workerOutput.split('worker py-durable started').length > started, 30_000, `the Python worker started: ${workerOutput}`);
+    return child;
+  };
+
   before(async () => {
     s = await startServer({ autoStart: false, leaseMs: 5000, checkpointMaxBytes: 4096 }, { auth: {} });
     admin = (await createApiKey(s.hub.keys, { owner: 'ops', scopes: ['admin'] })).token;
     await run(PYTHON, ['-m', 'venv', venv.dir]);
     await run(python, ['-m', 'pip', 'install', '--no-index', '--disable-pip-version-check', '-q', join(ROOT, 'clients', 'python')], { env: { ...process.env, PIP_NO_INDEX: '1' } });
     // One worker process with one slot for every test: a handler that held its slot while waiting would stall it.
-    worker = spawn(python, ['durable_worker.py', '1'], { cwd: FIXTURES, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
-    worker.stdout!.on('data', (chunk: Buffer) => (workerOutput += chunk.toString()));
-    worker.stderr!.on('data', (chunk: Buffer) => (workerOutput += chunk.toString()));
-    await waitUntil(() => workerOutput.includes('worker py-durable started'), 30_000, `the Python worker started: ${workerOutput}`);
+    worker = await startWorker();
   });
 
   after(async () => {
@@ -261,5 +268,21 @@ describe('Python client: durable execution', () => {
   it('reported nothing for the suspended attempts (no stale complete or fail)', () => {
     assert.doesNotMatch(workerOutput, /could not (complete|fail)|lease lost|is no longer current/, workerOutput);
     assert.match(workerOutput, /suspended: waiting for children/);
+  });
+
+  it('kill -9 of the worker after step 2 of 4: the next worker runs steps 3 and 4 only', async () => {
+    const log = file('kill');
+    const task = await submit({ type: 'py-steps-kill', payload: { log, flag: file('flag') }, maxAttempts: 3 });
+    const killed = worker as ChildProcess;
+    await once(killed, 'exit');
+    assert.equal(killed.signalCode, 'SIGKILL');
+    worker = await startWorker();
+    const done = await finished(task.id, 30_000);
+    assert.equal(done.status, 'completed', JSON.stringify(done.error));
+    assert.deepEqual(done.result, [1, 2, 3, 4]);
+    const ran = lines(log).map((l) => l.split(' pid ') as [string, string]);
+    assert.deepEqual(ran.map(([step]) => step), ['step 1', 'step 2', 'step 3', 'step 4']);
+    assert.equal(ran[0]?.[1], ran[1]?.[1]);
+    assert.notEqual(ran[1]?.[1], ran[2]?.[1], 'steps 3 and 4 ran in the next worker\'s process');
   });
 });
