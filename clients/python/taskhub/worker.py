@@ -10,6 +10,11 @@ killed and replaced, and the slot takes the next task at once; on a cancel the h
 killed if it has not returned after `cancel_grace` seconds. A soft time limit raises SoftTimeLimitExceeded inside
 the handler (SIGALRM in the child) so it can clean up and return.
 
+Durable execution (README.md, "Durable execution"): ctx.last_checkpoint, ctx.checkpoint, ctx.step, ctx.children,
+ctx.sleep (ms) and ctx.wait_for_signal, as in the TypeScript worker. A call that suspends the task raises
+TaskSuspended (a BaseException): the attempt ends without an outcome and the slot is free; the task runs again from
+the top when its wait ends.
+
     from taskhub import Worker
 
     worker = Worker("http://127.0.0.1:8080", token="...")
@@ -31,6 +36,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import math
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -255,7 +261,7 @@ class TaskContext:
         """Suspends the task for `ms` milliseconds (as the TypeScript ctx.sleep) without holding a slot. The end time
         is stored as step "sleep:<name>", so every run waits for the same moment and passes once it has come."""
         _check_name("ctx.sleep", name, 185)
-        if isinstance(ms, bool) or not isinstance(ms, (int, float)) or ms != ms or ms in (float("inf"),) or ms < 0:
+        if not _non_negative(ms):
             raise ValueError(f'ctx.sleep "{name}": ms must be a number >= 0')
         self._use("sleep", name)
         until = self.step(f"sleep:{name}", lambda: int(time.time() * 1000 + ms))
@@ -266,7 +272,7 @@ class TaskContext:
         and returns its data; after `timeout_ms` milliseconds without it, raises SignalTimeoutError. The timeout's
         moment is stored as step "signal-timeout:<name>"."""
         _check_name("ctx.wait_for_signal", name, 185)
-        if timeout_ms is not None and (isinstance(timeout_ms, bool) or not isinstance(timeout_ms, (int, float)) or timeout_ms != timeout_ms or timeout_ms == float("inf") or timeout_ms < 0):
+        if timeout_ms is not None and not _non_negative(timeout_ms):
             raise ValueError(f'ctx.wait_for_signal "{name}": timeout_ms must be a number >= 0')
         self._use("signal", name)
         timeout_at = None if timeout_ms is None else self.step(f"signal-timeout:{name}", lambda: int(time.time() * 1000 + timeout_ms))
@@ -295,6 +301,11 @@ class TaskContext:
 def _to_json(value: Any) -> Any:
     """The JSON value `value` stores as (what a later run reads back)."""
     return json.loads(json.dumps(value))
+
+
+def _non_negative(value: Any) -> bool:
+    """A finite number >= 0 (not a bool)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
 
 
 def _check_name(what: str, name: Any, longest: int = 200) -> None:
