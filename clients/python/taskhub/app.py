@@ -179,6 +179,20 @@ class _LocalContext:
     def check(self) -> None:
         return None
 
+    # Durable calls run here and now: no checkpoint to resume from, steps simply run, checkpoints are not kept.
+    last_checkpoint = None
+
+    def checkpoint(self, state: Any, label: Optional[str] = None) -> None:
+        return None
+
+    def step(self, name: str, fn: Callable[[], Any]) -> Any:
+        return fn()
+
+    def children(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("children, sleep and wait_for_signal need a worker: submit the task (.delay()) rather than call it")
+
+    sleep = wait_for_signal = children
+
 
 class TaskhubTask:
     """A task function registered with @app.task: call it to run it here, .delay()/.apply_async() to submit it."""

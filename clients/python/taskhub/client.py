@@ -163,9 +163,10 @@ class TaskhubClient:
         return self._http.request("GET", _tid(task_id))[1]
 
     def list(self, *, queue: Optional[str] = None, status: Optional[str] = None, type: Optional[str] = None,  # noqa: A002
-             limit: Optional[int] = None, cursor: Optional[str] = None) -> Dict[str, Any]:
-        """One page, newest first: {"tasks": [...], "nextCursor": str | None}."""
-        query = {"queue": queue, "status": status, "type": type, "limit": limit, "cursor": cursor}
+             limit: Optional[int] = None, cursor: Optional[str] = None, parent_id: Optional[str] = None) -> Dict[str, Any]:
+        """One page, newest first: {"tasks": [...], "nextCursor": str | None}. `parent_id`: a task's children (of its
+        ctx.children waits) and derived tasks."""
+        query = {"queue": queue, "status": status, "type": type, "limit": limit, "cursor": cursor, "parentId": parent_id}
         return self._http.request("GET", "/tasks", query=query)[1]
 
     def events(self, task_id: str, after: int = 0) -> List[Dict[str, Any]]:
@@ -184,11 +185,50 @@ class TaskhubClient:
     def delete(self, task_id: str) -> None:
         self._http.request("DELETE", _tid(task_id))
 
-    def follow_token(self, task_id: str, ttl_seconds: Optional[int] = None) -> Dict[str, Any]:
+    def follow_token(self, task_id: str, ttl_seconds: Optional[int] = None, signals: Optional[List[str]] = None) -> Dict[str, Any]:
         """A short-lived token that reads this one task only: {"token", "expiresAt"}. Hand it to a browser or app:
-        TaskhubClient(url, token=that) can get, follow and wait for that task and nothing else."""
-        body = {} if ttl_seconds is None else {"ttlSeconds": ttl_seconds}
+        TaskhubClient(url, token=that) can get, follow and wait for that task and nothing else. With `signals`
+        (needs tasks:write) it may also send those signals to the task (client.signal), e.g. an approval."""
+        body: Dict[str, Any] = {} if ttl_seconds is None else {"ttlSeconds": ttl_seconds}
+        if signals is not None:
+            body["signals"] = list(signals)
         return self._http.request("POST", f"{_tid(task_id)}/token", body)[1]
+
+    # ---- durable execution (docs/durable.md) ----
+
+    def recover(self, task_id: str, from_version: Optional[int] = None) -> Dict[str, Any]:
+        """Puts a failed or cancelled task back in its queue, resuming from its latest checkpoint, or from
+        `from_version` (saved again as the new latest, label "recover:N"). Returns the task."""
+        body = {} if from_version is None else {"fromVersion": from_version}
+        return self._http.request("POST", f"{_tid(task_id)}/recover", body)[1]
+
+    def derive(self, task_id: str, payload: Any = None, *, type: Optional[str] = None, queue: Optional[str] = None,  # noqa: A002
+               priority: Optional[int] = None, max_attempts: Optional[int] = None, timeout: Optional[float] = None,
+               tags: Optional[Dict[str, str]] = None, from_checkpoint: Any = None, **wire: Any) -> Dict[str, Any]:
+        """A new task derived from this one (its parentId): the original's settings and payload, `payload` (a dict)
+        merged into the original's; with `from_checkpoint` ("latest" or a version) it starts from that state as its
+        version 1. `timeout` is seconds; extra keyword arguments are wire fields. Returns the new task."""
+        body: Dict[str, Any] = {}
+        for key, value in (("payload", payload), ("type", type), ("queue", queue), ("priority", priority),
+                           ("maxAttempts", max_attempts), ("timeoutMs", _ms(timeout)), ("tags", tags),
+                           ("fromCheckpoint", from_checkpoint)):
+            if value is not None:
+                body[key] = value
+        body.update(wire)
+        return self._http.request("POST", f"{_tid(task_id)}/derive", body)[1]
+
+    def checkpoints(self, task_id: str) -> List[Dict[str, Any]]:
+        """The task's checkpoints, oldest first: [{"version", "label", "size", "createdAt"}, ...]."""
+        return self._http.request("GET", f"{_tid(task_id)}/checkpoints")[1]["checkpoints"]
+
+    def checkpoint(self, task_id: str, version: Any = "latest") -> Dict[str, Any]:
+        """One checkpoint with its state ("latest" or a version); NotFoundError when there is none."""
+        return self._http.request("GET", f"{_tid(task_id)}/checkpoints/{quote(str(version), safe='')}")[1]
+
+    def signal(self, task_id: str, name: str, data: Any = None) -> Dict[str, Any]:
+        """Sends signal `name` to the task: {"resumed", "task"}. resumed is True when the task waited for it (it is
+        queued again), False when the signal is kept for a later ctx.wait_for_signal. A finished task: ConflictError."""
+        return self._http.request("POST", f"{_tid(task_id)}/signals/{quote(name, safe='')}", {"data": data})[1]
 
     def result(self, task_id: str, timeout: Optional[float] = 60.0) -> Dict[str, Any]:
         """Waits for the task to finish (completed, failed or cancelled) and returns the whole task; long-polls

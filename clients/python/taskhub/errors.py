@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 
 class TaskhubError(Exception):
@@ -60,6 +60,14 @@ class StaleAttemptError(ConflictError):
     """409 STALE_ATTEMPT: this attempt is no longer current (the lease expired and the task moved on, or it finished)."""
 
 
+class StepExistsError(ConflictError):
+    """409 STEP_EXISTS: a step of this name is stored already (another run of the task stored it first)."""
+
+
+class CheckpointTooLargeError(TaskhubHttpError):
+    """413 CHECKPOINT_TOO_LARGE: the checkpoint's JSON is over the server's limit (default 1 MiB); nothing stored."""
+
+
 class RateLimitedError(TaskhubHttpError):
     """429: slow down; `retry_after` seconds."""
 
@@ -112,6 +120,53 @@ class SoftTimeLimitExceeded(Exception):
     """Raised inside a handler when its soft time limit passes; catch it to clean up and return (or re-raise)."""
 
 
+class ChildTaskFailedError(TaskhubError):
+    """ctx.children (without settle=True): children failed or were cancelled. Not retryable (a re-run gets the same
+    children back). `task_id`, `wait` (the children call's name), `failed` ([{"id", "status", "error"}]), `children`
+    (every outcome, in order)."""
+
+    def __init__(self, task_id: str, wait: str, failed: List[Dict[str, Any]], children: List[Dict[str, Any]]):
+        named = ", ".join(
+            f"{c.get('id')} ({c.get('status')}" + (f": {(c.get('error') or {}).get('message')}" if c.get("error") else "") + ")" for c in failed
+        )
+        super().__init__(f"task {task_id}: {len(failed)} of {len(children)} children of \"{wait}\" did not complete: {named}", code="CHILD_FAILED")
+        self.task_id = task_id
+        self.wait = wait
+        self.failed = [{"id": c.get("id"), "status": c.get("status"), "error": c.get("error")} for c in failed]
+        self.children = children
+        self.retryable = False
+
+
+class SignalTimeoutError(TaskhubError):
+    """ctx.wait_for_signal: its timeout passed without the signal. Not retryable. `task_id`, `signal`, `timeout_at`
+    (epoch ms)."""
+
+    def __init__(self, task_id: str, signal: str, timeout_at: Optional[int]):
+        when = ""
+        if timeout_at is not None:
+            import datetime
+
+            stamp = datetime.datetime.fromtimestamp(timeout_at / 1000, datetime.timezone.utc).isoformat(timespec="milliseconds")
+            when = f" ({stamp.replace('+00:00', 'Z')})"
+        super().__init__(f"task {task_id}: no signal \"{signal}\" came before its timeout{when}", code="SIGNAL_TIMEOUT")
+        self.task_id = task_id
+        self.signal = signal
+        self.timeout_at = timeout_at
+        self.retryable = False
+
+
+class TaskSuspended(BaseException):
+    """Raised by a durable ctx call (children, sleep, signal wait) that suspended the task: the attempt is over and
+    the task waits without a slot; when the wait ends it runs again from the top. A BaseException so that `except
+    Exception` in a handler does not swallow it: let it propagate. Whatever the handler returns or raises after it is
+    ignored, and every later durable call in the same run raises it again."""
+
+    def __init__(self, task_id: str, waiting_for: Any):
+        super().__init__("task suspended")
+        self.task_id = task_id
+        self.waiting_for = waiting_for
+
+
 _BY_STATUS = {
     400: BadRequestError,
     401: UnauthorizedError,
@@ -138,6 +193,10 @@ def http_error(method: str, path: str, status: int, text: str, retry_after: Opti
     cls = _BY_STATUS.get(status, TaskhubHttpError)
     if status == 409 and code == "STALE_ATTEMPT":
         cls = StaleAttemptError
+    elif status == 409 and code == "STEP_EXISTS":
+        cls = StepExistsError
+    elif status == 413 and code == "CHECKPOINT_TOO_LARGE":
+        cls = CheckpointTooLargeError
     seconds: Optional[float] = None
     if retry_after:
         try:

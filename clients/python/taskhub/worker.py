@@ -10,6 +10,11 @@ killed and replaced, and the slot takes the next task at once; on a cancel the h
 killed if it has not returned after `cancel_grace` seconds. A soft time limit raises SoftTimeLimitExceeded inside
 the handler (SIGALRM in the child) so it can clean up and return.
 
+Durable execution (README.md, "Durable execution"): ctx.last_checkpoint, ctx.checkpoint, ctx.step, ctx.children,
+ctx.sleep (ms) and ctx.wait_for_signal, as in the TypeScript worker. A call that suspends the task raises
+TaskSuspended (a BaseException): the attempt ends without an outcome and the slot is free; the task runs again from
+the top when its wait ends.
+
     from taskhub import Worker
 
     worker = Worker("http://127.0.0.1:8080", token="...")
@@ -31,6 +36,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import math
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -50,10 +56,15 @@ from ._http import Aborted as _Aborted
 from ._http import Http as _Http
 from .errors import (
     Cancelled,
+    CheckpointTooLargeError,
+    ChildTaskFailedError,
     NonRetryableError,
+    SignalTimeoutError,
     SoftTimeLimitExceeded,
     StaleAttemptError,
+    StepExistsError,
     TaskhubError,
+    TaskSuspended,
 )
 
 __all__ = [
@@ -64,6 +75,11 @@ __all__ = [
     "NonRetryableError",
     "Cancelled",
     "SoftTimeLimitExceeded",
+    "ChildTaskFailedError",
+    "SignalTimeoutError",
+    "CheckpointTooLargeError",
+    "StepExistsError",
+    "TaskSuspended",
     "main_options",
     "worker_from_options",
 ]
@@ -96,6 +112,13 @@ class TaskContext:
         self._stop = threading.Event()
         self.stop_reason: Optional[str] = None
         self.log: logging.LoggerAdapter = _TaskLog(log, {"task_id": self.task_id, "type": self.task["type"], "attempt": self.attempt})
+        self._checkpoint: Optional[Dict[str, Any]] = claim.get("checkpoint")
+        # Durable state of this run, made on the first durable call (docs/durable.md, "Handler API").
+        self._steps: Optional[Dict[str, Any]] = None
+        self._used: Optional[set] = None
+        self._children_calls = 0
+        self._suspension: Optional[TaskSuspended] = None
+        self._on_suspend: Optional[Callable[[Any], None]] = None
 
     @property
     def payload(self) -> Any:
@@ -146,10 +169,149 @@ class TaskContext:
             raise TypeError("output chunk must be a str")
         self._http.post(f"/worker/tasks/{quote(self.task_id, safe='')}/output", {"attemptToken": self.attempt_token, "chunk": chunk})
 
+    # ---- durable execution (docs/durable.md, "Handler API"; the same semantics as the TypeScript worker) ----
+
+    @property
+    def last_checkpoint(self) -> Optional[Dict[str, Any]]:
+        """The latest checkpoint when this attempt was claimed: {"version", "label", "size", "created_at", "state"};
+        None on a task without one."""
+        c = self._checkpoint
+        if not c:
+            return None
+        return {"version": c.get("version"), "label": c.get("label"), "size": c.get("size"), "created_at": c.get("createdAt"), "state": c.get("state")}
+
+    def _path(self, tail: str) -> str:
+        return f"/worker/tasks/{quote(self.task_id, safe='')}/{tail}"
+
+    def checkpoint(self, state: Any, label: Optional[str] = None) -> Dict[str, Any]:
+        """Stores the next version of the task's state (event `checkpoint`); every later attempt reads the latest as
+        ctx.last_checkpoint. Over the server's limit (default 1 MiB of JSON): CheckpointTooLargeError, nothing stored.
+        Returns {"version", "label", "size", "created_at"}."""
+        if self._suspension is not None:
+            raise self._suspension
+        body: Dict[str, Any] = {"attemptToken": self.attempt_token, "state": _to_json(state)}
+        if label is not None:
+            body["label"] = label
+        info = self._http.post(self._path("checkpoints"), body)
+        return {"version": info.get("version"), "label": info.get("label"), "size": info.get("size"), "created_at": info.get("createdAt")}
+
+    def _use(self, kind: str, name: str) -> None:
+        if self._suspension is not None:
+            raise self._suspension
+        if self._used is None:
+            self._used = set()
+        key = (kind, name)
+        if key in self._used:
+            raise ValueError(f'{kind} "{name}" is used twice in one run: {kind} names must be unique within a task')
+        self._used.add(key)
+
+    def _load_steps(self) -> Dict[str, Any]:
+        answer = self._http.request("GET", self._path("steps"))[1]
+        return {s["name"]: s for s in answer["steps"]}
+
+    def step(self, name: str, fn: Callable[[], Any]) -> Any:
+        """Runs fn() at most once to success per task and name: its result is stored (as JSON), and a later run (a
+        retry, a recover, a run after a suspension) returns the stored result without calling fn."""
+        _check_name("ctx.step", name)
+        if not callable(fn):
+            raise TypeError(f'ctx.step "{name}": the second argument must be a function')
+        self._use("step", name)
+        if self._steps is None:
+            self._steps = self._load_steps()
+        stored = self._steps.get(name)
+        if stored is not None:
+            return stored["result"]
+        result = _to_json(fn())
+        try:
+            self._http.request("PUT", self._path(f"steps/{quote(name, safe='')}"), {"attemptToken": self.attempt_token, "result": result})
+        except StepExistsError:
+            # Another run of this task stored it first (a lease that expired under a slow step): its result stands.
+            first = self._load_steps().get(name)
+            if first is None:
+                raise
+            return first["result"]
+        self._steps[name] = {"name": name, "result": result}
+        return result
+
+    def children(self, specs: List[Dict[str, Any]], name: Optional[str] = None, settle: bool = False) -> List[Any]:
+        """Creates the child tasks (each a dict of task_spec()'s arguments or wire fields: {"type", "payload", ...})
+        atomically and suspends this task until all finished, holding no slot; returns their results in order. A
+        child that failed or was cancelled raises ChildTaskFailedError; settle=True returns every
+        {"id", "status", "result", "error"} instead. `name` must be stable across runs (default "children:<n>", n
+        counting children calls in the run)."""
+        from .client import task_spec
+
+        self._children_calls += 1
+        wait_name = name if name is not None else f"children:{self._children_calls}"
+        _check_name("ctx.children", wait_name)
+        if not isinstance(specs, (list, tuple)):
+            raise TypeError("ctx.children: a list of task specs is required")
+        self._use("children", wait_name)
+        tasks = [task_spec(**dict(spec)) for spec in specs]
+        outcome = self._wait({"kind": "children", "name": wait_name, "tasks": tasks})
+        children = outcome.get("children", []) if outcome.get("kind") == "children" else []
+        if settle:
+            return children
+        failed = [c for c in children if c.get("status") != "completed"]
+        if failed:
+            raise ChildTaskFailedError(self.task_id, wait_name, failed, children)
+        return [c.get("result") for c in children]
+
+    def sleep(self, name: str, ms: float) -> None:
+        """Suspends the task for `ms` milliseconds (as the TypeScript ctx.sleep) without holding a slot. The end time
+        is stored as step "sleep:<name>", so every run waits for the same moment and passes once it has come."""
+        _check_name("ctx.sleep", name, 185)
+        if not _non_negative(ms):
+            raise ValueError(f'ctx.sleep "{name}": ms must be a number >= 0')
+        self._use("sleep", name)
+        until = self.step(f"sleep:{name}", lambda: int(time.time() * 1000 + ms))
+        self._wait({"kind": "sleep", "name": name, "until": until})
+
+    def wait_for_signal(self, name: str, timeout_ms: Optional[float] = None) -> Any:
+        """Suspends until signal `name` is sent to the task (client.signal(id, name, data); one sent earlier counts)
+        and returns its data; after `timeout_ms` milliseconds without it, raises SignalTimeoutError. The timeout's
+        moment is stored as step "signal-timeout:<name>"."""
+        _check_name("ctx.wait_for_signal", name, 185)
+        if timeout_ms is not None and not _non_negative(timeout_ms):
+            raise ValueError(f'ctx.wait_for_signal "{name}": timeout_ms must be a number >= 0')
+        self._use("signal", name)
+        timeout_at = None if timeout_ms is None else self.step(f"signal-timeout:{name}", lambda: int(time.time() * 1000 + timeout_ms))
+        outcome = self._wait({"kind": "signal", "name": name, "timeoutAt": timeout_at})
+        if outcome.get("kind") == "signal":
+            return outcome["signal"].get("data")
+        raise SignalTimeoutError(self.task_id, name, timeout_at)
+
+    def _wait(self, wait: Dict[str, Any]) -> Dict[str, Any]:
+        """Suspends unless the wait holds already; a suspension ends the run by raising TaskSuspended."""
+        answer = self._http.post(self._path("suspend"), {"attemptToken": self.attempt_token, "wait": wait})
+        if answer.get("suspended"):
+            self._suspension = TaskSuspended(self.task_id, answer.get("waitingFor"))
+            if self._on_suspend is not None:
+                self._on_suspend(answer.get("waitingFor"))
+            self._halt("suspended")
+            raise self._suspension
+        return answer.get("outcome") or {}
+
     def _halt(self, reason: str) -> None:
         if self.stop_reason is None:
             self.stop_reason = reason
         self._stop.set()
+
+
+def _to_json(value: Any) -> Any:
+    """The JSON value `value` stores as (what a later run reads back)."""
+    return json.loads(json.dumps(value))
+
+
+def _non_negative(value: Any) -> bool:
+    """A finite number >= 0 (not a bool)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+
+
+def _check_name(what: str, name: Any, longest: int = 200) -> None:
+    """Names are 1 to 200 characters; a sleep's or signal wait's at most 185, so its step's name fits too."""
+    if not isinstance(name, str) or not name or len(name) > longest:
+        raise ValueError(f"{what}: a name of 1 to {longest} characters is required")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -249,6 +411,8 @@ def _child_main(conn: Any, url: str, token: Optional[str], request_timeout: floa
             return
         _, claim, ref, soft = message
         ctx = TaskContext(http, claim, soft)
+        # The parent stops heartbeating the moment the server has ended the attempt, not when the handler returns.
+        ctx._on_suspend = lambda waiting_for: conn.send(("suspended", ctx.task_id, waiting_for))
         with lock:
             state["ctx"] = ctx
             reason = state["stops"].pop(ctx.task_id, None)
@@ -280,9 +444,13 @@ def _run_one(ctx: TaskContext, ref: Tuple[str, str], soft: Optional[float]) -> T
             if armed:
                 signal.setitimer(signal.ITIMER_REAL, 0)
     except BaseException as error:  # noqa: BLE001 - a handler's exception fails its attempt, never the slot
+        if ctx._suspension is not None:
+            return ("done", False, None)  # the parent reports nothing for a suspended attempt
         if not ctx.cancelled:
             ctx.log.warning("task attempt failed: %s", error)
         return ("done", False, _task_error(error))
+    if ctx._suspension is not None:
+        return ("done", False, None)  # a handler that caught TaskSuspended: what it returns is ignored
     try:
         text = json.dumps(result)
     except (TypeError, ValueError) as error:
@@ -389,6 +557,7 @@ class _Execution:
         self.kill_at: Optional[float] = None
         self.stop_sent = False
         self.settled = False  # the outcome was reported (or given up): report nothing more
+        self.suspended = False  # the task suspended (children, sleep, signal): the attempt ended without an outcome
         self.lock = threading.Lock()
         self.thread: Optional[threading.Thread] = None
 
@@ -613,7 +782,7 @@ class Worker:
             try:
                 slot.ensure(self.child_start_timeout)
                 assert slot.conn is not None and slot.process is not None
-                slot.conn.send(("run", {"task": ctx.task, "attemptToken": ctx.attempt_token}, execution.registration.ref, ctx.soft_time_limit))
+                slot.conn.send(("run", {"task": ctx.task, "attemptToken": ctx.attempt_token, "checkpoint": ctx._checkpoint}, execution.registration.ref, ctx.soft_time_limit))
                 execution.begin()  # the time limit counts from here, not from a child's start-up
             except Exception as error:  # noqa: BLE001
                 slot.kill()
@@ -648,6 +817,14 @@ class Worker:
                         outcome = slot.conn.recv()
                     except (EOFError, OSError):
                         outcome = None
+                    if outcome is not None and outcome[0] == "suspended":
+                        # The task waits (children, a sleep, a signal): the server ended the attempt. Report neither
+                        # complete nor fail and stop heartbeating; the slot is free once the handler has returned.
+                        execution.suspended = True
+                        execution.settle()
+                        ctx.log.info("suspended: waiting for %s", (outcome[2] or {}).get("kind"))
+                        outcome = None
+                        continue
                     if outcome is not None and outcome[0] == "done":
                         break
                     if outcome is None:
@@ -659,6 +836,9 @@ class Worker:
 
             if outcome is not None:
                 ok, value = outcome[1], outcome[2]
+                if not ok and value is None:
+                    execution.settle()  # a suspended attempt: nothing to report
+                    return
                 if execution.settle():
                     if ctx.cancelled:
                         self._report_cancel_or_release(execution)
@@ -747,6 +927,12 @@ class Worker:
                 try:
                     lease = self._http.post(f"/worker/tasks/{quote(ctx.task_id, safe='')}/heartbeat", {"attemptToken": ctx.attempt_token})
                 except StaleAttemptError:
+                    # A suspension also makes the token stale: the child's "suspended" may be on its way.
+                    give_up = time.monotonic() + 0.5
+                    while not execution.settled and time.monotonic() < give_up:
+                        time.sleep(0.02)
+                    if execution.suspended:
+                        continue
                     ctx.log.warning("lease lost: another attempt owns this task now; stopping this one")
                     execution.request_stop("lease lost", self.cancel_grace)
                     execution.settle()
