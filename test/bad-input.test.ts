@@ -84,6 +84,15 @@ const CASES: Case[] = [
   { name: 'U+0000 in a fail error message', path: (c) => w(c, 'fail'), body: (c: Ctx) => ({ attemptToken: c.token, error: { message: `m${NUL}` } }), detail: /error\.message.*U\+0000/ },
   { name: 'U+0000 in an attempt token', path: (c) => w(c, 'heartbeat'), body: { attemptToken: `t${NUL}` }, detail: /attemptToken.*U\+0000/ },
   { name: "U+0000 in a worker's host", path: '/api/v1/worker/register', body: { workerId: 'w2', types: ['a'], host: `h${NUL}` }, detail: /host.*U\+0000/ },
+  // ---- durable execution: checkpoints, steps, waits, signals ----
+  { name: 'U+0000 in a checkpoint state', path: (c) => w(c, 'checkpoints'), body: (c: Ctx) => ({ attemptToken: c.token, state: { s: `x${NUL}` } }), detail: /state\.s.*U\+0000/ },
+  { name: 'U+0000 in a checkpoint label', path: (c) => w(c, 'checkpoints'), body: (c: Ctx) => ({ attemptToken: c.token, state: 1, label: `l${NUL}` }), detail: /label.*U\+0000/ },
+  { name: 'U+0000 in a step result', method: 'PUT', path: (c) => w(c, 'steps/s1'), body: (c: Ctx) => ({ attemptToken: c.token, result: { r: NUL } }), detail: /result\.r.*U\+0000/ },
+  { name: 'U+0000 in a step name (%00)', method: 'PUT', path: (c) => w(c, 'steps/s%001'), body: (c: Ctx) => ({ attemptToken: c.token, result: 1 }), detail: /%00/ },
+  { name: 'U+0000 in a wait name', path: (c) => w(c, 'suspend'), body: (c: Ctx) => ({ attemptToken: c.token, wait: { kind: 'sleep', name: `n${NUL}`, until: 253_402_300_799_999 } }), detail: /wait\.name.*U\+0000/ },
+  { name: "U+0000 in a child's payload", path: (c) => w(c, 'suspend'), body: (c: Ctx) => ({ attemptToken: c.token, wait: { kind: 'children', name: 'c', tasks: [{ type: 'a', payload: NUL }] } }), detail: /tasks\[0\]\.payload.*U\+0000/ },
+  { name: 'U+0000 in signal data', path: (c) => `${T}/${c.taskId}/signals/go`, body: { data: { d: `x${NUL}` } }, detail: /data\.d.*U\+0000/ },
+  { name: 'U+0000 in a signal name (%00)', path: (c) => `${T}/${c.taskId}/signals/a%00b`, body: { data: 1 }, detail: /%00/ },
   // ---- encoding ----
   { name: 'invalid UTF-8 in the body', path: T, body: Buffer.from([...Buffer.from('{"type":"a","payload":"'), 0xff, 0xfe, ...Buffer.from('"}')]), detail: /UTF-8/ },
   { name: 'a truncated UTF-8 sequence', path: T, body: Buffer.from([...Buffer.from('{"type":"a","payload":"'), 0xe2, 0x82, ...Buffer.from('"}')]), detail: /UTF-8/ },
@@ -95,6 +104,11 @@ const CASES: Case[] = [
   { name: '10,000-level nested result', path: (c) => w(c, 'complete'), body: (c: Ctx) => `{"attemptToken":"${c.token}","result":${nested(10_000)}}`, detail: /nests deeper/ },
   { name: '10,000-level nested progress data', path: (c) => w(c, 'progress'), body: (c: Ctx) => `{"attemptToken":"${c.token}","percent":5,"data":${nested(10_000)}}`, detail: /nests deeper/ },
   { name: '65-level nested progress data', path: (c) => w(c, 'progress'), body: (c: Ctx) => ({ attemptToken: c.token, percent: 5, data: nestedValue(65) }), detail: /data.*nests deeper than 64/ },
+  { name: '65-level nested checkpoint state', path: (c) => w(c, 'checkpoints'), body: (c: Ctx) => ({ attemptToken: c.token, state: nestedValue(65) }), detail: /state.*nests deeper than 64/ },
+  { name: '10,000-level nested checkpoint state', path: (c) => w(c, 'checkpoints'), body: (c: Ctx) => `{"attemptToken":"${c.token}","state":${nested(10_000)}}`, detail: /nests deeper/ },
+  { name: '65-level nested step result', method: 'PUT', path: (c) => w(c, 'steps/s1'), body: (c: Ctx) => ({ attemptToken: c.token, result: nestedValue(65) }), detail: /result.*nests deeper than 64/ },
+  { name: '100-level nested signal data', path: (c) => `${T}/${c.taskId}/signals/go`, body: `{"data":${nested(100)}}`, detail: /nests deeper/ },
+  { name: '65-level nested signal data', path: (c) => `${T}/${c.taskId}/signals/go`, body: { data: nestedValue(65) }, detail: /data.*nests deeper than 64/ },
   // ---- duplicate keys ----
   { name: 'duplicate key at the top', path: T, body: '{"type":"a","type":"b"}', detail: /"type" appears twice/ },
   { name: 'duplicate key in the payload', path: T, body: '{"type":"a","payload":{"x":1,"y":{"z":[1,{"k":1,"k":2}]}}}', detail: /payload\.y\.z\[1\]\.k.*"k" appears twice/ },
@@ -120,6 +134,8 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       const held = await server.hub.get(ctx.taskId);
       const events = await server.hub.events(ctx.taskId);
       return {
+        checkpoints: (await server.hub.checkpoints(ctx.taskId)).length,
+        steps: (await server.hub.attempts.steps(ctx.taskId)).length,
         tasks: tasks.map((t) => `${t.id}:${t.status}:${t.lastEventSeq}`).sort(),
         held: { status: held.status, seq: held.lastEventSeq, progress: held.progress, result: held.result, error: held.error },
         events: events.length,

@@ -8,7 +8,7 @@
 import type { PoolClient } from 'pg';
 import { InvalidStateError, StepExistsError, TaskNotFoundError, ValidationError } from '../../core/errors.ts';
 import { isTerminal, type Json, type Task, type TaskError, type TaskStatus } from '../../core/task.ts';
-import type { NewTask } from '../../core/validate.ts';
+import { checkDurableName, type NewTask } from '../../core/validate.ts';
 import type {
   AttemptRef,
   Checkpoint,
@@ -35,7 +35,7 @@ import {
   signalEvent,
   waitingEvent,
 } from '../transitions.ts';
-import { checkDerivedTask, checkDurableName, checkWait, decideWait, derivedLabel, recoverLabel, waitColumns } from '../waits.ts';
+import { checkDerivedTask, checkWait, decideWait, derivedLabel, recoverLabel, waitColumns } from '../waits.ts';
 import { newTaskParams } from './encoding.ts';
 import { DEADLOCK_DETECTED } from './errors.ts';
 import type { PgPool } from './pool.ts';

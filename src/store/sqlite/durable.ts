@@ -5,7 +5,7 @@
 // cancel telling its parent (finish, cancel), due sleeps and signal timeouts (the claim's promotion).
 import { InvalidStateError, StepExistsError, TaskNotFoundError, ValidationError } from '../../core/errors.ts';
 import { isTerminal, type Json, type Task, type TaskEvent, type TaskStatus } from '../../core/task.ts';
-import type { NewTask } from '../../core/validate.ts';
+import { checkDurableName, type NewTask } from '../../core/validate.ts';
 import type {
   AttemptRef,
   Checkpoint,
@@ -29,7 +29,7 @@ import {
   type TaskPlace,
   waitingEvent,
 } from '../transitions.ts';
-import { checkDerivedTask, checkDurableName, checkWait, decideWait, derivedLabel, recoverLabel, waitColumns } from '../waits.ts';
+import { checkDerivedTask, checkWait, decideWait, derivedLabel, recoverLabel, waitColumns } from '../waits.ts';
 import type { SqliteConnection } from './connection.ts';
 import { refusal } from './refusal.ts';
 import { type Row, rowToCheckpoint, rowToCheckpointInfo, rowToChildOutcome, rowToSignal, rowToStep, rowToTask } from './rows.ts';
