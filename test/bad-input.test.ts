@@ -3,6 +3,7 @@
 // nothing (no task stored, the running task untouched, queue settings and the workers list as they were).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { ValidationError } from '../src/core/errors.ts';
 import { dropSchema, freshSchema, requirePostgres, storeUrl } from './helpers/postgres.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
 
@@ -122,6 +123,45 @@ const CASES: Case[] = [
   { name: 'a body over the size limit', path: T, body: `{"type":"a","payload":"${'x'.repeat(1024 * 1024)}"}`, status: 413, detail: /larger than the limit/ },
 ];
 
+/**
+ * The durable calls made in process (the SDK, the in-process worker): no body parser in front, so the engine's own
+ * checks are all there is. Each must throw a ValidationError naming the problem, and change nothing.
+ */
+interface SdkCase {
+  name: string;
+  call: (hub: TestServer['hub'], c: Ctx) => Promise<unknown>;
+  detail: RegExp;
+}
+
+const ref = (c: Ctx) => ({ taskId: c.taskId, attemptToken: c.token });
+
+const SDK_CASES: SdkCase[] = [
+  { name: 'checkpoint: U+0000 in the state', call: (h, c) => h.attempts.checkpoint(ref(c), { s: `x${NUL}` }), detail: /state\.s.*U\+0000/ },
+  { name: 'checkpoint: an unpaired surrogate in a state key', call: (h, c) => h.attempts.checkpoint(ref(c), { ['\ud800']: 1 }), detail: /state.*surrogate/ },
+  { name: 'checkpoint: Infinity in the state', call: (h, c) => h.attempts.checkpoint(ref(c), { n: Number.POSITIVE_INFINITY }), detail: /state\.n.*finite/ },
+  { name: 'checkpoint: a 100-level nested state', call: (h, c) => h.attempts.checkpoint(ref(c), nestedValue(100) as never), detail: /state.*nests deeper than 64/ },
+  { name: 'checkpoint: U+0000 in the label', call: (h, c) => h.attempts.checkpoint(ref(c), 1, `l${NUL}`), detail: /label.*U\+0000/ },
+  { name: 'checkpoint: U+0000 in the attempt token', call: (h, c) => h.attempts.checkpoint({ ...ref(c), attemptToken: NUL }, 1), detail: /attemptToken.*U\+0000/ },
+  { name: 'step: U+0000 in the name', call: (h, c) => h.attempts.saveStep(ref(c), `s${NUL}`, 1), detail: /name.*U\+0000/ },
+  { name: 'step: U+0000 in the result', call: (h, c) => h.attempts.saveStep(ref(c), 's1', [NUL]), detail: /result\[0\].*U\+0000/ },
+  { name: 'step: a 65-level nested result', call: (h, c) => h.attempts.saveStep(ref(c), 's1', nestedValue(65) as never), detail: /result.*nests deeper than 64/ },
+  { name: 'steps: U+0000 in the task id', call: (h) => h.attempts.steps(`t${NUL}`), detail: /id.*U\+0000/ },
+  { name: 'suspend: U+0000 in a wait name', call: (h, c) => h.attempts.suspend(ref(c), { kind: 'signal', name: `n${NUL}`, timeoutAt: null }), detail: /name.*U\+0000/ },
+  { name: 'suspend: a sleep until after year 9999', call: (h, c) => h.attempts.suspend(ref(c), { kind: 'sleep', name: 'z', until: 1e19 }), detail: /until.*9999/ },
+  { name: 'suspend: a signal timeout of NaN', call: (h, c) => h.attempts.suspend(ref(c), { kind: 'signal', name: 'z', timeoutAt: Number.NaN }), detail: /timeoutAt/ },
+  { name: "suspend: U+0000 in a child's payload", call: (h, c) => h.attempts.suspend(ref(c), { kind: 'children', name: 'k', tasks: [{ type: 'a', payload: { p: NUL } }] }), detail: /tasks\[0\]\.payload\.p.*U\+0000/ },
+  { name: "suspend: a 65-level nested child's payload", call: (h, c) => h.attempts.suspend(ref(c), { kind: 'children', name: 'k', tasks: [{ type: 'a', payload: nestedValue(65) as never }] }), detail: /tasks\[0\]\.payload.*nests deeper than 64/ },
+  { name: 'signal: U+0000 in the name', call: (h, c) => h.signal(c.taskId, `a${NUL}`, 1), detail: /name.*U\+0000/ },
+  { name: 'signal: U+0000 in the data', call: (h, c) => h.signal(c.taskId, 'go', { d: `x${NUL}` }), detail: /data\.d.*U\+0000/ },
+  { name: 'signal: 100-level nested data', call: (h, c) => h.signal(c.taskId, 'go', nestedValue(100) as never), detail: /data.*nests deeper than 64/ },
+  { name: 'signal: U+0000 in the task id', call: (h) => h.signal(`t${NUL}`, 'go', 1), detail: /id.*U\+0000/ },
+  { name: 'recover: fromVersion beyond int4', call: (h, c) => h.recover(c.taskId, { fromVersion: 2 ** 31 }), detail: /fromVersion.*2147483647/ },
+  { name: 'derive: fromCheckpoint beyond int4', call: (h, c) => h.derive(c.taskId, { fromCheckpoint: 2 ** 31 }), detail: /fromCheckpoint.*2147483647/ },
+  { name: 'derive: U+0000 in the payload', call: (h, c) => h.derive(c.taskId, { payload: { p: NUL } }), detail: /payload\.p.*U\+0000/ },
+  { name: 'checkpoint read: a version beyond int4', call: (h, c) => h.checkpoint(c.taskId, 2 ** 31), detail: /version.*2147483647/ },
+  { name: 'checkpoints: U+0000 in the task id', call: (h) => h.checkpoints(`t${NUL}`), detail: /id.*U\+0000/ },
+];
+
 for (const backend of ['sqlite', 'postgres'] as const) {
   describe(`malformed input (${backend}): a 4xx naming the problem, and nothing changed`, () => {
     let s: TestServer | undefined;
@@ -185,6 +225,19 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       });
     }
 
+    for (const c of SDK_CASES) {
+      it(`in process, ${c.name}`, async (t) => {
+        if (!s) return t.skip('no PostgreSQL');
+        const before = await snapshot(s);
+        await assert.rejects(
+          c.call(s.hub, ctx),
+          (error: unknown) => error instanceof ValidationError && c.detail.test(error.message),
+          `a ValidationError matching ${c.detail}`,
+        );
+        assert.deepEqual(await snapshot(s), before, 'nothing changed');
+      });
+    }
+
     it('still accepts what is valid at the limits', async (t) => {
       if (!s) return t.skip('no PostgreSQL');
       const res = await s.request('POST', T, {
@@ -199,6 +252,15 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       assert.equal(limits.status, 200, await limits.text());
       const events = await s.request('GET', `${T}/${ctx.taskId}/events?after=2147483647`);
       assert.equal(events.status, 200, await events.text());
+      // The durable calls at the limits (on the held task, last: they change it).
+      const atLimit = { deep: nestedValue(63), text: 'é😀 \\u0000 as text' };
+      const checkpoint = await s.request('POST', `/api/v1/worker/tasks/${ctx.taskId}/checkpoints`, { attemptToken: ctx.token, state: atLimit, label: 'é' });
+      assert.equal(checkpoint.status, 200, await checkpoint.text());
+      const step = await s.request('PUT', `/api/v1/worker/tasks/${ctx.taskId}/steps/s:1`, { attemptToken: ctx.token, result: atLimit });
+      assert.equal(step.status, 200, await step.text());
+      const signal = await s.request('POST', `${T}/${ctx.taskId}/signals/go`, { data: nestedValue(64) });
+      assert.equal(signal.status, 202, await signal.text());
+      assert.deepEqual((await s.hub.checkpoint(ctx.taskId, 'latest'))?.state, atLimit);
     });
   });
 }
