@@ -504,7 +504,8 @@ export class SqliteStore implements Store {
     return this.#settings.secret(name);
   }
 
-  // ---- durable execution (docs/durable.md, "Store model") ----
+  // ---- durable execution (docs/durable.md, "Store model"): the wake-ups inside finish, cancel and the claim here;
+  // the calls themselves in durable.ts ----
 
   /** Inside a write: a child of its parent's current wait finished (status terminal). */
   #childFinished(child: Row, status: TaskStatus, now: number): void {
