@@ -3,6 +3,7 @@
 // nothing (no task stored, the running task untouched, queue settings and the workers list as they were).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { ValidationError } from '../src/core/errors.ts';
 import { dropSchema, freshSchema, requirePostgres, storeUrl } from './helpers/postgres.ts';
 import { startServer, type TestServer } from './helpers/server.ts';
 
@@ -84,6 +85,15 @@ const CASES: Case[] = [
   { name: 'U+0000 in a fail error message', path: (c) => w(c, 'fail'), body: (c: Ctx) => ({ attemptToken: c.token, error: { message: `m${NUL}` } }), detail: /error\.message.*U\+0000/ },
   { name: 'U+0000 in an attempt token', path: (c) => w(c, 'heartbeat'), body: { attemptToken: `t${NUL}` }, detail: /attemptToken.*U\+0000/ },
   { name: "U+0000 in a worker's host", path: '/api/v1/worker/register', body: { workerId: 'w2', types: ['a'], host: `h${NUL}` }, detail: /host.*U\+0000/ },
+  // ---- durable execution: checkpoints, steps, waits, signals ----
+  { name: 'U+0000 in a checkpoint state', path: (c) => w(c, 'checkpoints'), body: (c: Ctx) => ({ attemptToken: c.token, state: { s: `x${NUL}` } }), detail: /state\.s.*U\+0000/ },
+  { name: 'U+0000 in a checkpoint label', path: (c) => w(c, 'checkpoints'), body: (c: Ctx) => ({ attemptToken: c.token, state: 1, label: `l${NUL}` }), detail: /label.*U\+0000/ },
+  { name: 'U+0000 in a step result', method: 'PUT', path: (c) => w(c, 'steps/s1'), body: (c: Ctx) => ({ attemptToken: c.token, result: { r: NUL } }), detail: /result\.r.*U\+0000/ },
+  { name: 'U+0000 in a step name (%00)', method: 'PUT', path: (c) => w(c, 'steps/s%001'), body: (c: Ctx) => ({ attemptToken: c.token, result: 1 }), detail: /%00/ },
+  { name: 'U+0000 in a wait name', path: (c) => w(c, 'suspend'), body: (c: Ctx) => ({ attemptToken: c.token, wait: { kind: 'sleep', name: `n${NUL}`, until: 253_402_300_799_999 } }), detail: /wait\.name.*U\+0000/ },
+  { name: "U+0000 in a child's payload", path: (c) => w(c, 'suspend'), body: (c: Ctx) => ({ attemptToken: c.token, wait: { kind: 'children', name: 'c', tasks: [{ type: 'a', payload: NUL }] } }), detail: /tasks\[0\]\.payload.*U\+0000/ },
+  { name: 'U+0000 in signal data', path: (c) => `${T}/${c.taskId}/signals/go`, body: { data: { d: `x${NUL}` } }, detail: /data\.d.*U\+0000/ },
+  { name: 'U+0000 in a signal name (%00)', path: (c) => `${T}/${c.taskId}/signals/a%00b`, body: { data: 1 }, detail: /%00/ },
   // ---- encoding ----
   { name: 'invalid UTF-8 in the body', path: T, body: Buffer.from([...Buffer.from('{"type":"a","payload":"'), 0xff, 0xfe, ...Buffer.from('"}')]), detail: /UTF-8/ },
   { name: 'a truncated UTF-8 sequence', path: T, body: Buffer.from([...Buffer.from('{"type":"a","payload":"'), 0xe2, 0x82, ...Buffer.from('"}')]), detail: /UTF-8/ },
@@ -95,6 +105,11 @@ const CASES: Case[] = [
   { name: '10,000-level nested result', path: (c) => w(c, 'complete'), body: (c: Ctx) => `{"attemptToken":"${c.token}","result":${nested(10_000)}}`, detail: /nests deeper/ },
   { name: '10,000-level nested progress data', path: (c) => w(c, 'progress'), body: (c: Ctx) => `{"attemptToken":"${c.token}","percent":5,"data":${nested(10_000)}}`, detail: /nests deeper/ },
   { name: '65-level nested progress data', path: (c) => w(c, 'progress'), body: (c: Ctx) => ({ attemptToken: c.token, percent: 5, data: nestedValue(65) }), detail: /data.*nests deeper than 64/ },
+  { name: '65-level nested checkpoint state', path: (c) => w(c, 'checkpoints'), body: (c: Ctx) => ({ attemptToken: c.token, state: nestedValue(65) }), detail: /state.*nests deeper than 64/ },
+  { name: '10,000-level nested checkpoint state', path: (c) => w(c, 'checkpoints'), body: (c: Ctx) => `{"attemptToken":"${c.token}","state":${nested(10_000)}}`, detail: /nests deeper/ },
+  { name: '65-level nested step result', method: 'PUT', path: (c) => w(c, 'steps/s1'), body: (c: Ctx) => ({ attemptToken: c.token, result: nestedValue(65) }), detail: /result.*nests deeper than 64/ },
+  { name: '100-level nested signal data', path: (c) => `${T}/${c.taskId}/signals/go`, body: `{"data":${nested(100)}}`, detail: /nests deeper/ },
+  { name: '65-level nested signal data', path: (c) => `${T}/${c.taskId}/signals/go`, body: { data: nestedValue(65) }, detail: /data.*nests deeper than 64/ },
   // ---- duplicate keys ----
   { name: 'duplicate key at the top', path: T, body: '{"type":"a","type":"b"}', detail: /"type" appears twice/ },
   { name: 'duplicate key in the payload', path: T, body: '{"type":"a","payload":{"x":1,"y":{"z":[1,{"k":1,"k":2}]}}}', detail: /payload\.y\.z\[1\]\.k.*"k" appears twice/ },
@@ -106,6 +121,45 @@ const CASES: Case[] = [
   { name: '__proto__ key', path: T, body: '{"type":"a","payload":{"__proto__":{"x":1}}}', detail: /__proto__/ },
   { name: 'not JSON (text/plain)', path: T, body: 'type=a', contentType: 'text/plain', status: 415, detail: /application\/json/ },
   { name: 'a body over the size limit', path: T, body: `{"type":"a","payload":"${'x'.repeat(1024 * 1024)}"}`, status: 413, detail: /larger than the limit/ },
+];
+
+/**
+ * The durable calls made in process (the SDK, the in-process worker): no body parser in front, so the engine's own
+ * checks are all there is. Each must throw a ValidationError naming the problem, and change nothing.
+ */
+interface SdkCase {
+  name: string;
+  call: (hub: TestServer['hub'], c: Ctx) => Promise<unknown>;
+  detail: RegExp;
+}
+
+const ref = (c: Ctx) => ({ taskId: c.taskId, attemptToken: c.token });
+
+const SDK_CASES: SdkCase[] = [
+  { name: 'checkpoint: U+0000 in the state', call: (h, c) => h.attempts.checkpoint(ref(c), { s: `x${NUL}` }), detail: /state\.s.*U\+0000/ },
+  { name: 'checkpoint: an unpaired surrogate in a state key', call: (h, c) => h.attempts.checkpoint(ref(c), { ['\ud800']: 1 }), detail: /state.*surrogate/ },
+  { name: 'checkpoint: Infinity in the state', call: (h, c) => h.attempts.checkpoint(ref(c), { n: Number.POSITIVE_INFINITY }), detail: /state\.n.*finite/ },
+  { name: 'checkpoint: a 100-level nested state', call: (h, c) => h.attempts.checkpoint(ref(c), nestedValue(100) as never), detail: /state.*nests deeper than 64/ },
+  { name: 'checkpoint: U+0000 in the label', call: (h, c) => h.attempts.checkpoint(ref(c), 1, `l${NUL}`), detail: /label.*U\+0000/ },
+  { name: 'checkpoint: U+0000 in the attempt token', call: (h, c) => h.attempts.checkpoint({ ...ref(c), attemptToken: NUL }, 1), detail: /attemptToken.*U\+0000/ },
+  { name: 'step: U+0000 in the name', call: (h, c) => h.attempts.saveStep(ref(c), `s${NUL}`, 1), detail: /name.*U\+0000/ },
+  { name: 'step: U+0000 in the result', call: (h, c) => h.attempts.saveStep(ref(c), 's1', [NUL]), detail: /result\[0\].*U\+0000/ },
+  { name: 'step: a 65-level nested result', call: (h, c) => h.attempts.saveStep(ref(c), 's1', nestedValue(65) as never), detail: /result.*nests deeper than 64/ },
+  { name: 'steps: U+0000 in the task id', call: (h) => h.attempts.steps(`t${NUL}`), detail: /id.*U\+0000/ },
+  { name: 'suspend: U+0000 in a wait name', call: (h, c) => h.attempts.suspend(ref(c), { kind: 'signal', name: `n${NUL}`, timeoutAt: null }), detail: /name.*U\+0000/ },
+  { name: 'suspend: a sleep until after year 9999', call: (h, c) => h.attempts.suspend(ref(c), { kind: 'sleep', name: 'z', until: 1e19 }), detail: /until.*9999/ },
+  { name: 'suspend: a signal timeout of NaN', call: (h, c) => h.attempts.suspend(ref(c), { kind: 'signal', name: 'z', timeoutAt: Number.NaN }), detail: /timeoutAt/ },
+  { name: "suspend: U+0000 in a child's payload", call: (h, c) => h.attempts.suspend(ref(c), { kind: 'children', name: 'k', tasks: [{ type: 'a', payload: { p: NUL } }] }), detail: /tasks\[0\]\.payload\.p.*U\+0000/ },
+  { name: "suspend: a 65-level nested child's payload", call: (h, c) => h.attempts.suspend(ref(c), { kind: 'children', name: 'k', tasks: [{ type: 'a', payload: nestedValue(65) as never }] }), detail: /tasks\[0\]\.payload.*nests deeper than 64/ },
+  { name: 'signal: U+0000 in the name', call: (h, c) => h.signal(c.taskId, `a${NUL}`, 1), detail: /name.*U\+0000/ },
+  { name: 'signal: U+0000 in the data', call: (h, c) => h.signal(c.taskId, 'go', { d: `x${NUL}` }), detail: /data\.d.*U\+0000/ },
+  { name: 'signal: 100-level nested data', call: (h, c) => h.signal(c.taskId, 'go', nestedValue(100) as never), detail: /data.*nests deeper than 64/ },
+  { name: 'signal: U+0000 in the task id', call: (h) => h.signal(`t${NUL}`, 'go', 1), detail: /id.*U\+0000/ },
+  { name: 'recover: fromVersion beyond int4', call: (h, c) => h.recover(c.taskId, { fromVersion: 2 ** 31 }), detail: /fromVersion.*2147483647/ },
+  { name: 'derive: fromCheckpoint beyond int4', call: (h, c) => h.derive(c.taskId, { fromCheckpoint: 2 ** 31 }), detail: /fromCheckpoint.*2147483647/ },
+  { name: 'derive: U+0000 in the payload', call: (h, c) => h.derive(c.taskId, { payload: { p: NUL } }), detail: /payload\.p.*U\+0000/ },
+  { name: 'checkpoint read: a version beyond int4', call: (h, c) => h.checkpoint(c.taskId, 2 ** 31), detail: /version.*2147483647/ },
+  { name: 'checkpoints: U+0000 in the task id', call: (h) => h.checkpoints(`t${NUL}`), detail: /id.*U\+0000/ },
 ];
 
 for (const backend of ['sqlite', 'postgres'] as const) {
@@ -120,6 +174,8 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       const held = await server.hub.get(ctx.taskId);
       const events = await server.hub.events(ctx.taskId);
       return {
+        checkpoints: (await server.hub.checkpoints(ctx.taskId)).length,
+        steps: (await server.hub.attempts.steps(ctx.taskId)).length,
         tasks: tasks.map((t) => `${t.id}:${t.status}:${t.lastEventSeq}`).sort(),
         held: { status: held.status, seq: held.lastEventSeq, progress: held.progress, result: held.result, error: held.error },
         events: events.length,
@@ -169,6 +225,19 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       });
     }
 
+    for (const c of SDK_CASES) {
+      it(`in process, ${c.name}`, async (t) => {
+        if (!s) return t.skip('no PostgreSQL');
+        const before = await snapshot(s);
+        await assert.rejects(
+          c.call(s.hub, ctx),
+          (error: unknown) => error instanceof ValidationError && c.detail.test(error.message),
+          `a ValidationError matching ${c.detail}`,
+        );
+        assert.deepEqual(await snapshot(s), before, 'nothing changed');
+      });
+    }
+
     it('still accepts what is valid at the limits', async (t) => {
       if (!s) return t.skip('no PostgreSQL');
       const res = await s.request('POST', T, {
@@ -183,6 +252,15 @@ for (const backend of ['sqlite', 'postgres'] as const) {
       assert.equal(limits.status, 200, await limits.text());
       const events = await s.request('GET', `${T}/${ctx.taskId}/events?after=2147483647`);
       assert.equal(events.status, 200, await events.text());
+      // The durable calls at the limits (on the held task, last: they change it).
+      const atLimit = { deep: nestedValue(63), text: 'é😀 \\u0000 as text' };
+      const checkpoint = await s.request('POST', `/api/v1/worker/tasks/${ctx.taskId}/checkpoints`, { attemptToken: ctx.token, state: atLimit, label: 'é' });
+      assert.equal(checkpoint.status, 200, await checkpoint.text());
+      const step = await s.request('PUT', `/api/v1/worker/tasks/${ctx.taskId}/steps/s:1`, { attemptToken: ctx.token, result: atLimit });
+      assert.equal(step.status, 200, await step.text());
+      const signal = await s.request('POST', `${T}/${ctx.taskId}/signals/go`, { data: nestedValue(64) });
+      assert.equal(signal.status, 202, await signal.text());
+      assert.deepEqual((await s.hub.checkpoint(ctx.taskId, 'latest'))?.state, atLimit);
     });
   });
 }

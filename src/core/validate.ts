@@ -158,6 +158,21 @@ export function checkTaskError(error: TaskError): TaskError {
   return error;
 }
 
+/** A step, wait or signal name (durable execution): 1 to 200 characters, no U+0000 or unpaired surrogate. */
+export function checkDurableName(what: 'step' | 'wait' | 'signal', name: unknown): string {
+  if (typeof name !== 'string' || name.length === 0 || name.length > 200) throw new ValidationError(`a ${what} name is 1 to 200 characters`, 'name');
+  return checkText('name', name);
+}
+
+/** A checkpoint version as both backends store it (PostgreSQL integer): 1 to 2147483647; `latest` where allowed. */
+export function checkCheckpointVersion<L extends 'latest' = never>(field: string, value: unknown, latest?: L): number | L {
+  if (latest !== undefined && value === latest) return latest;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_INT32) {
+    fail(field, `must be ${latest !== undefined ? '"latest" or ' : ''}a checkpoint version, an integer from 1 to ${MAX_INT32}`);
+  }
+  return value;
+}
+
 /** A count or limit stored as a PostgreSQL integer: 1 (or `min`) to 2147483647. */
 export const checkInt32 = (field: string, value: unknown, min = 1): number => checkInteger(field, value, min, MAX_INT32);
 

@@ -18,7 +18,7 @@ import type {
   WorkerInfo,
 } from '../store/store.ts';
 import { checkEpochMs, checkText } from '../core/input-rules.ts';
-import { checkInt32, checkJson, checkOutputChunk, checkProgress, checkTaskError } from '../core/validate.ts';
+import { checkDurableName, checkInt32, checkJson, checkOutputChunk, checkProgress, checkTaskError } from '../core/validate.ts';
 import { outcomeOfFailure } from './attempts.ts';
 import type { CancelSignal } from './cancel-signal.ts';
 import type { Finisher } from './finisher.ts';
@@ -293,26 +293,32 @@ export class AttemptService implements WorkerGateway {
   // ---- durable execution ----
 
   async checkpoint(ref: AttemptRef, state: Json, label: string | null = null): Promise<CheckpointInfo> {
-    const text = JSON.stringify(state === undefined ? null : state);
-    if (text === undefined) throw new ValidationError('checkpoint: the state must be JSON', 'state');
+    checkRef(ref);
+    // The input rules as for a result: no U+0000 or unpaired surrogate, finite numbers, nesting at most 64.
+    const text = JSON.stringify(checkJson('state', state));
     const size = Buffer.byteLength(text, 'utf8');
     if (size > this.#checkpointMaxBytes) throw new CheckpointTooLargeError(ref.taskId, size, this.#checkpointMaxBytes);
-    if (label !== null && (typeof label !== 'string' || label.length === 0 || label.length > 200)) {
-      throw new ValidationError('checkpoint label: 1 to 200 characters', 'label');
+    if (label !== null) {
+      if (typeof label !== 'string' || label.length === 0 || label.length > 200) throw new ValidationError('checkpoint label: 1 to 200 characters', 'label');
+      checkText('label', label);
     }
     // What is stored is the JSON text's value (undefined members dropped, dates as strings): what a resume reads.
     return this.#store.saveCheckpoint(ref, JSON.parse(text) as Json, { label, size }, this.#now());
   }
 
-  steps(taskId: string): Promise<StepRecord[]> {
-    return this.#store.listSteps(taskId);
+  async steps(taskId: string): Promise<StepRecord[]> {
+    return this.#store.listSteps(checkText('id', taskId));
   }
 
-  saveStep(ref: AttemptRef, name: string, result: Json): Promise<StepRecord> {
-    return this.#store.saveStep(ref, name, result === undefined ? null : result, this.#now());
+  async saveStep(ref: AttemptRef, name: string, result: Json): Promise<StepRecord> {
+    checkRef(ref);
+    checkDurableName('step', name);
+    return this.#store.saveStep(ref, name, checkJson('result', result), this.#now());
   }
 
   async suspend(ref: AttemptRef, wait: WorkerWait): Promise<SuspendAnswer> {
+    checkRef(ref);
+    checkWorkerWait(wait);
     const request = wait.kind === 'children' ? { kind: wait.kind, name: wait.name, tasks: await this.#children(ref, wait.tasks) } : wait;
     const answer = await this.#store.suspend(ref, request satisfies WaitRequest, this.#now());
     return answer.suspended ? { suspended: true, waitingFor: answer.waitingFor } : answer;
@@ -348,6 +354,24 @@ export class AttemptService implements WorkerGateway {
       }
     }
     return tasks;
+  }
+}
+
+/** A wait's kind, name and times under the input rules; its children are checked as submits (#children). */
+function checkWorkerWait(wait: WorkerWait): void {
+  if (typeof wait !== 'object' || wait === null) throw new ValidationError('wait: must be an object', 'wait');
+  checkDurableName('wait', wait.name);
+  switch (wait.kind) {
+    case 'children':
+      return;
+    case 'sleep':
+      checkEpochMs('until', wait.until);
+      return;
+    case 'signal':
+      if (wait.timeoutAt !== null) checkEpochMs('timeoutAt', wait.timeoutAt);
+      return;
+    default:
+      throw new ValidationError('wait.kind: must be children, sleep or signal', 'kind');
   }
 }
 

@@ -5,7 +5,15 @@ import { TaskNotFoundError, ValidationError } from '../core/errors.ts';
 import { uuidv7 } from '../core/ids.ts';
 import { isTerminal, type Json, type Task, type TaskEvent, type TaskSpec } from '../core/task.ts';
 import { checkText } from '../core/input-rules.ts';
-import { checkName, type NewTask, normalizeTaskSpec, type TaskDefaults } from '../core/validate.ts';
+import {
+  checkCheckpointVersion,
+  checkDurableName,
+  checkJson,
+  checkName,
+  type NewTask,
+  normalizeTaskSpec,
+  type TaskDefaults,
+} from '../core/validate.ts';
 import type { Checkpoint, CheckpointInfo, CreatedTask, SendSignalResult, Store, TaskPage, TaskQuery } from '../store/store.ts';
 import type { CancelSignal } from './cancel-signal.ts';
 import { Coalescer } from './coalescer.ts';
@@ -137,11 +145,11 @@ export class TaskService {
    * `retry` for durable tasks: a failed or cancelled task goes back to its queue and resumes from its latest
    * checkpoint, or from `fromVersion` (saved again as the new latest, so history is kept).
    */
-  recover(id: string, options: { fromVersion?: number } = {}): Promise<Task> {
+  async recover(id: string, options: { fromVersion?: number } = {}): Promise<Task> {
+    checkId(id);
+    if (typeof options !== 'object' || options === null) throw new ValidationError('options: must be an object');
     const { fromVersion } = options;
-    if (fromVersion !== undefined && !(Number.isSafeInteger(fromVersion) && fromVersion >= 1)) {
-      throw new ValidationError('fromVersion: must be a checkpoint version, an integer from 1', 'fromVersion');
-    }
+    if (fromVersion !== undefined) checkCheckpointVersion('fromVersion', fromVersion);
     return this.#store.recover(id, fromVersion === undefined ? {} : { fromVersion }, this.#now());
   }
 
@@ -150,10 +158,10 @@ export class TaskService {
    * copy of that checkpoint as its version 1, created in the same transaction (Store.deriveTask).
    */
   async derive(id: string, spec: DeriveSpec = {}): Promise<Task> {
+    if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) throw new ValidationError('spec: must be an object');
     const { fromCheckpoint } = spec;
-    if (fromCheckpoint !== undefined && fromCheckpoint !== 'latest' && !(Number.isSafeInteger(fromCheckpoint) && fromCheckpoint >= 1)) {
-      throw new ValidationError('fromCheckpoint: must be "latest" or a checkpoint version, an integer from 1', 'fromCheckpoint');
-    }
+    if (fromCheckpoint !== undefined) checkCheckpointVersion('fromCheckpoint', fromCheckpoint, 'latest');
+    // The rest of the spec (payload, type, queue, tags, …) is checked as a submit's, after the merge with the original.
     const original = await this.get(id);
     const now = this.#now();
     const task = await this.#prepare(
@@ -177,21 +185,23 @@ export class TaskService {
   }
 
   /** The task's checkpoint versions, oldest first, without their states. */
-  checkpoints(id: string): Promise<CheckpointInfo[]> {
-    return this.#store.listCheckpoints(id);
+  async checkpoints(id: string): Promise<CheckpointInfo[]> {
+    return this.#store.listCheckpoints(checkId(id));
   }
 
   /** One checkpoint with its state, or the latest; null when the task has no such version. */
-  checkpoint(id: string, version: number | 'latest'): Promise<Checkpoint | null> {
-    return this.#store.getCheckpoint(id, version);
+  async checkpoint(id: string, version: number | 'latest'): Promise<Checkpoint | null> {
+    return this.#store.getCheckpoint(checkId(id), checkCheckpointVersion('version', version, 'latest'));
   }
 
   /**
    * Sends signal `name` to a task: a task waiting for it is queued again (`resumed`), otherwise it is kept for a later
-   * wait. A finished task refuses it (InvalidStateError).
+   * wait. A finished task refuses it (InvalidStateError). Name and data follow the input rules (a result's, for data).
    */
-  signal(id: string, name: string, data: Json = null): Promise<SendSignalResult> {
-    return this.#store.sendSignal(id, name, data, this.#now());
+  async signal(id: string, name: string, data: Json = null): Promise<SendSignalResult> {
+    checkId(id);
+    checkDurableName('signal', name);
+    return this.#store.sendSignal(id, name, checkJson('data', data), this.#now());
   }
 
   /** Dead-letter redrive: puts every task of the queue that has failed by now back in it, in batches; how many. */

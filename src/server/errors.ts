@@ -15,6 +15,7 @@ import {
   UnauthorizedError,
   ValidationError,
 } from '../core/errors.ts';
+import { HttpProblem } from './http-problem.ts';
 import { parseJsonBody } from './json-body.ts';
 import { describeSchemaError } from './validation.ts';
 
@@ -30,20 +31,6 @@ export interface ProblemDetails {
   field?: string;
   taskId?: string;
   taskStatus?: string;
-}
-
-/** An error that already knows its HTTP answer (for checks the routes make themselves). */
-export class HttpProblem extends Error {
-  readonly status: number;
-  readonly code: string;
-  readonly field: string | undefined;
-  constructor(status: number, code: string, detail: string, field?: string) {
-    super(detail);
-    this.name = 'HttpProblem';
-    this.status = status;
-    this.code = code;
-    this.field = field;
-  }
 }
 
 export function problem(status: number, code: string, detail: string, extra: Partial<ProblemDetails> = {}): ProblemDetails {

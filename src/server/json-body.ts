@@ -5,7 +5,7 @@
 import { isUtf8 } from 'node:buffer';
 import { ValidationError } from '../core/errors.ts';
 import { childPath, ForbiddenKeyError, MAX_JSON_DEPTH, walkJson } from '../core/input-rules.ts';
-import { HttpProblem } from './errors.ts';
+import { HttpProblem } from './http-problem.ts';
 
 /**
  * Deepest nesting of a whole request body: a stored value may nest MAX_JSON_DEPTH levels, and the body wraps it in

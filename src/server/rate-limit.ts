@@ -8,7 +8,7 @@
 // own queue controls govern) are not limited.
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { HttpProblem } from './errors.ts';
+import { HttpProblem } from './http-problem.ts';
 import { routeAccess } from './principal.ts';
 
 export interface RateLimit {

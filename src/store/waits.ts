@@ -4,6 +4,7 @@
 // transitions.ts.
 import { ValidationError } from '../core/errors.ts';
 import { isTerminal, type Json, type TaskError, type TaskStatus, type WaitingFor } from '../core/task.ts';
+import { checkDurableName } from '../core/validate.ts';
 import type { ChildOutcome, SignalRecord, WaitOutcome, WaitRequest } from './store.ts';
 import type { ResumeReason } from './transitions.ts';
 
@@ -89,9 +90,7 @@ export function decideWait(wait: WaitRequest, found: WaitFindings, now: number):
 
 /** Checks a suspend's input before anything is read or written. */
 export function checkWait(taskId: string, wait: WaitRequest): void {
-  if (typeof wait.name !== 'string' || wait.name.length === 0 || wait.name.length > 200) {
-    throw new ValidationError('a wait name is 1 to 200 characters', 'name');
-  }
+  checkDurableName('wait', wait.name);
   if (wait.kind === 'children') {
     for (const child of wait.tasks) {
       // Children are keyed by (parent, wait name, position): that is their idempotency, and a key could match a task
@@ -120,9 +119,4 @@ export function derivedLabel(sourceId: string, version: number): string {
 /** A derived task is a new task of its own: an idempotency key would make a replay skip the copied checkpoint. */
 export function checkDerivedTask(task: { idempotencyKey: string | null }): void {
   if (task.idempotencyKey !== null) throw new ValidationError('idempotencyKey: a task derived from a checkpoint takes none', 'idempotencyKey');
-}
-
-/** Checks the name of a step or of a signal. */
-export function checkDurableName(what: 'step' | 'signal', name: string): void {
-  if (typeof name !== 'string' || name.length === 0 || name.length > 200) throw new ValidationError(`a ${what} name is 1 to 200 characters`, 'name');
 }

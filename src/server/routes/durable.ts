@@ -2,7 +2,7 @@
 // new task from one, read checkpoints, send signals. Owner checks as for GET /tasks/{id}: another owner's task is
 // reported as one that does not exist. The worker side (saving checkpoints, steps, suspending) is in worker.ts.
 import type { RoutePlugin } from '../context.ts';
-import { HttpProblem } from '../errors.ts';
+import { HttpProblem } from '../http-problem.ts';
 import { mayTaskSignal, visibleTask } from '../principal.ts';
 import { jsonResponse, problemResponses } from '../schemas/common.ts';
 import {

@@ -1,7 +1,7 @@
 // Schedules (cron or fixed interval) over HTTP: stored in the database, fired exactly once per slot by whichever process ticks first.
 // Schedules are shared configuration: every route needs the `admin` scope.
 import type { RoutePlugin } from '../context.ts';
-import { HttpProblem } from '../errors.ts';
+import { HttpProblem } from '../http-problem.ts';
 import { requireScope } from '../principal.ts';
 import { jsonResponse, NameParams, problemResponses } from '../schemas/common.ts';
 import { Schedule, ScheduleInput, ScheduleList } from '../schemas/schedules.ts';

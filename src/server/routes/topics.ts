@@ -4,7 +4,7 @@
 import { ValidationError } from '../../core/errors.ts';
 import { topicMatches } from '../../core/topic.ts';
 import type { RoutePlugin } from '../context.ts';
-import { HttpProblem } from '../errors.ts';
+import { HttpProblem } from '../http-problem.ts';
 import { requireScope } from '../principal.ts';
 import { IdempotencyHeaders, jsonResponse, NameParams, problemResponses } from '../schemas/common.ts';
 import { PublishRequest, PublishResponse, Subscription, SubscriptionInput, SubscriptionList } from '../schemas/topics.ts';

@@ -3,7 +3,7 @@
 // Shared configuration: `admin` scope.
 import { checkName } from '../../core/validate.ts';
 import type { RoutePlugin } from '../context.ts';
-import { HttpProblem } from '../errors.ts';
+import { HttpProblem } from '../http-problem.ts';
 import { requireScope } from '../principal.ts';
 import { jsonResponse, problemResponses } from '../schemas/common.ts';
 import { TypeParams, TypeSettings, TypeSettingsInput, TypeSettingsList } from '../schemas/types.ts';

@@ -6,21 +6,16 @@
 // to this process's listeners at once and, packed into as few NOTIFY messages as fit, to every other process (the
 // echo of our own messages is skipped by origin). docs/postgres.md explains why after commit and not inside it.
 //
-// This file runs the task's life (SQL calls and row mapping); beside it: rows.ts (row types and mappers), encoding.ts
-// (array and JSON parameters), errors.ts (error classification), wire.ts (the NOTIFY format), pool.ts (connections),
-// listener.ts (LISTEN and presence), publisher.ts (the outbox), settings.ts (everything that is not a task's life).
+// This file runs the task's life (SQL calls and row mapping); beside it: durable-store.ts (durable execution's calls,
+// which the class delegates to), rows.ts (row types and mappers), encoding.ts (array and JSON parameters), errors.ts
+// (error classification), refusal.ts (what an empty answer stands for), wire.ts (the NOTIFY format), pool.ts
+// (connections), listener.ts (LISTEN and presence), publisher.ts (the outbox), settings.ts (everything that is not a
+// task's life).
 // Reconnecting and fan-out are the backend-neutral notifier's (../notifier/notifier.ts).
 import { randomUUID } from 'node:crypto';
-import type { PoolClient, QueryResultRow } from 'pg';
-import {
-  InvalidStateError,
-  StaleAttemptError,
-  StepExistsError,
-  StoreUnavailableError,
-  TaskNotFoundError,
-  ValidationError,
-} from '../../core/errors.ts';
-import type { Json, Progress, Task, TaskError, TaskEvent, TaskStatus } from '../../core/task.ts';
+import type { QueryResultRow } from 'pg';
+import { InvalidStateError, StaleAttemptError, StoreUnavailableError, TaskNotFoundError } from '../../core/errors.ts';
+import type { Json, Progress, Task, TaskEvent, TaskStatus } from '../../core/task.ts';
 import { isTerminal } from '../../core/task.ts';
 import { initialTask, type NewTask } from '../../core/validate.ts';
 import { byClaimOrder } from '../claim-order.ts';
@@ -34,11 +29,6 @@ import type {
   CheckpointInfo,
   ChildOutcome,
   Claim,
-  SendSignalResult,
-  SignalRecord,
-  StepRecord,
-  SuspendResult,
-  WaitRequest,
   ClaimRequest,
   CreatedTask,
   ExpiredLease,
@@ -51,58 +41,51 @@ import type {
   QueueSettingsPatch,
   Schedule,
   ScheduleDefinition,
+  SendSignalResult,
+  SignalRecord,
+  StepRecord,
   Store,
   StoreNotice,
   Subscription,
+  SuspendResult,
   TaskPage,
   TaskQuery,
   TypeSettings,
+  WaitRequest,
   WorkerInfo,
 } from '../store.ts';
 import {
   cancelledError,
   cancelledEvent,
   cancelRequestNotice,
-  checkpointEvent,
-  childFinishedEvent,
   createdNotices,
   eventNotice,
   finishedNotices,
   leaseState,
   manualRetryEvent,
-  recoverEvent,
-  resumedEvent,
-  type ResumeReason,
-  signalEvent,
-  waitingEvent,
   outputEvent,
   progressEvent,
   readyNotice,
+  resumedEvent,
   startedEvent,
 } from '../transitions.ts';
+import * as durable from './durable-store.ts';
 import { finishParams, newTaskParams } from './encoding.ts';
-import { checkDerivedTask, checkDurableName, checkWait, decideWait, derivedLabel, recoverLabel, waitColumns } from '../waits.ts';
 import { DEADLOCK_DETECTED } from './errors.ts';
 import { PgListener } from './listener.ts';
 import { checkedOptions, PgPool, type PostgresStoreOptions, type Queryable } from './pool.ts';
 import { Publisher } from './publisher.ts';
+import { refusal } from './refusal.ts';
 import {
   type AppendedEventRow,
   type CheckpointRow,
-  type ChildRow,
   type EventRow,
-  otherTaskEvent,
-  rowToCheckpoint,
-  rowToCheckpointInfo,
-  rowToChildOutcome,
-  rowToSignal,
-  rowToStep,
-  type SignalRow,
-  type StepRow,
   type FinishedRow,
   type GatedClaimRow,
-  type OtherTaskEventRow,
   type Int8,
+  otherTaskEvent,
+  type OtherTaskEventRow,
+  rowToCheckpoint,
   rowToFinished,
   rowToTask,
   type TaskRow,
@@ -127,6 +110,8 @@ export class PostgresStore implements Store {
   readonly #notifier: Notifier;
   readonly #publisher: Publisher;
   readonly #settings: PostgresSettings;
+  /** What durable-store.ts and refusal.ts use: the pool, the statements, and #announce. */
+  readonly #db: durable.DurableDb;
   #closed = false;
 
   constructor(options: PostgresStoreOptions) {
@@ -143,19 +128,15 @@ export class PostgresStore implements Store {
     });
     this.#notifier = new Notifier(this.#listener);
     this.#publisher = new Publisher(this.#pool, this.#sql, this.#origin);
-    this.#settings = new PostgresSettings(this.#pool, this.#sql, (notices) => this.#announce(notices));
+    const announce = (notices: readonly StoreNotice[]) => this.#announce(notices);
+    this.#settings = new PostgresSettings(this.#pool, this.#sql, announce);
+    this.#db = { pool: this.#pool, sql: this.#sql, announce };
   }
 
   // ---- plumbing ----
 
   #query<R extends QueryResultRow>(statement: Statement | string, values: unknown[], on?: Queryable): Promise<R[]> {
     return this.#pool.query<R>(statement, values, on);
-  }
-
-  /** Distinguishes an unknown task from a stale token, for the error a refused call throws. */
-  async #refusal(taskId: string): Promise<Error> {
-    const rows = await this.#query<{ status: TaskStatus }>(this.#sql.taskStatus, [taskId]);
-    return rows.length > 0 ? new StaleAttemptError(taskId) : new TaskNotFoundError(taskId);
   }
 
   /**
@@ -353,13 +334,13 @@ export class PostgresStore implements Store {
       ref.taskId,
       ref.attemptToken,
     ]);
-    if (!row) throw await this.#refusal(ref.taskId);
+    if (!row) throw await refusal(this.#db, ref.taskId);
     return leaseState(toNumber(row.lease_until), row.cancel_requested, toNumberOrNull(row.started_at), row.soft_timeout_ms, now);
   }
 
   async progress(ref: AttemptRef, progress: Progress, now: number): Promise<TaskEvent> {
     const [row] = await this.#query<AppendedEventRow>(this.#sql.progress, [JSON.stringify(progress), now, ref.taskId, ref.attemptToken]);
-    if (!row) throw await this.#refusal(ref.taskId);
+    if (!row) throw await refusal(this.#db, ref.taskId);
     const event = progressEvent(ref.taskId, row.event_seq, progress, now);
     this.#announce([eventNotice(row, event)]);
     return event;
@@ -367,7 +348,7 @@ export class PostgresStore implements Store {
 
   async output(ref: AttemptRef, chunk: string, now: number): Promise<TaskEvent> {
     const [row] = await this.#query<AppendedEventRow>(this.#sql.output, [chunk, now, ref.taskId, ref.attemptToken]);
-    if (!row) throw await this.#refusal(ref.taskId);
+    if (!row) throw await refusal(this.#db, ref.taskId);
     const event = outputEvent(ref.taskId, row.event_seq, chunk, now);
     this.#announce([eventNotice(row, event)]);
     return event;
@@ -450,68 +431,9 @@ export class PostgresStore implements Store {
       if (!current) throw new TaskNotFoundError(id);
       if (isTerminal(current.status)) throw new InvalidStateError(id, current.status, 'cancel');
       // A waiting task, or a child of a wait: cancelled with its children, or telling its parent.
-      if (current.status !== 'running') return this.#cancelDurable(id, error, now);
+      if (current.status !== 'running') return durable.cancelDurable(this.#db, id, error, now);
       if (round >= 3) throw new InvalidStateError(id, current.status, 'cancel');
     }
-  }
-
-  /** The cancel of a waiting task or of a child of a wait, in one transaction (run again after a deadlock). */
-  async #cancelDurable(id: string, error: TaskError, now: number): Promise<Task> {
-    for (let round = 1; ; round++) {
-      const notices: StoreNotice[] = [];
-      try {
-        const task = await this.#pool.transaction((client) => this.#cancelOne(client, id, error, now, notices));
-        this.#announce(notices);
-        return task;
-      } catch (e) {
-        if ((e as { code?: unknown }).code !== DEADLOCK_DETECTED || round >= 3) throw e;
-      }
-    }
-  }
-
-  /**
-   * Inside a transaction. A waiting parent's unfinished children of its wait are cancelled with it (each as by its
-   * own cancel: running ones get cancelRequested, waiting ones cancel theirs); a child cancelled at once tells its parent.
-   */
-  async #cancelOne(client: PoolClient, id: string, error: TaskError, now: number, notices: StoreNotice[]): Promise<Task> {
-    type Target = { status: TaskStatus; parent_id: string | null; child_key: string | null; wait_kind: string | null; wait_name: string | null };
-    const [target] = await this.#query<Target>(this.#sql.lockForCancel, [id], client);
-    if (!target) throw new TaskNotFoundError(id);
-    if (isTerminal(target.status)) throw new InvalidStateError(id, target.status, 'cancel');
-    if (target.status === 'running') {
-      const [row] = await this.#query<TaskRow>(this.#sql.requestCancel, [id, now], client);
-      notices.push(cancelRequestNotice(id));
-      return rowToTask(row);
-    }
-    const [row] = await this.#query<TaskRow>(this.#sql.cancelNowDurable, [id, JSON.stringify(error), now], client);
-    const task = rowToTask(row);
-    notices.push(eventNotice(task, cancelledEvent(id, task.lastEventSeq, error, now)));
-    if (target.status === 'waiting' && target.wait_kind === 'children') {
-      const children = await this.#query<{ id: string }>(this.#sql.unfinishedChildren, [id, target.wait_name], client);
-      for (const child of children) await this.#cancelOne(client, child.id, error, now, notices);
-    }
-    if (target.child_key !== null && target.parent_id !== null) {
-      await this.#childFinished(client, target.parent_id, target.child_key, { id, status: 'cancelled' }, now, notices);
-    }
-    return task;
-  }
-
-  /** Inside a transaction: a child of its parent's current wait ended (outside finish, which does this in its statement). */
-  async #childFinished(
-    client: PoolClient,
-    parentId: string,
-    name: string,
-    child: { id: string; status: TaskStatus },
-    now: number,
-    notices: StoreNotice[],
-  ): Promise<void> {
-    type ParentRow = { id: string; queue: string; owner: string | null; status: TaskStatus; event_seq: number; children_pending: number };
-    const [parent] = await this.#query<ParentRow>(this.#sql.childFinished, [parentId, name, child.id, child.status, now], client);
-    if (!parent) return;
-    const woke = parent.status === 'queued';
-    const seq = parent.event_seq;
-    notices.push(eventNotice(parent, childFinishedEvent(parentId, woke ? seq - 1 : seq, child, name, parent.children_pending, now)));
-    if (woke) notices.push(eventNotice(parent, resumedEvent(parentId, seq, 'children', name, now)), readyNotice(parent.queue));
   }
 
   async retry(id: string, now: number): Promise<Task> {
@@ -622,182 +544,38 @@ export class PostgresStore implements Store {
 
   // ---- durable execution (docs/durable.md, "Store model") ----
 
-  async saveCheckpoint(ref: AttemptRef, state: Json, options: { label?: string | null; size: number }, now: number): Promise<CheckpointInfo> {
-    const label = options.label ?? null;
-    const [row] = await this.#query<AppendedEventRow & { checkpoint_version: number }>(this.#sql.saveCheckpoint, [
-      ref.taskId,
-      ref.attemptToken,
-      label,
-      JSON.stringify(state ?? null),
-      now,
-      options.size,
-    ]);
-    if (!row) throw await this.#refusal(ref.taskId);
-    const version = row.checkpoint_version;
-    this.#announce([eventNotice(row, checkpointEvent(ref.taskId, row.event_seq, { version, label, size: options.size }, now))]);
-    return { version, label, size: options.size, createdAt: now };
+  saveCheckpoint(ref: AttemptRef, state: Json, options: { label?: string | null; size: number }, now: number): Promise<CheckpointInfo> {
+    return durable.saveCheckpoint(this.#db, ref, state, options, now);
   }
-
-  async listCheckpoints(taskId: string): Promise<CheckpointInfo[]> {
-    const rows = await this.#query<CheckpointRow>(this.#sql.listCheckpoints, [taskId]);
-    if (rows.length === 0) await this.#mustExist(taskId);
-    return rows.map(rowToCheckpointInfo);
+  listCheckpoints(taskId: string): Promise<CheckpointInfo[]> {
+    return durable.listCheckpoints(this.#db, taskId);
   }
-
-  async getCheckpoint(taskId: string, version: number | 'latest'): Promise<Checkpoint | null> {
-    const [row] =
-      version === 'latest'
-        ? await this.#query<CheckpointRow>(this.#sql.latestCheckpoint, [taskId])
-        : await this.#query<CheckpointRow>(this.#sql.getCheckpoint, [taskId, version]);
-    return row ? rowToCheckpoint(row) : null;
+  getCheckpoint(taskId: string, version: number | 'latest'): Promise<Checkpoint | null> {
+    return durable.getCheckpoint(this.#db, taskId, version);
   }
-
-  async recover(taskId: string, options: { fromVersion?: number }, now: number): Promise<Task> {
-    const from = options.fromVersion;
-    const task = await this.#pool.transaction(async (client) => {
-      const [current] = await this.#query<{ status: TaskStatus; checkpoint_version: number }>(this.#sql.lockForRecover, [taskId], client);
-      if (!current) throw new TaskNotFoundError(taskId);
-      if (current.status !== 'failed' && current.status !== 'cancelled') throw new InvalidStateError(taskId, current.status, 'recover');
-      let version = current.checkpoint_version;
-      if (from !== undefined && from !== version) {
-        const copied = await this.#query(this.#sql.copyCheckpoint, [taskId, from, version + 1, recoverLabel(from), now], client);
-        if (copied.length === 0) throw new ValidationError(`task ${taskId} has no checkpoint version ${from}`, 'fromVersion');
-        version += 1;
-      }
-      const [row] = await this.#query<TaskRow>(this.#sql.recover, [taskId, now, version, from ?? null], client);
-      return rowToTask(row);
-    });
-    this.#announce([eventNotice(task, recoverEvent(taskId, task.lastEventSeq, from ?? null, now)), readyNotice(task.queue)]);
-    return task;
+  recover(taskId: string, options: { fromVersion?: number }, now: number): Promise<Task> {
+    return durable.recover(this.#db, taskId, options, now);
   }
-
-  async deriveTask(t: NewTask, from: { taskId: string; version: number | 'latest' }, now: number): Promise<Task> {
-    checkDerivedTask(t);
-    const { task, label, size } = await this.#pool.transaction(async (client) => {
-      // Checkpoints are immutable: the version read here is still there when the copy below runs.
-      const [source] = await this.#query<{ version: number }>(this.#sql.checkpointToCopy, [from.taskId, from.version === 'latest' ? null : from.version], client);
-      if (!source) {
-        await this.#mustExist(from.taskId);
-        throw new ValidationError(`task ${from.taskId} has no checkpoint ${from.version === 'latest' ? 'yet' : `version ${from.version}`}`, 'fromCheckpoint');
-      }
-      await this.#query(this.#sql.createTasks, newTaskParams([t]), client);
-      const label = derivedLabel(from.taskId, source.version);
-      const [row] = await this.#query<TaskRow & { copied_size: number }>(this.#sql.startFromCheckpoint, [t.id, from.taskId, source.version, label, now], client);
-      // Nothing copied: the source was deleted between the two statements (its checkpoints go with it).
-      if (!row) throw new TaskNotFoundError(from.taskId);
-      return { task: rowToTask(row), label, size: row.copied_size };
-    });
-    const notices: StoreNotice[] = [];
-    createdNotices(t, notices);
-    notices.push(eventNotice(task, checkpointEvent(task.id, task.lastEventSeq, { version: 1, label, size }, now)));
-    this.#announce(notices);
-    return task;
+  deriveTask(task: NewTask, from: { taskId: string; version: number | 'latest' }, now: number): Promise<Task> {
+    return durable.deriveTask(this.#db, task, from, now);
   }
-
-  async saveStep(ref: AttemptRef, name: string, result: Json, now: number): Promise<StepRecord> {
-    checkDurableName('step', name);
-    const [row] = await this.#query<{ owned: number; inserted: number }>(this.#sql.saveStep, [
-      ref.taskId,
-      ref.attemptToken,
-      name,
-      JSON.stringify(result ?? null),
-      now,
-    ]);
-    if (row.owned === 0) throw await this.#refusal(ref.taskId);
-    if (row.inserted === 0) throw new StepExistsError(ref.taskId, name);
-    return { name, result: result ?? null, createdAt: now };
+  saveStep(ref: AttemptRef, name: string, result: Json, now: number): Promise<StepRecord> {
+    return durable.saveStep(this.#db, ref, name, result, now);
   }
-
-  async listSteps(taskId: string): Promise<StepRecord[]> {
-    const rows = await this.#query<StepRow>(this.#sql.listSteps, [taskId]);
-    if (rows.length === 0) await this.#mustExist(taskId);
-    return rows.map(rowToStep);
+  listSteps(taskId: string): Promise<StepRecord[]> {
+    return durable.listSteps(this.#db, taskId);
   }
-
-  async suspend(ref: AttemptRef, wait: WaitRequest, now: number): Promise<SuspendResult> {
-    checkWait(ref.taskId, wait);
-    const notices: StoreNotice[] = [];
-    const result = await this.#pool.transaction(async (client): Promise<SuspendResult> => {
-      const [owner] = await this.#query<{ id: string }>(this.#sql.lockRunning, [ref.taskId, ref.attemptToken], client);
-      if (!owner) throw await this.#refusal(ref.taskId);
-      const children =
-        wait.kind === 'children'
-          ? (await this.#query<ChildRow>(this.#sql.lockChildrenOfWait, [ref.taskId, wait.name], client)).map(rowToChildOutcome)
-          : undefined;
-      const [signal] = wait.kind === 'signal' ? await this.#query<SignalRow>(this.#sql.firstSignal, [ref.taskId, wait.name], client) : [];
-      const decision = decideWait(wait, { children, signal: signal ? rowToSignal(signal) : null }, now);
-      if (decision.hold) {
-        const { outcome } = decision;
-        if (outcome.kind !== 'signal' || !signal) return { suspended: false, outcome };
-        if (signal.consumed_at === null) await this.#query(this.#sql.consumeSignal, [signal.id, now], client);
-        return { suspended: false, outcome: { kind: 'signal', signal: { ...outcome.signal, consumedAt: outcome.signal.consumedAt ?? now } } };
-      }
-      if (decision.create && wait.kind === 'children') {
-        const tasks = wait.tasks.map((t) => ({ ...t, parentId: ref.taskId }));
-        await this.#query(this.#sql.createTasks, newTaskParams(tasks), client);
-        await this.#query(this.#sql.markChildren, [tasks.map((t) => t.id), wait.name], client);
-        for (const t of tasks) createdNotices(t, notices);
-      }
-      const c = waitColumns(decision.waitingFor);
-      const [row] = await this.#query<TaskRow>(
-        this.#sql.suspend,
-        [ref.taskId, c.kind, c.name, c.wakeAt, c.pending, c.total, now, JSON.stringify(decision.waitingFor)],
-        client,
-      );
-      const task = rowToTask(row);
-      notices.push(eventNotice(task, waitingEvent(task.id, task.lastEventSeq, decision.waitingFor, now)));
-      return { suspended: true, task, waitingFor: decision.waitingFor };
-    });
-    this.#announce(notices);
-    return result;
+  suspend(ref: AttemptRef, wait: WaitRequest, now: number): Promise<SuspendResult> {
+    return durable.suspend(this.#db, ref, wait, now);
   }
-
-  async childOutcomes(parentId: string, name: string): Promise<ChildOutcome[]> {
-    return (await this.#query<ChildRow>(this.#sql.childrenOfWait, [parentId, name])).map(rowToChildOutcome);
+  childOutcomes(parentId: string, name: string): Promise<ChildOutcome[]> {
+    return durable.childOutcomes(this.#db, parentId, name);
   }
-
-  async sendSignal(taskId: string, name: string, data: Json, now: number): Promise<SendSignalResult> {
-    checkDurableName('signal', name);
-    const notices: StoreNotice[] = [];
-    const result = await this.#pool.transaction(async (client): Promise<SendSignalResult> => {
-      type Target = { status: TaskStatus; wait_kind: string | null; wait_name: string | null };
-      const [target] = await this.#query<Target>(this.#sql.lockForSignal, [taskId], client);
-      if (!target) throw new TaskNotFoundError(taskId);
-      if (isTerminal(target.status)) throw new InvalidStateError(taskId, target.status, 'signal');
-      const [sent] = await this.#query<AppendedEventRow & { signal_id: string }>(
-        this.#sql.sendSignal,
-        [taskId, name, JSON.stringify(data ?? null), now],
-        client,
-      );
-      notices.push(eventNotice(sent, signalEvent(taskId, sent.event_seq, name, now)));
-      const resumed = target.status === 'waiting' && target.wait_kind === 'signal' && target.wait_name === name;
-      if (resumed) {
-        await this.#query(this.#sql.consumeSignal, [sent.signal_id, now], client);
-        await this.#resume(client, taskId, 'signal', name, now, notices);
-      }
-      const [row] = await this.#query<TaskRow>(this.#sql.getTask, [taskId], client);
-      return { task: rowToTask(row), resumed };
-    });
-    this.#announce(notices);
-    return result;
+  sendSignal(taskId: string, name: string, data: Json, now: number): Promise<SendSignalResult> {
+    return durable.sendSignal(this.#db, taskId, name, data, now);
   }
-
-  async listSignals(taskId: string): Promise<SignalRecord[]> {
-    const rows = await this.#query<SignalRow>(this.#sql.listSignals, [taskId]);
-    if (rows.length === 0) await this.#mustExist(taskId);
-    return rows.map(rowToSignal);
-  }
-
-  /** Inside a transaction: queues a waiting task again with its `resumed` event. */
-  async #resume(client: PoolClient, id: string, reason: ResumeReason, name: string, now: number, notices: StoreNotice[]): Promise<void> {
-    const [row] = await this.#query<AppendedEventRow & { id: string }>(this.#sql.resume, [id, now, reason, name], client);
-    if (!row) return;
-    notices.push(eventNotice(row, resumedEvent(id, row.event_seq, reason, name, now)), readyNotice(row.queue));
-  }
-
-  async #mustExist(taskId: string): Promise<void> {
-    const rows = await this.#query<{ status: TaskStatus }>(this.#sql.taskStatus, [taskId]);
-    if (rows.length === 0) throw new TaskNotFoundError(taskId);
+  listSignals(taskId: string): Promise<SignalRecord[]> {
+    return durable.listSignals(this.#db, taskId);
   }
 
   // ---- notices ----

@@ -2,7 +2,7 @@
 import { DEFAULT_BACKOFF } from '../../core/backoff.ts';
 import type { Json, Progress, Task, TaskError, TaskEvent, TaskEventKind, TaskStatus } from '../../core/task.ts';
 import type { Candidate } from '../claim-order.ts';
-import type { CheckpointInfo, ChildOutcome, SignalRecord, StepRecord, FinishedTask } from '../store.ts';
+import type { Checkpoint, CheckpointInfo, ChildOutcome, SignalRecord, StepRecord, FinishedTask } from '../store.ts';
 import { childOutcome, waitingForOf, type WaitColumns } from '../waits.ts';
 
 export type Row = Record<string, string | number | null>;
@@ -57,6 +57,10 @@ function rowToWait(r: Row): WaitColumns {
 
 export function rowToCheckpointInfo(r: Row): CheckpointInfo {
   return { version: r.version as number, label: r.label as string | null, size: r.size as number, createdAt: r.created_at as number };
+}
+
+export function rowToCheckpoint(r: Row): Checkpoint {
+  return { ...rowToCheckpointInfo(r), state: parseJson<Json>(r.state, null) };
 }
 
 export function rowToStep(r: Row): StepRecord {

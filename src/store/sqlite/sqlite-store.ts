@@ -2,22 +2,21 @@
 // synchronous, so each Store call runs its transaction to the end before another starts in this process; other
 // processes on the same file are serialized by SQLite's write lock (BEGIN IMMEDIATE + busy_timeout).
 //
-// This file runs SQL (sql.ts) and maps rows (rows.ts); events and notices are named in ../transitions.ts, claim order
-// in ../claim-order.ts. Other processes' commits arrive through the poller (poller.ts) behind the notifier.
-import {
-  InvalidStateError,
-  StaleAttemptError,
-  StepExistsError,
-  StoreUnavailableError,
-  TaskNotFoundError,
-  ValidationError,
-} from '../../core/errors.ts';
+// This file runs a task's life: SQL (sql.ts) and row mapping (rows.ts); events and notices are named in
+// ../transitions.ts, claim order in ../claim-order.ts. Beside it: durable.ts (durable execution's calls, which the
+// class delegates to), settings.ts (everything that is not a task's life), connection.ts (transactions and notices),
+// refusal.ts. Other processes' commits arrive through the poller (poller.ts) behind the notifier.
+import { InvalidStateError, StoreUnavailableError, TaskNotFoundError } from '../../core/errors.ts';
 import type { Json, Progress, Task, TaskError, TaskEvent, TaskStatus, WaitingFor } from '../../core/task.ts';
-import { isTerminal, TASK_STATUSES } from '../../core/task.ts';
+import { TASK_STATUSES } from '../../core/task.ts';
 import { initialTask, type NewTask } from '../../core/validate.ts';
 import type {
   ApiKey,
   AttemptRef,
+  CappedCounts,
+  Checkpoint,
+  CheckpointInfo,
+  ChildOutcome,
   Claim,
   ClaimRequest,
   CreatedTask,
@@ -27,25 +26,21 @@ import type {
   LeaseState,
   NoticeListener,
   QueueCounts,
-  CappedCounts,
-  Checkpoint,
-  CheckpointInfo,
-  ChildOutcome,
-  SendSignalResult,
-  SignalRecord,
-  StepRecord,
-  SuspendResult,
-  WaitRequest,
   QueueSettings,
   QueueSettingsPatch,
   Schedule,
   ScheduleDefinition,
+  SendSignalResult,
+  SignalRecord,
+  StepRecord,
   Store,
   Subscription,
-  TypeSettings,
-  WorkerInfo,
+  SuspendResult,
   TaskPage,
   TaskQuery,
+  TypeSettings,
+  WaitRequest,
+  WorkerInfo,
 } from '../store.ts';
 import { type Candidate, chooseCandidates, freeSlotsPerKey, queueRoom, typeRoom } from '../claim-order.ts';
 import { type CountRow, cappedCounts, countsByQueue, pageOf } from '../counts.ts';
@@ -53,14 +48,8 @@ import {
   cancelledError,
   cancelledEvent,
   cancelRequestNotice,
-  checkpointEvent,
   childFinishedEvent,
   createdNotices,
-  recoverEvent,
-  resumedEvent,
-  type ResumeReason,
-  signalEvent,
-  waitingEvent,
   eventNotice,
   finishedNotices,
   finishError,
@@ -71,31 +60,19 @@ import {
   outputEvent,
   progressEvent,
   readyNotice,
+  resumedEvent,
   startedEvent,
   type TaskPlace,
 } from '../transitions.ts';
 import { Notifier, type ResyncListener } from '../notifier/notifier.ts';
+import { timedWakeReason } from '../waits.ts';
 import { SqliteConnection } from './connection.ts';
+import * as durable from './durable.ts';
 import { SqlitePoller } from './poller.ts';
-import {
-  parseJson,
-  type Row,
-  rowToCandidate,
-  rowToCheckpointInfo,
-  rowToChildOutcome,
-  rowToEvent,
-  rowToFinished,
-  rowToSignal,
-  rowToStep,
-  rowToTask,
-} from './rows.ts';
-import { checkDerivedTask, checkDurableName, checkWait, decideWait, derivedLabel, recoverLabel, timedWakeReason, waitColumns } from '../waits.ts';
+import { refusal } from './refusal.ts';
+import { type Row, rowToCandidate, rowToCheckpoint, rowToEvent, rowToFinished, rowToTask } from './rows.ts';
 import { SqliteSettings } from './settings.ts';
 import { MIGRATIONS, SQL } from './sql.ts';
-
-function rowToCheckpoint(r: Row): Checkpoint {
-  return { ...rowToCheckpointInfo(r), state: parseJson<Json>(r.state, null) };
-}
 
 export interface SqliteStoreOptions {
   /** File path, or `:memory:`. */
@@ -321,21 +298,16 @@ export class SqliteStore implements Store {
     return (row?.at as number | null) ?? null;
   }
 
-  /** Distinguishes an unknown task from a stale token, for the error a refused call throws. */
-  #refusal(taskId: string): Error {
-    return this.#c.get(SQL.taskExists, taskId) ? new StaleAttemptError(taskId) : new TaskNotFoundError(taskId);
-  }
-
   async heartbeat(ref: AttemptRef, leaseMs: number, now: number): Promise<LeaseState> {
     const row = this.#c.get(SQL.heartbeat, now + leaseMs, ref.taskId, ref.attemptToken);
-    if (!row) throw this.#refusal(ref.taskId);
+    if (!row) throw refusal(this.#c, ref.taskId);
     return leaseState(row.lease_until as number, row.cancel_requested === 1, row.started_at as number | null, row.soft_timeout_ms as number | null, now);
   }
 
   async progress(ref: AttemptRef, progress: Progress, now: number): Promise<TaskEvent> {
     return this.#c.write(() => {
       const row = this.#c.get(SQL.progress, JSON.stringify(progress), now, ref.taskId, ref.attemptToken);
-      if (!row) throw this.#refusal(ref.taskId);
+      if (!row) throw refusal(this.#c, ref.taskId);
       const task = { id: ref.taskId, queue: row.queue as string, owner: row.owner as string | null };
       return this.#appendEvent(task, progressEvent(ref.taskId, row.event_seq as number, progress, now));
     });
@@ -344,7 +316,7 @@ export class SqliteStore implements Store {
   async output(ref: AttemptRef, chunk: string, now: number): Promise<TaskEvent> {
     return this.#c.write(() => {
       const row = this.#c.get(SQL.output, now, ref.taskId, ref.attemptToken);
-      if (!row) throw this.#refusal(ref.taskId);
+      if (!row) throw refusal(this.#c, ref.taskId);
       const task = { id: ref.taskId, queue: row.queue as string, owner: row.owner as string | null };
       return this.#appendEvent(task, outputEvent(ref.taskId, row.event_seq as number, chunk, now));
     });
@@ -372,7 +344,7 @@ export class SqliteStore implements Store {
       onlyIfLeaseExpired ? 1 : 0,
       now,
     );
-    if (!row) return { ok: false, error: this.#refusal(ref.taskId) };
+    if (!row) return { ok: false, error: refusal(this.#c, ref.taskId) };
     const task = rowToFinished(row);
     finishedNotices(task, outcome, finishValue(outcome), task.attempts, now, this.#c);
     // Only a child of a wait touches its parent: every other task pays nothing more.
@@ -532,7 +504,8 @@ export class SqliteStore implements Store {
     return this.#settings.secret(name);
   }
 
-  // ---- durable execution (docs/durable.md, "Store model") ----
+  // ---- durable execution (docs/durable.md, "Store model"): the wake-ups inside finish, cancel and the claim here;
+  // the calls themselves in durable.ts ----
 
   /** Inside a write: a child of its parent's current wait finished (status terminal). */
   #childFinished(child: Row, status: TaskStatus, now: number): void {
@@ -551,15 +524,6 @@ export class SqliteStore implements Store {
     }
   }
 
-  /** Inside a write: queues a waiting task again with its `resumed` event, and a ready notice. */
-  #resume(id: string, reason: ResumeReason, name: string, now: number): void {
-    const row = this.#c.get(SQL.resume, now, id);
-    if (!row) return;
-    const place = { queue: row.queue as string, owner: row.owner as string | null };
-    this.#appendEvent(place, resumedEvent(id, row.event_seq as number, reason, name, now));
-    this.#c.push(readyNotice(place.queue));
-  }
-
   /** Inside the claim's write: due scheduled tasks and due waits (sleeps, signal timeouts) are queued. */
   #promoteDue(now: number): void {
     for (const due of this.#c.all(SQL.promoteDue, now)) {
@@ -572,155 +536,37 @@ export class SqliteStore implements Store {
   }
 
   async saveCheckpoint(ref: AttemptRef, state: Json, options: { label?: string | null; size: number }, now: number): Promise<CheckpointInfo> {
-    const label = options.label ?? null;
-    return this.#c.write(() => {
-      const row = this.#c.get(SQL.bumpCheckpoint, now, ref.taskId, ref.attemptToken);
-      if (!row) throw this.#refusal(ref.taskId);
-      const version = row.checkpoint_version as number;
-      this.#c.run(SQL.insertCheckpoint, ref.taskId, version, label, JSON.stringify(state), options.size, now);
-      const place = { queue: row.queue as string, owner: row.owner as string | null };
-      this.#appendEvent(place, checkpointEvent(ref.taskId, row.event_seq as number, { version, label, size: options.size }, now));
-      return { version, label, size: options.size, createdAt: now };
-    });
+    return durable.saveCheckpoint(this.#c, ref, state, options, now);
   }
-
   async listCheckpoints(taskId: string): Promise<CheckpointInfo[]> {
-    const rows = this.#c.all(SQL.listCheckpoints, taskId);
-    if (rows.length === 0 && !this.#c.get(SQL.taskExists, taskId)) throw new TaskNotFoundError(taskId);
-    return rows.map(rowToCheckpointInfo);
+    return durable.listCheckpoints(this.#c, taskId);
   }
-
   async getCheckpoint(taskId: string, version: number | 'latest'): Promise<Checkpoint | null> {
-    const row = version === 'latest' ? this.#c.get(SQL.latestCheckpoint, taskId) : this.#c.get(SQL.getCheckpoint, taskId, version);
-    return row ? rowToCheckpoint(row) : null;
+    return durable.getCheckpoint(this.#c, taskId, version);
   }
-
   async recover(taskId: string, options: { fromVersion?: number }, now: number): Promise<Task> {
-    return this.#c.write(() => {
-      const current = this.#c.get(SQL.recoverTarget, taskId);
-      if (!current) throw new TaskNotFoundError(taskId);
-      if (current.status !== 'failed' && current.status !== 'cancelled') throw new InvalidStateError(taskId, current.status as string, 'recover');
-      let version = current.checkpoint_version as number;
-      const from = options.fromVersion;
-      if (from !== undefined && from !== version) {
-        const source = this.#c.get(SQL.getCheckpoint, taskId, from);
-        if (!source) throw new ValidationError(`task ${taskId} has no checkpoint version ${from}`, 'fromVersion');
-        version += 1;
-        this.#c.run(SQL.insertCheckpoint, taskId, version, recoverLabel(from), source.state, source.size, now);
-      }
-      const row = this.#c.get(SQL.recover, now, version, now, taskId);
-      if (!row) throw new InvalidStateError(taskId, current.status as string, 'recover');
-      const task = rowToTask(row);
-      this.#appendEvent(task, recoverEvent(taskId, task.lastEventSeq, from ?? null, now));
-      this.#c.push(readyNotice(task.queue));
-      return task;
-    });
+    return durable.recover(this.#c, taskId, options, now);
   }
-
-  async deriveTask(t: NewTask, from: { taskId: string; version: number | 'latest' }, now: number): Promise<Task> {
-    checkDerivedTask(t);
-    return this.#c.write(() => {
-      const source = this.#c.get(SQL.checkpointToCopy, from.taskId, from.version === 'latest' ? null : from.version);
-      if (!source) {
-        if (!this.#c.get(SQL.taskExists, from.taskId)) throw new TaskNotFoundError(from.taskId);
-        throw new ValidationError(`task ${from.taskId} has no checkpoint ${from.version === 'latest' ? 'yet' : `version ${from.version}`}`, 'fromCheckpoint');
-      }
-      const version = source.version as number;
-      this.#c.sql(SQL.insertTask).run(
-        t.id, t.queue, t.type, JSON.stringify(t.payload), t.status, t.priority, t.runAt, t.maxAttempts,
-        JSON.stringify(t.backoff), t.timeoutMs, t.idempotencyKey, JSON.stringify(t.tags), t.owner, t.parentId,
-        t.concurrencyKey, t.traceparent, t.createdAt, t.createdAt,
-      );
-      createdNotices(t, this.#c);
-      const label = derivedLabel(from.taskId, version);
-      const copied = this.#c.get(SQL.copyCheckpointTo, t.id, label, now, from.taskId, version);
-      const row = this.#c.get(SQL.startFromCheckpoint, now, t.id);
-      if (!copied || !row) throw new Error(`task ${t.id}: the derived checkpoint was not stored`);
-      const task = rowToTask(row);
-      this.#appendEvent(task, checkpointEvent(t.id, task.lastEventSeq, { version: 1, label, size: copied.size as number }, now));
-      return task;
-    });
+  async deriveTask(task: NewTask, from: { taskId: string; version: number | 'latest' }, now: number): Promise<Task> {
+    return durable.deriveTask(this.#c, task, from, now);
   }
-
   async saveStep(ref: AttemptRef, name: string, result: Json, now: number): Promise<StepRecord> {
-    checkDurableName('step', name);
-    return this.#c.write(() => {
-      if (!this.#c.get(SQL.runningWithToken, ref.taskId, ref.attemptToken)) throw this.#refusal(ref.taskId);
-      if (this.#c.run(SQL.insertStep, ref.taskId, name, JSON.stringify(result ?? null), now) === 0) throw new StepExistsError(ref.taskId, name);
-      return { name, result: result ?? null, createdAt: now };
-    });
+    return durable.saveStep(this.#c, ref, name, result, now);
   }
-
   async listSteps(taskId: string): Promise<StepRecord[]> {
-    const rows = this.#c.all(SQL.listSteps, taskId);
-    if (rows.length === 0 && !this.#c.get(SQL.taskExists, taskId)) throw new TaskNotFoundError(taskId);
-    return rows.map(rowToStep);
+    return durable.listSteps(this.#c, taskId);
   }
-
   async suspend(ref: AttemptRef, wait: WaitRequest, now: number): Promise<SuspendResult> {
-    checkWait(ref.taskId, wait);
-    return this.#c.write((): SuspendResult => {
-      if (!this.#c.get(SQL.runningWithToken, ref.taskId, ref.attemptToken)) throw this.#refusal(ref.taskId);
-      const signal = wait.kind === 'signal' ? this.#c.get(SQL.firstSignal, ref.taskId, wait.name) : undefined;
-      const decision = decideWait(
-        wait,
-        {
-          children: wait.kind === 'children' ? this.#c.all(SQL.childrenOfWait, ref.taskId, wait.name).map(rowToChildOutcome) : undefined,
-          signal: signal ? rowToSignal(signal) : null,
-        },
-        now,
-      );
-      if (decision.hold) {
-        if (signal && signal.consumed_at === null) this.#c.run(SQL.consumeSignal, now, signal.id);
-        const { outcome } = decision;
-        return { suspended: false, outcome: outcome.kind === 'signal' ? { kind: 'signal', signal: { ...outcome.signal, consumedAt: outcome.signal.consumedAt ?? now } } : outcome };
-      }
-      if (decision.create && wait.kind === 'children') {
-        for (const [index, t] of wait.tasks.entries()) {
-          this.#c.run(
-            SQL.insertChild,
-            t.id, t.queue, t.type, JSON.stringify(t.payload), t.status, t.priority, t.runAt, t.maxAttempts,
-            JSON.stringify(t.backoff), t.timeoutMs, null, JSON.stringify(t.tags), t.owner, ref.taskId,
-            t.concurrencyKey, t.traceparent, t.createdAt, t.createdAt, wait.name, index,
-          );
-          createdNotices(t, this.#c);
-        }
-      }
-      const c = waitColumns(decision.waitingFor);
-      const row = this.#c.get(SQL.suspend, c.kind, c.name, c.wakeAt, c.pending, c.total, now, ref.taskId);
-      if (!row) throw this.#refusal(ref.taskId);
-      const task = rowToTask(row);
-      this.#appendEvent(task, waitingEvent(task.id, task.lastEventSeq, decision.waitingFor, now));
-      return { suspended: true, task, waitingFor: decision.waitingFor };
-    });
+    return durable.suspend(this.#c, ref, wait, now);
   }
-
   async childOutcomes(parentId: string, name: string): Promise<ChildOutcome[]> {
-    return this.#c.all(SQL.childrenOfWait, parentId, name).map(rowToChildOutcome);
+    return durable.childOutcomes(this.#c, parentId, name);
   }
-
   async sendSignal(taskId: string, name: string, data: Json, now: number): Promise<SendSignalResult> {
-    checkDurableName('signal', name);
-    return this.#c.write((): SendSignalResult => {
-      const target = this.#c.get(SQL.signalTarget, taskId);
-      if (!target) throw new TaskNotFoundError(taskId);
-      if (isTerminal(target.status as TaskStatus)) throw new InvalidStateError(taskId, target.status as string, 'signal');
-      const signalId = this.#c.get(SQL.insertSignal, taskId, name, JSON.stringify(data ?? null), now)?.id;
-      const bumped = this.#c.get(SQL.bumpEventSeq, now, taskId) as Row;
-      this.#appendEvent({ queue: bumped.queue as string, owner: bumped.owner as string | null }, signalEvent(taskId, bumped.event_seq as number, name, now));
-      const resumed = target.status === 'waiting' && target.wait_kind === 'signal' && target.wait_name === name;
-      if (resumed) {
-        this.#c.run(SQL.consumeSignal, now, signalId as number);
-        this.#resume(taskId, 'signal', name, now);
-      }
-      return { task: rowToTask(this.#c.get(SQL.getTask, taskId) as Row), resumed };
-    });
+    return durable.sendSignal(this.#c, taskId, name, data, now);
   }
-
   async listSignals(taskId: string): Promise<SignalRecord[]> {
-    const rows = this.#c.all(SQL.listSignals, taskId);
-    if (rows.length === 0 && !this.#c.get(SQL.taskExists, taskId)) throw new TaskNotFoundError(taskId);
-    return rows.map(rowToSignal);
+    return durable.listSignals(this.#c, taskId);
   }
 
   listen(listener: NoticeListener): () => void {
