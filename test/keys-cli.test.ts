@@ -49,7 +49,7 @@ describe('taskhub keys', () => {
     const listed = JSON.parse(taskhub(['keys', 'list', '--json']).stdout) as KeyJson[];
     assert.deepEqual(listed.map((k) => k.id).sort(), [key.id, textToken.slice(4, 20)].sort());
     const everything = taskhub(['keys', 'list', '--json']).stdout + taskhub(['keys']).stdout;
-    for (const token of [key.token as string, textToken]) assert.ok(!everything.includes(token.split('_')[2] as string), 'no secret is ever listed');
+    for (const token of [key.token as string, textToken]) assert.ok(!everything.includes(token.split('_').slice(2).join('_')), 'no secret is ever listed');
     assert.match(taskhub(['keys']).stdout, new RegExp(`${key.id}\\s+acme\\s+tasks:read,tasks:write\\s+ci\\s+\\S+\\s+active`));
 
     // The printed key works against a server on the same store, until it is revoked.
