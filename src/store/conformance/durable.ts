@@ -115,7 +115,7 @@ export function durableTests(suite: Suite): void {
     const childType = freshType();
     const parent = await running(type);
     const ref = refOf(parent);
-    const specs = [0, 1, 2].map((i) => newTask({ type: childType, payload: { i } }));
+    const specs = [0, 1, 2].map((i) => newTask({ type: childType, payload: { i }, timeoutMs: 5000, softTimeoutMs: 4000 }));
     const result = await store.suspend(ref, { kind: 'children', name: 'fan', tasks: specs }, T0 + 1);
     assert.ok(result.suspended);
     assert.equal(result.task.status, 'waiting');
@@ -127,7 +127,9 @@ export function durableTests(suite: Suite): void {
       children.map((c) => [c.id, c.status]),
       specs.map((s) => [s.id, 'queued']),
     );
-    assert.equal((await store.getTask(specs[0].id))?.parentId, parent.task.id);
+    const child = await store.getTask(specs[0].id);
+    assert.equal(child?.parentId, parent.task.id);
+    assert.deepEqual([child?.timeoutMs, child?.softTimeoutMs], [5000, 4000], 'a child stores every column a submit does');
     assert.deepEqual(
       (await store.listTasks({ parentId: parent.task.id, limit: 10 })).tasks.map((t) => t.id),
       specs.map((s) => s.id).reverse(),
@@ -455,8 +457,10 @@ export function durableTests(suite: Suite): void {
     const heard: StoreNotice[] = [];
     const stop = store.listen((n) => heard.push(n));
     try {
-      const fromOne = await store.deriveTask(newTask({ type, parentId: source.task.id }), { taskId: source.task.id, version: 1 }, T0 + 5);
+      const fromOne = await store.deriveTask(newTask({ type, parentId: source.task.id, timeoutMs: 5000, softTimeoutMs: 4000 }), { taskId: source.task.id, version: 1 }, T0 + 5);
       assert.deepEqual([fromOne.status, fromOne.parentId, fromOne.checkpointVersion, fromOne.lastEventSeq], ['queued', source.task.id, 1, 2]);
+      // Every column a submit stores, a derived task stores too.
+      assert.deepEqual([fromOne.timeoutMs, fromOne.softTimeoutMs], [5000, 4000]);
       const copy = await store.getCheckpoint(fromOne.id, 'latest');
       assert.deepEqual(copy, { version: 1, label: `derived:${source.task.id}@1`, size: 10, createdAt: T0 + 5, state: { phase: 1 } });
       const stored = await store.listEvents(fromOne.id, 0, 10);

@@ -32,7 +32,7 @@ import {
 import { checkDerivedTask, checkWait, decideWait, derivedLabel, recoverLabel, waitColumns } from '../waits.ts';
 import type { SqliteConnection } from './connection.ts';
 import { refusal } from './refusal.ts';
-import { type Row, rowToCheckpoint, rowToCheckpointInfo, rowToChildOutcome, rowToSignal, rowToStep, rowToTask } from './rows.ts';
+import { newTaskParams, type Row, rowToCheckpoint, rowToCheckpointInfo, rowToChildOutcome, rowToSignal, rowToStep, rowToTask } from './rows.ts';
 import { SQL } from './sql.ts';
 
 /** Inside a write: adds the event's row to the transaction, and its notice for when it commits. */
@@ -104,11 +104,7 @@ export function deriveTask(c: SqliteConnection, t: NewTask, from: { taskId: stri
       throw new ValidationError(`task ${from.taskId} has no checkpoint ${from.version === 'latest' ? 'yet' : `version ${from.version}`}`, 'fromCheckpoint');
     }
     const version = source.version as number;
-    c.sql(SQL.insertTask).run(
-      t.id, t.queue, t.type, JSON.stringify(t.payload), t.status, t.priority, t.runAt, t.maxAttempts,
-      JSON.stringify(t.backoff), t.timeoutMs, t.idempotencyKey, JSON.stringify(t.tags), t.owner, t.parentId,
-      t.concurrencyKey, t.traceparent, t.createdAt, t.createdAt,
-    );
+    c.sql(SQL.insertTask).run(...newTaskParams(t));
     createdNotices(t, c);
     const label = derivedLabel(from.taskId, version);
     const copied = c.get(SQL.copyCheckpointTo, t.id, label, now, from.taskId, version);
@@ -155,12 +151,7 @@ export function suspend(c: SqliteConnection, ref: AttemptRef, wait: WaitRequest,
     }
     if (decision.create && wait.kind === 'children') {
       for (const [index, t] of wait.tasks.entries()) {
-        c.run(
-          SQL.insertChild,
-          t.id, t.queue, t.type, JSON.stringify(t.payload), t.status, t.priority, t.runAt, t.maxAttempts,
-          JSON.stringify(t.backoff), t.timeoutMs, null, JSON.stringify(t.tags), t.owner, ref.taskId,
-          t.concurrencyKey, t.traceparent, t.createdAt, t.createdAt, wait.name, index,
-        );
+        c.run(SQL.insertChild, ...newTaskParams(t, ref.taskId, null), wait.name, index);
         createdNotices(t, c);
       }
     }

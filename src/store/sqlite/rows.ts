@@ -1,11 +1,24 @@
 // SQLite rows to the contract's shapes: times are INTEGER epoch ms, JSON is TEXT, booleans are 0/1.
 import { DEFAULT_BACKOFF } from '../../core/backoff.ts';
 import type { Json, Progress, Task, TaskError, TaskEvent, TaskEventKind, TaskStatus } from '../../core/task.ts';
+import type { NewTask } from '../../core/validate.ts';
 import type { Candidate } from '../claim-order.ts';
 import type { Checkpoint, CheckpointInfo, ChildOutcome, SignalRecord, StepRecord, FinishedTask } from '../store.ts';
 import { childOutcome, waitingForOf, type WaitColumns } from '../waits.ts';
 
 export type Row = Record<string, string | number | null>;
+
+/**
+ * The parameters of `SQL.insertTask`, in its column order (also the first ones of `SQL.insertChild`): one list for
+ * every insert, so a new column cannot be forgotten in one of them.
+ */
+export function newTaskParams(t: NewTask, parentId = t.parentId, idempotencyKey = t.idempotencyKey): (string | number | null)[] {
+  return [
+    t.id, t.queue, t.type, JSON.stringify(t.payload), t.status, t.priority, t.runAt, t.maxAttempts,
+    JSON.stringify(t.backoff), t.timeoutMs, idempotencyKey, JSON.stringify(t.tags), t.owner, parentId,
+    t.concurrencyKey, t.traceparent, t.createdAt, t.createdAt, t.softTimeoutMs,
+  ];
+}
 
 export function parseJson<T>(text: string | number | null, fallback: T): T {
   return typeof text === 'string' ? (JSON.parse(text) as T) : fallback;

@@ -326,8 +326,8 @@ export const SQL = {
   childrenOfWait: `SELECT id, status, result, error FROM tasks WHERE parent_id = ? AND child_key = ? ORDER BY child_index`,
   insertChild: `INSERT INTO tasks (id, queue, type, payload, status, priority, run_at, max_attempts, backoff, timeout_ms,
       idempotency_key, tags, owner, parent_id, concurrency_key, traceparent, event_seq, created_at, updated_at,
-      child_key, child_index)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)`,
+      soft_timeout_ms, child_key, child_index)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)`,
   /** Ends the attempt by suspending: no lease, no token, the attempt given back (it did not fail). */
   suspend: `UPDATE tasks SET status = 'waiting', attempts = attempts - 1, attempt_token = NULL, lease_until = NULL,
       wait_kind = ?, wait_name = ?, wake_at = ?, children_pending = ?, children_total = ?, updated_at = ?,

@@ -70,7 +70,7 @@ import { SqliteConnection } from './connection.ts';
 import * as durable from './durable.ts';
 import { SqlitePoller } from './poller.ts';
 import { refusal } from './refusal.ts';
-import { type Row, rowToCandidate, rowToCheckpoint, rowToEvent, rowToFinished, rowToTask } from './rows.ts';
+import { newTaskParams, type Row, rowToCandidate, rowToCheckpoint, rowToEvent, rowToFinished, rowToTask } from './rows.ts';
 import { SqliteSettings } from './settings.ts';
 import { MIGRATIONS, SQL } from './sql.ts';
 
@@ -134,11 +134,7 @@ export class SqliteStore implements Store {
   async createTasks(tasks: readonly NewTask[]): Promise<CreatedTask[]> {
     return this.#c.write(() =>
       tasks.map((t) => {
-        const inserted = this.#c.sql(SQL.insertTask).run(
-          t.id, t.queue, t.type, JSON.stringify(t.payload), t.status, t.priority, t.runAt, t.maxAttempts,
-          JSON.stringify(t.backoff), t.timeoutMs, t.idempotencyKey, JSON.stringify(t.tags), t.owner, t.parentId,
-          t.concurrencyKey, t.traceparent, t.createdAt, t.createdAt, t.softTimeoutMs,
-        );
+        const inserted = this.#c.sql(SQL.insertTask).run(...newTaskParams(t));
         if (inserted.changes === 0) {
           const existing = this.#c.get(SQL.taskByIdempotencyKey, t.owner ?? '', t.idempotencyKey);
           if (!existing) throw new Error(`task ${t.id} was not inserted and matches no idempotency key`);
