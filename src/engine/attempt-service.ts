@@ -65,6 +65,11 @@ export interface WorkerGateway {
   readonly readyVersion: number;
   now(): number;
   claim(options: ClaimOptions): Promise<Claim[]>;
+  /**
+   * Keeps a worker that is waiting in a long-poll claim on the workers list without claiming again (a claim already
+   * records its worker; this is for the quiet stretches between claims).
+   */
+  stillClaiming(options: ClaimOptions): void;
   /** Sleeps until tasks may be claimable: a ready notice, the next scheduled task's time, or `maxWaitMs`. */
   waitForWork(seenVersion: number, queues: readonly string[] | null, maxWaitMs: number, signal?: AbortSignal): Promise<void>;
   /** Called with the id of every running task someone asked to cancel (this process or another). */
@@ -170,6 +175,10 @@ export class AttemptService implements WorkerGateway {
     this.#finisher.started(claims, now);
     this.#sawClaimer(options, now);
     return claims;
+  }
+
+  stillClaiming(options: ClaimOptions): void {
+    this.#sawClaimer(options, this.#now());
   }
 
   /** Records a claim's worker in the workers list, at most once per report interval per worker; never fails a claim. */

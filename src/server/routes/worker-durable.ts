@@ -2,7 +2,6 @@
 // `taskhub worker --url`, the Python client and any other worker. Like the other attempt calls (routes/worker.ts) each
 // is guarded by the claim's attemptToken (409 when stale) and is the very WorkerGateway call the in-process worker
 // makes, so the size limit, the children's validation and owner, and every store rule are shared.
-import { StaleAttemptError, TaskNotFoundError } from '../../core/errors.ts';
 import type { Json } from '../../core/task.ts';
 import type { ChildSpec, WorkerWait } from '../../engine/attempt-service.ts';
 import type { AttemptRef } from '../../store/store.ts';
@@ -12,24 +11,10 @@ import { jsonResponse, Problem, problemResponses } from '../schemas/common.ts';
 import type { BodyOf } from '../schemas/provider.ts';
 import { TaskIdParams } from '../schemas/tasks.ts';
 import { CheckpointInfo } from '../schemas/durable.ts';
+import { onAttempt, STALE_ANSWER } from './worker.ts';
 import { CheckpointRequest, StepList, StepParams, StepRecord, StepRequest, SuspendRequest, SuspendResponse } from '../schemas/worker.ts';
 
-const STALE_ANSWER = {
-  description: 'The attempt token is stale or unknown (the lease expired and the task moved on, it finished or it suspended): nothing was changed; stop working on this attempt.',
-  content: { 'application/problem+json': { schema: Problem } },
-};
-
 const problemOnly = (description: string) => ({ description, content: { 'application/problem+json': { schema: Problem } } });
-
-/** As in routes/worker.ts: for a worker, a task that does not exist is an attempt that is not current. */
-async function onAttempt<T>(taskId: string, call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (error) {
-    if (error instanceof TaskNotFoundError) throw new StaleAttemptError(taskId, 'no such task, so no attempt of it is current');
-    throw error;
-  }
-}
 
 /** The request's wait as the gateway takes it (the schema has checked its shape). */
 function waitOf(body: BodyOf<typeof SuspendRequest>['wait']): WorkerWait {

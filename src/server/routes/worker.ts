@@ -34,13 +34,13 @@ import {
 /** Longest long-poll of a claim, ms. */
 export const MAX_CLAIM_WAIT_MS = 30_000;
 
-const STALE_ANSWER = {
-  description: 'The attempt token is stale or unknown (the lease expired and the task moved on, or it finished): nothing was changed; stop working on this attempt.',
+export const STALE_ANSWER = {
+  description: 'The attempt token is stale or unknown (the lease expired and the task moved on, it finished or it suspended): nothing was changed; stop working on this attempt.',
   content: { 'application/problem+json': { schema: Problem } },
 };
 
 /** Route `response` entries shared by the per-attempt calls. */
-const attemptAnswers = (ok: object, description: string) => ({
+export const attemptAnswers = (ok: object, description: string) => ({
   200: jsonResponse(ok, description),
   ...problemResponses(400, 401, 403),
   409: STALE_ANSWER,
@@ -55,7 +55,7 @@ function checkNames(field: string, values: readonly string[]): void {
  * Runs an attempt call. For a worker, a task that does not exist is no different from an attempt that is not current
  * (it may have finished and been deleted by retention): either way there is nothing to report to, so both are 409.
  */
-async function onAttempt<T>(taskId: string, call: () => Promise<T>): Promise<T> {
+export async function onAttempt<T>(taskId: string, call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (error) {
@@ -84,20 +84,28 @@ async function claimWaiting(context: RouteContext, reply: FastifyReply, body: Bo
   reply.raw.once('close', onClose);
   const untrack = context.connections.track(() => stop.abort());
   try {
+    let claimNow = true;
+    let seen = 0;
     for (;;) {
-      const seen = attempts.readyVersion;
-      const claims = await attempts.claim(options);
-      if (claims.length > 0) {
-        if (!clientGone) return claims;
-        await Promise.all(
-          claims.map((c) => attempts.release({ taskId: c.task.id, attemptToken: c.attemptToken }, 'worker went away during its claim').catch(() => {})),
-        );
-        return [];
-      }
+      if (claimNow) {
+        seen = attempts.readyVersion;
+        const claims = await attempts.claim(options);
+        if (claims.length > 0) {
+          if (!clientGone) return claims;
+          await Promise.all(
+            claims.map((c) => attempts.release({ taskId: c.task.id, attemptToken: c.attemptToken }, 'worker went away during its claim').catch(() => {})),
+          );
+          return [];
+        }
+      } else attempts.stillClaiming(options);
       const left = deadline - performance.now();
       if (left <= 0 || stop.signal.aborted) return [];
-      // In slices of the report interval: each claim after one keeps a worker that never registers on the list.
-      await attempts.waitForWork(seen, queues, Math.min(left, WORKER_REPORT_MS), stop.signal);
+      // In slices of the report interval, so a worker that never registers stays on the list; a slice that ran its
+      // full length with no wake-up (no notice, nothing came due) needs no new claim, only that mark.
+      const slice = Math.min(left, WORKER_REPORT_MS);
+      const sliceStart = performance.now();
+      await attempts.waitForWork(seen, queues, slice, stop.signal);
+      claimNow = attempts.readyVersion !== seen || performance.now() - sliceStart < slice - 1 || slice === left;
     }
   } finally {
     reply.raw.off('close', onClose);
