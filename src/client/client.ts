@@ -1,7 +1,7 @@
 // TaskhubClient: the SDK over the HTTP contract (v1) for Node and browsers. Browser-safe on purpose: only fetch,
 // AbortController, TextDecoder and ReadableStream, no node: imports, and it imports nothing but types from core, so
 // browser-bundle.ts can ship these files to a page as they are.
-import type { EnqueueOptions, Json, Task, TaskEvent, TaskStatus } from '../core/task.ts';
+import type { Checkpoint, CheckpointInfo, DeriveSpec, EnqueueOptions, Json, Task, TaskEvent, TaskStatus } from '../core/task.ts';
 import { TaskhubClientError, TaskhubHttpError, TaskhubNetworkError, TaskhubTimeoutError, type ProblemDetails } from './errors.ts';
 import { readSse, SseParser } from './sse.ts';
 
@@ -52,32 +52,7 @@ export interface TaskList {
   nextCursor: string | null;
 }
 
-/** One saved version of a task's state, as listed (GET /tasks/{id}/checkpoints). */
-export interface CheckpointInfo {
-  version: number;
-  label: string | null;
-  /** Bytes of the state's JSON text. */
-  size: number;
-  createdAt: number;
-}
-
-export interface Checkpoint extends CheckpointInfo {
-  state: Json;
-}
-
-/** A task made from an earlier one (POST /tasks/{id}/derive): everything not given is the original's. */
-export interface DeriveSpec {
-  /** Shallow-merged into the original's payload when both are JSON objects; otherwise replaces it. */
-  payload?: Json;
-  type?: string;
-  queue?: string;
-  priority?: number;
-  maxAttempts?: number;
-  timeoutMs?: number | null;
-  tags?: Record<string, string>;
-  /** Start from this checkpoint of the original as the new task's version 1. */
-  fromCheckpoint?: 'latest' | number;
-}
+export type { Checkpoint, CheckpointInfo, DeriveSpec } from '../core/task.ts';
 
 export interface FollowOptions {
   /** Start after this event sequence number (0, the default, replays the whole history). */

@@ -146,3 +146,33 @@ export interface TaskSpec extends EnqueueOptions {
   type: string;
   payload?: Json;
 }
+
+/** One saved version of a task's state, as listed (without the state). */
+export interface CheckpointInfo {
+  version: number;
+  label: string | null;
+  /** Bytes of the state's JSON text (UTF-8), as the caller measured it when saving. */
+  size: number;
+  createdAt: number;
+}
+
+export interface Checkpoint extends CheckpointInfo {
+  state: Json;
+}
+
+/**
+ * A task made from an earlier one (`derive`): everything not given is the original's (type, queue, priority,
+ * maxAttempts, backoff, timeoutMs, tags, owner, concurrencyKey); `payload` is shallow-merged into the original's.
+ */
+export interface DeriveSpec {
+  /** Merged into the original's payload when both are JSON objects; otherwise it replaces it. */
+  payload?: Json;
+  type?: string;
+  queue?: string;
+  priority?: number;
+  maxAttempts?: number;
+  timeoutMs?: number | null;
+  tags?: Record<string, string>;
+  /** Start from this checkpoint of the original (a version, or its latest) as the new task's version 1. */
+  fromCheckpoint?: 'latest' | number;
+}

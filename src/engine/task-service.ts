@@ -3,7 +3,7 @@
 // signals: docs/durable.md).
 import { TaskNotFoundError, ValidationError } from '../core/errors.ts';
 import { uuidv7 } from '../core/ids.ts';
-import { isTerminal, type Json, type Task, type TaskEvent, type TaskSpec } from '../core/task.ts';
+import { type DeriveSpec, isTerminal, type Json, type Task, type TaskEvent, type TaskSpec } from '../core/task.ts';
 import { checkText } from '../core/input-rules.ts';
 import {
   checkCheckpointVersion,
@@ -22,22 +22,7 @@ import type { TypeRegistry } from './type-settings.ts';
 
 export type { HubFollowOptions as FollowOptions } from './event-hub.ts';
 
-/**
- * A task made from an earlier one (`derive`): everything not given is the original's (type, queue, priority,
- * maxAttempts, backoff, timeoutMs, tags, owner, concurrencyKey); `payload` is shallow-merged into the original's.
- */
-export interface DeriveSpec {
-  /** Merged into the original's payload when both are JSON objects; otherwise it replaces it. */
-  payload?: Json;
-  type?: string;
-  queue?: string;
-  priority?: number;
-  maxAttempts?: number;
-  timeoutMs?: number | null;
-  tags?: Record<string, string>;
-  /** Start from this checkpoint of the original (a version, or its latest) as the new task's version 1. */
-  fromCheckpoint?: 'latest' | number;
-}
+export type { DeriveSpec } from '../core/task.ts';
 
 const isObject = (value: Json): value is { [key: string]: Json } => typeof value === 'object' && value !== null && !Array.isArray(value);
 

@@ -1,7 +1,7 @@
 // The Store contract: every operation that must be atomic across processes is one call here, and each backend makes
 // it atomic (one SQL transaction). Queue semantics that need no atomicity (retry decisions, timers, fan-out to
 // followers) live above, in engine/, written once. Every backend passes store/conformance/.
-import type { BackoffPolicy, Json, Progress, Task, TaskError, TaskEvent, TaskStatus, WaitingFor } from '../core/task.ts';
+import type { BackoffPolicy, Checkpoint, CheckpointInfo, Json, Progress, Task, TaskError, TaskEvent, TaskStatus, WaitingFor } from '../core/task.ts';
 import type { NewTask } from '../core/validate.ts';
 
 export interface CreatedTask {
@@ -56,18 +56,7 @@ export interface Claim {
 
 // ---- durable execution (docs/durable.md, "Store model") ----
 
-/** One saved version of a task's state, as listed (without the state). */
-export interface CheckpointInfo {
-  version: number;
-  label: string | null;
-  /** Bytes of the state's JSON text (UTF-8), as the caller measured it when saving. */
-  size: number;
-  createdAt: number;
-}
-
-export interface Checkpoint extends CheckpointInfo {
-  state: Json;
-}
+export type { Checkpoint, CheckpointInfo } from '../core/task.ts';
 
 /** The stored result of a step: its function ran to success once, in some attempt. */
 export interface StepRecord {
