@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import pino from 'pino';
@@ -47,14 +47,18 @@ describe('per-type rate limits', () => {
           env: { ...process.env, RUN_LOG: runLog },
           stdio: ['ignore', 'inherit', 'inherit'],
         });
-        hub.handle('limited', async () => 'here', { concurrency: 4 });
         await hub.enqueueMany(Array.from({ length: TASKS }, (_, i) => ({ type: 'limited', queue: i % 2 ? 'qa' : 'qb' })));
+        // The worker process first (it has started once it ran a task), then this process's: both take from one window.
+        await waitUntil(() => readFileSync(runLog, 'utf8').length > 0, 20_000, 'the worker process to run a task');
+        hub.handle('limited', async () => 'here', { concurrency: 4 });
         await waitUntil(async () => (await hub.list({ status: 'completed', limit: 100 })).tasks.length === TASKS, 40_000, 'every task ran');
         const tasks = (await hub.list({ type: 'limited', limit: 100 })).tasks;
         const starts = (await Promise.all(tasks.map(async (task) => (await hub.events(task.id)).filter((e) => e.kind === 'started').map((e) => e.at))))
           .flat()
           .sort((a, b) => a - b);
         assert.equal(starts.length, TASKS, 'each task started once');
+        const byThisProcess = tasks.filter((task) => task.result === 'here').length;
+        assert.ok(byThisProcess > 0 && byThisProcess < TASKS, `both processes ran tasks (this one ${byThisProcess} of ${TASKS})`);
         for (const at of starts) {
           const inWindow = starts.filter((s) => s >= at && s < at + INTERVAL_MS).length;
           assert.ok(inWindow <= COUNT, `${inWindow} starts within ${INTERVAL_MS} ms of ${at}`);
