@@ -39,6 +39,7 @@ async function serve(args: string[], env: Record<string, string> = {}): Promise<
   return {
     base,
     async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');
       await new Promise((resolve) => child.once('exit', resolve));
     },

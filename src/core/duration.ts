@@ -21,9 +21,3 @@ export function parseDuration(value: string | number, field: string): number {
   }
   return Math.round(ms);
 }
-
-/** The shortest text of a duration in ms: 30000 → `30s`, 5400000 → `90m`. */
-export function formatDuration(ms: number): string {
-  for (const unit of ['d', 'h', 'm', 's'] as const) if (ms % UNIT_MS[unit] === 0) return `${ms / UNIT_MS[unit]}${unit}`;
-  return `${ms}ms`;
-}

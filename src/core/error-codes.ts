@@ -1,4 +1,4 @@
-// Every error code Taskhub gives out, named once (as BullMQ names its codes in src/enums/error-code.ts). Two kinds:
+// Every error code Taskhub gives out, named once. Two kinds:
 // codes of a TaskError (why an attempt or a task ended: stored with the task, shown in its events), and codes of a
 // thrown TaskhubError (what went wrong with a call: the `code` of an HTTP problem). Both are part of the HTTP contract:
 // clients match on them, so a shipped code never changes its spelling.

@@ -16,7 +16,7 @@ function fail(field: string, message: string): never {
 }
 
 /** Why a string cannot be stored, or null: U+0000, or an unpaired surrogate (not Unicode, so not UTF-8 either). */
-export function textProblem(value: string): string | null {
+function textProblem(value: string): string | null {
   if (value.includes('\u0000')) return 'contains U+0000 (NUL), which cannot be stored';
   if (!value.isWellFormed()) return 'contains an unpaired UTF-16 surrogate (not valid Unicode)';
   return null;

@@ -50,7 +50,6 @@ export function checkName(field: string, value: unknown): string {
   return value;
 }
 
-const checkInt = checkInteger;
 
 function checkOptionalString(field: string, value: unknown, maxLength: number): string | null {
   if (value === undefined || value === null) return null;
@@ -69,8 +68,8 @@ function checkBackoff(value: unknown, base: BackoffPolicy): BackoffPolicy {
   }
   const type = b.type ?? base.type;
   if (type !== 'exponential' && type !== 'fixed') fail('backoff.type', 'must be "exponential" or "fixed"');
-  const delayMs = b.delayMs === undefined ? base.delayMs : checkInt('backoff.delayMs', b.delayMs, 0, 2 ** 31);
-  const maxDelayMs = b.maxDelayMs === undefined ? base.maxDelayMs : checkInt('backoff.maxDelayMs', b.maxDelayMs, 0, 2 ** 31);
+  const delayMs = b.delayMs === undefined ? base.delayMs : checkInteger('backoff.delayMs', b.delayMs, 0, 2 ** 31);
+  const maxDelayMs = b.maxDelayMs === undefined ? base.maxDelayMs : checkInteger('backoff.maxDelayMs', b.maxDelayMs, 0, 2 ** 31);
   const jitter = b.jitter ?? base.jitter;
   if (typeof jitter !== 'number' || !(jitter >= 0 && jitter <= 1)) fail('backoff.jitter', 'must be a number from 0 to 1');
   return { type, delayMs, maxDelayMs: Math.max(maxDelayMs, 0), jitter };
@@ -107,7 +106,7 @@ export function checkRateLimit(field: string, value: unknown): { count: number; 
 function checkTimeLimit(field: string, value: unknown, fallback: number | null): number | null {
   if (value === undefined) return fallback;
   if (value === null) return null;
-  return checkInt(field, value, 1, MAX_TIMEOUT_MS);
+  return checkInteger(field, value, 1, MAX_TIMEOUT_MS);
 }
 
 /**
@@ -181,16 +180,16 @@ export function normalizeTaskSpec(spec: TaskSpec, defaults: TaskDefaults, now: n
   if (typeof spec !== 'object' || spec === null) throw new ValidationError('task must be an object');
   const type = checkName('type', spec.type);
   const queue = spec.queue === undefined ? defaults.queue : checkName('queue', spec.queue);
-  const priority = spec.priority === undefined ? 0 : checkInt('priority', spec.priority, -MAX_PRIORITY, MAX_PRIORITY);
+  const priority = spec.priority === undefined ? 0 : checkInteger('priority', spec.priority, -MAX_PRIORITY, MAX_PRIORITY);
   if (spec.delayMs !== undefined && spec.runAt !== undefined) fail('delayMs', 'give delayMs or runAt, not both');
   let runAt = now;
-  if (spec.delayMs !== undefined) runAt = now + checkInt('delayMs', spec.delayMs, 0, 10 * 365 * 86_400_000);
+  if (spec.delayMs !== undefined) runAt = now + checkInteger('delayMs', spec.delayMs, 0, 10 * 365 * 86_400_000);
   if (spec.runAt !== undefined) {
     const at = spec.runAt instanceof Date ? spec.runAt.getTime() : spec.runAt;
     runAt = Math.max(Math.round(checkEpochMs('runAt', at)), now);
   }
   const maxAttempts =
-    spec.maxAttempts === undefined ? defaults.maxAttempts : checkInt('maxAttempts', spec.maxAttempts, 1, 1000);
+    spec.maxAttempts === undefined ? defaults.maxAttempts : checkInteger('maxAttempts', spec.maxAttempts, 1, 1000);
   const timeoutMs = checkTimeLimit('timeoutMs', spec.timeoutMs, defaults.timeoutMs);
   const softTimeoutMs = checkTimeLimit('softTimeoutMs', spec.softTimeoutMs, defaults.softTimeoutMs);
   checkSoftBelowHard('softTimeoutMs', softTimeoutMs, timeoutMs);

@@ -13,7 +13,7 @@ import type { CreatedTask, Schedule, ScheduleDefinition, Store } from '../store/
 import { Periodic } from './periodic.ts';
 
 /** Shortest interval: the scheduler ticks once a second, so a shorter one could not be kept. */
-export const MIN_EVERY_MS = 1000;
+const MIN_EVERY_MS = 1000;
 
 export interface ScheduleInput {
   /** Cron expression (5 or 6 fields). Exactly one of `cron` and `every`. */

@@ -27,7 +27,7 @@ export type { DeriveSpec } from '../core/task.ts';
 const isObject = (value: Json): value is { [key: string]: Json } => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** The payload of a derived task: a shallow merge when both are objects, else the given payload (or the original's). */
-export function derivedPayload(original: Json, given: Json | undefined): Json {
+function derivedPayload(original: Json, given: Json | undefined): Json {
   if (given === undefined) return original;
   return isObject(original) && isObject(given) ? { ...original, ...given } : given;
 }

@@ -11,7 +11,7 @@ import { HttpProblem } from './http-problem.ts';
  * Deepest nesting of a whole request body: a stored value may nest MAX_JSON_DEPTH levels, and the body wraps it in
  * up to three (`{"tasks":[{"payload":…}]}`); the core refuses a value deeper than its own limit, naming it.
  */
-export const MAX_BODY_DEPTH = MAX_JSON_DEPTH + 4;
+const MAX_BODY_DEPTH = MAX_JSON_DEPTH + 4;
 
 const malformed = (reason: string) => new HttpProblem(400, 'MALFORMED_JSON', `the request body is not valid JSON: ${reason}`);
 
@@ -74,7 +74,7 @@ interface Frame {
 }
 
 /** The first key given twice in one object of a valid JSON text, as [path of its object, key], or null. */
-export function findDuplicateKey(text: string): [string, string] | null {
+function findDuplicateKey(text: string): [string, string] | null {
   const stack: Frame[] = [];
   const pathHere = () => {
     const top = stack[stack.length - 1];

@@ -37,7 +37,7 @@ export function cancelRequestNotice(taskId: string): StoreNotice {
 // ---- created ----
 
 /** A new task's first event (seq 1). */
-export function createdEvent(task: { id: string; status: TaskStatus; runAt: number; createdAt: number }): TaskEvent {
+function createdEvent(task: { id: string; status: TaskStatus; runAt: number; createdAt: number }): TaskEvent {
   return { taskId: task.id, seq: 1, kind: 'created', data: { status: task.status, runAt: task.runAt }, at: task.createdAt };
 }
 
@@ -75,7 +75,7 @@ export const FINISH_EVENT_KIND = {
 } as const satisfies Record<AttemptOutcome['status'], TaskEventKind>;
 
 /** The status each outcome leaves; a retry is `scheduled`, or `queued` when it is due already (see finishStatus). */
-export const FINISH_STATUS = {
+const FINISH_STATUS = {
   completed: 'completed',
   retry: 'scheduled',
   failed: 'failed',

@@ -18,7 +18,6 @@ export interface WaitColumns {
   total: number | null;
 }
 
-export const NO_WAIT: WaitColumns = { kind: null, name: null, wakeAt: null, pending: null, total: null };
 
 export function waitColumns(w: WaitingFor): WaitColumns {
   switch (w.kind) {

@@ -46,7 +46,7 @@ function rateLimitOf(values: ParsedCommand['values'], name: string): RateLimit |
 }
 
 /** `--retain-*` and `--retention-interval`: the engine's retention options, or undefined when nothing is deleted. */
-export function retentionOf(values: ParsedCommand['values']): RetentionOptions | undefined {
+function retentionOf(values: ParsedCommand['values']): RetentionOptions | undefined {
   const duration = (name: string): number | undefined => {
     const text = str(values, name);
     if (text === undefined || text === '') return undefined;

@@ -1,5 +1,5 @@
 // Schemas of schedules, cron or fixed interval (routes/schedules.ts).
-import { MAX_PRIORITY } from '../../core/validate.ts';
+import { MAX_PRIORITY, MAX_TIMEOUT_MS } from '../../core/validate.ts';
 import { anyJson, epochMs, nonEmptyString, nullableEpochMs } from './common.ts';
 
 const ScheduleTask = {
@@ -12,7 +12,7 @@ const ScheduleTask = {
     queue: { type: 'string' },
     priority: { type: 'integer', minimum: -MAX_PRIORITY, maximum: MAX_PRIORITY },
     maxAttempts: { type: 'integer', minimum: 1, maximum: 1000 },
-    timeoutMs: { type: 'integer', minimum: 1, maximum: 7 * 86_400_000 },
+    timeoutMs: { type: 'integer', minimum: 1, maximum: MAX_TIMEOUT_MS },
   },
   description: 'The task each slot creates.',
 } as const;

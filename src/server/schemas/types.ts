@@ -1,4 +1,5 @@
 // Schemas of per-type settings (routes/types.ts): defaults applied at submit and a payload schema.
+import { MAX_TIMEOUT_MS } from '../../core/validate.ts';
 import { epochMs, nonEmptyString } from './common.ts';
 import { json, textPart } from './provider.ts';
 import { RateLimit } from './queues.ts';
@@ -18,8 +19,8 @@ export const TypeDefaults = {
   properties: {
     maxAttempts: { type: 'integer', minimum: 1, maximum: 1000 },
     backoff: BackoffInput,
-    timeoutMs: { type: ['integer', 'null'], minimum: 1, maximum: 7 * 86_400_000 },
-    softTimeoutMs: { type: ['integer', 'null'], minimum: 1, maximum: 7 * 86_400_000, description: 'Less than timeoutMs when both are set.' },
+    timeoutMs: { type: ['integer', 'null'], minimum: 1, maximum: MAX_TIMEOUT_MS },
+    softTimeoutMs: { type: ['integer', 'null'], minimum: 1, maximum: MAX_TIMEOUT_MS, description: 'Less than timeoutMs when both are set.' },
     queue: { type: 'string' },
   },
 } as const;

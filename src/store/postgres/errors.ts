@@ -36,7 +36,7 @@ export function isUnavailable(error: unknown): error is Error {
  * text, invalid JSON text) and 54001 (too deeply nested). The input rules (core/input-rules.ts) keep these from
  * reaching the database; should one slip through, it is the caller's value that is wrong, not the server.
  */
-export function isDataError(error: unknown): boolean {
+function isDataError(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' && (code.startsWith('22') || code === '54001');
 }
