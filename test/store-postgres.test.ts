@@ -12,6 +12,7 @@ import { uuidv7 } from '../src/core/ids.ts';
 import type { TaskSpec } from '../src/core/task.ts';
 import { DEFAULT_TASK_DEFAULTS, type NewTask, normalizeTaskSpec } from '../src/core/validate.ts';
 import { storeConformance } from '../src/store/conformance/suite.ts';
+import { appendOutput } from '../src/store/conformance/helpers.ts';
 import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
 import { decodeNotices, encodeNotices } from '../src/store/postgres/wire.ts';
 import { MAX_NOTIFY_BYTES, migrations, noticeChannel } from '../src/store/postgres/sql.ts';
@@ -204,7 +205,7 @@ if (unreachable !== null) {
         await other.createTasks([newTask({ type })]);
         const [claim] = await other.claim({ workerId: 'w', types: [type], queues: null, max: 1, leaseMs: 30_000, now: Date.now() });
         const chunk = 'x'.repeat(50_000);
-        const sent = await other.output({ taskId: claim.task.id, attemptToken: claim.attemptToken }, chunk, Date.now());
+        const sent = await appendOutput(other, { taskId: claim.task.id, attemptToken: claim.attemptToken }, chunk, Date.now());
         await waitFor(
           () => heard.some((n) => n.kind === 'event' && n.event.taskId === claim.task.id && n.event.seq === sent.seq),
           'the large output event',

@@ -6,6 +6,7 @@ import { TaskErrorCode } from '../src/core/error-codes.ts';
 import { uuidv7 } from '../src/core/ids.ts';
 import { DEFAULT_TASK_DEFAULTS, normalizeTaskSpec } from '../src/core/validate.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
+import { appendOutput, appendProgress } from '../src/store/conformance/helpers.ts';
 import type { AttemptOutcome, StoreNotice } from '../src/store/store.ts';
 import {
   cancelledError,
@@ -91,8 +92,8 @@ describe('transitions', () => {
         assert.ok(claim);
         return { taskId: id, attemptToken: claim.attemptToken };
       };
-      await store.progress(ref(a.id), { percent: 50 }, now);
-      await store.output(ref(a.id), 'line', now);
+      await appendProgress(store, ref(a.id), { percent: 50 }, now);
+      await appendOutput(store, ref(a.id), 'line', now);
       await store.finish(
         [
           { ref: ref(a.id), outcome: { status: 'completed', result: { n: 1 } } },

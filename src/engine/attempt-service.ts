@@ -6,6 +6,8 @@ import { CheckpointTooLargeError, TaskNotFoundError, ValidationError } from '../
 import type { Json, Progress, TaskError, TaskEvent, TaskSpec, WaitingFor } from '../core/task.ts';
 import type { NewTask } from '../core/validate.ts';
 import type {
+  AppendResult,
+  AttemptEventInput,
   AttemptRef,
   CheckpointInfo,
   Claim,
@@ -20,6 +22,7 @@ import type {
 import { checkEpochMs, checkText } from '../core/input-rules.ts';
 import { checkDurableName, checkInt32, checkJson, checkOutputChunk, checkProgress, checkTaskError } from '../core/validate.ts';
 import { outcomeOfFailure } from './attempts.ts';
+import { Coalescer } from './coalescer.ts';
 import type { CancelSignal } from './cancel-signal.ts';
 import type { Finisher } from './finisher.ts';
 import type { ReadySignal } from './ready-signal.ts';
@@ -107,7 +110,7 @@ export interface WorkerGateway {
 export interface AttemptServiceDeps {
   store: Pick<
     Store,
-    | 'claim' | 'nextScheduledAt' | 'heartbeat' | 'progress' | 'output' | 'getTask' | 'registerWorker' | 'sawWorker' | 'removeWorkers' | 'listWorkers'
+    | 'claim' | 'nextScheduledAt' | 'heartbeat' | 'appendAttemptEvents' | 'getTask' | 'registerWorker' | 'sawWorker' | 'removeWorkers' | 'listWorkers'
     | 'saveCheckpoint' | 'listSteps' | 'saveStep' | 'suspend'
   >;
   now: () => number;
@@ -146,8 +149,14 @@ export class AttemptService implements WorkerGateway {
   readonly #claimers = new Map<string, Claimer>();
   /** Workers that just unregistered: a claim of theirs still in flight (a long-poll being cut) must not list them again. */
   readonly #forgotten = new Map<string, number>();
+  /**
+   * Progress and output of every attempt in this process (in-process handlers and HTTP workers alike) gathered per
+   * event-loop turn: hundreds of streaming tasks share one transaction instead of one commit per chunk.
+   */
+  readonly #events: Coalescer<AttemptEventInput, AppendResult>;
 
   constructor(deps: AttemptServiceDeps) {
+    this.#events = new Coalescer((inputs) => this.#store.appendAttemptEvents(inputs, this.#now()));
     this.#checkpointMaxBytes = deps.checkpointMaxBytes ?? DEFAULT_CHECKPOINT_MAX_BYTES;
     this.#prepare = deps.prepare;
     this.#store = deps.store;
@@ -243,11 +252,17 @@ export class AttemptService implements WorkerGateway {
   }
 
   async progress(ref: AttemptRef, progress: Progress): Promise<TaskEvent> {
-    return this.#store.progress(checkRef(ref), checkProgress(progress), this.#now());
+    return this.#append({ ref: checkRef(ref), progress: checkProgress(progress) });
   }
 
   async output(ref: AttemptRef, chunk: string): Promise<TaskEvent> {
-    return this.#store.output(checkRef(ref), checkOutputChunk(chunk), this.#now());
+    return this.#append({ ref: checkRef(ref), chunk: checkOutputChunk(chunk) });
+  }
+
+  async #append(input: AttemptEventInput): Promise<TaskEvent> {
+    const result = await this.#events.submit(input);
+    if (!result.ok) throw result.error;
+    return result.event;
   }
 
   async complete(ref: AttemptRef, result: Json): Promise<FinishedTask> {

@@ -4,6 +4,7 @@
 import type { BackoffPolicy, Checkpoint, CheckpointInfo, Json, Progress, Task, TaskError, TaskEvent, TaskStatus, WaitingFor } from '../core/task.ts';
 import type { NewTask } from '../core/validate.ts';
 
+
 export interface CreatedTask {
   task: Task;
   /** False when the idempotency key matched an existing task, which is returned unchanged. */
@@ -112,6 +113,12 @@ export interface AttemptRef {
   taskId: string;
   attemptToken: string;
 }
+
+/** One progress report or one output chunk of a running attempt (Store.appendAttemptEvents). */
+export type AttemptEventInput = { ref: AttemptRef; progress: Progress } | { ref: AttemptRef; chunk: string };
+
+/** Each input's answer, in input order: its event, or why it was refused (a stale attempt, an unknown task). */
+export type AppendResult = { ok: true; event: TaskEvent } | { ok: false; error: Error };
 
 export interface LeaseState {
   leaseExpiresAt: number;
@@ -328,8 +335,13 @@ export interface Store {
   nextScheduledAt(queues: readonly string[] | null): Promise<number | null>;
 
   heartbeat(ref: AttemptRef, leaseMs: number, now: number): Promise<LeaseState>;
-  progress(ref: AttemptRef, progress: Progress, now: number): Promise<TaskEvent>;
-  output(ref: AttemptRef, chunk: string, now: number): Promise<TaskEvent>;
+  /**
+   * Appends progress reports (`progress` events; the task keeps the last as its progress) and output chunks (`output`
+   * events) of running attempts, all in one transaction: the engine coalesces the calls of many attempts so one commit
+   * serves them (store/attempt-events.ts). Each input takes the next seq of its task, in the order given; an input
+   * whose attempt is not current (or whose task is gone) is refused without affecting the others.
+   */
+  appendAttemptEvents(inputs: readonly AttemptEventInput[], now: number): Promise<AppendResult[]>;
   /**
    * Ends attempts, all in one transaction (the engine coalesces concurrent completions so one commit serves many):
    * `completed`, `failed` (dead-letter), `cancelled`, or a retry at runAt (`scheduled`, or `queued` when runAt <= now),

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { before, it } from 'node:test';
 import { TaskNotFoundError } from '../../core/errors.ts';
 import type { Claim, Store, StoreNotice } from '../store.ts';
-import { claimOne, claimRequest, finishOne, newTask, type Suite, T0, waitFor } from './helpers.ts';
+import { appendOutput, appendProgress, claimOne, claimRequest, finishOne, newTask, type Suite, T0, waitFor } from './helpers.ts';
 
 export function coordinationTests(suite: Suite): void {
   let store: Store;
@@ -322,8 +322,8 @@ export function coordinationTests(suite: Suite): void {
         assert.ok(claim);
         return { taskId: id, attemptToken: claim.attemptToken };
       };
-      await store.progress(ref(a.id), { percent: 50, message: 'half' }, T0);
-      await store.output(ref(a.id), 'a line', T0);
+      await appendProgress(store, ref(a.id), { percent: 50, message: 'half' }, T0);
+      await appendOutput(store, ref(a.id), 'a line', T0);
       const results = await store.finish(
         [
           { ref: ref(a.id), outcome: { status: 'completed', result: { n: 1 } } },

@@ -1,9 +1,9 @@
 // Helpers of the store conformance suite (suite.ts).
 import assert from 'node:assert/strict';
 import { uuidv7 } from '../../core/ids.ts';
-import type { Task, TaskSpec } from '../../core/task.ts';
+import type { Progress, Task, TaskEvent, TaskSpec } from '../../core/task.ts';
 import { DEFAULT_TASK_DEFAULTS, type NewTask, normalizeTaskSpec } from '../../core/validate.ts';
-import type { Claim, ClaimRequest, FinishRequest, Store } from '../store.ts';
+import type { AttemptRef, Claim, ClaimRequest, FinishRequest, Store } from '../store.ts';
 
 export interface ConformanceTarget {
   /** A store on a fresh, empty, migrated database. */
@@ -62,4 +62,18 @@ export interface Suite {
   store(): Store;
   /** A task type no other test uses, so tests share one database without seeing each other's tasks. */
   freshType(): string;
+}
+
+/** One progress report through appendAttemptEvents; throws its refusal. */
+export async function appendProgress(store: Pick<Store, 'appendAttemptEvents'>, ref: AttemptRef, progress: Progress, now = T0): Promise<TaskEvent> {
+  const [result] = await store.appendAttemptEvents([{ ref, progress }], now);
+  if (!result.ok) throw result.error;
+  return result.event;
+}
+
+/** One output chunk through appendAttemptEvents; throws its refusal. */
+export async function appendOutput(store: Pick<Store, 'appendAttemptEvents'>, ref: AttemptRef, chunk: string, now = T0): Promise<TaskEvent> {
+  const [result] = await store.appendAttemptEvents([{ ref, chunk }], now);
+  if (!result.ok) throw result.error;
+  return result.event;
 }

@@ -5,7 +5,7 @@ import { InvalidStateError, StaleAttemptError, TaskNotFoundError } from '../../c
 import { uuidv7 } from '../../core/ids.ts';
 import type { Task } from '../../core/task.ts';
 import type { Store } from '../store.ts';
-import { claimOne, claimRequest, finishOne, kinds, LEASE, newTask, type Suite, T0 } from './helpers.ts';
+import { appendOutput, appendProgress, claimOne, claimRequest, finishOne, kinds, LEASE, newTask, type Suite, T0 } from './helpers.ts';
 
 export function taskLifeTests(suite: Suite): void {
   let store: Store;
@@ -121,14 +121,47 @@ export function taskLifeTests(suite: Suite): void {
     assert.equal(claim.task.id, task.id);
   });
 
+  it('appends a batch of progress and output: one seq each in order per attempt, a stale attempt refused alone', async () => {
+    const type = freshType();
+    await store.createTasks([newTask({ type }), newTask({ type })]);
+    const [a, b] = await store.claim(claimRequest({ types: [type], max: 2 }));
+    const refA = { taskId: a.task.id, attemptToken: a.attemptToken };
+    const refB = { taskId: b.task.id, attemptToken: b.attemptToken };
+    const stale = { taskId: b.task.id, attemptToken: 'not-the-token' };
+    const results = await store.appendAttemptEvents(
+      [
+        { ref: refA, chunk: 'a1' },
+        { ref: refB, progress: { percent: 10 } },
+        { ref: stale, chunk: 'never' },
+        { ref: refA, progress: { percent: 20, message: 'a' } },
+        { ref: refA, chunk: 'a"2\\' },
+        { ref: refB, chunk: 'b1' },
+      ],
+      T0 + 1,
+    );
+    const seqs = results.map((r) => (r.ok ? r.event.seq : r.error.constructor.name));
+    assert.deepEqual(seqs, [3, 3, 'StaleAttemptError', 4, 5, 4]);
+    const events = await store.listEvents(a.task.id, 2, 10);
+    assert.deepEqual(events.map((e) => [e.seq, e.kind, e.data]), [
+      [3, 'output', { chunk: 'a1' }],
+      [4, 'progress', { percent: 20, message: 'a' }],
+      [5, 'output', { chunk: 'a"2\\' }],
+    ]);
+    assert.deepEqual((await store.getTask(a.task.id))?.progress, { percent: 20, message: 'a' });
+    assert.deepEqual((await store.getTask(b.task.id))?.progress, { percent: 10 });
+    assert.equal((await store.getTask(b.task.id))?.lastEventSeq, 4);
+    const [gone] = await store.appendAttemptEvents([{ ref: { taskId: 'no-such-task', attemptToken: 'x' }, chunk: 'c' }], T0 + 2);
+    assert.ok(!gone.ok && gone.error instanceof TaskNotFoundError);
+  });
+
   it('completes: result stored, events in order, token spent', async () => {
     const type = freshType();
     await store.createTasks([newTask({ type })]);
     const claim = await claimOne(store, { types: [type] });
     const ref = { taskId: claim.task.id, attemptToken: claim.attemptToken };
-    const progress = await store.progress(ref, { percent: 40, message: 'half', phase: 'p', data: { n: 1 } }, T0 + 1);
+    const progress = await appendProgress(store, ref, { percent: 40, message: 'half', phase: 'p', data: { n: 1 } }, T0 + 1);
     assert.equal(progress.seq, 3);
-    const output = await store.output(ref, 'chunk-1', T0 + 2);
+    const output = await appendOutput(store, ref, 'chunk-1', T0 + 2);
     assert.deepEqual(output.data, { chunk: 'chunk-1' });
     const done = await finishOne(store, { ref, outcome: { status: 'completed', result: { ok: true } } }, T0 + 3);
     assert.equal(done.status, 'completed');
@@ -142,7 +175,7 @@ export function taskLifeTests(suite: Suite): void {
       events.map((e) => e.seq),
       [3, 4, 5],
     );
-    await assert.rejects(store.progress(ref, { percent: 50 }, T0 + 4), StaleAttemptError);
+    await assert.rejects(appendProgress(store, ref, { percent: 50 }, T0 + 4), StaleAttemptError);
     await assert.rejects(store.heartbeat(ref, LEASE, T0 + 4), StaleAttemptError);
     const [again] = await store.finish([{ ref, outcome: { status: 'completed', result: 2 } }], T0 + 5);
     assert.equal(again.ok, false);
@@ -230,8 +263,8 @@ export function taskLifeTests(suite: Suite): void {
     assert.ok(swept.ok);
     const second = await claimOne(store, { types: [type], now: T0 + 2 * LEASE + 2, workerId: 'w2' });
     const ref2 = { taskId: second.task.id, attemptToken: second.attemptToken };
-    await assert.rejects(store.progress(ref1, { percent: 99 }, T0), StaleAttemptError);
-    await assert.rejects(store.output(ref1, 'late', T0), StaleAttemptError);
+    await assert.rejects(appendProgress(store, ref1, { percent: 99 }, T0), StaleAttemptError);
+    await assert.rejects(appendOutput(store, ref1, 'late', T0), StaleAttemptError);
     await assert.rejects(store.heartbeat(ref1, LEASE, T0), StaleAttemptError);
     const [late] = await store.finish([{ ref: ref1, outcome: { status: 'completed', result: 'stale' } }], T0);
     assert.equal(late.ok, false);

@@ -1,7 +1,8 @@
 // Parameters as PostgreSQL reads them fastest: array literals built in one pass, and values many rows share sent once.
 import type { Json } from '../../core/task.ts';
 import type { NewTask } from '../../core/validate.ts';
-import type { AttemptOutcome, FinishRequest } from '../store.ts';
+import type { AttemptEventGroup } from '../attempt-events.ts';
+import type { AttemptEventInput, AttemptOutcome, FinishRequest } from '../store.ts';
 import { finishValue } from '../transitions.ts';
 
 const ARRAY_ELEMENT_ESCAPES = /[\\"]/g;
@@ -132,4 +133,31 @@ export function finishParams(requests: readonly FinishRequest[], now: number): {
     arrayLiteral(onlyIfExpired),
   ];
   return { params, values };
+}
+
+/** The parameters of appendAttemptEvents (sql/attempts.ts): per attempt, then per event, as parallel arrays. */
+export function appendParams(groups: readonly AttemptEventGroup[], inputs: readonly AttemptEventInput[], now: number): unknown[] {
+  const ids: string[] = [];
+  const tokens: string[] = [];
+  const counts: number[] = [];
+  const progress: (string | null)[] = [];
+  const eventGroups: number[] = [];
+  const places: number[] = [];
+  const kinds: string[] = [];
+  const data: string[] = [];
+  for (const [g, group] of groups.entries()) {
+    ids.push(group.ref.taskId);
+    tokens.push(group.ref.attemptToken);
+    counts.push(group.inputs.length);
+    progress.push(group.lastProgress === null ? null : JSON.stringify(group.lastProgress));
+    for (const [k, place] of group.inputs.entries()) {
+      const input = inputs[place];
+      eventGroups.push(g + 1);
+      places.push(k + 1);
+      kinds.push('progress' in input ? 'progress' : 'output');
+      data.push('progress' in input ? JSON.stringify(input.progress) : JSON.stringify({ chunk: input.chunk }));
+    }
+  }
+  return [now, arrayLiteral(ids), arrayLiteral(tokens), arrayLiteral(counts), arrayLiteral(progress),
+    arrayLiteral(eventGroups), arrayLiteral(places), arrayLiteral(kinds), arrayLiteral(data)];
 }

@@ -20,9 +20,12 @@ import { isTerminal } from '../../core/task.ts';
 import { initialTask, type NewTask } from '../../core/validate.ts';
 import { byClaimOrder } from '../claim-order.ts';
 import { type CountRow, cappedCounts, countsByQueue, pageOf } from '../counts.ts';
+import { groupByAttempt, groupEvents } from '../attempt-events.ts';
 import { Notifier, type ResyncListener } from '../notifier/notifier.ts';
 import type {
   ApiKey,
+  AppendResult,
+  AttemptEventInput,
   AttemptRef,
   CappedCounts,
   Checkpoint,
@@ -63,14 +66,12 @@ import {
   finishedNotices,
   leaseState,
   manualRetryEvent,
-  outputEvent,
-  progressEvent,
   readyNotice,
   resumedEvent,
   startedEvent,
 } from '../transitions.ts';
 import * as durable from './durable-store.ts';
-import { finishParams, newTaskParams } from './encoding.ts';
+import { appendParams, finishParams, newTaskParams } from './encoding.ts';
 import { DEADLOCK_DETECTED } from './errors.ts';
 import { PgListener } from './listener.ts';
 import { checkedOptions, PgPool, type PostgresStoreOptions, type Queryable } from './pool.ts';
@@ -338,20 +339,27 @@ export class PostgresStore implements Store {
     return leaseState(toNumber(row.lease_until), row.cancel_requested, toNumberOrNull(row.started_at), row.soft_timeout_ms, now);
   }
 
-  async progress(ref: AttemptRef, progress: Progress, now: number): Promise<TaskEvent> {
-    const [row] = await this.#query<AppendedEventRow>(this.#sql.progress, [JSON.stringify(progress), now, ref.taskId, ref.attemptToken]);
-    if (!row) throw await refusal(this.#db, ref.taskId);
-    const event = progressEvent(ref.taskId, row.event_seq, progress, now);
-    this.#announce([eventNotice(row, event)]);
-    return event;
-  }
-
-  async output(ref: AttemptRef, chunk: string, now: number): Promise<TaskEvent> {
-    const [row] = await this.#query<AppendedEventRow>(this.#sql.output, [chunk, now, ref.taskId, ref.attemptToken]);
-    if (!row) throw await refusal(this.#db, ref.taskId);
-    const event = outputEvent(ref.taskId, row.event_seq, chunk, now);
-    this.#announce([eventNotice(row, event)]);
-    return event;
+  async appendAttemptEvents(inputs: readonly AttemptEventInput[], now: number): Promise<AppendResult[]> {
+    const groups = groupByAttempt(inputs);
+    const rows = await this.#retryOnDeadlock(() => this.#query<AppendedEventRow & { g: number }>(this.#sql.appendAttemptEvents, appendParams(groups, inputs, now)));
+    const updated = new Map(rows.map((row) => [row.g - 1, row]));
+    const results: AppendResult[] = new Array(inputs.length);
+    const notices: StoreNotice[] = [];
+    for (const [g, group] of groups.entries()) {
+      const row = updated.get(g);
+      if (!row) {
+        const error = await refusal(this.#db, group.ref.taskId);
+        for (const place of group.inputs) results[place] = { ok: false, error };
+        continue;
+      }
+      const task = { id: group.ref.taskId, queue: row.queue, owner: row.owner };
+      for (const [k, event] of groupEvents(group, inputs, Number(row.event_seq), now).entries()) {
+        notices.push(eventNotice(task, event));
+        results[group.inputs[k]] = { ok: true, event };
+      }
+    }
+    this.#announce(notices);
+    return results;
   }
 
   async finish(requests: readonly FinishRequest[], now: number): Promise<FinishResult[]> {
@@ -395,12 +403,16 @@ export class PostgresStore implements Store {
     return results;
   }
 
-  async #finishStatement(statement: Statement, params: unknown[]): Promise<FinishedRow[]> {
+  #finishStatement(statement: Statement, params: unknown[]): Promise<FinishedRow[]> {
+    return this.#retryOnDeadlock(() => this.#query<FinishedRow>(statement, params));
+  }
+
+  /** Deadlocked with another batch on tasks both update (see sql/attempts.ts): this one was rolled back; run it again. */
+  async #retryOnDeadlock<T>(run: () => Promise<T>): Promise<T> {
     for (let round = 1; ; round++) {
       try {
-        return await this.#query<FinishedRow>(statement, params);
+        return await run();
       } catch (error) {
-        // Deadlocked with another batch on tasks both finish (see sql/attempts.ts): this one was rolled back; run it again.
         if ((error as { code?: unknown }).code !== DEADLOCK_DETECTED || round >= 3) throw error;
       }
     }

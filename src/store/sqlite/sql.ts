@@ -262,10 +262,9 @@ export const SQL = {
 
   heartbeat: `UPDATE tasks SET lease_until = ? WHERE id = ? AND attempt_token = ? AND status = 'running'
     RETURNING lease_until, cancel_requested, started_at, soft_timeout_ms`,
-  progress: `UPDATE tasks SET progress = ?, updated_at = ?, event_seq = event_seq + 1
-    WHERE id = ? AND attempt_token = ? AND status = 'running' RETURNING event_seq, queue, owner`,
-  output: `UPDATE tasks SET updated_at = ?, event_seq = event_seq + 1
-    WHERE id = ? AND attempt_token = ? AND status = 'running' RETURNING event_seq, queue, owner`,
+  /** ?1 the last progress of the batch (JSON) or null, ?2 now, ?3 how many events the batch appends, ?4 id, ?5 token. */
+  appendAttemptEvents: `UPDATE tasks SET progress = coalesce(?1, progress), updated_at = ?2, event_seq = event_seq + ?3
+    WHERE id = ?4 AND attempt_token = ?5 AND status = 'running' RETURNING event_seq, queue, owner`,
   /** One statement for every outcome: the caller passes the columns that outcome sets. */
   finish: `UPDATE tasks SET status = ?, run_at = coalesce(?, run_at), result = ?, error = ?, completed_at = ?,
       attempts = attempts - ?,

@@ -12,6 +12,8 @@ import { TASK_STATUSES } from '../../core/task.ts';
 import { initialTask, type NewTask } from '../../core/validate.ts';
 import type {
   ApiKey,
+  AppendResult,
+  AttemptEventInput,
   AttemptRef,
   CappedCounts,
   Checkpoint,
@@ -42,6 +44,7 @@ import type {
   WaitRequest,
   WorkerInfo,
 } from '../store.ts';
+import { groupByAttempt, groupEvents } from '../attempt-events.ts';
 import { type Candidate, chooseCandidates, freeSlotsPerKey, queueRoom, typeRoom } from '../claim-order.ts';
 import { type CountRow, cappedCounts, countsByQueue, pageOf } from '../counts.ts';
 import {
@@ -57,8 +60,6 @@ import {
   finishValue,
   leaseState,
   manualRetryEvent,
-  outputEvent,
-  progressEvent,
   readyNotice,
   resumedEvent,
   startedEvent,
@@ -300,22 +301,24 @@ export class SqliteStore implements Store {
     return leaseState(row.lease_until as number, row.cancel_requested === 1, row.started_at as number | null, row.soft_timeout_ms as number | null, now);
   }
 
-  async progress(ref: AttemptRef, progress: Progress, now: number): Promise<TaskEvent> {
-    return this.#c.write(() => {
-      const row = this.#c.get(SQL.progress, JSON.stringify(progress), now, ref.taskId, ref.attemptToken);
-      if (!row) throw refusal(this.#c, ref.taskId);
-      const task = { id: ref.taskId, queue: row.queue as string, owner: row.owner as string | null };
-      return this.#appendEvent(task, progressEvent(ref.taskId, row.event_seq as number, progress, now));
+  async appendAttemptEvents(inputs: readonly AttemptEventInput[], now: number): Promise<AppendResult[]> {
+    const results: AppendResult[] = new Array(inputs.length);
+    this.#c.write(() => {
+      for (const group of groupByAttempt(inputs)) {
+        const { taskId, attemptToken } = group.ref;
+        const progress = group.lastProgress === null ? null : JSON.stringify(group.lastProgress);
+        const row = this.#c.get(SQL.appendAttemptEvents, progress, now, group.inputs.length, taskId, attemptToken);
+        if (!row) {
+          const error = refusal(this.#c, taskId);
+          for (const place of group.inputs) results[place] = { ok: false, error };
+          continue;
+        }
+        const task = { id: taskId, queue: row.queue as string, owner: row.owner as string | null };
+        const events = groupEvents(group, inputs, row.event_seq as number, now);
+        for (const [k, place] of group.inputs.entries()) results[place] = { ok: true, event: this.#appendEvent(task, events[k]) };
+      }
     });
-  }
-
-  async output(ref: AttemptRef, chunk: string, now: number): Promise<TaskEvent> {
-    return this.#c.write(() => {
-      const row = this.#c.get(SQL.output, now, ref.taskId, ref.attemptToken);
-      if (!row) throw refusal(this.#c, ref.taskId);
-      const task = { id: ref.taskId, queue: row.queue as string, owner: row.owner as string | null };
-      return this.#appendEvent(task, outputEvent(ref.taskId, row.event_seq as number, chunk, now));
-    });
+    return results;
   }
 
   async finish(requests: readonly FinishRequest[], now: number): Promise<FinishResult[]> {

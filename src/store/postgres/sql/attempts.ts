@@ -1,4 +1,4 @@
-// An attempt's life after its claim: heartbeat, progress, output, finish, and the sweeper's expired leases.
+// An attempt's life after its claim: heartbeat, progress and output (in batches), finish, and the sweeper's expired leases.
 import { FINISH_EVENT_KIND } from '../../transitions.ts';
 import { type Names, prepared } from './common.ts';
 import { childrenFinishedCtes, PARENT_EVENTS_JSON } from './durable.ts';
@@ -80,27 +80,25 @@ export function attemptSql(names: Names) {
     heartbeat: prepared(`UPDATE ${tasks} SET lease_until = $1::bigint
       WHERE id = $2::text AND attempt_token = $3::text AND status = 'running'
       RETURNING lease_until, cancel_requested, started_at, soft_timeout_ms`),
-    /** $1 progress, $2 now, $3 id, $4 token. */
-    progress: prepared(`WITH changed AS (
-        UPDATE ${tasks} SET progress = $1::jsonb, updated_at = $2::bigint, event_seq = event_seq + 1
-        WHERE id = $3::text AND attempt_token = $4::text AND status = 'running'
-        RETURNING id, queue, owner, event_seq
-      ),
-      appended AS (
-        INSERT INTO ${events} (task_id, seq, kind, data, at) SELECT id, event_seq, 'progress', $1::jsonb, $2::bigint FROM changed
-      )
-      SELECT queue, owner, event_seq FROM changed`),
-    /** $1 chunk, $2 now, $3 id, $4 token. */
-    output: prepared(`WITH changed AS (
-        UPDATE ${tasks} SET updated_at = $2::bigint, event_seq = event_seq + 1
-        WHERE id = $3::text AND attempt_token = $4::text AND status = 'running'
-        RETURNING id, queue, owner, event_seq
+    /**
+     * A batch of progress reports and output chunks (store/attempt-events.ts), as parallel arrays: per attempt $2 task
+     * ids, $3 tokens, $4 how many events it appends, $5 its last progress (JSON text) or null; per event $6 its
+     * attempt's place in $2 (from 1), $7 its place among its attempt's events (from 1), $8 kind, $9 data (JSON text);
+     * $1 now. An attempt that is not current matches no row, and its events join nothing. Returns the updated attempts.
+     */
+    appendAttemptEvents: prepared(`WITH changed AS (
+        UPDATE ${tasks} t SET progress = coalesce(i.progress::jsonb, t.progress), updated_at = $1::bigint,
+          event_seq = t.event_seq + i.n
+        FROM unnest($2::text[], $3::text[], $4::integer[], $5::text[]) WITH ORDINALITY AS i(id, token, n, progress, g)
+        WHERE t.id = i.id AND t.attempt_token = i.token AND t.status = 'running'
+        RETURNING i.g, i.n, t.id, t.queue, t.owner, t.event_seq
       ),
       appended AS (
         INSERT INTO ${events} (task_id, seq, kind, data, at)
-        SELECT id, event_seq, 'output', jsonb_build_object('chunk', $1::text), $2::bigint FROM changed
+        SELECT c.id, c.event_seq - c.n + e.k, e.kind, e.data::jsonb, $1::bigint
+        FROM unnest($6::integer[], $7::integer[], $8::text[], $9::text[]) AS e(g, k, kind, data) JOIN changed c ON c.g = e.g
       )
-      SELECT queue, owner, event_seq FROM changed`),
+      SELECT g::integer AS g, queue, owner, event_seq FROM changed`),
 
     /**
      * The requests as parallel arrays, one element each: $1 task ids, $3 attempt tokens, $4 outcomes (`completed`,

@@ -1,0 +1,96 @@
+// Streaming workload (issue 16): T tasks run at once, each writing C output chunks of ~40 bytes through ctx.output
+// as fast as the worker allows, while T SSE followers (one per task) in a second process read them. Reports chunks
+// stored per second, and p50/p99 from ctx.output returning to the follower having the chunk; checks every chunk
+// arrived once, in order, and is in the task's history (/events) afterwards.
+// usage: node bench/stream.ts <sqlite|postgres> [T=500] [C=200]
+import { fork } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { Taskhub } from '../src/index.ts';
+import { createServer } from '../src/server/server.ts';
+
+const [backend = 'sqlite', tArg, cArg] = process.argv.slice(2);
+const TASKS = Number(tArg ?? 500);
+const CHUNKS = Number(cArg ?? 200);
+const PG_URL = process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const dir = mkdtempSync(join(tmpdir(), 'taskhub-stream-bench-'));
+const schema = `bench_stream_${Date.now()}_${process.pid}`;
+const now = () => performance.timeOrigin + performance.now();
+
+async function open(): Promise<Taskhub> {
+  const logger = pino({ level: 'silent' });
+  if (backend === 'sqlite') return Taskhub.open({ store: `sqlite:${join(dir, 'bench.db')}`, logger });
+  const { PostgresStore } = await import('../src/store/postgres/postgres-store.ts');
+  const store = new PostgresStore({ connectionString: PG_URL, schema });
+  await store.migrate();
+  return Taskhub.open({ store, logger });
+}
+
+const hub = await open();
+const app = await createServer({ hub, logger: false, sseHeartbeatMs: 60_000 });
+const address = await app.listen({ host: '127.0.0.1', port: 0 });
+const tasks = await hub.enqueueMany(Array.from({ length: TASKS }, (_, i) => ({ type: 'stream', payload: { i } })));
+const ids = tasks.map((t) => t.id);
+
+const resultsFile = join(dir, 'arrivals.json');
+const followers = fork(join(import.meta.dirname, 'stream-followers.ts'), [address, resultsFile, String(CHUNKS), ...ids]);
+await new Promise<void>((resolve) => followers.on('message', (m: { connected?: boolean }) => m.connected && resolve()));
+
+/** returnedAt[task][chunk]: when ctx.output returned for that chunk (epoch ms, sub-ms resolution). */
+const returnedAt = ids.map(() => new Float64Array(CHUNKS));
+let firstStart = Number.POSITIVE_INFINITY;
+let lastReturn = 0;
+hub.handle('stream', async (payload: { i: number }, ctx) => {
+  firstStart = Math.min(firstStart, now());
+  const times = returnedAt[payload.i];
+  for (let c = 0; c < CHUNKS; c++) {
+    await ctx.output(`t${payload.i} c${c} `.padEnd(40, 'x'));
+    times[c] = now();
+  }
+  lastReturn = Math.max(lastReturn, now());
+}, { concurrency: TASKS });
+
+const exit = new Promise<number | null>((resolve) => followers.on('exit', resolve));
+const code = await exit;
+if (code !== 0) throw new Error(`followers exited with ${code}`);
+const arrivals = JSON.parse(readFileSync(resultsFile, 'utf8')) as { arrivedAt: number[][]; problems: string[] };
+
+const latencies: number[] = [];
+for (let t = 0; t < TASKS; t++) for (let c = 0; c < CHUNKS; c++) latencies.push(arrivals.arrivedAt[t][c] - returnedAt[t][c]);
+latencies.sort((a, b) => a - b);
+const pct = (p: number) => +latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))].toFixed(1);
+
+// Every chunk is in the task's stored history, once, in order.
+let stored = 0;
+for (const id of ids) {
+  const events = [];
+  for (let after = 0; ; ) {
+    const page = await hub.events(id, after, 1000);
+    events.push(...page);
+    if (page.length < 1000) break;
+    after = page[page.length - 1].seq;
+  }
+  const chunks = events.filter((e) => e.kind === 'output').map((e) => (e.data as { chunk: string }).chunk);
+  if (chunks.every((chunk, c) => chunk.startsWith(`t${ids.indexOf(id)} c${c} `))) stored += chunks.length;
+}
+
+console.log(JSON.stringify({
+  system: `taskhub-${backend}`, mode: 'stream', tasks: TASKS, chunksPerTask: CHUNKS,
+  chunksPerSec: Math.round((TASKS * CHUNKS) / ((lastReturn - firstStart) / 1000)),
+  p50ms: pct(50), p99ms: pct(99), maxMs: pct(100),
+  delivered: latencies.filter((l) => Number.isFinite(l)).length, expected: TASKS * CHUNKS, storedInOrder: stored,
+  problems: arrivals.problems.slice(0, 5),
+}));
+await app.close();
+await hub.close({ graceMs: 0 });
+rmSync(dir, { recursive: true, force: true });
+if (backend === 'postgres') {
+  const { Client } = await import('pg');
+  const client = new Client({ connectionString: PG_URL });
+  await client.connect();
+  await client.query(`DROP SCHEMA IF EXISTS ${client.escapeIdentifier(schema)} CASCADE`);
+  await client.end();
+}
+process.exit(0);
