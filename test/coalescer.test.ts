@@ -10,7 +10,7 @@ function doubling(maxBatch?: number) {
   const coalescer = new Coalescer<number, number>(async (items) => {
     batches.push([...items]);
     return items.map((n) => n * 2);
-  }, maxBatch);
+  }, { maxBatch });
   return { coalescer, batches };
 }
 
@@ -34,6 +34,27 @@ describe('Coalescer', () => {
     const results = await Promise.all([1, 2, 3, 4, 5].map((n) => coalescer.submit(n)));
     assert.deepEqual(results, [2, 4, 6, 8, 10]);
     assert.deepEqual(batches, [[1, 2], [3, 4], [5]]);
+  });
+
+  it('serial: runs one batch at a time, gathering what arrives meanwhile into the next, in order', async () => {
+    const batches: number[][] = [];
+    let running = 0;
+    let overlapped = false;
+    const coalescer = new Coalescer<number, number>(async (items) => {
+      overlapped ||= running > 0;
+      running++;
+      batches.push([...items]);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      running--;
+      return items;
+    }, { serial: true, maxBatch: 3 });
+    const first = coalescer.submit(1);
+    await new Promise((resolve) => setImmediate(resolve));
+    // The first batch is running now: these wait for it, then go as batches of at most 3.
+    const rest = [2, 3, 4, 5].map((n) => coalescer.submit(n));
+    assert.deepEqual(await Promise.all([first, ...rest]), [1, 2, 3, 4, 5]);
+    assert.equal(overlapped, false);
+    assert.deepEqual(batches, [[1], [2, 3, 4], [5]]);
   });
 
   it('rejects every caller of a failed batch, and only those', async () => {

@@ -150,13 +150,14 @@ export class AttemptService implements WorkerGateway {
   /** Workers that just unregistered: a claim of theirs still in flight (a long-poll being cut) must not list them again. */
   readonly #forgotten = new Map<string, number>();
   /**
-   * Progress and output of every attempt in this process (in-process handlers and HTTP workers alike) gathered per
-   * event-loop turn: hundreds of streaming tasks share one transaction instead of one commit per chunk.
+   * Progress and output of every attempt in this process (in-process handlers and HTTP workers alike), gathered
+   * while the previous batch commits: hundreds of streaming tasks share one transaction instead of one commit per
+   * chunk. Serial, so an attempt's events are stored in the order it sent them even when it does not wait for each.
    */
   readonly #events: Coalescer<AttemptEventInput, AppendResult>;
 
   constructor(deps: AttemptServiceDeps) {
-    this.#events = new Coalescer((inputs) => this.#store.appendAttemptEvents(inputs, this.#now()));
+    this.#events = new Coalescer((inputs) => this.#store.appendAttemptEvents(inputs, this.#now()), { serial: true, maxBatch: 10_000 });
     this.#checkpointMaxBytes = deps.checkpointMaxBytes ?? DEFAULT_CHECKPOINT_MAX_BYTES;
     this.#prepare = deps.prepare;
     this.#store = deps.store;

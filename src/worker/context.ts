@@ -32,7 +32,12 @@ export interface TaskContext {
   readonly log: Logger;
   /** Reports progress: `progress(30, 'calling the model')` or `progress({ percent, message, phase, data })`. */
   progress(percent: number | Progress, message?: string, data?: Json): Promise<void>;
-  /** Streams a piece of partial output (generated text, a log line) to followers. */
+  /**
+   * Streams a piece of partial output (generated text, a log line) to followers. Returns as soon as the chunk is on
+   * its way while few of this attempt's chunks are unstored (else once the oldest is stored); chunks are stored and
+   * delivered in the order sent, all of them before the attempt's outcome. A chunk the store refused (the attempt
+   * lost its lease) makes the next call throw.
+   */
   output(chunk: string): Promise<void>;
 
   // ---- durable execution (docs/durable.md, "Handler API") ----
@@ -81,7 +86,20 @@ export interface AttemptHost extends SuspensionHost {
  * A handler's ctx. A class, so an attempt costs one object and no closures: most handlers of short tasks use neither
  * `signal` nor `log` nor any durable call, and those are made on first use.
  */
-class AttemptContext implements TaskContext {
+/**
+ * ctx.output returns before its chunk is stored while fewer than this many of the attempt's chunks are unstored, so a
+ * streaming handler's chunks share commits with each other as well as with other tasks'. The backend stores them in
+ * the order sent; the attempt's outcome, and any durable call, waits until all are stored.
+ */
+const OUTPUT_WINDOW = 4;
+
+/** The context as the worker runtime holds it: also how it waits for the attempt's output to be stored. */
+export interface WorkerTaskContext extends TaskContext {
+  /** Resolves once every chunk sent through output() is stored or refused; null when none is in flight. */
+  unstoredOutput(): Promise<void> | null;
+}
+
+class AttemptContext implements WorkerTaskContext {
   readonly task: Task;
   readonly taskId: string;
   readonly attempt: number;
@@ -91,6 +109,10 @@ class AttemptContext implements TaskContext {
   readonly #ref: AttemptRef;
   readonly #host: AttemptHost;
   #durable: DurableRun | undefined;
+  /** Output chunks sent and perhaps not yet stored, oldest first (see OUTPUT_WINDOW). */
+  readonly #unstored: Promise<void>[] = [];
+  /** Why the store refused a chunk (the attempt lost its lease, the store is down): the next call throws it. */
+  #outputFailure: unknown;
 
   constructor(backend: WorkerBackend, claim: Claim, ref: AttemptRef, host: AttemptHost, softDeadline: number | null) {
     this.task = claim.task;
@@ -121,11 +143,29 @@ class AttemptContext implements TaskContext {
 
   async output(chunk: string): Promise<void> {
     if (typeof chunk !== 'string') throw new ValidationError('output: chunk must be a string', 'chunk');
-    await this.#backend.output(this.#ref, chunk);
+    if (this.#outputFailure !== undefined) throw this.#outputFailure;
+    const stored = this.#backend.output(this.#ref, chunk).then(
+      () => {},
+      (error: unknown) => {
+        this.#outputFailure ??= error;
+      },
+    );
+    this.#unstored.push(stored);
+    if (this.#unstored.length > OUTPUT_WINDOW) await this.#unstored.shift();
+    if (this.#outputFailure !== undefined) throw this.#outputFailure;
+  }
+
+  async outputsStored(): Promise<void> {
+    await this.unstoredOutput();
+  }
+
+  unstoredOutput(): Promise<void> | null {
+    return this.#unstored.length === 0 ? null : Promise.all(this.#unstored.splice(0)).then(() => {});
   }
 
   async checkpoint(state: Json, options: { label?: string } = {}): Promise<CheckpointInfo> {
     if (this.#host.suspension) throw this.#host.suspension;
+    await this.outputsStored();
     return this.#backend.checkpoint(this.#ref, state, options.label ?? null);
   }
 
@@ -134,25 +174,30 @@ class AttemptContext implements TaskContext {
     return this.#durable;
   }
 
-  step<T>(name: string, fn: () => T | Promise<T>): Promise<T> {
+  // Durable calls first let the output sent before them be stored, so the task's history keeps the handler's order.
+  async step<T>(name: string, fn: () => T | Promise<T>): Promise<T> {
+    await this.outputsStored();
     return this.#run.step(name, fn);
   }
 
   children<R = Json>(specs: readonly ChildSpec[], options?: ChildrenOptions & { settle?: false }): Promise<R[]>;
   children(specs: readonly ChildSpec[], options: ChildrenOptions & { settle: true }): Promise<ChildOutcome[]>;
-  children(specs: readonly ChildSpec[], options?: ChildrenOptions): Promise<unknown[]> {
+  async children(specs: readonly ChildSpec[], options?: ChildrenOptions): Promise<unknown[]> {
+    await this.outputsStored();
     return this.#run.children(specs, options);
   }
 
-  sleep(name: string, ms: number): Promise<void> {
+  async sleep(name: string, ms: number): Promise<void> {
+    await this.outputsStored();
     return this.#run.sleep(name, ms);
   }
 
   async waitForSignal<T = Json>(name: string, options: { timeoutMs?: number } = {}): Promise<T> {
+    await this.outputsStored();
     return (await this.#run.waitForSignal(name, options.timeoutMs)) as T;
   }
 }
 
-export function createContext(backend: WorkerBackend, claim: Claim, ref: AttemptRef, host: AttemptHost, softDeadline: number | null): TaskContext {
+export function createContext(backend: WorkerBackend, claim: Claim, ref: AttemptRef, host: AttemptHost, softDeadline: number | null): WorkerTaskContext {
   return new AttemptContext(backend, claim, ref, host, softDeadline);
 }

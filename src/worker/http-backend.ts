@@ -86,6 +86,8 @@ export class HttpWorkerBackend implements WorkerBackend {
   #stash: Claim[] = [];
   /** Types the worker asked for and got fewer than it had room for, since the last wait: what the next wait polls for. */
   readonly #hungry = new Set<string>();
+  /** Per task with progress or output in flight: the last of them, settled (see #inOrder). */
+  readonly #eventTails = new Map<string, Promise<void>>();
   #workerId = '';
 
   constructor(options: HttpBackendOptions) {
@@ -164,11 +166,28 @@ export class HttpWorkerBackend implements WorkerBackend {
   }
 
   progress(ref: AttemptRef, progress: Progress): Promise<TaskEvent> {
-    return this.#attempt<TaskEvent>(ref, 'progress', { ...progress });
+    return this.#inOrder(ref, () => this.#attempt<TaskEvent>(ref, 'progress', { ...progress }));
   }
 
   output(ref: AttemptRef, chunk: string): Promise<TaskEvent> {
-    return this.#attempt<TaskEvent>(ref, 'output', { chunk });
+    return this.#inOrder(ref, () => this.#attempt<TaskEvent>(ref, 'output', { chunk }));
+  }
+
+  /**
+   * An attempt's progress and output go one request after the other: a handler may send the next chunk before the
+   * last was stored (ctx.output does not wait for each), and the server must store them in the order sent.
+   */
+  #inOrder<T>(ref: AttemptRef, send: () => Promise<T>): Promise<T> {
+    const sent = (this.#eventTails.get(ref.taskId) ?? Promise.resolve()).then(send);
+    const tail = sent.then(
+      () => {},
+      () => {},
+    );
+    this.#eventTails.set(ref.taskId, tail);
+    void tail.then(() => {
+      if (this.#eventTails.get(ref.taskId) === tail) this.#eventTails.delete(ref.taskId);
+    });
+    return sent;
   }
 
   complete(ref: AttemptRef, result: Json): Promise<FinishedTask> {

@@ -23,6 +23,9 @@ const SSE_HEADERS = {
 } as const;
 
 /** Resolves true when the socket can take more or the stream is being stopped, false after `ms` without either. */
+/** Small frames of one turn go out as one chunk of at most about this many bytes. */
+const MAX_JOINED_BYTES = 64 * 1024;
+
 function drained(res: ServerResponse, signal: AbortSignal, ms: number): Promise<boolean> {
   return new Promise((resolve) => {
     const done = (outcome: boolean) => {
@@ -102,12 +105,37 @@ export const streamRoutes: RoutePlugin = async (app, { hub, connections, heartbe
       let overflowed = false;
       let behind = false;
       const stalledMs = 2 * heartbeatMs;
+      /** Frames of this turn, written together by flush. */
+      let frames: Buffer[] = [];
+      let framesBytes = 0;
+      const flush = () => {
+        if (frames.length === 0 || res.writableEnded) return;
+        const batch = frames;
+        const bytes = framesBytes;
+        frames = [];
+        framesBytes = 0;
+        res.write(batch.length === 1 ? batch[0] : Buffer.concat(batch, bytes));
+      };
       // A ping on a blocked socket would only queue up behind what it cannot take.
       const heartbeat = setInterval(() => blocked || res.write(SSE_PING), heartbeatMs);
       try {
         const follow = hub.follow(task.id, { afterSeq, signal: stop.signal, onOverflow: () => (overflowed = true) });
         for await (const event of follow) {
-          if (!res.write(sseFrame(event))) {
+          // The events one commit brings go out in one write (one chunk, one packet), not one each.
+          // Large frames go at once: each is one buffer shared by every follower of the task (a copy per follower
+          // would multiply it), and a replay of history must not gather a page of them before writing.
+          const frame = sseFrame(event);
+          if (frame.length > MAX_JOINED_BYTES) {
+            flush();
+            res.write(frame);
+          } else {
+            if (frames.length === 0) process.nextTick(flush);
+            frames.push(frame);
+            framesBytes += frame.length;
+            if (framesBytes > MAX_JOINED_BYTES) flush();
+          }
+          // The socket took the last write only into its buffer: wait for it to drain before taking more.
+          if (res.writableNeedDrain) {
             blocked = true;
             // A reader that is reading, however slowly, keeps its stream; one far behind that stopped is let go.
             while (!(await drained(res, stop.signal, stalledMs))) {
@@ -125,6 +153,7 @@ export const streamRoutes: RoutePlugin = async (app, { hub, connections, heartbe
         if (!stop.signal.aborted) request.log.warn({ err: error, taskId: task.id, queue: task.queue, type: task.type, attempt: task.attempts }, 'SSE stream failed');
       } finally {
         clearInterval(heartbeat);
+        if (!behind) flush();
         res.off('close', onClose);
         release();
         if (behind) cutOff(res);

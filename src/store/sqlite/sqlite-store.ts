@@ -7,7 +7,7 @@
 // class delegates to), settings.ts (everything that is not a task's life), connection.ts (transactions and notices),
 // refusal.ts. Other processes' commits arrive through the poller (poller.ts) behind the notifier.
 import { InvalidStateError, StoreUnavailableError, TaskNotFoundError } from '../../core/errors.ts';
-import type { Json, Progress, Task, TaskError, TaskEvent, TaskStatus, WaitingFor } from '../../core/task.ts';
+import type { Json, Task, TaskError, TaskEvent, WaitingFor } from '../../core/task.ts';
 import { TASK_STATUSES } from '../../core/task.ts';
 import { initialTask, type NewTask } from '../../core/validate.ts';
 import type {
@@ -44,20 +44,14 @@ import type {
   WaitRequest,
   WorkerInfo,
 } from '../store.ts';
-import { groupByAttempt, groupEvents } from '../attempt-events.ts';
 import { type Candidate, chooseCandidates, freeSlotsPerKey, queueRoom, typeRoom } from '../claim-order.ts';
 import { type CountRow, cappedCounts, countsByQueue, pageOf } from '../counts.ts';
 import {
   cancelledError,
   cancelledEvent,
   cancelRequestNotice,
-  childFinishedEvent,
   createdNotices,
   eventNotice,
-  finishedNotices,
-  finishError,
-  finishStatus,
-  finishValue,
   leaseState,
   manualRetryEvent,
   readyNotice,
@@ -68,10 +62,11 @@ import {
 import { Notifier, type ResyncListener } from '../notifier/notifier.ts';
 import { timedWakeReason } from '../waits.ts';
 import { SqliteConnection } from './connection.ts';
+import * as attempts from './attempts.ts';
 import * as durable from './durable.ts';
 import { SqlitePoller } from './poller.ts';
 import { refusal } from './refusal.ts';
-import { newTaskParams, type Row, rowToCandidate, rowToCheckpoint, rowToEvent, rowToFinished, rowToTask } from './rows.ts';
+import { newTaskParams, rowToCandidate, rowToCheckpoint, rowToEvent, rowToTask } from './rows.ts';
 import { SqliteSettings } from './settings.ts';
 import { MIGRATIONS, SQL } from './sql.ts';
 
@@ -302,53 +297,11 @@ export class SqliteStore implements Store {
   }
 
   async appendAttemptEvents(inputs: readonly AttemptEventInput[], now: number): Promise<AppendResult[]> {
-    const results: AppendResult[] = new Array(inputs.length);
-    this.#c.write(() => {
-      for (const group of groupByAttempt(inputs)) {
-        const { taskId, attemptToken } = group.ref;
-        const progress = group.lastProgress === null ? null : JSON.stringify(group.lastProgress);
-        const row = this.#c.get(SQL.appendAttemptEvents, progress, now, group.inputs.length, taskId, attemptToken);
-        if (!row) {
-          const error = refusal(this.#c, taskId);
-          for (const place of group.inputs) results[place] = { ok: false, error };
-          continue;
-        }
-        const task = { id: taskId, queue: row.queue as string, owner: row.owner as string | null };
-        const events = groupEvents(group, inputs, row.event_seq as number, now);
-        for (const [k, place] of group.inputs.entries()) results[place] = { ok: true, event: this.#appendEvent(task, events[k]) };
-      }
-    });
-    return results;
+    return this.#c.write(() => attempts.appendAttemptEvents(this.#c, inputs, now));
   }
 
   async finish(requests: readonly FinishRequest[], now: number): Promise<FinishResult[]> {
-    return this.#c.write(() => requests.map((request) => this.#finishOne(request, now)));
-  }
-
-  #finishOne({ ref, outcome, onlyIfLeaseExpired }: FinishRequest, now: number): FinishResult {
-    const status = finishStatus(outcome, now);
-    const terminal = outcome.status !== 'retry';
-    const error = finishError(outcome);
-    const row = this.#c.get(
-      SQL.finish,
-      status,
-      outcome.status === 'retry' ? outcome.runAt : null,
-      outcome.status === 'completed' ? JSON.stringify(outcome.result) : null,
-      error ? JSON.stringify(error) : null,
-      terminal ? now : null,
-      outcome.status === 'retry' && outcome.refundAttempt ? 1 : 0,
-      now,
-      ref.taskId,
-      ref.attemptToken,
-      onlyIfLeaseExpired ? 1 : 0,
-      now,
-    );
-    if (!row) return { ok: false, error: refusal(this.#c, ref.taskId) };
-    const task = rowToFinished(row);
-    finishedNotices(task, outcome, finishValue(outcome), task.attempts, now, this.#c);
-    // Only a child of a wait touches its parent: every other task pays nothing more.
-    if (row.child_key !== null && terminal) this.#childFinished(row, task.status, now);
-    return { ok: true, task };
+    return this.#c.write(() => attempts.finish(this.#c, requests, now));
   }
 
   async expiredLeases(now: number, limit: number): Promise<ExpiredLease[]> {
@@ -375,7 +328,7 @@ export class SqliteStore implements Store {
       if (target?.status === 'waiting' && target.wait_kind === 'children') {
         for (const child of this.#c.all(SQL.unfinishedChildren, id, target.wait_name)) this.#cancelOne(child.id as string, error, now);
       }
-      if (cancelled.child_key !== null) this.#childFinished(cancelled, 'cancelled', now);
+      if (cancelled.child_key !== null) attempts.childFinished(this.#c, cancelled, 'cancelled', now);
       return task;
     }
     const running = this.#c.get(SQL.requestCancel, now, id);
@@ -507,22 +460,6 @@ export class SqliteStore implements Store {
   // the calls themselves in durable.ts ----
 
   /** Inside a write: a child of its parent's current wait finished (status terminal). */
-  #childFinished(child: Row, status: TaskStatus, now: number): void {
-    const name = child.child_key as string;
-    const parent = this.#c.get(SQL.childFinished, now, child.parent_id, name);
-    if (!parent) return;
-    const woke = parent.status === 'queued';
-    const place = { queue: parent.queue as string, owner: parent.owner as string | null };
-    const seq = parent.event_seq as number;
-    const parentId = parent.id as string;
-    const pending = parent.children_pending as number;
-    this.#appendEvent(place, childFinishedEvent(parentId, woke ? seq - 1 : seq, { id: child.id as string, status }, name, pending, now));
-    if (woke) {
-      this.#appendEvent(place, resumedEvent(parentId, seq, 'children', name, now));
-      this.#c.push(readyNotice(place.queue));
-    }
-  }
-
   /** Inside the claim's write: due scheduled tasks and due waits (sleeps, signal timeouts) are queued. */
   #promoteDue(now: number): void {
     for (const due of this.#c.all(SQL.promoteDue, now)) {
@@ -576,3 +513,4 @@ export class SqliteStore implements Store {
     return this.#notifier.onResync(listener);
   }
 }
+

@@ -1,0 +1,123 @@
+// An attempt's life after its claim on SQLite: progress and output in batches, and finish (one statement for a batch
+// of plain completions, one per request otherwise), with a waiting parent told when its child ends. Each is a
+// function of the connection, run inside the caller's write; SqliteStore delegates to them. The outcomes' statuses
+// and events are decided in ../transitions.ts, the batching of events in ../attempt-events.ts.
+import type { Json, TaskStatus } from '../../core/task.ts';
+import { groupByAttempt, groupEvents } from '../attempt-events.ts';
+import type { AppendResult, AttemptEventInput, AttemptOutcome, FinishRequest, FinishResult } from '../store.ts';
+import {
+  childFinishedEvent,
+  eventNotice,
+  finishedNotices,
+  finishError,
+  finishStatus,
+  finishValue,
+  readyNotice,
+  resumedEvent,
+} from '../transitions.ts';
+import type { SqliteConnection } from './connection.ts';
+import { refusal } from './refusal.ts';
+import { type Row, rowToFinished } from './rows.ts';
+import { SQL } from './sql.ts';
+
+export function appendAttemptEvents(c: SqliteConnection, inputs: readonly AttemptEventInput[], now: number): AppendResult[] {
+  const results: AppendResult[] = new Array(inputs.length);
+  for (const group of groupByAttempt(inputs)) {
+    const { taskId, attemptToken } = group.ref;
+    const progress = group.lastProgress === null ? null : JSON.stringify(group.lastProgress);
+    const row = c.get(SQL.appendAttemptEvents, progress, now, group.inputs.length, taskId, attemptToken);
+    if (!row) {
+      const error = refusal(c, taskId);
+      for (const place of group.inputs) results[place] = { ok: false, error };
+      continue;
+    }
+    const task = { queue: row.queue as string, owner: row.owner as string | null };
+    const events = groupEvents(group, inputs, row.event_seq as number, now);
+    for (const [k, place] of group.inputs.entries()) {
+      c.push(eventNotice(task, events[k]));
+      results[place] = { ok: true, event: events[k] };
+    }
+  }
+  return results;
+}
+
+export function finish(c: SqliteConnection, requests: readonly FinishRequest[], now: number): FinishResult[] {
+  const results: FinishResult[] = new Array(requests.length);
+  const completions = plainCompletions(requests);
+  if (completions.length > 1) completeMany(c, requests, completions, now, results);
+  for (const [i, request] of requests.entries()) results[i] ??= finishOne(c, request, now);
+  return results;
+}
+
+/**
+ * Places of the requests finish may apply in one statement: completions without a lease condition, of tasks that
+ * appear once in the batch (a task named twice is left to the one-by-one path, which keeps the first-wins order).
+ */
+function plainCompletions(requests: readonly FinishRequest[]): number[] {
+  const seen = new Map<string, number>();
+  for (const [i, { ref }] of requests.entries()) seen.set(ref.taskId, seen.has(ref.taskId) ? -1 : i);
+  const places: number[] = [];
+  for (const [i, { ref, outcome, onlyIfLeaseExpired }] of requests.entries()) {
+    if (outcome.status === 'completed' && !onlyIfLeaseExpired && seen.get(ref.taskId) === i) places.push(i);
+  }
+  return places;
+}
+
+/** The plain completions of a batch in one statement; those it did not apply are left for finishOne to refuse. */
+function completeMany(c: SqliteConnection, requests: readonly FinishRequest[], places: number[], now: number, into: FinishResult[]): void {
+  const byId = new Map(places.map((i) => [requests[i].ref.taskId, i]));
+  const items = places.map((i) => {
+    const { ref, outcome } = requests[i];
+    return [ref.taskId, ref.attemptToken, JSON.stringify((outcome as { result: Json }).result)];
+  });
+  for (const row of c.all(SQL.completeMany, now, JSON.stringify(items))) {
+    const place = byId.get(row.id as string) as number;
+    into[place] = finished(c, row, requests[place].outcome, now);
+  }
+}
+
+function finishOne(c: SqliteConnection, { ref, outcome, onlyIfLeaseExpired }: FinishRequest, now: number): FinishResult {
+  const error = finishError(outcome);
+  const row = c.get(
+    SQL.finish,
+    finishStatus(outcome, now),
+    outcome.status === 'retry' ? outcome.runAt : null,
+    outcome.status === 'completed' ? JSON.stringify(outcome.result) : null,
+    error ? JSON.stringify(error) : null,
+    outcome.status === 'retry' ? null : now,
+    outcome.status === 'retry' && outcome.refundAttempt ? 1 : 0,
+    now,
+    ref.taskId,
+    ref.attemptToken,
+    onlyIfLeaseExpired ? 1 : 0,
+    now,
+  );
+  if (!row) return { ok: false, error: refusal(c, ref.taskId) };
+  return finished(c, row, outcome, now);
+}
+
+/** What follows a finish the store applied: its event, and a waiting parent told of its child. */
+function finished(c: SqliteConnection, row: Row, outcome: AttemptOutcome, now: number): FinishResult {
+  const task = rowToFinished(row);
+  finishedNotices(task, outcome, finishValue(outcome), task.attempts, now, c);
+  // Only a child of a wait touches its parent: every other task pays nothing more.
+  if (row.child_key !== null && outcome.status !== 'retry') childFinished(c, row, task.status, now);
+  return { ok: true, task };
+}
+
+/** A child of a wait ended (finished or cancelled): its parent counts one fewer pending, and wakes at none. */
+export function childFinished(c: SqliteConnection, child: Row, status: TaskStatus, now: number): void {
+  const name = child.child_key as string;
+  const parent = c.get(SQL.childFinished, now, child.parent_id, name);
+  if (!parent) return;
+  const woke = parent.status === 'queued';
+  const place = { queue: parent.queue as string, owner: parent.owner as string | null };
+  const seq = parent.event_seq as number;
+  const parentId = parent.id as string;
+  const pending = parent.children_pending as number;
+  c.push(eventNotice(place, childFinishedEvent(parentId, woke ? seq - 1 : seq, { id: child.id as string, status }, name, pending, now)));
+  if (woke) {
+    c.push(eventNotice(place, resumedEvent(parentId, seq, 'children', name, now)));
+    c.push(readyNotice(place.queue));
+  }
+}

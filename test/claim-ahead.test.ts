@@ -1,0 +1,111 @@
+// Issue 16: a worker claims ahead of its free slots for fast handlers (worker/worker.ts, "Claim-ahead"), and what it
+// holds in its buffer is given back when it cannot start soon, on shutdown, and on a cancel request.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { join } from 'node:path';
+import pino from 'pino';
+import { type Task, Taskhub } from '../src/index.ts';
+import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
+import { openTestHub, tempDir, waitUntil } from './helpers/hub.ts';
+
+/** A hub whose `work` handler is fast for the first `warm` tasks, then blocks each task until `open()`. */
+async function warmedUpHub(warm: number, concurrency: number) {
+  const hub = await openTestHub();
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const started: string[] = [];
+  hub.handle('work', async (_payload, ctx) => {
+    started.push(ctx.taskId);
+    if (started.length > warm) await gate;
+    return null;
+  }, { concurrency });
+  return { hub, started, open: () => release() };
+}
+
+async function statuses(hub: { get(id: string): Promise<Task> }, tasks: readonly Task[]): Promise<Task[]> {
+  return Promise.all(tasks.map((t) => hub.get(t.id)));
+}
+
+describe('claim-ahead', () => {
+  it('claims ahead of its free slots for a fast handler, and runs each task exactly once', async () => {
+    const tmp = tempDir();
+    const store = new SqliteStore({ path: join(tmp.dir, 'taskhub.db') });
+    await store.migrate();
+    // The real store, watched: how many tasks each claim asked for and got.
+    const claimed: { max: number; got: number }[] = [];
+    const claim = store.claim.bind(store);
+    store.claim = async (request) => {
+      const claims = await claim(request);
+      claimed.push({ max: request.max, got: claims.length });
+      return claims;
+    };
+    const hub = await Taskhub.open({ store, logger: pino({ level: 'silent' }) });
+    try {
+      let done = 0;
+      hub.handle('fast', () => {
+        done++;
+      }, { concurrency: 4 });
+      const tasks = await hub.enqueueMany(Array.from({ length: 400 }, (_, i) => ({ type: 'fast', payload: { i } })));
+      await waitUntil(async () => (await statuses(hub, tasks)).every((t) => t.status === 'completed'), 20_000, 'every task to complete');
+      assert.equal(done, 400);
+      assert.ok((await statuses(hub, tasks)).every((t) => t.attempts === 1));
+      assert.ok(claimed.some((c) => c.got > 4), `the worker claimed ahead of its 4 slots: ${JSON.stringify(claimed.slice(0, 10))}`);
+      assert.ok(claimed.every((c) => c.max <= 8), 'never more than one concurrency ahead');
+    } finally {
+      await hub.close({ graceMs: 200 });
+      tmp.remove();
+    }
+  });
+
+  it('gives back a buffered task that found no slot within its time, without counting an attempt', async () => {
+    const { hub, started, open } = await warmedUpHub(30, 2);
+    try {
+      const warmup = await hub.enqueueMany(Array.from({ length: 30 }, () => ({ type: 'work' })));
+      await waitUntil(async () => (await statuses(hub, warmup)).every((t) => t.status === 'completed'), 10_000, 'the warm-up');
+      const blocked = await hub.enqueueMany(Array.from({ length: 6 }, () => ({ type: 'work' })));
+      await waitUntil(() => hub.worker.stats.waiting > 0, 5000, 'tasks to wait in the buffer');
+      const t0 = Date.now();
+      await waitUntil(() => hub.worker.stats.waiting === 0, 5000, 'the buffer to give its tasks back');
+      assert.ok(Date.now() - t0 < 2500);
+      const now = await statuses(hub, blocked);
+      const back = now.filter((t) => !started.includes(t.id));
+      assert.ok(back.length > 0);
+      // Given back, then claimed again by the same worker only once slots free; never counted as a run.
+      for (const t of back) assert.ok(t.status === 'queued' || (t.status === 'running' && t.attempts === 1), `${t.status} ${t.attempts}`);
+      open();
+      await waitUntil(async () => (await statuses(hub, blocked)).every((t) => t.status === 'completed'), 10_000, 'the rest to complete');
+      assert.ok((await statuses(hub, blocked)).every((t) => t.attempts === 1));
+    } finally {
+      open();
+      await hub.dispose();
+    }
+  });
+
+  it('cancels a buffered task without running it, and gives the buffer back on shutdown', async () => {
+    const { hub, started, open } = await warmedUpHub(30, 1);
+    try {
+      const warmup = await hub.enqueueMany(Array.from({ length: 30 }, () => ({ type: 'work' })));
+      await waitUntil(async () => (await statuses(hub, warmup)).every((t) => t.status === 'completed'), 10_000, 'the warm-up');
+      const blocked = await hub.enqueueMany(Array.from({ length: 3 }, () => ({ type: 'work' })));
+      await waitUntil(() => hub.worker.stats.waiting > 0, 5000, 'a task to wait in the buffer');
+      const buffered = (await statuses(hub, blocked)).find((t) => t.status === 'running' && !started.includes(t.id));
+      assert.ok(buffered, 'a claimed task that has not started');
+      await hub.cancel(buffered.id);
+      await waitUntil(async () => (await hub.get(buffered.id)).status === 'cancelled', 5000, 'the buffered task to be cancelled');
+      assert.ok(!started.includes(buffered.id), 'its handler never ran');
+
+      await waitUntil(() => hub.worker.stats.waiting > 0, 5000, 'another task in the buffer');
+      const stopping = hub.worker.stop(100);
+      open();
+      await stopping;
+      for (const t of await statuses(hub, blocked)) {
+        if (t.id === buffered.id) continue;
+        if (started.includes(t.id)) assert.equal(t.status, 'completed');
+        else assert.deepEqual([t.status, t.attempts], ['queued', 0], 'given back on shutdown, the attempt not counted');
+      }
+    } finally {
+      open();
+      await hub.dispose();
+    }
+  });
+});

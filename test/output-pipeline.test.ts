@@ -1,0 +1,78 @@
+// Issue 16: ctx.output does not wait for each chunk to be stored (store/attempt-events.ts, worker/context.ts), yet
+// the task's history keeps the handler's order, the outcome comes after every chunk, and a chunk the store refuses
+// surfaces at the handler's next call.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { StaleAttemptError } from '../src/core/errors.ts';
+import { openTestHub, waitUntil } from './helpers/hub.ts';
+
+describe('ctx.output in flight', () => {
+  it('stores 300 chunks of 20 concurrent tasks in the order sent, each before the task ends', async () => {
+    const hub = await openTestHub();
+    try {
+      hub.handle('stream', async (payload: { n: number }, ctx) => {
+        for (let i = 0; i < 300; i++) await ctx.output(`${payload.n}:${i}`);
+        return 'done';
+      }, { concurrency: 20 });
+      const tasks = await hub.enqueueMany(Array.from({ length: 20 }, (_, n) => ({ type: 'stream', payload: { n } })));
+      await waitUntil(async () => (await Promise.all(tasks.map((t) => hub.get(t.id)))).every((t) => t.status === 'completed'), 20_000, 'all tasks to complete');
+      for (const [n, task] of tasks.entries()) {
+        const events = await hub.events(task.id, 0, 1000);
+        assert.deepEqual(events.map((e) => e.seq), events.map((_, i) => i + 1), 'seqs without gaps');
+        const chunks = events.filter((e) => e.kind === 'output').map((e) => (e.data as { chunk: string }).chunk);
+        assert.deepEqual(chunks, Array.from({ length: 300 }, (_, i) => `${n}:${i}`));
+        assert.equal(events.at(-1)?.kind, 'completed', 'the outcome comes after every chunk');
+      }
+    } finally {
+      await hub.dispose();
+    }
+  });
+
+  it('keeps output sent before a checkpoint before it in the history', async () => {
+    const hub = await openTestHub();
+    try {
+      hub.handle('mixed', async (_payload, ctx) => {
+        await ctx.output('a');
+        await ctx.output('b');
+        await ctx.checkpoint({ phase: 1 });
+        await ctx.output('c');
+        return null;
+      });
+      const task = await hub.enqueue('mixed');
+      await waitUntil(async () => (await hub.get(task.id)).status === 'completed', 10_000, 'the task to complete');
+      const kinds = (await hub.events(task.id)).map((e) => (e.kind === 'output' ? (e.data as { chunk: string }).chunk : e.kind));
+      assert.deepEqual(kinds, ['created', 'started', 'a', 'b', 'checkpoint', 'c', 'completed']);
+    } finally {
+      await hub.dispose();
+    }
+  });
+
+  it('throws the refusal at the next call once the attempt is no longer current', async () => {
+    // A short lease that nothing renews: the sweeper takes the task back while its handler still streams.
+    const hub = await openTestHub({ leaseMs: 300, sweepIntervalMs: 50, worker: { heartbeatIntervalMs: 60_000 } });
+    try {
+      let thrown: unknown;
+      let sent = 0;
+      hub.handle('slow', async (_payload, ctx) => {
+        if (ctx.attempt > 1) return 'second attempt';
+        try {
+          for (;;) {
+            await ctx.output(`chunk ${sent++}`);
+            await new Promise((resolve) => setTimeout(resolve, 20));
+          }
+        } catch (error) {
+          thrown = error;
+          throw error;
+        }
+      });
+      const task = await hub.enqueue('slow', null, { maxAttempts: 3, backoff: { type: 'fixed', delayMs: 10 } });
+      await waitUntil(() => thrown !== undefined, 10_000, 'the handler to be refused');
+      assert.ok(thrown instanceof StaleAttemptError, String(thrown));
+      await waitUntil(async () => (await hub.get(task.id)).status === 'completed', 10_000, 'the second attempt');
+      const outputs = (await hub.events(task.id)).filter((e) => e.kind === 'output');
+      assert.ok(outputs.length < sent, 'chunks sent after the lease was lost were not stored');
+    } finally {
+      await hub.dispose();
+    }
+  });
+});
