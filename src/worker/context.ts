@@ -87,11 +87,16 @@ export interface AttemptHost extends SuspensionHost {
  * `signal` nor `log` nor any durable call, and those are made on first use.
  */
 /**
- * ctx.output returns before its chunk is stored while fewer than this many of the attempt's chunks are unstored, so a
- * streaming handler's chunks share commits with each other as well as with other tasks'. The backend stores them in
- * the order sent; the attempt's outcome, and any durable call, waits until all are stored.
+ * ctx.output returns before its chunk is stored while fewer than OUTPUT_WINDOW of the attempt's chunks, and fewer
+ * than OUTPUT_BACKLOG of this process's, are unstored (else once the attempt's oldest, or over the backlog all of its
+ * chunks, are stored): a streaming
+ * handler's chunks share commits with each other as well as with other tasks', and the wait between a chunk's
+ * ctx.output and its followers stays bounded however many tasks stream. The backend stores them in the order sent;
+ * the attempt's outcome, and any durable call, waits until all are stored.
  */
-const OUTPUT_WINDOW = 4;
+const OUTPUT_WINDOW = Number(process.env.OW ?? 16);
+const OUTPUT_BACKLOG = Number(process.env.OB ?? 1000);
+let unstoredInProcess = 0;
 
 /** The context as the worker runtime holds it: also how it waits for the attempt's output to be stored. */
 export interface WorkerTaskContext extends TaskContext {
@@ -144,14 +149,19 @@ class AttemptContext implements WorkerTaskContext {
   async output(chunk: string): Promise<void> {
     if (typeof chunk !== 'string') throw new ValidationError('output: chunk must be a string', 'chunk');
     if (this.#outputFailure !== undefined) throw this.#outputFailure;
+    unstoredInProcess++;
     const stored = this.#backend.output(this.#ref, chunk).then(
-      () => {},
+      () => {
+        unstoredInProcess--;
+      },
       (error: unknown) => {
+        unstoredInProcess--;
         this.#outputFailure ??= error;
       },
     );
     this.#unstored.push(stored);
-    if (this.#unstored.length > OUTPUT_WINDOW) await this.#unstored.shift();
+    if (unstoredInProcess > OUTPUT_BACKLOG) await this.unstoredOutput();
+    else if (this.#unstored.length > OUTPUT_WINDOW) await this.#unstored.shift();
     if (this.#outputFailure !== undefined) throw this.#outputFailure;
   }
 

@@ -3,7 +3,7 @@
 // function of the connection, run inside the caller's write; SqliteStore delegates to them. The outcomes' statuses
 // and events are decided in ../transitions.ts, the batching of events in ../attempt-events.ts.
 import type { Json, TaskStatus } from '../../core/task.ts';
-import { groupByAttempt, groupEvents } from '../attempt-events.ts';
+import { type AttemptEventGroup, groupByAttempt, groupEvents } from '../attempt-events.ts';
 import type { AppendResult, AttemptEventInput, AttemptOutcome, FinishRequest, FinishResult } from '../store.ts';
 import {
   childFinishedEvent,
@@ -22,10 +22,23 @@ import { SQL } from './sql.ts';
 
 export function appendAttemptEvents(c: SqliteConnection, inputs: readonly AttemptEventInput[], now: number): AppendResult[] {
   const results: AppendResult[] = new Array(inputs.length);
-  for (const group of groupByAttempt(inputs)) {
+  const groups = groupByAttempt(inputs);
+  const progressOf = (group: AttemptEventGroup) => (group.lastProgress === null ? null : JSON.stringify(group.lastProgress));
+  // One statement for the attempts of tasks named once in the batch; a task named by two attempts (one of them
+  // stale) goes one by one, as the statement could not tell which attempt a row answers.
+  const count = new Map<string, number>();
+  for (const { ref } of groups) count.set(ref.taskId, (count.get(ref.taskId) ?? 0) + 1);
+  const single = groups.filter((g) => count.get(g.ref.taskId) === 1);
+  const rows = new Map<string, Row>();
+  if (single.length > 0) {
+    const items = single.map((g) => [g.ref.taskId, g.ref.attemptToken, g.inputs.length, progressOf(g)]);
+    for (const row of c.all(SQL.appendAttemptEventsMany, now, JSON.stringify(items))) rows.set(row.id as string, row);
+  }
+  for (const group of groups) {
     const { taskId, attemptToken } = group.ref;
-    const progress = group.lastProgress === null ? null : JSON.stringify(group.lastProgress);
-    const row = c.get(SQL.appendAttemptEvents, progress, now, group.inputs.length, taskId, attemptToken);
+    const row = count.get(taskId) === 1
+      ? rows.get(taskId)
+      : c.get(SQL.appendAttemptEvents, progressOf(group), now, group.inputs.length, taskId, attemptToken);
     if (!row) {
       const error = refusal(c, taskId);
       for (const place of group.inputs) results[place] = { ok: false, error };

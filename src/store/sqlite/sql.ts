@@ -265,6 +265,15 @@ export const SQL = {
   /** ?1 the last progress of the batch (JSON) or null, ?2 now, ?3 how many events the batch appends, ?4 id, ?5 token. */
   appendAttemptEvents: `UPDATE tasks SET progress = coalesce(?1, progress), updated_at = ?2, event_seq = event_seq + ?3
     WHERE id = ?4 AND attempt_token = ?5 AND status = 'running' RETURNING event_seq, queue, owner`,
+  /**
+   * appendAttemptEvents for many attempts in one statement: ?1 now, ?2 a JSON array of [id, token, how many events,
+   * last progress as JSON text or null], no task twice. Returns the attempts it updated.
+   */
+  appendAttemptEventsMany: `UPDATE tasks SET progress = coalesce(j.value ->> 3, progress), updated_at = ?1,
+      event_seq = event_seq + (j.value ->> 2)
+    FROM json_each(?2) AS j
+    WHERE tasks.id = j.value ->> 0 AND tasks.attempt_token = j.value ->> 1 AND tasks.status = 'running'
+    RETURNING tasks.id, event_seq, queue, owner`,
   /** One statement for every outcome: the caller passes the columns that outcome sets. */
   finish: `UPDATE tasks SET status = ?, run_at = coalesce(?, run_at), result = ?, error = ?, completed_at = ?,
       attempts = attempts - ?,
