@@ -39,9 +39,12 @@ export function taskSql({ tasks, events, channel, columns }: Names) {
       ON CONFLICT ((coalesce(owner, '')), idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
       RETURNING id, queue, owner, status, run_at, created_at
     ),
+    -- A task queued to run at once has a created event the row itself holds (status queued, runAt = createdAt): only the others
+    -- are stored. listEvents reads it back from the row, so the history is the same.
     created_events AS (
       INSERT INTO ${events} (task_id, seq, kind, data, at)
       SELECT id, 1, 'created', jsonb_build_object('status', status, 'runAt', run_at), created_at FROM inserted
+      WHERE NOT (status = 'queued' AND run_at = created_at)
     )
     ${finalSelect}`;
 
@@ -67,12 +70,23 @@ export function taskSql({ tasks, events, channel, columns }: Names) {
     /** The tasks of refused finish requests: which exist, and which are children of a wait (see finishChildren). */
     refusedTasks: prepared(`SELECT id, child_key IS NOT NULL AS is_child FROM ${tasks} WHERE id = ANY($1::text[])`),
     taskStatus: prepared(`SELECT status FROM ${tasks} WHERE id = $1::text`),
-    /** One row per event; when there are none, one row with a null seq that still tells whether the task exists. */
+    /**
+     * One row per event; when there are none, one row with a null seq that still tells whether the task exists. A
+     * task without a stored seq 1 was created queued to run at once: its \`created\` event is read from the row.
+     */
     listEvents: prepared(`SELECT t.id IS NOT NULL AS task_exists, e.seq, e.kind, e.data, e.at
       FROM (SELECT $1::text AS id) AS wanted
       LEFT JOIN ${tasks} t ON t.id = wanted.id
       LEFT JOIN LATERAL (
-        SELECT seq, kind, data, at FROM ${events} WHERE task_id = wanted.id AND seq > $2::integer ORDER BY seq LIMIT $3::integer
+        SELECT * FROM (
+          SELECT 1 AS seq, 'created' AS kind, jsonb_build_object('status', 'queued', 'runAt', t.created_at) AS data,
+            t.created_at AS at
+          WHERE t.id IS NOT NULL AND $2::integer < 1
+            AND NOT EXISTS (SELECT 1 FROM ${events} WHERE task_id = wanted.id AND seq = 1)
+          UNION ALL
+          (SELECT seq, kind, data, at FROM ${events} WHERE task_id = wanted.id AND seq > $2::integer ORDER BY seq
+            LIMIT $3::integer)
+        ) AS stored_or_implied ORDER BY seq LIMIT $3::integer
       ) e ON true
       ORDER BY e.seq`),
     countByQueue: prepared(`SELECT queue, status, count(*)::integer AS n FROM ${tasks} GROUP BY queue, status`),
