@@ -62,8 +62,22 @@ export class SqliteConnection {
     this.#pending.push(notice);
   }
 
-  /** Runs fn in a write transaction (BEGIN IMMEDIATE: no lock upgrades, so no deadlock between processes). */
-  write<T>(fn: () => T): T {
+  /**
+   * Runs fn in a write transaction (BEGIN IMMEDIATE: no lock upgrades, so no deadlock between processes).
+   * `waitForDisk: false` commits without flushing the WAL to the disk, for writes that may be lost in a power failure
+   * (not in a process crash: the OS has them): the next flushed commit of any process makes them durable too.
+   */
+  write<T>(fn: () => T, options: { waitForDisk?: boolean } = {}): T {
+    const lazy = options.waitForDisk === false;
+    if (lazy) this.db.exec(SQL.commitWithoutFlush);
+    try {
+      return this.#write(fn);
+    } finally {
+      if (lazy) this.db.exec(SQL.commitWithFlush);
+    }
+  }
+
+  #write<T>(fn: () => T): T {
     this.db.exec(SQL.begin);
     try {
       const value = fn();

@@ -161,6 +161,9 @@ export const SQL = {
   /** IMMEDIATE: the write lock at once, so two processes never deadlock upgrading a read lock. */
   begin: `BEGIN IMMEDIATE`,
   commit: `COMMIT`,
+  /** WAL mode: NORMAL commits without an fsync (durable at the next FULL commit); FULL, the default here, with one. */
+  commitWithoutFlush: `PRAGMA synchronous = NORMAL`,
+  commitWithFlush: `PRAGMA synchronous = FULL`,
   rollback: `ROLLBACK`,
   ping: `SELECT 1`,
   createMigrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`,

@@ -174,6 +174,8 @@ export class SqliteStore implements Store {
   async claim(request: ClaimRequest): Promise<Claim[]> {
     if (request.max <= 0 || request.types.length === 0) return [];
     const { now } = request;
+    // A claim lost in a power failure leaves its tasks queued, to be claimed again (delivery is at least once),
+    // and its worker's finish is refused: it need not wait for the disk (as on PostgreSQL, docs/postgres.md).
     return this.#c.write(() => {
       this.#promoteDue(now);
       const limits = this.#queueLimits(now);
@@ -203,7 +205,7 @@ export class SqliteStore implements Store {
       });
       const order = new Map(chosen.map((id, i) => [id, i]));
       return claims.sort((a, b) => (order.get(a.task.id) as number) - (order.get(b.task.id) as number));
-    });
+    }, { waitForDisk: false });
   }
 
   /**
