@@ -68,7 +68,8 @@ export function attemptSql(names: Names) {
             ELSE jsonb_build_object('error', value)
           END,
           $2::bigint
-        FROM finished
+        -- A completion's event is the row's own (listEvents reads it from a completed task): not stored.
+        FROM finished WHERE outcome <> 'completed'
       )${children ? `,
       ${childrenFinishedCtes(names)}` : ''}
       SELECT ord::integer AS ord, id, queue, type, owner, status, attempts, run_at, started_at, event_seq,
