@@ -4,8 +4,8 @@ import { before, it } from 'node:test';
 import { InvalidStateError, StaleAttemptError, TaskNotFoundError } from '../../core/errors.ts';
 import { uuidv7 } from '../../core/ids.ts';
 import type { Task } from '../../core/task.ts';
-import type { Store } from '../store.ts';
-import { appendOutput, appendProgress, claimOne, claimRequest, finishOne, kinds, LEASE, newTask, type Suite, T0 } from './helpers.ts';
+import type { Store, StoreNotice } from '../store.ts';
+import { appendOutput, appendProgress, claimOne, claimRequest, finishOne, kinds, LEASE, newTask, type Suite, T0, waitFor } from './helpers.ts';
 
 export function taskLifeTests(suite: Suite): void {
   let store: Store;
@@ -152,6 +152,50 @@ export function taskLifeTests(suite: Suite): void {
     assert.equal((await store.getTask(b.task.id))?.lastEventSeq, 4);
     const [gone] = await store.appendAttemptEvents([{ ref: { taskId: 'no-such-task', attemptToken: 'x' }, chunk: 'c' }], T0 + 2);
     assert.ok(!gone.ok && gone.error instanceof TaskNotFoundError);
+  });
+
+  it('stores every event as it announced it: immediate and scheduled tasks, null and object results', async () => {
+    // A backend may keep an event in the task row rather than store it (docs/postgres.md); the history must not tell.
+    const type = freshType();
+    const heard: StoreNotice[] = [];
+    const stop = store.listen((n) => heard.push(n));
+    try {
+      const [{ task: now }, { task: later }, { task: nothing }] = await store.createTasks([
+        newTask({ type, payload: { n: 1 } }),
+        newTask({ type, runAt: T0 + 5 }),
+        newTask({ type }),
+      ]);
+      const claims = await store.claim(claimRequest({ types: [type], max: 3, now: T0 + 10 }));
+      const ref = (id: string) => {
+        const claim = claims.find((c) => c.task.id === id);
+        assert.ok(claim);
+        return { taskId: id, attemptToken: claim.attemptToken };
+      };
+      await appendOutput(store, ref(now.id), 'line', T0 + 11);
+      await store.finish(
+        [
+          { ref: ref(now.id), outcome: { status: 'completed', result: { ok: [1, 2] } } },
+          { ref: ref(later.id), outcome: { status: 'completed', result: 'text' } },
+          { ref: ref(nothing.id), outcome: { status: 'completed', result: null } },
+        ],
+        T0 + 12,
+      );
+      for (const task of [now, later, nothing]) {
+        const stored = await store.listEvents(task.id, 0, 100);
+        await waitFor(() => heard.filter((n) => n.kind === 'event' && n.event.taskId === task.id).length >= stored.length);
+        const announced = heard.flatMap((n) => (n.kind === 'event' && n.event.taskId === task.id ? [n.event] : []));
+        assert.deepEqual(stored, [...announced].sort((x, y) => x.seq - y.seq));
+        assert.equal(stored.at(-1)?.kind, 'completed');
+        // Pages and Last-Event-ID: from any seq, the rest of the same history.
+        for (let after = 0; after <= stored.length; after++) {
+          assert.deepEqual(await store.listEvents(task.id, after, 2), stored.filter((e) => e.seq > after).slice(0, 2));
+        }
+      }
+      assert.deepEqual((await store.listEvents(nothing.id, 0, 100)).at(-1)?.data, { result: null });
+      assert.deepEqual((await store.listEvents(later.id, 0, 1))[0]?.data, { status: 'scheduled', runAt: T0 + 5 });
+    } finally {
+      stop();
+    }
   });
 
   it('completes: result stored, events in order, token spent', async () => {
