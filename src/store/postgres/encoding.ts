@@ -94,6 +94,10 @@ export function newTaskParams(tasks: readonly NewTask[]): unknown[] {
     tags.json(),
     arrayLiteral(tagsRefs),
     column((t) => t.softTimeoutMs),
+    column((t) => t.throttle?.key ?? null),
+    column((t) => t.throttle?.limit ?? null),
+    column((t) => t.throttle?.periodMs ?? null),
+    column((t) => t.cost),
   ];
 }
 

@@ -21,6 +21,7 @@ import { initialTask, type NewTask } from '../../core/validate.ts';
 import { byClaimOrder } from '../claim-order.ts';
 import { type CountRow, cappedCounts, countsByQueue, pageOf } from '../counts.ts';
 import { Notifier, type ResyncListener } from '../notifier/notifier.ts';
+import { heldBackOf } from '../flow.ts';
 import type {
   ApiKey,
   AttemptRef,
@@ -34,6 +35,7 @@ import type {
   ExpiredLease,
   FinishRequest,
   FinishResult,
+  HeldBack,
   LeaseState,
   NoticeListener,
   QueueCounts,
@@ -94,10 +96,14 @@ import {
   toNumberOrNull,
 } from './rows.ts';
 import { PostgresSettings } from './settings.ts';
+import { PostgresFlow } from './flow.ts';
 import { buildSql, type PostgresSql, type Statement } from './sql.ts';
 
 export type { PostgresStoreOptions, Queryable } from './pool.ts';
 export { decodeNotices, encodeNotices } from './wire.ts';
+
+/** How much deeper than `max` a claim under flow control walks (sql/flow.ts). */
+const FLOW_WALK = 200;
 
 export class PostgresStore implements Store {
   readonly backend = 'postgres';
@@ -110,6 +116,7 @@ export class PostgresStore implements Store {
   readonly #notifier: Notifier;
   readonly #publisher: Publisher;
   readonly #settings: PostgresSettings;
+  readonly #flow: PostgresFlow;
   /** What durable-store.ts and refusal.ts use: the pool, the statements, and #announce. */
   readonly #db: durable.DurableDb;
   #closed = false;
@@ -130,6 +137,7 @@ export class PostgresStore implements Store {
     this.#publisher = new Publisher(this.#pool, this.#sql, this.#origin);
     const announce = (notices: readonly StoreNotice[]) => this.#announce(notices);
     this.#settings = new PostgresSettings(this.#pool, this.#sql, announce);
+    this.#flow = new PostgresFlow(this.#pool, this.#sql);
     this.#db = { pool: this.#pool, sql: this.#sql, announce };
   }
 
@@ -289,7 +297,11 @@ export class PostgresStore implements Store {
       ? await this.#pool.transaction(async (client) => {
           await this.#query(this.#sql.claimLimitedLock, [request.queues], client);
           await this.#query(this.#sql.claimLimitedTypeLock, [types], client);
-          return this.#query<TaskRowWithToken>(this.#sql.claimLimited, params, client);
+          // Flow control (sql/flow.ts) counts its windows under one lock, taken only when it may apply; it walks
+          // deeper then, so that a throttled key's backlog does not hide the tasks behind it.
+          const flowLocked = (await this.#query(this.#sql.claimFlowLock, [], client)).length > 0;
+          const walk = flowLocked ? request.max + FLOW_WALK : request.max;
+          return this.#query<TaskRowWithToken>(this.#sql.claimLimited, [...params, flowLocked, walk], client);
         })
       : attempt.filter((row): row is GatedClaimRow & TaskRowWithToken => row.id !== null);
     const leaseExpiresAt = now + request.leaseMs;
@@ -386,6 +398,7 @@ export class PostgresStore implements Store {
       finishedNotices(task, request.outcome, values[ord], task.attempts, now, notices);
       return { ok: true, task };
     });
+    await this.#flow.reportCosts(results.flatMap((r, ord) => (r.ok ? [{ request: requests[ord], startedAt: r.task.startedAt }] : [])));
     // Parents of finished children: their child-finished and resumed events, and `ready` for each woken one.
     for (const e of parentEvents) {
       notices.push(eventNotice(e, otherTaskEvent(e, now)));
@@ -471,6 +484,9 @@ export class PostgresStore implements Store {
 
   listQueueSettings(): Promise<QueueSettings[]> {
     return this.#settings.listQueueSettings();
+  }
+  heldBack(queue: string): Promise<HeldBack[]> {
+    return heldBackOf(queue, this.#flow, Date.now());
   }
   updateQueueSettings(name: string, patch: QueueSettingsPatch, now: number): Promise<QueueSettings> {
     return this.#settings.updateQueueSettings(name, patch, now);
