@@ -1,7 +1,19 @@
 // The Store contract: every operation that must be atomic across processes is one call here, and each backend makes
 // it atomic (one SQL transaction). Queue semantics that need no atomicity (retry decisions, timers, fan-out to
 // followers) live above, in engine/, written once. Every backend passes store/conformance/.
-import type { BackoffPolicy, Checkpoint, CheckpointInfo, Json, Progress, Task, TaskError, TaskEvent, TaskStatus, WaitingFor } from '../core/task.ts';
+import type {
+  BackoffPolicy,
+  Checkpoint,
+  CheckpointInfo,
+  Json,
+  Progress,
+  Task,
+  TaskError,
+  TaskEvent,
+  TaskStatus,
+  ThrottleDefault,
+  WaitingFor,
+} from '../core/task.ts';
 import type { NewTask } from '../core/validate.ts';
 
 export interface CreatedTask {
@@ -226,7 +238,15 @@ export interface HeldBack {
 export interface TypeSettings {
   type: string;
   /** Applied at submit to tasks of this type that do not say. */
-  defaults: { maxAttempts?: number; backoff?: Partial<BackoffPolicy>; timeoutMs?: number | null; softTimeoutMs?: number | null; queue?: string };
+  defaults: {
+    maxAttempts?: number;
+    backoff?: Partial<BackoffPolicy>;
+    timeoutMs?: number | null;
+    softTimeoutMs?: number | null;
+    queue?: string;
+    /** Without `key`: each task's concurrencyKey, else the type name (docs/queues.md, "Throttle"). */
+    throttle?: ThrottleDefault | null;
+  };
   /** JSON Schema the payload must match; null: any JSON. */
   payloadSchema: Json | null;
   /**
