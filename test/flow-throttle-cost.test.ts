@@ -2,7 +2,7 @@
 // processes on SQLite and PostgreSQL (docs/queues.md, "Throttle" and "Cost limits"). Start times come from the
 // tasks' `started` events (the claim's clock), and every sliding window of the period is checked.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
@@ -132,6 +132,35 @@ describe('flow control: throttle and cost limits across processes', () => {
       }
     });
   }
+
+  it('the CLI: submit --throttle --cost, queues limit --cost-limit, types put --throttle --cost-limit, types limit keeps the other limit', () => {
+    const tmp = tempDir();
+    try {
+      const env = { ...process.env, TASKHUB_STORE: `sqlite:${join(tmp.dir, 'cli.db')}` };
+      const taskhub = (args: string[]) => spawnSync(process.execPath, [CLI, ...args, '--json'], { encoding: 'utf8', timeout: 30_000, env });
+      const json = <T>(args: string[]): T => {
+        const run = taskhub(args);
+        assert.equal(run.status, 0, run.stderr);
+        return JSON.parse(run.stdout) as T;
+      };
+      const { task } = json<{ task: Task }>(['submit', 'work', '{}', '--throttle', 'user-42:5/1000', '--cost', '1200']);
+      assert.deepEqual({ throttle: task.throttle, cost: task.cost }, { throttle: { key: 'user-42', limit: 5, periodMs: 1000 }, cost: 1200 });
+      assert.match(taskhub(['submit', 'work', '--throttle', '5/1000']).stderr, /expected KEY:LIMIT\/MS/);
+      assert.match(taskhub(['submit', 'work', '--cost', '-3']).stderr, /cost/);
+      const queue = json<{ costLimit: unknown }>(['queues', 'limit', 'llm', '--cost-limit', '90000/60000/per-key']);
+      assert.deepEqual(queue.costLimit, { budget: 90_000, periodMs: 60_000, perKey: true });
+      assert.equal(json<{ costLimit: unknown }>(['queues', 'limit', 'llm', '--cost-limit', 'none']).costLimit, null);
+      const type = json<{ costLimit: unknown; defaults: unknown }>(['types', 'put', 'mail', '--throttle', '3/500', '--cost-limit', '10/1000']);
+      assert.deepEqual(type.costLimit, { budget: 10, periodMs: 1000, perKey: false });
+      assert.deepEqual(type.defaults, { throttle: { limit: 3, periodMs: 500 } });
+      const limited = json<{ costLimit: unknown; rateLimit: unknown; defaults: unknown }>(['types', 'limit', 'mail', '--rate', '5/1000']);
+      assert.deepEqual([limited.rateLimit, limited.costLimit], [{ count: 5, intervalMs: 1000 }, { budget: 10, periodMs: 1000, perKey: false }]);
+      assert.deepEqual(limited.defaults, { throttle: { limit: 3, periodMs: 500 } });
+      assert.match(taskhub(['queues', 'limit', 'llm', '--cost-limit', 'lots']).stderr, /expected BUDGET\/MS/);
+    } finally {
+      tmp.remove();
+    }
+  });
 
   it('over HTTP: bad throttles, costs and cost limits answer 400 naming the field; type defaults apply', async () => {
     const s = await startServer({ autoStart: false });
