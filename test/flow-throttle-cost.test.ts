@@ -108,6 +108,9 @@ describe('flow control: throttle and cost limits across processes', () => {
           const view = (await (await s.request('GET', '/api/v1/queues/tokens', undefined, admin)).json()) as { heldBack: { reason: string; tasks: number }[] };
           return view.heldBack.some((h) => h.reason === 'over-budget' && h.tasks > 0);
         }, 20_000, 'an over-budget entry in GET /queues/tokens');
+        // The dashboard's overview reads the same through /stats.
+        const stats = (await (await s.request('GET', '/api/v1/stats', undefined, admin)).json()) as { heldBack: { queue: string; reason: string }[] };
+        assert.ok(stats.heldBack.some((h) => h.queue === 'tokens' && h.reason === 'over-budget'), JSON.stringify(stats.heldBack));
         const metrics = await (await s.request('GET', '/metrics', undefined, admin)).text();
         assert.match(metrics, /taskhub_tasks_held_back\{queue="tokens",reason="over-budget"\} [1-9]/);
         await waitUntil(async () => (await Promise.all(costly.map((c) => s.hub.get(c.id)))).every((task) => task.status === 'completed'), 60_000, 'all 12 ran');
