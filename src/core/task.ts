@@ -186,7 +186,8 @@ export interface Checkpoint extends CheckpointInfo {
 
 /**
  * A task made from an earlier one (`derive`): everything not given is the original's (type, queue, priority,
- * maxAttempts, backoff, timeoutMs, tags, owner, concurrencyKey); `payload` is shallow-merged into the original's.
+ * maxAttempts, backoff, timeoutMs, tags, owner, concurrencyKey, throttle, cost); `payload` is shallow-merged into the
+ * original's.
  */
 export interface DeriveSpec {
   /** Merged into the original's payload when both are JSON objects; otherwise it replaces it. */
