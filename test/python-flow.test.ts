@@ -40,6 +40,8 @@ describe('Python client: flow control', () => {
       assert.deepEqual(submitted.typeCostLimit, { budget: 50_000, periodMs: 60_000, perKey: true });
       assert.deepEqual(submitted.throttle, { key: 'user-7', limit: 2, periodMs: 1500 });
       assert.deepEqual(submitted.costs, [3000, 3000]);
+      const celery = await s.hub.get((submitted as unknown as { celeryId: string }).celeryId);
+      assert.deepEqual({ cost: celery.cost, throttle: celery.throttle }, { cost: 42, throttle: { key: 'celery-key', limit: 1, periodMs: 60_000 } }, 'apply_async(cost=, throttle=)');
       const [done, failed] = submitted.ids as [string, string];
       const finished = (id: string) => async () => ['completed', 'failed'].includes((await s.hub.get(id)).status);
       for (const id of [done, failed]) await waitUntil(finished(id), 30_000, `task ${id} finished; output: ${output}`);

@@ -2,9 +2,13 @@
 // fragments the claim statements take in (sql/claim.ts), and the statements of the flow lock, reported costs and
 // heldBack. Scopes are built here exactly as store/flow.ts builds them: parts joined by chr(31).
 import { DEFAULT_COST } from '../../flow.ts';
+import { escapeLiteral } from 'pg';
 import { type Names, prepared } from './common.ts';
 
-/** The advisory lock class of flow control (`flow` in ASCII): one lock, so flow-controlled claims take turns. */
+/**
+ * The advisory lock class of flow control (`flow` in ASCII), keyed by schema: one lock per Taskhub schema, so its
+ * flow-controlled claims take turns and another schema's never wait for them.
+ */
 const FLOW_LOCK_CLASS = 0x666c6f77;
 
 /** A candidate's scope, as throttleScope and costScope (store/flow.ts) make it. */
@@ -96,7 +100,7 @@ export function flowSql({ s, tasks }: Names) {
      * Inside a gated claim's transaction, after its queue and type locks: takes the flow lock when flow control may
      * apply (a throttled task is ready, or a cost limit is set), answering one row; none otherwise, for free.
      */
-    claimFlowLock: prepared(`SELECT pg_advisory_xact_lock(${FLOW_LOCK_CLASS}, 0) IS NULL AS locked
+    claimFlowLock: prepared(`SELECT pg_advisory_xact_lock(${FLOW_LOCK_CLASS}, hashtext(${escapeLiteral(s)})) IS NULL AS locked
       WHERE EXISTS (SELECT 1 FROM ${tasks} WHERE status = 'queued' AND throttle_key IS NOT NULL)
         OR EXISTS (SELECT 1 FROM ${s}.queues WHERE cost_budget IS NOT NULL)
         OR EXISTS (SELECT 1 FROM ${s}.task_types WHERE cost_budget IS NOT NULL)`),
