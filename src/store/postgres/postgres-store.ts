@@ -297,11 +297,14 @@ export class PostgresStore implements Store {
       ? await this.#pool.transaction(async (client) => {
           await this.#query(this.#sql.claimLimitedLock, [request.queues], client);
           await this.#query(this.#sql.claimLimitedTypeLock, [types], client);
-          // Flow control (sql/flow.ts) counts its windows under one lock, taken only when it may apply; it walks
-          // deeper then, so that a throttled key's backlog does not hide the tasks behind it.
+          // Flow control (sql/flow.ts) counts its windows under one lock, taken only when it may apply.
           const flowLocked = (await this.#query(this.#sql.claimFlowLock, [], client)).length > 0;
-          const walk = flowLocked ? request.max + FLOW_WALK : request.max;
-          return this.#query<TaskRowWithToken>(this.#sql.claimLimited, [...params, flowLocked, walk], client);
+          const first = await this.#query<TaskRowWithToken>(this.#sql.claimLimited, [...params, flowLocked, request.max], client);
+          if (!flowLocked || first.length >= request.max) return first;
+          // Flow control may have turned away every candidate walked (a throttled key's backlog ahead of other
+          // keys' tasks, say): walk deeper once for the rest, so that backlog does not hide the tasks behind it.
+          const rest = [now, types, request.queues, request.max - first.length, request.leaseMs, request.workerId, true, request.max + FLOW_WALK];
+          return [...first, ...(await this.#query<TaskRowWithToken>(this.#sql.claimLimited, rest, client))];
         })
       : attempt.filter((row): row is GatedClaimRow & TaskRowWithToken => row.id !== null);
     const leaseExpiresAt = now + request.leaseMs;

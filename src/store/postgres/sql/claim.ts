@@ -129,8 +129,8 @@ export function claimSql(names: Names) {
       FOR UPDATE`),
     /**
      * $1 now, $2 types, $3 queues (null: all), $4 max, $5 leaseMs, $6 workerId, $7 whether the claim holds the flow
-     * lock (claimFlowLock), $8 how deep to walk per type ($4, or deeper under flow control, so that a throttled
-     * backlog cannot hide other keys' tasks). The claim under queue limits, after claimLimitedLock: each limited queue may start min(maxConcurrency - running, rateLimit.count - starts in the
+     * lock (claimFlowLock), $8 how deep to walk per type ($4; deeper in a second run under flow control, so that a
+     * throttled backlog cannot hide other keys' tasks). The claim under queue limits, after claimLimitedLock: each limited queue may start min(maxConcurrency - running, rateLimit.count - starts in the
      * window) tasks, and each rate-limited type rateLimit.count - its starts in the window; queues and types with no
      * room are skipped in the walk, so they cannot crowd out the others' tasks. A candidate must fit both its queue's
      * and its type's room, each counted by rank in claim order: a candidate one limit passes over still takes a rank
