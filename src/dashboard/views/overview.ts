@@ -122,7 +122,10 @@ export function overviewView(root: HTMLElement, _params: URLSearchParams, app: A
   function renderHeldBack(s: Stats): void {
     const rows = s.heldBack ?? [];
     held.hidden = rows.length === 0;
-    if (rows.length === 0) return fill(held);
+    if (rows.length === 0) {
+      fill(held);
+      return;
+    }
     fill(
       held,
       h('h2', null, 'Held back', h('span', { class: 'hint' }, 'queued tasks that flow control holds back now, by key')),

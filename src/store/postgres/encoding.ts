@@ -135,5 +135,7 @@ export function finishParams(requests: readonly FinishRequest[], now: number): {
     arrayLiteral(refunds),
     arrayLiteral(onlyIfExpired),
   ];
+  // Only batches with a reported cost (flow control) take $9, with the statements made for it (finishWithCosts).
+  if (requests.some((r) => r.reportedCost !== undefined)) params.push(arrayLiteral(requests.map((r) => r.reportedCost ?? null)));
   return { params, values };
 }

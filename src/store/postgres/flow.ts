@@ -1,8 +1,7 @@
-// Flow control on PostgreSQL outside the claim (which takes sql/flow.ts's fragments): reported costs after a finish,
-// and heldBack's groups (store/flow.ts computes the answer).
+// Flow control on PostgreSQL outside the claim and the finish (which take sql/flow.ts's fragments): heldBack's groups
+// (store/flow.ts computes the answer).
 import type { CostGroup, FlowLimits, HeldBackSource, ThrottleGroup, Usage } from '../flow.ts';
 import { flowLimitsOf } from '../flow.ts';
-import type { FinishRequest } from '../store.ts';
 import type { PgPool } from './pool.ts';
 import { type Int8, rowToQueueSettings, rowToTypeSettings, toNumber, type QueueRow, type TypeSettingsRow } from './rows.ts';
 import type { PostgresSql } from './sql.ts';
@@ -14,21 +13,6 @@ export class PostgresFlow implements HeldBackSource {
   constructor(pool: PgPool, sql: PostgresSql) {
     this.#pool = pool;
     this.#sql = sql;
-  }
-
-  /**
-   * After the finish that ended these attempts (one statement for all): their reported costs. A separate statement,
-   * so finishes without a reported cost (most) pay nothing; the window may show the declared cost for the moment
-   * between the two, which only makes a claim start less, never more.
-   */
-  async reportCosts(finished: readonly { request: FinishRequest; startedAt: number | null }[]): Promise<void> {
-    const reported = finished.filter((f) => f.request.reportedCost !== undefined);
-    if (reported.length === 0) return;
-    await this.#pool.query(this.#sql.reportCosts, [
-      reported.map((f) => f.request.ref.taskId),
-      reported.map((f) => f.request.reportedCost),
-      reported.map((f) => f.startedAt),
-    ]);
   }
 
   // ---- HeldBackSource ----

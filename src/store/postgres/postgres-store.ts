@@ -372,7 +372,9 @@ export class PostgresStore implements Store {
   async finish(requests: readonly FinishRequest[], now: number): Promise<FinishResult[]> {
     if (requests.length === 0) return [];
     const { params, values } = finishParams(requests, now);
-    const rows = await this.#finishStatement(this.#sql.finish, params);
+    // A batch with a reported cost (flow control) takes the statements that also store it, in the same statement.
+    const costs = requests.some((r) => r.reportedCost !== undefined);
+    const rows = await this.#finishStatement(costs ? this.#sql.finishWithCosts : this.#sql.finish, params);
     const finished = new Map(rows.map((r) => [r.ord - 1, r]));
 
     const refused = requests.flatMap((request, ord) => (finished.has(ord) ? [] : [{ request, ord }]));
@@ -384,7 +386,9 @@ export class PostgresStore implements Store {
       // Children of a wait are left to finishChildren, which also wakes their parents: only they pay for it.
       const children = refused.filter((r) => existing.get(r.request.ref.taskId) === true);
       if (children.length > 0) {
-        const childRows = await this.#finishStatement(this.#sql.finishChildren, finishParams(children.map((c) => c.request), now).params);
+        const childParams = finishParams(children.map((c) => c.request), now).params;
+        const statement = childParams.length > 8 ? this.#sql.finishChildrenWithCosts : this.#sql.finishChildren;
+        const childRows = await this.#finishStatement(statement, childParams);
         for (const row of childRows) finished.set(children[row.ord - 1].ord, row);
         parentEvents = childRows[0]?.parent_events ?? [];
       }
@@ -401,7 +405,6 @@ export class PostgresStore implements Store {
       finishedNotices(task, request.outcome, values[ord], task.attempts, now, notices);
       return { ok: true, task };
     });
-    await this.#flow.reportCosts(results.flatMap((r, ord) => (r.ok ? [{ request: requests[ord], startedAt: r.task.startedAt }] : [])));
     // Parents of finished children: their child-finished and resumed events, and `ready` for each woken one.
     for (const e of parentEvents) {
       notices.push(eventNotice(e, otherTaskEvent(e, now)));

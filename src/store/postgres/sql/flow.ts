@@ -94,6 +94,18 @@ export function flowRecordCtes({ s }: Names): string {
       )`;
 }
 
+/**
+ * A CTE of finishWithCosts (sql/attempts.ts), after `finished`: a reported cost replaces the declared one in the cost
+ * windows of the attempt's start (at = its startedAt; a throttle's row, cost null, stays), in the finish's statement.
+ */
+export function REPORTED_COSTS_CTE({ s }: Names): string {
+  return `
+      reported_costs AS (
+        UPDATE ${s}.flow_starts w SET cost = f.reported_cost FROM finished f
+        WHERE f.reported_cost IS NOT NULL AND w.task_id = f.id AND w.at = f.started_at AND w.cost IS NOT NULL
+      ),`;
+}
+
 export function flowSql({ s, tasks }: Names) {
   return {
     /**
@@ -104,18 +116,6 @@ export function flowSql({ s, tasks }: Names) {
       WHERE EXISTS (SELECT 1 FROM ${tasks} WHERE status = 'queued' AND throttle_key IS NOT NULL)
         OR EXISTS (SELECT 1 FROM ${s}.queues WHERE cost_budget IS NOT NULL)
         OR EXISTS (SELECT 1 FROM ${s}.task_types WHERE cost_budget IS NOT NULL)`),
-    /**
-     * $1 task ids, $2 reported costs, $3 their attempts' startedAt. After a finish: the reported cost is the task's,
-     * and replaces the declared one in the cost windows of that attempt's start (a throttle's row, cost null, stays).
-     */
-    reportCosts: prepared(`WITH reported AS (
-        SELECT * FROM unnest($1::text[], $2::integer[], $3::bigint[]) AS r(id, cost, started_at)
-      ),
-      on_tasks AS (
-        UPDATE ${tasks} t SET reported_cost = reported.cost FROM reported WHERE t.id = reported.id
-      )
-      UPDATE ${s}.flow_starts w SET cost = reported.cost FROM reported
-      WHERE w.task_id = reported.id AND w.at = reported.started_at AND w.cost IS NOT NULL`),
     /** $1 scopes, $2 now: the usage of each scope with starts in its window. */
     flowUsage: prepared(`SELECT scope, count(*)::integer AS starts, coalesce(sum(cost), 0)::bigint AS used FROM ${s}.flow_starts
       WHERE scope = ANY($1::text[]) AND until > $2::bigint GROUP BY scope`),
