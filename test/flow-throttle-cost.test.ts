@@ -136,6 +136,28 @@ describe('flow control: throttle and cost limits across processes', () => {
     });
   }
 
+  for (const backend of ['sqlite', 'postgres'] as const) {
+    it(`${backend}: a remote worker in a long-poll claim starts throttled tasks as their window moves on, not when its wait ends`, { timeout: 60_000 }, async (t) => {
+      const store = await storeFor(backend, t);
+      if (!store) return;
+      const s = await startServer({ store: store.url, autoStart: false });
+      // The default long-poll (25 s): only the store's flow wake-up can start the next window's tasks in time.
+      const children = [worker(['--url', s.base, '--concurrency', '2', '--claim-wait-ms', '25000'])];
+      try {
+        const throttle = { key: 'k', limit: 2, periodMs: 500 };
+        const created = await s.hub.enqueueMany(Array.from({ length: 6 }, () => ({ type: 'throttled', throttle })));
+        await waitUntil(async () => (await Promise.all(created.map((c) => s.hub.get(c.id)))).every((task) => task.status === 'completed'), 8000, 'all 6 ran within 8 s');
+        const starts = await startTimes(s.hub, await Promise.all(created.map((c) => s.hub.get(c.id))));
+        assert.ok(busiestWindow(starts, 500) <= 2, `at most 2 per 500 ms (saw ${busiestWindow(starts, 500)})`);
+        assert.ok((starts.at(-1) as number) - (starts[0] as number) < 3000, `the three windows followed each other (${(starts.at(-1) as number) - (starts[0] as number)} ms)`);
+      } finally {
+        await stopAll(children);
+        await s.close();
+        await store.cleanup();
+      }
+    });
+  }
+
   it('the CLI: submit --throttle --cost, queues limit --cost-limit, types put --throttle --cost-limit, types limit keeps the other limit', () => {
     const tmp = tempDir();
     try {

@@ -213,3 +213,42 @@ export async function heldBackOf(queue: string, source: HeldBackSource, now: num
   }
   return [...held.values()].sort((a, b) => b.tasks - a.tasks || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
+
+/**
+ * Wakes this process's waiting claimers when a flow window that held tasks back moves on: nothing else announces
+ * it (no task changed), so without this a worker would find out at its next poll, and a remote worker's long-poll
+ * claim only when its wait ran out. After a claim that flow control cut short, the backend arms it with the earliest
+ * end of a start in a window (`until`); the wake is a local `ready` notice (each process arms its own for its own
+ * claimers). A wake that comes early (another scope's start ended) costs one claim, which arms the next.
+ */
+export class FlowWake {
+  readonly #emit: () => void;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #at = Number.POSITIVE_INFINITY;
+
+  constructor(emit: () => void) {
+    this.#emit = emit;
+  }
+
+  /** Wakes at `at` (epoch ms, the claims' clock), unless an earlier wake is armed already. */
+  arm(at: number | null, now: number): void {
+    if (at === null || at >= this.#at) return;
+    clearTimeout(this.#timer);
+    this.#at = at;
+    this.#timer = setTimeout(
+      () => {
+        this.#at = Number.POSITIVE_INFINITY;
+        this.#timer = undefined;
+        this.#emit();
+      },
+      Math.max(0, at - now) + 1,
+    );
+    // A pending wake never keeps a process alive on its own.
+    this.#timer.unref?.();
+  }
+
+  close(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}

@@ -21,7 +21,7 @@ import { initialTask, type NewTask } from '../../core/validate.ts';
 import { byClaimOrder } from '../claim-order.ts';
 import { type CountRow, cappedCounts, countsByQueue, pageOf } from '../counts.ts';
 import { Notifier, type ResyncListener } from '../notifier/notifier.ts';
-import { heldBackOf } from '../flow.ts';
+import { FlowWake, heldBackOf } from '../flow.ts';
 import type {
   ApiKey,
   AttemptRef,
@@ -117,6 +117,7 @@ export class PostgresStore implements Store {
   readonly #publisher: Publisher;
   readonly #settings: PostgresSettings;
   readonly #flow: PostgresFlow;
+  readonly #flowWake = new FlowWake(() => this.#notifier.emit(readyNotice(null)));
   /** What durable-store.ts and refusal.ts use: the pool, the statements, and #announce. */
   readonly #db: durable.DurableDb;
   #closed = false;
@@ -183,6 +184,7 @@ export class PostgresStore implements Store {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#flowWake.close();
     // What was committed before close() gets announced to other processes.
     await this.#publisher.idle();
     this.#pool.stop();
@@ -304,7 +306,13 @@ export class PostgresStore implements Store {
           // Flow control may have turned away every candidate walked (a throttled key's backlog ahead of other
           // keys' tasks, say): walk deeper once for the rest, so that backlog does not hide the tasks behind it.
           const rest = [now, types, request.queues, request.max - first.length, request.leaseMs, request.workerId, true, request.max + FLOW_WALK];
-          return [...first, ...(await this.#query<TaskRowWithToken>(this.#sql.claimLimited, rest, client))];
+          const claimed = [...first, ...(await this.#query<TaskRowWithToken>(this.#sql.claimLimited, rest, client))];
+          // Still short: wake this process's claimers when the first window moves on (store/flow.ts FlowWake).
+          if (claimed.length < request.max) {
+            const [end] = await this.#query<{ at: Int8 | null }>(this.#sql.nextWindowEnd, [now], client);
+            this.#flowWake.arm(end ? toNumberOrNull(end.at) : null, now);
+          }
+          return claimed;
         })
       : attempt.filter((row): row is GatedClaimRow & TaskRowWithToken => row.id !== null);
     const leaseExpiresAt = now + request.leaseMs;

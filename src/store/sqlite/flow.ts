@@ -29,6 +29,8 @@ const SQL = {
   usage: `SELECT count(*) AS n, coalesce(sum(cost), 0) AS c FROM flow_starts WHERE scope = ? AND until > ?`,
   recordStart: `INSERT INTO flow_starts (scope, at, until, task_id, cost) VALUES (?, ?, ?, ?, ?)`,
   prune: `DELETE FROM flow_starts WHERE until <= ?`,
+  /** When the next start in any window ends (FlowWake). */
+  nextWindowEnd: `SELECT min(until) AS at FROM flow_starts WHERE until > ?`,
   reportCost: `UPDATE tasks SET reported_cost = ? WHERE id = ?`,
   /** The attempt's own starts (at = its startedAt) in cost windows; a throttle's row (cost null) stays a start. */
   reportStartCost: `UPDATE flow_starts SET cost = ? WHERE task_id = ? AND at = ? AND cost IS NOT NULL`,
@@ -118,6 +120,11 @@ export class SqliteFlow implements HeldBackSource {
     for (const id of claimed) {
       for (const w of windows.get(id) ?? []) this.#c.run(SQL.recordStart, w.scope, now, now + w.periodMs, id, w.cost);
     }
+  }
+
+  /** When the next start in any window ends, after `now`; null when no window holds a start. */
+  nextWindowEnd(now: number): number | null {
+    return (this.#c.get(SQL.nextWindowEnd, now)?.at as number | null | undefined) ?? null;
   }
 
   /** Inside the finish's write: the cost the handler reported replaces its attempt's declared one. */

@@ -45,7 +45,7 @@ import type {
 } from '../store.ts';
 import { type Candidate, chooseCandidates, freeSlotsPerKey, queueRoom, typeRoom } from '../claim-order.ts';
 import { type CountRow, cappedCounts, countsByQueue, pageOf } from '../counts.ts';
-import { type FlowLimits, heldBackOf } from '../flow.ts';
+import { type FlowLimits, FlowWake, heldBackOf } from '../flow.ts';
 import {
   cancelledError,
   cancelledEvent,
@@ -101,6 +101,7 @@ export class SqliteStore implements Store {
   readonly #c: SqliteConnection;
   readonly #settings: SqliteSettings;
   readonly #flow: SqliteFlow;
+  readonly #flowWake = new FlowWake(() => this.#notifier.emit(readyNotice(null)));
   readonly #poller: SqlitePoller;
   readonly #notifier: Notifier;
 
@@ -134,6 +135,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.#flowWake.close();
     await this.#notifier.close();
     if (this.#c.db.isOpen) this.#c.db.close();
   }
@@ -205,6 +207,8 @@ export class SqliteStore implements Store {
       // Flow control turned candidates away (a throttled key's backlog ahead of other keys' tasks, say): walk further
       // once, so those tasks do not hold back the others.
       if (flow && flow.refused() > 0 && chosen.length < request.max) ({ chosen, flow } = this.#choose(walk, walk.max + FLOW_WALK, limits, typeLimits, flowLimits, now));
+      // Flow control held tasks back: wake this process's claimers when the first window moves on.
+      if (flow && flow.refused() > 0 && chosen.length < request.max) this.#flowWake.arm(this.#flow.nextWindowEnd(now), now);
       if (chosen.length === 0) return [];
       const leaseUntil = now + request.leaseMs;
       const claimedRows = this.#c.all(SQL.claimIds, leaseUntil, request.workerId, now, now, JSON.stringify(chosen));

@@ -116,6 +116,8 @@ export function flowSql({ s, tasks }: Names) {
       WHERE EXISTS (SELECT 1 FROM ${tasks} WHERE status = 'queued' AND throttle_key IS NOT NULL)
         OR EXISTS (SELECT 1 FROM ${s}.queues WHERE cost_budget IS NOT NULL)
         OR EXISTS (SELECT 1 FROM ${s}.task_types WHERE cost_budget IS NOT NULL)`),
+    /** $1 now: when the next start in any window ends (FlowWake). */
+    nextWindowEnd: prepared(`SELECT min(until) AS at FROM ${s}.flow_starts WHERE until > $1::bigint`),
     /** $1 scopes, $2 now: the usage of each scope with starts in its window. */
     flowUsage: prepared(`SELECT scope, count(*)::integer AS starts, coalesce(sum(cost), 0)::bigint AS used FROM ${s}.flow_starts
       WHERE scope = ANY($1::text[]) AND until > $2::bigint GROUP BY scope`),
