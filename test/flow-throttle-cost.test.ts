@@ -96,13 +96,18 @@ describe('flow control: throttle and cost limits across processes', () => {
           assert.equal(put.status, 200, await put.clone().text());
           assert.deepEqual(((await put.json()) as { costLimit: unknown }).costLimit, { ...limit, perKey: false });
         }
+        for (let i = 0; i < 2; i++) {
+          children.push(worker(['--url', s.base, '--token', workerToken, '--concurrency', '4', '--claim-wait-ms', '200', '--heartbeat-interval-ms', '500']));
+        }
+        // Both workers waiting before the tasks come, so each has its chance at every window.
+        await waitUntil(async () => {
+          const list = (await (await s.request('GET', '/api/v1/workers', undefined, admin)).json()) as { workers: unknown[] };
+          return list.workers.length === 2;
+        }, 30_000, 'both worker processes registered');
         const batch = await s.request('POST', '/api/v1/tasks/batch', { tasks: Array.from({ length: 12 }, () => ({ type: 'costly', queue: 'tokens', cost: 3000 })) }, tenant);
         assert.equal(batch.status, 202, await batch.clone().text());
         const costly = ((await batch.json()) as { tasks: Task[] }).tasks;
         assert.equal(costly[0].cost, 3000);
-        for (let i = 0; i < 2; i++) {
-          children.push(worker(['--url', s.base, '--token', workerToken, '--concurrency', '4', '--claim-wait-ms', '200', '--heartbeat-interval-ms', '500']));
-        }
         // What flow control holds back shows in the queue view while the first window is full.
         await waitUntil(async () => {
           const view = (await (await s.request('GET', '/api/v1/queues/tokens', undefined, admin)).json()) as { heldBack: { reason: string; tasks: number }[] };
