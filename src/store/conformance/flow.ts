@@ -61,6 +61,9 @@ export function flowTests(suite: Suite): void {
     const queue = `cost-${type}`;
     const settings = await store.updateQueueSettings(queue, { costLimit: { budget: 10_000, periodMs: 1000, perKey: false } }, T0);
     assert.deepEqual(settings.costLimit, { budget: 10_000, periodMs: 1000, perKey: false });
+    const kept = await store.updateQueueSettings(queue, { maxConcurrency: null }, T0);
+    assert.deepEqual(kept.costLimit, settings.costLimit, 'a patch without costLimit keeps it');
+    assert.deepEqual((await store.listQueueSettings()).find((q) => q.name === queue)?.costLimit, settings.costLimit);
     await store.createTasks(Array.from({ length: 10 }, (_, i) => newTask({ type, queue, cost: 3000 }, T0 - 100 + i)));
     const first = await store.claim(claimRequest({ types: [type], max: 20, now: T0 }));
     assert.equal(first.length, 3, '3 × 3000 fit in 10,000; a fourth does not');
