@@ -1,18 +1,56 @@
-// Flow control on PostgreSQL outside the claim and the finish (which take sql/flow.ts's fragments): heldBack's groups
-// (store/flow.ts computes the answer).
+// Flow control on PostgreSQL (the claim and finish statements take sql/flow.ts's fragments): the rest of a claim
+// that flow control cut short, its wake-up, and heldBack's groups (store/flow.ts computes the answer).
 import type { CostGroup, FlowLimits, HeldBackSource, ThrottleGroup, Usage } from '../flow.ts';
-import { flowLimitsOf } from '../flow.ts';
-import type { PgPool } from './pool.ts';
-import { type Int8, rowToQueueSettings, rowToTypeSettings, toNumber, type QueueRow, type TypeSettingsRow } from './rows.ts';
+import { FlowWake, flowLimitsOf } from '../flow.ts';
+import type { ClaimRequest } from '../store.ts';
+import type { PgPool, Queryable } from './pool.ts';
+import {
+  type Int8,
+  type QueueRow,
+  rowToQueueSettings,
+  rowToTypeSettings,
+  type TaskRowWithToken,
+  toNumber,
+  toNumberOrNull,
+  type TypeSettingsRow,
+} from './rows.ts';
 import type { PostgresSql } from './sql.ts';
+
+/** How much deeper than `max` the second run of a claim under flow control walks per type. */
+const FLOW_WALK = 200;
 
 export class PostgresFlow implements HeldBackSource {
   readonly #pool: PgPool;
   readonly #sql: PostgresSql;
+  readonly #wake: FlowWake;
 
-  constructor(pool: PgPool, sql: PostgresSql) {
+  /** `ready`: tells this process's claimers that tasks may be claimable (a local notice). */
+  constructor(pool: PgPool, sql: PostgresSql, ready: () => void) {
     this.#pool = pool;
     this.#sql = sql;
+    this.#wake = new FlowWake(ready);
+  }
+
+  /**
+   * Inside a gated claim's transaction that holds the flow lock, after claimLimited took `first`: when that came back
+   * short, flow control may have turned away every candidate walked (a throttled key's backlog ahead of other keys'
+   * tasks, say), so the claim runs once more, walking deeper, for the rest; still short, this process's claimers are
+   * woken when the first window moves on.
+   */
+  async claimMore(client: Queryable, request: ClaimRequest, types: readonly string[], first: TaskRowWithToken[]): Promise<TaskRowWithToken[]> {
+    if (first.length >= request.max) return first;
+    const { now } = request;
+    const params = [now, types, request.queues, request.max - first.length, request.leaseMs, request.workerId, true, request.max + FLOW_WALK];
+    const claimed = [...first, ...(await this.#pool.query<TaskRowWithToken>(this.#sql.claimLimited, params, client))];
+    if (claimed.length < request.max) {
+      const [end] = await this.#pool.query<{ at: Int8 | null }>(this.#sql.nextWindowEnd, [now], client);
+      this.#wake.arm(end ? toNumberOrNull(end.at) : null, now);
+    }
+    return claimed;
+  }
+
+  close(): void {
+    this.#wake.close();
   }
 
   // ---- HeldBackSource ----

@@ -21,7 +21,7 @@ import { initialTask, type NewTask } from '../../core/validate.ts';
 import { byClaimOrder } from '../claim-order.ts';
 import { type CountRow, cappedCounts, countsByQueue, pageOf } from '../counts.ts';
 import { Notifier, type ResyncListener } from '../notifier/notifier.ts';
-import { FlowWake, heldBackOf } from '../flow.ts';
+import { heldBackOf } from '../flow.ts';
 import type {
   ApiKey,
   AttemptRef,
@@ -102,9 +102,6 @@ import { buildSql, type PostgresSql, type Statement } from './sql.ts';
 export type { PostgresStoreOptions, Queryable } from './pool.ts';
 export { decodeNotices, encodeNotices } from './wire.ts';
 
-/** How much deeper than `max` a claim under flow control walks (sql/flow.ts). */
-const FLOW_WALK = 200;
-
 export class PostgresStore implements Store {
   readonly backend = 'postgres';
   readonly schema: string;
@@ -117,7 +114,6 @@ export class PostgresStore implements Store {
   readonly #publisher: Publisher;
   readonly #settings: PostgresSettings;
   readonly #flow: PostgresFlow;
-  readonly #flowWake = new FlowWake(() => this.#notifier.emit(readyNotice(null)));
   /** What durable-store.ts and refusal.ts use: the pool, the statements, and #announce. */
   readonly #db: durable.DurableDb;
   #closed = false;
@@ -138,7 +134,7 @@ export class PostgresStore implements Store {
     this.#publisher = new Publisher(this.#pool, this.#sql, this.#origin);
     const announce = (notices: readonly StoreNotice[]) => this.#announce(notices);
     this.#settings = new PostgresSettings(this.#pool, this.#sql, announce);
-    this.#flow = new PostgresFlow(this.#pool, this.#sql);
+    this.#flow = new PostgresFlow(this.#pool, this.#sql, () => this.#notifier.emit(readyNotice(null)));
     this.#db = { pool: this.#pool, sql: this.#sql, announce };
   }
 
@@ -184,7 +180,7 @@ export class PostgresStore implements Store {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#flowWake.close();
+    this.#flow.close();
     // What was committed before close() gets announced to other processes.
     await this.#publisher.idle();
     this.#pool.stop();
@@ -302,17 +298,7 @@ export class PostgresStore implements Store {
           // Flow control (sql/flow.ts) counts its windows under one lock, taken only when it may apply.
           const flowLocked = (await this.#query(this.#sql.claimFlowLock, [], client)).length > 0;
           const first = await this.#query<TaskRowWithToken>(this.#sql.claimLimited, [...params, flowLocked, request.max], client);
-          if (!flowLocked || first.length >= request.max) return first;
-          // Flow control may have turned away every candidate walked (a throttled key's backlog ahead of other
-          // keys' tasks, say): walk deeper once for the rest, so that backlog does not hide the tasks behind it.
-          const rest = [now, types, request.queues, request.max - first.length, request.leaseMs, request.workerId, true, request.max + FLOW_WALK];
-          const claimed = [...first, ...(await this.#query<TaskRowWithToken>(this.#sql.claimLimited, rest, client))];
-          // Still short: wake this process's claimers when the first window moves on (store/flow.ts FlowWake).
-          if (claimed.length < request.max) {
-            const [end] = await this.#query<{ at: Int8 | null }>(this.#sql.nextWindowEnd, [now], client);
-            this.#flowWake.arm(end ? toNumberOrNull(end.at) : null, now);
-          }
-          return claimed;
+          return flowLocked ? this.#flow.claimMore(client, request, types, first) : first;
         })
       : attempt.filter((row): row is GatedClaimRow & TaskRowWithToken => row.id !== null);
     const leaseExpiresAt = now + request.leaseMs;
