@@ -14,7 +14,7 @@ import { dropSchema, freshSchema, requirePostgres, storeUrl } from './helpers/po
 import { startServer } from './helpers/server.ts';
 
 const CLI = join(import.meta.dirname, '..', 'bin', 'taskhub.js');
-const HANDLERS = join(import.meta.dirname, 'fixtures', 'flow-handlers.ts');
+const HANDLERS = join(import.meta.dirname, 'fixtures', 'flow-limit-handlers.ts');
 
 async function storeFor(backend: 'sqlite' | 'postgres', t: TestContext): Promise<{ url: string; cleanup(): Promise<void> } | null> {
   if (backend === 'sqlite') {

@@ -53,7 +53,7 @@ export class QueueControls {
     return this.#store.listQueueSettings();
   }
 
-  /** What flow control holds back in a queue now, per key and reason (store/flow.ts). */
+  /** What flow control holds back in a queue now, per key and reason (store/flow-limits.ts). */
   heldBack(name: string): Promise<HeldBack[]> {
     return this.#store.heldBack(checkName('queue', name));
   }

@@ -28,7 +28,7 @@ export function byClaimOrder(a: Ordered, b: Ordered): number {
 /**
  * Up to `max` ids in claim order, within each limited queue's allowance and each rate-limited type's (both consumed
  * here): a candidate takes one start from its queue's and its type's allowance, and is passed over when either is 0.
- * `admit`, when given (flow control, store/flow.ts), has the last word on a candidate the allowances let through.
+ * `admit`, when given (flow control, store/flow-limits.ts), has the last word on a candidate the allowances let through.
  */
 export function chooseCandidates(
   candidates: Candidate[],

@@ -363,7 +363,7 @@ export interface Store {
    * out: event `resumed`) back to `queued`, then takes up to `max` queued tasks of the given types and queues, by
    * priority (higher first), then runAt, then id, skipping paused queues and never exceeding a queue's maxConcurrency
    * or rateLimit, or a type's rateLimit (counted across all processes), or a task's throttle or a queue's or type's
-   * costLimit (store/flow.ts; tasks without them pay nothing); in a queue with maxPerKey, never more than that many running per
+   * costLimit (store/flow-limits.ts; tasks without them pay nothing); in a queue with maxPerKey, never more than that many running per
    * concurrencyKey, taking tasks round-robin across keys within a priority; each becomes `running` with attempts + 1, a fresh attempt token, a
    * lease until now + leaseMs, and a `started` event. Two concurrent claims never return the same task.
    */

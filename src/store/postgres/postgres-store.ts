@@ -21,7 +21,7 @@ import { initialTask, type NewTask } from '../../core/validate.ts';
 import { byClaimOrder } from '../claim-order.ts';
 import { type CountRow, cappedCounts, countsByQueue, pageOf } from '../counts.ts';
 import { Notifier, type ResyncListener } from '../notifier/notifier.ts';
-import { heldBackOf } from '../flow.ts';
+import { heldBackOf } from '../flow-limits.ts';
 import type {
   ApiKey,
   AttemptRef,
@@ -96,7 +96,7 @@ import {
   toNumberOrNull,
 } from './rows.ts';
 import { PostgresSettings } from './settings.ts';
-import { PostgresFlow } from './flow.ts';
+import { PostgresFlow } from './flow-limits.ts';
 import { buildSql, type PostgresSql, type Statement } from './sql.ts';
 
 export type { PostgresStoreOptions, Queryable } from './pool.ts';
@@ -295,7 +295,7 @@ export class PostgresStore implements Store {
       ? await this.#pool.transaction(async (client) => {
           await this.#query(this.#sql.claimLimitedLock, [request.queues], client);
           await this.#query(this.#sql.claimLimitedTypeLock, [types], client);
-          // Flow control (sql/flow.ts) counts its windows under one lock, taken only when it may apply.
+          // Flow control (sql/flow-limits.ts) counts its windows under one lock, taken only when it may apply.
           const flowLocked = (await this.#query(this.#sql.claimFlowLock, [], client)).length > 0;
           const first = await this.#query<TaskRowWithToken>(this.#sql.claimLimited, [...params, flowLocked, request.max], client);
           return flowLocked ? this.#flow.claimMore(client, request, types, first) : first;

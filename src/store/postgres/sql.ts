@@ -14,7 +14,7 @@ import { claimSql } from './sql/claim.ts';
 import { names } from './sql/common.ts';
 import { controlSql } from './sql/control.ts';
 import { durableSql } from './sql/durable.ts';
-import { flowSql } from './sql/flow.ts';
+import { flowSql } from './sql/flow-limits.ts';
 import { schemaSql } from './sql/migrations.ts';
 import { noticeSql } from './sql/notices.ts';
 import { settingsSql } from './sql/settings.ts';

@@ -128,7 +128,7 @@ export const MIGRATIONS: readonly string[] = [
   `-- Fixed-interval schedules (every_ms; cron is then '') and workers known only from their claims (registered 0).
    ALTER TABLE schedules ADD COLUMN every_ms INTEGER;
    ALTER TABLE workers ADD COLUMN registered INTEGER NOT NULL DEFAULT 1;`,
-  `-- Flow control (store/flow.ts): per-key throttles and cost limits. flow_starts holds the starts of flow-controlled
+  `-- Flow control (store/flow-limits.ts): per-key throttles and cost limits. flow_starts holds the starts of flow-controlled
    -- tasks in their windows (until = at + periodMs); cost is null for a throttle's row.
    ALTER TABLE tasks ADD COLUMN throttle_key TEXT;
    ALTER TABLE tasks ADD COLUMN throttle_limit INTEGER;

@@ -45,7 +45,7 @@ import type {
 } from '../store.ts';
 import { type Candidate, chooseCandidates, freeSlotsPerKey, queueRoom, typeRoom } from '../claim-order.ts';
 import { type CountRow, cappedCounts, countsByQueue, pageOf } from '../counts.ts';
-import { type FlowLimits, FlowWake, heldBackOf } from '../flow.ts';
+import { type FlowLimits, FlowWake, heldBackOf } from '../flow-limits.ts';
 import {
   cancelledError,
   cancelledEvent,
@@ -70,7 +70,7 @@ import { Notifier, type ResyncListener } from '../notifier/notifier.ts';
 import { timedWakeReason } from '../waits.ts';
 import { SqliteConnection } from './connection.ts';
 import * as durable from './durable.ts';
-import { SqliteFlow } from './flow.ts';
+import { SqliteFlow } from './flow-limits.ts';
 import { SqlitePoller } from './poller.ts';
 import { refusal } from './refusal.ts';
 import { newTaskParams, type Row, rowToCandidate, rowToCheckpoint, rowToEvent, rowToFinished, rowToTask } from './rows.ts';

@@ -2,7 +2,7 @@
 import { FINISH_EVENT_KIND } from '../../transitions.ts';
 import { type Names, prepared } from './common.ts';
 import { childrenFinishedCtes, PARENT_EVENTS_JSON } from './durable.ts';
-import { REPORTED_COSTS_CTE } from './flow.ts';
+import { REPORTED_COSTS_CTE } from './flow-limits.ts';
 
 /** The event kind of each outcome, as transitions.ts names it; the event data below follows its finishEventData. */
 const finishEventKind = `CASE outcome ${Object.entries(FINISH_EVENT_KIND)
@@ -13,7 +13,7 @@ export function attemptSql(names: Names) {
   const { tasks, events, columns } = names;
   /**
    * The finish statement; `children`: for children of a wait only, else for every other task (see finishChildren);
-   * `costs`: with $9, the costs the handlers reported (flow control: sql/flow.ts), for batches that carry one.
+   * `costs`: with $9, the costs the handlers reported (flow control: sql/flow-limits.ts), for batches that carry one.
    */
   const finishStatement = (children: boolean, costs = false) => {
     const childCondition = children ? 'l.child_key IS NOT NULL' : 'l.child_key IS NULL';

@@ -2,7 +2,7 @@
 // when one is (docs/postgres.md, "Queue limits").
 import { type Names, prepared, taskColumns } from './common.ts';
 import { DUE_WAITS_SELECT, RESUMED_EVENTS_SELECT, WOKEN_CTE, WOKEN_JSON } from './durable.ts';
-import { flowClaimCtes, flowGated, flowRecordCtes } from './flow.ts';
+import { flowClaimCtes, flowGated, flowRecordCtes } from './flow-limits.ts';
 
 export function claimSql(names: Names) {
   const { s, tasks, events, columns } = names;
@@ -53,7 +53,7 @@ export function claimSql(names: Names) {
      * only ready rows of one type, however large the backlog of others), locked with SKIP LOCKED so concurrent
      * claimers never wait for each other or take the same row. Paused queues are skipped.
      * When a chosen task lies in a capped, rate-limited or cost-limited queue, is of a rate-limited or cost-limited
-     * type, or is throttled (sql/flow.ts), nothing is claimed and
+     * type, or is throttled (sql/flow-limits.ts), nothing is claimed and
      * `gated` comes back true: the caller then runs claimLimitedLock, claimLimitedTypeLock and claimLimited in a
      * transaction.
      */

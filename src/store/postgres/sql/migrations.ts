@@ -157,7 +157,7 @@ export function migrations(s: string): readonly string[] {
     `-- Fixed-interval schedules (every_ms; cron is then '') and workers known only from their claims (registered false).
      ALTER TABLE ${s}.schedules ADD COLUMN every_ms bigint;
      ALTER TABLE ${s}.workers ADD COLUMN registered boolean NOT NULL DEFAULT true;`,
-    `-- Flow control (store/flow.ts): per-key throttles and cost limits. flow_starts holds the starts of flow-controlled
+    `-- Flow control (store/flow-limits.ts): per-key throttles and cost limits. flow_starts holds the starts of flow-controlled
      -- tasks in their windows (until = at + periodMs); cost is null for a throttle's row.
      ALTER TABLE ${s}.tasks ADD COLUMN throttle_key text COLLATE "C", ADD COLUMN throttle_limit integer,
        ADD COLUMN throttle_period_ms integer, ADD COLUMN cost integer, ADD COLUMN reported_cost integer;

@@ -2,7 +2,7 @@
 // (docs/queues.md, "Throttle" and "Cost limits"). A backend records each start of a flow-controlled task in its
 // starts table as (scope, at, until = at + periodMs, task, cost) and answers the usage of a scope (starts and summed
 // cost with until > now): an exact sliding window, like queue_starts and type_starts. What a scope is, what fits and
-// what is held back is decided here, once; PostgreSQL computes the same scopes in SQL (postgres/sql/flow.ts).
+// what is held back is decided here, once; PostgreSQL computes the same scopes in SQL (postgres/sql/flow-limits.ts).
 import type { Throttle } from '../core/task.ts';
 import type { CostLimit, HeldBack, QueueSettings, TypeSettings } from './store.ts';
 

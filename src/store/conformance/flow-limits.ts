@@ -1,4 +1,4 @@
-// Store conformance, part 4: flow control in the claim (store/flow.ts): per-key throttles, cost limits on queues and
+// Store conformance, part 4: flow control in the claim (store/flow-limits.ts): per-key throttles, cost limits on queues and
 // types (per key or not), reported costs, and what heldBack shows.
 import assert from 'node:assert/strict';
 import { before, it } from 'node:test';

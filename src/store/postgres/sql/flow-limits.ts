@@ -1,7 +1,7 @@
-// Flow control on PostgreSQL (docs/queues.md, "Throttle" and "Cost limits"; the rules are store/flow.ts's): the
+// Flow control on PostgreSQL (docs/queues.md, "Throttle" and "Cost limits"; the rules are store/flow-limits.ts's): the
 // fragments the claim statements take in (sql/claim.ts), and the statements of the flow lock, reported costs and
-// heldBack. Scopes are built here exactly as store/flow.ts builds them: parts joined by chr(31).
-import { DEFAULT_COST } from '../../flow.ts';
+// heldBack. Scopes are built here exactly as store/flow-limits.ts builds them: parts joined by chr(31).
+import { DEFAULT_COST } from '../../flow-limits.ts';
 import { escapeLiteral } from 'pg';
 import { type Names, prepared } from './common.ts';
 
@@ -11,7 +11,7 @@ import { type Names, prepared } from './common.ts';
  */
 const FLOW_LOCK_CLASS = 0x666c6f77;
 
-/** A candidate's scope, as throttleScope and costScope (store/flow.ts) make it. */
+/** A candidate's scope, as throttleScope and costScope (store/flow-limits.ts) make it. */
 const throttleScope = (t: string) => `concat_ws(chr(31), 'throttle', coalesce(${t}.owner, ''), ${t}.throttle_key)`;
 const costScope = (kind: 'queue' | 'type', limit: string, name: string, t: string) =>
   `CASE WHEN ${limit}.name IS NOT NULL THEN concat_ws(chr(31), '${kind}', ${name},

@@ -1,4 +1,4 @@
-// Flow control on SQLite (store/flow.ts decides; this runs its SQL): the claim's gate for throttled tasks and cost
+// Flow control on SQLite (store/flow-limits.ts decides; this runs its SQL): the claim's gate for throttled tasks and cost
 // limits, the starts it records, reported costs at finish, and heldBack's groups. Kept apart from the claim's own
 // statements: a claim with no throttled task ready and no cost limit set runs two index probes here and nothing more.
 import type { Candidate } from '../claim-order.ts';
@@ -12,7 +12,7 @@ import {
   type HeldBackSource,
   type ThrottleGroup,
   type Usage,
-} from '../flow.ts';
+} from '../flow-limits.ts';
 import type { CostLimit } from '../store.ts';
 import type { SqliteConnection } from './connection.ts';
 import type { Row } from './rows.ts';

@@ -1,7 +1,7 @@
-// Flow control on PostgreSQL (the claim and finish statements take sql/flow.ts's fragments): the rest of a claim
-// that flow control cut short, its wake-up, and heldBack's groups (store/flow.ts computes the answer).
-import type { CostGroup, FlowLimits, HeldBackSource, ThrottleGroup, Usage } from '../flow.ts';
-import { FlowWake, flowLimitsOf } from '../flow.ts';
+// Flow control on PostgreSQL (the claim and finish statements take sql/flow-limits.ts's fragments): the rest of a claim
+// that flow control cut short, its wake-up, and heldBack's groups (store/flow-limits.ts computes the answer).
+import type { CostGroup, FlowLimits, HeldBackSource, ThrottleGroup, Usage } from '../flow-limits.ts';
+import { FlowWake, flowLimitsOf } from '../flow-limits.ts';
 import type { ClaimRequest } from '../store.ts';
 import type { PgPool, Queryable } from './pool.ts';
 import {
