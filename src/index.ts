@@ -25,12 +25,12 @@ export type { WorkerBackend } from './worker/backend.ts';
 // The store behind a hub is internal: its contract may change in any release. For custom backends and tests only.
 export { openStore as unstable_openStore } from './store/open.ts';
 export type { Store as UnstableStore, StoreNotice as UnstableStoreNotice } from './store/store.ts';
-export type { Claim, TaskQuery, TaskPage, QueueCounts, QueueSettings, Schedule, Subscription, TypeSettings, RateLimit, WorkerInfo, ApiKey } from './store/store.ts';
+export type { Claim, TaskQuery, TaskPage, QueueCounts, QueueSettings, Schedule, Subscription, TypeSettings, RateLimit, CostLimit, HeldBack, WorkerInfo, ApiKey } from './store/store.ts';
 export type { TypeSettingsInput } from './engine/type-settings.ts';
 // Durable execution's public side (docs/durable.md): recover, derive, checkpoints, signals.
 export type { DeriveSpec } from './engine/task-service.ts';
 export type { Checkpoint, CheckpointInfo, ChildOutcome, SendSignalResult, StepRecord } from './store/store.ts';
-export type { WaitingFor } from './core/task.ts';
+export type { Throttle, ThrottleDefault, WaitingFor } from './core/task.ts';
 export * from './core/errors.ts';
 export type {
   Task,

@@ -20,6 +20,7 @@ import {
   type CreatedTask,
   type SendSignalResult,
   type QueueCounts,
+  type HeldBack,
   type QueueSettings,
   type Schedule,
   type Store,
@@ -327,6 +328,11 @@ export class Taskhub {
    */
   setQueueLimits(name: string, limits: QueueLimits): Promise<QueueSettings> {
     return this.#engine.queues.setLimits(name, limits);
+  }
+
+  /** What flow control holds back in a queue now: per key, throttled or over budget (docs/queues.md). */
+  heldBack(queue: string): Promise<HeldBack[]> {
+    return this.#engine.queues.heldBack(queue);
   }
 
   // ---- topics, schedules, types, workers ----

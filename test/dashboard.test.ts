@@ -219,6 +219,21 @@ if (missing && required) {
       }
     });
 
+    it('shows what flow control holds back on the overview, and a task\'s throttle and cost', async () => {
+      const throttle = { key: 'slowpoke', limit: 1, periodMs: 600_000 };
+      const tasks = await Promise.all([1, 2, 3].map(() => submit({ type: 'story', queue: 'throttled', throttle, cost: 40, payload: { stepMs: 5 } })));
+      const { page, problems } = await openPage(browser, DESKTOP);
+      await page.goto(`${s.base}/dashboard#/`);
+      // One started; the other two wait for the key's window: the Held back table names the key.
+      await page.waitForSelector('tr[data-held="throttled:throttled:slowpoke"]', { timeout: 15_000 });
+      assert.match((await text(page, 'tr[data-held="throttled:throttled:slowpoke"]')) ?? '', /slowpoke.*throttled.*2/s);
+      await page.goto(`${s.base}/dashboard#/tasks/${tasks[0].id}`);
+      await page.waitForFunction(() => document.querySelector('.facts')?.textContent?.includes('slowpoke: 1 per'), undefined, { timeout: 10_000 });
+      assert.match((await text(page, '.facts')) ?? '', /Cost\s*40/);
+      assert.deepEqual(problems, []);
+      await page.close();
+    });
+
     it('looks right at 1280x800 and on a phone', async () => {
       // Some history for the charts and lists: quick stories, one failure, one waiting.
       await Promise.all([1, 2, 3, 4].map(() => submit({ type: 'story', queue: 'stories', payload: { stepMs: 5 } })));

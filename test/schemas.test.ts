@@ -132,7 +132,14 @@ describe('request types derived from the schemas', () => {
   });
 
   it('types nullable, union and any-JSON fields as the schema says', () => {
-    const limits: Equal<BodyOf<typeof QueueLimits>, { maxConcurrency?: number | null; rateLimit?: { count: number; intervalMs: number } | null }> = true;
+    const limits: Equal<
+      BodyOf<typeof QueueLimits>,
+      {
+        maxConcurrency?: number | null;
+        rateLimit?: { count: number; intervalMs: number } | null;
+        costLimit?: { budget: number; periodMs: number; perKey?: boolean } | null;
+      }
+    > = true;
     const runAt: Equal<BodyOf<typeof TaskSpec>['runAt'], number | string | undefined> = true;
     const payload: Equal<BodyOf<typeof TaskSpec>['payload'], Json | undefined> = true;
     const op: Equal<BodyOf<typeof WsClientMessage>['op'], 'subscribe' | 'unsubscribe'> = true;

@@ -17,6 +17,11 @@ export function describeTask(task: Task): string {
   if (task.status === 'scheduled') lines.push(`runs at:   ${iso(task.runAt)}`);
   if (task.waitingFor) lines.push(`waits for: ${describeWait(task.waitingFor)}`);
   if (task.parentId) lines.push(`parent:    ${task.parentId}`);
+  // `?? null`: a task from an older server has no flow control fields.
+  if (task.throttle) lines.push(`throttle:  ${task.throttle.key}: ${task.throttle.limit} per ${task.throttle.periodMs} ms`);
+  if ((task.cost ?? null) !== null || (task.reportedCost ?? null) !== null) {
+    lines.push(`cost:      ${task.cost ?? 'none declared'}${(task.reportedCost ?? null) === null ? '' : `   reported: ${task.reportedCost}`}`);
+  }
   if (task.progress) lines.push(`progress:  ${task.progress.percent}%${task.progress.message ? ` ${task.progress.message}` : ''}`);
   if (task.result !== null) lines.push(`result:    ${JSON.stringify(task.result)}`);
   if (task.error) lines.push(`error:     ${task.error.message}${task.error.code ? ` (${task.error.code})` : ''}`);

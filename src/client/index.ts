@@ -8,4 +8,4 @@ export { TaskhubClientError, TaskhubHttpError, TaskhubNetworkError, TaskhubTimeo
 export type { ProblemDetails } from './errors.ts';
 export { SseParser, readSse } from './sse.ts';
 export type { SseMessage } from './sse.ts';
-export type { Task, TaskEvent, TaskEventKind, TaskStatus, Json, Progress, TaskError, BackoffPolicy, WaitingFor } from '../core/task.ts';
+export type { Task, TaskEvent, TaskEventKind, TaskStatus, Json, Progress, TaskError, BackoffPolicy, WaitingFor, Throttle } from '../core/task.ts';

@@ -72,6 +72,12 @@ export interface Task {
   parentId: string | null;
   /** Key for fair sharing between tenants; defaults to the owner. */
   concurrencyKey: string | null;
+  /** At most `limit` tasks with this key (per owner) start in any `periodMs` (docs/queues.md, "Throttle"); null: none. */
+  throttle: Throttle | null;
+  /** The declared cost (units of a cost limit, e.g. expected tokens); null: 1 where a cost limit applies. */
+  cost: number | null;
+  /** The cost the handler reported at its last finish (ctx.reportCost); null while none was reported. */
+  reportedCost: number | null;
   traceparent: string | null;
   progress: Progress | null;
   result: Json | null;
@@ -124,6 +130,20 @@ export interface TaskEvent {
   at: number;
 }
 
+/** Per-key throttle: at most `limit` tasks with `key` (scoped per owner) start in any sliding window of `periodMs`. */
+export interface Throttle {
+  key: string;
+  limit: number;
+  periodMs: number;
+}
+
+/** A type's default throttle: without `key`, each task's concurrencyKey (else the type name) is its key. */
+export interface ThrottleDefault {
+  key?: string;
+  limit: number;
+  periodMs: number;
+}
+
 /** What a producer may say about a new task; everything else has a default. */
 export interface EnqueueOptions {
   queue?: string;
@@ -140,6 +160,10 @@ export interface EnqueueOptions {
   parentId?: string;
   concurrencyKey?: string;
   traceparent?: string;
+  /** At most `limit` tasks with this key start per `periodMs`; the others wait, in claim order. */
+  throttle?: Throttle | null;
+  /** Units this task uses of a cost limit (a non-negative integer); absent: 1 where a cost limit applies. */
+  cost?: number | null;
 }
 
 export interface TaskSpec extends EnqueueOptions {
@@ -162,7 +186,8 @@ export interface Checkpoint extends CheckpointInfo {
 
 /**
  * A task made from an earlier one (`derive`): everything not given is the original's (type, queue, priority,
- * maxAttempts, backoff, timeoutMs, tags, owner, concurrencyKey); `payload` is shallow-merged into the original's.
+ * maxAttempts, backoff, timeoutMs, tags, owner, concurrencyKey, throttle, cost); `payload` is shallow-merged into the
+ * original's.
  */
 export interface DeriveSpec {
   /** Merged into the original's payload when both are JSON objects; otherwise it replaces it. */

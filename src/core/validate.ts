@@ -3,14 +3,14 @@
 import { DEFAULT_BACKOFF } from './backoff.ts';
 import { ValidationError } from './errors.ts';
 import { checkEpochMs, checkInteger, checkJsonValue, checkText, MAX_INT32 } from './input-rules.ts';
-import type { BackoffPolicy, Json, Progress, Task, TaskError, TaskSpec } from './task.ts';
+import type { BackoffPolicy, Json, Progress, Task, TaskError, TaskSpec, Throttle, ThrottleDefault } from './task.ts';
 
 /** A task ready to be stored: every field decided. */
 export type NewTask = Pick<
   Task,
   | 'id' | 'queue' | 'type' | 'payload' | 'priority' | 'runAt' | 'maxAttempts' | 'backoff' | 'timeoutMs' | 'softTimeoutMs'
   | 'idempotencyKey'
-  | 'tags' | 'owner' | 'parentId' | 'concurrencyKey' | 'traceparent' | 'createdAt'
+  | 'tags' | 'owner' | 'parentId' | 'concurrencyKey' | 'traceparent' | 'createdAt' | 'throttle' | 'cost'
 > & {
   /** `scheduled` when runAt is in the future, else `queued`. */
   status: 'scheduled' | 'queued';
@@ -22,6 +22,8 @@ export interface TaskDefaults {
   backoff: BackoffPolicy;
   timeoutMs: number | null;
   softTimeoutMs: number | null;
+  /** The type's default throttle (type settings); absent or null: none. */
+  throttle?: ThrottleDefault | null;
 }
 
 export const DEFAULT_TASK_DEFAULTS: TaskDefaults = {
@@ -100,6 +102,46 @@ export function checkRateLimit(field: string, value: unknown): { count: number; 
   if (typeof value !== 'object') fail(field, 'must be { count, intervalMs } of positive integers, or null');
   const rate = value as { count?: unknown; intervalMs?: unknown };
   return { count: checkInt32(`${field}.count`, rate.count), intervalMs: checkInt32(`${field}.intervalMs`, rate.intervalMs) };
+}
+
+/** Longest window of a throttle or cost limit: 1 day (starts are kept that long). */
+export const MAX_FLOW_PERIOD_MS = 86_400_000;
+/** Largest declared or reported cost, and cost budget: what both backends store as an integer. */
+export const MAX_COST = MAX_INT32;
+
+/** A throttle as given: `{ key, limit, periodMs }`; with `keyOptional` (a type's default) the key may be absent. */
+export function checkThrottle(field: string, value: unknown, keyOptional: true): ThrottleDefault | null;
+export function checkThrottle(field: string, value: unknown, keyOptional?: false): Throttle | null;
+export function checkThrottle(field: string, value: unknown, keyOptional = false): ThrottleDefault | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value !== 'object' || Array.isArray(value)) fail(field, 'must be { key, limit, periodMs }, or null');
+  const t = value as { key?: unknown; limit?: unknown; periodMs?: unknown };
+  for (const k of Object.keys(t)) if (!['key', 'limit', 'periodMs'].includes(k)) fail(`${field}.${k}`, 'is not a known field');
+  const key = keyOptional && t.key === undefined ? undefined : checkOptionalString(`${field}.key`, t.key, 200);
+  if (key === null) fail(`${field}.key`, 'must be a non-empty string of at most 200 characters');
+  const limit = checkInt32(`${field}.limit`, t.limit);
+  const periodMs = checkInteger(`${field}.periodMs`, t.periodMs, 1, MAX_FLOW_PERIOD_MS);
+  return key === undefined ? { limit, periodMs } : { key, limit, periodMs };
+}
+
+/** A declared or reported cost: a non-negative integer (null or absent: none). */
+export function checkCost(field: string, value: unknown): number | null {
+  if (value === null || value === undefined) return null;
+  return checkInteger(field, value, 0, MAX_COST);
+}
+
+/** A cost limit as given (queues and types alike): `{ budget, periodMs, perKey? }`, or null for none. */
+export function checkCostLimit(field: string, value: unknown): { budget: number; periodMs: number; perKey: boolean } | null {
+  if (value === null) return null;
+  if (typeof value !== 'object' || Array.isArray(value)) fail(field, 'must be { budget, periodMs, perKey? }, or null');
+  const c = value as { budget?: unknown; periodMs?: unknown; perKey?: unknown };
+  for (const k of Object.keys(c)) if (!['budget', 'periodMs', 'perKey'].includes(k)) fail(`${field}.${k}`, 'is not a known field');
+  if (c.perKey !== undefined && typeof c.perKey !== 'boolean') fail(`${field}.perKey`, 'must be a boolean');
+  return {
+    budget: checkInt32(`${field}.budget`, c.budget),
+    periodMs: checkInteger(`${field}.periodMs`, c.periodMs, 1, MAX_FLOW_PERIOD_MS),
+    perKey: c.perKey === true,
+  };
 }
 
 /** A time limit as given (undefined: the default; null: none), 1 ms to 7 days. */
@@ -195,6 +237,9 @@ export function normalizeTaskSpec(spec: TaskSpec, defaults: TaskDefaults, now: n
   checkSoftBelowHard('softTimeoutMs', softTimeoutMs, timeoutMs);
   const traceparent = checkOptionalString('traceparent', spec.traceparent, 55);
   if (traceparent !== null && !TRACEPARENT_RE.test(traceparent)) fail('traceparent', 'must be a W3C traceparent');
+  const owner = checkOptionalString('owner', spec.owner, 200);
+  // Fair sharing groups by this key; a tenant's tasks share one unless they say otherwise.
+  const concurrencyKey = checkOptionalString('concurrencyKey', spec.concurrencyKey, 200) ?? owner;
   return {
     id: makeId(),
     queue,
@@ -209,13 +254,20 @@ export function normalizeTaskSpec(spec: TaskSpec, defaults: TaskDefaults, now: n
     softTimeoutMs,
     idempotencyKey: checkOptionalString('idempotencyKey', spec.idempotencyKey, 200),
     tags: checkTags(spec.tags),
-    owner: checkOptionalString('owner', spec.owner, 200),
+    owner,
     parentId: checkOptionalString('parentId', spec.parentId, 100),
-    // Fair sharing groups by this key; a tenant's tasks share one unless they say otherwise.
-    concurrencyKey: checkOptionalString('concurrencyKey', spec.concurrencyKey, 200) ?? checkOptionalString('owner', spec.owner, 200),
+    concurrencyKey,
     traceparent,
     createdAt: now,
+    throttle: spec.throttle === undefined ? defaultThrottle(defaults.throttle, concurrencyKey, type) : checkThrottle('throttle', spec.throttle),
+    cost: checkCost('cost', spec.cost),
   };
+}
+
+/** A type's default throttle for one task: without a key of its own, the task's concurrencyKey, else the type name. */
+function defaultThrottle(given: ThrottleDefault | null | undefined, concurrencyKey: string | null, type: string): Throttle | null {
+  if (!given) return null;
+  return { key: given.key ?? concurrencyKey ?? type, limit: given.limit, periodMs: given.periodMs };
 }
 
 /** The task exactly as a backend stores a NewTask: lets `createTasks` answer without reading the row back. */
@@ -233,5 +285,6 @@ export function initialTask(t: NewTask): Task {
     completedAt: null,
     checkpointVersion: 0,
     waitingFor: null,
+    reportedCost: null,
   };
 }

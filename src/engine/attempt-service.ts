@@ -20,7 +20,7 @@ import type {
   WorkerInfo,
 } from '../store/store.ts';
 import { checkEpochMs, checkText } from '../core/input-rules.ts';
-import { checkDurableName, checkInt32, checkJson, checkOutputChunk, checkProgress, checkTaskError } from '../core/validate.ts';
+import { checkCost, checkDurableName, checkInt32, checkJson, checkOutputChunk, checkProgress, checkTaskError } from '../core/validate.ts';
 import { outcomeOfFailure } from './attempts.ts';
 import { Coalescer } from './coalescer.ts';
 import type { CancelSignal } from './cancel-signal.ts';
@@ -42,6 +42,18 @@ export const MAX_CHILDREN = 10_000;
  * A child as a handler describes it: a submit's spec without what the parent decides. Its owner is the parent's, its
  * parentId the parent, and it takes no idempotencyKey (children are keyed by the wait's name and their position).
  */
+/** What a worker says beside an attempt's outcome. */
+export interface FinishExtras {
+  /** The cost the handler reported (ctx.reportCost): replaces the declared cost in the cost windows (docs/queues.md). */
+  reportedCost?: number;
+}
+
+/** The reported cost, checked, as a FinishRequest field (absent when none was reported). */
+function checkExtras(extras: FinishExtras | undefined): { reportedCost?: number } {
+  const cost = checkCost('reportedCost', extras?.reportedCost);
+  return cost === null ? {} : { reportedCost: cost };
+}
+
 export type ChildSpec = Omit<TaskSpec, 'owner' | 'parentId' | 'idempotencyKey' | 'concurrencyKey'>;
 
 /** What a worker suspends for (docs/durable.md); times are absolute, made deterministic by the caller (a step). */
@@ -80,11 +92,11 @@ export interface WorkerGateway {
   heartbeat(ref: AttemptRef): Promise<LeaseState>;
   progress(ref: AttemptRef, progress: Progress): Promise<TaskEvent>;
   output(ref: AttemptRef, chunk: string): Promise<TaskEvent>;
-  complete(ref: AttemptRef, result: Json): Promise<FinishedTask>;
+  complete(ref: AttemptRef, result: Json, extras?: FinishExtras): Promise<FinishedTask>;
   /** Retried with backoff while attempts remain and the error is retryable, else dead-lettered; cancelled if a cancel is pending. */
-  fail(ref: AttemptRef, error: TaskError): Promise<FinishedTask>;
+  fail(ref: AttemptRef, error: TaskError, extras?: FinishExtras): Promise<FinishedTask>;
   /** Ends the attempt as cancelled (the worker stopped it on request). */
-  cancelled(ref: AttemptRef, reason?: string): Promise<FinishedTask>;
+  cancelled(ref: AttemptRef, reason?: string, extras?: FinishExtras): Promise<FinishedTask>;
   /** Gives the task back without counting the attempt (worker shutting down). */
   release(ref: AttemptRef, reason?: string): Promise<FinishedTask>;
   /** A worker's periodic announcement of itself, for the workers list. */
@@ -266,21 +278,22 @@ export class AttemptService implements WorkerGateway {
     return result.event;
   }
 
-  async complete(ref: AttemptRef, result: Json): Promise<FinishedTask> {
-    return this.#finisher.finish({ ref: checkRef(ref), outcome: { status: 'completed', result: checkJson('result', result) } });
+  async complete(ref: AttemptRef, result: Json, extras?: FinishExtras): Promise<FinishedTask> {
+    return this.#finisher.finish({ ref: checkRef(ref), outcome: { status: 'completed', result: checkJson('result', result) }, ...checkExtras(extras) });
   }
 
   /** Reads the task as it is now: whether a cancel is pending decides between `cancelled` and a retry or failure. */
-  async fail(ref: AttemptRef, error: TaskError): Promise<FinishedTask> {
+  async fail(ref: AttemptRef, error: TaskError, extras?: FinishExtras): Promise<FinishedTask> {
     checkRef(ref);
     checkTaskError(error);
+    const reported = checkExtras(extras);
     const task = await this.#store.getTask(ref.taskId);
     if (!task) throw new TaskNotFoundError(ref.taskId);
-    return this.#finisher.finish({ ref, outcome: outcomeOfFailure(task, error, this.#now()) });
+    return this.#finisher.finish({ ref, outcome: outcomeOfFailure(task, error, this.#now()), ...reported });
   }
 
-  async cancelled(ref: AttemptRef, reason = 'cancelled by request'): Promise<FinishedTask> {
-    return this.#finisher.finish({ ref: checkRef(ref), outcome: { status: 'cancelled', reason } });
+  async cancelled(ref: AttemptRef, reason = 'cancelled by request', extras?: FinishExtras): Promise<FinishedTask> {
+    return this.#finisher.finish({ ref: checkRef(ref), outcome: { status: 'cancelled', reason }, ...checkExtras(extras) });
   }
 
   async release(ref: AttemptRef, reason = 'worker shut down'): Promise<FinishedTask> {

@@ -1,11 +1,14 @@
 // Queue counts and controls: pause and resume, and the limits `claim` enforces in every process.
-import { checkInt32, checkName, checkRateLimit } from '../core/validate.ts';
-import type { QueueCounts, QueueSettings, QueueSettingsPatch, Store } from '../store/store.ts';
+import { checkCostLimit, checkInt32, checkName, checkRateLimit } from '../core/validate.ts';
+import type { HeldBack, QueueCounts, QueueSettings, QueueSettingsPatch, Store } from '../store/store.ts';
 
-export type QueueLimits = Pick<QueueSettingsPatch, 'maxConcurrency' | 'rateLimit' | 'maxPerKey'>;
+export type QueueLimits = Pick<QueueSettingsPatch, 'maxConcurrency' | 'rateLimit' | 'maxPerKey'> & {
+  /** `perKey` may be left out (false). */
+  costLimit?: { budget: number; periodMs: number; perKey?: boolean } | null;
+};
 
 export interface QueueControlsDeps {
-  store: Pick<Store, 'countByQueue' | 'updateQueueSettings' | 'listQueueSettings'>;
+  store: Pick<Store, 'countByQueue' | 'updateQueueSettings' | 'listQueueSettings' | 'heldBack'>;
   now: () => number;
 }
 
@@ -42,10 +45,16 @@ export class QueueControls {
       patch.maxConcurrency = cap;
     }
     if (limits.rateLimit !== undefined) patch.rateLimit = checkRateLimit('rateLimit', limits.rateLimit);
+    if (limits.costLimit !== undefined) patch.costLimit = checkCostLimit('costLimit', limits.costLimit);
     return this.#store.updateQueueSettings(checkName('queue', name), patch, this.#now());
   }
 
   settings(): Promise<QueueSettings[]> {
     return this.#store.listQueueSettings();
+  }
+
+  /** What flow control holds back in a queue now, per key and reason (store/flow-limits.ts). */
+  heldBack(name: string): Promise<HeldBack[]> {
+    return this.#store.heldBack(checkName('queue', name));
   }
 }

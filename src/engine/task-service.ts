@@ -162,6 +162,9 @@ export class TaskService {
         parentId: original.id,
         ...(original.owner !== null ? { owner: original.owner } : {}),
         ...(original.concurrencyKey !== null ? { concurrencyKey: original.concurrencyKey } : {}),
+        // A derived run is the same kind of work: it counts against the same throttle key and cost windows.
+        ...(original.throttle !== null ? { throttle: original.throttle } : {}),
+        ...(original.cost !== null ? { cost: original.cost } : {}),
       },
       now,
     );

@@ -3,7 +3,7 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import { ValidationError } from '../core/errors.ts';
 import type { Json } from '../core/task.ts';
-import { checkJson, checkName, checkRateLimit, checkSoftBelowHard, type TaskDefaults } from '../core/validate.ts';
+import { checkCostLimit, checkJson, checkName, checkRateLimit, checkSoftBelowHard, checkThrottle, type TaskDefaults } from '../core/validate.ts';
 import type { RateLimit, Store, TypeSettings } from '../store/store.ts';
 
 /** What `put` takes: the whole of a type's settings (an absent field is none, not "as before"). */
@@ -12,13 +12,15 @@ export interface TypeSettingsInput {
   payloadSchema?: Json | null;
   /** At most `count` starts of the type in any `intervalMs`, across every queue and process; null or absent: none. */
   rateLimit?: RateLimit | null;
+  /** A cost limit over the type's starts across every queue (docs/queues.md, "Cost limits"); null or absent: none. */
+  costLimit?: { budget: number; periodMs: number; perKey?: boolean } | null;
 }
 
 /** Settings as callers see them: `rateLimit` always present (null for none), whatever the store left out. */
-const complete = (settings: TypeSettings): TypeSettings => ({ ...settings, rateLimit: settings.rateLimit ?? null });
+const complete = (settings: TypeSettings): TypeSettings => ({ ...settings, rateLimit: settings.rateLimit ?? null, costLimit: settings.costLimit ?? null });
 
 const REFRESH_MS = 1000;
-const DEFAULT_FIELDS = ['maxAttempts', 'backoff', 'timeoutMs', 'softTimeoutMs', 'queue'];
+const DEFAULT_FIELDS = ['maxAttempts', 'backoff', 'timeoutMs', 'softTimeoutMs', 'queue', 'throttle'];
 
 interface Entry {
   settings: TypeSettings;
@@ -86,6 +88,7 @@ export class TypeRegistry {
       backoff: { ...base.backoff, ...d.backoff },
       timeoutMs: d.timeoutMs === undefined ? base.timeoutMs : d.timeoutMs,
       softTimeoutMs: d.softTimeoutMs === undefined ? base.softTimeoutMs : d.softTimeoutMs,
+      throttle: d.throttle ?? base.throttle ?? null,
     };
   }
 
@@ -97,10 +100,12 @@ export class TypeRegistry {
       if (!DEFAULT_FIELDS.includes(key)) throw new ValidationError(`defaults.${key}: is not a known field`, `defaults.${key}`);
     }
     checkSoftBelowHard('defaults.softTimeoutMs', defaults.softTimeoutMs, defaults.timeoutMs);
+    if (defaults.throttle !== undefined) checkThrottle('defaults.throttle', defaults.throttle, true);
     checkJson('payloadSchema', input.payloadSchema ?? null);
     checkJson('defaults', defaults);
     const rateLimit = input.rateLimit === undefined ? null : checkRateLimit('rateLimit', input.rateLimit);
-    const settings: TypeSettings = { type, defaults, payloadSchema: input.payloadSchema ?? null, rateLimit, updatedAt: this.#now() };
+    const costLimit = input.costLimit === undefined ? null : checkCostLimit('costLimit', input.costLimit);
+    const settings: TypeSettings = { type, defaults, payloadSchema: input.payloadSchema ?? null, rateLimit, costLimit, updatedAt: this.#now() };
     const entry = this.#compile(settings);
     await this.#store.putTypeSettings(settings);
     this.#entries.set(type, entry);

@@ -5,7 +5,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { TASK_STATUSES } from '../core/task.ts';
 import type { AttemptObserver, FinishedAttempt } from '../engine/finisher.ts';
-import type { Claim, FinishRequest, QueueSettings, Store } from '../store/store.ts';
+import type { Claim, FinishRequest, HeldBack, QueueSettings, Store } from '../store/store.ts';
 import { QueueCountCache, type QueueCountOptions } from './queue-counts.ts';
 
 export type RunOutcome = 'completed' | 'failed' | 'retried' | 'cancelled' | 'timed_out';
@@ -27,6 +27,8 @@ export interface PoolFigures {
 /** Run time buckets, seconds: from quick jobs to hour-long generations. */
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
 /** Enqueue-to-start buckets, seconds: milliseconds when workers keep up, minutes in a backlog. */
+const HELD_BACK_REASONS: readonly HeldBack['reason'][] = ['debounce', 'singleton', 'throttled', 'over-budget'];
+
 const WAIT_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
 
 /** How an attempt ended, as the `outcome` label says it. */
@@ -41,7 +43,7 @@ export function runOutcome(request: FinishRequest): RunOutcome {
 
 /** What the metrics read: queue counts from the store, queue settings, topic figures, and the attempts as they run. */
 export interface MetricsSources {
-  store: Pick<Store, 'countTasks'>;
+  store: Pick<Store, 'countTasks' | 'heldBack'>;
   queueSettings(): Promise<QueueSettings[]>;
   unmatchedPublishes(): number;
   observeAttempts(observer: AttemptObserver): () => void;
@@ -127,6 +129,24 @@ export class TaskMetrics {
       registers,
       async collect() {
         this.set((Date.now() - (await counts.get()).countedAt) / 1000);
+      },
+    });
+    const store = sources.store;
+    new Gauge({
+      name: 'taskhub_tasks_held_back',
+      help: 'Queued tasks flow control holds back now, by queue and reason (throttled, over-budget, debounce, singleton)',
+      labelNames: ['queue', 'reason'],
+      registers,
+      async collect() {
+        // Only queues with queued tasks (from the shared count) can hold anything back: one heldBack call each.
+        const queues = (await counts.get()).queues.filter((q) => q.counts.queued > 0).map((q) => q.queue);
+        const held = await Promise.all(queues.map(async (queue) => ({ queue, held: await store.heldBack(queue) })));
+        this.reset();
+        for (const { queue, held: entries } of held) {
+          const byReason = new Map<string, number>(HELD_BACK_REASONS.map((reason) => [reason, 0]));
+          for (const h of entries) byReason.set(h.reason, (byReason.get(h.reason) ?? 0) + h.tasks);
+          for (const [reason, n] of byReason) this.set({ queue, reason }, n);
+        }
       },
     });
     new Gauge({

@@ -28,14 +28,22 @@ export function byClaimOrder(a: Ordered, b: Ordered): number {
 /**
  * Up to `max` ids in claim order, within each limited queue's allowance and each rate-limited type's (both consumed
  * here): a candidate takes one start from its queue's and its type's allowance, and is passed over when either is 0.
+ * `admit`, when given (flow control, store/flow-limits.ts), has the last word on a candidate the allowances let through.
  */
-export function chooseCandidates(candidates: Candidate[], max: number, allowance: Map<string, number>, typeAllowance = new Map<string, number>()): string[] {
+export function chooseCandidates(
+  candidates: Candidate[],
+  max: number,
+  allowance: Map<string, number>,
+  typeAllowance = new Map<string, number>(),
+  admit?: (id: string) => boolean,
+): string[] {
   const chosen: string[] = [];
   for (const candidate of [...candidates].sort(byClaimOrder)) {
     if (chosen.length === max) break;
     const left = allowance.get(candidate.queue);
     const typeLeft = candidate.type === undefined ? undefined : typeAllowance.get(candidate.type);
     if (left === 0 || typeLeft === 0) continue;
+    if (admit && !admit(candidate.id)) continue;
     if (left !== undefined) allowance.set(candidate.queue, left - 1);
     if (typeLeft !== undefined && candidate.type !== undefined) typeAllowance.set(candidate.type, typeLeft - 1);
     chosen.push(candidate.id);

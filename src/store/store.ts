@@ -1,7 +1,19 @@
 // The Store contract: every operation that must be atomic across processes is one call here, and each backend makes
 // it atomic (one SQL transaction). Queue semantics that need no atomicity (retry decisions, timers, fan-out to
 // followers) live above, in engine/, written once. Every backend passes store/conformance/.
-import type { BackoffPolicy, Checkpoint, CheckpointInfo, Json, Progress, Task, TaskError, TaskEvent, TaskStatus, WaitingFor } from '../core/task.ts';
+import type {
+  BackoffPolicy,
+  Checkpoint,
+  CheckpointInfo,
+  Json,
+  Progress,
+  Task,
+  TaskError,
+  TaskEvent,
+  TaskStatus,
+  ThrottleDefault,
+  WaitingFor,
+} from '../core/task.ts';
 import type { NewTask } from '../core/validate.ts';
 
 
@@ -145,6 +157,11 @@ export interface FinishRequest {
   outcome: AttemptOutcome;
   /** Apply only if the lease has expired by `now` (the sweeper's guard against a heartbeat that just renewed it). */
   onlyIfLeaseExpired?: boolean;
+  /**
+   * The cost the handler reported (ctx.reportCost): stored as the task's reportedCost and, in the same transaction,
+   * replaces the declared cost of this attempt's start in the cost windows it counts in (docs/queues.md, "Cost limits").
+   */
+  reportedCost?: number;
 }
 
 /**
@@ -200,16 +217,43 @@ export interface QueueSettings {
    * claims rotate across keys, so one tenant's backlog does not hold back another's; null: plain priority order.
    */
   maxPerKey: number | null;
+  /** At most `budget` units of cost started in any window of `periodMs` (per concurrencyKey with perKey); null: none. */
+  costLimit?: CostLimit | null;
   updatedAt: number;
 }
 
-export type QueueSettingsPatch = Partial<Pick<QueueSettings, 'paused' | 'maxConcurrency' | 'rateLimit' | 'maxPerKey'>>;
+export type QueueSettingsPatch = Partial<Pick<QueueSettings, 'paused' | 'maxConcurrency' | 'rateLimit' | 'maxPerKey' | 'costLimit'>>;
+
+/**
+ * A cost-weighted rate limit: a task starts only when the costs started in the last `periodMs` plus its own fit in
+ * `budget`; with `perKey`, each concurrencyKey has a budget of its own. A task without a cost counts 1.
+ */
+export interface CostLimit {
+  budget: number;
+  periodMs: number;
+  perKey: boolean;
+}
+
+/** What a queue's flow controls hold back now, per key (`Store.heldBack`). */
+export interface HeldBack {
+  key: string;
+  reason: 'debounce' | 'singleton' | 'throttled' | 'over-budget';
+  tasks: number;
+}
 
 /** Settings of a task type, shared by every process through the store. */
 export interface TypeSettings {
   type: string;
   /** Applied at submit to tasks of this type that do not say. */
-  defaults: { maxAttempts?: number; backoff?: Partial<BackoffPolicy>; timeoutMs?: number | null; softTimeoutMs?: number | null; queue?: string };
+  defaults: {
+    maxAttempts?: number;
+    backoff?: Partial<BackoffPolicy>;
+    timeoutMs?: number | null;
+    softTimeoutMs?: number | null;
+    queue?: string;
+    /** Without `key`: each task's concurrencyKey, else the type name (docs/queues.md, "Throttle"). */
+    throttle?: ThrottleDefault | null;
+  };
   /** JSON Schema the payload must match; null: any JSON. */
   payloadSchema: Json | null;
   /**
@@ -217,6 +261,8 @@ export interface TypeSettings {
    * `claim` like a queue's rateLimit (Celery's per-task `rate_limit`); absent or null: no limit.
    */
   rateLimit?: RateLimit | null;
+  /** A cost limit over the type's starts across every queue, like a queue's costLimit; absent or null: none. */
+  costLimit?: CostLimit | null;
   updatedAt: number;
 }
 
@@ -323,7 +369,8 @@ export interface Store {
    * Moves due `scheduled` tasks to `queued` and due waits (`waiting` tasks whose sleep ended or signal wait timed
    * out: event `resumed`) back to `queued`, then takes up to `max` queued tasks of the given types and queues, by
    * priority (higher first), then runAt, then id, skipping paused queues and never exceeding a queue's maxConcurrency
-   * or rateLimit, or a type's rateLimit (counted across all processes); in a queue with maxPerKey, never more than that many running per
+   * or rateLimit, or a type's rateLimit (counted across all processes), or a task's throttle or a queue's or type's
+   * costLimit (store/flow-limits.ts; tasks without them pay nothing); in a queue with maxPerKey, never more than that many running per
    * concurrencyKey, taking tasks round-robin across keys within a priority; each becomes `running` with attempts + 1, a fresh attempt token, a
    * lease until now + leaseMs, and a `started` event. Two concurrent claims never return the same task.
    */
@@ -380,6 +427,12 @@ export interface Store {
 
   // ---- queue and type settings ----
   listQueueSettings(): Promise<QueueSettings[]>;
+  /**
+   * Queued tasks of `queue` that flow control holds back now, per key and reason: `throttled` (their throttle key
+   * started its limit within its period), `over-budget` (their cost does not fit their queue's or type's cost window).
+   * Keys with nothing held back are absent.
+   */
+  heldBack(queue: string): Promise<HeldBack[]>;
   /** Creates the settings row on first use. */
   updateQueueSettings(name: string, patch: QueueSettingsPatch, now: number): Promise<QueueSettings>;
   listTypeSettings(): Promise<TypeSettings[]>;

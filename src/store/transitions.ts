@@ -160,7 +160,8 @@ export function manualRetryEvent(taskId: string, seq: number, at: number): TaskE
 /** Resumed, or limits changed: the queue's waiting tasks may have become claimable. */
 export function queueSettingsNotices(name: string, patch: QueueSettingsPatch): StoreNotice[] {
   const mayFreeTasks =
-    patch.paused === false || patch.maxConcurrency !== undefined || patch.rateLimit !== undefined || patch.maxPerKey !== undefined;
+    patch.paused === false || patch.maxConcurrency !== undefined || patch.rateLimit !== undefined || patch.maxPerKey !== undefined ||
+    patch.costLimit !== undefined;
   return mayFreeTasks ? [readyNotice(name)] : [];
 }
 

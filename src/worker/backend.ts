@@ -1,7 +1,7 @@
 // What the worker runtime needs from whoever hands out tasks: the local engine's WorkerGateway (hub.attempts), or a
 // Taskhub server over HTTP.
 import type { Json, Progress, TaskError, TaskEvent } from '../core/task.ts';
-import type { SuspendAnswer, WorkerWait } from '../engine/attempt-service.ts';
+import type { FinishExtras, SuspendAnswer, WorkerWait } from '../engine/attempt-service.ts';
 import type { AttemptRef, CheckpointInfo, Claim, FinishedTask, LeaseState, StepRecord, WorkerInfo } from '../store/store.ts';
 
 export interface WorkerBackend {
@@ -14,10 +14,11 @@ export interface WorkerBackend {
   heartbeat(ref: AttemptRef): Promise<LeaseState>;
   progress(ref: AttemptRef, progress: Progress): Promise<TaskEvent>;
   output(ref: AttemptRef, chunk: string): Promise<TaskEvent>;
-  complete(ref: AttemptRef, result: Json): Promise<FinishedTask>;
+  /** `extras`: what the handler reported beside its outcome (its cost: ctx.reportCost). */
+  complete(ref: AttemptRef, result: Json, extras?: FinishExtras): Promise<FinishedTask>;
   /** Retried or dead-lettered as the engine decides; ends `cancelled` when a cancel is pending. */
-  fail(ref: AttemptRef, error: TaskError): Promise<FinishedTask>;
-  cancelled(ref: AttemptRef, reason?: string): Promise<FinishedTask>;
+  fail(ref: AttemptRef, error: TaskError, extras?: FinishExtras): Promise<FinishedTask>;
+  cancelled(ref: AttemptRef, reason?: string, extras?: FinishExtras): Promise<FinishedTask>;
   release(ref: AttemptRef, reason?: string): Promise<FinishedTask>;
   /** The worker's periodic announcement of itself, for the workers list. */
   reportWorker(info: WorkerInfo): Promise<void>;

@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
 import { ValidationError } from '../core/errors.ts';
+import { checkInteger } from '../core/input-rules.ts';
 import type { Json, Progress, Task } from '../core/task.ts';
+import { MAX_COST } from '../core/validate.ts';
 import type { ChildSpec } from '../engine/attempt-service.ts';
 import type { AttemptRef, Checkpoint, CheckpointInfo, ChildOutcome, Claim } from '../store/store.ts';
 import type { WorkerBackend } from './backend.ts';
@@ -30,6 +32,12 @@ export interface TaskContext {
   readonly softDeadline: number | null;
   /** A logger with taskId, queue, type and attempt bound. */
   readonly log: Logger;
+  /**
+   * Reports what the attempt actually cost (a non-negative integer, in the units of its cost limit: tokens, say). Sent
+   * with the attempt's outcome; it replaces the declared cost in the cost windows, so the next starts reflect what
+   * was used (docs/queues.md, "Cost limits"). The last call counts.
+   */
+  reportCost(units: number): void;
   /** Reports progress: `progress(30, 'calling the model')` or `progress({ percent, message, phase, data })`. */
   progress(percent: number | Progress, message?: string, data?: Json): Promise<void>;
   /**
@@ -77,6 +85,8 @@ function toProgress(percent: number | Progress, message?: string, data?: Json): 
 
 /** What a context reads of its attempt (the worker's Execution): `signal` and `log` made on first use. */
 export interface AttemptHost extends SuspensionHost {
+  /** The cost ctx.reportCost set, sent with the outcome. */
+  reportedCost: number | undefined;
   readonly signal: AbortSignal;
   readonly softSignal: AbortSignal;
   readonly log: Logger;
@@ -140,6 +150,10 @@ class AttemptContext implements WorkerTaskContext {
 
   get log(): Logger {
     return this.#host.log;
+  }
+
+  reportCost(units: number): void {
+    this.#host.reportedCost = checkInteger('reportCost', units, 0, MAX_COST);
   }
 
   async progress(percent: number | Progress, message?: string, data?: Json): Promise<void> {

@@ -23,7 +23,7 @@ import {
 } from '../core/errors.ts';
 import { TaskErrorCode } from '../core/error-codes.ts';
 import type { Json, Progress, TaskError, TaskEvent } from '../core/task.ts';
-import type { SuspendAnswer, WorkerWait } from '../engine/attempt-service.ts';
+import type { FinishExtras, SuspendAnswer, WorkerWait } from '../engine/attempt-service.ts';
 import type { AttemptRef, CheckpointInfo, Claim, FinishedTask, LeaseState, StepRecord, WorkerInfo } from '../store/store.ts';
 import type { WorkerBackend } from './backend.ts';
 
@@ -190,23 +190,23 @@ export class HttpWorkerBackend implements WorkerBackend {
     return sent;
   }
 
-  complete(ref: AttemptRef, result: Json): Promise<FinishedTask> {
-    return this.#finishing(ref, 'complete', { result });
+  complete(ref: AttemptRef, result: Json, extras?: FinishExtras): Promise<FinishedTask> {
+    return this.#finishing(ref, 'complete', { result, ...extras });
   }
 
-  fail(ref: AttemptRef, error: TaskError): Promise<FinishedTask> {
+  fail(ref: AttemptRef, error: TaskError, extras?: FinishExtras): Promise<FinishedTask> {
     const wire: TaskError = {
       message: clip(error.message || 'error', 10_000),
       retryable: error.retryable,
       ...(error.code ? { code: clip(error.code, 200) } : {}),
       ...(error.stack ? { stack: clip(error.stack, 100_000) } : {}),
     };
-    return this.#finishing(ref, 'fail', { error: wire });
+    return this.#finishing(ref, 'fail', { error: wire, ...extras });
   }
 
   /** The server ends a task that was asked to cancel as `cancelled` when its worker fails the attempt. */
-  cancelled(ref: AttemptRef, reason = 'cancelled by request'): Promise<FinishedTask> {
-    return this.#finishing(ref, 'fail', { error: { message: reason, code: TaskErrorCode.CANCELLED, retryable: false } });
+  cancelled(ref: AttemptRef, reason = 'cancelled by request', extras?: FinishExtras): Promise<FinishedTask> {
+    return this.#finishing(ref, 'fail', { error: { message: reason, code: TaskErrorCode.CANCELLED, retryable: false }, ...extras });
   }
 
   release(ref: AttemptRef, reason?: string): Promise<FinishedTask> {

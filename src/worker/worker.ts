@@ -6,6 +6,7 @@ import pino, { type Logger } from 'pino';
 import { StaleAttemptError, ValidationError } from '../core/errors.ts';
 import { checkName } from '../core/validate.ts';
 import type { Json, WaitingFor } from '../core/task.ts';
+import type { FinishExtras } from '../engine/attempt-service.ts';
 import type { AttemptRef, Claim, WorkerInfo } from '../store/store.ts';
 import { toTaskError } from '../engine/attempts.ts';
 import { endRunSpan, startRunSpan, traceIdOf, withContext } from '../observability/tracing.ts';
@@ -77,6 +78,11 @@ type StopReason = 'cancelled' | 'timed out' | 'lease lost' | 'shutdown';
 const RESOLVED = Promise.resolve();
 
 /** One attempt this worker runs: from its claim until its outcome is reported (or it is given back, or suspends). */
+/** The outcome's extras: the cost the handler reported, if it did (most handlers do not: nothing then). */
+function extrasOf(execution: Execution): FinishExtras | undefined {
+  return execution.reportedCost === undefined ? undefined : { reportedCost: execution.reportedCost };
+}
+
 class Execution implements AttemptHost {
   readonly claim: Claim;
   readonly ref: AttemptRef;
@@ -87,6 +93,8 @@ class Execution implements AttemptHost {
   abortReason: Error | undefined;
   /** Set when the task suspended (a durable wait): the store ended the attempt, so nothing is reported for it. */
   suspension: TaskSuspendedError | undefined;
+  /** What ctx.reportCost set: sent with the outcome. */
+  reportedCost: number | undefined;
   readonly #registration: Registration;
   readonly #onSlotFreed: (registration: Registration) => void;
   readonly #rootLog: Logger;
@@ -102,6 +110,7 @@ class Execution implements AttemptHost {
   constructor(registration: Registration, claim: Claim, rootLog: Logger, onSlotFreed: (registration: Registration) => void) {
     this.claim = claim;
     this.ref = { taskId: claim.task.id, attemptToken: claim.attemptToken };
+    this.reportedCost = undefined;
     this.#registration = registration;
     this.#rootLog = rootLog;
     this.#onSlotFreed = onSlotFreed;
@@ -478,7 +487,7 @@ export class Worker {
       if ('error' in outcome) {
         const error = toTaskError(outcome.error);
         execution.log.warn({ err: outcome.error }, 'task attempt failed');
-        await this.#report(() => this.#backend.fail(ref, error), execution);
+        await this.#report(() => this.#backend.fail(ref, error, extrasOf(execution)), execution);
       } else {
         await this.#report(async () => {
           try {
@@ -488,13 +497,13 @@ export class Worker {
             } catch (error) {
               throw new ValidationError(`result: must be JSON (${(error as Error).message})`, 'result');
             }
-            await this.#backend.complete(ref, result);
+            await this.#backend.complete(ref, result, extrasOf(execution));
           } catch (error) {
             // A result the input rules refuse (U+0000, too deep …) would be refused again on every retry: fail for good.
             if (!isValidationError(error)) throw error;
             execution.log.warn({ err: error }, 'the handler returned a result that cannot be stored');
             const message = `the handler's result cannot be stored: ${(error as Error).message}`;
-            await this.#backend.fail(ref, { message, code: 'INVALID_RESULT', retryable: false });
+            await this.#backend.fail(ref, { message, code: 'INVALID_RESULT', retryable: false }, extrasOf(execution));
           }
         }, execution);
       }
@@ -516,10 +525,10 @@ export class Worker {
     const error = new Error(`task ${reason}`);
     error.name = reason === 'timed out' ? 'TimeoutError' : 'AbortError';
     execution.abort(error);
-    if (reason === 'cancelled') void this.#report(() => this.#backend.cancelled(ref), execution);
+    if (reason === 'cancelled') void this.#report(() => this.#backend.cancelled(ref, undefined, extrasOf(execution)), execution);
     if (reason === 'timed out') {
       const timeoutError = { message: `attempt timed out after ${claim.task.timeoutMs} ms`, code: 'TIMEOUT', retryable: true };
-      void this.#report(() => this.#backend.fail(ref, timeoutError), execution);
+      void this.#report(() => this.#backend.fail(ref, timeoutError, extrasOf(execution)), execution);
     }
   }
 

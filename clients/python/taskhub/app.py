@@ -258,10 +258,13 @@ class TaskhubTask:
         max_retries: Optional[int] = None,
         idempotency_key: Optional[str] = None,
         tags: Optional[Dict[str, str]] = None,
+        throttle: Optional[Dict[str, Any]] = None,
+        cost: Optional[int] = None,
     ) -> AsyncResult:
         """Submits a call. countdown: seconds from now; eta: a datetime; priority: higher runs first; time_limit:
         seconds (the hard limit of each attempt); soft_time_limit: seconds (the task's softTimeoutMs: the handler gets
-        SoftTimeLimitExceeded and may still return); max_retries: retries after the first attempt."""
+        SoftTimeLimitExceeded and may still return); max_retries: retries after the first attempt; throttle and cost:
+        flow control, as TaskhubClient.submit takes them (docs/queues.md)."""
         retries = self.max_retries if max_retries is None else max_retries
         limit = self.time_limit if time_limit is None else time_limit
         soft = self.soft_time_limit if soft_time_limit is None else soft_time_limit
@@ -276,6 +279,8 @@ class TaskhubTask:
             "backoff": self._backoff(),
             "idempotency_key": idempotency_key,
             "tags": tags,
+            "throttle": throttle,
+            "cost": cost,
         }
         task = self.app.client.submit(self.name, encode_call(args or (), kwargs or {}), **{k: v for k, v in options.items() if v is not None})
         return AsyncResult(task["id"], self.app.client, task)

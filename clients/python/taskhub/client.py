@@ -64,12 +64,16 @@ def task_spec(
     tags: Optional[Dict[str, str]] = None,
     parent_id: Optional[str] = None,
     idempotency_key: Optional[str] = None,
+    throttle: Optional[Dict[str, Any]] = None,
+    cost: Optional[int] = None,
     **wire: Any,
 ) -> Dict[str, Any]:
     """The wire body of a task. `delay`, `timeout` (the hard limit) and `soft_timeout` (below it: the handler is told
     and may still return) are seconds; `run_at` a datetime or epoch ms; `backoff` as on
-    the wire ({"type": "fixed"|"exponential", "delayMs", "maxDelayMs", "jitter"}). Extra keyword arguments are
-    passed through as wire fields (e.g. timeoutMs=None for no limit)."""
+    the wire ({"type": "fixed"|"exponential", "delayMs", "maxDelayMs", "jitter"}). `throttle`: at most `limit` tasks
+    with `key` start per period, {"key", "limit", "period"} with period in seconds (or "periodMs"); `cost`: units this
+    task uses of a cost limit (docs/queues.md). Extra keyword arguments are passed through as wire fields (e.g.
+    timeoutMs=None for no limit)."""
     spec: Dict[str, Any] = {"type": type, "payload": payload}
     for key, value in (
         ("queue", queue),
@@ -83,11 +87,34 @@ def task_spec(
         ("tags", tags),
         ("parentId", parent_id),
         ("idempotencyKey", idempotency_key),
+        ("throttle", _throttle(throttle)),
+        ("cost", cost),
     ):
         if value is not None:
             spec[key] = value
     spec.update(wire)
     return spec
+
+
+def _throttle(throttle: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """{"key", "limit", "period" (seconds)} or the wire's {"key", "limit", "periodMs"} as the wire's."""
+    if throttle is None:
+        return None
+    wire = {k: v for k, v in throttle.items() if k != "period"}
+    if "period" in throttle:
+        wire["periodMs"] = _ms(throttle["period"])
+    return wire
+
+
+def parse_cost_limit(limit: Any) -> Optional[Dict[str, Any]]:
+    """None, or {"budget", "period" (seconds) or "periodMs", "per_key"/"perKey"?} as the wire's CostLimit."""
+    if limit is None:
+        return None
+    wire: Dict[str, Any] = {"budget": limit["budget"], "periodMs": limit["periodMs"] if "periodMs" in limit else _ms(limit["period"])}
+    per_key = limit.get("perKey", limit.get("per_key"))
+    if per_key is not None:
+        wire["perKey"] = bool(per_key)
+    return wire
 
 
 _RATE_UNITS = {"s": 1000, "m": 60_000, "h": 3_600_000}
@@ -405,11 +432,16 @@ class TaskhubClient:
         return self._http.request("GET", f"/types/{quote(type, safe='')}")[1]
 
     def put_type(self, type: str, *, defaults: Optional[Dict[str, Any]] = None, payload_schema: Any = None,  # noqa: A002
-                 rate_limit: Any = None) -> Dict[str, Any]:
+                 rate_limit: Any = None, cost_limit: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
         """Replaces a task type's settings as a whole: `defaults` ({"maxAttempts", "backoff", "timeoutMs",
         "softTimeoutMs", "queue"}), a JSON Schema for payloads, and `rate_limit`: at most N starts of the type across
         every queue and worker, as Celery's rate_limit ("10/m": N per s, m or h) or {"count", "intervalMs"}."""
-        body: Dict[str, Any] = {"defaults": defaults or {}, "payloadSchema": payload_schema, "rateLimit": parse_rate_limit(rate_limit)}
+        body: Dict[str, Any] = {
+            "defaults": defaults or {},
+            "payloadSchema": payload_schema,
+            "rateLimit": parse_rate_limit(rate_limit),
+            "costLimit": parse_cost_limit(cost_limit),
+        }
         return self._http.request("PUT", f"/types/{quote(type, safe='')}", body)[1]
 
     def set_type_rate_limit(self, type: str, rate_limit: Any) -> Dict[str, Any]:  # noqa: A002
@@ -418,7 +450,22 @@ class TaskhubClient:
             current = self.get_type(type)
         except NotFoundError:
             current = {}
-        return self.put_type(type, defaults=current.get("defaults"), payload_schema=current.get("payloadSchema"), rate_limit=rate_limit)
+        return self.put_type(type, defaults=current.get("defaults"), payload_schema=current.get("payloadSchema"), rate_limit=rate_limit,
+                             cost_limit=current.get("costLimit"))
+
+    def set_queue_limits(self, name: str, **limits: Any) -> Dict[str, Any]:
+        """Sets a queue's limits (admin): max_concurrency=, rate_limit= ("10/s" or {"count", "intervalMs"}) and
+        cost_limit= ({"budget", "period" (seconds) or "periodMs", "per_key"?}); None removes one, an absent one stays."""
+        body: Dict[str, Any] = {}
+        if "max_concurrency" in limits:
+            body["maxConcurrency"] = limits.pop("max_concurrency")
+        if "rate_limit" in limits:
+            body["rateLimit"] = parse_rate_limit(limits.pop("rate_limit"))
+        if "cost_limit" in limits:
+            body["costLimit"] = parse_cost_limit(limits.pop("cost_limit"))
+        if limits:
+            raise TypeError(f"unknown queue limits: {sorted(limits)}")
+        return self._http.request("PUT", f"/queues/{quote(name, safe='')}/limits", body)[1]
 
 
 def _sse_messages(response: http.client.HTTPResponse, stop: Optional[threading.Event]) -> Iterator[Tuple[str, str, Optional[float]]]:

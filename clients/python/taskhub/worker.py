@@ -119,6 +119,9 @@ class TaskContext:
         self._children_calls = 0
         self._suspension: Optional[TaskSuspended] = None
         self._on_suspend: Optional[Callable[[Any], None]] = None
+        # What report_cost() said, sent with the outcome; in a handler process, passed to the parent at once.
+        self._reported_cost: Optional[int] = None
+        self._on_cost: Optional[Callable[[int], None]] = None
 
     @property
     def payload(self) -> Any:
@@ -162,6 +165,16 @@ class TaskContext:
         if percent is None and meta.get("total"):
             percent = 100.0 * float(meta.get("current", 0)) / float(meta["total"])
         self.progress(max(0.0, min(100.0, float(percent or 0))), state, data=meta or None)
+
+    def report_cost(self, units: int) -> None:
+        """Reports what the attempt actually cost (a non-negative integer in the units of its cost limit, e.g.
+        tokens). Sent with the outcome, it replaces the task's declared cost in the cost windows, so the next starts
+        reflect what was used (docs/queues.md, "Cost limits"). The last call counts."""
+        if isinstance(units, bool) or not isinstance(units, int) or units < 0 or units > 2_147_483_647:
+            raise ValueError(f"report_cost: expected an integer from 0 to 2147483647, got {units!r}")
+        self._reported_cost = units
+        if self._on_cost is not None:
+            self._on_cost(units)
 
     def output(self, chunk: str) -> None:
         """Streams a piece of partial output (generated text, a log line) to followers."""
@@ -413,6 +426,7 @@ def _child_main(conn: Any, url: str, token: Optional[str], request_timeout: floa
         ctx = TaskContext(http, claim, soft)
         # The parent stops heartbeating the moment the server has ended the attempt, not when the handler returns.
         ctx._on_suspend = lambda waiting_for: conn.send(("suspended", ctx.task_id, waiting_for))
+        ctx._on_cost = lambda units: conn.send(("cost", ctx.task_id, units))
         with lock:
             state["ctx"] = ctx
             reason = state["stops"].pop(ctx.task_id, None)
@@ -817,6 +831,10 @@ class Worker:
                         outcome = slot.conn.recv()
                     except (EOFError, OSError):
                         outcome = None
+                    if outcome is not None and outcome[0] == "cost":
+                        ctx._reported_cost = outcome[2]  # sent with the outcome (complete or fail)
+                        outcome = None
+                        continue
                     if outcome is not None and outcome[0] == "suspended":
                         # The task waits (children, a sleep, a signal): the server ended the attempt. Report neither
                         # complete nor fail and stop heartbeating; the slot is free once the handler has returned.
@@ -891,6 +909,8 @@ class Worker:
 
     def _call(self, ctx: TaskContext, action: str, body: Dict[str, Any]) -> None:
         """Reports an outcome; retried after network trouble, never raised (the lease expiring is the fallback)."""
+        if ctx._reported_cost is not None:
+            body = {**body, "reportedCost": ctx._reported_cost}
         for attempt in range(3):
             try:
                 self._http.post(f"/worker/tasks/{quote(ctx.task_id, safe='')}/{action}", {"attemptToken": ctx.attempt_token, **body})

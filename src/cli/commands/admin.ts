@@ -1,10 +1,12 @@
 // publish, subscriptions, schedules, queues, types: managing topics, cron schedules and queue controls.
 import { readFileSync } from 'node:fs';
 import type { Json } from '../../core/task.ts';
+import type { CostLimit } from '../../store/store.ts';
 import type { Taskhub } from '../../taskhub.ts';
 import { COMMON_OPTIONS, int, parseCommand, str, UsageError, type OptionSpecs, type ParsedCommand } from '../config.ts';
 import { printJson } from '../format.ts';
 import { openLocalHub } from '../target.ts';
+import { throttleOf } from './tasks.ts';
 
 const local = { store: COMMON_OPTIONS.store, json: COMMON_OPTIONS.json, help: COMMON_OPTIONS.help };
 
@@ -111,12 +113,13 @@ export const queuesOptions: OptionSpecs = {
   'max-concurrency': { type: 'string', help: 'at most N running at once across all processes (0 removes the cap)' },
   rate: { type: 'string', help: 'at most N starts per interval: N/MS, e.g. 10/1000 ("none" removes it)' },
   'max-per-key': { type: 'string', help: 'fair sharing: at most N running per concurrency key (owner) (0 removes it)' },
+  'cost-limit': { type: 'string', help: 'BUDGET/MS[/per-key]: tasks start while their costs fit BUDGET per MS ms ("none" removes it)' },
   ...local,
 };
 export const queuesSummary = 'Shows queues (counts and settings); pause, resume, or limit one.';
 export async function queuesCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parseCommand(argv, queuesOptions);
-  const usage = 'taskhub queues [list | pause NAME | resume NAME | limit NAME [--max-concurrency N] [--rate N/MS] [--max-per-key N]]';
+  const usage = 'taskhub queues [list | pause NAME | resume NAME | limit NAME [--max-concurrency N] [--rate N/MS] [--max-per-key N] [--cost-limit BUDGET/MS[/per-key]]]';
   const [verb, name] = action(positionals, ['list', 'pause', 'resume', 'limit'], usage);
   await withHub(values, async (hub) => {
     if (verb === 'list') {
@@ -129,13 +132,15 @@ export async function queuesCommand(argv: string[]): Promise<void> {
     const cap = int(values, 'max-concurrency');
     const perKey = int(values, 'max-per-key');
     const rateLimit = rateOf(values);
-    if (cap === undefined && rateLimit === undefined && perKey === undefined) {
-      throw new UsageError(`give --max-concurrency, --rate or --max-per-key: ${usage}`);
+    const costLimit = costLimitOf(values);
+    if (cap === undefined && rateLimit === undefined && perKey === undefined && costLimit === undefined) {
+      throw new UsageError(`give --max-concurrency, --rate, --max-per-key or --cost-limit: ${usage}`);
     }
     return hub.setQueueLimits(name as string, {
       ...(cap !== undefined ? { maxConcurrency: cap === 0 ? null : cap } : {}),
       ...(perKey !== undefined ? { maxPerKey: perKey === 0 ? null : perKey } : {}),
       ...(rateLimit !== undefined ? { rateLimit } : {}),
+      ...(costLimit !== undefined ? { costLimit } : {}),
     });
   });
 }
@@ -150,6 +155,16 @@ function rateOf(values: ParsedCommand['values']): { count: number; intervalMs: n
   return { count: Number(match[1]), intervalMs: Number(match[2]) };
 }
 
+/** `--cost-limit BUDGET/MS[/per-key]` (a cost limit), `none` (remove it), or absent (undefined). */
+function costLimitOf(values: ParsedCommand['values']): CostLimit | null | undefined {
+  const text = str(values, 'cost-limit');
+  if (text === undefined) return undefined;
+  if (text === 'none') return null;
+  const match = /^(\d+)\/(\d+)(\/per-key)?$/.exec(text);
+  if (!match) throw new UsageError(`--cost-limit "${text}": expected BUDGET/MS or BUDGET/MS/per-key, e.g. 90000/60000`);
+  return { budget: Number(match[1]), periodMs: Number(match[2]), perKey: match[3] !== undefined };
+}
+
 export const typesOptions: OptionSpecs = {
   'max-attempts': { type: 'string', help: 'default maxAttempts for tasks of this type' },
   timeout: { type: 'string', help: 'default per-attempt (hard) time limit, ms' },
@@ -157,31 +172,41 @@ export const typesOptions: OptionSpecs = {
   queue: { type: 'string', help: 'default queue' },
   schema: { type: 'string', help: 'file with a JSON Schema the payload must match' },
   rate: { type: 'string', help: 'at most N starts of the type per interval, across queues and processes: N/MS ("none" removes it)' },
+  'cost-limit': { type: 'string', help: 'BUDGET/MS[/per-key]: tasks of the type start while their costs fit BUDGET per MS ms ("none" removes it)' },
+  throttle: { type: 'string', help: "default throttle [KEY:]LIMIT/MS (without KEY: each task's concurrency key, else the type name)" },
   ...local,
 };
 export const typesSummary = 'Lists, sets (put), rate-limits (limit) and deletes per-type defaults, payload schemas and rate limits.';
 export async function typesCommand(argv: string[]): Promise<void> {
   const { values, positionals } = parseCommand(argv, typesOptions);
   const usage =
-    'taskhub types [list | put TYPE [--max-attempts N] [--timeout MS] [--soft-timeout MS] [--queue Q] [--schema FILE] [--rate N/MS] | limit TYPE --rate N/MS|none | delete TYPE]';
+    'taskhub types [list | put TYPE [--max-attempts N] [--timeout MS] [--soft-timeout MS] [--queue Q] [--schema FILE] [--rate N/MS] [--cost-limit BUDGET/MS[/per-key]] [--throttle [KEY:]LIMIT/MS] | limit TYPE [--rate N/MS|none] [--cost-limit BUDGET/MS[/per-key]|none] | delete TYPE]';
   const [verb, name] = action(positionals, ['list', 'put', 'limit', 'delete'], usage);
   await withHub(values, async (hub) => {
     if (verb === 'list') return hub.types.list();
     if (verb === 'delete') return { deleted: await hub.types.delete(name as string) };
     const rateLimit = rateOf(values);
+    const costLimit = costLimitOf(values);
     if (verb === 'limit') {
-      // Only the rate limit changes: the type's other settings are read and put back as they are.
-      if (rateLimit === undefined) throw new UsageError(`give --rate N/MS or --rate none: ${usage}`);
+      // Only the limits given change: the type's other settings are read and put back as they are.
+      if (rateLimit === undefined && costLimit === undefined) throw new UsageError(`give --rate or --cost-limit (or none): ${usage}`);
       const current = (await hub.types.list()).find((t) => t.type === name);
-      return hub.setTypeSettings(name as string, { defaults: current?.defaults ?? {}, payloadSchema: current?.payloadSchema ?? null, rateLimit });
+      return hub.setTypeSettings(name as string, {
+        defaults: current?.defaults ?? {},
+        payloadSchema: current?.payloadSchema ?? null,
+        rateLimit: rateLimit === undefined ? (current?.rateLimit ?? null) : rateLimit,
+        costLimit: costLimit === undefined ? (current?.costLimit ?? null) : costLimit,
+      });
     }
     const schemaFile = str(values, 'schema');
     const maxAttempts = int(values, 'max-attempts');
     const timeoutMs = int(values, 'timeout');
     const softTimeoutMs = int(values, 'soft-timeout');
     const queue = str(values, 'queue');
+    const throttle = throttleOf(str(values, 'throttle'), true);
     return hub.setTypeSettings(name as string, {
       defaults: {
+        ...(throttle ? { throttle } : {}),
         ...(maxAttempts !== undefined ? { maxAttempts } : {}),
         ...(timeoutMs !== undefined ? { timeoutMs } : {}),
         ...(softTimeoutMs !== undefined ? { softTimeoutMs } : {}),
@@ -189,6 +214,7 @@ export async function typesCommand(argv: string[]): Promise<void> {
       },
       payloadSchema: schemaFile ? json(readFileSync(schemaFile, 'utf8'), `--schema ${schemaFile}`) : null,
       rateLimit: rateLimit ?? null,
+      costLimit: costLimit ?? null,
     });
   });
 }

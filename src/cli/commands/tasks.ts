@@ -1,6 +1,6 @@
 // submit, status, tasks, follow: the task commands, against the store or a server (--url).
 import { readFileSync } from 'node:fs';
-import { TASK_STATUSES, type Json, type TaskSpec, type TaskStatus } from '../../core/task.ts';
+import { TASK_STATUSES, type Json, type TaskSpec, type TaskStatus, type Throttle, type ThrottleDefault } from '../../core/task.ts';
 import { COMMON_OPTIONS, int, parseCommand, str, UsageError, type OptionSpecs } from '../config.ts';
 import { checkpointLines, describeTask, eventLine, printJson, taskRow } from '../format.ts';
 import { openTarget } from '../target.ts';
@@ -15,6 +15,8 @@ export const submitOptions: OptionSpecs = {
   timeout: { type: 'string', help: 'per-attempt (hard) time limit in ms' },
   'soft-timeout': { type: 'string', help: 'soft time limit in ms (below --timeout): the handler is told and may still return' },
   'idempotency-key': { type: 'string', help: 'submitting the same key again returns the same task' },
+  throttle: { type: 'string', help: 'KEY:LIMIT/MS: at most LIMIT tasks with KEY start per MS ms; the others wait' },
+  cost: { type: 'string', help: "units this task uses of a queue's or type's cost limit (e.g. expected tokens)" },
   tag: { type: 'string', multiple: true, help: 'KEY=VALUE, repeatable' },
   'payload-file': { type: 'string', help: 'read the JSON payload from this file (- for stdin)' },
   wait: { type: 'boolean', help: 'wait for the task to finish and print it' },
@@ -28,6 +30,20 @@ function parsePayload(text: string, source: string): Json {
   } catch (error) {
     throw new UsageError(`payload from ${source} is not valid JSON: ${(error as Error).message}`);
   }
+}
+
+/**
+ * `--throttle KEY:LIMIT/MS` as a throttle; with `keyOptional` (a type's default) `LIMIT/MS` alone too. The core
+ * checks the ranges.
+ */
+export function throttleOf(text: string | undefined, keyOptional: boolean): ThrottleDefault | undefined {
+  if (text === undefined) return undefined;
+  const match = /^(?:(.+):)?(\d+)\/(\d+)$/.exec(text);
+  if (!match || (!keyOptional && match[1] === undefined)) {
+    throw new UsageError(`--throttle "${text}": expected ${keyOptional ? '[KEY:]' : 'KEY:'}LIMIT/MS, e.g. ${keyOptional ? '' : 'user-42:'}5/1000`);
+  }
+  const limits = { limit: Number(match[2]), periodMs: Number(match[3]) };
+  return match[1] === undefined ? limits : { key: match[1], ...limits };
 }
 
 export async function submitCommand(argv: string[]): Promise<void> {
@@ -63,6 +79,10 @@ export async function submitCommand(argv: string[]): Promise<void> {
   if (softTimeoutMs !== undefined) spec.softTimeoutMs = softTimeoutMs;
   const key = str(values, 'idempotency-key');
   if (key !== undefined) spec.idempotencyKey = key;
+  const throttle = throttleOf(str(values, 'throttle'), false);
+  if (throttle) spec.throttle = throttle as Throttle;
+  const cost = int(values, 'cost');
+  if (cost !== undefined) spec.cost = cost;
 
   const api = await openTarget(values, false);
   try {

@@ -9,7 +9,15 @@ import { type AppContext, errorText, failure, pageHead, STATUSES, type View } fr
 
 export interface Stats {
   counts: { queues: { queue: string; counts: Record<TaskStatus, number> }[]; capped: TaskStatus[]; cap: number; countedAt: number };
-  queues: { name: string; paused: boolean; maxConcurrency: number | null; rateLimit: { count: number; intervalMs: number } | null }[];
+  queues: {
+    name: string;
+    paused: boolean;
+    maxConcurrency: number | null;
+    rateLimit: { count: number; intervalMs: number } | null;
+    costLimit: { budget: number; periodMs: number; perKey: boolean } | null;
+  }[];
+  /** What flow control holds back now, per queue, key and reason (queues with queued tasks only). */
+  heldBack: { queue: string; key: string; reason: string; tasks: number }[];
   activity: { since: number; minutes: ActivityMinute[] };
   streams: { sse: number; ws: number };
   now: number;
@@ -42,7 +50,8 @@ export function overviewView(root: HTMLElement, _params: URLSearchParams, app: A
     ),
   );
   const queues = h('div', { class: 'card' });
-  fill(root, head, figures, charts, queues);
+  const held = h('div', { class: 'card held-back' });
+  fill(root, head, figures, charts, queues, held);
   // The charts are drawn at the width they get: again when it changes (a rotated phone, a resized window).
   const widths = new Map<Element, number>();
   const resized = new ResizeObserver((entries) => {
@@ -106,6 +115,30 @@ export function overviewView(root: HTMLElement, _params: URLSearchParams, app: A
     );
     drawCharts();
     renderQueues(s, capped);
+    renderHeldBack(s);
+  }
+
+  /** Throttled and over-budget keys (debounce and singleton too, where the server has them); hidden when none. */
+  function renderHeldBack(s: Stats): void {
+    const rows = s.heldBack ?? [];
+    held.hidden = rows.length === 0;
+    if (rows.length === 0) {
+      fill(held);
+      return;
+    }
+    fill(
+      held,
+      h('h2', null, 'Held back', h('span', { class: 'hint' }, 'queued tasks that flow control holds back now, by key')),
+      h('div', { class: 'table-wrap' }, h('table', null,
+        h('thead', null, h('tr', null, h('th', null, 'Queue'), h('th', null, 'Key'), h('th', null, 'Why'), h('th', { class: 'num' }, 'Tasks'))),
+        h('tbody', null, ...rows.map((r) => h('tr', { 'data-held': `${r.queue}:${r.reason}:${r.key}` },
+          h('td', null, h('a', { href: `#/tasks?queue=${encodeURIComponent(r.queue)}&status=queued` }, r.queue)),
+          h('td', { class: 'wrap' }, r.key),
+          h('td', null, h('span', { class: 'badge' }, r.reason)),
+          h('td', { class: 'num' }, num(r.tasks)),
+        ))),
+      )),
+    );
   }
 
   function drawCharts(): void {
@@ -125,7 +158,11 @@ export function overviewView(root: HTMLElement, _params: URLSearchParams, app: A
     const rows = names.map((name) => {
       const c = countsOf.get(name) ?? (Object.fromEntries(STATUSES.map((st) => [st, 0])) as Record<TaskStatus, number>);
       const q = settings.get(name);
-      const limits = [q?.maxConcurrency ? `max ${q.maxConcurrency} running` : '', q?.rateLimit ? `${q.rateLimit.count} per ${duration(q.rateLimit.intervalMs)}` : ''].filter(Boolean).join(', ');
+      const limits = [
+        q?.maxConcurrency ? `max ${q.maxConcurrency} running` : '',
+        q?.rateLimit ? `${q.rateLimit.count} per ${duration(q.rateLimit.intervalMs)}` : '',
+        q?.costLimit ? `cost ${num(q.costLimit.budget)} per ${duration(q.costLimit.periodMs)}${q.costLimit.perKey ? ' per key' : ''}` : '',
+      ].filter(Boolean).join(', ');
       return h('tr', { 'data-queue': name },
         h('td', { class: 'wrap' }, h('a', { href: `#/tasks?queue=${encodeURIComponent(name)}` }, name), ' ', q?.paused ? h('span', { class: 'badge warn' }, 'paused') : null, limits ? h('span', { class: 'badge hide-md' }, limits) : null),
         ...STATUSES.map((st) => cell(name, st, c[st])),

@@ -4,7 +4,7 @@
 // fetch-based SSE, with the token in a header) from its first event, so the page shows the whole history, then live.
 import type { Task, TaskEvent } from '../../core/task.ts';
 import { api, ApiError, optional, token } from '../api.ts';
-import { clock, dateTime, duration, fill, h, json, relative } from '../dom.ts';
+import { clock, dateTime, duration, fill, h, json, num, relative } from '../dom.ts';
 import { TaskhubClient } from '../sdk.ts';
 import { type AppContext, errorText, failure, pageHead, progressBar, setProgress, statusPill, type View, waitText } from '../ui.ts';
 import { percentOf } from './tasks.ts';
@@ -200,6 +200,9 @@ export function taskView(root: HTMLElement, _params: URLSearchParams, app: AppCo
       ...fact('Time limit', t.timeoutMs === null ? null : duration(t.timeoutMs)),
       // `?? null`: a task from a server older than soft limits has no such field.
       ...fact('Soft time limit', (t.softTimeoutMs ?? null) === null ? null : duration(t.softTimeoutMs as number)),
+      // `?? null` again: flow control fields are absent on tasks from an older server.
+      ...fact('Throttle', t.throttle ? `${t.throttle.key}: ${t.throttle.limit} per ${duration(t.throttle.periodMs)}` : null),
+      ...fact('Cost', (t.cost ?? null) === null ? null : `${num(t.cost as number)}${(t.reportedCost ?? null) === null ? '' : `, reported ${num(t.reportedCost as number)}`}`),
       ...fact('Worker', lastWorker),
       ...fact('Owner', t.owner),
       ...fact('Tags', tags.length ? tags.map(([k, v]) => `${k}: ${v}`).join(', ') : null),

@@ -176,16 +176,21 @@ export const feedRoutes: FastifyPluginAsync<RouteContext> = async (app, { hub, c
           'Task counts by queue and status (at most `cap` tasks of each status are counted: a status in `capped` has ' +
           'more, and its figures are lower bounds; counts are shared for a few seconds), queue controls, this ' +
           'server\'s open streams, and the last hour minute by minute since this server started (attempts started, ' +
-          'completed, failed, retried, cancelled; enqueue-to-start percentiles). Requires the `admin` scope.',
+          'completed, failed, retried, cancelled; enqueue-to-start percentiles), and what flow control holds back in ' +
+          'each queue with queued tasks (`heldBack`: per queue, key and reason). Requires the `admin` scope.',
         tags: ['queues'],
         response: { ...problemResponses(401, 403, 503) },
       },
     },
     async () => {
       const [counts, settings] = await Promise.all([hub.metrics.counts.get(), hub.queueSettings()]);
+      // Only a queue with queued tasks can hold any back: one heldBack call for each of those.
+      const waiting = counts.queues.filter((q) => q.counts.queued > 0).map((q) => q.queue);
+      const heldBack = (await Promise.all(waiting.map(async (queue) => (await hub.heldBack(queue)).map((h) => ({ queue, ...h }))))).flat();
       return {
         counts: { queues: counts.queues, capped: counts.capped, cap: counts.cap, countedAt: counts.countedAt },
-        queues: settings.map((q) => ({ name: q.name, paused: q.paused, maxConcurrency: q.maxConcurrency, rateLimit: q.rateLimit })),
+        queues: settings.map((q) => ({ name: q.name, paused: q.paused, maxConcurrency: q.maxConcurrency, rateLimit: q.rateLimit, costLimit: q.costLimit ?? null })),
+        heldBack,
         activity: activity.snapshot(),
         streams: connections.snapshot(),
         now: Date.now(),

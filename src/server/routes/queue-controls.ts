@@ -67,10 +67,11 @@ export const queueControlRoutes: RoutePlugin = async (app, { hub }) => {
     '/queues/:name/limits',
     {
       schema: {
-        summary: 'Set the concurrency cap and rate limit of a queue',
+        summary: 'Set the concurrency cap, rate limit and cost limit of a queue',
         description:
           '`maxConcurrency`: at most this many tasks of the queue running at once, anywhere. `rateLimit`: at most ' +
-          '`count` starts in any window of `intervalMs`. null removes a limit; an absent field leaves it unchanged.',
+          '`count` starts in any window of `intervalMs`. `costLimit`: a task starts only when its cost fits the ' +
+          "window's budget (docs/queues.md). null removes a limit; an absent field leaves it unchanged.",
         tags: ['queues'],
         params: QueueNameParams,
         body: QueueLimits,
@@ -79,13 +80,14 @@ export const queueControlRoutes: RoutePlugin = async (app, { hub }) => {
     },
     async (request) => {
       requireScope(request.principal, 'admin');
-      const { maxConcurrency, rateLimit } = request.body;
-      if (maxConcurrency === undefined && rateLimit === undefined) {
-        throw new ValidationError('the request body must give maxConcurrency, rateLimit or both', 'maxConcurrency');
+      const { maxConcurrency, rateLimit, costLimit } = request.body;
+      if (maxConcurrency === undefined && rateLimit === undefined && costLimit === undefined) {
+        throw new ValidationError('the request body must give maxConcurrency, rateLimit or costLimit', 'maxConcurrency');
       }
       return hub.setQueueLimits(request.params.name, {
         ...(maxConcurrency !== undefined ? { maxConcurrency } : {}),
         ...(rateLimit !== undefined ? { rateLimit } : {}),
+        ...(costLimit !== undefined ? { costLimit } : {}),
       });
     },
   );

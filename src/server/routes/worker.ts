@@ -217,7 +217,8 @@ export const workerRoutes: RoutePlugin = async (app, context) => {
     async (request) => {
       requireScope(request.principal, 'worker');
       const ref: AttemptRef = { taskId: request.params.id, attemptToken: request.body.attemptToken };
-      return onAttempt(ref.taskId, () => attempts.complete(ref, request.body.result ?? null));
+      const { reportedCost } = request.body;
+      return onAttempt(ref.taskId, () => attempts.complete(ref, request.body.result ?? null, { reportedCost }));
     },
   );
 
@@ -238,11 +239,11 @@ export const workerRoutes: RoutePlugin = async (app, context) => {
     },
     async (request) => {
       requireScope(request.principal, 'worker');
-      const { attemptToken, error } = request.body;
+      const { attemptToken, error, reportedCost } = request.body;
       const ref: AttemptRef = { taskId: request.params.id, attemptToken };
       const taskError: TaskError = { ...error, retryable: error.retryable ?? true };
       // A fail while a cancel is requested ends `cancelled`: the engine's rule, shared with in-process workers.
-      return onAttempt(ref.taskId, () => attempts.fail(ref, taskError));
+      return onAttempt(ref.taskId, () => attempts.fail(ref, taskError, { reportedCost }));
     },
   );
 

@@ -4,11 +4,11 @@
 // published under its `title` in components.schemas (openapi.ts replaces them by $ref wherever a route embeds them).
 import { HealthStatus, Problem } from './common.ts';
 import { Checkpoint, CheckpointInfo, CheckpointList, DeriveRequest, RecoverRequest, SignalRequest, SignalResult } from './durable.ts';
-import { QueueCounts, QueueLimits, QueueList, QueueSettings, RedriveResult } from './queues.ts';
+import { CostLimit, HeldBack, QueueCounts, QueueLimits, QueueList, QueueSettings, QueueView, RedriveResult } from './queues.ts';
 import { Schedule, ScheduleInput, ScheduleList } from './schedules.ts';
 import {
   Backoff, BackoffInput, BatchRequest, BatchResponse, CancelRequest, EventList, FollowToken, FollowTokenRequest, Progress,
-  Task, TaskError, TaskEvent, TaskList, TaskResult, TaskSpec, TaskStatus, WaitingFor,
+  Task, TaskError, TaskEvent, TaskList, TaskResult, TaskSpec, TaskStatus, Throttle, WaitingFor,
 } from './tasks.ts';
 import { PublishRequest, PublishResponse, Subscription, SubscriptionInput, SubscriptionList } from './topics.ts';
 import { TypeSettings, TypeSettingsInput, TypeSettingsList } from './types.ts';
@@ -35,4 +35,6 @@ export const NAMED_SCHEMAS: readonly { title: string }[] = [
   // the admin routes
   PublishRequest, PublishResponse, SubscriptionInput, Subscription, SubscriptionList, ScheduleInput, Schedule,
   ScheduleList, QueueLimits, QueueSettings, TypeSettingsInput, TypeSettings, TypeSettingsList, RedriveResult,
+  // flow control
+  Throttle, CostLimit, HeldBack, QueueView,
 ];

@@ -42,6 +42,52 @@ export const RateLimit = {
   },
 } as const;
 
+/** A cost-weighted rate limit; the core checks the ranges (core/validate.ts checkCostLimit) and names the field. */
+export const CostLimit = {
+  title: 'CostLimit',
+  description:
+    'A task starts only when the costs started in the last `periodMs` plus its own fit in `budget` (a task without a ' +
+    'cost counts 1; one costing more than the budget starts alone in an empty window). `perKey`: a budget per ' +
+    'concurrencyKey (the owner over HTTP). docs/queues.md, "Cost limits".',
+  type: 'object',
+  additionalProperties: false,
+  required: ['budget', 'periodMs'],
+  properties: {
+    budget: { type: 'integer', description: 'Units per window, 1..2147483647.' },
+    periodMs: { type: 'integer', description: 'The window, ms (1..86400000: one day).' },
+    perKey: { type: 'boolean', description: 'Default false: one budget for the whole queue (or type).' },
+  },
+} as const;
+
+const NullableCostLimit = { anyOf: [CostLimit, { type: 'null' }] } as const;
+
+export const HeldBack = {
+  title: 'HeldBack',
+  description: 'Queued tasks of one key that flow control holds back now.',
+  type: 'object',
+  required: ['key', 'reason', 'tasks'],
+  properties: {
+    key: { type: 'string', description: 'The throttle key; for a cost limit, the concurrencyKey (perKey) or the queue or type name.' },
+    reason: { enum: ['debounce', 'singleton', 'throttled', 'over-budget'] },
+    tasks: { type: 'integer', minimum: 0 },
+  },
+} as const;
+
+/** One queue: its counts, and (admin only: keys span tenants) what flow control holds back. */
+export const QueueView = {
+  title: 'QueueView',
+  type: 'object',
+  required: ['queue', 'counts'],
+  properties: {
+    ...QueueCounts.properties,
+    heldBack: {
+      type: 'array',
+      items: HeldBack,
+      description: 'Admin callers only: what flow control holds back now, per key and reason, most tasks first.',
+    },
+  },
+} as const;
+
 export const QueueLimits = {
   title: 'QueueLimits',
   description: 'Give one or both; null removes a limit, an absent field keeps it as it is.',
@@ -50,6 +96,7 @@ export const QueueLimits = {
   properties: {
     maxConcurrency: { ...int32(1), type: ['integer', 'null'], description: 'At most this many tasks of the queue running at once, anywhere.' },
     rateLimit: { ...RateLimit, description: 'At most `count` starts in any window of `intervalMs`; null removes it.' },
+    costLimit: NullableCostLimit,
   },
 } as const;
 
@@ -62,6 +109,7 @@ export const QueueSettings = {
     paused: { type: 'boolean' },
     maxConcurrency: { type: ['integer', 'null'] },
     rateLimit: RateLimit,
+    costLimit: NullableCostLimit,
     updatedAt: epochMs('Epoch ms.'),
   },
 } as const;

@@ -2,7 +2,7 @@
 // results and follow tokens. Ranges the core enforces (core/validate.ts) are described here rather than repeated, so
 // the core stays the single owner of the task model's rules.
 import { MAX_INT32 } from '../../core/input-rules.ts';
-import { MAX_PRIORITY } from '../../core/validate.ts';
+import { MAX_FLOW_PERIOD_MS, MAX_PRIORITY } from '../../core/validate.ts';
 import { TASK_EVENT_KINDS, TASK_STATUSES } from '../../core/task.ts';
 import { anyJson, epochMs, int32, NAME_DESCRIPTION, nonEmptyString, nullableEpochMs } from './common.ts';
 import { type BodyOf, headersPart, textPart } from './provider.ts';
@@ -34,6 +34,22 @@ const Tags = {
   description: 'String labels (at most 64); list tasks by one with `?tag=key:value`.',
 } as const;
 
+/** A per-key throttle; the core checks the ranges (core/validate.ts checkThrottle) and names the field it refuses. */
+export const Throttle = {
+  title: 'Throttle',
+  description:
+    'At most `limit` tasks with this `key` (per owner) start in any sliding window of `periodMs`; the others wait, in ' +
+    'claim order (docs/queues.md, "Throttle").',
+  type: 'object',
+  additionalProperties: false,
+  required: ['key', 'limit', 'periodMs'],
+  properties: {
+    key: { type: 'string', description: '1-200 characters.' },
+    limit: { type: 'integer', description: `Starts per window, 1..${MAX_INT32}.` },
+    periodMs: { type: 'integer', description: `The window, ms (1..${MAX_FLOW_PERIOD_MS}: one day).` },
+  },
+} as const;
+
 export const TaskSpec = {
   title: 'TaskSpec',
   description: 'A task to create. Only `type` is required.',
@@ -63,6 +79,13 @@ export const TaskSpec = {
         'heartbeat answer says `softTimeLimitExceeded`) and may still return its result; null for none.',
     },
     tags: Tags,
+    throttle: { anyOf: [Throttle, { type: 'null' }] },
+    cost: {
+      type: ['integer', 'null'],
+      description:
+        `What the task uses of a queue's or type's cost limit (0..${MAX_INT32}, e.g. expected tokens); absent: 1 where a ` +
+        'cost limit applies. The handler may report the actual cost (ctx.reportCost).',
+    },
     parentId: { type: 'string', description: 'The task this one derives from.' },
     idempotencyKey: {
       type: 'string',
@@ -167,7 +190,7 @@ export const Task = {
     'id', 'queue', 'type', 'payload', 'status', 'priority', 'runAt', 'attempts', 'maxAttempts', 'backoff', 'timeoutMs',
     'softTimeoutMs', 'idempotencyKey', 'tags', 'owner', 'parentId', 'concurrencyKey', 'traceparent', 'progress', 'result', 'error',
     'cancelRequested', 'lastEventSeq', 'createdAt', 'updatedAt', 'startedAt', 'completedAt', 'checkpointVersion',
-    'waitingFor',
+    'waitingFor', 'throttle', 'cost', 'reportedCost',
   ],
   properties: {
     id: { type: 'string', description: 'UUIDv7: ids sort in creation order.' },
@@ -187,6 +210,9 @@ export const Task = {
     owner: { type: ['string', 'null'] },
     parentId: { type: ['string', 'null'] },
     concurrencyKey: { type: ['string', 'null'] },
+    throttle: { anyOf: [Throttle, { type: 'null' }] },
+    cost: { type: ['integer', 'null'], description: 'The declared cost; null: 1 where a cost limit applies.' },
+    reportedCost: { type: ['integer', 'null'], description: 'The cost the handler reported at its last finish (ctx.reportCost); null: none.' },
     traceparent: { type: ['string', 'null'] },
     progress: { anyOf: [Progress, { type: 'null' }] },
     result: anyJson('What the handler returned (any JSON value); null until completed.'),

@@ -2,8 +2,22 @@
 import { MAX_TIMEOUT_MS } from '../../core/validate.ts';
 import { epochMs, nonEmptyString } from './common.ts';
 import { json, textPart } from './provider.ts';
-import { RateLimit } from './queues.ts';
+import { CostLimit, RateLimit } from './queues.ts';
 import { BackoffInput } from './tasks.ts';
+
+const TypeCostLimit = {
+  anyOf: [CostLimit, { type: 'null' }],
+  description: "A cost limit over this type's starts, across every queue and process; null or absent: none.",
+} as const;
+
+const ThrottleDefault = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  required: ['limit', 'periodMs'],
+  description:
+    "The type's default throttle; without `key`, each task's concurrencyKey (the owner over HTTP), else the type name.",
+  properties: { key: { type: 'string' }, limit: { type: 'integer' }, periodMs: { type: 'integer' } },
+} as const;
 
 const TypeRateLimit = {
   ...RateLimit,
@@ -22,6 +36,7 @@ export const TypeDefaults = {
     timeoutMs: { type: ['integer', 'null'], minimum: 1, maximum: MAX_TIMEOUT_MS },
     softTimeoutMs: { type: ['integer', 'null'], minimum: 1, maximum: MAX_TIMEOUT_MS, description: 'Less than timeoutMs when both are set.' },
     queue: { type: 'string' },
+    throttle: ThrottleDefault,
   },
 } as const;
 
@@ -32,6 +47,7 @@ export const TypeSettingsInput = {
   properties: {
     defaults: TypeDefaults,
     rateLimit: TypeRateLimit,
+    costLimit: TypeCostLimit,
     payloadSchema: json({
       type: ['object', 'boolean', 'null'],
       description: 'JSON Schema every payload of this type must match (submits that do not get a 400 naming the field); null: any JSON.',
@@ -48,6 +64,7 @@ export const TypeSettings = {
     defaults: TypeDefaults,
     payloadSchema: { type: ['object', 'boolean', 'null'] },
     rateLimit: TypeRateLimit,
+    costLimit: TypeCostLimit,
     updatedAt: epochMs('Epoch ms.'),
   },
 } as const;

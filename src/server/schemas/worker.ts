@@ -1,5 +1,6 @@
 // Schemas of the worker protocol (routes/worker.ts): workers in any language over plain HTTP claim tasks, report on
 // each attempt and announce themselves.
+import { MAX_COST } from '../../core/validate.ts';
 import { anyJson, epochMs, int32, nonEmptyString, nullableEpochMs } from './common.ts';
 import { Task, TaskError, TaskSpec, TaskStatus } from './tasks.ts';
 import { Checkpoint } from './durable.ts';
@@ -99,12 +100,22 @@ export const OutputRequest = {
   properties: { attemptToken, chunk: { type: 'string', description: 'A piece of partial output, streamed to followers as an `output` event.' } },
 } as const;
 
+/** What the handler reported it cost (ctx.reportCost), sent with its outcome. */
+const reportedCost = {
+  type: 'integer',
+  minimum: 0,
+  maximum: MAX_COST,
+  description:
+    'What the attempt actually cost, in the units of its cost limit (ctx.reportCost): replaces the declared cost in ' +
+    'the cost windows, so the next starts reflect what was used. Omit when not reported.',
+} as const;
+
 export const CompleteRequest = {
   title: 'CompleteRequest',
   type: 'object',
   additionalProperties: false,
   required: ['attemptToken'],
-  properties: { attemptToken, result: anyJson('Any JSON value; default null.') },
+  properties: { attemptToken, result: anyJson('Any JSON value; default null.'), reportedCost },
 } as const;
 
 export const FailRequest = {
@@ -114,6 +125,7 @@ export const FailRequest = {
   required: ['attemptToken', 'error'],
   properties: {
     attemptToken,
+    reportedCost,
     error: {
       type: 'object',
       additionalProperties: false,

@@ -95,6 +95,10 @@ export function newTaskParams(tasks: readonly NewTask[]): unknown[] {
     tags.json(),
     arrayLiteral(tagsRefs),
     column((t) => t.softTimeoutMs),
+    column((t) => t.throttle?.key ?? null),
+    column((t) => t.throttle?.limit ?? null),
+    column((t) => t.throttle?.periodMs ?? null),
+    column((t) => t.cost),
   ];
 }
 
@@ -132,6 +136,8 @@ export function finishParams(requests: readonly FinishRequest[], now: number): {
     arrayLiteral(refunds),
     arrayLiteral(onlyIfExpired),
   ];
+  // Only batches with a reported cost (flow control) take $9, with the statements made for it (finishWithCosts).
+  if (requests.some((r) => r.reportedCost !== undefined)) params.push(arrayLiteral(requests.map((r) => r.reportedCost ?? null)));
   return { params, values };
 }
 

@@ -22,6 +22,7 @@ import { byClaimOrder } from '../claim-order.ts';
 import { type CountRow, cappedCounts, countsByQueue, pageOf } from '../counts.ts';
 import { groupByAttempt, groupEvents } from '../attempt-events.ts';
 import { Notifier, type ResyncListener } from '../notifier/notifier.ts';
+import { heldBackOf } from '../flow-limits.ts';
 import type {
   ApiKey,
   AppendResult,
@@ -37,6 +38,7 @@ import type {
   ExpiredLease,
   FinishRequest,
   FinishResult,
+  HeldBack,
   LeaseState,
   NoticeListener,
   QueueCounts,
@@ -95,6 +97,7 @@ import {
   toNumberOrNull,
 } from './rows.ts';
 import { PostgresSettings } from './settings.ts';
+import { PostgresFlow } from './flow-limits.ts';
 import { buildSql, type PostgresSql, type Statement } from './sql.ts';
 
 export type { PostgresStoreOptions, Queryable } from './pool.ts';
@@ -111,6 +114,7 @@ export class PostgresStore implements Store {
   readonly #notifier: Notifier;
   readonly #publisher: Publisher;
   readonly #settings: PostgresSettings;
+  readonly #flow: PostgresFlow;
   /** What durable-store.ts and refusal.ts use: the pool, the statements, and #announce. */
   readonly #db: durable.DurableDb;
   #closed = false;
@@ -131,6 +135,7 @@ export class PostgresStore implements Store {
     this.#publisher = new Publisher(this.#pool, this.#sql, this.#origin);
     const announce = (notices: readonly StoreNotice[]) => this.#announce(notices);
     this.#settings = new PostgresSettings(this.#pool, this.#sql, announce);
+    this.#flow = new PostgresFlow(this.#pool, this.#sql, () => this.#notifier.emit(readyNotice(null)));
     this.#db = { pool: this.#pool, sql: this.#sql, announce };
   }
 
@@ -176,6 +181,7 @@ export class PostgresStore implements Store {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#flow.close();
     // What was committed before close() gets announced to other processes.
     await this.#publisher.idle();
     this.#pool.stop();
@@ -290,7 +296,10 @@ export class PostgresStore implements Store {
       ? await this.#pool.transaction(async (client) => {
           await this.#query(this.#sql.claimLimitedLock, [request.queues], client);
           await this.#query(this.#sql.claimLimitedTypeLock, [types], client);
-          return this.#query<TaskRowWithToken>(this.#sql.claimLimited, params, client);
+          // Flow control (sql/flow-limits.ts) counts its windows under one lock, taken only when it may apply.
+          const flowLocked = (await this.#query(this.#sql.claimFlowLock, [], client)).length > 0;
+          const first = await this.#query<TaskRowWithToken>(this.#sql.claimLimited, [...params, flowLocked, request.max], client);
+          return flowLocked ? this.#flow.claimMore(client, request, types, first) : first;
         })
       : attempt.filter((row): row is GatedClaimRow & TaskRowWithToken => row.id !== null);
     const leaseExpiresAt = now + request.leaseMs;
@@ -365,7 +374,9 @@ export class PostgresStore implements Store {
   async finish(requests: readonly FinishRequest[], now: number): Promise<FinishResult[]> {
     if (requests.length === 0) return [];
     const { params, values } = finishParams(requests, now);
-    const rows = await this.#finishStatement(this.#sql.finish, params);
+    // A batch with a reported cost (flow control) takes the statements that also store it, in the same statement.
+    const costs = requests.some((r) => r.reportedCost !== undefined);
+    const rows = await this.#finishStatement(costs ? this.#sql.finishWithCosts : this.#sql.finish, params);
     const finished = new Map(rows.map((r) => [r.ord - 1, r]));
 
     const refused = requests.flatMap((request, ord) => (finished.has(ord) ? [] : [{ request, ord }]));
@@ -377,7 +388,9 @@ export class PostgresStore implements Store {
       // Children of a wait are left to finishChildren, which also wakes their parents: only they pay for it.
       const children = refused.filter((r) => existing.get(r.request.ref.taskId) === true);
       if (children.length > 0) {
-        const childRows = await this.#finishStatement(this.#sql.finishChildren, finishParams(children.map((c) => c.request), now).params);
+        const childParams = finishParams(children.map((c) => c.request), now).params;
+        const statement = childParams.length > 8 ? this.#sql.finishChildrenWithCosts : this.#sql.finishChildren;
+        const childRows = await this.#finishStatement(statement, childParams);
         for (const row of childRows) finished.set(children[row.ord - 1].ord, row);
         parentEvents = childRows[0]?.parent_events ?? [];
       }
@@ -483,6 +496,9 @@ export class PostgresStore implements Store {
 
   listQueueSettings(): Promise<QueueSettings[]> {
     return this.#settings.listQueueSettings();
+  }
+  heldBack(queue: string): Promise<HeldBack[]> {
+    return heldBackOf(queue, this.#flow, Date.now());
   }
   updateQueueSettings(name: string, patch: QueueSettingsPatch, now: number): Promise<QueueSettings> {
     return this.#settings.updateQueueSettings(name, patch, now);

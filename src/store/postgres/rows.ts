@@ -6,6 +6,7 @@ import type {
   Checkpoint,
   CheckpointInfo,
   ChildOutcome,
+  CostLimit,
   FinishedTask,
   QueueSettings,
   Schedule,
@@ -33,6 +34,11 @@ export interface TaskRow {
   backoff: BackoffPolicy;
   timeout_ms: number | null;
   soft_timeout_ms: number | null;
+  throttle_key?: string | null;
+  throttle_limit?: number | null;
+  throttle_period_ms?: number | null;
+  cost?: number | null;
+  reported_cost?: number | null;
   idempotency_key: string | null;
   tags: Record<string, string>;
   owner: string | null;
@@ -144,6 +150,9 @@ export interface QueueRow {
   rate_count: number | null;
   rate_interval_ms: number | null;
   updated_at: Int8;
+  cost_budget?: number | null;
+  cost_period_ms?: number | null;
+  cost_per_key?: boolean | null;
 }
 
 export interface TypeSettingsRow {
@@ -153,6 +162,9 @@ export interface TypeSettingsRow {
   updated_at: Int8;
   rate_count: number | null;
   rate_interval_ms: number | null;
+  cost_budget?: number | null;
+  cost_period_ms?: number | null;
+  cost_per_key?: boolean | null;
 }
 
 export interface SubscriptionRow {
@@ -262,6 +274,12 @@ export function rowToTask(r: TaskRow): Task {
     owner: r.owner,
     parentId: r.parent_id,
     concurrencyKey: r.concurrency_key,
+    throttle:
+      r.throttle_key === null || r.throttle_key === undefined
+        ? null
+        : { key: r.throttle_key, limit: r.throttle_limit as number, periodMs: r.throttle_period_ms as number },
+    cost: r.cost ?? null,
+    reportedCost: r.reported_cost ?? null,
     traceparent: r.traceparent,
     progress: r.progress,
     result: r.result ?? null,
@@ -293,8 +311,15 @@ export function rowToQueueSettings(r: QueueRow): QueueSettings {
     maxConcurrency: r.max_concurrency,
     rateLimit: r.rate_count === null || r.rate_interval_ms === null ? null : { count: r.rate_count, intervalMs: r.rate_interval_ms },
     maxPerKey: r.max_per_key,
+    costLimit: costLimitOf(r),
     updatedAt: toNumber(r.updated_at),
   };
+}
+
+/** A queue's or type's cost limit columns; null when unset (or in rows read before them). */
+export function costLimitOf(r: { cost_budget?: number | null; cost_period_ms?: number | null; cost_per_key?: boolean | null }): CostLimit | null {
+  if (r.cost_budget === null || r.cost_budget === undefined) return null;
+  return { budget: r.cost_budget, periodMs: r.cost_period_ms as number, perKey: r.cost_per_key === true };
 }
 
 export function rowToTypeSettings(r: TypeSettingsRow): TypeSettings {
@@ -304,6 +329,7 @@ export function rowToTypeSettings(r: TypeSettingsRow): TypeSettings {
     payloadSchema: r.payload_schema ?? null,
     // Present only when set, as the contract allows: settings stored before rate limits read back unchanged.
     ...(r.rate_count === null || r.rate_interval_ms === null ? {} : { rateLimit: { count: r.rate_count, intervalMs: r.rate_interval_ms } }),
+    ...(r.cost_budget === null || r.cost_budget === undefined ? {} : { costLimit: costLimitOf(r) }),
     updatedAt: toNumber(r.updated_at),
   };
 }

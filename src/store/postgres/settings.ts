@@ -57,6 +57,10 @@ export class PostgresSettings {
       now,
       patch.maxPerKey !== undefined,
       patch.maxPerKey ?? null,
+      patch.costLimit !== undefined,
+      patch.costLimit?.budget ?? null,
+      patch.costLimit?.periodMs ?? null,
+      patch.costLimit ? patch.costLimit.perKey : null,
     ]);
     this.#announce(queueSettingsNotices(name, patch));
     return rowToQueueSettings(row);
@@ -74,6 +78,9 @@ export class PostgresSettings {
       settings.updatedAt,
       settings.rateLimit?.count ?? null,
       settings.rateLimit?.intervalMs ?? null,
+      settings.costLimit?.budget ?? null,
+      settings.costLimit?.periodMs ?? null,
+      settings.costLimit ? settings.costLimit.perKey : null,
     ]);
     return settings;
   }

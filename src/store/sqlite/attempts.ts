@@ -4,7 +4,7 @@
 // and events are decided in ../transitions.ts, the batching of events in ../attempt-events.ts.
 import type { Json, TaskStatus } from '../../core/task.ts';
 import { type AttemptEventGroup, groupByAttempt, groupEvents } from '../attempt-events.ts';
-import type { AppendResult, AttemptEventInput, AttemptOutcome, FinishRequest, FinishResult } from '../store.ts';
+import type { AppendResult, AttemptEventInput, FinishRequest, FinishResult } from '../store.ts';
 import {
   childFinishedEvent,
   eventNotice,
@@ -54,11 +54,14 @@ export function appendAttemptEvents(c: SqliteConnection, inputs: readonly Attemp
   return results;
 }
 
-export function finish(c: SqliteConnection, requests: readonly FinishRequest[], now: number): FinishResult[] {
+/** Stores a cost an attempt reported (ctx.reportCost), inside the finish's transaction (sqlite/flow-limits.ts). */
+export type ReportCost = (taskId: string, startedAt: number | null, cost: number) => void;
+
+export function finish(c: SqliteConnection, requests: readonly FinishRequest[], now: number, reportCost: ReportCost): FinishResult[] {
   const results: FinishResult[] = new Array(requests.length);
   const completions = plainCompletions(requests);
-  if (completions.length > 1) completeMany(c, requests, completions, now, results);
-  for (const [i, request] of requests.entries()) results[i] ??= finishOne(c, request, now);
+  if (completions.length > 1) completeMany(c, requests, completions, now, results, reportCost);
+  for (const [i, request] of requests.entries()) results[i] ??= finishOne(c, request, now, reportCost);
   return results;
 }
 
@@ -77,7 +80,14 @@ function plainCompletions(requests: readonly FinishRequest[]): number[] {
 }
 
 /** The plain completions of a batch in one statement; those it did not apply are left for finishOne to refuse. */
-function completeMany(c: SqliteConnection, requests: readonly FinishRequest[], places: number[], now: number, into: FinishResult[]): void {
+function completeMany(
+  c: SqliteConnection,
+  requests: readonly FinishRequest[],
+  places: number[],
+  now: number,
+  into: FinishResult[],
+  reportCost: ReportCost,
+): void {
   const byId = new Map(places.map((i) => [requests[i].ref.taskId, i]));
   const items = places.map((i) => {
     const { ref, outcome } = requests[i];
@@ -85,11 +95,12 @@ function completeMany(c: SqliteConnection, requests: readonly FinishRequest[], p
   });
   for (const row of c.all(SQL.completeMany, now, JSON.stringify(items))) {
     const place = byId.get(row.id as string) as number;
-    into[place] = finished(c, row, requests[place].outcome, now);
+    into[place] = finished(c, row, requests[place], now, reportCost);
   }
 }
 
-function finishOne(c: SqliteConnection, { ref, outcome, onlyIfLeaseExpired }: FinishRequest, now: number): FinishResult {
+function finishOne(c: SqliteConnection, request: FinishRequest, now: number, reportCost: ReportCost): FinishResult {
+  const { ref, outcome, onlyIfLeaseExpired } = request;
   const error = finishError(outcome);
   const row = c.get(
     SQL.finish,
@@ -106,12 +117,13 @@ function finishOne(c: SqliteConnection, { ref, outcome, onlyIfLeaseExpired }: Fi
     now,
   );
   if (!row) return { ok: false, error: refusal(c, ref.taskId) };
-  return finished(c, row, outcome, now);
+  return finished(c, row, request, now, reportCost);
 }
 
 /** What follows a finish the store applied: its event, and a waiting parent told of its child. */
-function finished(c: SqliteConnection, row: Row, outcome: AttemptOutcome, now: number): FinishResult {
+function finished(c: SqliteConnection, row: Row, { outcome, reportedCost }: FinishRequest, now: number, reportCost: ReportCost): FinishResult {
   const task = rowToFinished(row);
+  if (reportedCost !== undefined) reportCost(task.id, task.startedAt, reportedCost);
   finishedNotices(task, outcome, finishValue(outcome), task.attempts, now, c);
   // Only a child of a wait touches its parent: every other task pays nothing more.
   if (row.child_key !== null && outcome.status !== 'retry') childFinished(c, row, task.status, now);

@@ -17,6 +17,7 @@ export function newTaskParams(t: NewTask, parentId = t.parentId, idempotencyKey 
     t.id, t.queue, t.type, JSON.stringify(t.payload), t.status, t.priority, t.runAt, t.maxAttempts,
     JSON.stringify(t.backoff), t.timeoutMs, idempotencyKey, JSON.stringify(t.tags), t.owner, parentId,
     t.concurrencyKey, t.traceparent, t.createdAt, t.createdAt, t.softTimeoutMs,
+    t.throttle?.key ?? null, t.throttle?.limit ?? null, t.throttle?.periodMs ?? null, t.cost,
   ];
 }
 
@@ -43,6 +44,7 @@ export function rowToTask(r: Row): Task {
     owner: r.owner as string | null,
     parentId: r.parent_id as string | null,
     concurrencyKey: r.concurrency_key as string | null,
+    ...flowColumns(r),
     traceparent: r.traceparent as string | null,
     progress: parseJson<Progress | null>(r.progress, null),
     result: parseJson<Json>(r.result, null),
@@ -99,6 +101,18 @@ export function rowToFinished(row: Row): FinishedTask {
     runAt: row.run_at as number,
     startedAt: row.started_at as number | null,
     lastEventSeq: row.event_seq as number,
+  };
+}
+
+/** A task's flow control fields (null in rows stored before them). */
+export function flowColumns(r: Row): Pick<Task, 'throttle' | 'cost' | 'reportedCost'> {
+  return {
+    throttle:
+      r.throttle_key === null || r.throttle_key === undefined
+        ? null
+        : { key: r.throttle_key as string, limit: r.throttle_limit as number, periodMs: r.throttle_period_ms as number },
+    cost: (r.cost as number | null | undefined) ?? null,
+    reportedCost: (r.reported_cost as number | null | undefined) ?? null,
   };
 }
 

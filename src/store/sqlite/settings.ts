@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { Json } from '../../core/task.ts';
 import type {
   ApiKey,
+  CostLimit,
   QueueSettings,
   QueueSettingsPatch,
   Schedule,
@@ -22,8 +23,15 @@ const rowToQueue = (r: Row): QueueSettings => ({
   maxConcurrency: r.max_concurrency as number | null,
   rateLimit: r.rate_count === null ? null : { count: r.rate_count as number, intervalMs: r.rate_interval_ms as number },
   maxPerKey: (r.max_per_key as number | null) ?? null,
+  costLimit: costLimitOf(r),
   updatedAt: r.updated_at as number,
 });
+
+/** A queue's or type's cost limit columns; null when unset (or in rows stored before them). */
+function costLimitOf(r: Row): CostLimit | null {
+  if (r.cost_budget === null || r.cost_budget === undefined) return null;
+  return { budget: r.cost_budget as number, periodMs: r.cost_period_ms as number, perKey: r.cost_per_key === 1 };
+}
 
 const rowToType = (r: Row): TypeSettings => ({
   type: r.type as string,
@@ -31,6 +39,7 @@ const rowToType = (r: Row): TypeSettings => ({
   payloadSchema: parseJson<Json | null>(r.payload_schema, null),
   // Present only when set, as the contract allows: settings stored before rate limits read back unchanged.
   ...(r.rate_count === null || r.rate_count === undefined ? {} : { rateLimit: { count: r.rate_count as number, intervalMs: r.rate_interval_ms as number } }),
+  ...(r.cost_budget === null || r.cost_budget === undefined ? {} : { costLimit: costLimitOf(r) }),
   updatedAt: r.updated_at as number,
 });
 
@@ -95,9 +104,13 @@ export class SqliteSettings {
   async updateQueueSettings(name: string, patch: QueueSettingsPatch, now: number): Promise<QueueSettings> {
     return this.#c.write(() => {
       const current = this.#c.get(SQL.getQueue, name);
-      const base = current ? rowToQueue(current) : { paused: false, maxConcurrency: null, rateLimit: null, maxPerKey: null };
+      const base = current ? rowToQueue(current) : { paused: false, maxConcurrency: null, rateLimit: null, maxPerKey: null, costLimit: null };
       const next = { ...base, ...patch };
-      this.#c.run(SQL.upsertQueue, name, next.paused ? 1 : 0, next.maxConcurrency, next.rateLimit?.count ?? null, next.rateLimit?.intervalMs ?? null, next.maxPerKey, now);
+      const cost = next.costLimit ?? null;
+      this.#c.run(
+        SQL.upsertQueue, name, next.paused ? 1 : 0, next.maxConcurrency, next.rateLimit?.count ?? null, next.rateLimit?.intervalMs ?? null,
+        next.maxPerKey, now, cost?.budget ?? null, cost?.periodMs ?? null, cost ? (cost.perKey ? 1 : 0) : null,
+      );
       for (const notice of queueSettingsNotices(name, patch)) this.#c.push(notice);
       return rowToQueue(this.#c.get(SQL.getQueue, name)!);
     });
@@ -117,6 +130,9 @@ export class SqliteSettings {
         settings.updatedAt,
         settings.rateLimit?.count ?? null,
         settings.rateLimit?.intervalMs ?? null,
+        settings.costLimit?.budget ?? null,
+        settings.costLimit?.periodMs ?? null,
+        settings.costLimit ? (settings.costLimit.perKey ? 1 : 0) : null,
       ),
     );
     return settings;

@@ -128,6 +128,25 @@ export const MIGRATIONS: readonly string[] = [
   `-- Fixed-interval schedules (every_ms; cron is then '') and workers known only from their claims (registered 0).
    ALTER TABLE schedules ADD COLUMN every_ms INTEGER;
    ALTER TABLE workers ADD COLUMN registered INTEGER NOT NULL DEFAULT 1;`,
+  `-- Flow control (store/flow-limits.ts): per-key throttles and cost limits. flow_starts holds the starts of flow-controlled
+   -- tasks in their windows (until = at + periodMs); cost is null for a throttle's row.
+   ALTER TABLE tasks ADD COLUMN throttle_key TEXT;
+   ALTER TABLE tasks ADD COLUMN throttle_limit INTEGER;
+   ALTER TABLE tasks ADD COLUMN throttle_period_ms INTEGER;
+   ALTER TABLE tasks ADD COLUMN cost INTEGER;
+   ALTER TABLE tasks ADD COLUMN reported_cost INTEGER;
+   ALTER TABLE queues ADD COLUMN cost_budget INTEGER;
+   ALTER TABLE queues ADD COLUMN cost_period_ms INTEGER;
+   ALTER TABLE queues ADD COLUMN cost_per_key INTEGER;
+   ALTER TABLE task_types ADD COLUMN cost_budget INTEGER;
+   ALTER TABLE task_types ADD COLUMN cost_period_ms INTEGER;
+   ALTER TABLE task_types ADD COLUMN cost_per_key INTEGER;
+   CREATE TABLE flow_starts (scope TEXT NOT NULL, at INTEGER NOT NULL, until INTEGER NOT NULL, task_id TEXT NOT NULL, cost INTEGER);
+   CREATE INDEX flow_starts_scope ON flow_starts (scope, until);
+   CREATE INDEX flow_starts_until ON flow_starts (until);
+   CREATE INDEX flow_starts_task ON flow_starts (task_id, at);
+   -- Queued throttled tasks only: the claim's probe (is any throttled task ready?) and heldBack's groups.
+   CREATE INDEX tasks_throttled ON tasks (queue, owner, throttle_key) WHERE status = 'queued' AND throttle_key IS NOT NULL;`,
 ];
 
 /**
@@ -172,8 +191,8 @@ export const SQL = {
 
   insertTask: `INSERT INTO tasks (id, queue, type, payload, status, priority, run_at, max_attempts, backoff, timeout_ms,
       idempotency_key, tags, owner, parent_id, concurrency_key, traceparent, event_seq, created_at, updated_at,
-      soft_timeout_ms)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
+      soft_timeout_ms, throttle_key, throttle_limit, throttle_period_ms, cost)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT DO NOTHING`,
   taskByIdempotencyKey: `SELECT * FROM tasks WHERE coalesce(owner, '') = ? AND idempotency_key = ?`,
   insertEvents: `INSERT INTO task_events (task_id, seq, kind, data, at)
@@ -346,8 +365,8 @@ export const SQL = {
   childrenOfWait: `SELECT id, status, result, error FROM tasks WHERE parent_id = ? AND child_key = ? ORDER BY child_index`,
   insertChild: `INSERT INTO tasks (id, queue, type, payload, status, priority, run_at, max_attempts, backoff, timeout_ms,
       idempotency_key, tags, owner, parent_id, concurrency_key, traceparent, event_seq, created_at, updated_at,
-      soft_timeout_ms, child_key, child_index)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)`,
+      soft_timeout_ms, throttle_key, throttle_limit, throttle_period_ms, cost, child_key, child_index)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   /** Ends the attempt by suspending: no lease, no token, the attempt given back (it did not fail). */
   suspend: `UPDATE tasks SET status = 'waiting', attempts = attempts - 1, attempt_token = NULL, lease_until = NULL,
       wait_kind = ?, wait_name = ?, wake_at = ?, children_pending = ?, children_total = ?, updated_at = ?,
@@ -379,15 +398,19 @@ export const SQL = {
 
   listQueues: `SELECT * FROM queues ORDER BY name`,
   getQueue: `SELECT * FROM queues WHERE name = ?`,
-  upsertQueue: `INSERT INTO queues (name, paused, max_concurrency, rate_count, rate_interval_ms, max_per_key, updated_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET paused = excluded.paused,
+  upsertQueue: `INSERT INTO queues (name, paused, max_concurrency, rate_count, rate_interval_ms, max_per_key, updated_at,
+      cost_budget, cost_period_ms, cost_per_key)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET paused = excluded.paused,
       max_concurrency = excluded.max_concurrency, rate_count = excluded.rate_count,
-      rate_interval_ms = excluded.rate_interval_ms, max_per_key = excluded.max_per_key, updated_at = excluded.updated_at`,
+      rate_interval_ms = excluded.rate_interval_ms, max_per_key = excluded.max_per_key, updated_at = excluded.updated_at,
+      cost_budget = excluded.cost_budget, cost_period_ms = excluded.cost_period_ms, cost_per_key = excluded.cost_per_key`,
   listTypes: `SELECT * FROM task_types ORDER BY type`,
-  upsertType: `INSERT INTO task_types (type, defaults, payload_schema, updated_at, rate_count, rate_interval_ms)
-    VALUES (?, ?, ?, ?, ?, ?)
+  upsertType: `INSERT INTO task_types (type, defaults, payload_schema, updated_at, rate_count, rate_interval_ms,
+      cost_budget, cost_period_ms, cost_per_key)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (type) DO UPDATE SET defaults = excluded.defaults, payload_schema = excluded.payload_schema,
-      updated_at = excluded.updated_at, rate_count = excluded.rate_count, rate_interval_ms = excluded.rate_interval_ms`,
+      updated_at = excluded.updated_at, rate_count = excluded.rate_count, rate_interval_ms = excluded.rate_interval_ms,
+      cost_budget = excluded.cost_budget, cost_period_ms = excluded.cost_period_ms, cost_per_key = excluded.cost_per_key`,
   deleteType: `DELETE FROM task_types WHERE type = ?`,
   listSubscriptions: `SELECT * FROM subscriptions ORDER BY name`,
   getSubscription: `SELECT * FROM subscriptions WHERE name = ?`,

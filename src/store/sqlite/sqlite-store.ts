@@ -25,6 +25,7 @@ import type {
   ExpiredLease,
   FinishRequest,
   FinishResult,
+  HeldBack,
   LeaseState,
   NoticeListener,
   QueueCounts,
@@ -46,6 +47,7 @@ import type {
 } from '../store.ts';
 import { type Candidate, chooseCandidates, freeSlotsPerKey, queueRoom, typeRoom } from '../claim-order.ts';
 import { type CountRow, cappedCounts, countsByQueue, pageOf } from '../counts.ts';
+import { type FlowLimits, FlowWake, heldBackOf } from '../flow-limits.ts';
 import {
   cancelledError,
   cancelledEvent,
@@ -64,6 +66,7 @@ import { timedWakeReason } from '../waits.ts';
 import { SqliteConnection } from './connection.ts';
 import * as attempts from './attempts.ts';
 import * as durable from './durable.ts';
+import { SqliteFlow } from './flow-limits.ts';
 import { SqlitePoller } from './poller.ts';
 import { refusal } from './refusal.ts';
 import { newTaskParams, rowToCandidate, rowToCheckpoint, rowToEvent, rowToTask } from './rows.ts';
@@ -79,16 +82,29 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
 }
 
+/** How much deeper than `max` a claim walks again when flow control turned candidates away. */
+const FLOW_WALK = 200;
+
+interface QueueLimitsNow {
+  blocked: string[];
+  allowance: Map<string, number>;
+  rateLimited: Set<string>;
+  fair: Map<string, number>;
+}
+
 export class SqliteStore implements Store {
   readonly backend = 'sqlite';
   readonly #c: SqliteConnection;
   readonly #settings: SqliteSettings;
+  readonly #flow: SqliteFlow;
+  readonly #flowWake = new FlowWake(() => this.#notifier.emit(readyNotice(null)));
   readonly #poller: SqlitePoller;
   readonly #notifier: Notifier;
 
   constructor(options: SqliteStoreOptions) {
     this.#c = new SqliteConnection(options.path, options.busyTimeoutMs ?? 10_000, (notice) => this.#notifier.emit(notice));
     this.#settings = new SqliteSettings(this.#c);
+    this.#flow = new SqliteFlow(this.#c);
     this.#poller = new SqlitePoller(this.#c, options.pollIntervalMs ?? 25);
     // The poller runs only while someone listens: it reads by event id, so a pause loses nothing.
     this.#notifier = new Notifier(this.#poller, { listenWhileIdle: false });
@@ -115,6 +131,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.#flowWake.close();
     await this.#notifier.close();
     if (this.#c.db.isOpen) this.#c.db.close();
   }
@@ -183,15 +200,18 @@ export class SqliteStore implements Store {
       // Types at their rate limit are not walked at all, so they cannot crowd out the others' tasks.
       const walk = { ...request, types: request.types.filter((type) => typeLimits.get(type) !== 0) };
       if (walk.types.length === 0) return [];
-      const wanted = (queue: string) => !request.queues || request.queues.includes(queue);
-      const candidates = this.#plainCandidates(walk, [...limits.blocked, ...limits.fair.keys()]);
-      for (const [queue, maxPerKey] of limits.fair) {
-        if (wanted(queue) && !limits.blocked.includes(queue)) candidates.push(...this.#fairCandidates(queue, maxPerKey, walk));
-      }
-      const chosen = chooseCandidates(candidates, request.max, limits.allowance, typeLimits);
+      const flowLimits = this.#flow.limitsForClaim();
+      let { chosen, flow } = this.#choose(walk, walk.max, limits, typeLimits, flowLimits, now);
+      // Flow control turned candidates away (a throttled key's backlog ahead of other keys' tasks, say): walk further
+      // once, so those tasks do not hold back the others.
+      if (flow && flow.refused() > 0 && chosen.length < request.max) ({ chosen, flow } = this.#choose(walk, walk.max + FLOW_WALK, limits, typeLimits, flowLimits, now));
+      // Flow control held tasks back: wake this process's claimers when the first window moves on.
+      if (flow && flow.refused() > 0 && chosen.length < request.max) this.#flowWake.arm(this.#flow.nextWindowEnd(now), now);
       if (chosen.length === 0) return [];
       const leaseUntil = now + request.leaseMs;
-      const claims = this.#c.all(SQL.claimIds, leaseUntil, request.workerId, now, now, JSON.stringify(chosen)).map((row) => {
+      const claimedRows = this.#c.all(SQL.claimIds, leaseUntil, request.workerId, now, now, JSON.stringify(chosen));
+      if (flow) this.#flow.record(claimedRows.map((r) => r.id as string), flow.windows, now);
+      const claims = claimedRows.map((row) => {
         const task = rowToTask(row);
         this.#appendEvent(task, startedEvent(task.id, task.lastEventSeq, task.attempts, request.workerId, now));
         if (limits.rateLimited.has(task.queue)) this.#c.run(SQL.recordStart, task.queue, now);
@@ -206,6 +226,20 @@ export class SqliteStore implements Store {
       const order = new Map(chosen.map((id, i) => [id, i]));
       return claims.sort((a, b) => (order.get(a.task.id) as number) - (order.get(b.task.id) as number));
     }, { waitForDisk: false });
+  }
+
+  /** Candidates walked `walkMax` deep per type (and key), and the ids chosen among them in claim order. */
+  #choose(walk: ClaimRequest, walkMax: number, limits: QueueLimitsNow, typeLimits: Map<string, number>, flowLimits: FlowLimits | null, now: number) {
+    const wanted = (queue: string) => !walk.queues || walk.queues.includes(queue);
+    const deep = { ...walk, max: walkMax };
+    const candidates = this.#plainCandidates(deep, [...limits.blocked, ...limits.fair.keys()]);
+    for (const [queue, maxPerKey] of limits.fair) {
+      if (wanted(queue) && !limits.blocked.includes(queue)) candidates.push(...this.#fairCandidates(queue, maxPerKey, deep));
+    }
+    const flow = flowLimits ? this.#flow.gate(flowLimits, candidates, now) : null;
+    // Copies: a second walk starts from the same allowances.
+    const chosen = chooseCandidates(candidates, walk.max, new Map(limits.allowance), new Map(typeLimits), flow?.admit);
+    return { chosen, flow };
   }
 
   /**
@@ -240,7 +274,7 @@ export class SqliteStore implements Store {
   }
 
   /** Paused queues and queues at their cap are blocked; others with a cap or rate limit get an allowance. */
-  #queueLimits(now: number): { blocked: string[]; allowance: Map<string, number>; rateLimited: Set<string>; fair: Map<string, number> } {
+  #queueLimits(now: number): QueueLimitsNow {
     const blocked: string[] = [];
     const allowance = new Map<string, number>();
     const rateLimited = new Set<string>();
@@ -303,7 +337,7 @@ export class SqliteStore implements Store {
   }
 
   async finish(requests: readonly FinishRequest[], now: number): Promise<FinishResult[]> {
-    return this.#c.write(() => attempts.finish(this.#c, requests, now));
+    return this.#c.write(() => attempts.finish(this.#c, requests, now, (taskId, startedAt, cost) => this.#flow.reportCost(taskId, startedAt, cost)));
   }
 
   async expiredLeases(now: number, limit: number): Promise<ExpiredLease[]> {
@@ -386,6 +420,9 @@ export class SqliteStore implements Store {
 
   async listQueueSettings(): Promise<QueueSettings[]> {
     return this.#settings.listQueueSettings();
+  }
+  async heldBack(queue: string): Promise<HeldBack[]> {
+    return heldBackOf(queue, this.#flow, Date.now());
   }
   async updateQueueSettings(name: string, patch: QueueSettingsPatch, now: number): Promise<QueueSettings> {
     return this.#settings.updateQueueSettings(name, patch, now);

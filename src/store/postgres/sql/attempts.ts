@@ -2,6 +2,7 @@
 import { FINISH_EVENT_KIND } from '../../transitions.ts';
 import { type Names, prepared } from './common.ts';
 import { childrenFinishedCtes, PARENT_EVENTS_JSON } from './durable.ts';
+import { REPORTED_COSTS_CTE } from './flow-limits.ts';
 
 /** The event kind of each outcome, as transitions.ts names it; the event data below follows its finishEventData. */
 const finishEventKind = `CASE outcome ${Object.entries(FINISH_EVENT_KIND)
@@ -10,8 +11,11 @@ const finishEventKind = `CASE outcome ${Object.entries(FINISH_EVENT_KIND)
 
 export function attemptSql(names: Names) {
   const { tasks, events, columns } = names;
-  /** The finish statement; `children`: for children of a wait only, else for every other task (see finishChildren). */
-  const finishStatement = (children: boolean) => {
+  /**
+   * The finish statement; `children`: for children of a wait only, else for every other task (see finishChildren);
+   * `costs`: with $9, the costs the handlers reported (flow control: sql/flow-limits.ts), for batches that carry one.
+   */
+  const finishStatement = (children: boolean, costs = false) => {
     const childCondition = children ? 'l.child_key IS NOT NULL' : 'l.child_key IS NULL';
     // Children: their parents are locked first, in id order, before any child row: the order a cancel of a waiting
     // parent (parent, then its children) and suspend (task, then its children) take, so the two never deadlock.
@@ -26,8 +30,8 @@ export function attemptSql(names: Names) {
     const afterParentLock = children ? ' AND (SELECT count(*) FROM parent_lock) >= 0' : '';
     return `WITH request AS (
         SELECT r.*, $6::jsonb -> (r.ord - 1)::integer AS value
-        FROM unnest($1::text[], $3::text[], $4::text[], $5::bigint[], $7::boolean[], $8::boolean[])
-          WITH ORDINALITY AS r(id, attempt_token, outcome, run_at, refund_attempt, only_if_lease_expired, ord)
+        FROM unnest($1::text[], $3::text[], $4::text[], $5::bigint[], $7::boolean[], $8::boolean[]${costs ? ', $9::integer[]' : ''})
+          WITH ORDINALITY AS r(id, attempt_token, outcome, run_at, refund_attempt, only_if_lease_expired, ${costs ? 'reported_cost, ' : ''}ord)
       ),
       current AS MATERIALIZED (
         -- The ids again as an array parameter, and no other condition: one primary-key lookup per id, where a join
@@ -50,20 +54,20 @@ export function attemptSql(names: Names) {
           error = CASE WHEN a.outcome <> 'completed' THEN a.value END,
           completed_at = CASE WHEN a.outcome <> 'retry' THEN $2::bigint END,
           attempts = t.attempts - CASE WHEN a.refund_attempt THEN 1 ELSE 0 END,
-          attempt_token = NULL, lease_until = NULL, updated_at = $2::bigint, event_seq = t.event_seq + 1
+          attempt_token = NULL, lease_until = NULL, updated_at = $2::bigint, event_seq = t.event_seq + 1${
+            costs ? ', reported_cost = coalesce(a.reported_cost, t.reported_cost)' : ''}
         FROM applicable a
         -- Checked again on the row as it is once locked (a concurrent finish or heartbeat may have changed it since
         -- the snapshot of applicable): the token (which only a running task has: no status condition, or the planner
         -- may walk every running task along tasks_leases for each request) and the lease.
         WHERE t.id = a.id AND t.attempt_token = a.attempt_token AND (NOT a.only_if_lease_expired OR t.lease_until < $2::bigint)
         RETURNING a.ord, a.outcome, a.run_at AS retry_at, a.value, t.id, t.queue, t.type, t.owner, t.status, t.attempts,
-          t.run_at, t.started_at, t.event_seq${children ? ', t.parent_id, t.child_key' : ''}
-      ),
+          t.run_at, t.started_at, t.event_seq${children ? ', t.parent_id, t.child_key' : ''}${costs ? ', a.reported_cost' : ''}
+      ),${costs ? REPORTED_COSTS_CTE(names) : ''}
       finished_events AS (
         INSERT INTO ${events} (task_id, seq, kind, data, at)
         SELECT id, event_seq, ${finishEventKind},
           CASE outcome
-            WHEN 'completed' THEN jsonb_build_object('result', value)
             WHEN 'retry' THEN jsonb_build_object('attempt', attempts, 'error', value, 'runAt', retry_at)
             ELSE jsonb_build_object('error', value)
           END,
@@ -121,6 +125,9 @@ export function attemptSql(names: Names) {
      * requests finish refused because their task is a child, so other tasks pay nothing for it.
      */
     finishChildren: prepared(finishStatement(true)),
+    /** finish and finishChildren for batches with a reported cost ($9): the statements of every other batch stay as they are. */
+    finishWithCosts: prepared(finishStatement(false, true)),
+    finishChildrenWithCosts: prepared(finishStatement(true, true)),
     /** $1 now, $2 limit. */
     expiredLeases: prepared(`SELECT ${columns}, attempt_token FROM ${tasks}
       WHERE status = 'running' AND lease_until < $1::bigint ORDER BY lease_until LIMIT $2::integer`),

@@ -2,21 +2,22 @@
 // when one is (docs/postgres.md, "Queue limits").
 import { type Names, prepared, taskColumns } from './common.ts';
 import { DUE_WAITS_SELECT, RESUMED_EVENTS_SELECT, WOKEN_CTE, WOKEN_JSON } from './durable.ts';
+import { flowClaimCtes, flowGated, flowRecordCtes } from './flow-limits.ts';
 
 export function claimSql(names: Names) {
   const { s, tasks, events, columns } = names;
   /**
-   * Up to $4 ready tasks per type of $2 (except the types in `skippedTypes`), in claim order, locked, from the queues
-   * of $3 except those in `skipped`.
+   * Up to `limit` ($4) ready tasks per type of $2 (except the types in `skippedTypes`), in claim order, locked, from
+   * the queues of $3 except those in `skipped`.
    */
-  const readyCandidates = (skipped: string, skippedTypes?: string) => `SELECT ready.id, ready.queue, ready.type, ready.priority, ready.run_at
+  const readyCandidates = (skipped: string, skippedTypes?: string, limit = '$4') => `SELECT ready.id, ready.queue, ready.type, ready.priority, ready.run_at
         FROM unnest($2::text[]) AS wanted(type)
         CROSS JOIN LATERAL (
           SELECT id, queue, type, priority, run_at FROM ${tasks}
           WHERE status = 'queued' AND type = wanted.type AND ($3::text[] IS NULL OR queue = ANY($3::text[]))
             AND queue NOT IN (SELECT name FROM ${skipped})
           ORDER BY priority DESC, run_at, id
-          LIMIT $4::integer
+          LIMIT ${limit}::integer
           FOR UPDATE SKIP LOCKED
         ) AS ready${skippedTypes ? `
         WHERE wanted.type NOT IN (SELECT type FROM ${skippedTypes})` : ''}`;
@@ -51,7 +52,8 @@ export function claimSql(names: Names) {
      * the best `max`", without a second round trip. Ready rows are walked per type along tasks_ready (each walk reads
      * only ready rows of one type, however large the backlog of others), locked with SKIP LOCKED so concurrent
      * claimers never wait for each other or take the same row. Paused queues are skipped.
-     * When a chosen task lies in a capped or rate-limited queue, or is of a rate-limited type, nothing is claimed and
+     * When a chosen task lies in a capped, rate-limited or cost-limited queue, is of a rate-limited or cost-limited
+     * type, or is throttled (sql/flow-limits.ts), nothing is claimed and
      * `gated` comes back true: the caller then runs claimLimitedLock, claimLimitedTypeLock and claimLimited in a
      * transaction.
      */
@@ -60,10 +62,11 @@ export function claimSql(names: Names) {
       ),
       limited AS MATERIALIZED (
         SELECT name FROM ${s}.queues
-        WHERE NOT paused AND (max_concurrency IS NOT NULL OR rate_count IS NOT NULL OR max_per_key IS NOT NULL)
+        WHERE NOT paused AND (max_concurrency IS NOT NULL OR rate_count IS NOT NULL OR max_per_key IS NOT NULL
+          OR cost_budget IS NOT NULL)
       ),
       limited_types AS MATERIALIZED (
-        SELECT type FROM ${s}.task_types WHERE rate_count IS NOT NULL AND type = ANY($2::text[])
+        SELECT type FROM ${s}.task_types WHERE (rate_count IS NOT NULL OR cost_budget IS NOT NULL) AND type = ANY($2::text[])
       ),
       -- Due scheduled tasks, and due waits (wait_kind set: sleeps ended, signal waits timed out; sql/durable.ts).
       due AS MATERIALIZED (
@@ -87,7 +90,7 @@ export function claimSql(names: Names) {
       gate AS MATERIALIZED (
         SELECT EXISTS (
           SELECT 1 FROM chosen WHERE queue IN (SELECT name FROM limited) OR type IN (SELECT type FROM limited_types)
-        ) AS gated
+        ) OR ${flowGated(tasks)} AS gated
       ),
       claimed AS (
         ${claimChosen}
@@ -125,8 +128,9 @@ export function claimSql(names: Names) {
       ORDER BY type
       FOR UPDATE`),
     /**
-     * $1 now, $2 types, $3 queues (null: all), $4 max, $5 leaseMs, $6 workerId. The claim under queue limits, after
-     * claimLimitedLock: each limited queue may start min(maxConcurrency - running, rateLimit.count - starts in the
+     * $1 now, $2 types, $3 queues (null: all), $4 max, $5 leaseMs, $6 workerId, $7 whether the claim holds the flow
+     * lock (claimFlowLock), $8 how deep to walk per type ($4; deeper in a second run under flow control, so that a
+     * throttled backlog cannot hide other keys' tasks). The claim under queue limits, after claimLimitedLock: each limited queue may start min(maxConcurrency - running, rateLimit.count - starts in the
      * window) tasks, and each rate-limited type rateLimit.count - its starts in the window; queues and types with no
      * room are skipped in the walk, so they cannot crowd out the others' tasks. A candidate must fit both its queue's
      * and its type's room, each counted by rank in claim order: a candidate one limit passes over still takes a rank
@@ -188,7 +192,7 @@ export function claimSql(names: Names) {
         FROM fair_keys fk JOIN fair f ON f.name = fk.queue
       ),
       candidates AS MATERIALIZED (
-        SELECT c.*, 0 AS round FROM (${readyCandidates('skipped', 'full_types')}) c
+        SELECT c.*, 0 AS round FROM (${readyCandidates('skipped', 'full_types', '$8')}) c
         UNION ALL
         SELECT per_key.id, per_key.queue, per_key.type, per_key.priority, per_key.run_at, per_key.round
         FROM fair_room fr
@@ -205,6 +209,7 @@ export function claimSql(names: Names) {
         ) AS per_key
         WHERE fr.free > 0
       ),
+      ${flowClaimCtes(names)},
       chosen AS MATERIALIZED (
         SELECT ranked.id FROM (
           SELECT c.*, row_number() OVER (PARTITION BY c.queue ORDER BY c.priority DESC, c.round, c.run_at, c.id) AS rank,
@@ -215,6 +220,7 @@ export function claimSql(names: Names) {
         LEFT JOIN type_limits ON type_limits.type = ranked.type
         WHERE (limits.name IS NULL OR ranked.rank <= limits.room)
           AND (type_limits.type IS NULL OR ranked.type_rank <= type_limits.room)
+          AND ranked.id NOT IN (SELECT id FROM flow_refused)
         ORDER BY ranked.priority DESC, ranked.round, ranked.run_at, ranked.id
         LIMIT $4::integer
       ),
@@ -240,6 +246,7 @@ export function claimSql(names: Names) {
         DELETE FROM ${s}.type_starts w USING type_limits
         WHERE w.type = type_limits.type AND w.at <= $1::bigint - type_limits.rate_interval_ms
       ),
+      ${flowRecordCtes(names)},
       ${asyncCommit}
       SELECT ${columns}, attempt_token FROM claimed CROSS JOIN async_commit`),
     /** Scheduled tasks and waits that end by themselves (sleeps, signal timeouts): what the claim's promotion queues. */

@@ -63,13 +63,14 @@ export function taskColumns(t = ''): string {
     'timeout_ms', 'idempotency_key', 'tags', 'owner', 'parent_id', 'concurrency_key', 'traceparent', 'progress',
     'result', 'error', 'cancel_requested', 'event_seq', 'created_at', 'updated_at', 'started_at', 'completed_at',
     'checkpoint_version', 'wait_kind', 'wait_name', 'wake_at', 'children_pending', 'children_total',
-    'soft_timeout_ms',
+    'soft_timeout_ms', 'throttle_key', 'throttle_limit', 'throttle_period_ms', 'cost', 'reported_cost',
   ]
     .map((c) => p + c)
     .join(', ');
 }
 
-export const QUEUE_COLUMNS = 'name, paused, max_concurrency, rate_count, rate_interval_ms, max_per_key, updated_at';
+export const QUEUE_COLUMNS =
+  'name, paused, max_concurrency, rate_count, rate_interval_ms, max_per_key, updated_at, cost_budget, cost_period_ms, cost_per_key';
 export const SUBSCRIPTION_COLUMNS = 'name, pattern, queue, type, created_at, updated_at';
 export const SCHEDULE_COLUMNS =
   'name, cron, every_ms, timezone, task, missed_policy, paused, next_run_at, last_run_at, last_task_id, created_at, updated_at';

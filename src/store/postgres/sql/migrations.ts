@@ -157,6 +157,19 @@ export function migrations(s: string): readonly string[] {
     `-- Fixed-interval schedules (every_ms; cron is then '') and workers known only from their claims (registered false).
      ALTER TABLE ${s}.schedules ADD COLUMN every_ms bigint;
      ALTER TABLE ${s}.workers ADD COLUMN registered boolean NOT NULL DEFAULT true;`,
+    `-- Flow control (store/flow-limits.ts): per-key throttles and cost limits. flow_starts holds the starts of flow-controlled
+     -- tasks in their windows (until = at + periodMs); cost is null for a throttle's row.
+     ALTER TABLE ${s}.tasks ADD COLUMN throttle_key text COLLATE "C", ADD COLUMN throttle_limit integer,
+       ADD COLUMN throttle_period_ms integer, ADD COLUMN cost integer, ADD COLUMN reported_cost integer;
+     ALTER TABLE ${s}.queues ADD COLUMN cost_budget integer, ADD COLUMN cost_period_ms integer, ADD COLUMN cost_per_key boolean;
+     ALTER TABLE ${s}.task_types ADD COLUMN cost_budget integer, ADD COLUMN cost_period_ms integer, ADD COLUMN cost_per_key boolean;
+     CREATE TABLE ${s}.flow_starts (scope text COLLATE "C" NOT NULL, at bigint NOT NULL, until bigint NOT NULL,
+       task_id text COLLATE "C" NOT NULL, cost integer);
+     CREATE INDEX flow_starts_scope ON ${s}.flow_starts (scope, until);
+     CREATE INDEX flow_starts_until ON ${s}.flow_starts (until);
+     CREATE INDEX flow_starts_task ON ${s}.flow_starts (task_id, at);
+     -- Queued throttled tasks only: the claim's probe (is any throttled task ready?) and heldBack's groups.
+     CREATE INDEX tasks_throttled ON ${s}.tasks (queue, owner, throttle_key) WHERE status = 'queued' AND throttle_key IS NOT NULL;`,
   ];
 }
 

@@ -8,26 +8,38 @@ export function settingsSql({ s, tasks, events }: Names) {
     listQueueSettings: prepared(`SELECT ${QUEUE_COLUMNS} FROM ${s}.queues ORDER BY name`),
     /**
      * $1 name, $2 paused (null: unchanged), $3 whether maxConcurrency is given, $4 maxConcurrency, $5 whether
-     * rateLimit is given, $6 its count, $7 its intervalMs, $8 now. Creates the row on first use.
+     * rateLimit is given, $6 its count, $7 its intervalMs, $8 now, $9 whether maxPerKey is given, $10 it, $11 whether
+     * costLimit is given, $12 to $14 its budget, periodMs and perKey. Creates the row on first use.
      */
-    updateQueueSettings: prepared(`INSERT INTO ${s}.queues AS q (name, paused, max_concurrency, rate_count, rate_interval_ms, max_per_key, updated_at)
-      VALUES ($1::text, coalesce($2::boolean, false), $4::integer, $6::integer, $7::integer, $10::integer, $8::bigint)
+    updateQueueSettings: prepared(`INSERT INTO ${s}.queues AS q (name, paused, max_concurrency, rate_count, rate_interval_ms, max_per_key, updated_at,
+        cost_budget, cost_period_ms, cost_per_key)
+      VALUES ($1::text, coalesce($2::boolean, false), $4::integer, $6::integer, $7::integer, $10::integer, $8::bigint,
+        $12::integer, $13::integer, $14::boolean)
       ON CONFLICT (name) DO UPDATE SET
         paused = coalesce($2::boolean, q.paused),
         max_concurrency = CASE WHEN $3::boolean THEN $4::integer ELSE q.max_concurrency END,
         rate_count = CASE WHEN $5::boolean THEN $6::integer ELSE q.rate_count END,
         rate_interval_ms = CASE WHEN $5::boolean THEN $7::integer ELSE q.rate_interval_ms END,
         max_per_key = CASE WHEN $9::boolean THEN $10::integer ELSE q.max_per_key END,
+        cost_budget = CASE WHEN $11::boolean THEN $12::integer ELSE q.cost_budget END,
+        cost_period_ms = CASE WHEN $11::boolean THEN $13::integer ELSE q.cost_period_ms END,
+        cost_per_key = CASE WHEN $11::boolean THEN $14::boolean ELSE q.cost_per_key END,
         updated_at = $8::bigint
       RETURNING ${QUEUE_COLUMNS}`),
 
-    listTypeSettings: prepared(`SELECT type, defaults, payload_schema, updated_at, rate_count, rate_interval_ms
+    listTypeSettings: prepared(`SELECT type, defaults, payload_schema, updated_at, rate_count, rate_interval_ms,
+        cost_budget, cost_period_ms, cost_per_key
       FROM ${s}.task_types ORDER BY type`),
-    /** $1 type, $2 defaults, $3 payload schema (null: any), $4 updatedAt, $5 and $6 the rate limit (null: none). */
-    putTypeSettings: prepared(`INSERT INTO ${s}.task_types (type, defaults, payload_schema, updated_at, rate_count, rate_interval_ms)
-      VALUES ($1::text, $2::jsonb, $3::jsonb, $4::bigint, $5::integer, $6::integer)
+    /**
+     * $1 type, $2 defaults, $3 payload schema (null: any), $4 updatedAt, $5 and $6 the rate limit (null: none), $7 to
+     * $9 the cost limit's budget, periodMs and perKey (null: none).
+     */
+    putTypeSettings: prepared(`INSERT INTO ${s}.task_types (type, defaults, payload_schema, updated_at, rate_count, rate_interval_ms,
+        cost_budget, cost_period_ms, cost_per_key)
+      VALUES ($1::text, $2::jsonb, $3::jsonb, $4::bigint, $5::integer, $6::integer, $7::integer, $8::integer, $9::boolean)
       ON CONFLICT (type) DO UPDATE SET defaults = excluded.defaults, payload_schema = excluded.payload_schema,
-        updated_at = excluded.updated_at, rate_count = excluded.rate_count, rate_interval_ms = excluded.rate_interval_ms`),
+        updated_at = excluded.updated_at, rate_count = excluded.rate_count, rate_interval_ms = excluded.rate_interval_ms,
+        cost_budget = excluded.cost_budget, cost_period_ms = excluded.cost_period_ms, cost_per_key = excluded.cost_per_key`),
     deleteTypeSettings: prepared(`DELETE FROM ${s}.task_types WHERE type = $1::text`),
 
     listSubscriptions: prepared(`SELECT ${SUBSCRIPTION_COLUMNS} FROM ${s}.subscriptions ORDER BY name`),

@@ -1,0 +1,63 @@
+// Issue 17 in the Python client (clients/python, run from the source folder): throttle= and cost= at submit,
+// set_queue_limits(cost_limit=) and put_type(cost_limit=), and ctx.report_cost in a handler (which runs in the
+// worker's handler process): the reported cost reaches the task, with a completion and with a failure. Needs
+// python3 (3.9+), or TASKHUB_PYTHON.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { describe, it } from 'node:test';
+import { waitUntil } from './helpers/hub.ts';
+import { startServer } from './helpers/server.ts';
+
+const PYTHON = process.env.TASKHUB_PYTHON ?? 'python3';
+const ROOT = join(import.meta.dirname, '..');
+
+describe('Python client: flow control', () => {
+  it('submits throttle and cost, sets cost limits, and reports costs from the handler', async () => {
+    const s = await startServer({ autoStart: false, leaseMs: 5000 });
+    const child = spawn(PYTHON, ['flow_control.py'], {
+      cwd: join(ROOT, 'test', 'fixtures', 'python'),
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, TASKHUB_URL: s.base, TASKHUB_TOKEN: '', PYTHONPATH: join(ROOT, 'clients', 'python'), PYTHONUNBUFFERED: '1', PYTHONDONTWRITEBYTECODE: '1' },
+    });
+    let output = '';
+    const lines: Record<string, unknown>[] = [];
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      output += `${line}\n`;
+      try {
+        lines.push(JSON.parse(line) as Record<string, unknown>);
+      } catch {
+        // not a JSON line: kept in output for the failure message
+      }
+    });
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    try {
+      await waitUntil(() => lines.some((l) => l.step === 'running'), 20_000, `the Python worker started; output: ${output}`);
+      const submitted = lines.find((l) => l.step === 'submitted') as { queueCostLimit: unknown; typeCostLimit: unknown; throttle: unknown; ids: string[]; costs: number[] };
+      assert.deepEqual(submitted.queueCostLimit, { budget: 10_000, periodMs: 1000, perKey: false });
+      assert.deepEqual(submitted.typeCostLimit, { budget: 50_000, periodMs: 60_000, perKey: true });
+      assert.deepEqual(submitted.throttle, { key: 'user-7', limit: 2, periodMs: 1500 });
+      assert.deepEqual(submitted.costs, [3000, 3000]);
+      const celery = await s.hub.get((submitted as unknown as { celeryId: string }).celeryId);
+      assert.deepEqual({ cost: celery.cost, throttle: celery.throttle }, { cost: 42, throttle: { key: 'celery-key', limit: 1, periodMs: 60_000 } }, 'apply_async(cost=, throttle=)');
+      const [done, failed] = submitted.ids as [string, string];
+      const finished = (id: string) => async () => ['completed', 'failed'].includes((await s.hub.get(id)).status);
+      for (const id of [done, failed]) await waitUntil(finished(id), 30_000, `task ${id} finished; output: ${output}`);
+      const a = await s.hub.get(done);
+      assert.equal(a.status, 'completed', JSON.stringify(a.error));
+      assert.equal(a.reportedCost, 1200);
+      const b = await s.hub.get(failed);
+      assert.equal(b.status, 'failed');
+      assert.equal(b.reportedCost, 700, 'a failure carries the reported cost too');
+    } finally {
+      child.stdin.end();
+      const exited = once(child, 'exit');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+      await s.close();
+    }
+  });
+});
