@@ -104,8 +104,8 @@ export interface AttemptHost extends SuspensionHost {
  * ctx.output and its followers stays bounded however many tasks stream. The backend stores them in the order sent;
  * the attempt's outcome, and any durable call, waits until all are stored.
  */
-const OUTPUT_WINDOW = Number(process.env.OW ?? 16);
-const OUTPUT_BACKLOG = Number(process.env.OB ?? 1000);
+const OUTPUT_WINDOW = 8;
+const OUTPUT_BACKLOG = 600;
 let unstoredInProcess = 0;
 
 /** The context as the worker runtime holds it: also how it waits for the attempt's output to be stored. */
