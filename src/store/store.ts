@@ -6,8 +6,28 @@ import type { NewTask } from '../core/validate.ts';
 
 export interface CreatedTask {
   task: Task;
-  /** False when the idempotency key matched an existing task, which is returned unchanged. */
+  /**
+   * False when the idempotency key matched an existing task, which is returned unchanged, or when the submit was
+   * folded into an existing task (`merged`).
+   */
   created: boolean;
+  /**
+   * Set when the submit was folded into an existing task, which comes back with its new payload: by its debounce key
+   * (`debounce`), or by a singleton `queue-one` whose waiting task took the payload (`queue-one`).
+   */
+  merged?: 'debounce' | 'queue-one';
+}
+
+/** Tasks of a queue that a key holds back, and why (docs/queues.md). */
+export interface HeldBack {
+  /** The debounce, singleton, throttle or budget key (owner-scoped keys show without their owner). */
+  key: string;
+  /**
+   * `debounce`: scheduled in an open debounce window; `singleton`: queued while a task with its key runs;
+   * `throttled` and `over-budget`: held by a key's throttle or cost budget.
+   */
+  reason: 'debounce' | 'singleton' | 'throttled' | 'over-budget';
+  tasks: number;
 }
 
 export interface TaskQuery {
@@ -297,6 +317,10 @@ export interface Store {
    * exists already is not inserted; the existing task comes back with `created: false`. Order of results = order of input.
    */
   createTasks(tasks: readonly NewTask[]): Promise<CreatedTask[]>;
+  // Tasks with a debounce or singleton (store/flow.ts) are decided in the same transaction, across processes: a
+  // debounce key's open task absorbs the submit (`merged: 'debounce'`); a singleton `reject` throws
+  // SingletonConflictError (nothing of the batch is stored), `queue-one` may merge, `supersede` cancels the key's
+  // unfinished tasks (a running one by cancel request) before inserting.
 
   getTask(id: string): Promise<Task | null>;
   /** Newest first (by id, which is time-ordered). */
@@ -317,7 +341,8 @@ export interface Store {
    * out: event `resumed`) back to `queued`, then takes up to `max` queued tasks of the given types and queues, by
    * priority (higher first), then runAt, then id, skipping paused queues and never exceeding a queue's maxConcurrency
    * or rateLimit, or a type's rateLimit (counted across all processes); in a queue with maxPerKey, never more than that many running per
-   * concurrencyKey, taking tasks round-robin across keys within a priority; each becomes `running` with attempts + 1, a fresh attempt token, a
+   * concurrencyKey, taking tasks round-robin across keys within a priority; never a task whose singleton key (per
+   * owner) has a running task, nor two of one key; each becomes `running` with attempts + 1, a fresh attempt token, a
    * lease until now + leaseMs, and a `started` event. Two concurrent claims never return the same task.
    */
   claim(request: ClaimRequest): Promise<Claim[]>;
@@ -326,6 +351,8 @@ export interface Store {
    * (null: all), or null: lets workers sleep exactly that long.
    */
   nextScheduledAt(queues: readonly string[] | null): Promise<number | null>;
+  /** What each key holds back in a queue, by reason (docs/queues.md); keys holding back nothing are absent. */
+  heldBack(queue: string): Promise<HeldBack[]>;
 
   heartbeat(ref: AttemptRef, leaseMs: number, now: number): Promise<LeaseState>;
   progress(ref: AttemptRef, progress: Progress, now: number): Promise<TaskEvent>;
