@@ -3,7 +3,7 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import { ValidationError } from '../core/errors.ts';
 import type { Json } from '../core/task.ts';
-import { checkJson, checkName, checkRateLimit, checkSoftBelowHard, type TaskDefaults } from '../core/validate.ts';
+import { checkDebounce, checkJson, checkName, checkRateLimit, checkSingleton, checkSoftBelowHard, type TaskDefaults } from '../core/validate.ts';
 import type { RateLimit, Store, TypeSettings } from '../store/store.ts';
 
 /** What `put` takes: the whole of a type's settings (an absent field is none, not "as before"). */
@@ -18,7 +18,7 @@ export interface TypeSettingsInput {
 const complete = (settings: TypeSettings): TypeSettings => ({ ...settings, rateLimit: settings.rateLimit ?? null });
 
 const REFRESH_MS = 1000;
-const DEFAULT_FIELDS = ['maxAttempts', 'backoff', 'timeoutMs', 'softTimeoutMs', 'queue'];
+const DEFAULT_FIELDS = ['maxAttempts', 'backoff', 'timeoutMs', 'softTimeoutMs', 'queue', 'debounce', 'singleton'];
 
 interface Entry {
   settings: TypeSettings;
@@ -86,6 +86,8 @@ export class TypeRegistry {
       backoff: { ...base.backoff, ...d.backoff },
       timeoutMs: d.timeoutMs === undefined ? base.timeoutMs : d.timeoutMs,
       softTimeoutMs: d.softTimeoutMs === undefined ? base.softTimeoutMs : d.softTimeoutMs,
+      debounce: d.debounce ?? base.debounce ?? null,
+      singleton: d.singleton ?? base.singleton ?? null,
     };
   }
 
@@ -97,6 +99,9 @@ export class TypeRegistry {
       if (!DEFAULT_FIELDS.includes(key)) throw new ValidationError(`defaults.${key}: is not a known field`, `defaults.${key}`);
     }
     checkSoftBelowHard('defaults.softTimeoutMs', defaults.softTimeoutMs, defaults.timeoutMs);
+    // Without a key, a type's debounce or singleton uses each task's concurrencyKey, else the type (core/validate.ts).
+    if (defaults.debounce !== undefined && defaults.debounce !== null) checkDebounce('defaults.debounce', defaults.debounce, false);
+    if (defaults.singleton !== undefined && defaults.singleton !== null) checkSingleton('defaults.singleton', defaults.singleton, false);
     checkJson('payloadSchema', input.payloadSchema ?? null);
     checkJson('defaults', defaults);
     const rateLimit = input.rateLimit === undefined ? null : checkRateLimit('rateLimit', input.rateLimit);

@@ -1,8 +1,8 @@
 // The Store contract: every operation that must be atomic across processes is one call here, and each backend makes
 // it atomic (one SQL transaction). Queue semantics that need no atomicity (retry decisions, timers, fan-out to
 // followers) live above, in engine/, written once. Every backend passes store/conformance/.
-import type { BackoffPolicy, Checkpoint, CheckpointInfo, Json, Progress, Task, TaskError, TaskEvent, TaskStatus, WaitingFor } from '../core/task.ts';
-import type { NewTask } from '../core/validate.ts';
+import type { BackoffPolicy, Checkpoint, DebounceOptions, Singleton, CheckpointInfo, Json, Progress, Task, TaskError, TaskEvent, TaskStatus, WaitingFor } from '../core/task.ts';
+import type { FlowDefault, NewTask } from '../core/validate.ts';
 
 export interface CreatedTask {
   task: Task;
@@ -222,7 +222,16 @@ export type QueueSettingsPatch = Partial<Pick<QueueSettings, 'paused' | 'maxConc
 export interface TypeSettings {
   type: string;
   /** Applied at submit to tasks of this type that do not say. */
-  defaults: { maxAttempts?: number; backoff?: Partial<BackoffPolicy>; timeoutMs?: number | null; softTimeoutMs?: number | null; queue?: string };
+  defaults: {
+    maxAttempts?: number;
+    backoff?: Partial<BackoffPolicy>;
+    timeoutMs?: number | null;
+    softTimeoutMs?: number | null;
+    queue?: string;
+    /** Without `key`: each task's concurrencyKey as given, else the type. */
+    debounce?: FlowDefault<DebounceOptions> | null;
+    singleton?: FlowDefault<Singleton> | null;
+  };
   /** JSON Schema the payload must match; null: any JSON. */
   payloadSchema: Json | null;
   /**

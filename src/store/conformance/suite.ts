@@ -4,6 +4,7 @@ import { after, before, describe } from 'node:test';
 import type { Store } from '../store.ts';
 import { coordinationTests } from './coordination.ts';
 import { durableTests } from './durable.ts';
+import { flowTests } from './flow.ts';
 import type { ConformanceTarget } from './helpers.ts';
 import { taskLifeTests } from './task-life.ts';
 
@@ -28,5 +29,6 @@ export function storeConformance(name: string, target: ConformanceTarget): void 
     taskLifeTests(suite);
     coordinationTests(suite);
     durableTests(suite);
+    flowTests(suite);
   });
 }

@@ -94,6 +94,10 @@ export function newTaskParams(tasks: readonly NewTask[]): unknown[] {
     tags.json(),
     arrayLiteral(tagsRefs),
     column((t) => t.softTimeoutMs),
+    JSON.stringify(tasks.map((t) => t.debounce)),
+    column((t) => t.debounce?.key ?? null),
+    JSON.stringify(tasks.map((t) => t.singleton)),
+    column((t) => t.singleton?.key ?? null),
   ];
 }
 

@@ -14,7 +14,7 @@
 // Reconnecting and fan-out are the backend-neutral notifier's (../notifier/notifier.ts).
 import { randomUUID } from 'node:crypto';
 import type { QueryResultRow } from 'pg';
-import { InvalidStateError, StaleAttemptError, StoreUnavailableError, TaskNotFoundError } from '../../core/errors.ts';
+import { InvalidStateError, StaleAttemptError, StoreUnavailableError, TaskNotFoundError, ValidationError } from '../../core/errors.ts';
 import type { Json, Progress, Task, TaskEvent, TaskStatus } from '../../core/task.ts';
 import { isTerminal } from '../../core/task.ts';
 import { initialTask, type NewTask } from '../../core/validate.ts';
@@ -34,6 +34,7 @@ import type {
   ExpiredLease,
   FinishRequest,
   FinishResult,
+  HeldBack,
   LeaseState,
   NoticeListener,
   QueueCounts,
@@ -70,8 +71,10 @@ import {
   startedEvent,
 } from '../transitions.ts';
 import * as durable from './durable-store.ts';
+import * as flow from './flow-store.ts';
+import { hasFlowRules } from '../flow.ts';
 import { finishParams, newTaskParams } from './encoding.ts';
-import { DEADLOCK_DETECTED } from './errors.ts';
+import { DEADLOCK_DETECTED, UNIQUE_VIOLATION } from './errors.ts';
 import { PgListener } from './listener.ts';
 import { checkedOptions, PgPool, type PostgresStoreOptions, type Queryable } from './pool.ts';
 import { Publisher } from './publisher.ts';
@@ -194,6 +197,17 @@ export class PostgresStore implements Store {
   // ---- producing ----
 
   async createTasks(tasks: readonly NewTask[]): Promise<CreatedTask[]> {
+    if (tasks.some(hasFlowRules)) {
+      const insertPlain: flow.InsertPlain = (client, plain) => this.#createTasks(client, plain, this.#sql.createTasks);
+      // Created notices of plain tasks are added below; flow tasks' notices are announced by createWithFlow.
+      const results = await flow.createWithFlow(this.#db, tasks, insertPlain);
+      const notices: StoreNotice[] = [];
+      results.forEach((r, i) => {
+        if (r.created && !hasFlowRules(tasks[i])) createdNotices(r.task, notices);
+      });
+      this.#announce(notices);
+      return results;
+    }
     const results = await this.#createTasks(undefined, tasks, this.#sql.createTasks);
     const notices: StoreNotice[] = [];
     for (const { task, created } of results) if (created) createdNotices(task, notices);
@@ -208,6 +222,8 @@ export class PostgresStore implements Store {
    * See docs/postgres.md.
    */
   createTasksIn(client: Queryable, tasks: readonly NewTask[]): Promise<CreatedTask[]> {
+    // A debounce or singleton decides under locks of the store's own transaction; the application's cannot hold them.
+    if (tasks.some(hasFlowRules)) return Promise.reject(new ValidationError('debounce, singleton: not available with enqueueIn'));
     return this.#createTasks(client, tasks, this.#sql.createTasksNotifying);
   }
 
@@ -282,16 +298,7 @@ export class PostgresStore implements Store {
     // A type named twice would be walked twice, and its rows would fill two of the `max` places.
     const types = [...new Set(request.types)];
     const params = [now, types, request.queues, request.max, request.leaseMs, request.workerId];
-    const attempt = await this.#query<GatedClaimRow>(this.#sql.claim, params);
-    // Gated: the best candidates lie in capped or rate-limited queues, or are of rate-limited types, whose room must
-    // be counted under their locks.
-    const rows = attempt[0]?.gated
-      ? await this.#pool.transaction(async (client) => {
-          await this.#query(this.#sql.claimLimitedLock, [request.queues], client);
-          await this.#query(this.#sql.claimLimitedTypeLock, [types], client);
-          return this.#query<TaskRowWithToken>(this.#sql.claimLimited, params, client);
-        })
-      : attempt.filter((row): row is GatedClaimRow & TaskRowWithToken => row.id !== null);
+    const { attempt, rows } = await this.#claimRows(params, request.queues, types);
     const leaseExpiresAt = now + request.leaseMs;
     const claims: Claim[] = rows
       .map((row) => ({ task: rowToTask(row), attemptToken: row.attempt_token, leaseExpiresAt }))
@@ -319,6 +326,35 @@ export class PostgresStore implements Store {
       }
     }
     return claims;
+  }
+
+  heldBack(queue: string): Promise<HeldBack[]> {
+    return flow.heldBack(this.#db, queue);
+  }
+
+  /**
+   * The claim's statements. Two claims that each saw a singleton key free and started one of its tasks at the same
+   * instant: the second fails on tasks_singleton_running and runs again, and then sees the first's running task.
+   */
+  async #claimRows(params: unknown[], queues: readonly string[] | null, types: string[]): Promise<{ attempt: GatedClaimRow[]; rows: TaskRowWithToken[] }> {
+    for (let round = 1; ; round++) {
+      try {
+        const attempt = await this.#query<GatedClaimRow>(this.#sql.claim, params);
+        // Gated: the best candidates lie in capped or rate-limited queues, or are of rate-limited types, whose room
+        // must be counted under their locks.
+        const rows = attempt[0]?.gated
+          ? await this.#pool.transaction(async (client) => {
+              await this.#query(this.#sql.claimLimitedLock, [queues], client);
+              await this.#query(this.#sql.claimLimitedTypeLock, [types], client);
+              return this.#query<TaskRowWithToken>(this.#sql.claimLimited, params, client);
+            })
+          : attempt.filter((row): row is GatedClaimRow & TaskRowWithToken => row.id !== null);
+        return { attempt, rows };
+      } catch (e) {
+        const { code, constraint } = e as { code?: unknown; constraint?: unknown };
+        if (code !== UNIQUE_VIOLATION || constraint !== 'tasks_singleton_running' || round >= 5) throw e;
+      }
+    }
   }
 
   async nextScheduledAt(queues: readonly string[] | null): Promise<number | null> {

@@ -1,6 +1,6 @@
 // SQLite rows to the contract's shapes: times are INTEGER epoch ms, JSON is TEXT, booleans are 0/1.
 import { DEFAULT_BACKOFF } from '../../core/backoff.ts';
-import type { Json, Progress, Task, TaskError, TaskEvent, TaskEventKind, TaskStatus } from '../../core/task.ts';
+import type { Debounce, Json, Progress, Singleton, Task, TaskError, TaskEvent, TaskEventKind, TaskStatus } from '../../core/task.ts';
 import type { NewTask } from '../../core/validate.ts';
 import type { Candidate } from '../claim-order.ts';
 import type { Checkpoint, CheckpointInfo, ChildOutcome, SignalRecord, StepRecord, FinishedTask } from '../store.ts';
@@ -17,6 +17,8 @@ export function newTaskParams(t: NewTask, parentId = t.parentId, idempotencyKey 
     t.id, t.queue, t.type, JSON.stringify(t.payload), t.status, t.priority, t.runAt, t.maxAttempts,
     JSON.stringify(t.backoff), t.timeoutMs, idempotencyKey, JSON.stringify(t.tags), t.owner, parentId,
     t.concurrencyKey, t.traceparent, t.createdAt, t.createdAt, t.softTimeoutMs,
+    t.debounce ? JSON.stringify(t.debounce) : null, t.debounce?.key ?? null,
+    t.singleton ? JSON.stringify(t.singleton) : null, t.singleton?.key ?? null,
   ];
 }
 
@@ -55,6 +57,8 @@ export function rowToTask(r: Row): Task {
     completedAt: r.completed_at as number | null,
     checkpointVersion: (r.checkpoint_version as number | undefined) ?? 0,
     waitingFor: r.status === 'waiting' ? waitingForOf(rowToWait(r)) : null,
+    debounce: parseJson<Debounce | null>(r.debounce ?? null, null),
+    singleton: parseJson<Singleton | null>(r.singleton ?? null, null),
   };
 }
 
@@ -103,7 +107,15 @@ export function rowToFinished(row: Row): FinishedTask {
 }
 
 export function rowToCandidate(r: Row, round: number): Candidate {
-  return { id: r.id as string, queue: r.queue as string, type: r.type as string, priority: r.priority as number, runAt: r.run_at as number, round };
+  return {
+    id: r.id as string,
+    queue: r.queue as string,
+    type: r.type as string,
+    priority: r.priority as number,
+    runAt: r.run_at as number,
+    round,
+    singleton: (r.singleton as string | null | undefined) ?? null,
+  };
 }
 
 export function rowToEvent(r: Row): TaskEvent {
