@@ -18,6 +18,7 @@ import {
   type Checkpoint,
   type CheckpointInfo,
   type CreatedTask,
+  type HeldBack,
   type SendSignalResult,
   type QueueCounts,
   type QueueSettings,
@@ -306,6 +307,11 @@ export class Taskhub {
   /** Task counts by queue and status; with `owner`, that owner's tasks only. */
   queues(owner?: string): Promise<QueueCounts[]> {
     return this.#engine.queues.counts(owner);
+  }
+
+  /** What each key holds back in a queue, by reason: `debounce`, `singleton` (docs/queues.md). */
+  heldBack(queue: string): Promise<HeldBack[]> {
+    return this.#engine.queues.heldBack(queue);
   }
 
   /** Every queue that has settings (paused, limits). */

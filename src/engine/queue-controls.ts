@@ -1,11 +1,11 @@
 // Queue counts and controls: pause and resume, and the limits `claim` enforces in every process.
 import { checkInt32, checkName, checkRateLimit } from '../core/validate.ts';
-import type { QueueCounts, QueueSettings, QueueSettingsPatch, Store } from '../store/store.ts';
+import type { HeldBack, QueueCounts, QueueSettings, QueueSettingsPatch, Store } from '../store/store.ts';
 
 export type QueueLimits = Pick<QueueSettingsPatch, 'maxConcurrency' | 'rateLimit' | 'maxPerKey'>;
 
 export interface QueueControlsDeps {
-  store: Pick<Store, 'countByQueue' | 'updateQueueSettings' | 'listQueueSettings'>;
+  store: Pick<Store, 'countByQueue' | 'updateQueueSettings' | 'listQueueSettings' | 'heldBack'>;
   now: () => number;
 }
 
@@ -43,6 +43,11 @@ export class QueueControls {
     }
     if (limits.rateLimit !== undefined) patch.rateLimit = checkRateLimit('rateLimit', limits.rateLimit);
     return this.#store.updateQueueSettings(checkName('queue', name), patch, this.#now());
+  }
+
+  /** What each key holds back in a queue, by reason (debounce windows, singleton keys running; docs/queues.md). */
+  heldBack(name: string): Promise<HeldBack[]> {
+    return this.#store.heldBack(checkName('queue', name));
   }
 
   settings(): Promise<QueueSettings[]> {

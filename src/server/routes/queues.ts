@@ -5,7 +5,7 @@ import type { QueueCounts as Counts } from '../../store/store.ts';
 import type { RoutePlugin } from '../context.ts';
 import { ownerFilter } from '../principal.ts';
 import { problemResponses } from '../schemas/common.ts';
-import { QueueCounts, QueueList, QueueNameParams } from '../schemas/queues.ts';
+import { QueueList, QueueNameParams, QueueView } from '../schemas/queues.ts';
 
 const emptyCounts = (queue: string): Counts => ({
   queue,
@@ -30,16 +30,21 @@ export const queueRoutes: RoutePlugin = async (app, { hub }) => {
     '/queues/:name',
     {
       schema: {
-        summary: 'One queue with its task counts by status',
-        description: 'A queue without tasks answers with zero counts.',
+        summary: 'One queue with its task counts by status, and what its keys hold back',
+        description:
+          'A queue without tasks answers with zero counts. `heldBack` lists, per key, tasks held in a debounce window ' +
+          'or behind a running singleton of their key (admin, or without auth; empty for a tenant).',
         tags: ['queues'],
         params: QueueNameParams,
-        response: { 200: QueueCounts, ...problemResponses(400, 503) },
+        response: { 200: QueueView, ...problemResponses(400, 503) },
       },
     },
     async (request) => {
       const { name } = request.params;
-      return (await hub.queues(ownerFilter(request.principal))).find((q) => q.queue === name) ?? emptyCounts(name);
+      const owner = ownerFilter(request.principal);
+      const counts = (await hub.queues(owner)).find((q) => q.queue === name) ?? emptyCounts(name);
+      // Keys are every owner's: only a caller who sees every owner's tasks sees them.
+      return { ...counts, heldBack: owner === undefined ? await hub.heldBack(name) : [] };
     },
   );
 };

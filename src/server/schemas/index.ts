@@ -4,7 +4,7 @@
 // published under its `title` in components.schemas (openapi.ts replaces them by $ref wherever a route embeds them).
 import { HealthStatus, Problem } from './common.ts';
 import { Checkpoint, CheckpointInfo, CheckpointList, DeriveRequest, RecoverRequest, SignalRequest, SignalResult } from './durable.ts';
-import { QueueCounts, QueueLimits, QueueList, QueueSettings, RedriveResult } from './queues.ts';
+import { HeldBack, QueueCounts, QueueLimits, QueueList, QueueSettings, QueueView, RedriveResult } from './queues.ts';
 import { Schedule, ScheduleInput, ScheduleList } from './schedules.ts';
 import {
   Backoff, BackoffInput, BatchRequest, BatchResponse, CancelRequest, EventList, FollowToken, FollowTokenRequest, Progress,
@@ -22,7 +22,7 @@ import { WsClientMessage, WsServerMessage } from './ws.ts';
 /** Every schema published under components.schemas, in the order of the document. */
 export const NAMED_SCHEMAS: readonly { title: string }[] = [
   TaskSpec, BackoffInput, Backoff, BatchRequest, CancelRequest, TaskError, Progress, TaskStatus, Task, TaskEvent,
-  TaskList, BatchResponse, EventList, TaskResult, QueueCounts, QueueList, HealthStatus, Problem, WsClientMessage,
+  TaskList, BatchResponse, EventList, TaskResult, QueueCounts, QueueView, HeldBack, QueueList, HealthStatus, Problem, WsClientMessage,
   WsServerMessage, FollowTokenRequest, FollowToken,
   // durable execution
   WaitingFor, RecoverRequest, DeriveRequest, CheckpointInfo, Checkpoint, CheckpointList, SignalRequest, SignalResult,

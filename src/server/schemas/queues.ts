@@ -25,6 +25,26 @@ export const QueueCounts = {
   },
 } as const;
 
+export const HeldBack = {
+  title: 'HeldBack',
+  type: 'object',
+  required: ['key', 'reason', 'tasks'],
+  properties: {
+    key: { type: 'string' },
+    reason: {
+      enum: ['debounce', 'singleton', 'throttled', 'over-budget'],
+      description: '`debounce`: scheduled in an open debounce window; `singleton`: queued while a task of its key runs.',
+    },
+    tasks: { type: 'integer', minimum: 1 },
+  },
+} as const;
+
+export const QueueView = {
+  ...QueueCounts,
+  title: 'QueueView',
+  properties: { ...QueueCounts.properties, heldBack: { type: 'array', items: HeldBack, description: 'What each key holds back, largest first.' } },
+} as const;
+
 export const QueueList = {
   title: 'QueueList',
   type: 'object',

@@ -3,7 +3,7 @@ import { MAX_TIMEOUT_MS } from '../../core/validate.ts';
 import { epochMs, nonEmptyString } from './common.ts';
 import { json, textPart } from './provider.ts';
 import { RateLimit } from './queues.ts';
-import { BackoffInput } from './tasks.ts';
+import { BackoffInput, DebounceDefault, SingletonDefault } from './tasks.ts';
 
 const TypeRateLimit = {
   ...RateLimit,
@@ -22,6 +22,8 @@ export const TypeDefaults = {
     timeoutMs: { type: ['integer', 'null'], minimum: 1, maximum: MAX_TIMEOUT_MS },
     softTimeoutMs: { type: ['integer', 'null'], minimum: 1, maximum: MAX_TIMEOUT_MS, description: 'Less than timeoutMs when both are set.' },
     queue: { type: 'string' },
+    debounce: DebounceDefault,
+    singleton: SingletonDefault,
   },
 } as const;
 
