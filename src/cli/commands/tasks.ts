@@ -1,6 +1,6 @@
 // submit, status, tasks, follow: the task commands, against the store or a server (--url).
 import { readFileSync } from 'node:fs';
-import { TASK_STATUSES, type Json, type TaskSpec, type TaskStatus } from '../../core/task.ts';
+import { SINGLETON_POLICIES, type SingletonPolicy, TASK_STATUSES, type Json, type TaskSpec, type TaskStatus } from '../../core/task.ts';
 import { COMMON_OPTIONS, int, parseCommand, str, UsageError, type OptionSpecs } from '../config.ts';
 import { checkpointLines, describeTask, eventLine, printJson, taskRow } from '../format.ts';
 import { openTarget } from '../target.ts';
@@ -15,6 +15,11 @@ export const submitOptions: OptionSpecs = {
   timeout: { type: 'string', help: 'per-attempt (hard) time limit in ms' },
   'soft-timeout': { type: 'string', help: 'soft time limit in ms (below --timeout): the handler is told and may still return' },
   'idempotency-key': { type: 'string', help: 'submitting the same key again returns the same task' },
+  'debounce-key': { type: 'string', help: 'collapse submits of this key into one task (with --debounce-ms)' },
+  'debounce-ms': { type: 'string', help: 'the debounced task runs this many ms after the last submit of its key' },
+  'debounce-max-wait': { type: 'string', help: 'but no later than this many ms after the first' },
+  'singleton-key': { type: 'string', help: 'at most one task of this key runs at a time (with --singleton-policy)' },
+  'singleton-policy': { type: 'string', help: 'reject, queue-one or supersede' },
   tag: { type: 'string', multiple: true, help: 'KEY=VALUE, repeatable' },
   'payload-file': { type: 'string', help: 'read the JSON payload from this file (- for stdin)' },
   wait: { type: 'boolean', help: 'wait for the task to finish and print it' },
@@ -27,6 +32,26 @@ function parsePayload(text: string, source: string): Json {
     return JSON.parse(text) as Json;
   } catch (error) {
     throw new UsageError(`payload from ${source} is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+/** --debounce-* and --singleton-*: each pair all or nothing; values are checked by the core like any submit's. */
+function flowFlags(values: Parameters<typeof str>[0], spec: TaskSpec): void {
+  const debounceKey = str(values, 'debounce-key');
+  const delayMs = int(values, 'debounce-ms');
+  const maxWaitMs = int(values, 'debounce-max-wait');
+  if (debounceKey !== undefined || delayMs !== undefined || maxWaitMs !== undefined) {
+    if (debounceKey === undefined || delayMs === undefined) throw new UsageError('--debounce-key and --debounce-ms go together');
+    spec.debounce = { key: debounceKey, delayMs, ...(maxWaitMs !== undefined ? { maxWaitMs } : {}) };
+  }
+  const singletonKey = str(values, 'singleton-key');
+  const policy = str(values, 'singleton-policy');
+  if (singletonKey !== undefined || policy !== undefined) {
+    if (singletonKey === undefined || policy === undefined) throw new UsageError('--singleton-key and --singleton-policy go together');
+    if (!(SINGLETON_POLICIES as readonly string[]).includes(policy)) {
+      throw new UsageError(`--singleton-policy: "${policy}" is not one of ${SINGLETON_POLICIES.join(', ')}`);
+    }
+    spec.singleton = { key: singletonKey, policy: policy as SingletonPolicy };
   }
 }
 
@@ -63,17 +88,23 @@ export async function submitCommand(argv: string[]): Promise<void> {
   if (softTimeoutMs !== undefined) spec.softTimeoutMs = softTimeoutMs;
   const key = str(values, 'idempotency-key');
   if (key !== undefined) spec.idempotencyKey = key;
+  flowFlags(values, spec);
 
   const api = await openTarget(values, false);
   try {
-    let { task, created } = await api.submit(spec);
+    const answer = await api.submit(spec);
+    const { created, merged } = answer;
+    let { task } = answer;
     if (values.wait) {
       for await (const event of api.follow(task.id)) if (!values.json) process.stderr.write(`${eventLine(event)}\n`);
       task = await api.get(task.id);
     }
-    if (values.json) printJson({ task, created });
+    if (values.json) printJson({ task, created, ...(merged ? { merged } : {}) });
     else if (values.wait) process.stdout.write(describeTask(task));
-    else process.stdout.write(`${task.id}${created ? '' : '  (existing task for this idempotency key)'}\n`);
+    else {
+      const note = merged ? `  (merged: ${merged})` : created ? '' : '  (existing task for this idempotency key)';
+      process.stdout.write(`${task.id}${note}\n`);
+    }
   } finally {
     await api.close();
   }
