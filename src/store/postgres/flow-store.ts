@@ -10,7 +10,7 @@ import type { CreatedTask, HeldBack, StoreNotice } from '../store.ts';
 import { cancelledError, createdNotices, readyNotice } from '../transitions.ts';
 import { cancelOne, type DurableDb } from './durable-store.ts';
 import { newTaskParams } from './encoding.ts';
-import { DEADLOCK_DETECTED } from './errors.ts';
+import { DEADLOCK_DETECTED, UNIQUE_VIOLATION } from './errors.ts';
 import { rowToTask, type TaskRow } from './rows.ts';
 
 /** Inserts plain tasks (no flow rules) on `client`, as createTasks does: idempotency keys resolved. */
@@ -27,7 +27,7 @@ function lockNames(tasks: readonly NewTask[]): string[] {
   return [...names].sort();
 }
 
-/** createTasks for a batch in which some tasks have flow rules; answers in input order, announces after COMMIT. */
+/** createTasks for a batch in which some tasks have flow rules; answers in input order, announces all after COMMIT. */
 export async function createWithFlow(db: DurableDb, tasks: readonly NewTask[], insertPlain: InsertPlain): Promise<CreatedTask[]> {
   for (let round = 1; ; round++) {
     const notices: StoreNotice[] = [];
@@ -38,6 +38,7 @@ export async function createWithFlow(db: DurableDb, tasks: readonly NewTask[], i
         for (const t of tasks) answers.push(hasFlowRules(t) ? await flowOne(db, client, t, notices) : null);
         const plain = tasks.filter((t) => !hasFlowRules(t));
         const inserted = plain.length > 0 ? await insertPlain(client, plain) : [];
+        for (const { task, created } of inserted) if (created) createdNotices(task, notices);
         let next = 0;
         return answers.map((a) => a ?? inserted[next++]);
       });
@@ -82,4 +83,19 @@ async function flowOne(db: DurableDb, client: PoolClient, t: NewTask, notices: S
 
 export async function heldBack(db: DurableDb, queue: string): Promise<HeldBack[]> {
   return heldBackOf(await db.pool.query<{ key: string; reason: HeldBack['reason']; n: number }>(db.sql.heldBack, [queue]));
+}
+
+/**
+ * Runs a claim again when it lost a race on tasks_singleton_running: two claims that each saw a singleton key free
+ * and started one of its tasks at the same instant; the second, run again, sees the first's running task.
+ */
+export async function retryingSingletonRace<T>(claim: () => Promise<T>): Promise<T> {
+  for (let round = 1; ; round++) {
+    try {
+      return await claim();
+    } catch (e) {
+      const { code, constraint } = e as { code?: unknown; constraint?: unknown };
+      if (code !== UNIQUE_VIOLATION || constraint !== 'tasks_singleton_running' || round >= 5) throw e;
+    }
+  }
 }

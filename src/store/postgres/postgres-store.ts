@@ -74,7 +74,7 @@ import * as durable from './durable-store.ts';
 import * as flow from './flow-store.ts';
 import { hasFlowRules } from '../flow.ts';
 import { finishParams, newTaskParams } from './encoding.ts';
-import { DEADLOCK_DETECTED, UNIQUE_VIOLATION } from './errors.ts';
+import { DEADLOCK_DETECTED } from './errors.ts';
 import { PgListener } from './listener.ts';
 import { checkedOptions, PgPool, type PostgresStoreOptions, type Queryable } from './pool.ts';
 import { Publisher } from './publisher.ts';
@@ -197,17 +197,8 @@ export class PostgresStore implements Store {
   // ---- producing ----
 
   async createTasks(tasks: readonly NewTask[]): Promise<CreatedTask[]> {
-    if (tasks.some(hasFlowRules)) {
-      const insertPlain: flow.InsertPlain = (client, plain) => this.#createTasks(client, plain, this.#sql.createTasks);
-      // Created notices of plain tasks are added below; flow tasks' notices are announced by createWithFlow.
-      const results = await flow.createWithFlow(this.#db, tasks, insertPlain);
-      const notices: StoreNotice[] = [];
-      results.forEach((r, i) => {
-        if (r.created && !hasFlowRules(tasks[i])) createdNotices(r.task, notices);
-      });
-      this.#announce(notices);
-      return results;
-    }
+    // With debounce or singleton: one transaction under the keys' locks, which announces its notices itself.
+    if (tasks.some(hasFlowRules)) return flow.createWithFlow(this.#db, tasks, (client, plain) => this.#createTasks(client, plain, this.#sql.createTasks));
     const results = await this.#createTasks(undefined, tasks, this.#sql.createTasks);
     const notices: StoreNotice[] = [];
     for (const { task, created } of results) if (created) createdNotices(task, notices);
@@ -332,29 +323,21 @@ export class PostgresStore implements Store {
     return flow.heldBack(this.#db, queue);
   }
 
-  /**
-   * The claim's statements. Two claims that each saw a singleton key free and started one of its tasks at the same
-   * instant: the second fails on tasks_singleton_running and runs again, and then sees the first's running task.
-   */
-  async #claimRows(params: unknown[], queues: readonly string[] | null, types: string[]): Promise<{ attempt: GatedClaimRow[]; rows: TaskRowWithToken[] }> {
-    for (let round = 1; ; round++) {
-      try {
-        const attempt = await this.#query<GatedClaimRow>(this.#sql.claim, params);
-        // Gated: the best candidates lie in capped or rate-limited queues, or are of rate-limited types, whose room
-        // must be counted under their locks.
-        const rows = attempt[0]?.gated
-          ? await this.#pool.transaction(async (client) => {
-              await this.#query(this.#sql.claimLimitedLock, [queues], client);
-              await this.#query(this.#sql.claimLimitedTypeLock, [types], client);
-              return this.#query<TaskRowWithToken>(this.#sql.claimLimited, params, client);
-            })
-          : attempt.filter((row): row is GatedClaimRow & TaskRowWithToken => row.id !== null);
-        return { attempt, rows };
-      } catch (e) {
-        const { code, constraint } = e as { code?: unknown; constraint?: unknown };
-        if (code !== UNIQUE_VIOLATION || constraint !== 'tasks_singleton_running' || round >= 5) throw e;
-      }
-    }
+  /** The claim's statements, run again if it lost a race to start a singleton key's task (flow-store.ts). */
+  #claimRows(params: unknown[], queues: readonly string[] | null, types: string[]): Promise<{ attempt: GatedClaimRow[]; rows: TaskRowWithToken[] }> {
+    return flow.retryingSingletonRace(async () => {
+      const attempt = await this.#query<GatedClaimRow>(this.#sql.claim, params);
+      // Gated: the best candidates lie in capped or rate-limited queues, or are of rate-limited types, whose room
+      // must be counted under their locks.
+      const rows = attempt[0]?.gated
+        ? await this.#pool.transaction(async (client) => {
+            await this.#query(this.#sql.claimLimitedLock, [queues], client);
+            await this.#query(this.#sql.claimLimitedTypeLock, [types], client);
+            return this.#query<TaskRowWithToken>(this.#sql.claimLimited, params, client);
+          })
+        : attempt.filter((row): row is GatedClaimRow & TaskRowWithToken => row.id !== null);
+      return { attempt, rows };
+    });
   }
 
   async nextScheduledAt(queues: readonly string[] | null): Promise<number | null> {

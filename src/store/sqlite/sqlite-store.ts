@@ -6,8 +6,8 @@
 // ../transitions.ts, claim order in ../claim-order.ts. Beside it: durable.ts (durable execution's calls, which the
 // class delegates to), settings.ts (everything that is not a task's life), connection.ts (transactions and notices),
 // refusal.ts. Other processes' commits arrive through the poller (poller.ts) behind the notifier.
-import { InvalidStateError, SingletonConflictError, StoreUnavailableError, TaskNotFoundError } from '../../core/errors.ts';
-import type { Debounce, Json, Progress, Task, TaskError, TaskEvent, TaskStatus, WaitingFor } from '../../core/task.ts';
+import { InvalidStateError, StoreUnavailableError, TaskNotFoundError } from '../../core/errors.ts';
+import type { Json, Progress, Task, TaskError, TaskEvent, TaskStatus, WaitingFor } from '../../core/task.ts';
 import { TASK_STATUSES } from '../../core/task.ts';
 import { initialTask, type NewTask } from '../../core/validate.ts';
 import type {
@@ -45,7 +45,7 @@ import type {
 } from '../store.ts';
 import { type Candidate, chooseCandidates, freeSlotsPerKey, queueRoom, typeRoom } from '../claim-order.ts';
 import { type CountRow, cappedCounts, countsByQueue, pageOf } from '../counts.ts';
-import { hasFlowRules, heldBackOf, ownerScope, planFlow, supersededReason } from '../flow.ts';
+import { hasFlowRules } from '../flow.ts';
 import {
   cancelledError,
   cancelledEvent,
@@ -72,7 +72,8 @@ import { SqliteConnection } from './connection.ts';
 import * as durable from './durable.ts';
 import { SqlitePoller } from './poller.ts';
 import { refusal } from './refusal.ts';
-import { newTaskParams, parseJson, type Row, rowToCandidate, rowToCheckpoint, rowToEvent, rowToFinished, rowToTask } from './rows.ts';
+import * as flow from './flow.ts';
+import { newTaskParams, type Row, rowToCandidate, rowToCheckpoint, rowToEvent, rowToFinished, rowToTask } from './rows.ts';
 import { SqliteSettings } from './settings.ts';
 import { MIGRATIONS, SQL } from './sql.ts';
 
@@ -134,7 +135,8 @@ export class SqliteStore implements Store {
   }
 
   async createTasks(tasks: readonly NewTask[]): Promise<CreatedTask[]> {
-    return this.#c.write(() => tasks.map((t) => (hasFlowRules(t) ? this.#createWithFlow(t) : this.#insert(t))));
+    const writes: flow.FlowWrites = { insert: (t) => this.#insert(t), cancel: (id, error, now) => this.#cancelOne(id, error, now) };
+    return this.#c.write(() => tasks.map((t) => (hasFlowRules(t) ? flow.createWithFlow(this.#c, t, writes) : this.#insert(t))));
   }
 
   /** Inside a write. */
@@ -149,32 +151,8 @@ export class SqliteStore implements Store {
     return { task: initialTask(t), created: true };
   }
 
-  /** Inside a write (which serializes every process): a task with a debounce or singleton, as store/flow.ts decides. */
-  #createWithFlow(t: NewTask): CreatedTask {
-    const now = t.createdAt;
-    const owner = ownerScope(t.owner);
-    const openRow = t.debounce ? this.#c.get(SQL.openDebounce, owner, t.debounce.key) : undefined;
-    const open = openRow ? { id: openRow.id as string, firstAt: parseJson<Debounce>(openRow.debounce, { firstAt: now } as Debounce).firstAt } : null;
-    const holders = t.singleton && !open ? this.#c.all(SQL.singletonHolders, owner, t.singleton.key) : [];
-    const plan = planFlow(t, open, holders.map((h) => ({ id: h.id as string, status: h.status as TaskStatus })), now);
-    switch (plan.kind) {
-      case 'reject':
-        throw new SingletonConflictError(plan.id, plan.key);
-      case 'merge': {
-        const row = this.#c.get(SQL.mergeInto, JSON.stringify(plan.payload), plan.runAt, now, plan.id);
-        if (!row) throw new Error(`task ${plan.id} was found waiting and then not`);
-        const task = rowToTask(row);
-        if (task.status === 'queued') this.#c.push(readyNotice(task.queue));
-        return { task, created: false, merged: plan.via };
-      }
-      case 'insert':
-        for (const holder of plan.cancel) this.#cancelOne(holder.id, cancelledError(supersededReason(t.id)), now);
-        return this.#insert(t);
-    }
-  }
-
   async heldBack(queue: string): Promise<HeldBack[]> {
-    return heldBackOf(this.#c.all(SQL.heldBack, queue) as unknown as { key: string; reason: HeldBack['reason']; n: number }[]);
+    return flow.heldBack(this.#c, queue);
   }
 
   async getTask(id: string): Promise<Task | null> {
