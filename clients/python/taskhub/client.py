@@ -64,12 +64,19 @@ def task_spec(
     tags: Optional[Dict[str, str]] = None,
     parent_id: Optional[str] = None,
     idempotency_key: Optional[str] = None,
+    debounce: Optional[Dict[str, Any]] = None,
+    singleton: Optional[Dict[str, Any]] = None,
     **wire: Any,
 ) -> Dict[str, Any]:
     """The wire body of a task. `delay`, `timeout` (the hard limit) and `soft_timeout` (below it: the handler is told
     and may still return) are seconds; `run_at` a datetime or epoch ms; `backoff` as on
     the wire ({"type": "fixed"|"exponential", "delayMs", "maxDelayMs", "jitter"}). Extra keyword arguments are
-    passed through as wire fields (e.g. timeoutMs=None for no limit)."""
+    passed through as wire fields (e.g. timeoutMs=None for no limit).
+
+    `debounce={"key": "doc-1", "delay": 0.3, "max_wait": 5}` (seconds): submits of one key collapse into one task
+    that runs `delay` after the last of them, with the last payload, but no later than `max_wait` after the first.
+    `singleton={"key": "report", "policy": "reject" | "queue-one" | "supersede"}`: at most one task of the key runs
+    at a time. Both also take their wire form (delayMs, maxWaitMs)."""
     spec: Dict[str, Any] = {"type": type, "payload": payload}
     for key, value in (
         ("queue", queue),
@@ -83,11 +90,25 @@ def task_spec(
         ("tags", tags),
         ("parentId", parent_id),
         ("idempotencyKey", idempotency_key),
+        ("debounce", _debounce(debounce)),
+        ("singleton", singleton),
     ):
         if value is not None:
             spec[key] = value
     spec.update(wire)
     return spec
+
+
+def _debounce(debounce: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """A debounce in seconds (delay, max_wait) to its wire form (delayMs, maxWaitMs); wire fields pass unchanged."""
+    if debounce is None:
+        return None
+    wire = {k: v for k, v in debounce.items() if k not in ("delay", "max_wait")}
+    if "delay" in debounce:
+        wire["delayMs"] = _ms(debounce["delay"])
+    if "max_wait" in debounce:
+        wire["maxWaitMs"] = _ms(debounce["max_wait"])
+    return wire
 
 
 _RATE_UNITS = {"s": 1000, "m": 60_000, "h": 3_600_000}
@@ -137,7 +158,9 @@ class TaskhubClient:
     # ---- tasks ----
 
     def create(self, type: str, payload: Any = None, **options: Any) -> Tuple[Dict[str, Any], bool]:  # noqa: A002
-        """Submits a task; (task, created). created is False when the idempotency key was used before."""
+        """Submits a task; (task, created). created is False when the idempotency key was used before, or when the
+        submit was merged into an existing task: then the task carries "merged" ("debounce" or "queue-one") and, for a
+        debounce, "debounced": True. A singleton "reject" raises SingletonConflictError (its task_id: the holder)."""
         spec = task_spec(type, payload, **options)
         headers = {}
         key = spec.pop("idempotencyKey", None)
@@ -147,7 +170,7 @@ class TaskhubClient:
         if traceparent is not None:
             headers["traceparent"] = traceparent
         status, task = self._http.request("POST", "/tasks", spec, headers=headers)
-        return task, status == 202
+        return task, status == 202 and not task.get("merged")
 
     def submit(self, type: str, payload: Any = None, **options: Any) -> Dict[str, Any]:  # noqa: A002
         """Submits a task and returns it (durable once this returns). Options: see task_spec()."""
