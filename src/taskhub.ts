@@ -131,6 +131,7 @@ export class Taskhub {
       {
         store: engine.store,
         queueSettings: () => engine.queues.settings(),
+        heldBack: (queue) => engine.queues.heldBack(queue),
         unmatchedPublishes: () => engine.topics.unmatchedPublishes,
         observeAttempts: (observer) => engine.observeAttempts(observer),
       },

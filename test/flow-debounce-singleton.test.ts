@@ -190,6 +190,8 @@ describe('debounce and singleton', () => {
         assert.deepEqual([created.task.id, created.created, created.merged], [d1.id, false, 'debounce']);
         const queue = (await (await server.request('GET', '/api/v1/queues/default')).json()) as { heldBack: unknown };
         assert.deepEqual(queue.heldBack, [{ key: 'd', reason: 'debounce', tasks: 1 }]);
+        const metrics = await (await server.request('GET', '/metrics')).text();
+        assert.match(metrics, /taskhub_tasks_held_back\{queue="default",reason="debounce"\} 1/);
       } finally {
         await server.close();
         await store.cleanup();

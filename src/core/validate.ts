@@ -230,7 +230,9 @@ export function checkSingleton(field: string, value: unknown, needsKey: boolean)
 function flowRules(spec: TaskSpec, defaults: TaskDefaults, type: string, now: number): { debounce: Debounce | null; singleton: Singleton | null } {
   const implicitKey = typeof spec.concurrencyKey === 'string' && spec.concurrencyKey.length > 0 ? spec.concurrencyKey : type;
   const given = spec.debounce === undefined || spec.debounce === null ? null : checkDebounce('debounce', spec.debounce, true);
-  const d = given ?? defaults.debounce ?? null;
+  // A submit that says when it runs, or names an idempotency key (a schedule's slot), is not debounced by its type.
+  const timed = (['delayMs', 'runAt', 'idempotencyKey'] as const).some((field) => spec[field] !== undefined && spec[field] !== null);
+  const d = given ?? (timed ? null : (defaults.debounce ?? null));
   let debounce: Debounce | null = null;
   if (d) {
     for (const field of ['delayMs', 'runAt', 'idempotencyKey'] as const) {

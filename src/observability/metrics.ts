@@ -5,7 +5,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { TASK_STATUSES } from '../core/task.ts';
 import type { AttemptObserver, FinishedAttempt } from '../engine/finisher.ts';
-import type { Claim, FinishRequest, QueueSettings, Store } from '../store/store.ts';
+import type { Claim, FinishRequest, HeldBack, QueueSettings, Store } from '../store/store.ts';
 import { QueueCountCache, type QueueCountOptions } from './queue-counts.ts';
 
 export type RunOutcome = 'completed' | 'failed' | 'retried' | 'cancelled' | 'timed_out';
@@ -43,6 +43,8 @@ export function runOutcome(request: FinishRequest): RunOutcome {
 export interface MetricsSources {
   store: Pick<Store, 'countTasks'>;
   queueSettings(): Promise<QueueSettings[]>;
+  /** What each key holds back in a queue (debounce windows, singleton keys running; docs/queues.md). */
+  heldBack(queue: string): Promise<HeldBack[]>;
   unmatchedPublishes(): number;
   observeAttempts(observer: AttemptObserver): () => void;
 }
@@ -127,6 +129,24 @@ export class TaskMetrics {
       registers,
       async collect() {
         this.set((Date.now() - (await counts.get()).countedAt) / 1000);
+      },
+    });
+    new Gauge({
+      name: 'taskhub_tasks_held_back',
+      help: 'Tasks a key holds back, by queue and reason: debounce (in an open window), singleton (its key is running)',
+      labelNames: ['queue', 'reason'],
+      registers,
+      async collect() {
+        // Only queues with scheduled or queued tasks can hold any back: one small grouped read each.
+        const snapshot = await counts.get();
+        const queues = snapshot.queues.filter((q) => q.counts.scheduled > 0 || q.counts.queued > 0).map((q) => q.queue);
+        const held = await Promise.all(queues.map(async (queue) => ({ queue, held: await sources.heldBack(queue) })));
+        this.reset();
+        for (const { queue, held: keys } of held) {
+          const byReason = new Map<string, number>();
+          for (const h of keys) byReason.set(h.reason, (byReason.get(h.reason) ?? 0) + h.tasks);
+          for (const [reason, n] of byReason) this.set({ queue, reason }, n);
+        }
       },
     });
     new Gauge({
