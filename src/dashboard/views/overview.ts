@@ -12,6 +12,8 @@ export interface Stats {
   queues: { name: string; paused: boolean; maxConcurrency: number | null; rateLimit: { count: number; intervalMs: number } | null }[];
   activity: { since: number; minutes: ActivityMinute[] };
   streams: { sse: number; ws: number };
+  /** What keys hold back, per queue (docs/queues.md). */
+  heldBack?: { queue: string; key: string; reason: string; tasks: number }[];
   now: number;
 }
 
@@ -126,8 +128,13 @@ export function overviewView(root: HTMLElement, _params: URLSearchParams, app: A
       const c = countsOf.get(name) ?? (Object.fromEntries(STATUSES.map((st) => [st, 0])) as Record<TaskStatus, number>);
       const q = settings.get(name);
       const limits = [q?.maxConcurrency ? `max ${q.maxConcurrency} running` : '', q?.rateLimit ? `${q.rateLimit.count} per ${duration(q.rateLimit.intervalMs)}` : ''].filter(Boolean).join(', ');
+      const held = (s.heldBack ?? []).filter((x) => x.queue === name);
+      const heldBadge = held.length
+        ? h('span', { class: 'badge hide-md', title: held.map((x) => `${x.key}: ${x.tasks} (${x.reason})`).join('\n') },
+            `held: ${held.reduce((n, x) => n + x.tasks, 0)} by ${held.length} key${held.length === 1 ? '' : 's'}`)
+        : null;
       return h('tr', { 'data-queue': name },
-        h('td', { class: 'wrap' }, h('a', { href: `#/tasks?queue=${encodeURIComponent(name)}` }, name), ' ', q?.paused ? h('span', { class: 'badge warn' }, 'paused') : null, limits ? h('span', { class: 'badge hide-md' }, limits) : null),
+        h('td', { class: 'wrap' }, h('a', { href: `#/tasks?queue=${encodeURIComponent(name)}` }, name), ' ', q?.paused ? h('span', { class: 'badge warn' }, 'paused') : null, limits ? h('span', { class: 'badge hide-md' }, limits) : null, heldBadge),
         ...STATUSES.map((st) => cell(name, st, c[st])),
         h('td', { class: 'num actions-cell' }, h('div', { class: 'actions' },
           q?.paused

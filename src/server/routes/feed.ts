@@ -175,7 +175,7 @@ export const feedRoutes: FastifyPluginAsync<RouteContext> = async (app, { hub, c
         description:
           'Task counts by queue and status (at most `cap` tasks of each status are counted: a status in `capped` has ' +
           'more, and its figures are lower bounds; counts are shared for a few seconds), queue controls, this ' +
-          'server\'s open streams, and the last hour minute by minute since this server started (attempts started, ' +
+          'server\'s open streams, what keys hold back per queue (`heldBack`), and the last hour minute by minute since this server started (attempts started, ' +
           'completed, failed, retried, cancelled; enqueue-to-start percentiles). Requires the `admin` scope.',
         tags: ['queues'],
         response: { ...problemResponses(401, 403, 503) },
@@ -183,7 +183,11 @@ export const feedRoutes: FastifyPluginAsync<RouteContext> = async (app, { hub, c
     },
     async () => {
       const [counts, settings] = await Promise.all([hub.metrics.counts.get(), hub.queueSettings()]);
+      // What keys hold back (docs/queues.md): only queues with scheduled or queued tasks can hold any.
+      const holding = counts.queues.filter((q) => q.counts.scheduled > 0 || q.counts.queued > 0).map((q) => q.queue);
+      const heldBack = (await Promise.all(holding.map(async (queue) => (await hub.heldBack(queue)).map((h) => ({ queue, ...h }))))).flat();
       return {
+        heldBack,
         counts: { queues: counts.queues, capped: counts.capped, cap: counts.cap, countedAt: counts.countedAt },
         queues: settings.map((q) => ({ name: q.name, paused: q.paused, maxConcurrency: q.maxConcurrency, rateLimit: q.rateLimit })),
         activity: activity.snapshot(),
