@@ -1,7 +1,9 @@
 // Issue 17 items 1 and 3: per-key debounce and singleton policies, enforced by the store on SQLite and PostgreSQL, in
 // a real hub with its worker, over HTTP, from the CLI and across processes.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -15,6 +17,8 @@ import { startServer } from './helpers/server.ts';
 
 const CLI = join(import.meta.dirname, '..', 'bin', 'taskhub.js');
 const run = promisify(execFile);
+const HANDLERS = join(import.meta.dirname, 'fixtures', 'flow-handlers.ts');
+const HEARTBEAT_MS = 400;
 
 async function storeFor(backend: 'sqlite' | 'postgres', t: TestContext): Promise<{ url: string; cleanup(): Promise<void> } | null> {
   if (backend === 'sqlite') {
@@ -195,6 +199,45 @@ describe('debounce and singleton', () => {
       } finally {
         await server.close();
         await store.cleanup();
+      }
+    });
+
+    it(`${backend}: supersede from this process aborts a handler in a worker process within one heartbeat`, { timeout: 60_000 }, async (t) => {
+      const store = await storeFor(backend, t);
+      if (!store) return;
+      const tmp = tempDir();
+      const runLog = join(tmp.dir, 'runs.log');
+      writeFileSync(runLog, '');
+      const hub = await Taskhub.open({ store: store.url, logger: pino({ level: 'silent' }) });
+      const args = [CLI, 'worker', '--handlers', HANDLERS, '--store', store.url, '--concurrency', '4', '--poll-interval-ms', '20'];
+      const child = spawn(process.execPath, [...args, '--heartbeat-interval-ms', String(HEARTBEAT_MS), '--log-level', 'warn'], {
+        env: { ...process.env, RUN_LOG: runLog },
+        stdio: ['ignore', 'inherit', 'inherit'],
+      });
+      const lines = () => readFileSync(runLog, 'utf8').trim().split('\n').filter(Boolean).map((l) => l.split(' '));
+      try {
+        const spec = (payload: string): TaskSpec => ({ type: 'render', payload, singleton: { key: 'page', policy: 'supersede' } });
+        const old = await hub.submit(spec('old'));
+        await waitUntil(() => lines().some(([event]) => event === 'start'), 20_000, 'the worker process to start the old task');
+        const at = Date.now();
+        const next = await hub.submit(spec('new'));
+        await waitUntil(() => lines().some(([event]) => event === 'aborted'), 10_000, "the old handler's signal");
+        const abortedAt = Number(lines().find(([event]) => event === 'aborted')?.[2]);
+        assert.ok(abortedAt - at <= HEARTBEAT_MS + 300, `aborted ${abortedAt - at} ms after the supersede (heartbeat ${HEARTBEAT_MS} ms)`);
+        const done = await hub.wait(next.task.id, 10_000);
+        assert.equal(done.status, 'completed');
+        const ended = await hub.get(old.task.id);
+        assert.equal(ended.status, 'cancelled');
+        // The worker reports an aborted attempt at once (docs/architecture.md): the key is free from then on.
+        assert.ok((done.startedAt as number) >= (ended.completedAt as number), 'the new one started after the old attempt ended');
+        const byEvent = (event: string, payload: string) => Number(lines().find(([e, p]) => e === event && p === payload)?.[2]);
+        assert.ok(byEvent('start', 'new') >= byEvent('aborted', 'old'), 'and after the old handler was told');
+      } finally {
+        child.kill('SIGKILL');
+        await once(child, 'exit');
+        await hub.close({ graceMs: 0 });
+        await store.cleanup();
+        tmp.remove();
       }
     });
 
