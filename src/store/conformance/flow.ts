@@ -70,6 +70,17 @@ export function flowTests(suite: Suite): void {
     assert.equal((await claimOne(store, { types: [type], now: T0 + 450 })).task.payload, 4);
   });
 
+  it('debounce: a cancelled task closes its window; retried by hand it does not clash with the next one', async () => {
+    const type = freshType();
+    const [first] = await store.createTasks([debounced(type, 1, T0)]);
+    await store.cancel(first.task.id, 'no', T0 + 10);
+    const [second] = await store.createTasks([debounced(type, 2, T0 + 20)]);
+    assert.equal(second.created, true);
+    assert.equal((await store.retry(first.task.id, T0 + 30)).status, 'queued');
+    const [third] = await store.createTasks([debounced(type, 3, T0 + 40)]);
+    assert.equal(third.task.id, second.task.id);
+  });
+
   it('debounce: two processes submitting one key at once make one task', async () => {
     const other = await target.openAnother();
     try {

@@ -313,7 +313,9 @@ export const SQL = {
     RETURNING id, queue, type, owner, status, attempts, run_at, started_at, event_seq, parent_id, child_key`,
   expiredLeases: `SELECT * FROM tasks WHERE status = 'running' AND lease_until < ? ORDER BY lease_until LIMIT ?`,
 
-  cancelNow: `UPDATE tasks SET status = 'cancelled', error = ?, completed_at = ?, updated_at = ?, event_seq = event_seq + 1
+  /** A cancelled task also closes its debounce window, so a retry by hand cannot reopen it. */
+  cancelNow: `UPDATE tasks SET status = 'cancelled', error = ?, completed_at = ?, updated_at = ?, event_seq = event_seq + 1,
+      debounce_key = NULL
     WHERE id = ? AND status IN ('scheduled', 'queued', 'waiting') RETURNING *`,
   /** What cancel needs to know before it changes anything: a waiting parent cancels its children, a child tells its parent. */
   cancelTarget: `SELECT status, parent_id, child_key, wait_kind, wait_name FROM tasks WHERE id = ?`,
