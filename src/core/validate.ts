@@ -230,16 +230,11 @@ export function checkSingleton(field: string, value: unknown, needsKey: boolean)
 function flowRules(spec: TaskSpec, defaults: TaskDefaults, type: string, now: number): { debounce: Debounce | null; singleton: Singleton | null } {
   const implicitKey = typeof spec.concurrencyKey === 'string' && spec.concurrencyKey.length > 0 ? spec.concurrencyKey : type;
   const given = spec.debounce === undefined || spec.debounce === null ? null : checkDebounce('debounce', spec.debounce, true);
+  const timedBy = (['delayMs', 'runAt', 'idempotencyKey'] as const).find((field) => spec[field] !== undefined && spec[field] !== null);
+  if (given && timedBy) fail('debounce', `cannot be combined with ${timedBy}: the debounce decides when the task runs and which submits it merges`);
   // A submit that says when it runs, or names an idempotency key (a schedule's slot), is not debounced by its type.
-  const timed = (['delayMs', 'runAt', 'idempotencyKey'] as const).some((field) => spec[field] !== undefined && spec[field] !== null);
-  const d = given ?? (timed ? null : (defaults.debounce ?? null));
-  let debounce: Debounce | null = null;
-  if (d) {
-    for (const field of ['delayMs', 'runAt', 'idempotencyKey'] as const) {
-      if (spec[field] !== undefined && spec[field] !== null) fail('debounce', `cannot be combined with ${field}: the debounce decides when the task runs and which submits it merges`);
-    }
-    debounce = { key: d.key ?? implicitKey, delayMs: d.delayMs, maxWaitMs: d.maxWaitMs ?? null, firstAt: now };
-  }
+  const d = given ?? (timedBy ? null : (defaults.debounce ?? null));
+  const debounce: Debounce | null = d ? { key: d.key ?? implicitKey, delayMs: d.delayMs, maxWaitMs: d.maxWaitMs ?? null, firstAt: now } : null;
   const s = spec.singleton === undefined || spec.singleton === null ? (defaults.singleton ?? null) : checkSingleton('singleton', spec.singleton, true);
   return { debounce, singleton: s ? { key: s.key ?? implicitKey, policy: s.policy } : null };
 }

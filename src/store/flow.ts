@@ -14,14 +14,11 @@ export interface OpenDebounce {
   firstAt: number;
 }
 
-/** An unfinished task with the new task's singleton key (owner scoped). */
+/** An unfinished task (scheduled, queued, running or waiting) with the new task's singleton key (owner scoped). */
 export interface SingletonHolder {
   id: string;
   status: TaskStatus;
 }
-
-/** Statuses in which a task holds its singleton key for a submit. */
-export const SINGLETON_HOLDING: readonly TaskStatus[] = ['scheduled', 'queued', 'running', 'waiting'];
 
 export type FlowPlan =
   /** Insert the task; first cancel these (supersede): a running one gets a cancel request, the others end at once. */
@@ -37,11 +34,6 @@ export type FlowPlan =
 /** Does this task need the flow path (a read before its insert)? */
 export function hasFlowRules(task: NewTask): boolean {
   return task.debounce !== null || task.singleton !== null;
-}
-
-/** The status a task takes when it is due at `runAt`. */
-export function statusAt(runAt: number, now: number): 'scheduled' | 'queued' {
-  return runAt > now ? 'scheduled' : 'queued';
 }
 
 /** The prefix a store's lookups scope keys with: keys of different owners never meet. */
