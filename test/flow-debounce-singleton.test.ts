@@ -93,8 +93,9 @@ describe('debounce and singleton', () => {
         await waitUntil(() => runs.length > 0 && (runs.at(-1) as Run).payload === 9, 5000, 'the last payload to run');
         const wait = runs[0].at - first;
         assert.ok(wait >= 350 && wait < 700, `the first run started ${wait} ms after the first submit`);
-        // Submits after the run had started opened a new window: a second run, with the last payload.
-        assert.equal(runs.length, 2);
+        // Submits after the run had started opened a new window, which ran with the last payload. (A submit that came
+        // after the window was due but before a worker took the task still joined it, so under load there may be one.)
+        assert.ok(runs.length <= 2, `${runs.length} runs`);
       });
     });
 

@@ -16,14 +16,20 @@ export function flowSql({ tasks, columns }: Names) {
      */
     flowLocks: prepared(`SELECT count(pg_advisory_xact_lock(${FLOW_LOCK_CLASS}, hashtext(name)))
       FROM unnest($1::text[]) AS name`),
-    /** $1 owner ('' for none), $2 key: the task whose debounce window is open, along tasks_debounce_open. */
+    /**
+     * $1 owner ('' for none), $2 key: the task whose debounce window is open, along tasks_debounce_open. Locked: a
+     * claim (which skips locked rows) cannot start it between this read and the merge; one that started it first has
+     * committed by the time the lock is granted, and the row, read again, no longer matches.
+     */
     openDebounce: prepared(`SELECT id, debounce FROM ${tasks}
-      WHERE coalesce(owner, '') = $1::text AND debounce_key = $2::text AND status IN ('scheduled', 'queued')`),
-    /** $1 owner ('' for none), $2 key: the unfinished tasks of a singleton key, running first. */
+      WHERE coalesce(owner, '') = $1::text AND debounce_key = $2::text AND status IN ('scheduled', 'queued')
+      FOR UPDATE`),
+    /** $1 owner ('' for none), $2 key: the unfinished tasks of a singleton key, running first; locked as above. */
     singletonHolders: prepared(`SELECT id, status FROM ${tasks}
       WHERE singleton_key = $2::text AND coalesce(owner, '') = $1::text
         AND status IN ('scheduled', 'queued', 'running', 'waiting')
-      ORDER BY status = 'running' DESC, id`),
+      ORDER BY status = 'running' DESC, id
+      FOR UPDATE`),
     /** A submit folded into a waiting task: $1 payload, $2 new runAt (null: keep), $3 now, $4 id. */
     mergeInto: prepared(`UPDATE ${tasks} SET payload = $1::jsonb, run_at = coalesce($2::bigint, run_at),
         status = CASE WHEN coalesce($2::bigint, run_at) > $3::bigint THEN 'scheduled' ELSE 'queued' END,
