@@ -95,6 +95,35 @@ export function flowTests(suite: Suite): void {
     }
   });
 
+  it('debounce and queue-one: claims in another process racing submits of one key never fail a submit', async () => {
+    const other = await target.openAnother();
+    try {
+      const type = freshType();
+      const windowed = (i: number) => newTask({ type, payload: i, owner: 'ann', debounce: { key: `k-${type}`, delayMs: 1, maxWaitMs: 1 } }, T0 + i);
+      const queued = (i: number) => newTask({ type, payload: i, owner: 'ann', singleton: { key: `s-${type}`, policy: 'queue-one' } }, T0 + i);
+      const results = { submitted: 0, claimed: 0 };
+      await Promise.all([
+        (async () => {
+          for (let i = 0; i < 60; i++) {
+            await store.createTasks([i % 2 ? windowed(i) : queued(i)]);
+            results.submitted++;
+          }
+        })(),
+        (async () => {
+          for (let i = 0; i < 60; i++) {
+            for (const c of await other.claim(claimRequest({ types: [type], max: 5, now: T0 + i + 2 }))) {
+              results.claimed++;
+              await other.finish([{ ref: { taskId: c.task.id, attemptToken: c.attemptToken }, outcome: { status: 'completed', result: null } }], T0 + i + 2);
+            }
+          }
+        })(),
+      ]);
+      assert.equal(results.submitted, 60);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('singleton reject: refuses a submit while a task with the key is unfinished, naming it', async () => {
     const type = freshType();
     const [a] = await store.createTasks([single(type, 'reject', 1)]);
