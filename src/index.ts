@@ -25,7 +25,7 @@ export type { WorkerBackend } from './worker/backend.ts';
 // The store behind a hub is internal: its contract may change in any release. For custom backends and tests only.
 export { openStore as unstable_openStore } from './store/open.ts';
 export type { Store as UnstableStore, StoreNotice as UnstableStoreNotice } from './store/store.ts';
-export type { Claim, TaskQuery, TaskPage, QueueCounts, QueueSettings, Schedule, Subscription, TypeSettings, RateLimit, CostLimit, HeldBack, WorkerInfo, ApiKey } from './store/store.ts';
+export type { Claim, CreatedTask, TaskQuery, TaskPage, QueueCounts, QueueSettings, Schedule, Subscription, TypeSettings, RateLimit, CostLimit, HeldBack, WorkerInfo, ApiKey } from './store/store.ts';
 export type { TypeSettingsInput } from './engine/type-settings.ts';
 // Durable execution's public side (docs/durable.md): recover, derive, checkpoints, signals.
 export type { DeriveSpec } from './engine/task-service.ts';
@@ -43,4 +43,8 @@ export type {
   Progress,
   TaskError,
   Json,
+  DebounceOptions,
+  Debounce,
+  Singleton,
+  SingletonPolicy,
 } from './core/task.ts';

@@ -18,9 +18,9 @@ import {
   type Checkpoint,
   type CheckpointInfo,
   type CreatedTask,
+  type HeldBack,
   type SendSignalResult,
   type QueueCounts,
-  type HeldBack,
   type QueueSettings,
   type Schedule,
   type Store,
@@ -309,6 +309,11 @@ export class Taskhub {
     return this.#engine.queues.counts(owner);
   }
 
+  /** What each key holds back in a queue, by reason: `debounce`, `singleton`, `throttled`, `over-budget` (docs/queues.md). */
+  heldBack(queue: string): Promise<HeldBack[]> {
+    return this.#engine.queues.heldBack(queue);
+  }
+
   /** Every queue that has settings (paused, limits). */
   queueSettings(): Promise<QueueSettings[]> {
     return this.#engine.queues.settings();
@@ -328,11 +333,6 @@ export class Taskhub {
    */
   setQueueLimits(name: string, limits: QueueLimits): Promise<QueueSettings> {
     return this.#engine.queues.setLimits(name, limits);
-  }
-
-  /** What flow control holds back in a queue now: per key, throttled or over budget (docs/queues.md). */
-  heldBack(queue: string): Promise<HeldBack[]> {
-    return this.#engine.queues.heldBack(queue);
   }
 
   // ---- topics, schedules, types, workers ----

@@ -383,7 +383,7 @@ describe('TaskhubClient against a real server', () => {
     assert.doesNotMatch(source, /from\s+['"]/, 'no imports left');
     assert.doesNotMatch(source, /['"]node:/, 'no node: modules');
     const mod = (await import(`data:text/javascript;base64,${Buffer.from(source).toString('base64')}`)) as typeof import('../src/client/index.ts');
-    assert.deepEqual(Object.keys(mod).sort(), ['SseParser', 'TaskhubClient', 'TaskhubClientError', 'TaskhubHttpError', 'TaskhubNetworkError', 'TaskhubTimeoutError', 'readSse']);
+    assert.deepEqual(Object.keys(mod).sort(), ['SseParser', 'TaskhubClient', 'TaskhubClientError', 'TaskhubHttpError', 'TaskhubNetworkError', 'TaskhubSingletonConflictError', 'TaskhubTimeoutError', 'readSse']);
     const bundled = new mod.TaskhubClient({ url: baseUrl, reconnectDelayMs: 20 });
     const task = await bundled.submit('chatty', { chunks: 5, delayMs: 2 });
     await assertWholeHistory(hub, task.id, await collect(bundled.follow(task.id)));

@@ -5,7 +5,8 @@ import type { DeriveSpec } from '../engine/task-service.ts';
 import type { CheckpointInfo, TaskPage, TaskQuery } from '../store/store.ts';
 
 export interface CliTarget {
-  submit(spec: TaskSpec): Promise<{ task: Task; created: boolean }>;
+  /** `merged`: folded into an existing task, by its debounce key or a singleton `queue-one`. */
+  submit(spec: TaskSpec): Promise<{ task: Task; created: boolean; merged?: 'debounce' | 'queue-one' }>;
   get(id: string): Promise<Task>;
   list(query: TaskQuery): Promise<TaskPage>;
   events(id: string): Promise<TaskEvent[]>;

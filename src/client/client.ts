@@ -2,7 +2,7 @@
 // AbortController, TextDecoder and ReadableStream, no node: imports, and it imports nothing but types from core, so
 // browser-bundle.ts can ship these files to a page as they are.
 import type { Checkpoint, CheckpointInfo, DeriveSpec, EnqueueOptions, Json, Task, TaskEvent, TaskStatus } from '../core/task.ts';
-import { TaskhubClientError, TaskhubHttpError, TaskhubNetworkError, TaskhubTimeoutError, type ProblemDetails } from './errors.ts';
+import { TaskhubClientError, TaskhubHttpError, TaskhubNetworkError, TaskhubSingletonConflictError, TaskhubTimeoutError, type ProblemDetails } from './errors.ts';
 import { readSse, SseParser } from './sse.ts';
 
 export interface TaskhubClientOptions {
@@ -111,14 +111,28 @@ export class TaskhubClient {
     return (await this.create({ ...rest, type, payload }, { signal, traceparent })).task;
   }
 
-  /** Like `submit`, and also says whether a new task was created (false: an existing one for the idempotency key). */
-  async create(spec: SubmitSpec, options: { signal?: AbortSignal | undefined; traceparent?: string | undefined } = {}): Promise<{ task: Task; created: boolean }> {
+  /**
+   * Like `submit`, and also says whether a new task was created (false: an existing one for the idempotency key, or
+   * one the submit was merged into: `merged` says how, by its debounce key or a singleton `queue-one`).
+   */
+  async create(
+    spec: SubmitSpec,
+    options: { signal?: AbortSignal | undefined; traceparent?: string | undefined } = {},
+  ): Promise<{ task: Task; created: boolean; merged?: 'debounce' | 'queue-one' }> {
     const { idempotencyKey, ...body } = spec;
     const headers: Record<string, string> = {};
     if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey;
     if (options.traceparent !== undefined) headers.traceparent = options.traceparent;
     const res = await this.#request('POST', `${API}/tasks`, { body: normalizeSpec(body), headers, signal: options.signal });
-    return { task: asTask(await readJson(res)), created: res.status === 202 };
+    const answer = await readJson(res);
+    const merged = isObject(answer) && (answer.merged === 'debounce' || answer.merged === 'queue-one') ? answer.merged : undefined;
+    if (isObject(answer)) {
+      // Said of this submit, not part of the task.
+      delete answer.merged;
+      delete answer.debounced;
+    }
+    if (merged) return { task: asTask(answer), created: false, merged };
+    return { task: asTask(answer), created: res.status === 202 };
   }
 
   /** Submits many tasks in one transaction: all are created, or none. */
@@ -425,14 +439,18 @@ export class TaskhubClient {
       // Not JSON (a proxy's HTML error page): keep the first bit of the text as the detail.
     }
     const retryAfter = Number(res.headers.get('retry-after'));
-    throw new TaskhubHttpError({
+    const init2 = {
       status: res.status,
       method,
       url,
       problem,
       fallbackDetail: text.slice(0, 200),
       retryAfterSeconds: res.headers.has('retry-after') && Number.isFinite(retryAfter) ? retryAfter : null,
-    });
+    };
+    if (problem?.code === 'SINGLETON_CONFLICT' && typeof problem.taskId === 'string') {
+      throw new TaskhubSingletonConflictError({ ...init2, taskId: problem.taskId, key: typeof problem.key === 'string' ? problem.key : '' });
+    }
+    throw new TaskhubHttpError(init2);
   }
 }
 

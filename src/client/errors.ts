@@ -77,3 +77,17 @@ export class TaskhubTimeoutError extends TaskhubClientError {
     this.status = status;
   }
 }
+
+/**
+ * A singleton submit with policy `reject` was refused (409 SINGLETON_CONFLICT): a task with its key has not finished.
+ * `taskId` names that task, so the caller can follow it instead.
+ */
+export class TaskhubSingletonConflictError extends TaskhubHttpError {
+  readonly taskId: string;
+  readonly key: string;
+  constructor(init: ConstructorParameters<typeof TaskhubHttpError>[0] & { taskId: string; key: string }) {
+    super(init);
+    this.taskId = init.taskId;
+    this.key = init.key;
+  }
+}

@@ -4,8 +4,8 @@ export { TaskhubClient } from './client.ts';
 export type {
   TaskhubClientOptions, SubmitOptions, SubmitSpec, ListFilter, TaskList, FollowOptions, ResultOptions, Checkpoint, CheckpointInfo, DeriveSpec,
 } from './client.ts';
-export { TaskhubClientError, TaskhubHttpError, TaskhubNetworkError, TaskhubTimeoutError } from './errors.ts';
+export { TaskhubClientError, TaskhubHttpError, TaskhubNetworkError, TaskhubSingletonConflictError, TaskhubTimeoutError } from './errors.ts';
 export type { ProblemDetails } from './errors.ts';
 export { SseParser, readSse } from './sse.ts';
 export type { SseMessage } from './sse.ts';
-export type { Task, TaskEvent, TaskEventKind, TaskStatus, Json, Progress, TaskError, BackoffPolicy, WaitingFor, Throttle } from '../core/task.ts';
+export type { Task, TaskEvent, TaskEventKind, TaskStatus, Json, Progress, TaskError, BackoffPolicy, WaitingFor, Throttle, DebounceOptions, Debounce, Singleton, SingletonPolicy } from '../core/task.ts';

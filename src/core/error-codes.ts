@@ -30,6 +30,8 @@ export const ErrorCode = {
   STEP_EXISTS: 'STEP_EXISTS',
   /** A checkpoint's state is larger than the configured limit (checkpointMaxBytes); nothing was stored. */
   CHECKPOINT_TOO_LARGE: 'CHECKPOINT_TOO_LARGE',
+  /** A singleton submit with policy `reject` found a task with its key unfinished; the problem names it (`taskId`). */
+  SINGLETON_CONFLICT: 'SINGLETON_CONFLICT',
   STORE_UNAVAILABLE: 'STORE_UNAVAILABLE',
   UNAUTHORIZED: 'UNAUTHORIZED',
   FORBIDDEN: 'FORBIDDEN',

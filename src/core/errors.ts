@@ -117,6 +117,18 @@ export class SignalTimeoutError extends TaskhubError {
   }
 }
 
+/** A singleton submit with policy `reject` while a task with its key is scheduled, queued, running or waiting (409). */
+export class SingletonConflictError extends TaskhubError {
+  /** The existing task with the key. */
+  readonly taskId: string;
+  readonly key: string;
+  constructor(taskId: string, key: string) {
+    super(ErrorCode.SINGLETON_CONFLICT, `singleton "${key}": task ${taskId} with this key has not finished; nothing was created`);
+    this.taskId = taskId;
+    this.key = key;
+  }
+}
+
 export class StoreUnavailableError extends TaskhubError {
   constructor(message: string, options?: { cause?: unknown }) {
     super(ErrorCode.STORE_UNAVAILABLE, message);

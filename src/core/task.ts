@@ -94,6 +94,41 @@ export interface Task {
   checkpointVersion: number;
   /** What a `waiting` task waits for; null in every other status. */
   waitingFor: WaitingFor | null;
+  /** The debounce this task was submitted with (docs/queues.md, "Debounce"); null: none. */
+  debounce: Debounce | null;
+  /** The singleton rule this task was submitted with (docs/queues.md, "Singleton"); null: none. */
+  singleton: Singleton | null;
+}
+
+/**
+ * Submits with the same key (per owner) within `delayMs` of each other collapse into one task, which runs `delayMs`
+ * after the last of them with the last payload, but no later than `maxWaitMs` after the first.
+ */
+export interface DebounceOptions {
+  key: string;
+  delayMs: number;
+  maxWaitMs?: number;
+}
+
+/** A task's debounce as stored: `firstAt`, the first submit of its window, bounds it with maxWaitMs. */
+export interface Debounce {
+  key: string;
+  delayMs: number;
+  maxWaitMs: number | null;
+  firstAt: number;
+}
+
+export const SINGLETON_POLICIES = ['reject', 'queue-one', 'supersede'] as const;
+export type SingletonPolicy = (typeof SINGLETON_POLICIES)[number];
+
+/**
+ * At most one task with this key (per owner) runs at a time. What a submit does when one exists: `reject` it
+ * (SingletonConflictError), `queue-one` (at most one waits: a later submit replaces its payload), or `supersede`
+ * (the existing ones are cancelled and the new one runs once they stopped).
+ */
+export interface Singleton {
+  key: string;
+  policy: SingletonPolicy;
 }
 
 export const TASK_EVENT_KINDS = [
@@ -164,6 +199,10 @@ export interface EnqueueOptions {
   throttle?: Throttle | null;
   /** Units this task uses of a cost limit (a non-negative integer); absent: 1 where a cost limit applies. */
   cost?: number | null;
+  /** Collapse submits with this key (per owner) into one task; see DebounceOptions. Not with delayMs, runAt or idempotencyKey. */
+  debounce?: DebounceOptions;
+  /** At most one task with this key (per owner) runs at a time; see Singleton. */
+  singleton?: Singleton;
 }
 
 export interface TaskSpec extends EnqueueOptions {

@@ -3,6 +3,7 @@
 import { DEFAULT_BACKOFF } from './backoff.ts';
 import { ValidationError } from './errors.ts';
 import { checkEpochMs, checkInteger, checkJsonValue, checkText, MAX_INT32 } from './input-rules.ts';
+import { type Debounce, type DebounceOptions, SINGLETON_POLICIES, type Singleton, type SingletonPolicy } from './task.ts';
 import type { BackoffPolicy, Json, Progress, Task, TaskError, TaskSpec, Throttle, ThrottleDefault } from './task.ts';
 
 /** A task ready to be stored: every field decided. */
@@ -10,7 +11,8 @@ export type NewTask = Pick<
   Task,
   | 'id' | 'queue' | 'type' | 'payload' | 'priority' | 'runAt' | 'maxAttempts' | 'backoff' | 'timeoutMs' | 'softTimeoutMs'
   | 'idempotencyKey'
-  | 'tags' | 'owner' | 'parentId' | 'concurrencyKey' | 'traceparent' | 'createdAt' | 'throttle' | 'cost'
+  | 'tags' | 'owner' | 'parentId' | 'concurrencyKey' | 'traceparent' | 'createdAt' | 'throttle' | 'cost' | 'debounce'
+  | 'singleton'
 > & {
   /** `scheduled` when runAt is in the future, else `queued`. */
   status: 'scheduled' | 'queued';
@@ -24,7 +26,14 @@ export interface TaskDefaults {
   softTimeoutMs: number | null;
   /** The type's default throttle (type settings); absent or null: none. */
   throttle?: ThrottleDefault | null;
+  /** A type's default debounce; without `key`, the task's concurrencyKey (as given) or else its type. */
+  debounce?: FlowDefault<DebounceOptions> | null;
+  /** A type's default singleton rule; without `key`, as for debounce. */
+  singleton?: FlowDefault<Singleton> | null;
 }
+
+/** A flow rule as a type's default: the key may be left out. */
+export type FlowDefault<T extends { key: string }> = Omit<T, 'key'> & { key?: string };
 
 export const DEFAULT_TASK_DEFAULTS: TaskDefaults = {
   queue: 'default',
@@ -33,6 +42,9 @@ export const DEFAULT_TASK_DEFAULTS: TaskDefaults = {
   timeoutMs: null,
   softTimeoutMs: null,
 };
+
+/** Longest debounce delay or wait: 30 days (a window longer than that is a schedule, not a debounce). */
+export const MAX_DEBOUNCE_MS = 30 * 86_400_000;
 
 /** Longest time limit, soft or hard: 7 days. */
 export const MAX_TIMEOUT_MS = 7 * 86_400_000;
@@ -217,6 +229,59 @@ export function checkCheckpointVersion<L extends 'latest' = never>(field: string
 /** A count or limit stored as a PostgreSQL integer: 1 (or `min`) to 2147483647. */
 export const checkInt32 = (field: string, value: unknown, min = 1): number => checkInteger(field, value, min, MAX_INT32);
 
+function checkObject(field: string, value: unknown, known: readonly string[]): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(field, 'must be an object');
+  for (const key of Object.keys(value)) if (!known.includes(key)) fail(`${field}.${key}`, 'is not a known field');
+  return value as Record<string, unknown>;
+}
+
+function checkFlowKey(field: string, value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 200) fail(field, 'must be a non-empty string of at most 200 characters');
+  return checkText(field, value);
+}
+
+/** When a debounced task runs if a submit joins it at `now`: delayMs later, but no later than maxWaitMs after the first. */
+export function debounceRunAt(debounce: Pick<Debounce, 'delayMs' | 'maxWaitMs' | 'firstAt'>, now: number): number {
+  const last = now + debounce.delayMs;
+  return debounce.maxWaitMs === null ? last : Math.min(last, debounce.firstAt + debounce.maxWaitMs);
+}
+
+/** A debounce as given (`key` optional where `needsKey` is false: a type's default). */
+export function checkDebounce(field: string, value: unknown, needsKey: boolean): FlowDefault<DebounceOptions> {
+  const d = checkObject(field, value, ['key', 'delayMs', 'maxWaitMs']);
+  const delayMs = checkInteger(`${field}.delayMs`, d.delayMs, 1, MAX_DEBOUNCE_MS);
+  const result: FlowDefault<DebounceOptions> = { delayMs };
+  if (d.key !== undefined || needsKey) result.key = checkFlowKey(`${field}.key`, d.key);
+  if (d.maxWaitMs !== undefined) result.maxWaitMs = checkInteger(`${field}.maxWaitMs`, d.maxWaitMs, 1, MAX_DEBOUNCE_MS);
+  return result;
+}
+
+/** A singleton rule as given (`key` optional where `needsKey` is false: a type's default). */
+export function checkSingleton(field: string, value: unknown, needsKey: boolean): FlowDefault<Singleton> {
+  const v = checkObject(field, value, ['key', 'policy']);
+  if (!SINGLETON_POLICIES.includes(v.policy as SingletonPolicy)) fail(`${field}.policy`, `must be one of ${SINGLETON_POLICIES.map((p) => `"${p}"`).join(', ')}`);
+  const result: FlowDefault<Singleton> = { policy: v.policy as SingletonPolicy };
+  if (v.key !== undefined || needsKey) result.key = checkFlowKey(`${field}.key`, v.key);
+  return result;
+}
+
+/**
+ * The debounce and singleton a task gets: its own, else its type's default (whose key defaults to the concurrencyKey
+ * the spec gave, else the type). A debounce decides the task's runAt and merges submits, so it takes no delayMs,
+ * runAt or idempotencyKey.
+ */
+function flowRules(spec: TaskSpec, defaults: TaskDefaults, type: string, now: number): { debounce: Debounce | null; singleton: Singleton | null } {
+  const implicitKey = typeof spec.concurrencyKey === 'string' && spec.concurrencyKey.length > 0 ? spec.concurrencyKey : type;
+  const given = spec.debounce === undefined || spec.debounce === null ? null : checkDebounce('debounce', spec.debounce, true);
+  const timedBy = (['delayMs', 'runAt', 'idempotencyKey'] as const).find((field) => spec[field] !== undefined && spec[field] !== null);
+  if (given && timedBy) fail('debounce', `cannot be combined with ${timedBy}: the debounce decides when the task runs and which submits it merges`);
+  // A submit that says when it runs, or names an idempotency key (a schedule's slot), is not debounced by its type.
+  const d = given ?? (timedBy ? null : (defaults.debounce ?? null));
+  const debounce: Debounce | null = d ? { key: d.key ?? implicitKey, delayMs: d.delayMs, maxWaitMs: d.maxWaitMs ?? null, firstAt: now } : null;
+  const s = spec.singleton === undefined || spec.singleton === null ? (defaults.singleton ?? null) : checkSingleton('singleton', spec.singleton, true);
+  return { debounce, singleton: s ? { key: s.key ?? implicitKey, policy: s.policy } : null };
+}
+
 /** Validates one task spec and fills in defaults. `makeId` and `now` come from the caller so this stays pure. */
 export function normalizeTaskSpec(spec: TaskSpec, defaults: TaskDefaults, now: number, makeId: () => string): NewTask {
   if (typeof spec !== 'object' || spec === null) throw new ValidationError('task must be an object');
@@ -240,6 +305,8 @@ export function normalizeTaskSpec(spec: TaskSpec, defaults: TaskDefaults, now: n
   const owner = checkOptionalString('owner', spec.owner, 200);
   // Fair sharing groups by this key; a tenant's tasks share one unless they say otherwise.
   const concurrencyKey = checkOptionalString('concurrencyKey', spec.concurrencyKey, 200) ?? owner;
+  const { debounce, singleton } = flowRules(spec, defaults, type, now);
+  if (debounce) runAt = debounceRunAt(debounce, now);
   return {
     id: makeId(),
     queue,
@@ -261,6 +328,8 @@ export function normalizeTaskSpec(spec: TaskSpec, defaults: TaskDefaults, now: n
     createdAt: now,
     throttle: spec.throttle === undefined ? defaultThrottle(defaults.throttle, concurrencyKey, type) : checkThrottle('throttle', spec.throttle),
     cost: checkCost('cost', spec.cost),
+    debounce,
+    singleton,
   };
 }
 

@@ -49,12 +49,12 @@ export class QueueControls {
     return this.#store.updateQueueSettings(checkName('queue', name), patch, this.#now());
   }
 
-  settings(): Promise<QueueSettings[]> {
-    return this.#store.listQueueSettings();
-  }
-
-  /** What flow control holds back in a queue now, per key and reason (store/flow-limits.ts). */
+  /** What each key holds back in a queue, by reason (debounce, singleton, throttled, over-budget; docs/queues.md). */
   heldBack(name: string): Promise<HeldBack[]> {
     return this.#store.heldBack(checkName('queue', name));
+  }
+
+  settings(): Promise<QueueSettings[]> {
+    return this.#store.listQueueSettings();
   }
 }

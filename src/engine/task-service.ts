@@ -80,7 +80,11 @@ export class TaskService {
 
   /** Validates and stores one task. Concurrent calls share one transaction. */
   async enqueue(spec: TaskSpec): Promise<CreatedTask> {
-    return this.#creates.submit(await this.#prepare(spec, this.#now()));
+    const task = await this.#prepare(spec, this.#now());
+    // A debounce or singleton submit may be refused (SingletonConflictError) or merged: its own transaction, so a
+    // refusal never fails a batch of others' submits.
+    if (task.debounce !== null || task.singleton !== null) return (await this.#store.createTasks([task]))[0];
+    return this.#creates.submit(task);
   }
 
   /** All or nothing: one invalid spec rejects the whole batch before anything is stored. */

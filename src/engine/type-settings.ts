@@ -3,7 +3,17 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import { ValidationError } from '../core/errors.ts';
 import type { Json } from '../core/task.ts';
-import { checkCostLimit, checkJson, checkName, checkRateLimit, checkSoftBelowHard, checkThrottle, type TaskDefaults } from '../core/validate.ts';
+import {
+  checkCostLimit,
+  checkDebounce,
+  checkJson,
+  checkName,
+  checkRateLimit,
+  checkSingleton,
+  checkSoftBelowHard,
+  checkThrottle,
+  type TaskDefaults,
+} from '../core/validate.ts';
 import type { RateLimit, Store, TypeSettings } from '../store/store.ts';
 
 /** What `put` takes: the whole of a type's settings (an absent field is none, not "as before"). */
@@ -20,7 +30,7 @@ export interface TypeSettingsInput {
 const complete = (settings: TypeSettings): TypeSettings => ({ ...settings, rateLimit: settings.rateLimit ?? null, costLimit: settings.costLimit ?? null });
 
 const REFRESH_MS = 1000;
-const DEFAULT_FIELDS = ['maxAttempts', 'backoff', 'timeoutMs', 'softTimeoutMs', 'queue', 'throttle'];
+const DEFAULT_FIELDS = ['maxAttempts', 'backoff', 'timeoutMs', 'softTimeoutMs', 'queue', 'throttle', 'debounce', 'singleton'];
 
 interface Entry {
   settings: TypeSettings;
@@ -89,6 +99,8 @@ export class TypeRegistry {
       timeoutMs: d.timeoutMs === undefined ? base.timeoutMs : d.timeoutMs,
       softTimeoutMs: d.softTimeoutMs === undefined ? base.softTimeoutMs : d.softTimeoutMs,
       throttle: d.throttle ?? base.throttle ?? null,
+      debounce: d.debounce ?? base.debounce ?? null,
+      singleton: d.singleton ?? base.singleton ?? null,
     };
   }
 
@@ -101,6 +113,9 @@ export class TypeRegistry {
     }
     checkSoftBelowHard('defaults.softTimeoutMs', defaults.softTimeoutMs, defaults.timeoutMs);
     if (defaults.throttle !== undefined) checkThrottle('defaults.throttle', defaults.throttle, true);
+    // Without a key, a type's debounce or singleton uses each task's concurrencyKey, else the type (core/validate.ts).
+    if (defaults.debounce !== undefined && defaults.debounce !== null) checkDebounce('defaults.debounce', defaults.debounce, false);
+    if (defaults.singleton !== undefined && defaults.singleton !== null) checkSingleton('defaults.singleton', defaults.singleton, false);
     checkJson('payloadSchema', input.payloadSchema ?? null);
     checkJson('defaults', defaults);
     const rateLimit = input.rateLimit === undefined ? null : checkRateLimit('rateLimit', input.rateLimit);

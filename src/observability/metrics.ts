@@ -138,8 +138,8 @@ export class TaskMetrics {
       labelNames: ['queue', 'reason'],
       registers,
       async collect() {
-        // Only queues with queued tasks (from the shared count) can hold anything back: one heldBack call each.
-        const queues = (await counts.get()).queues.filter((q) => q.counts.queued > 0).map((q) => q.queue);
+        // Only queues with scheduled (debounce) or queued tasks can hold anything back: one heldBack call each.
+        const queues = (await counts.get()).queues.filter((q) => q.counts.scheduled > 0 || q.counts.queued > 0).map((q) => q.queue);
         const held = await Promise.all(queues.map(async (queue) => ({ queue, held: await store.heldBack(queue) })));
         this.reset();
         for (const { queue, held: entries } of held) {

@@ -8,6 +8,7 @@ import {
   ForbiddenError,
   InvalidStateError,
   StaleAttemptError,
+  SingletonConflictError,
   StepExistsError,
   StoreUnavailableError,
   TaskNotFoundError,
@@ -31,6 +32,8 @@ export interface ProblemDetails {
   field?: string;
   taskId?: string;
   taskStatus?: string;
+  /** A singleton conflict's key. */
+  key?: string;
 }
 
 export function problem(status: number, code: string, detail: string, extra: Partial<ProblemDetails> = {}): ProblemDetails {
@@ -78,6 +81,9 @@ export function toProblem(error: unknown, bodyLimitBytes: number): ProblemDetail
     return problem(409, 'INVALID_STATE', error.message, { taskId: error.taskId, taskStatus: error.status });
   }
   if (error instanceof StaleAttemptError) return problem(409, 'STALE_ATTEMPT', error.message, { taskId: error.taskId });
+  if (error instanceof SingletonConflictError) {
+    return problem(409, 'SINGLETON_CONFLICT', error.message, { taskId: error.taskId, key: error.key });
+  }
   if (error instanceof StepExistsError) return problem(409, 'STEP_EXISTS', error.message, { taskId: error.taskId });
   if (error instanceof CheckpointTooLargeError) return problem(413, 'CHECKPOINT_TOO_LARGE', error.message, { taskId: error.taskId });
   if (error instanceof StoreUnavailableError) return problem(503, 'STORE_UNAVAILABLE', error.message);

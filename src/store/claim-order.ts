@@ -10,6 +10,8 @@ export interface Candidate {
   runAt: number;
   /** In a fair queue, the task's position among its key's candidates (0, 1, 2 …); 0 elsewhere. */
   round: number;
+  /** Owner-scoped singleton key (null: none): one claim never takes two tasks of one key. */
+  singleton?: string | null;
 }
 
 /** What claim order compares: a candidate, or a claimed task (whose round no longer matters: 0). */
@@ -38,14 +40,17 @@ export function chooseCandidates(
   admit?: (id: string) => boolean,
 ): string[] {
   const chosen: string[] = [];
+  const singletons = new Set<string>();
   for (const candidate of [...candidates].sort(byClaimOrder)) {
     if (chosen.length === max) break;
+    if (candidate.singleton != null && singletons.has(candidate.singleton)) continue;
     const left = allowance.get(candidate.queue);
     const typeLeft = candidate.type === undefined ? undefined : typeAllowance.get(candidate.type);
     if (left === 0 || typeLeft === 0) continue;
     if (admit && !admit(candidate.id)) continue;
     if (left !== undefined) allowance.set(candidate.queue, left - 1);
     if (typeLeft !== undefined && candidate.type !== undefined) typeAllowance.set(candidate.type, typeLeft - 1);
+    if (candidate.singleton != null) singletons.add(candidate.singleton);
     chosen.push(candidate.id);
   }
   return chosen;

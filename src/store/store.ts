@@ -13,14 +13,36 @@ import type {
   TaskStatus,
   ThrottleDefault,
   WaitingFor,
+  DebounceOptions,
+  Singleton,
 } from '../core/task.ts';
-import type { NewTask } from '../core/validate.ts';
+import type { FlowDefault, NewTask } from '../core/validate.ts';
 
 
 export interface CreatedTask {
   task: Task;
-  /** False when the idempotency key matched an existing task, which is returned unchanged. */
+  /**
+   * False when the idempotency key matched an existing task, which is returned unchanged, or when the submit was
+   * folded into an existing task (`merged`).
+   */
   created: boolean;
+  /**
+   * Set when the submit was folded into an existing task, which comes back with its new payload: by its debounce key
+   * (`debounce`), or by a singleton `queue-one` whose waiting task took the payload (`queue-one`).
+   */
+  merged?: 'debounce' | 'queue-one';
+}
+
+/** Tasks of a queue that a key holds back, and why (docs/queues.md). */
+export interface HeldBack {
+  /** The debounce, singleton, throttle or budget key (owner-scoped keys show without their owner). */
+  key: string;
+  /**
+   * `debounce`: scheduled in an open debounce window; `singleton`: queued while a task with its key runs;
+   * `throttled` and `over-budget`: held by a key's throttle or cost budget.
+   */
+  reason: 'debounce' | 'singleton' | 'throttled' | 'over-budget';
+  tasks: number;
 }
 
 export interface TaskQuery {
@@ -253,6 +275,9 @@ export interface TypeSettings {
     queue?: string;
     /** Without `key`: each task's concurrencyKey, else the type name (docs/queues.md, "Throttle"). */
     throttle?: ThrottleDefault | null;
+    /** Without `key`: each task's concurrencyKey as given, else the type. */
+    debounce?: FlowDefault<DebounceOptions> | null;
+    singleton?: FlowDefault<Singleton> | null;
   };
   /** JSON Schema the payload must match; null: any JSON. */
   payloadSchema: Json | null;
@@ -350,6 +375,10 @@ export interface Store {
    * exists already is not inserted; the existing task comes back with `created: false`. Order of results = order of input.
    */
   createTasks(tasks: readonly NewTask[]): Promise<CreatedTask[]>;
+  // Tasks with a debounce or singleton (store/flow.ts) are decided in the same transaction, across processes: a
+  // debounce key's open task absorbs the submit (`merged: 'debounce'`); a singleton `reject` throws
+  // SingletonConflictError (nothing of the batch is stored), `queue-one` may merge, `supersede` cancels the key's
+  // unfinished tasks (a running one by cancel request) before inserting.
 
   getTask(id: string): Promise<Task | null>;
   /** Newest first (by id, which is time-ordered). */
@@ -371,7 +400,8 @@ export interface Store {
    * priority (higher first), then runAt, then id, skipping paused queues and never exceeding a queue's maxConcurrency
    * or rateLimit, or a type's rateLimit (counted across all processes), or a task's throttle or a queue's or type's
    * costLimit (store/flow-limits.ts; tasks without them pay nothing); in a queue with maxPerKey, never more than that many running per
-   * concurrencyKey, taking tasks round-robin across keys within a priority; each becomes `running` with attempts + 1, a fresh attempt token, a
+   * concurrencyKey, taking tasks round-robin across keys within a priority; never a task whose singleton key (per
+   * owner) has a running task, nor two of one key; each becomes `running` with attempts + 1, a fresh attempt token, a
    * lease until now + leaseMs, and a `started` event. Two concurrent claims never return the same task.
    */
   claim(request: ClaimRequest): Promise<Claim[]>;
@@ -428,9 +458,10 @@ export interface Store {
   // ---- queue and type settings ----
   listQueueSettings(): Promise<QueueSettings[]>;
   /**
-   * Queued tasks of `queue` that flow control holds back now, per key and reason: `throttled` (their throttle key
-   * started its limit within its period), `over-budget` (their cost does not fit their queue's or type's cost window).
-   * Keys with nothing held back are absent.
+   * Tasks of `queue` that flow control holds back now, per key and reason: `debounce` (scheduled in an open debounce
+   * window), `singleton` (queued while a task of their key runs), `throttled` (their throttle key started its limit
+   * within its period), `over-budget` (their cost does not fit their queue's or type's cost window). Keys with nothing
+   * held back are absent.
    */
   heldBack(queue: string): Promise<HeldBack[]>;
   /** Creates the settings row on first use. */

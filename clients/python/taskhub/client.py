@@ -66,14 +66,22 @@ def task_spec(
     idempotency_key: Optional[str] = None,
     throttle: Optional[Dict[str, Any]] = None,
     cost: Optional[int] = None,
+    debounce: Optional[Dict[str, Any]] = None,
+    singleton: Optional[Dict[str, Any]] = None,
     **wire: Any,
 ) -> Dict[str, Any]:
     """The wire body of a task. `delay`, `timeout` (the hard limit) and `soft_timeout` (below it: the handler is told
     and may still return) are seconds; `run_at` a datetime or epoch ms; `backoff` as on
-    the wire ({"type": "fixed"|"exponential", "delayMs", "maxDelayMs", "jitter"}). `throttle`: at most `limit` tasks
-    with `key` start per period, {"key", "limit", "period"} with period in seconds (or "periodMs"); `cost`: units this
-    task uses of a cost limit (docs/queues.md). Extra keyword arguments are passed through as wire fields (e.g.
-    timeoutMs=None for no limit)."""
+    the wire ({"type": "fixed"|"exponential", "delayMs", "maxDelayMs", "jitter"}). Extra keyword arguments are
+    passed through as wire fields (e.g. timeoutMs=None for no limit).
+
+    `throttle={"key", "limit", "period"}` (period in seconds, or "periodMs"): at most `limit` tasks with `key` start
+    per period. `cost`: units this task uses of a cost limit (docs/queues.md).
+
+    `debounce={"key": "doc-1", "delay": 0.3, "max_wait": 5}` (seconds): submits of one key collapse into one task
+    that runs `delay` after the last of them, with the last payload, but no later than `max_wait` after the first.
+    `singleton={"key": "report", "policy": "reject" | "queue-one" | "supersede"}`: at most one task of the key runs
+    at a time. Both also take their wire form (delayMs, maxWaitMs)."""
     spec: Dict[str, Any] = {"type": type, "payload": payload}
     for key, value in (
         ("queue", queue),
@@ -89,6 +97,8 @@ def task_spec(
         ("idempotencyKey", idempotency_key),
         ("throttle", _throttle(throttle)),
         ("cost", cost),
+        ("debounce", _debounce(debounce)),
+        ("singleton", singleton),
     ):
         if value is not None:
             spec[key] = value
@@ -114,6 +124,18 @@ def parse_cost_limit(limit: Any) -> Optional[Dict[str, Any]]:
     per_key = limit.get("perKey", limit.get("per_key"))
     if per_key is not None:
         wire["perKey"] = bool(per_key)
+    return wire
+
+
+def _debounce(debounce: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """A debounce in seconds (delay, max_wait) to its wire form (delayMs, maxWaitMs); wire fields pass unchanged."""
+    if debounce is None:
+        return None
+    wire = {k: v for k, v in debounce.items() if k not in ("delay", "max_wait")}
+    if "delay" in debounce:
+        wire["delayMs"] = _ms(debounce["delay"])
+    if "max_wait" in debounce:
+        wire["maxWaitMs"] = _ms(debounce["max_wait"])
     return wire
 
 
@@ -164,7 +186,9 @@ class TaskhubClient:
     # ---- tasks ----
 
     def create(self, type: str, payload: Any = None, **options: Any) -> Tuple[Dict[str, Any], bool]:  # noqa: A002
-        """Submits a task; (task, created). created is False when the idempotency key was used before."""
+        """Submits a task; (task, created). created is False when the idempotency key was used before, or when the
+        submit was merged into an existing task: then the task carries "merged" ("debounce" or "queue-one") and, for a
+        debounce, "debounced": True. A singleton "reject" raises SingletonConflictError (its task_id: the holder)."""
         spec = task_spec(type, payload, **options)
         headers = {}
         key = spec.pop("idempotencyKey", None)
@@ -174,7 +198,7 @@ class TaskhubClient:
         if traceparent is not None:
             headers["traceparent"] = traceparent
         status, task = self._http.request("POST", "/tasks", spec, headers=headers)
-        return task, status == 202
+        return task, status == 202 and not task.get("merged")
 
     def submit(self, type: str, payload: Any = None, **options: Any) -> Dict[str, Any]:  # noqa: A002
         """Submits a task and returns it (durable once this returns). Options: see task_spec()."""

@@ -64,6 +64,21 @@ class StepExistsError(ConflictError):
     """409 STEP_EXISTS: a step of this name is stored already (another run of the task stored it first)."""
 
 
+class SingletonConflictError(ConflictError):
+    """409 SINGLETON_CONFLICT: a singleton submit with policy "reject" while a task with its key has not finished;
+    `task_id` names that task and `key` the singleton key. Nothing was created."""
+
+    @property
+    def task_id(self) -> Optional[str]:
+        value = self.problem.get("taskId")
+        return value if isinstance(value, str) else None
+
+    @property
+    def key(self) -> Optional[str]:
+        value = self.problem.get("key")
+        return value if isinstance(value, str) else None
+
+
 class CheckpointTooLargeError(TaskhubHttpError):
     """413 CHECKPOINT_TOO_LARGE: the checkpoint's JSON is over the server's limit (default 1 MiB); nothing stored."""
 
@@ -195,6 +210,8 @@ def http_error(method: str, path: str, status: int, text: str, retry_after: Opti
         cls = StaleAttemptError
     elif status == 409 and code == "STEP_EXISTS":
         cls = StepExistsError
+    elif status == 409 and code == "SINGLETON_CONFLICT":
+        cls = SingletonConflictError
     elif status == 413 and code == "CHECKPOINT_TOO_LARGE":
         cls = CheckpointTooLargeError
     seconds: Optional[float] = None

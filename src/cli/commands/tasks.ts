@@ -1,6 +1,6 @@
 // submit, status, tasks, follow: the task commands, against the store or a server (--url).
 import { readFileSync } from 'node:fs';
-import { TASK_STATUSES, type Json, type TaskSpec, type TaskStatus, type Throttle, type ThrottleDefault } from '../../core/task.ts';
+import { SINGLETON_POLICIES, type SingletonPolicy, TASK_STATUSES, type Json, type TaskSpec, type TaskStatus, type Throttle, type ThrottleDefault } from '../../core/task.ts';
 import { COMMON_OPTIONS, int, parseCommand, str, UsageError, type OptionSpecs } from '../config.ts';
 import { checkpointLines, describeTask, eventLine, printJson, taskRow } from '../format.ts';
 import { openTarget } from '../target.ts';
@@ -17,6 +17,11 @@ export const submitOptions: OptionSpecs = {
   'idempotency-key': { type: 'string', help: 'submitting the same key again returns the same task' },
   throttle: { type: 'string', help: 'KEY:LIMIT/MS: at most LIMIT tasks with KEY start per MS ms; the others wait' },
   cost: { type: 'string', help: "units this task uses of a queue's or type's cost limit (e.g. expected tokens)" },
+  'debounce-key': { type: 'string', help: 'collapse submits of this key into one task (with --debounce-ms)' },
+  'debounce-ms': { type: 'string', help: 'the debounced task runs this many ms after the last submit of its key' },
+  'debounce-max-wait': { type: 'string', help: 'but no later than this many ms after the first' },
+  'singleton-key': { type: 'string', help: 'at most one task of this key runs at a time (with --singleton-policy)' },
+  'singleton-policy': { type: 'string', help: 'reject, queue-one or supersede' },
   tag: { type: 'string', multiple: true, help: 'KEY=VALUE, repeatable' },
   'payload-file': { type: 'string', help: 'read the JSON payload from this file (- for stdin)' },
   wait: { type: 'boolean', help: 'wait for the task to finish and print it' },
@@ -44,6 +49,26 @@ export function throttleOf(text: string | undefined, keyOptional: boolean): Thro
   }
   const limits = { limit: Number(match[2]), periodMs: Number(match[3]) };
   return match[1] === undefined ? limits : { key: match[1], ...limits };
+}
+
+/** --debounce-* and --singleton-*: each pair all or nothing; values are checked by the core like any submit's. */
+function flowFlags(values: Parameters<typeof str>[0], spec: TaskSpec): void {
+  const debounceKey = str(values, 'debounce-key');
+  const delayMs = int(values, 'debounce-ms');
+  const maxWaitMs = int(values, 'debounce-max-wait');
+  if (debounceKey !== undefined || delayMs !== undefined || maxWaitMs !== undefined) {
+    if (debounceKey === undefined || delayMs === undefined) throw new UsageError('--debounce-key and --debounce-ms go together');
+    spec.debounce = { key: debounceKey, delayMs, ...(maxWaitMs !== undefined ? { maxWaitMs } : {}) };
+  }
+  const singletonKey = str(values, 'singleton-key');
+  const policy = str(values, 'singleton-policy');
+  if (singletonKey !== undefined || policy !== undefined) {
+    if (singletonKey === undefined || policy === undefined) throw new UsageError('--singleton-key and --singleton-policy go together');
+    if (!(SINGLETON_POLICIES as readonly string[]).includes(policy)) {
+      throw new UsageError(`--singleton-policy: "${policy}" is not one of ${SINGLETON_POLICIES.join(', ')}`);
+    }
+    spec.singleton = { key: singletonKey, policy: policy as SingletonPolicy };
+  }
 }
 
 export async function submitCommand(argv: string[]): Promise<void> {
@@ -83,17 +108,23 @@ export async function submitCommand(argv: string[]): Promise<void> {
   if (throttle) spec.throttle = throttle as Throttle;
   const cost = int(values, 'cost');
   if (cost !== undefined) spec.cost = cost;
+  flowFlags(values, spec);
 
   const api = await openTarget(values, false);
   try {
-    let { task, created } = await api.submit(spec);
+    const answer = await api.submit(spec);
+    const { created, merged } = answer;
+    let { task } = answer;
     if (values.wait) {
       for await (const event of api.follow(task.id)) if (!values.json) process.stderr.write(`${eventLine(event)}\n`);
       task = await api.get(task.id);
     }
-    if (values.json) printJson({ task, created });
+    if (values.json) printJson({ task, created, ...(merged ? { merged } : {}) });
     else if (values.wait) process.stdout.write(describeTask(task));
-    else process.stdout.write(`${task.id}${created ? '' : '  (existing task for this idempotency key)'}\n`);
+    else {
+      const note = merged ? `  (merged: ${merged})` : created ? '' : '  (existing task for this idempotency key)';
+      process.stdout.write(`${task.id}${note}\n`);
+    }
   } finally {
     await api.close();
   }

@@ -16,7 +16,7 @@ export interface Stats {
     rateLimit: { count: number; intervalMs: number } | null;
     costLimit: { budget: number; periodMs: number; perKey: boolean } | null;
   }[];
-  /** What flow control holds back now, per queue, key and reason (queues with queued tasks only). */
+  /** What flow control holds back now, per queue, key and reason (queues with scheduled or queued tasks only). */
   heldBack: { queue: string; key: string; reason: string; tasks: number }[];
   activity: { since: number; minutes: ActivityMinute[] };
   streams: { sse: number; ws: number };
@@ -163,8 +163,13 @@ export function overviewView(root: HTMLElement, _params: URLSearchParams, app: A
         q?.rateLimit ? `${q.rateLimit.count} per ${duration(q.rateLimit.intervalMs)}` : '',
         q?.costLimit ? `cost ${num(q.costLimit.budget)} per ${duration(q.costLimit.periodMs)}${q.costLimit.perKey ? ' per key' : ''}` : '',
       ].filter(Boolean).join(', ');
+      const heldHere = s.heldBack.filter((x) => x.queue === name);
+      const heldBadge = heldHere.length
+        ? h('span', { class: 'badge hide-md', title: heldHere.map((x) => `${x.key}: ${x.tasks} (${x.reason})`).join('\n') },
+            `held: ${heldHere.reduce((n, x) => n + x.tasks, 0)} by ${heldHere.length} key${heldHere.length === 1 ? '' : 's'}`)
+        : null;
       return h('tr', { 'data-queue': name },
-        h('td', { class: 'wrap' }, h('a', { href: `#/tasks?queue=${encodeURIComponent(name)}` }, name), ' ', q?.paused ? h('span', { class: 'badge warn' }, 'paused') : null, limits ? h('span', { class: 'badge hide-md' }, limits) : null),
+        h('td', { class: 'wrap' }, h('a', { href: `#/tasks?queue=${encodeURIComponent(name)}` }, name), ' ', q?.paused ? h('span', { class: 'badge warn' }, 'paused') : null, limits ? h('span', { class: 'badge hide-md' }, limits) : null, heldBadge),
         ...STATUSES.map((st) => cell(name, st, c[st])),
         h('td', { class: 'num actions-cell' }, h('div', { class: 'actions' },
           q?.paused

@@ -184,9 +184,9 @@ export const feedRoutes: FastifyPluginAsync<RouteContext> = async (app, { hub, c
     },
     async () => {
       const [counts, settings] = await Promise.all([hub.metrics.counts.get(), hub.queueSettings()]);
-      // Only a queue with queued tasks can hold any back: one heldBack call for each of those.
-      const waiting = counts.queues.filter((q) => q.counts.queued > 0).map((q) => q.queue);
-      const heldBack = (await Promise.all(waiting.map(async (queue) => (await hub.heldBack(queue)).map((h) => ({ queue, ...h }))))).flat();
+      // What keys hold back (docs/queues.md): only queues with scheduled or queued tasks can hold any.
+      const holding = counts.queues.filter((q) => q.counts.scheduled > 0 || q.counts.queued > 0).map((q) => q.queue);
+      const heldBack = (await Promise.all(holding.map(async (queue) => (await hub.heldBack(queue)).map((h) => ({ queue, ...h }))))).flat();
       return {
         counts: { queues: counts.queues, capped: counts.capped, cap: counts.cap, countedAt: counts.countedAt },
         queues: settings.map((q) => ({ name: q.name, paused: q.paused, maxConcurrency: q.maxConcurrency, rateLimit: q.rateLimit, costLimit: q.costLimit ?? null })),

@@ -30,10 +30,11 @@ export const queueRoutes: RoutePlugin = async (app, { hub }) => {
     '/queues/:name',
     {
       schema: {
-        summary: 'One queue with its task counts by status, and what flow control holds back',
+        summary: 'One queue with its task counts by status, and what its keys hold back',
         description:
-          'A queue without tasks answers with zero counts. `heldBack` (admin callers only: its keys span tenants): ' +
-          'queued tasks a throttle or cost limit holds back now, per key (docs/queues.md).',
+          'A queue without tasks answers with zero counts. `heldBack` lists, per key, tasks held in a debounce window, ' +
+          'behind a running singleton of their key, by a throttle or over a cost budget (docs/queues.md). Admin ' +
+          'callers only (or without auth): its keys span tenants, so a tenant gets an empty list.',
         tags: ['queues'],
         params: QueueNameParams,
         response: { 200: QueueView, ...problemResponses(400, 503) },
@@ -43,7 +44,8 @@ export const queueRoutes: RoutePlugin = async (app, { hub }) => {
       const { name } = request.params;
       const owner = ownerFilter(request.principal);
       const counts = (await hub.queues(owner)).find((q) => q.queue === name) ?? emptyCounts(name);
-      return owner === undefined ? { ...counts, heldBack: await hub.heldBack(name) } : counts;
+      // Keys are every owner's: only a caller who sees every owner's tasks sees them.
+      return { ...counts, heldBack: owner === undefined ? await hub.heldBack(name) : [] };
     },
   );
 };

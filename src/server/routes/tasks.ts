@@ -94,14 +94,16 @@ export const taskRoutes: RoutePlugin = async (app, context) => {
         summary: 'Submit a task',
         description:
           'Stores the task durably and answers at once (202) with it and its `Location`. With an idempotency key ' +
-          '(header `Idempotency-Key` or body `idempotencyKey`) already used, answers 200 with the task it created.',
+          '(header `Idempotency-Key` or body `idempotencyKey`) already used, answers 200 with the task it created. ' +
+          'With `debounce` or a singleton `queue-one`, the submit may be merged into an existing task (202, `merged`); ' +
+          'a singleton `reject` while a task with its key is unfinished answers 409 naming it (`taskId`).',
         tags: ['tasks'],
         headers: IdempotencyHeaders,
         body: TaskSpec,
         response: {
           200: jsonResponse(TaskSchema, 'The idempotency key was used before: the task it created.'),
-          202: jsonResponse(TaskSchema, 'Created.'),
-          ...problemResponses(400, 413, 503),
+          202: jsonResponse(TaskSchema, 'Created, or merged into an existing task (`merged`: by its debounce key or a singleton `queue-one`).'),
+          ...problemResponses(400, 409, 413, 503),
         },
       },
     },
@@ -117,13 +119,15 @@ export const taskRoutes: RoutePlugin = async (app, context) => {
       const spec = toSpec(body, request.principal, '', traceparentOf(request.headers.traceparent));
       if (headerKey !== undefined) spec.idempotencyKey = headerKey;
       // The task stores the submit span's context, so its handler's runs are children of this submit.
-      const { task, created } = await withSubmitSpan(spec, spec.traceparent, async (traceparent, span) => {
+      const { task, created, merged } = await withSubmitSpan(spec, spec.traceparent, async (traceparent, span) => {
         if (traceparent) spec.traceparent = traceparent;
         const result = await hub.submit(spec);
         span.setAttribute('taskhub.task.id', result.task.id);
         return result;
       });
-      return reply.code(created ? 202 : 200).header('location', taskPath(task.id)).send(task);
+      // A merged submit (debounce, singleton queue-one) is accepted work like a new task: 202, saying how it merged.
+      const answer = merged ? { ...task, merged, ...(merged === 'debounce' ? { debounced: true } : {}) } : task;
+      return reply.code(created || merged ? 202 : 200).header('location', taskPath(task.id)).send(answer);
     },
   );
 
@@ -140,7 +144,7 @@ export const taskRoutes: RoutePlugin = async (app, context) => {
         response: {
           200: jsonResponse(BatchResponse, 'Every task was a replay of an idempotency key: nothing new.'),
           202: jsonResponse(BatchResponse, 'Created (replays of idempotency keys included as they are).'),
-          ...problemResponses(400, 413, 503),
+          ...problemResponses(400, 409, 413, 503),
         },
       },
     },
@@ -158,8 +162,9 @@ export const taskRoutes: RoutePlugin = async (app, context) => {
         if (traceparent) for (const spec of specs) spec.traceparent ??= traceparent;
         return hub.submitMany(specs);
       });
-      const anyCreated = results.some((r) => r.created);
-      return reply.code(anyCreated ? 202 : 200).send({ tasks: results.map((r) => r.task) });
+      const anyCreated = results.some((r) => r.created || r.merged);
+      const tasks = results.map((r) => (r.merged ? { ...r.task, merged: r.merged } : r.task));
+      return reply.code(anyCreated ? 202 : 200).send({ tasks });
     },
   );
 

@@ -40,6 +40,7 @@ export const Problem = {
     field: { type: 'string', description: 'The offending field, e.g. `priority` or `tasks[2].type`.' },
     taskId: { type: 'string' },
     taskStatus: { type: 'string', description: 'For INVALID_STATE: the status that forbade the operation.' },
+    key: { type: 'string', description: 'For SINGLETON_CONFLICT: the singleton key; `taskId` names the task holding it.' },
   },
 } as const;
 

@@ -22,7 +22,7 @@ import { WsClientMessage, WsServerMessage } from './ws.ts';
 /** Every schema published under components.schemas, in the order of the document. */
 export const NAMED_SCHEMAS: readonly { title: string }[] = [
   TaskSpec, BackoffInput, Backoff, BatchRequest, CancelRequest, TaskError, Progress, TaskStatus, Task, TaskEvent,
-  TaskList, BatchResponse, EventList, TaskResult, QueueCounts, QueueList, HealthStatus, Problem, WsClientMessage,
+  TaskList, BatchResponse, EventList, TaskResult, QueueCounts, QueueView, HeldBack, QueueList, HealthStatus, Problem, WsClientMessage,
   WsServerMessage, FollowTokenRequest, FollowToken,
   // durable execution
   WaitingFor, RecoverRequest, DeriveRequest, CheckpointInfo, Checkpoint, CheckpointList, SignalRequest, SignalResult,

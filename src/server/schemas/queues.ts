@@ -63,12 +63,21 @@ const NullableCostLimit = { anyOf: [CostLimit, { type: 'null' }] } as const;
 
 export const HeldBack = {
   title: 'HeldBack',
-  description: 'Queued tasks of one key that flow control holds back now.',
+  description: 'Tasks of one key that flow control holds back now.',
   type: 'object',
   required: ['key', 'reason', 'tasks'],
   properties: {
-    key: { type: 'string', description: 'The throttle key; for a cost limit, the concurrencyKey (perKey) or the queue or type name.' },
-    reason: { enum: ['debounce', 'singleton', 'throttled', 'over-budget'] },
+    key: {
+      type: 'string',
+      description:
+        'The debounce, singleton or throttle key; for a cost limit, the concurrencyKey (perKey) or the queue or type name.',
+    },
+    reason: {
+      enum: ['debounce', 'singleton', 'throttled', 'over-budget'],
+      description:
+        '`debounce`: scheduled in an open debounce window; `singleton`: queued while a task of its key runs; ' +
+        '`throttled`: over its key\'s throttle; `over-budget`: its cost does not fit its budget now.',
+    },
     tasks: { type: 'integer', minimum: 0 },
   },
 } as const;

@@ -2,8 +2,8 @@
 // results and follow tokens. Ranges the core enforces (core/validate.ts) are described here rather than repeated, so
 // the core stays the single owner of the task model's rules.
 import { MAX_INT32 } from '../../core/input-rules.ts';
-import { MAX_FLOW_PERIOD_MS, MAX_PRIORITY } from '../../core/validate.ts';
-import { TASK_EVENT_KINDS, TASK_STATUSES } from '../../core/task.ts';
+import { MAX_DEBOUNCE_MS, MAX_FLOW_PERIOD_MS, MAX_PRIORITY } from '../../core/validate.ts';
+import { SINGLETON_POLICIES, TASK_EVENT_KINDS, TASK_STATUSES } from '../../core/task.ts';
 import { anyJson, epochMs, int32, NAME_DESCRIPTION, nonEmptyString, nullableEpochMs } from './common.ts';
 import { type BodyOf, headersPart, textPart } from './provider.ts';
 
@@ -48,6 +48,72 @@ export const Throttle = {
     limit: { type: 'integer', description: `Starts per window, 1..${MAX_INT32}.` },
     periodMs: { type: 'integer', description: `The window, ms (1..${MAX_FLOW_PERIOD_MS}: one day).` },
   },
+} as const;
+
+const debounceProperties = {
+  key: { ...nonEmptyString(200), description: 'Submits with this key (per owner) collapse into one task.' },
+  delayMs: {
+    type: 'integer',
+    minimum: 1,
+    maximum: MAX_DEBOUNCE_MS,
+    description: 'The task runs this long after the last submit of its key (1 ms..30 days).',
+  },
+  maxWaitMs: {
+    type: 'integer',
+    minimum: 1,
+    maximum: MAX_DEBOUNCE_MS,
+    description: 'But no later than this long after the first submit of the window (1 ms..30 days).',
+  },
+} as const;
+
+const singletonProperties = {
+  key: { ...nonEmptyString(200), description: 'At most one task with this key (per owner) runs at a time.' },
+  policy: {
+    enum: [...SINGLETON_POLICIES],
+    description:
+      'When a task with the key is unfinished: `reject` the submit (409 naming it), `queue-one` (at most one waits; a ' +
+      'later submit replaces its payload) or `supersede` (cancel the existing ones; the new one runs once they stopped).',
+  },
+} as const;
+
+export const DebounceInput = {
+  title: 'DebounceInput',
+  description: 'Collapse submits of one key (docs/queues.md, "Debounce"). Not with delayMs, runAt or idempotencyKey.',
+  type: 'object',
+  additionalProperties: false,
+  required: ['key', 'delayMs'],
+  properties: debounceProperties,
+} as const;
+
+export const SingletonInput = {
+  title: 'SingletonInput',
+  description: 'At most one task of a key runs at a time (docs/queues.md, "Singleton").',
+  type: 'object',
+  additionalProperties: false,
+  required: ['key', 'policy'],
+  properties: singletonProperties,
+} as const;
+
+/** As a type's default: without `key`, each task's concurrencyKey as given, else the type. */
+export const DebounceDefault = { ...DebounceInput, title: 'DebounceDefault', required: ['delayMs'] } as const;
+export const SingletonDefault = { ...SingletonInput, title: 'SingletonDefault', required: ['policy'] } as const;
+
+const DebounceView = {
+  type: ['object', 'null'],
+  required: ['key', 'delayMs', 'maxWaitMs', 'firstAt'],
+  description: 'The debounce the task was submitted with; `firstAt`: the first submit of its window. Null: none.',
+  properties: {
+    ...debounceProperties,
+    maxWaitMs: { type: ['integer', 'null'] },
+    firstAt: epochMs('Epoch ms.'),
+  },
+} as const;
+
+const SingletonView = {
+  type: ['object', 'null'],
+  required: ['key', 'policy'],
+  description: 'The singleton rule the task was submitted with; null: none.',
+  properties: singletonProperties,
 } as const;
 
 export const TaskSpec = {
@@ -97,6 +163,8 @@ export const TaskSpec = {
         'W3C trace context the task belongs to (else the `traceparent` header, if valid): its submit span and its ' +
         "handler's runs join that trace.",
     },
+    debounce: DebounceInput,
+    singleton: SingletonInput,
   },
 } as const;
 
@@ -190,7 +258,7 @@ export const Task = {
     'id', 'queue', 'type', 'payload', 'status', 'priority', 'runAt', 'attempts', 'maxAttempts', 'backoff', 'timeoutMs',
     'softTimeoutMs', 'idempotencyKey', 'tags', 'owner', 'parentId', 'concurrencyKey', 'traceparent', 'progress', 'result', 'error',
     'cancelRequested', 'lastEventSeq', 'createdAt', 'updatedAt', 'startedAt', 'completedAt', 'checkpointVersion',
-    'waitingFor', 'throttle', 'cost', 'reportedCost',
+    'waitingFor', 'throttle', 'cost', 'reportedCost', 'debounce', 'singleton',
   ],
   properties: {
     id: { type: 'string', description: 'UUIDv7: ids sort in creation order.' },
@@ -229,6 +297,13 @@ export const Task = {
       description: 'The latest checkpoint version (1, 2, …; GET /tasks/{id}/checkpoints); 0 without checkpoints.',
     },
     waitingFor: { anyOf: [WaitingFor, { type: 'null' }], description: 'What a `waiting` task waits for; null otherwise.' },
+    debounce: DebounceView,
+    singleton: SingletonView,
+    merged: {
+      enum: ['debounce', 'queue-one'],
+      description: 'Only in a submit\'s answer: the submit was folded into this existing task (by its debounce key, or a singleton `queue-one`).',
+    },
+    debounced: { type: 'boolean', description: 'Only in a submit\'s answer: true when merged by its debounce key.' },
   },
 } as const;
 

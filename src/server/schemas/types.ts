@@ -3,7 +3,7 @@ import { MAX_TIMEOUT_MS } from '../../core/validate.ts';
 import { epochMs, nonEmptyString } from './common.ts';
 import { json, textPart } from './provider.ts';
 import { CostLimit, RateLimit } from './queues.ts';
-import { BackoffInput } from './tasks.ts';
+import { BackoffInput, DebounceDefault, SingletonDefault } from './tasks.ts';
 
 const TypeCostLimit = {
   anyOf: [CostLimit, { type: 'null' }],
@@ -37,6 +37,8 @@ export const TypeDefaults = {
     softTimeoutMs: { type: ['integer', 'null'], minimum: 1, maximum: MAX_TIMEOUT_MS, description: 'Less than timeoutMs when both are set.' },
     queue: { type: 'string' },
     throttle: ThrottleDefault,
+    debounce: DebounceDefault,
+    singleton: SingletonDefault,
   },
 } as const;
 

@@ -5,7 +5,7 @@ import { before, it } from 'node:test';
 import type { Claim, Store } from '../store.ts';
 import { claimRequest, newTask, type Suite, T0 } from './helpers.ts';
 
-export function flowTests(suite: Suite): void {
+export function flowLimitTests(suite: Suite): void {
   let store: Store;
   before(() => {
     store = suite.store();

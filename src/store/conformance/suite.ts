@@ -4,7 +4,8 @@ import { after, before, describe } from 'node:test';
 import type { Store } from '../store.ts';
 import { coordinationTests } from './coordination.ts';
 import { durableTests } from './durable.ts';
-import { flowTests } from './flow-limits.ts';
+import { flowLimitTests } from './flow-limits.ts';
+import { flowTests } from './flow.ts';
 import type { ConformanceTarget } from './helpers.ts';
 import { taskLifeTests } from './task-life.ts';
 
@@ -30,5 +31,6 @@ export function storeConformance(name: string, target: ConformanceTarget): void 
     coordinationTests(suite);
     durableTests(suite);
     flowTests(suite);
+    flowLimitTests(suite);
   });
 }

@@ -263,7 +263,7 @@ export async function cancelDurable(db: DurableDb, id: string, error: TaskError,
  * Inside a transaction. A waiting parent's unfinished children of its wait are cancelled with it (each as by its
  * own cancel: running ones get cancelRequested, waiting ones cancel theirs); a child cancelled at once tells its parent.
  */
-async function cancelOne(db: DurableDb, client: PoolClient, id: string, error: TaskError, now: number, notices: StoreNotice[]): Promise<Task> {
+export async function cancelOne(db: DurableDb, client: PoolClient, id: string, error: TaskError, now: number, notices: StoreNotice[]): Promise<Task> {
   type Target = { status: TaskStatus; parent_id: string | null; child_key: string | null; wait_kind: string | null; wait_name: string | null };
   const [target] = await db.pool.query<Target>(db.sql.lockForCancel, [id], client);
   if (!target) throw new TaskNotFoundError(id);

@@ -4,6 +4,8 @@ import { StoreUnavailableError, ValidationError } from '../../core/errors.ts';
 
 /** SQLSTATE of a statement PostgreSQL failed to end a deadlock. */
 export const DEADLOCK_DETECTED = '40P01';
+/** unique_violation: a claim that raced another to start a singleton key's task (tasks_singleton_running). */
+export const UNIQUE_VIOLATION = '23505';
 
 // ---- connection errors ----
 

@@ -14,7 +14,7 @@
 // Reconnecting and fan-out are the backend-neutral notifier's (../notifier/notifier.ts).
 import { randomUUID } from 'node:crypto';
 import type { QueryResultRow } from 'pg';
-import { InvalidStateError, StaleAttemptError, StoreUnavailableError, TaskNotFoundError } from '../../core/errors.ts';
+import { InvalidStateError, StaleAttemptError, StoreUnavailableError, TaskNotFoundError, ValidationError } from '../../core/errors.ts';
 import type { Json, Task, TaskEvent, TaskStatus } from '../../core/task.ts';
 import { isTerminal } from '../../core/task.ts';
 import { initialTask, type NewTask } from '../../core/validate.ts';
@@ -73,6 +73,8 @@ import {
   startedEvent,
 } from '../transitions.ts';
 import * as durable from './durable-store.ts';
+import * as flow from './flow-store.ts';
+import { hasFlowRules } from '../flow.ts';
 import { appendParams, finishParams, newTaskParams } from './encoding.ts';
 import { DEADLOCK_DETECTED } from './errors.ts';
 import { PgListener } from './listener.ts';
@@ -201,6 +203,8 @@ export class PostgresStore implements Store {
   // ---- producing ----
 
   async createTasks(tasks: readonly NewTask[]): Promise<CreatedTask[]> {
+    // With debounce or singleton: one transaction under the keys' locks, which announces its notices itself.
+    if (tasks.some(hasFlowRules)) return flow.createWithFlow(this.#db, tasks, (client, plain) => this.#createTasks(client, plain, this.#sql.createTasks));
     const results = await this.#createTasks(undefined, tasks, this.#sql.createTasks);
     const notices: StoreNotice[] = [];
     for (const { task, created } of results) if (created) createdNotices(task, notices);
@@ -215,6 +219,8 @@ export class PostgresStore implements Store {
    * See docs/postgres.md.
    */
   createTasksIn(client: Queryable, tasks: readonly NewTask[]): Promise<CreatedTask[]> {
+    // A debounce or singleton decides under locks of the store's own transaction; the application's cannot hold them.
+    if (tasks.some(hasFlowRules)) return Promise.reject(new ValidationError('debounce, singleton: not available with enqueueIn'));
     return this.#createTasks(client, tasks, this.#sql.createTasksNotifying);
   }
 
@@ -289,19 +295,7 @@ export class PostgresStore implements Store {
     // A type named twice would be walked twice, and its rows would fill two of the `max` places.
     const types = [...new Set(request.types)];
     const params = [now, types, request.queues, request.max, request.leaseMs, request.workerId];
-    const attempt = await this.#query<GatedClaimRow>(this.#sql.claim, params);
-    // Gated: the best candidates lie in capped or rate-limited queues, or are of rate-limited types, whose room must
-    // be counted under their locks.
-    const rows = attempt[0]?.gated
-      ? await this.#pool.transaction(async (client) => {
-          await this.#query(this.#sql.claimLimitedLock, [request.queues], client);
-          await this.#query(this.#sql.claimLimitedTypeLock, [types], client);
-          // Flow control (sql/flow-limits.ts) counts its windows under one lock, taken only when it may apply.
-          const flowLocked = (await this.#query(this.#sql.claimFlowLock, [], client)).length > 0;
-          const first = await this.#query<TaskRowWithToken>(this.#sql.claimLimited, [...params, flowLocked, request.max], client);
-          return flowLocked ? this.#flow.claimMore(client, request, types, first) : first;
-        })
-      : attempt.filter((row): row is GatedClaimRow & TaskRowWithToken => row.id !== null);
+    const { attempt, rows } = await this.#claimRows(params, request, types);
     const leaseExpiresAt = now + request.leaseMs;
     const claims: Claim[] = rows
       .map((row) => ({ task: rowToTask(row), attemptToken: row.attempt_token, leaseExpiresAt }))
@@ -329,6 +323,26 @@ export class PostgresStore implements Store {
       }
     }
     return claims;
+  }
+
+  /** The claim's statements, run again if it lost a race to start a singleton key's task (flow-store.ts). */
+  #claimRows(params: unknown[], request: ClaimRequest, types: string[]): Promise<{ attempt: GatedClaimRow[]; rows: TaskRowWithToken[] }> {
+    return flow.retryingSingletonRace(async () => {
+      const attempt = await this.#query<GatedClaimRow>(this.#sql.claim, params);
+      // Gated: the best candidates lie in capped or rate-limited queues, or are of rate-limited types, whose room
+      // must be counted under their locks.
+      const rows = attempt[0]?.gated
+        ? await this.#pool.transaction(async (client) => {
+            await this.#query(this.#sql.claimLimitedLock, [request.queues], client);
+            await this.#query(this.#sql.claimLimitedTypeLock, [types], client);
+            // Flow control (sql/flow-limits.ts) counts its windows under one lock, taken only when it may apply.
+            const flowLocked = (await this.#query(this.#sql.claimFlowLock, [], client)).length > 0;
+            const first = await this.#query<TaskRowWithToken>(this.#sql.claimLimited, [...params, flowLocked, request.max], client);
+            return flowLocked ? this.#flow.claimMore(client, request, types, first) : first;
+          })
+        : attempt.filter((row): row is GatedClaimRow & TaskRowWithToken => row.id !== null);
+      return { attempt, rows };
+    });
   }
 
   async nextScheduledAt(queues: readonly string[] | null): Promise<number | null> {
@@ -497,8 +511,10 @@ export class PostgresStore implements Store {
   listQueueSettings(): Promise<QueueSettings[]> {
     return this.#settings.listQueueSettings();
   }
-  heldBack(queue: string): Promise<HeldBack[]> {
-    return heldBackOf(queue, this.#flow, Date.now());
+  /** Debounce and singleton holds (flow-store.ts), then throttles and budgets (flow-limits.ts). */
+  async heldBack(queue: string): Promise<HeldBack[]> {
+    const [keys, limits] = await Promise.all([flow.heldBack(this.#db, queue), heldBackOf(queue, this.#flow, Date.now())]);
+    return [...keys, ...limits];
   }
   updateQueueSettings(name: string, patch: QueueSettingsPatch, now: number): Promise<QueueSettings> {
     return this.#settings.updateQueueSettings(name, patch, now);

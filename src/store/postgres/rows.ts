@@ -1,6 +1,6 @@
 // PostgreSQL rows to the contract's shapes: times are bigint epoch ms (strings from pg, exact), JSON is jsonb.
 import { DEFAULT_BACKOFF } from '../../core/backoff.ts';
-import type { BackoffPolicy, Json, Progress, Task, TaskError, TaskEvent, TaskEventKind, TaskStatus } from '../../core/task.ts';
+import type { BackoffPolicy, Debounce, Json, Singleton, Progress, Task, TaskError, TaskEvent, TaskEventKind, TaskStatus } from '../../core/task.ts';
 import type {
   ApiKey,
   Checkpoint,
@@ -60,6 +60,8 @@ export interface TaskRow {
   wake_at: Int8 | null;
   children_pending: number | null;
   children_total: number | null;
+  debounce?: Debounce | null;
+  singleton?: Singleton | null;
 }
 
 export interface TaskRowWithToken extends TaskRow {
@@ -301,6 +303,8 @@ export function rowToTask(r: TaskRow): Task {
             total: r.children_total,
           })
         : null,
+    debounce: r.debounce ?? null,
+    singleton: r.singleton ?? null,
   };
 }
 

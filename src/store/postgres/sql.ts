@@ -14,7 +14,8 @@ import { claimSql } from './sql/claim.ts';
 import { names } from './sql/common.ts';
 import { controlSql } from './sql/control.ts';
 import { durableSql } from './sql/durable.ts';
-import { flowSql } from './sql/flow-limits.ts';
+import { flowSql as flowLimitSql } from './sql/flow-limits.ts';
+import { flowSql } from './sql/flow.ts';
 import { schemaSql } from './sql/migrations.ts';
 import { noticeSql } from './sql/notices.ts';
 import { settingsSql } from './sql/settings.ts';
@@ -35,6 +36,7 @@ export function buildSql(schema: string) {
     ...settingsSql(n),
     ...noticeSql(n),
     ...durableSql(n),
+    ...flowLimitSql(n),
     ...flowSql(n),
   };
 }

@@ -1,6 +1,6 @@
 // SQLite rows to the contract's shapes: times are INTEGER epoch ms, JSON is TEXT, booleans are 0/1.
 import { DEFAULT_BACKOFF } from '../../core/backoff.ts';
-import type { Json, Progress, Task, TaskError, TaskEvent, TaskEventKind, TaskStatus } from '../../core/task.ts';
+import type { Debounce, Json, Progress, Singleton, Task, TaskError, TaskEvent, TaskEventKind, TaskStatus } from '../../core/task.ts';
 import type { NewTask } from '../../core/validate.ts';
 import type { Candidate } from '../claim-order.ts';
 import type { Checkpoint, CheckpointInfo, ChildOutcome, SignalRecord, StepRecord, FinishedTask } from '../store.ts';
@@ -18,6 +18,8 @@ export function newTaskParams(t: NewTask, parentId = t.parentId, idempotencyKey 
     JSON.stringify(t.backoff), t.timeoutMs, idempotencyKey, JSON.stringify(t.tags), t.owner, parentId,
     t.concurrencyKey, t.traceparent, t.createdAt, t.createdAt, t.softTimeoutMs,
     t.throttle?.key ?? null, t.throttle?.limit ?? null, t.throttle?.periodMs ?? null, t.cost,
+    t.debounce ? JSON.stringify(t.debounce) : null, t.debounce?.key ?? null,
+    t.singleton ? JSON.stringify(t.singleton) : null, t.singleton?.key ?? null,
   ];
 }
 
@@ -57,6 +59,8 @@ export function rowToTask(r: Row): Task {
     completedAt: r.completed_at as number | null,
     checkpointVersion: (r.checkpoint_version as number | undefined) ?? 0,
     waitingFor: r.status === 'waiting' ? waitingForOf(rowToWait(r)) : null,
+    debounce: parseJson<Debounce | null>(r.debounce ?? null, null),
+    singleton: parseJson<Singleton | null>(r.singleton ?? null, null),
   };
 }
 
@@ -117,7 +121,15 @@ export function flowColumns(r: Row): Pick<Task, 'throttle' | 'cost' | 'reportedC
 }
 
 export function rowToCandidate(r: Row, round: number): Candidate {
-  return { id: r.id as string, queue: r.queue as string, type: r.type as string, priority: r.priority as number, runAt: r.run_at as number, round };
+  return {
+    id: r.id as string,
+    queue: r.queue as string,
+    type: r.type as string,
+    priority: r.priority as number,
+    runAt: r.run_at as number,
+    round,
+    singleton: (r.singleton as string | null | undefined) ?? null,
+  };
 }
 
 export function rowToEvent(r: Row): TaskEvent {

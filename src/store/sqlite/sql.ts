@@ -147,6 +147,19 @@ export const MIGRATIONS: readonly string[] = [
    CREATE INDEX flow_starts_task ON flow_starts (task_id, at);
    -- Queued throttled tasks only: the claim's probe (is any throttled task ready?) and heldBack's groups.
    CREATE INDEX tasks_throttled ON tasks (queue, owner, throttle_key) WHERE status = 'queued' AND throttle_key IS NOT NULL;`,
+  `-- Debounce and singleton (docs/queues.md, store/flow.ts): each task's rules as given (JSON, for the task view), and
+   -- their keys. debounce_key is set only while the debounce window is open (the claim clears it), so the open task of
+   -- a key is found along a unique index; singleton_key stays for the task's life.
+   ALTER TABLE tasks ADD COLUMN debounce TEXT;
+   ALTER TABLE tasks ADD COLUMN debounce_key TEXT;
+   ALTER TABLE tasks ADD COLUMN singleton TEXT;
+   ALTER TABLE tasks ADD COLUMN singleton_key TEXT;
+   CREATE UNIQUE INDEX tasks_debounce_open ON tasks (coalesce(owner, ''), debounce_key)
+     WHERE debounce_key IS NOT NULL AND status IN ('scheduled', 'queued');
+   CREATE INDEX tasks_singleton ON tasks (singleton_key, status) WHERE singleton_key IS NOT NULL;
+   -- At most one running task per singleton key, whatever a claim did: the last line of defence of the rule.
+   CREATE UNIQUE INDEX tasks_singleton_running ON tasks (coalesce(owner, ''), singleton_key)
+     WHERE singleton_key IS NOT NULL AND status = 'running';`,
 ];
 
 /**
@@ -175,6 +188,15 @@ function listTasks(query: TaskQuery): { text: string; params: SQLInputValue[] } 
   return { text: `SELECT * FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`, params };
 }
 
+/** A running task with the singleton key of the task aliased `t` (same owner), along tasks_singleton_running. */
+const SINGLETON_RUNNING = (t: string) => `EXISTS (SELECT 1 FROM tasks r WHERE r.status = 'running'
+  AND r.singleton_key = ${t}.singleton_key AND coalesce(r.owner, '') = coalesce(${t}.owner, ''))`;
+/** A ready task the claim may take: no singleton key, or none of its key running. */
+const SINGLETON_FREE = `(singleton_key IS NULL OR NOT ${SINGLETON_RUNNING('tasks')})`;
+/** A claim candidate's columns; `singleton` scopes the key by owner (U+001F between), so one claim takes one per key. */
+const CANDIDATE = `id, queue, type, priority, run_at,
+  CASE WHEN singleton_key IS NULL THEN NULL ELSE coalesce(owner, '') || char(31) || singleton_key END AS singleton`;
+
 export const SQL = {
   pragmas: `PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;`,
   /** IMMEDIATE: the write lock at once, so two processes never deadlock upgrading a read lock. */
@@ -191,9 +213,27 @@ export const SQL = {
 
   insertTask: `INSERT INTO tasks (id, queue, type, payload, status, priority, run_at, max_attempts, backoff, timeout_ms,
       idempotency_key, tags, owner, parent_id, concurrency_key, traceparent, event_seq, created_at, updated_at,
-      soft_timeout_ms, throttle_key, throttle_limit, throttle_period_ms, cost)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)
+      soft_timeout_ms, throttle_key, throttle_limit, throttle_period_ms, cost, debounce, debounce_key, singleton,
+      singleton_key)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT DO NOTHING`,
+  /** ?1 owner ('' for none), ?2 key: the task whose debounce window is open, along tasks_debounce_open. */
+  openDebounce: `SELECT id, debounce FROM tasks WHERE coalesce(owner, '') = ?1 AND debounce_key = ?2
+    AND status IN ('scheduled', 'queued')`,
+  /** ?1 owner ('' for none), ?2 key: the unfinished tasks of a singleton key, running first. */
+  singletonHolders: `SELECT id, status FROM tasks WHERE singleton_key = ?2 AND coalesce(owner, '') = ?1
+    AND status IN ('scheduled', 'queued', 'running', 'waiting') ORDER BY status = 'running' DESC, id`,
+  /** A submit folded into a waiting task: ?1 payload, ?2 new runAt (null: keep), ?3 now, ?4 id. */
+  mergeInto: `UPDATE tasks SET payload = ?1, run_at = coalesce(?2, run_at),
+      status = CASE WHEN coalesce(?2, run_at) > ?3 THEN 'scheduled' ELSE 'queued' END, updated_at = ?3
+    WHERE id = ?4 AND status IN ('scheduled', 'queued') RETURNING *`,
+  /** ?1 queue: tasks held in an open debounce window, and queued tasks whose singleton key is running, per key. */
+  heldBack: `SELECT debounce_key AS key, 'debounce' AS reason, count(*) AS n FROM tasks
+      WHERE status = 'scheduled' AND debounce_key IS NOT NULL AND queue = ?1 GROUP BY debounce_key
+    UNION ALL
+    SELECT q.singleton_key, 'singleton', count(*) FROM tasks q
+      WHERE q.status = 'queued' AND q.singleton_key IS NOT NULL AND q.queue = ?1 AND ${SINGLETON_RUNNING('q')}
+      GROUP BY q.singleton_key`,
   taskByIdempotencyKey: `SELECT * FROM tasks WHERE coalesce(owner, '') = ? AND idempotency_key = ?`,
   insertEvents: `INSERT INTO task_events (task_id, seq, kind, data, at)
     SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(?)`,
@@ -233,11 +273,11 @@ export const SQL = {
     WHERE (status = 'scheduled' AND run_at <= ?1) OR (status = 'waiting' AND wake_at <= ?1)
     RETURNING id, queue, owner, event_seq, wait_kind, wait_name`,
   /** Candidates of one type, in claim order; the store merges types and takes the best `max`. */
-  readyOfType: `SELECT id, queue, type, priority, run_at FROM tasks WHERE status = 'queued' AND type = ?
+  readyOfType: `SELECT ${CANDIDATE} FROM tasks WHERE status = 'queued' AND type = ? AND ${SINGLETON_FREE}
     ORDER BY priority DESC, run_at, id LIMIT ?`,
   /** With a queue filter (JSON array or NULL for all) and queues to skip (JSON array: paused or at their limit). */
-  readyOfTypeFiltered: `SELECT id, queue, type, priority, run_at FROM tasks
-    WHERE status = 'queued' AND type = ?1
+  readyOfTypeFiltered: `SELECT ${CANDIDATE} FROM tasks
+    WHERE status = 'queued' AND type = ?1 AND ${SINGLETON_FREE}
       AND (?2 IS NULL OR queue IN (SELECT value FROM json_each(?2)))
       AND queue NOT IN (SELECT value FROM json_each(?3))
     ORDER BY priority DESC, run_at, id LIMIT ?4`,
@@ -254,11 +294,11 @@ export const SQL = {
     ) SELECT key FROM k WHERE key IS NOT NULL`,
   runningPerKey: `SELECT concurrency_key AS key, count(*) AS n FROM tasks WHERE status = 'running' AND queue = ?
     GROUP BY concurrency_key`,
-  readyOfKey: `SELECT id, queue, type, priority, run_at FROM tasks
-    WHERE status = 'queued' AND queue = ?1 AND concurrency_key = ?2 AND type IN (SELECT value FROM json_each(?3))
+  readyOfKey: `SELECT ${CANDIDATE} FROM tasks
+    WHERE status = 'queued' AND ${SINGLETON_FREE} AND queue = ?1 AND concurrency_key = ?2 AND type IN (SELECT value FROM json_each(?3))
     ORDER BY priority DESC, run_at, id LIMIT ?4`,
-  readyWithoutKey: `SELECT id, queue, type, priority, run_at FROM tasks
-    WHERE status = 'queued' AND queue = ?1 AND concurrency_key IS NULL AND type IN (SELECT value FROM json_each(?2))
+  readyWithoutKey: `SELECT ${CANDIDATE} FROM tasks
+    WHERE status = 'queued' AND ${SINGLETON_FREE} AND queue = ?1 AND concurrency_key IS NULL AND type IN (SELECT value FROM json_each(?2))
     ORDER BY priority DESC, run_at, id LIMIT ?3`,
   runningInQueue: `SELECT count(*) AS n FROM tasks WHERE status = 'running' AND queue = ?`,
   startsInWindow: `SELECT count(*) AS n FROM queue_starts WHERE queue = ? AND at > ?`,
@@ -271,7 +311,7 @@ export const SQL = {
   pruneTypeStarts: `DELETE FROM type_starts WHERE type = ? AND at <= ?`,
   /** Claims the ids of a JSON array in one statement; a row another process took meanwhile is no longer queued. */
   claimIds: `UPDATE tasks SET status = 'running', attempts = attempts + 1, attempt_token = lower(hex(randomblob(16))),
-      lease_until = ?, worker_id = ?, started_at = ?, updated_at = ?, event_seq = event_seq + 1
+      lease_until = ?, worker_id = ?, started_at = ?, updated_at = ?, event_seq = event_seq + 1, debounce_key = NULL
     WHERE id IN (SELECT value FROM json_each(?)) AND status = 'queued' RETURNING *`,
   /** Scheduled tasks and waits that end by themselves (sleeps, signal timeouts): what promotion will queue. */
   nextScheduledAt: `SELECT min(at) AS at FROM (
@@ -313,7 +353,9 @@ export const SQL = {
     RETURNING tasks.id, queue, type, owner, status, attempts, run_at, started_at, event_seq, parent_id, child_key`,
   expiredLeases: `SELECT * FROM tasks WHERE status = 'running' AND lease_until < ? ORDER BY lease_until LIMIT ?`,
 
-  cancelNow: `UPDATE tasks SET status = 'cancelled', error = ?, completed_at = ?, updated_at = ?, event_seq = event_seq + 1
+  /** A cancelled task also closes its debounce window, so a retry by hand cannot reopen it. */
+  cancelNow: `UPDATE tasks SET status = 'cancelled', error = ?, completed_at = ?, updated_at = ?, event_seq = event_seq + 1,
+      debounce_key = NULL
     WHERE id = ? AND status IN ('scheduled', 'queued', 'waiting') RETURNING *`,
   /** What cancel needs to know before it changes anything: a waiting parent cancels its children, a child tells its parent. */
   cancelTarget: `SELECT status, parent_id, child_key, wait_kind, wait_name FROM tasks WHERE id = ?`,
@@ -365,8 +407,9 @@ export const SQL = {
   childrenOfWait: `SELECT id, status, result, error FROM tasks WHERE parent_id = ? AND child_key = ? ORDER BY child_index`,
   insertChild: `INSERT INTO tasks (id, queue, type, payload, status, priority, run_at, max_attempts, backoff, timeout_ms,
       idempotency_key, tags, owner, parent_id, concurrency_key, traceparent, event_seq, created_at, updated_at,
-      soft_timeout_ms, throttle_key, throttle_limit, throttle_period_ms, cost, child_key, child_index)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      soft_timeout_ms, throttle_key, throttle_limit, throttle_period_ms, cost, debounce, debounce_key, singleton,
+      singleton_key, child_key, child_index)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   /** Ends the attempt by suspending: no lease, no token, the attempt given back (it did not fail). */
   suspend: `UPDATE tasks SET status = 'waiting', attempts = attempts - 1, attempt_token = NULL, lease_until = NULL,
       wait_kind = ?, wait_name = ?, wake_at = ?, children_pending = ?, children_total = ?, updated_at = ?,

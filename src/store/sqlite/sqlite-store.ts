@@ -48,6 +48,7 @@ import type {
 import { type Candidate, chooseCandidates, freeSlotsPerKey, queueRoom, typeRoom } from '../claim-order.ts';
 import { type CountRow, cappedCounts, countsByQueue, pageOf } from '../counts.ts';
 import { type FlowLimits, FlowWake, heldBackOf } from '../flow-limits.ts';
+import { hasFlowRules } from '../flow.ts';
 import {
   cancelledError,
   cancelledEvent,
@@ -69,6 +70,7 @@ import * as durable from './durable.ts';
 import { SqliteFlow } from './flow-limits.ts';
 import { SqlitePoller } from './poller.ts';
 import { refusal } from './refusal.ts';
+import * as flow from './flow.ts';
 import { newTaskParams, rowToCandidate, rowToCheckpoint, rowToEvent, rowToTask } from './rows.ts';
 import { SqliteSettings } from './settings.ts';
 import { MIGRATIONS, SQL } from './sql.ts';
@@ -145,18 +147,20 @@ export class SqliteStore implements Store {
   }
 
   async createTasks(tasks: readonly NewTask[]): Promise<CreatedTask[]> {
-    return this.#c.write(() =>
-      tasks.map((t) => {
-        const inserted = this.#c.sql(SQL.insertTask).run(...newTaskParams(t));
-        if (inserted.changes === 0) {
-          const existing = this.#c.get(SQL.taskByIdempotencyKey, t.owner ?? '', t.idempotencyKey);
-          if (!existing) throw new Error(`task ${t.id} was not inserted and matches no idempotency key`);
-          return { task: rowToTask(existing), created: false };
-        }
-        createdNotices(t, this.#c);
-        return { task: initialTask(t), created: true };
-      }),
-    );
+    const writes: flow.FlowWrites = { insert: (t) => this.#insert(t), cancel: (id, error, now) => this.#cancelOne(id, error, now) };
+    return this.#c.write(() => tasks.map((t) => (hasFlowRules(t) ? flow.createWithFlow(this.#c, t, writes) : this.#insert(t))));
+  }
+
+  /** Inside a write. */
+  #insert(t: NewTask): CreatedTask {
+    const inserted = this.#c.sql(SQL.insertTask).run(...newTaskParams(t));
+    if (inserted.changes === 0) {
+      const existing = this.#c.get(SQL.taskByIdempotencyKey, t.owner ?? '', t.idempotencyKey);
+      if (!existing) throw new Error(`task ${t.id} was not inserted and matches no idempotency key`);
+      return { task: rowToTask(existing), created: false };
+    }
+    createdNotices(t, this.#c);
+    return { task: initialTask(t), created: true };
   }
 
   async getTask(id: string): Promise<Task | null> {
@@ -421,8 +425,9 @@ export class SqliteStore implements Store {
   async listQueueSettings(): Promise<QueueSettings[]> {
     return this.#settings.listQueueSettings();
   }
+  /** Debounce and singleton holds (flow.ts), then throttles and budgets (flow-limits.ts). */
   async heldBack(queue: string): Promise<HeldBack[]> {
-    return heldBackOf(queue, this.#flow, Date.now());
+    return [...flow.heldBack(this.#c, queue), ...(await heldBackOf(queue, this.#flow, Date.now()))];
   }
   async updateQueueSettings(name: string, patch: QueueSettingsPatch, now: number): Promise<QueueSettings> {
     return this.#settings.updateQueueSettings(name, patch, now);

@@ -10,22 +10,32 @@ export function claimSql(names: Names) {
    * Up to `limit` ($4) ready tasks per type of $2 (except the types in `skippedTypes`), in claim order, locked, from
    * the queues of $3 except those in `skipped`.
    */
-  const readyCandidates = (skipped: string, skippedTypes?: string, limit = '$4') => `SELECT ready.id, ready.queue, ready.type, ready.priority, ready.run_at
+  const readyCandidates = (skipped: string, skippedTypes?: string, limit = '$4') => `SELECT ready.id, ready.queue, ready.type, ready.priority, ready.run_at,
+          ready.singleton
         FROM unnest($2::text[]) AS wanted(type)
         CROSS JOIN LATERAL (
-          SELECT id, queue, type, priority, run_at FROM ${tasks}
+          SELECT id, queue, type, priority, run_at, ${singletonOf('x')} AS singleton FROM ${tasks} x
           WHERE status = 'queued' AND type = wanted.type AND ($3::text[] IS NULL OR queue = ANY($3::text[]))
-            AND queue NOT IN (SELECT name FROM ${skipped})
+            AND queue NOT IN (SELECT name FROM ${skipped}) AND ${singletonFree('x')}
           ORDER BY priority DESC, run_at, id
           LIMIT ${limit}::integer
           FOR UPDATE SKIP LOCKED
         ) AS ready${skippedTypes ? `
         WHERE wanted.type NOT IN (SELECT type FROM ${skippedTypes})` : ''}`;
+  /**
+   * Singleton (store/flow.ts): a ready task whose key (per owner) has a running task is not a candidate, and of
+   * candidates sharing a key only the first in claim order is chosen (`singleton`: the owner-scoped key, or null).
+   */
+  const singletonFree = (t: string) => `(${t}.singleton_key IS NULL OR NOT EXISTS (SELECT 1 FROM ${tasks} sr
+            WHERE sr.status = 'running' AND sr.singleton_key = ${t}.singleton_key
+              AND coalesce(sr.owner, '') = coalesce(${t}.owner, '')))`;
+  const singletonOf = (t: string) =>
+    `CASE WHEN ${t}.singleton_key IS NULL THEN NULL ELSE coalesce(${t}.owner, '') || chr(31) || ${t}.singleton_key END`;
   /** The update that makes the rows of `chosen` running ($1 now, $5 leaseMs, $6 workerId); its WHERE goes on. */
   // A due wait (status still 'waiting') claimed at once gets two events: `resumed`, then `started`.
   const claimChosen = `UPDATE ${tasks} t SET status = 'running', attempts = t.attempts + 1,
           attempt_token = gen_random_uuid()::text, lease_until = $1::bigint + $5::bigint, worker_id = $6::text,
-          started_at = $1::bigint, updated_at = $1::bigint,
+          started_at = $1::bigint, updated_at = $1::bigint, debounce_key = NULL,
           run_at = CASE WHEN t.status = 'waiting' THEN $1::bigint ELSE t.run_at END,
           event_seq = t.event_seq + CASE WHEN t.status = 'waiting' THEN 2 ELSE 1 END
         FROM chosen WHERE t.id = chosen.id`;
@@ -80,12 +90,18 @@ export function claimSql(names: Names) {
       candidates AS MATERIALIZED (
         ${readyCandidates('paused')}
         UNION ALL
-        SELECT id, queue, type, priority, run_at FROM due
-        WHERE type = ANY($2::text[]) AND ($3::text[] IS NULL OR queue = ANY($3::text[]))
-          AND queue NOT IN (SELECT name FROM paused)
+        SELECT due.id, due.queue, due.type, due.priority, due.run_at, ${singletonOf('x')} FROM due
+        JOIN ${tasks} x ON x.id = due.id
+        WHERE due.type = ANY($2::text[]) AND ($3::text[] IS NULL OR due.queue = ANY($3::text[]))
+          AND due.queue NOT IN (SELECT name FROM paused) AND ${singletonFree('x')}
       ),
       chosen AS MATERIALIZED (
-        SELECT id, queue, type FROM candidates ORDER BY priority DESC, run_at, id LIMIT $4::integer
+        SELECT id, queue, type FROM (
+          SELECT c.*, row_number() OVER (PARTITION BY c.singleton ORDER BY c.priority DESC, c.run_at, c.id) AS singleton_rank
+          FROM candidates c
+        ) AS c
+        WHERE c.singleton IS NULL OR c.singleton_rank = 1
+        ORDER BY priority DESC, run_at, id LIMIT $4::integer
       ),
       gate AS MATERIALIZED (
         SELECT EXISTS (
@@ -194,14 +210,15 @@ export function claimSql(names: Names) {
       candidates AS MATERIALIZED (
         SELECT c.*, 0 AS round FROM (${readyCandidates('skipped', 'full_types', '$8')}) c
         UNION ALL
-        SELECT per_key.id, per_key.queue, per_key.type, per_key.priority, per_key.run_at, per_key.round
+        SELECT per_key.id, per_key.queue, per_key.type, per_key.priority, per_key.run_at, per_key.singleton, per_key.round
         FROM fair_room fr
         CROSS JOIN LATERAL (
-          SELECT id, queue, type, priority, run_at, (row_number() OVER (ORDER BY priority DESC, run_at, id) - 1)::integer AS round
+          SELECT id, queue, type, priority, run_at, singleton,
+            (row_number() OVER (ORDER BY priority DESC, run_at, id) - 1)::integer AS round
           FROM (
-            SELECT id, queue, type, priority, run_at FROM ${tasks}
+            SELECT id, queue, type, priority, run_at, ${singletonOf('x')} AS singleton FROM ${tasks} x
             WHERE status = 'queued' AND queue = fr.queue AND concurrency_key IS NOT DISTINCT FROM fr.key
-              AND type = ANY($2::text[]) AND type NOT IN (SELECT type FROM full_types)
+              AND type = ANY($2::text[]) AND type NOT IN (SELECT type FROM full_types) AND ${singletonFree('x')}
             ORDER BY priority DESC, run_at, id
             LIMIT LEAST(fr.free, $4::integer)
             FOR UPDATE SKIP LOCKED
@@ -213,12 +230,14 @@ export function claimSql(names: Names) {
       chosen AS MATERIALIZED (
         SELECT ranked.id FROM (
           SELECT c.*, row_number() OVER (PARTITION BY c.queue ORDER BY c.priority DESC, c.round, c.run_at, c.id) AS rank,
-            row_number() OVER (PARTITION BY c.type ORDER BY c.priority DESC, c.round, c.run_at, c.id) AS type_rank
+            row_number() OVER (PARTITION BY c.type ORDER BY c.priority DESC, c.round, c.run_at, c.id) AS type_rank,
+            row_number() OVER (PARTITION BY c.singleton ORDER BY c.priority DESC, c.round, c.run_at, c.id) AS singleton_rank
           FROM candidates c
         ) AS ranked
         LEFT JOIN limits ON limits.name = ranked.queue
         LEFT JOIN type_limits ON type_limits.type = ranked.type
         WHERE (limits.name IS NULL OR ranked.rank <= limits.room)
+          AND (ranked.singleton IS NULL OR ranked.singleton_rank = 1)
           AND (type_limits.type IS NULL OR ranked.type_rank <= type_limits.room)
           AND ranked.id NOT IN (SELECT id FROM flow_refused)
         ORDER BY ranked.priority DESC, ranked.round, ranked.run_at, ranked.id

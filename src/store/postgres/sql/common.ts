@@ -63,7 +63,8 @@ export function taskColumns(t = ''): string {
     'timeout_ms', 'idempotency_key', 'tags', 'owner', 'parent_id', 'concurrency_key', 'traceparent', 'progress',
     'result', 'error', 'cancel_requested', 'event_seq', 'created_at', 'updated_at', 'started_at', 'completed_at',
     'checkpoint_version', 'wait_kind', 'wait_name', 'wake_at', 'children_pending', 'children_total',
-    'soft_timeout_ms', 'throttle_key', 'throttle_limit', 'throttle_period_ms', 'cost', 'reported_cost',
+    'soft_timeout_ms', 'throttle_key', 'throttle_limit', 'throttle_period_ms', 'cost', 'reported_cost', 'debounce',
+    'singleton',
   ]
     .map((c) => p + c)
     .join(', ');

@@ -16,7 +16,9 @@ export function controlSql({ s, tasks, events, columns }: Names) {
           error = CASE WHEN status = 'running' THEN error ELSE $2::jsonb END,
           completed_at = CASE WHEN status = 'running' THEN completed_at ELSE $3::bigint END,
           event_seq = CASE WHEN status = 'running' THEN event_seq ELSE event_seq + 1 END,
-          updated_at = $3::bigint
+          updated_at = $3::bigint,
+          -- A cancelled task closes its debounce window, so a retry by hand cannot reopen it (a running one has none).
+          debounce_key = NULL
         -- Waiting tasks and children of a wait (unless running) take the durable path (sql/durable.ts).
         WHERE id = $1::text AND (status = 'running' OR (status IN ('scheduled', 'queued') AND child_key IS NULL))
         RETURNING ${columns}

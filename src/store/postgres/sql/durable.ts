@@ -84,7 +84,7 @@ export function durableSql({ s, tasks, events, columns }: Names) {
   /** Cancels at once ($1 id, $2 error, $3 now) a task in one of `statuses`, with its `cancelled` event. */
   const cancelNow = (statuses: string) => `WITH changed AS (
         UPDATE ${tasks} SET status = 'cancelled', error = $2::jsonb, completed_at = $3::bigint,
-          event_seq = event_seq + 1, updated_at = $3::bigint
+          event_seq = event_seq + 1, updated_at = $3::bigint, debounce_key = NULL
         WHERE id = $1::text AND status IN ${statuses}
         RETURNING ${columns}
       ),

@@ -170,6 +170,18 @@ export function migrations(s: string): readonly string[] {
      CREATE INDEX flow_starts_task ON ${s}.flow_starts (task_id, at);
      -- Queued throttled tasks only: the claim's probe (is any throttled task ready?) and heldBack's groups.
      CREATE INDEX tasks_throttled ON ${s}.tasks (queue, owner, throttle_key) WHERE status = 'queued' AND throttle_key IS NOT NULL;`,
+    `-- Debounce and singleton (docs/queues.md, store/flow.ts): each task's rules as given (for the task view), and their
+     -- keys. debounce_key is set only while the debounce window is open (the claim clears it), so the open task of a
+     -- key is found along a unique index; singleton_key stays for the task's life.
+     ALTER TABLE ${s}.tasks ADD COLUMN debounce jsonb, ADD COLUMN debounce_key text,
+       ADD COLUMN singleton jsonb, ADD COLUMN singleton_key text;
+     CREATE UNIQUE INDEX tasks_debounce_open ON ${s}.tasks ((coalesce(owner, '')), debounce_key)
+       WHERE debounce_key IS NOT NULL AND status IN ('scheduled', 'queued');
+     CREATE INDEX tasks_singleton ON ${s}.tasks (singleton_key, status) WHERE singleton_key IS NOT NULL;
+     -- At most one running task per singleton key, whatever two concurrent claims chose: a claim that would break it
+     -- fails and is run again (postgres-store.ts), and then sees the other's running task.
+     CREATE UNIQUE INDEX tasks_singleton_running ON ${s}.tasks ((coalesce(owner, '')), singleton_key)
+       WHERE singleton_key IS NOT NULL AND status = 'running';`,
   ];
 }
 

@@ -21,21 +21,25 @@ export function taskSql({ tasks, events, channel, columns }: Names) {
   /** The columns of the new tasks, one array each; ord counts from 1 in batch order. See createTasks below. */
   const createTasks = (finalSelect: string) => `WITH input AS (
       SELECT r.*, $15::jsonb -> (r.ord - 1)::integer AS payload, $16::jsonb -> r.backoff_ref AS backoff,
-        $18::jsonb -> r.tags_ref AS tags
+        $18::jsonb -> r.tags_ref AS tags, nullif($21::jsonb -> (r.ord - 1)::integer, 'null') AS debounce,
+        nullif($23::jsonb -> (r.ord - 1)::integer, 'null') AS singleton
       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::integer[], $6::bigint[], $7::integer[],
           $8::integer[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[], $17::integer[],
-          $19::integer[], $20::integer[], $21::text[], $22::integer[], $23::integer[], $24::integer[])
+          $19::integer[], $20::integer[], $22::text[], $24::text[], $25::text[], $26::integer[], $27::integer[],
+          $28::integer[])
         WITH ORDINALITY AS r(id, queue, type, status, priority, run_at, max_attempts, timeout_ms, idempotency_key, owner,
-          parent_id, concurrency_key, traceparent, created_at, backoff_ref, tags_ref, soft_timeout_ms, throttle_key,
-          throttle_limit, throttle_period_ms, cost, ord)
+          parent_id, concurrency_key, traceparent, created_at, backoff_ref, tags_ref, soft_timeout_ms, debounce_key,
+          singleton_key, throttle_key, throttle_limit, throttle_period_ms, cost, ord)
     ),
     inserted AS (
       INSERT INTO ${tasks} (id, queue, type, payload, status, priority, run_at, max_attempts, backoff, timeout_ms,
         idempotency_key, tags, owner, parent_id, concurrency_key, traceparent, event_seq, created_at, updated_at,
-        soft_timeout_ms, throttle_key, throttle_limit, throttle_period_ms, cost)
+        soft_timeout_ms, debounce, debounce_key, singleton, singleton_key, throttle_key, throttle_limit,
+        throttle_period_ms, cost)
       SELECT id, queue, type, coalesce(payload, 'null'::jsonb), status, priority, run_at, max_attempts, backoff,
         timeout_ms, idempotency_key, coalesce(tags, '{}'::jsonb), owner, parent_id, concurrency_key, traceparent, 1,
-        created_at, created_at, soft_timeout_ms, throttle_key, throttle_limit, throttle_period_ms, cost
+        created_at, created_at, soft_timeout_ms, debounce, debounce_key, singleton, singleton_key, throttle_key,
+        throttle_limit, throttle_period_ms, cost
       FROM input ORDER BY ord
       ON CONFLICT ((coalesce(owner, '')), idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
       RETURNING id, queue, owner, status, run_at, created_at
@@ -54,7 +58,9 @@ export function taskSql({ tasks, events, channel, columns }: Names) {
      * The new tasks by column, one array each: $1 id, $2 queue, $3 type, $4 status, $5 priority, $6 runAt,
      * $7 maxAttempts, $8 timeoutMs, $9 idempotencyKey, $10 owner, $11 parentId, $12 concurrencyKey, $13 traceparent,
      * $14 createdAt; $15 a JSON array of their payloads; $16 a JSON array of distinct backoff policies and $17 each
-     * task's index into it; $18 and $19 the same for tags; $20 softTimeoutMs; $21 to $24 the throttle's key, limit and periodMs, and cost. Arrays rather than a JSON array of objects: PostgreSQL
+     * task's index into it; $18 and $19 the same for tags; $20 softTimeoutMs; $21 a JSON array of debounces (null for
+     * none) and $22 their keys; $23 and $24 the same for singletons; $25 to $28 the throttle's key, limit and periodMs,
+     * and cost. Arrays rather than a JSON array of objects: PostgreSQL
      * reads them in about 3/4 of the time (no key lookups per field), and a batch rarely has more than one backoff
      * policy. Inserts in batch order, so of two tasks with one idempotency key the first wins; the other, like any key that exists already, is skipped (ON CONFLICT
      * names only the idempotency index, so a taken id still fails the whole batch). Returns the ids inserted; the
