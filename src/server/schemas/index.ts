@@ -36,5 +36,5 @@ export const NAMED_SCHEMAS: readonly { title: string }[] = [
   PublishRequest, PublishResponse, SubscriptionInput, Subscription, SubscriptionList, ScheduleInput, Schedule,
   ScheduleList, QueueLimits, QueueSettings, TypeSettingsInput, TypeSettings, TypeSettingsList, RedriveResult,
   // flow control
-  Throttle, CostLimit, HeldBack, QueueView,
+  Throttle, CostLimit,
 ];
