@@ -12,11 +12,11 @@ import type {
   TaskEvent,
   TaskStatus,
   ThrottleDefault,
-  WaitingFor,
   DebounceOptions,
   Singleton,
 } from '../core/task.ts';
 import type { FlowDefault, NewTask } from '../core/validate.ts';
+import type { ChildOutcome, SendSignalResult, SignalRecord, StepRecord, SuspendResult, WaitRequest } from './durable-types.ts';
 
 
 export interface CreatedTask {
@@ -89,58 +89,10 @@ export interface Claim {
   resumeCheckpoint?: Checkpoint;
 }
 
-// ---- durable execution (docs/durable.md, "Store model") ----
+// ---- durable execution (docs/durable.md, "Store model"): the shapes of its calls, in durable-types.ts ----
 
 export type { Checkpoint, CheckpointInfo } from '../core/task.ts';
-
-/** The stored result of a step: its function ran to success once, in some attempt. */
-export interface StepRecord {
-  name: string;
-  result: Json;
-  createdAt: number;
-}
-
-export interface SignalRecord {
-  name: string;
-  data: Json;
-  createdAt: number;
-  /** When a wait first took it; null while no wait has. */
-  consumedAt: number | null;
-}
-
-/** A child of a wait, as the parent's handler receives it: in the order the children were given. */
-export interface ChildOutcome {
-  id: string;
-  status: TaskStatus;
-  result: Json | null;
-  error: TaskError | null;
-}
-
-/** What a suspend waits for. Times are absolute: the caller makes them deterministic across re-runs (docs/durable.md). */
-export type WaitRequest =
-  /** Creates these children (parentId = the task) unless children of this wait name exist already. */
-  | { kind: 'children'; name: string; tasks: readonly NewTask[] }
-  | { kind: 'sleep'; name: string; until: number }
-  | { kind: 'signal'; name: string; timeoutAt: number | null };
-
-/** Why a wait needs no suspension: its condition holds already. */
-export type WaitOutcome =
-  | { kind: 'children'; children: ChildOutcome[] }
-  | { kind: 'sleep' }
-  | { kind: 'signal'; signal: SignalRecord }
-  | { kind: 'signal-timeout' };
-
-export type SuspendResult =
-  /** The task waits now: the attempt is over (its token is no longer current) and was not counted. */
-  | { suspended: true; task: Task; waitingFor: WaitingFor }
-  /** The condition holds already: nothing changed, the attempt goes on with this outcome. */
-  | { suspended: false; outcome: WaitOutcome };
-
-export interface SendSignalResult {
-  task: Task;
-  /** True when the signal woke the task (it waited for this name); false when it is kept for a later wait. */
-  resumed: boolean;
-}
+export type { ChildOutcome, SendSignalResult, SignalRecord, StepRecord, SuspendResult, WaitOutcome, WaitRequest } from './durable-types.ts';
 
 /** Names one attempt of one task. Calls with a token that is not current throw StaleAttemptError. */
 export interface AttemptRef {
@@ -254,13 +206,6 @@ export interface CostLimit {
   budget: number;
   periodMs: number;
   perKey: boolean;
-}
-
-/** What a queue's flow controls hold back now, per key (`Store.heldBack`). */
-export interface HeldBack {
-  key: string;
-  reason: 'debounce' | 'singleton' | 'throttled' | 'over-budget';
-  tasks: number;
 }
 
 /** Settings of a task type, shared by every process through the store. */

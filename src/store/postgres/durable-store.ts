@@ -56,15 +56,15 @@ import {
 } from './rows.ts';
 import type { PostgresSql } from './sql.ts';
 
-/** What durable execution's calls use of the store: its pool, its schema's statements, and how notices go out. */
-export interface DurableDb {
+/** What the store's delegated calls (durable, attempts, flow) use of it: its pool, its statements, how notices go out. */
+export interface PgStoreDb {
   pool: PgPool;
   sql: PostgresSql;
   /** After a write committed: its notices to this process's listeners at once, and to the other processes. */
   announce: (notices: readonly StoreNotice[]) => void;
 }
 
-export async function saveCheckpoint(db: DurableDb, ref: AttemptRef, state: Json, options: { label?: string | null; size: number }, now: number): Promise<CheckpointInfo> {
+export async function saveCheckpoint(db: PgStoreDb, ref: AttemptRef, state: Json, options: { label?: string | null; size: number }, now: number): Promise<CheckpointInfo> {
   const label = options.label ?? null;
   const [row] = await db.pool.query<AppendedEventRow & { checkpoint_version: number }>(db.sql.saveCheckpoint, [
     ref.taskId,
@@ -80,13 +80,13 @@ export async function saveCheckpoint(db: DurableDb, ref: AttemptRef, state: Json
   return { version, label, size: options.size, createdAt: now };
 }
 
-export async function listCheckpoints(db: DurableDb, taskId: string): Promise<CheckpointInfo[]> {
+export async function listCheckpoints(db: PgStoreDb, taskId: string): Promise<CheckpointInfo[]> {
   const rows = await db.pool.query<CheckpointRow>(db.sql.listCheckpoints, [taskId]);
   if (rows.length === 0) await mustExist(db, taskId);
   return rows.map(rowToCheckpointInfo);
 }
 
-export async function getCheckpoint(db: DurableDb, taskId: string, version: number | 'latest'): Promise<Checkpoint | null> {
+export async function getCheckpoint(db: PgStoreDb, taskId: string, version: number | 'latest'): Promise<Checkpoint | null> {
   const [row] =
     version === 'latest'
       ? await db.pool.query<CheckpointRow>(db.sql.latestCheckpoint, [taskId])
@@ -94,7 +94,7 @@ export async function getCheckpoint(db: DurableDb, taskId: string, version: numb
   return row ? rowToCheckpoint(row) : null;
 }
 
-export async function recover(db: DurableDb, taskId: string, options: { fromVersion?: number }, now: number): Promise<Task> {
+export async function recover(db: PgStoreDb, taskId: string, options: { fromVersion?: number }, now: number): Promise<Task> {
   const from = options.fromVersion;
   const task = await db.pool.transaction(async (client) => {
     const [current] = await db.pool.query<{ status: TaskStatus; checkpoint_version: number }>(db.sql.lockForRecover, [taskId], client);
@@ -113,7 +113,7 @@ export async function recover(db: DurableDb, taskId: string, options: { fromVers
   return task;
 }
 
-export async function deriveTask(db: DurableDb, t: NewTask, from: { taskId: string; version: number | 'latest' }, now: number): Promise<Task> {
+export async function deriveTask(db: PgStoreDb, t: NewTask, from: { taskId: string; version: number | 'latest' }, now: number): Promise<Task> {
   checkDerivedTask(t);
   const { task, label, size } = await db.pool.transaction(async (client) => {
     // Checkpoints are immutable: the version read here is still there when the copy below runs.
@@ -136,7 +136,7 @@ export async function deriveTask(db: DurableDb, t: NewTask, from: { taskId: stri
   return task;
 }
 
-export async function saveStep(db: DurableDb, ref: AttemptRef, name: string, result: Json, now: number): Promise<StepRecord> {
+export async function saveStep(db: PgStoreDb, ref: AttemptRef, name: string, result: Json, now: number): Promise<StepRecord> {
   checkDurableName('step', name);
   const [row] = await db.pool.query<{ owned: number; inserted: number }>(db.sql.saveStep, [
     ref.taskId,
@@ -150,13 +150,13 @@ export async function saveStep(db: DurableDb, ref: AttemptRef, name: string, res
   return { name, result: result ?? null, createdAt: now };
 }
 
-export async function listSteps(db: DurableDb, taskId: string): Promise<StepRecord[]> {
+export async function listSteps(db: PgStoreDb, taskId: string): Promise<StepRecord[]> {
   const rows = await db.pool.query<StepRow>(db.sql.listSteps, [taskId]);
   if (rows.length === 0) await mustExist(db, taskId);
   return rows.map(rowToStep);
 }
 
-export async function suspend(db: DurableDb, ref: AttemptRef, wait: WaitRequest, now: number): Promise<SuspendResult> {
+export async function suspend(db: PgStoreDb, ref: AttemptRef, wait: WaitRequest, now: number): Promise<SuspendResult> {
   checkWait(ref.taskId, wait);
   const notices: StoreNotice[] = [];
   const result = await db.pool.transaction(async (client): Promise<SuspendResult> => {
@@ -194,11 +194,11 @@ export async function suspend(db: DurableDb, ref: AttemptRef, wait: WaitRequest,
   return result;
 }
 
-export async function childOutcomes(db: DurableDb, parentId: string, name: string): Promise<ChildOutcome[]> {
+export async function childOutcomes(db: PgStoreDb, parentId: string, name: string): Promise<ChildOutcome[]> {
   return (await db.pool.query<ChildRow>(db.sql.childrenOfWait, [parentId, name])).map(rowToChildOutcome);
 }
 
-export async function sendSignal(db: DurableDb, taskId: string, name: string, data: Json, now: number): Promise<SendSignalResult> {
+export async function sendSignal(db: PgStoreDb, taskId: string, name: string, data: Json, now: number): Promise<SendSignalResult> {
   checkDurableName('signal', name);
   const notices: StoreNotice[] = [];
   const result = await db.pool.transaction(async (client): Promise<SendSignalResult> => {
@@ -224,7 +224,7 @@ export async function sendSignal(db: DurableDb, taskId: string, name: string, da
   return result;
 }
 
-export async function listSignals(db: DurableDb, taskId: string): Promise<SignalRecord[]> {
+export async function listSignals(db: PgStoreDb, taskId: string): Promise<SignalRecord[]> {
   const rows = await db.pool.query<SignalRow>(db.sql.listSignals, [taskId]);
   if (rows.length === 0) await mustExist(db, taskId);
   return rows.map(rowToSignal);
@@ -232,7 +232,7 @@ export async function listSignals(db: DurableDb, taskId: string): Promise<Signal
 
 /** Inside a transaction: queues a waiting task again with its `resumed` event. */
 async function resume(
-  db: DurableDb,
+  db: PgStoreDb,
   client: PoolClient,
   id: string,
   reason: ResumeReason,
@@ -246,7 +246,7 @@ async function resume(
 }
 
 /** The cancel of a waiting task or of a child of a wait, in one transaction (run again after a deadlock). */
-export async function cancelDurable(db: DurableDb, id: string, error: TaskError, now: number): Promise<Task> {
+export async function cancelDurable(db: PgStoreDb, id: string, error: TaskError, now: number): Promise<Task> {
   for (let round = 1; ; round++) {
     const notices: StoreNotice[] = [];
     try {
@@ -263,7 +263,7 @@ export async function cancelDurable(db: DurableDb, id: string, error: TaskError,
  * Inside a transaction. A waiting parent's unfinished children of its wait are cancelled with it (each as by its
  * own cancel: running ones get cancelRequested, waiting ones cancel theirs); a child cancelled at once tells its parent.
  */
-export async function cancelOne(db: DurableDb, client: PoolClient, id: string, error: TaskError, now: number, notices: StoreNotice[]): Promise<Task> {
+export async function cancelOne(db: PgStoreDb, client: PoolClient, id: string, error: TaskError, now: number, notices: StoreNotice[]): Promise<Task> {
   type Target = { status: TaskStatus; parent_id: string | null; child_key: string | null; wait_kind: string | null; wait_name: string | null };
   const [target] = await db.pool.query<Target>(db.sql.lockForCancel, [id], client);
   if (!target) throw new TaskNotFoundError(id);
@@ -288,7 +288,7 @@ export async function cancelOne(db: DurableDb, client: PoolClient, id: string, e
 
 /** Inside a transaction: a child of its parent's current wait ended (outside finish, which does this in its statement). */
 async function childFinished(
-  db: DurableDb,
+  db: PgStoreDb,
   client: PoolClient,
   parentId: string,
   name: string,

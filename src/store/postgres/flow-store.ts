@@ -8,7 +8,7 @@ import { initialTask, type NewTask } from '../../core/validate.ts';
 import { hasFlowRules, heldBackOf, ownerScope, planFlow, supersededReason } from '../flow.ts';
 import type { CreatedTask, HeldBack, StoreNotice } from '../store.ts';
 import { cancelledError, createdNotices, readyNotice } from '../transitions.ts';
-import { cancelOne, type DurableDb } from './durable-store.ts';
+import { cancelOne, type PgStoreDb } from './durable-store.ts';
 import { newTaskParams } from './encoding.ts';
 import { DEADLOCK_DETECTED, UNIQUE_VIOLATION } from './errors.ts';
 import { rowToTask, type TaskRow } from './rows.ts';
@@ -28,7 +28,7 @@ function lockNames(tasks: readonly NewTask[]): string[] {
 }
 
 /** createTasks for a batch in which some tasks have flow rules; answers in input order, announces all after COMMIT. */
-export async function createWithFlow(db: DurableDb, tasks: readonly NewTask[], insertPlain: InsertPlain): Promise<CreatedTask[]> {
+export async function createWithFlow(db: PgStoreDb, tasks: readonly NewTask[], insertPlain: InsertPlain): Promise<CreatedTask[]> {
   for (let round = 1; ; round++) {
     const notices: StoreNotice[] = [];
     try {
@@ -51,7 +51,7 @@ export async function createWithFlow(db: DurableDb, tasks: readonly NewTask[], i
 }
 
 /** Inside the transaction, under the task's key locks. */
-async function flowOne(db: DurableDb, client: PoolClient, t: NewTask, notices: StoreNotice[]): Promise<CreatedTask> {
+async function flowOne(db: PgStoreDb, client: PoolClient, t: NewTask, notices: StoreNotice[]): Promise<CreatedTask> {
   const now = t.createdAt;
   const owner = ownerScope(t.owner);
   const [openRow] = t.debounce
@@ -81,7 +81,7 @@ async function flowOne(db: DurableDb, client: PoolClient, t: NewTask, notices: S
   }
 }
 
-export async function heldBack(db: DurableDb, queue: string): Promise<HeldBack[]> {
+export async function heldBack(db: PgStoreDb, queue: string): Promise<HeldBack[]> {
   return heldBackOf(await db.pool.query<{ key: string; reason: HeldBack['reason']; n: number }>(db.sql.heldBack, [queue]));
 }
 

@@ -14,13 +14,12 @@
 // Reconnecting and fan-out are the backend-neutral notifier's (../notifier/notifier.ts).
 import { randomUUID } from 'node:crypto';
 import type { QueryResultRow } from 'pg';
-import { InvalidStateError, StaleAttemptError, StoreUnavailableError, TaskNotFoundError, ValidationError } from '../../core/errors.ts';
+import { InvalidStateError, StoreUnavailableError, TaskNotFoundError, ValidationError } from '../../core/errors.ts';
 import type { Json, Task, TaskEvent, TaskStatus } from '../../core/task.ts';
 import { isTerminal } from '../../core/task.ts';
 import { initialTask, type NewTask } from '../../core/validate.ts';
 import { byClaimOrder } from '../claim-order.ts';
 import { type CountRow, cappedCounts, countsByQueue, pageOf } from '../counts.ts';
-import { groupByAttempt, groupEvents } from '../attempt-events.ts';
 import { Notifier, type ResyncListener } from '../notifier/notifier.ts';
 import { heldBackOf } from '../flow-limits.ts';
 import type {
@@ -65,18 +64,17 @@ import {
   cancelRequestNotice,
   createdNotices,
   eventNotice,
-  finishedNotices,
   leaseState,
   manualRetryEvent,
   readyNotice,
   resumedEvent,
   startedEvent,
 } from '../transitions.ts';
+import * as attempts from './attempts-store.ts';
 import * as durable from './durable-store.ts';
 import * as flow from './flow-store.ts';
 import { hasFlowRules } from '../flow.ts';
-import { appendParams, finishParams, newTaskParams } from './encoding.ts';
-import { DEADLOCK_DETECTED } from './errors.ts';
+import { newTaskParams } from './encoding.ts';
 import { PgListener } from './listener.ts';
 import { checkedOptions, PgPool, type PostgresStoreOptions, type Queryable } from './pool.ts';
 import { Publisher } from './publisher.ts';
@@ -85,13 +83,9 @@ import {
   type AppendedEventRow,
   type CheckpointRow,
   type EventRow,
-  type FinishedRow,
   type GatedClaimRow,
   type Int8,
-  otherTaskEvent,
-  type OtherTaskEventRow,
   rowToCheckpoint,
-  rowToFinished,
   rowToTask,
   type TaskRow,
   type TaskRowWithToken,
@@ -118,7 +112,7 @@ export class PostgresStore implements Store {
   readonly #settings: PostgresSettings;
   readonly #flow: PostgresFlow;
   /** What durable-store.ts and refusal.ts use: the pool, the statements, and #announce. */
-  readonly #db: durable.DurableDb;
+  readonly #db: durable.PgStoreDb;
   #closed = false;
 
   constructor(options: PostgresStoreOptions) {
@@ -362,87 +356,12 @@ export class PostgresStore implements Store {
     return leaseState(toNumber(row.lease_until), row.cancel_requested, toNumberOrNull(row.started_at), row.soft_timeout_ms, now);
   }
 
-  async appendAttemptEvents(inputs: readonly AttemptEventInput[], now: number): Promise<AppendResult[]> {
-    const groups = groupByAttempt(inputs);
-    const rows = await this.#retryOnDeadlock(() => this.#query<AppendedEventRow & { g: number }>(this.#sql.appendAttemptEvents, appendParams(groups, inputs, now)));
-    const updated = new Map(rows.map((row) => [row.g - 1, row]));
-    const results: AppendResult[] = new Array(inputs.length);
-    const notices: StoreNotice[] = [];
-    for (const [g, group] of groups.entries()) {
-      const row = updated.get(g);
-      if (!row) {
-        const error = await refusal(this.#db, group.ref.taskId);
-        for (const place of group.inputs) results[place] = { ok: false, error };
-        continue;
-      }
-      const task = { id: group.ref.taskId, queue: row.queue, owner: row.owner };
-      for (const [k, event] of groupEvents(group, inputs, Number(row.event_seq), now).entries()) {
-        notices.push(eventNotice(task, event));
-        results[group.inputs[k]] = { ok: true, event };
-      }
-    }
-    this.#announce(notices);
-    return results;
+  appendAttemptEvents(inputs: readonly AttemptEventInput[], now: number): Promise<AppendResult[]> {
+    return attempts.appendAttemptEvents(this.#db, inputs, now);
   }
 
-  async finish(requests: readonly FinishRequest[], now: number): Promise<FinishResult[]> {
-    if (requests.length === 0) return [];
-    const { params, values } = finishParams(requests, now);
-    // A batch with a reported cost (flow control) takes the statements that also store it, in the same statement.
-    const costs = requests.some((r) => r.reportedCost !== undefined);
-    const rows = await this.#finishStatement(costs ? this.#sql.finishWithCosts : this.#sql.finish, params);
-    const finished = new Map(rows.map((r) => [r.ord - 1, r]));
-
-    const refused = requests.flatMap((request, ord) => (finished.has(ord) ? [] : [{ request, ord }]));
-    const existing = new Map<string, boolean>();
-    let parentEvents: OtherTaskEventRow[] = [];
-    if (refused.length > 0) {
-      const found = await this.#query<{ id: string; is_child: boolean }>(this.#sql.refusedTasks, [refused.map((r) => r.request.ref.taskId)]);
-      for (const r of found) existing.set(r.id, r.is_child);
-      // Children of a wait are left to finishChildren, which also wakes their parents: only they pay for it.
-      const children = refused.filter((r) => existing.get(r.request.ref.taskId) === true);
-      if (children.length > 0) {
-        const childParams = finishParams(children.map((c) => c.request), now).params;
-        const statement = childParams.length > 8 ? this.#sql.finishChildrenWithCosts : this.#sql.finishChildren;
-        const childRows = await this.#finishStatement(statement, childParams);
-        for (const row of childRows) finished.set(children[row.ord - 1].ord, row);
-        parentEvents = childRows[0]?.parent_events ?? [];
-      }
-    }
-
-    const notices: StoreNotice[] = [];
-    const results = requests.map((request, ord): FinishResult => {
-      const row = finished.get(ord);
-      if (!row) {
-        const { taskId } = request.ref;
-        return { ok: false, error: existing.has(taskId) ? new StaleAttemptError(taskId) : new TaskNotFoundError(taskId) };
-      }
-      const task = rowToFinished(row);
-      finishedNotices(task, request.outcome, values[ord], task.attempts, now, notices);
-      return { ok: true, task };
-    });
-    // Parents of finished children: their child-finished and resumed events, and `ready` for each woken one.
-    for (const e of parentEvents) {
-      notices.push(eventNotice(e, otherTaskEvent(e, now)));
-      if (e.kind === 'resumed') notices.push(readyNotice(e.queue));
-    }
-    this.#announce(notices);
-    return results;
-  }
-
-  #finishStatement(statement: Statement, params: unknown[]): Promise<FinishedRow[]> {
-    return this.#retryOnDeadlock(() => this.#query<FinishedRow>(statement, params));
-  }
-
-  /** Deadlocked with another batch on tasks both update (see sql/attempts.ts): this one was rolled back; run it again. */
-  async #retryOnDeadlock<T>(run: () => Promise<T>): Promise<T> {
-    for (let round = 1; ; round++) {
-      try {
-        return await run();
-      } catch (error) {
-        if ((error as { code?: unknown }).code !== DEADLOCK_DETECTED || round >= 3) throw error;
-      }
-    }
+  finish(requests: readonly FinishRequest[], now: number): Promise<FinishResult[]> {
+    return attempts.finish(this.#db, requests, now);
   }
 
   async expiredLeases(now: number, limit: number): Promise<ExpiredLease[]> {

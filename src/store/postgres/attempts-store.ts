@@ -1,0 +1,97 @@
+// An attempt's life after its claim on PostgreSQL: progress and output in batches (one statement), and finish (one
+// statement per batch; children of a wait and batches with a reported cost take variants of it, sql/attempts.ts).
+// Functions of the store's connection pool, as durable-store.ts; PostgresStore delegates to them. Outcomes' statuses
+// and events are decided in ../transitions.ts, the grouping of events in ../attempt-events.ts.
+import { StaleAttemptError, TaskNotFoundError } from '../../core/errors.ts';
+import { groupByAttempt, groupEvents } from '../attempt-events.ts';
+import type { AppendResult, AttemptEventInput, FinishRequest, FinishResult, StoreNotice } from '../store.ts';
+import { eventNotice, finishedNotices, readyNotice } from '../transitions.ts';
+import type { PgStoreDb } from './durable-store.ts';
+import { appendParams, finishParams } from './encoding.ts';
+import { DEADLOCK_DETECTED } from './errors.ts';
+import { refusal } from './refusal.ts';
+import { type AppendedEventRow, type FinishedRow, type OtherTaskEventRow, otherTaskEvent, rowToFinished } from './rows.ts';
+import type { Statement } from './sql.ts';
+
+export async function appendAttemptEvents(db: PgStoreDb, inputs: readonly AttemptEventInput[], now: number): Promise<AppendResult[]> {
+  const groups = groupByAttempt(inputs);
+  const rows = await retryOnDeadlock(() => db.pool.query<AppendedEventRow & { g: number }>(db.sql.appendAttemptEvents, appendParams(groups, inputs, now)));
+  const updated = new Map(rows.map((row) => [row.g - 1, row]));
+  const results: AppendResult[] = new Array(inputs.length);
+  const notices: StoreNotice[] = [];
+  for (const [g, group] of groups.entries()) {
+    const row = updated.get(g);
+    if (!row) {
+      const error = await refusal(db, group.ref.taskId);
+      for (const place of group.inputs) results[place] = { ok: false, error };
+      continue;
+    }
+    const task = { id: group.ref.taskId, queue: row.queue, owner: row.owner };
+    for (const [k, event] of groupEvents(group, inputs, Number(row.event_seq), now).entries()) {
+      notices.push(eventNotice(task, event));
+      results[group.inputs[k]] = { ok: true, event };
+    }
+  }
+  db.announce(notices);
+  return results;
+}
+
+export async function finish(db: PgStoreDb, requests: readonly FinishRequest[], now: number): Promise<FinishResult[]> {
+  if (requests.length === 0) return [];
+  const { params, values } = finishParams(requests, now);
+  // A batch with a reported cost (flow control) takes the statements that also store it, in the same statement.
+  const costs = requests.some((r) => r.reportedCost !== undefined);
+  const rows = await finishStatement(db, costs ? db.sql.finishWithCosts : db.sql.finish, params);
+  const finished = new Map(rows.map((r) => [r.ord - 1, r]));
+
+  const refused = requests.flatMap((request, ord) => (finished.has(ord) ? [] : [{ request, ord }]));
+  const existing = new Map<string, boolean>();
+  let parentEvents: OtherTaskEventRow[] = [];
+  if (refused.length > 0) {
+    const found = await db.pool.query<{ id: string; is_child: boolean }>(db.sql.refusedTasks, [refused.map((r) => r.request.ref.taskId)]);
+    for (const r of found) existing.set(r.id, r.is_child);
+    // Children of a wait are left to finishChildren, which also wakes their parents: only they pay for it.
+    const children = refused.filter((r) => existing.get(r.request.ref.taskId) === true);
+    if (children.length > 0) {
+      const childParams = finishParams(children.map((c) => c.request), now).params;
+      const statement = childParams.length > 8 ? db.sql.finishChildrenWithCosts : db.sql.finishChildren;
+      const childRows = await finishStatement(db, statement, childParams);
+      for (const row of childRows) finished.set(children[row.ord - 1].ord, row);
+      parentEvents = childRows[0]?.parent_events ?? [];
+    }
+  }
+
+  const notices: StoreNotice[] = [];
+  const results = requests.map((request, ord): FinishResult => {
+    const row = finished.get(ord);
+    if (!row) {
+      const { taskId } = request.ref;
+      return { ok: false, error: existing.has(taskId) ? new StaleAttemptError(taskId) : new TaskNotFoundError(taskId) };
+    }
+    const task = rowToFinished(row);
+    finishedNotices(task, request.outcome, values[ord], task.attempts, now, notices);
+    return { ok: true, task };
+  });
+  // Parents of finished children: their child-finished and resumed events, and `ready` for each woken one.
+  for (const e of parentEvents) {
+    notices.push(eventNotice(e, otherTaskEvent(e, now)));
+    if (e.kind === 'resumed') notices.push(readyNotice(e.queue));
+  }
+  db.announce(notices);
+  return results;
+}
+
+function finishStatement(db: PgStoreDb, statement: Statement, params: unknown[]): Promise<FinishedRow[]> {
+return retryOnDeadlock(() => db.pool.query<FinishedRow>(statement, params));
+}
+
+/** Deadlocked with another batch on tasks both update (see sql/attempts.ts): this one was rolled back; run it again. */
+async function retryOnDeadlock<T>(run: () => Promise<T>): Promise<T> {
+  for (let round = 1; ; round++) {
+    try {
+      return await run();
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== DEADLOCK_DETECTED || round >= 3) throw error;
+    }
+  }
+}
