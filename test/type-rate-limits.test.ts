@@ -43,14 +43,19 @@ describe('per-type rate limits', () => {
       try {
         const settings = await hub.types.put('limited', { rateLimit: { count: COUNT, intervalMs: INTERVAL_MS } });
         assert.deepEqual(settings.rateLimit, { count: COUNT, intervalMs: INTERVAL_MS });
-        child = spawn(process.execPath, [CLI, 'worker', '--handlers', HANDLERS, '--store', store.url, '--concurrency', '4', '--poll-interval-ms', '20', '--log-level', 'warn'], {
-          env: { ...process.env, RUN_LOG: runLog },
+        // Two slots each and tasks of 40 ms (too slow for a worker to claim ahead): neither process can take a whole
+        // window's starts alone, so both must, and the limit holds across them.
+        child = spawn(process.execPath, [CLI, 'worker', '--handlers', HANDLERS, '--store', store.url, '--concurrency', '2', '--poll-interval-ms', '20', '--log-level', 'warn'], {
+          env: { ...process.env, RUN_LOG: runLog, LIMITED_MS: '40' },
           stdio: ['ignore', 'inherit', 'inherit'],
         });
         await hub.enqueueMany(Array.from({ length: TASKS }, (_, i) => ({ type: 'limited', queue: i % 2 ? 'qa' : 'qb' })));
         // The worker process first (it has started once it ran a task), then this process's: both take from one window.
         await waitUntil(() => readFileSync(runLog, 'utf8').length > 0, 20_000, 'the worker process to run a task');
-        hub.handle('limited', async () => 'here', { concurrency: 4 });
+        hub.handle('limited', async () => {
+          await new Promise((resolve) => setTimeout(resolve, 40));
+          return 'here';
+        }, { concurrency: 2 });
         await waitUntil(async () => (await hub.list({ status: 'completed', limit: 100 })).tasks.length === TASKS, 40_000, 'every task ran');
         const tasks = (await hub.list({ type: 'limited', limit: 100 })).tasks;
         const starts = (await Promise.all(tasks.map(async (task) => (await hub.events(task.id)).filter((e) => e.kind === 'started').map((e) => e.at))))
