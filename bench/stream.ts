@@ -7,34 +7,22 @@ import { fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
-import { Taskhub } from '../src/index.ts';
 import { createServer } from '../src/server/server.ts';
+import { openBenchHub } from './bench-store.ts';
 
 const [backend = 'sqlite', tArg, cArg] = process.argv.slice(2);
 const TASKS = Number(tArg ?? 500);
 const CHUNKS = Number(cArg ?? 200);
-const PG_URL = process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const dir = mkdtempSync(join(tmpdir(), 'taskhub-stream-bench-'));
-const schema = `bench_stream_${Date.now()}_${process.pid}`;
 const now = () => performance.timeOrigin + performance.now();
 
-async function open(): Promise<Taskhub> {
-  const logger = pino({ level: 'silent' });
-  if (backend === 'sqlite') return Taskhub.open({ store: `sqlite:${join(dir, 'bench.db')}`, logger });
-  const { PostgresStore } = await import('../src/store/postgres/postgres-store.ts');
-  const store = new PostgresStore({ connectionString: PG_URL, schema });
-  await store.migrate();
-  return Taskhub.open({ store, logger });
-}
-
-const hub = await open();
+const { hub, dispose } = await openBenchHub(backend, 'stream');
 const app = await createServer({ hub, logger: false, sseHeartbeatMs: 60_000 });
 const address = await app.listen({ host: '127.0.0.1', port: 0 });
 const tasks = await hub.enqueueMany(Array.from({ length: TASKS }, (_, i) => ({ type: 'stream', payload: { i } })));
 const ids = tasks.map((t) => t.id);
 
-const resultsFile = join(dir, 'arrivals.json');
+const resultsDir = mkdtempSync(join(tmpdir(), 'taskhub-stream-arrivals-'));
+const resultsFile = join(resultsDir, 'arrivals.json');
 const followers = fork(join(import.meta.dirname, 'stream-followers.ts'), [address, resultsFile, String(CHUNKS), ...ids]);
 await new Promise<void>((resolve) => followers.on('message', (m: { connected?: boolean }) => m.connected && resolve()));
 
@@ -85,12 +73,6 @@ console.log(JSON.stringify({
 }));
 await app.close();
 await hub.close({ graceMs: 0 });
-rmSync(dir, { recursive: true, force: true });
-if (backend === 'postgres') {
-  const { Client } = await import('pg');
-  const client = new Client({ connectionString: PG_URL });
-  await client.connect();
-  await client.query(`DROP SCHEMA IF EXISTS ${client.escapeIdentifier(schema)} CASCADE`);
-  await client.end();
-}
+rmSync(resultsDir, { recursive: true, force: true });
+await dispose();
 process.exit(0);

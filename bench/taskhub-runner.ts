@@ -1,37 +1,18 @@
 // Taskhub on the peers' workloads (shared/anchors/run.ts defines them; this copies the definitions, not the code).
 // usage: node bench/taskhub-runner.ts <sqlite|postgres> <enqueue|bulk|drain|latency> [N] [C]
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pino from 'pino';
-import { Taskhub } from '../src/index.ts';
+import { openBenchHub } from './bench-store.ts';
 
 const [backend, mode, nArg, cArg] = process.argv.slice(2);
 const N = Number(nArg ?? 20000);
 const C = Number(cArg ?? 50);
-const PG_URL = process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const dir = mkdtempSync(join(tmpdir(), 'taskhub-bench-'));
 const type = `bench_${mode}_${Date.now()}`;
-/** Each PostgreSQL run works in a schema of its own, dropped at the end. */
-const schema = `bench_${Date.now()}_${process.pid}`;
-
-async function open(): Promise<Taskhub> {
-  if (backend === 'sqlite') return Taskhub.open({ store: `sqlite:${join(dir, 'bench.db')}`, logger: pino({ level: 'silent' }) });
-  if (backend === 'postgres') {
-    const { PostgresStore } = await import('../src/store/postgres/postgres-store.ts');
-    const store = new PostgresStore({ connectionString: PG_URL, schema });
-    await store.migrate();
-    return Taskhub.open({ store, logger: pino({ level: 'silent' }) });
-  }
-  throw new Error(`unknown backend ${backend}`);
-}
 
 function pct(xs: number[], p: number) {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 }
 
-const hub = await open();
+const { hub, dispose } = await openBenchHub(backend, mode);
 const payload = (i: number) => ({ i });
 let out: Record<string, unknown>;
 if (mode === 'enqueue') {
@@ -73,12 +54,5 @@ if (mode === 'enqueue') {
 } else throw new Error(`unknown mode ${mode}`);
 console.log(JSON.stringify({ system: `taskhub-${backend}`, mode, N, C, ...out }));
 await hub.close({ graceMs: 1000 });
-rmSync(dir, { recursive: true, force: true });
-if (backend === 'postgres') {
-  const { Client } = await import('pg');
-  const client = new Client({ connectionString: PG_URL });
-  await client.connect();
-  await client.query(`DROP SCHEMA IF EXISTS ${client.escapeIdentifier(schema)} CASCADE`);
-  await client.end();
-}
+await dispose();
 process.exit(0);

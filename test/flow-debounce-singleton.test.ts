@@ -12,7 +12,7 @@ import pino from 'pino';
 import { type Json, SingletonConflictError, Taskhub, type TaskSpec } from '../src/index.ts';
 import { TaskhubClient, TaskhubSingletonConflictError } from '../src/client/index.ts';
 import { tempDir, waitUntil } from './helpers/hub.ts';
-import { dropSchema, freshSchema, requirePostgres, storeUrl } from './helpers/postgres.ts';
+import { storeFor, } from './helpers/postgres.ts';
 import { startServer } from './helpers/server.ts';
 
 const CLI = join(import.meta.dirname, '..', 'bin', 'taskhub.js');
@@ -20,19 +20,10 @@ const run = promisify(execFile);
 const HANDLERS = join(import.meta.dirname, 'fixtures', 'flow-handlers.ts');
 const HEARTBEAT_MS = 400;
 
-async function storeFor(backend: 'sqlite' | 'postgres', t: TestContext): Promise<{ url: string; cleanup(): Promise<void> } | null> {
-  if (backend === 'sqlite') {
-    const tmp = tempDir();
-    return { url: `sqlite:${join(tmp.dir, 'taskhub.db')}`, cleanup: async () => tmp.remove() };
-  }
-  if (!(await requirePostgres(t))) return null;
-  const schema = freshSchema('flow');
-  return { url: storeUrl(schema), cleanup: () => dropSchema(schema) };
-}
 
 /** A hub on the backend, with what its handlers saw. */
 async function withHub(backend: 'sqlite' | 'postgres', t: TestContext, body: (hub: Taskhub, url: string) => Promise<void>): Promise<void> {
-  const store = await storeFor(backend, t);
+  const store = await storeFor(backend, t, 'flow');
   if (!store) return;
   const hub = await Taskhub.open({ store: store.url, logger: pino({ level: 'silent' }), worker: { pollIntervalMs: 20 } });
   try {
@@ -166,7 +157,7 @@ describe('debounce and singleton', () => {
     });
 
     it(`${backend}: singleton reject answers 409 over HTTP naming the task; the SDKs throw typed errors with its id`, { timeout: 30_000 }, async (t) => {
-      const store = await storeFor(backend, t);
+      const store = await storeFor(backend, t, 'flow');
       if (!store) return;
       const server = await startServer({ store: store.url });
       try {
@@ -204,7 +195,7 @@ describe('debounce and singleton', () => {
     });
 
     it(`${backend}: supersede from this process aborts a handler in a worker process within one heartbeat`, { timeout: 60_000 }, async (t) => {
-      const store = await storeFor(backend, t);
+      const store = await storeFor(backend, t, 'flow');
       if (!store) return;
       const tmp = tempDir();
       const runLog = join(tmp.dir, 'runs.log');
@@ -243,7 +234,7 @@ describe('debounce and singleton', () => {
     });
 
     it(`${backend}: four CLI processes submitting one debounce key at once make one task`, { timeout: 60_000 }, async (t) => {
-      const store = await storeFor(backend, t);
+      const store = await storeFor(backend, t, 'flow');
       if (!store) return;
       // The schema and tables exist before the processes race (as they would on a running deployment).
       const hub = await Taskhub.open({ store: store.url, logger: pino({ level: 'silent' }) });

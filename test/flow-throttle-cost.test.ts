@@ -5,26 +5,17 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { describe, it, type TestContext } from 'node:test';
+import { describe, it, } from 'node:test';
 import pino from 'pino';
 import { createApiKey } from '../src/server/auth.ts';
 import { type Task, Taskhub } from '../src/index.ts';
 import { tempDir, waitUntil } from './helpers/hub.ts';
-import { dropSchema, freshSchema, requirePostgres, storeUrl } from './helpers/postgres.ts';
+import { storeFor, } from './helpers/postgres.ts';
 import { startServer } from './helpers/server.ts';
 
 const CLI = join(import.meta.dirname, '..', 'bin', 'taskhub.js');
 const HANDLERS = join(import.meta.dirname, 'fixtures', 'flow-limit-handlers.ts');
 
-async function storeFor(backend: 'sqlite' | 'postgres', t: TestContext): Promise<{ url: string; cleanup(): Promise<void> } | null> {
-  if (backend === 'sqlite') {
-    const tmp = tempDir();
-    return { url: `sqlite:${join(tmp.dir, 'taskhub.db')}`, cleanup: async () => tmp.remove() };
-  }
-  if (!(await requirePostgres(t))) return null;
-  const schema = freshSchema('flow');
-  return { url: storeUrl(schema), cleanup: () => dropSchema(schema) };
-}
 
 function worker(args: string[]): ChildProcess {
   return spawn(process.execPath, [CLI, 'worker', '--handlers', HANDLERS, '--log-level', 'warn', ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
@@ -53,7 +44,7 @@ async function startTimes(hub: Taskhub, tasks: readonly Task[]): Promise<number[
 describe('flow control: throttle and cost limits across processes', () => {
   for (const backend of ['sqlite', 'postgres'] as const) {
     it(`${backend}: throttle 5 per 1000 ms, 20 tasks, three worker processes: at most 5 start in any window; all run`, { timeout: 120_000 }, async (t) => {
-      const store = await storeFor(backend, t);
+      const store = await storeFor(backend, t, 'flow');
       if (!store) return;
       const hub = await Taskhub.open({ store: store.url, logger: pino({ level: 'silent' }) });
       const children: ChildProcess[] = [];
@@ -81,7 +72,7 @@ describe('flow control: throttle and cost limits across processes', () => {
     });
 
     it(`${backend}: cost limit 10,000 per second over HTTP, two worker processes: never more than three 3,000 tasks in a window; reported costs let more in`, { timeout: 120_000 }, async (t) => {
-      const store = await storeFor(backend, t);
+      const store = await storeFor(backend, t, 'flow');
       if (!store) return;
       const s = await startServer({ store: store.url, autoStart: false }, { auth: {} });
       const children: ChildProcess[] = [];
@@ -143,7 +134,7 @@ describe('flow control: throttle and cost limits across processes', () => {
 
   for (const backend of ['sqlite', 'postgres'] as const) {
     it(`${backend}: a remote worker in a long-poll claim starts throttled tasks as their window moves on, not when its wait ends`, { timeout: 60_000 }, async (t) => {
-      const store = await storeFor(backend, t);
+      const store = await storeFor(backend, t, 'flow');
       if (!store) return;
       const s = await startServer({ store: store.url, autoStart: false });
       // The default long-poll (25 s): only the store's flow wake-up can start the next window's tasks in time.

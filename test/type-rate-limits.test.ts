@@ -7,11 +7,11 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, it, type TestContext } from 'node:test';
+import { describe, it, } from 'node:test';
 import pino from 'pino';
 import { Taskhub } from '../src/index.ts';
 import { tempDir, waitUntil } from './helpers/hub.ts';
-import { dropSchema, freshSchema, requirePostgres, storeUrl } from './helpers/postgres.ts';
+import { storeFor, } from './helpers/postgres.ts';
 import { startServer } from './helpers/server.ts';
 
 const CLI = join(import.meta.dirname, '..', 'bin', 'taskhub.js');
@@ -20,20 +20,11 @@ const COUNT = 4;
 const INTERVAL_MS = 400;
 const TASKS = 16;
 
-async function storeFor(backend: 'sqlite' | 'postgres', t: TestContext): Promise<{ url: string; cleanup(): Promise<void> } | null> {
-  if (backend === 'sqlite') {
-    const tmp = tempDir();
-    return { url: `sqlite:${join(tmp.dir, 'taskhub.db')}`, cleanup: async () => tmp.remove() };
-  }
-  if (!(await requirePostgres(t))) return null;
-  const schema = freshSchema('typerate');
-  return { url: storeUrl(schema), cleanup: () => dropSchema(schema) };
-}
 
 describe('per-type rate limits', () => {
   for (const backend of ['sqlite', 'postgres'] as const) {
     it(`${backend}: at most ${COUNT} starts of a type per ${INTERVAL_MS} ms across two processes and two queues; all run`, { timeout: 90_000 }, async (t) => {
-      const store = await storeFor(backend, t);
+      const store = await storeFor(backend, t, 'typerate');
       if (!store) return;
       const tmp = tempDir();
       const runLog = join(tmp.dir, 'runs.log');

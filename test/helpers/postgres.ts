@@ -1,9 +1,12 @@
 // PostgreSQL for tests: the local service (TASKHUB_TEST_POSTGRES_URL, default postgres://postgres@127.0.0.1:5432/test),
-// a throwaway schema per test, and a TCP proxy in front of it that a test can cut to play a lost database.
+// a throwaway schema per test (or a SQLite file, for tests run on both backends), and a TCP proxy in front of it that a
+// test can cut to play a lost database.
 import { createServer, type Server, type Socket, connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { Client } from 'pg';
+import { tempDir } from './hub.ts';
 
 export const PG_URL = process.env.TASKHUB_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const required = [process.env.CI, process.env.TASKHUB_REQUIRE_SERVICES].some((v) => v !== undefined && v !== '' && v !== '0' && v !== 'false');
@@ -92,4 +95,18 @@ export async function startTcpProxy(target = new URL(PG_URL)): Promise<TcpProxy>
         server.close(() => resolve());
       }),
   };
+}
+
+/**
+ * A store URL on a fresh database of the backend: a SQLite file in a temporary directory, or a PostgreSQL schema
+ * of its own; null when PostgreSQL is missing and the test may skip (requirePostgres). cleanup() removes it.
+ */
+export async function storeFor(backend: 'sqlite' | 'postgres', t: TestContext, label = 'store'): Promise<{ url: string; cleanup(): Promise<void> } | null> {
+  if (backend === 'sqlite') {
+    const tmp = tempDir();
+    return { url: `sqlite:${join(tmp.dir, 'taskhub.db')}`, cleanup: async () => tmp.remove() };
+  }
+  if (!(await requirePostgres(t))) return null;
+  const schema = freshSchema(label);
+  return { url: storeUrl(schema), cleanup: () => dropSchema(schema) };
 }
