@@ -3,38 +3,19 @@
 // worker's handler process): the reported cost reaches the task, with a completion and with a failure. Needs
 // python3 (3.9+), or TASKHUB_PYTHON.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
 import { waitUntil } from './helpers/hub.ts';
+import { runPythonScript } from './helpers/python.ts';
 import { startServer } from './helpers/server.ts';
 
-const PYTHON = process.env.TASKHUB_PYTHON ?? 'python3';
-const ROOT = join(import.meta.dirname, '..');
 
 describe('Python client: flow control', () => {
   it('submits throttle and cost, sets cost limits, and reports costs from the handler', async () => {
     const s = await startServer({ autoStart: false, leaseMs: 5000 });
-    const child = spawn(PYTHON, ['flow_control.py'], {
-      cwd: join(ROOT, 'test', 'fixtures', 'python'),
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, TASKHUB_URL: s.base, TASKHUB_TOKEN: '', PYTHONPATH: join(ROOT, 'clients', 'python'), PYTHONUNBUFFERED: '1', PYTHONDONTWRITEBYTECODE: '1' },
-    });
-    let output = '';
-    const lines: Record<string, unknown>[] = [];
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      output += `${line}\n`;
-      try {
-        lines.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        // not a JSON line: kept in output for the failure message
-      }
-    });
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const py = runPythonScript('flow_control.py', s.base);
+    const { lines } = py;
     try {
-      await waitUntil(() => lines.some((l) => l.step === 'running'), 20_000, `the Python worker started; output: ${output}`);
+      await waitUntil(() => lines.some((l) => l.step === 'running'), 20_000, `the Python worker started; output: ${py.output()}`);
       const submitted = lines.find((l) => l.step === 'submitted') as { queueCostLimit: unknown; typeCostLimit: unknown; throttle: unknown; ids: string[]; costs: number[] };
       assert.deepEqual(submitted.queueCostLimit, { budget: 10_000, periodMs: 1000, perKey: false });
       assert.deepEqual(submitted.typeCostLimit, { budget: 50_000, periodMs: 60_000, perKey: true });
@@ -44,7 +25,7 @@ describe('Python client: flow control', () => {
       assert.deepEqual({ cost: celery.cost, throttle: celery.throttle }, { cost: 42, throttle: { key: 'celery-key', limit: 1, periodMs: 60_000 } }, 'apply_async(cost=, throttle=)');
       const [done, failed] = submitted.ids as [string, string];
       const finished = (id: string) => async () => ['completed', 'failed'].includes((await s.hub.get(id)).status);
-      for (const id of [done, failed]) await waitUntil(finished(id), 30_000, `task ${id} finished; output: ${output}`);
+      for (const id of [done, failed]) await waitUntil(finished(id), 30_000, `task ${id} finished; output: ${py.output()}`);
       const a = await s.hub.get(done);
       assert.equal(a.status, 'completed', JSON.stringify(a.error));
       assert.equal(a.reportedCost, 1200);
@@ -52,11 +33,7 @@ describe('Python client: flow control', () => {
       assert.equal(b.status, 'failed');
       assert.equal(b.reportedCost, 700, 'a failure carries the reported cost too');
     } finally {
-      child.stdin.end();
-      const exited = once(child, 'exit');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
+      await py.stop();
       await s.close();
     }
   });

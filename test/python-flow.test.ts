@@ -2,36 +2,18 @@
 // `singleton` keyword arguments, merged answers, and SingletonConflictError carrying the holding task's id. Needs
 // python3 (3.9+), or TASKHUB_PYTHON.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { runPythonScript } from './helpers/python.ts';
 import { startServer } from './helpers/server.ts';
 
-const PYTHON = process.env.TASKHUB_PYTHON ?? 'python3';
-const ROOT = join(import.meta.dirname, '..');
 
 describe('Python client: debounce and singleton', () => {
   it('debounce merges submits into one task; singleton reject raises SingletonConflictError with the task id; queue-one merges', async () => {
     const s = await startServer({ autoStart: false });
     try {
-      const child = spawn(PYTHON, ['flow_client.py'], {
-        cwd: join(ROOT, 'test', 'fixtures', 'python'),
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, TASKHUB_URL: s.base, TASKHUB_TOKEN: '', PYTHONPATH: join(ROOT, 'clients', 'python'), PYTHONUNBUFFERED: '1', PYTHONDONTWRITEBYTECODE: '1' },
-      });
-      let output = '';
-      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      const [code] = await once(child, 'exit');
-      assert.equal(code, 0, output);
-      const steps = Object.fromEntries(
-        output
-          .trim()
-          .split('\n')
-          .map((line) => JSON.parse(line) as { step: string })
-          .map((l) => [l.step, l as unknown as Record<string, unknown>]),
-      );
+      const py = runPythonScript('flow_client.py', s.base);
+      assert.equal(await py.exited(), 0, py.output());
+      const steps = Object.fromEntries(py.lines.map((l) => [l.step as string, l]));
       const submits = steps.debounced.submits as [string, boolean, boolean, unknown][];
       assert.equal(new Set(submits.map((x) => x[0])).size, 1, 'one task');
       assert.deepEqual(submits.map((x) => [x[1], x[2], x[3]]), [[true, false, { n: 0 }], [false, true, { n: 1 }], [false, true, { n: 2 }]]);

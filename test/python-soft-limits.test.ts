@@ -4,39 +4,20 @@
 // Celery-style layer's soft_time_limit becomes softTimeoutMs at submit; put_type and set_type_rate_limit set a
 // type's rate limit (point 7). Needs python3 (3.9+), or TASKHUB_PYTHON.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
 import type { Task } from '../src/index.ts';
 import { waitUntil } from './helpers/hub.ts';
+import { runPythonScript } from './helpers/python.ts';
 import { startServer } from './helpers/server.ts';
 
-const PYTHON = process.env.TASKHUB_PYTHON ?? 'python3';
-const ROOT = join(import.meta.dirname, '..');
 
 describe('Python client: soft time limits and type settings', () => {
   it('returns after the soft limit from the claim; the hard limit still fails the attempt; soft_time_limit maps to softTimeoutMs; put_type sets a rate limit', async () => {
     const s = await startServer({ autoStart: false, leaseMs: 5000 });
-    const child = spawn(PYTHON, ['soft_flow.py'], {
-      cwd: join(ROOT, 'test', 'fixtures', 'python'),
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, TASKHUB_URL: s.base, TASKHUB_TOKEN: '', PYTHONPATH: join(ROOT, 'clients', 'python'), PYTHONUNBUFFERED: '1', PYTHONDONTWRITEBYTECODE: '1' },
-    });
-    let output = '';
-    const lines: Record<string, string>[] = [];
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      output += `${line}\n`;
-      try {
-        lines.push(JSON.parse(line) as Record<string, string>);
-      } catch {
-        // not a JSON line: kept in output for the failure message
-      }
-    });
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const py = runPythonScript('soft_flow.py', s.base);
+    const { lines } = py;
     try {
-      await waitUntil(() => lines.some((l) => l.step === 'running'), 20_000, `the Python worker started; output: ${output}`);
+      await waitUntil(() => lines.some((l) => l.step === 'running'), 20_000, `the Python worker started; output: ${py.output()}`);
       const celeryId = lines.find((l) => l.step === 'submitted')?.id as string;
       const celery = await s.hub.get(celeryId);
       assert.equal(celery.softTimeoutMs, 250, 'soft_time_limit=0.25 arrives as softTimeoutMs');
@@ -55,7 +36,7 @@ describe('Python client: soft time limits and type settings', () => {
       const soft = await submit({ type: 'py-wrap-up', softTimeoutMs: 300, timeoutMs: 20_000 });
       const hard = await submit({ type: 'py-stubborn', softTimeoutMs: 100, timeoutMs: 800, maxAttempts: 1 });
       const finished = (id: string) => async () => ['completed', 'failed'].includes((await s.hub.get(id)).status);
-      for (const id of [celeryId, soft.id, hard.id]) await waitUntil(finished(id), 30_000, `task ${id} finished; output: ${output}`);
+      for (const id of [celeryId, soft.id, hard.id]) await waitUntil(finished(id), 30_000, `task ${id} finished; output: ${py.output()}`);
 
       const a = await s.hub.get(soft.id);
       assert.equal(a.status, 'completed', JSON.stringify(a.error));
@@ -69,11 +50,7 @@ describe('Python client: soft time limits and type settings', () => {
       assert.equal(b.status, 'failed');
       assert.equal(b.error?.code, 'TIMEOUT', JSON.stringify(b.error));
     } finally {
-      child.stdin.end();
-      const exited = once(child, 'exit');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
+      await py.stop();
       await s.close();
     }
   });
