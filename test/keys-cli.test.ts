@@ -1,7 +1,7 @@
 // `taskhub keys create | list | revoke` against a real SQLite file, the key it prints working against a real server,
 // and `taskhub serve` refusing to listen beyond loopback without auth.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { createServer } from '../src/server/server.ts';
@@ -9,6 +9,7 @@ import { Taskhub } from '../src/index.ts';
 import pino from 'pino';
 import type { AddressInfo } from 'node:net';
 import { tempDir } from './helpers/hub.ts';
+import { startService } from './helpers/processes.ts';
 
 const CLI = join(import.meta.dirname, '..', 'bin', 'taskhub.js');
 const tmp = tempDir();
@@ -100,31 +101,18 @@ describe('taskhub serve and auth', () => {
   });
 
   it('listens beyond loopback with TASKHUB_AUTH=on, and then asks for a token', async () => {
-    const child = spawn(process.execPath, [CLI, 'serve', '--host', '0.0.0.0', '--port', '0', '--log-level', 'warn'], {
+    const service = startService(process.execPath, [CLI, 'serve', '--host', '0.0.0.0', '--port', '0', '--log-level', 'warn'], {
+      cwd: process.cwd(),
       env: { ...process.env, TASKHUB_STORE: store, TASKHUB_AUTH: 'on' },
-      stdio: ['ignore', 'pipe', 'pipe'],
     });
     try {
-      const address = await new Promise<string>((resolve, reject) => {
-        let out = '';
-        let err = '';
-        child.stdout.on('data', (chunk: Buffer) => {
-          out += chunk;
-          const match = /listening on (http:\/\/\S+)/.exec(out);
-          if (match) resolve(match[1] as string);
-        });
-        child.stderr.on('data', (chunk: Buffer) => {
-          err += chunk;
-        });
-        child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${err}`)));
-      });
+      const address = (await service.waitFor(/listening on (http:\/\/\S+)/))[1] as string;
       const port = new URL(address).port;
       const res = await fetch(`http://127.0.0.1:${port}/api/v1/tasks`);
       assert.equal(res.status, 401);
       assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
     } finally {
-      child.kill('SIGTERM');
-      await new Promise((resolve) => child.once('exit', resolve));
+      await service.stop();
     }
   });
 });

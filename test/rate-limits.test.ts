@@ -2,10 +2,10 @@
 // kind used to answer 429 (a cancel, say): submits, control calls (cancel, retry, delete, settings) and reads are
 // counted apart, per token or per address, each with its flag and TASKHUB_* variable.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { tempDir } from './helpers/hub.ts';
+import { startService } from './helpers/processes.ts';
 import { startServer } from './helpers/server.ts';
 
 const CLI = join(import.meta.dirname, '..', 'bin', 'taskhub.js');
@@ -19,29 +19,15 @@ interface Served {
 
 /** `taskhub serve` as a child process on a free port; resolves once it listens. */
 async function serve(args: string[], env: Record<string, string> = {}): Promise<Served> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--log-level', 'warn', ...args], {
+  const service = startService(process.execPath, [CLI, 'serve', '--port', '0', '--log-level', 'warn', ...args], {
+    cwd: tmp.dir,
     env: { ...process.env, TASKHUB_STORE: `sqlite:${join(tmp.dir, `serve-${Date.now()}-${Math.random()}.db`)}`, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const base = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk;
-      const match = /listening on (http:\/\/\S+)/.exec(out);
-      if (match) resolve(match[1] as string);
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      err += chunk;
-    });
-    child.once('exit', (code) => reject(new Error(`serve exited ${code}: ${err}`)));
-  });
+  const base = (await service.waitFor(/listening on (http:\/\/\S+)/))[1] as string;
   return {
     base,
     async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      await new Promise((resolve) => child.once('exit', resolve));
+      await service.stop();
     },
   };
 }
