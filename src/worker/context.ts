@@ -179,17 +179,13 @@ class AttemptContext implements WorkerTaskContext {
     if (this.#outputFailure !== undefined) throw this.#outputFailure;
   }
 
-  async outputsStored(): Promise<void> {
-    await this.unstoredOutput();
-  }
-
   unstoredOutput(): Promise<void> | null {
     return this.#unstored.length === 0 ? null : Promise.all(this.#unstored.splice(0)).then(() => {});
   }
 
   async checkpoint(state: Json, options: { label?: string } = {}): Promise<CheckpointInfo> {
     if (this.#host.suspension) throw this.#host.suspension;
-    await this.outputsStored();
+    await this.unstoredOutput();
     return this.#backend.checkpoint(this.#ref, state, options.label ?? null);
   }
 
@@ -200,24 +196,24 @@ class AttemptContext implements WorkerTaskContext {
 
   // Durable calls first let the output sent before them be stored, so the task's history keeps the handler's order.
   async step<T>(name: string, fn: () => T | Promise<T>): Promise<T> {
-    await this.outputsStored();
+    await this.unstoredOutput();
     return this.#run.step(name, fn);
   }
 
   children<R = Json>(specs: readonly ChildSpec[], options?: ChildrenOptions & { settle?: false }): Promise<R[]>;
   children(specs: readonly ChildSpec[], options: ChildrenOptions & { settle: true }): Promise<ChildOutcome[]>;
   async children(specs: readonly ChildSpec[], options?: ChildrenOptions): Promise<unknown[]> {
-    await this.outputsStored();
+    await this.unstoredOutput();
     return this.#run.children(specs, options);
   }
 
   async sleep(name: string, ms: number): Promise<void> {
-    await this.outputsStored();
+    await this.unstoredOutput();
     return this.#run.sleep(name, ms);
   }
 
   async waitForSignal<T = Json>(name: string, options: { timeoutMs?: number } = {}): Promise<T> {
-    await this.outputsStored();
+    await this.unstoredOutput();
     return (await this.#run.waitForSignal(name, options.timeoutMs)) as T;
   }
 }
