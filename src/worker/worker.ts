@@ -413,8 +413,11 @@ export class Worker {
     const released: Claim[] = [];
     let left = 0;
     for (const registration of this.#handlers.values()) {
-      const keep = registration.buffer.filter((b) => !which(b));
-      for (const b of registration.buffer) if (!keep.includes(b)) released.push(b.claim);
+      const keep: Buffered[] = [];
+      for (const b of registration.buffer) {
+        if (which(b)) released.push(b.claim);
+        else keep.push(b);
+      }
       registration.buffer = keep;
       left += keep.length;
     }
