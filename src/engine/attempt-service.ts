@@ -25,6 +25,7 @@ import { outcomeOfFailure } from './attempts.ts';
 import { Coalescer } from './coalescer.ts';
 import type { CancelSignal } from './cancel-signal.ts';
 import type { Finisher } from './finisher.ts';
+import type { Handoffs, WorkOffer } from './handoff.ts';
 import type { ReadySignal } from './ready-signal.ts';
 
 /** Workers report every 5 s; one silent for three reports has stopped or lost its way to the store. */
@@ -85,8 +86,12 @@ export interface WorkerGateway {
    * records its worker; this is for the quiet stretches between claims).
    */
   stillClaiming(options: ClaimOptions): void;
-  /** Sleeps until tasks may be claimable: a ready notice, the next scheduled task's time, or `maxWaitMs`. */
-  waitForWork(seenVersion: number, queues: readonly string[] | null, maxWaitMs: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * Sleeps until tasks may be claimable: a ready notice, the next scheduled task's time, or `maxWaitMs`. With an
+   * `offer` (a worker of this process), a task submitted meanwhile may start at once for it (engine/handoff.ts): the
+   * claims returned are the worker's to run, as if it had claimed them.
+   */
+  waitForWork(seenVersion: number, queues: readonly string[] | null, maxWaitMs: number, signal?: AbortSignal, offer?: WorkOffer): Promise<Claim[]>;
   /** Called with the id of every running task someone asked to cancel (this process or another). */
   onCancelRequested(listener: (taskId: string) => void): () => void;
   heartbeat(ref: AttemptRef): Promise<LeaseState>;
@@ -134,6 +139,8 @@ export interface AttemptServiceDeps {
   ready: ReadySignal;
   cancels: CancelSignal;
   finisher: Finisher;
+  /** Offers of idle workers, where the store can start a submitted task for one (engine/handoff.ts). */
+  handoffs?: Handoffs;
 }
 
 /** What this process last told the store about a claimer, so it writes at most once per report interval. */
@@ -152,6 +159,7 @@ export class AttemptService implements WorkerGateway {
   readonly #ready: ReadySignal;
   readonly #cancels: CancelSignal;
   readonly #finisher: Finisher;
+  readonly #handoffs: Handoffs | undefined;
   readonly #checkpointMaxBytes: number;
   readonly #prepare: AttemptServiceDeps['prepare'];
   /**
@@ -178,6 +186,7 @@ export class AttemptService implements WorkerGateway {
     this.#ready = deps.ready;
     this.#cancels = deps.cancels;
     this.#finisher = deps.finisher;
+    this.#handoffs = deps.handoffs;
   }
 
   now(): number {
@@ -248,10 +257,28 @@ export class AttemptService implements WorkerGateway {
     return this.#ready.version;
   }
 
-  async waitForWork(seenVersion: number, queues: readonly string[] | null, maxWaitMs: number, signal?: AbortSignal): Promise<void> {
-    const next = await this.#store.nextScheduledAt(queues);
-    const untilScheduled = next === null ? maxWaitMs : Math.max(0, next - this.#now());
-    await this.#ready.wait(seenVersion, Math.min(maxWaitMs, untilScheduled), signal);
+  async waitForWork(seenVersion: number, queues: readonly string[] | null, maxWaitMs: number, signal?: AbortSignal, offer?: WorkOffer): Promise<Claim[]> {
+    const open = offer && this.#handoffs ? this.#handoffs.open(offer) : null;
+    let failure: { error: unknown } | null = null;
+    try {
+      const next = await this.#store.nextScheduledAt(queues);
+      const untilScheduled = next === null ? maxWaitMs : Math.max(0, next - this.#now());
+      // A hand-off's commit sends a ready notice, which ends this wait too.
+      await this.#ready.wait(seenVersion, Math.min(maxWaitMs, untilScheduled), signal);
+    } catch (error) {
+      failure = { error };
+    } finally {
+      open?.withdraw();
+    }
+    // Tasks handed over are this worker's whatever else went wrong: returned, they run; dropped, they would wait out
+    // their lease.
+    if (open?.taken) {
+      const claims = await open.claims;
+      this.#finisher.started(claims, this.#now());
+      return claims;
+    }
+    if (failure) throw failure.error;
+    return [];
   }
 
   onCancelRequested(listener: (taskId: string) => void): () => void {

@@ -4,11 +4,12 @@
 import type { TaskDefaults } from '../core/validate.ts';
 import { DEFAULT_TASK_DEFAULTS } from '../core/validate.ts';
 import { canResync } from '../store/notifier/notifier.ts';
-import type { Store } from '../store/store.ts';
+import { type Store, supportsHandoff } from '../store/store.ts';
 import { AttemptService } from './attempt-service.ts';
 import { CancelSignal } from './cancel-signal.ts';
 import { TaskEventHub } from './event-hub.ts';
 import { type AttemptObserver, Finisher } from './finisher.ts';
+import { Handoffs } from './handoff.ts';
 import { QueueControls } from './queue-controls.ts';
 import { ReadySignal } from './ready-signal.ts';
 import { Retention, type RetentionOptions } from './retention.ts';
@@ -62,6 +63,10 @@ export class Engine {
     this.#events = new TaskEventHub(store);
     this.#finisher = new Finisher({ store, now });
     this.types = new TypeRegistry(store, now);
+    const leaseMs = options.leaseMs ?? 30_000;
+    // Only a store that can start a task in its submit's transaction takes offers (SQLite).
+    const starter = supportsHandoff(store) ? store : null;
+    const handoffs = starter ? new Handoffs() : undefined;
     this.tasks = new TaskService({
       store,
       now,
@@ -69,15 +74,17 @@ export class Engine {
       types: this.types,
       events: this.#events,
       cancels: this.#cancels,
+      ...(starter && handoffs ? { handoff: { offers: handoffs, createAndStart: (...args) => starter.createAndStart(...args), leaseMs } } : {}),
     });
     const tasks = this.tasks;
     this.attempts = new AttemptService({
       store,
       now,
-      leaseMs: options.leaseMs ?? 30_000,
+      leaseMs,
       ready: this.#ready,
       cancels: this.#cancels,
       finisher: this.#finisher,
+      ...(handoffs ? { handoffs } : {}),
       prepare: (spec) => tasks.prepare(spec),
       ...(options.checkpointMaxBytes !== undefined ? { checkpointMaxBytes: options.checkpointMaxBytes } : {}),
     });

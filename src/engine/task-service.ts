@@ -14,10 +14,11 @@ import {
   normalizeTaskSpec,
   type TaskDefaults,
 } from '../core/validate.ts';
-import type { Checkpoint, CheckpointInfo, CreatedTask, SendSignalResult, Store, TaskPage, TaskQuery } from '../store/store.ts';
+import type { Checkpoint, CheckpointInfo, Claim, CreatedTask, HandoffStore, SendSignalResult, Store, TaskPage, TaskQuery } from '../store/store.ts';
 import type { CancelSignal } from './cancel-signal.ts';
 import { Coalescer } from './coalescer.ts';
 import type { HubFollowOptions, QueueEvent, TaskEventHub } from './event-hub.ts';
+import type { Handoffs } from './handoff.ts';
 import type { TypeRegistry } from './type-settings.ts';
 
 export type { HubFollowOptions as FollowOptions } from './event-hub.ts';
@@ -44,6 +45,8 @@ export interface TaskServiceDeps {
   types: Pick<TypeRegistry, 'prepare'>;
   events: TaskEventHub;
   cancels: CancelSignal;
+  /** Where the store can start a submitted task for an idle worker of this process (engine/handoff.ts). */
+  handoff?: { offers: Handoffs; createAndStart: HandoffStore['createAndStart']; leaseMs: number };
 }
 
 export class TaskService {
@@ -63,7 +66,22 @@ export class TaskService {
     this.#events = deps.events;
     this.#cancels = deps.cancels;
     const store = deps.store;
-    this.#creates = new Coalescer((tasks) => store.createTasks(tasks));
+    const handoff = deps.handoff;
+    this.#creates = new Coalescer(handoff ? (tasks) => this.#createHandingOff(tasks, handoff) : (tasks) => store.createTasks(tasks));
+  }
+
+  /** A batch of submits, some of which may start at once for idle workers; the workers learn what they got either way. */
+  async #createHandingOff(tasks: NewTask[], handoff: NonNullable<TaskServiceDeps['handoff']>): Promise<CreatedTask[]> {
+    const assignment = handoff.offers.assign(tasks);
+    if (!assignment) return this.#store.createTasks(tasks);
+    let claims: Claim[] = [];
+    try {
+      const started = await handoff.createAndStart(tasks, assignment.starts, handoff.leaseMs, this.#now());
+      claims = started.claims;
+      return started.created;
+    } finally {
+      assignment.settle(claims);
+    }
   }
 
   /** Validates (type settings and payload schema included) and fills in defaults: a task ready for any store call. */

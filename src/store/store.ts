@@ -545,3 +545,18 @@ export interface TransactionClient {
 export function supportsTransactionalEnqueue(store: Store): store is Store & TransactionalEnqueue {
   return typeof (store as Partial<TransactionalEnqueue>).createTasksIn === 'function';
 }
+
+/**
+ * An optional capability (SQLite): createTasks that also starts some of the new tasks at once for an idle worker of
+ * this process (engine/handoff.ts), in the same transaction, as a claim by `starts.get(id)` would. A task is started
+ * only when a claim would pick it now: its queue is not paused and has no cap, rate, fair-share or cost limit, its
+ * type has no rate or cost limit, and no other task of its type is ready or due; else it stays queued. `claims`:
+ * the attempts started, each with its `started` event.
+ */
+export interface HandoffStore {
+  createAndStart(tasks: readonly NewTask[], starts: ReadonlyMap<string, string>, leaseMs: number, now: number): Promise<{ created: CreatedTask[]; claims: Claim[] }>;
+}
+
+export function supportsHandoff(store: Store): store is Store & HandoffStore {
+  return typeof (store as Partial<HandoffStore>).createAndStart === 'function';
+}

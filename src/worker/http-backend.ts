@@ -131,7 +131,13 @@ export class HttpWorkerBackend implements WorkerBackend {
    * aborts (the worker freed a slot or is stopping: the server notices the dropped request and gives back anything it
    * claimed for it). Never throws: the worker loop retries its claim after any failure here.
    */
-  async waitForWork(seenVersion: number, queues: readonly string[] | null, maxWaitMs: number, signal?: AbortSignal): Promise<void> {
+  async waitForWork(seenVersion: number, queues: readonly string[] | null, maxWaitMs: number, signal?: AbortSignal): Promise<Claim[]> {
+    await this.#longPoll(seenVersion, queues, maxWaitMs, signal);
+    // What the long-poll got waits in the stash for the next claim, which takes it in order with the rest.
+    return [];
+  }
+
+  async #longPoll(seenVersion: number, queues: readonly string[] | null, maxWaitMs: number, signal?: AbortSignal): Promise<void> {
     if (seenVersion !== this.#version || this.#stash.length > 0 || signal?.aborted) return;
     const types = [...this.#hungry];
     this.#hungry.clear();

@@ -313,6 +313,16 @@ export const SQL = {
   claimIds: `UPDATE tasks SET status = 'running', attempts = attempts + 1, attempt_token = lower(hex(randomblob(16))),
       lease_until = ?, worker_id = ?, started_at = ?, updated_at = ?, event_seq = event_seq + 1, debounce_key = NULL
     WHERE id IN (SELECT value FROM json_each(?)) AND status = 'queued' RETURNING *`,
+  /**
+   * ?1 queue, ?2 type, ?3 the new task's id, ?4 now: 1 when a claim might not pick the new task first (its queue or
+   * type has a limit, or another task of its type is ready or due), so it may not be handed over (HandoffStore).
+   */
+  handoffBlocked: `SELECT EXISTS (SELECT 1 FROM queues WHERE name = ?1 AND (paused = 1 OR max_concurrency IS NOT NULL
+        OR rate_count IS NOT NULL OR max_per_key IS NOT NULL OR cost_budget IS NOT NULL))
+      OR EXISTS (SELECT 1 FROM task_types WHERE type = ?2 AND (rate_count IS NOT NULL OR cost_budget IS NOT NULL))
+      OR EXISTS (SELECT 1 FROM tasks WHERE status = 'queued' AND type = ?2 AND id <> ?3)
+      OR EXISTS (SELECT 1 FROM tasks WHERE status = 'scheduled' AND run_at <= ?4 AND type = ?2)
+      OR EXISTS (SELECT 1 FROM tasks WHERE status = 'waiting' AND wake_at <= ?4 AND type = ?2) AS blocked`,
   /** Scheduled tasks and waits that end by themselves (sleeps, signal timeouts): what promotion will queue. */
   nextScheduledAt: `SELECT min(at) AS at FROM (
       SELECT min(run_at) AS at FROM tasks WHERE status = 'scheduled'

@@ -25,6 +25,7 @@ import type {
   ExpiredLease,
   FinishRequest,
   FinishResult,
+  HandoffStore,
   HeldBack,
   LeaseState,
   NoticeListener,
@@ -94,7 +95,7 @@ interface QueueLimitsNow {
   fair: Map<string, number>;
 }
 
-export class SqliteStore implements Store {
+export class SqliteStore implements Store, HandoffStore {
   readonly backend = 'sqlite';
   readonly #c: SqliteConnection;
   readonly #settings: SqliteSettings;
@@ -147,8 +148,38 @@ export class SqliteStore implements Store {
   }
 
   async createTasks(tasks: readonly NewTask[]): Promise<CreatedTask[]> {
-    const writes: flow.FlowWrites = { insert: (t) => this.#insert(t), cancel: (id, error, now) => this.#cancelOne(id, error, now) };
-    return this.#c.write(() => tasks.map((t) => (hasFlowRules(t) ? flow.createWithFlow(this.#c, t, writes) : this.#insert(t))));
+    return this.#c.write(() => tasks.map((t) => this.#create(t)));
+  }
+
+  async createAndStart(tasks: readonly NewTask[], starts: ReadonlyMap<string, string>, leaseMs: number, now: number) {
+    return this.#c.write(() => {
+      const claims: Claim[] = [];
+      const created = tasks.map((t) => {
+        const result = this.#create(t);
+        const workerId = starts.get(t.id);
+        const plain = t.status === 'queued' && t.throttle === null && !hasFlowRules(t);
+        if (result.created && plain && workerId !== undefined && this.#c.get(SQL.handoffBlocked, t.queue, t.type, t.id, now)?.blocked === 0) {
+          claims.push(...this.#start(JSON.stringify([t.id]), workerId, now + leaseMs, now));
+        }
+        return result;
+      });
+      return { created, claims };
+    });
+  }
+
+  /** Inside a write. */
+  #create(t: NewTask): CreatedTask {
+    if (!hasFlowRules(t)) return this.#insert(t);
+    return flow.createWithFlow(this.#c, t, { insert: (task) => this.#insert(task), cancel: (id, error, now) => this.#cancelOne(id, error, now) });
+  }
+
+  /** Inside a write: makes the queued tasks of `ids` (a JSON array) running for `workerId`, each with its started event. */
+  #start(ids: string, workerId: string, leaseUntil: number, now: number): Claim[] {
+    return this.#c.all(SQL.claimIds, leaseUntil, workerId, now, now, ids).map((row) => {
+      const task = rowToTask(row);
+      this.#appendEvent(task, startedEvent(task.id, task.lastEventSeq, task.attempts, workerId, now));
+      return { task, attemptToken: row.attempt_token as string, leaseExpiresAt: leaseUntil };
+    });
   }
 
   /** Inside a write. */
@@ -213,20 +244,17 @@ export class SqliteStore implements Store {
       if (flow && flow.refused() > 0 && chosen.length < request.max) this.#flowWake.arm(this.#flow.nextWindowEnd(now), now);
       if (chosen.length === 0) return [];
       const leaseUntil = now + request.leaseMs;
-      const claimedRows = this.#c.all(SQL.claimIds, leaseUntil, request.workerId, now, now, JSON.stringify(chosen));
-      if (flow) this.#flow.record(claimedRows.map((r) => r.id as string), flow.windows, now);
-      const claims = claimedRows.map((row) => {
-        const task = rowToTask(row);
-        this.#appendEvent(task, startedEvent(task.id, task.lastEventSeq, task.attempts, request.workerId, now));
+      const claims = this.#start(JSON.stringify(chosen), request.workerId, leaseUntil, now);
+      if (flow) this.#flow.record(claims.map((c) => c.task.id), flow.windows, now);
+      for (const claim of claims) {
+        const { task } = claim;
         if (limits.rateLimited.has(task.queue)) this.#c.run(SQL.recordStart, task.queue, now);
         if (typeLimits.has(task.type)) this.#c.run(SQL.recordTypeStart, task.type, now);
-        const claim: Claim = { task, attemptToken: row.attempt_token as string, leaseExpiresAt: leaseUntil };
         if (task.checkpointVersion > 0) {
           const checkpoint = this.#c.get(SQL.getCheckpoint, task.id, task.checkpointVersion);
           if (checkpoint) claim.resumeCheckpoint = rowToCheckpoint(checkpoint);
         }
-        return claim;
-      });
+      }
       const order = new Map(chosen.map((id, i) => [id, i]));
       return claims.sort((a, b) => (order.get(a.task.id) as number) - (order.get(b.task.id) as number));
     }, { waitForDisk: false });
