@@ -237,6 +237,7 @@ export class SqliteSettings {
     return this.#c.write(() => {
       const ids = JSON.stringify(this.#c.all(SQL.finishedBefore, status, before, limit).map((r) => r.id));
       this.#c.run(SQL.deleteEventsOf, ids);
+      this.#c.run(SQL.deleteRecentEventsOf, ids);
       this.#c.run(SQL.deleteCheckpointsOf, ids);
       this.#c.run(SQL.deleteStepsOf, ids);
       this.#c.run(SQL.deleteSignalsOf, ids);

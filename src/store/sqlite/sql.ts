@@ -160,6 +160,19 @@ export const MIGRATIONS: readonly string[] = [
    -- At most one running task per singleton key, whatever a claim did: the last line of defence of the rule.
    CREATE UNIQUE INDEX tasks_singleton_running ON tasks (coalesce(owner, ''), singleton_key)
      WHERE singleton_key IS NOT NULL AND status = 'running';`,
+  `-- Recent events (docs/architecture.md, "Recent events"): appended here without a per-task index, so a commit that adds
+   -- events to hundreds of tasks writes a few pages, not one (task_id, seq) leaf per task; compaction moves them into
+   -- task_events in batches. Ids continue task_events' own (AUTOINCREMENT: never reused once compacted away), so
+   -- both tables together are one history in id order.
+   CREATE TABLE task_events_recent (
+     id INTEGER PRIMARY KEY AUTOINCREMENT,
+     task_id TEXT NOT NULL,
+     seq INTEGER NOT NULL,
+     kind TEXT NOT NULL,
+     data TEXT NOT NULL,
+     at INTEGER NOT NULL
+   );
+   INSERT INTO sqlite_sequence (name, seq) SELECT 'task_events_recent', coalesce(max(id), 0) FROM task_events;`,
 ];
 
 /**
@@ -235,13 +248,21 @@ export const SQL = {
       WHERE q.status = 'queued' AND q.singleton_key IS NOT NULL AND q.queue = ?1 AND ${SINGLETON_RUNNING('q')}
       GROUP BY q.singleton_key`,
   taskByIdempotencyKey: `SELECT * FROM tasks WHERE coalesce(owner, '') = ? AND idempotency_key = ?`,
-  insertEvents: `INSERT INTO task_events (task_id, seq, kind, data, at)
+  insertEvents: `INSERT INTO task_events_recent (task_id, seq, kind, data, at)
     SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(?)`,
+  /** Every recent event into task_events (ids kept), in id order: the (task_id, seq) index takes them in one batch. */
+  compactEvents: `INSERT INTO task_events (id, task_id, seq, kind, data, at)
+    SELECT id, task_id, seq, kind, data, at FROM task_events_recent ORDER BY id`,
+  clearRecentEvents: `DELETE FROM task_events_recent`,
 
   getTask: `SELECT * FROM tasks WHERE id = ?`,
   listTasks,
   taskExists: `SELECT status FROM tasks WHERE id = ?`,
-  listEvents: `SELECT task_id, seq, kind, data, at FROM task_events WHERE task_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
+  /** A task's events from both tables; the recent ones are few (compaction bounds them), so scanning them is cheap. */
+  listEvents: `SELECT task_id, seq, kind, data, at FROM (
+      SELECT task_id, seq, kind, data, at FROM task_events WHERE task_id = ?1 AND seq > ?2
+      UNION ALL SELECT task_id, seq, kind, data, at FROM task_events_recent WHERE task_id = ?1 AND seq > ?2
+    ) ORDER BY seq LIMIT ?3`,
   countByQueue: `SELECT queue, status, count(*) AS n FROM tasks GROUP BY queue, status`,
   /**
    * Per status, at most ?1 tasks, along that status's partial index (the status is a literal so that the planner can
@@ -382,6 +403,7 @@ export const SQL = {
     RETURNING id, queue, owner, event_seq`,
   deleteTask: `DELETE FROM tasks WHERE id = ? AND status <> 'running' RETURNING id`,
   deleteEventsOfTask: `DELETE FROM task_events WHERE task_id = ?`,
+  deleteRecentEventsOfTask: `DELETE FROM task_events_recent WHERE task_id = ?`,
   deleteCheckpointsOfTask: `DELETE FROM task_checkpoints WHERE task_id = ?`,
   deleteStepsOfTask: `DELETE FROM task_steps WHERE task_id = ?`,
   deleteSignalsOfTask: `DELETE FROM task_signals WHERE task_id = ?`,
@@ -484,6 +506,7 @@ export const SQL = {
       last_task_id = coalesce(?, last_task_id), updated_at = ? WHERE name = ? AND next_run_at = ?`,
   finishedBefore: `SELECT id FROM tasks WHERE status = ? AND completed_at < ? ORDER BY id LIMIT ?`,
   deleteEventsOf: `DELETE FROM task_events WHERE task_id IN (SELECT value FROM json_each(?))`,
+  deleteRecentEventsOf: `DELETE FROM task_events_recent WHERE task_id IN (SELECT value FROM json_each(?))`,
   deleteCheckpointsOf: `DELETE FROM task_checkpoints WHERE task_id IN (SELECT value FROM json_each(?))`,
   deleteStepsOf: `DELETE FROM task_steps WHERE task_id IN (SELECT value FROM json_each(?))`,
   deleteSignalsOf: `DELETE FROM task_signals WHERE task_id IN (SELECT value FROM json_each(?))`,
@@ -510,8 +533,11 @@ export const SQL = {
   getSecret: `SELECT value FROM secrets WHERE name = ?`,
 
   dataVersion: `PRAGMA data_version`,
-  maxEventId: `SELECT coalesce(max(id), 0) AS id FROM task_events`,
+  /** The last event id given out, compacted or not. */
+  maxEventId: `SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'task_events_recent'), 0) AS id`,
+  /** Events after an id from both tables (a slow reader's may have been compacted meanwhile), by id ranges. */
   eventsAfter: `SELECT e.id, e.task_id, e.seq, e.kind, e.data, e.at, t.queue, t.owner
-    FROM task_events e JOIN tasks t ON t.id = e.task_id WHERE e.id > ? ORDER BY e.id LIMIT ?`,
+    FROM (SELECT * FROM task_events WHERE id > ?1 UNION ALL SELECT * FROM task_events_recent WHERE id > ?1) e
+    JOIN tasks t ON t.id = e.task_id ORDER BY e.id LIMIT ?2`,
   cancelRequestedIds: `SELECT id FROM tasks WHERE status = 'running' AND cancel_requested = 1`,
 } as const;

@@ -439,6 +439,7 @@ export class SqliteStore implements Store, HandoffStore {
     return this.#c.write(() => {
       if (this.#c.get(SQL.deleteTask, id)) {
         this.#c.run(SQL.deleteEventsOfTask, id);
+        this.#c.run(SQL.deleteRecentEventsOfTask, id);
         this.#c.run(SQL.deleteCheckpointsOfTask, id);
         this.#c.run(SQL.deleteStepsOfTask, id);
         this.#c.run(SQL.deleteSignalsOfTask, id);
