@@ -263,8 +263,14 @@ export class AttemptService implements WorkerGateway {
     try {
       const next = await this.#store.nextScheduledAt(queues);
       const untilScheduled = next === null ? maxWaitMs : Math.max(0, next - this.#now());
-      // A hand-off's commit sends a ready notice, which ends this wait too.
-      await this.#ready.wait(seenVersion, Math.min(maxWaitMs, untilScheduled), signal);
+      // A hand-off wakes only its worker (the store sends no ready notice for a task it started).
+      let until = signal;
+      if (open) {
+        const handed = new AbortController();
+        void open.claims.then(() => handed.abort());
+        until = signal ? AbortSignal.any([signal, handed.signal]) : handed.signal;
+      }
+      await this.#ready.wait(seenVersion, Math.min(maxWaitMs, untilScheduled), until);
     } catch (error) {
       failure = { error };
     } finally {

@@ -42,12 +42,14 @@ function createdEvent(task: { id: string; status: TaskStatus; runAt: number; cre
 }
 
 /** The notices of a created task: its event, and `ready` when it is claimable now. */
+/** `wakeWorkers` false: the task starts in the same write (a hand-off), so no worker needs telling it is ready. */
 export function createdNotices(
   task: TaskPlace & { id: string; status: TaskStatus; runAt: number; createdAt: number },
   into: NoticeSink,
+  wakeWorkers = true,
 ): void {
   into.push(eventNotice(task, createdEvent(task)));
-  if (task.status === 'queued') into.push(readyNotice(task.queue));
+  if (task.status === 'queued' && wakeWorkers) into.push(readyNotice(task.queue));
 }
 
 // ---- an attempt: started, progress, output ----

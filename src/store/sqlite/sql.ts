@@ -334,6 +334,10 @@ export const SQL = {
   claimIds: `UPDATE tasks SET status = 'running', attempts = attempts + 1, attempt_token = lower(hex(randomblob(16))),
       lease_until = ?, worker_id = ?, started_at = ?, updated_at = ?, event_seq = event_seq + 1, debounce_key = NULL
     WHERE id IN (SELECT value FROM json_each(?)) AND status = 'queued' RETURNING *`,
+  /** A task just inserted starts at once (a hand-off): ?1 lease until, ?2 worker, ?3 now, ?4 id. Its started event is seq 2. */
+  startInserted: `UPDATE tasks SET status = 'running', attempts = 1, attempt_token = lower(hex(randomblob(16))), lease_until = ?1,
+      worker_id = ?2, started_at = ?3, updated_at = ?3, event_seq = 2, debounce_key = NULL
+    WHERE id = ?4 AND status = 'queued' RETURNING attempt_token`,
   /**
    * ?1 queue, ?2 type, ?3 the new task's id, ?4 now: 1 when a claim might not pick the new task first (its queue or
    * type has a limit, or another task of its type is ready or due), so it may not be handed over (HandoffStore).

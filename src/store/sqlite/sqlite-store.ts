@@ -72,7 +72,7 @@ import { SqliteFlow } from './flow-limits.ts';
 import { SqlitePoller } from './poller.ts';
 import { refusal } from './refusal.ts';
 import * as flow from './flow.ts';
-import { newTaskParams, rowToCandidate, rowToCheckpoint, rowToEvent, rowToTask } from './rows.ts';
+import { newTaskParams, type Row, rowToCandidate, rowToCheckpoint, rowToEvent, rowToTask } from './rows.ts';
 import { SqliteSettings } from './settings.ts';
 import { MIGRATIONS, SQL } from './sql.ts';
 
@@ -155,16 +155,23 @@ export class SqliteStore implements Store, HandoffStore {
     return this.#c.write(() => {
       const claims: Claim[] = [];
       const created = tasks.map((t) => {
-        const result = this.#create(t);
         const workerId = starts.get(t.id);
         const plain = t.status === 'queued' && t.throttle === null && !hasFlowRules(t);
-        if (result.created && plain && workerId !== undefined && this.#c.get(SQL.handoffBlocked, t.queue, t.type, t.id, now)?.blocked === 0) {
-          claims.push(...this.#start(JSON.stringify([t.id]), workerId, now + leaseMs, now));
-        }
+        if (workerId === undefined || !plain || this.#c.get(SQL.handoffBlocked, t.queue, t.type, t.id, now)?.blocked !== 0) return this.#create(t);
+        const result = this.#insert(t, true);
+        if (result.created) claims.push(this.#startInserted(result.task, workerId, now + leaseMs, now));
         return result;
       });
       return { created, claims };
     });
+  }
+
+  /** Inside a write: the task `#insert` just stored starts for `workerId`, as a claim of it alone would. */
+  #startInserted(created: Task, workerId: string, leaseUntil: number, now: number): Claim {
+    const row = this.#c.get(SQL.startInserted, leaseUntil, workerId, now, created.id) as Row;
+    const task: Task = { ...created, status: 'running', attempts: 1, startedAt: now, updatedAt: now, lastEventSeq: 2 };
+    this.#appendEvent(task, startedEvent(task.id, 2, 1, workerId, now));
+    return { task, attemptToken: row.attempt_token as string, leaseExpiresAt: leaseUntil };
   }
 
   /** Inside a write. */
@@ -182,15 +189,18 @@ export class SqliteStore implements Store, HandoffStore {
     });
   }
 
-  /** Inside a write. */
-  #insert(t: NewTask): CreatedTask {
+  /**
+   * Inside a write. `startsNow`: the task is handed to a worker in this same write (createAndStart), so no worker
+   * needs waking for it: its created event goes out without a ready notice.
+   */
+  #insert(t: NewTask, startsNow = false): CreatedTask {
     const inserted = this.#c.sql(SQL.insertTask).run(...newTaskParams(t));
     if (inserted.changes === 0) {
       const existing = this.#c.get(SQL.taskByIdempotencyKey, t.owner ?? '', t.idempotencyKey);
       if (!existing) throw new Error(`task ${t.id} was not inserted and matches no idempotency key`);
       return { task: rowToTask(existing), created: false };
     }
-    createdNotices(t, this.#c);
+    createdNotices(t, this.#c, !startsNow);
     return { task: initialTask(t), created: true };
   }
 
