@@ -32,19 +32,16 @@ export function claimSql(names: Names) {
   const singletonOf = (t: string) =>
     `CASE WHEN ${t}.singleton_key IS NULL THEN NULL ELSE coalesce(${t}.owner, '') || chr(31) || ${t}.singleton_key END`;
   /** The update that makes the rows of `chosen` running ($1 now, $5 leaseMs, $6 workerId); its WHERE goes on. */
-  // A due wait (status still 'waiting') claimed at once gets two events: `resumed`, then `started`.
+  // A due wait (status still 'waiting') claimed at once gets two events: `resumed`, then `started`. The started
+  // event is not stored: the row holds it (started_seq, attempts, worker_id, started_at), and the statements that end
+  // the attempt otherwise than by completing store it (docs/postgres.md).
   const claimChosen = `UPDATE ${tasks} t SET status = 'running', attempts = t.attempts + 1,
           attempt_token = gen_random_uuid()::text, lease_until = $1::bigint + $5::bigint, worker_id = $6::text,
           started_at = $1::bigint, updated_at = $1::bigint, debounce_key = NULL,
           run_at = CASE WHEN t.status = 'waiting' THEN $1::bigint ELSE t.run_at END,
-          event_seq = t.event_seq + CASE WHEN t.status = 'waiting' THEN 2 ELSE 1 END
+          event_seq = t.event_seq + CASE WHEN t.status = 'waiting' THEN 2 ELSE 1 END,
+          started_seq = t.event_seq + CASE WHEN t.status = 'waiting' THEN 2 ELSE 1 END
         FROM chosen WHERE t.id = chosen.id`;
-  const startedEvents = `INSERT INTO ${events} (task_id, seq, kind, data, at)
-        SELECT id, event_seq, 'started', jsonb_build_object('attempt', attempts, 'workerId', $6::text), $1::bigint
-        FROM claimed`;
-  /** The same, with the `resumed` events of due waits (sql/durable.ts) in the same insert. */
-  const startedAndResumedEvents = `${startedEvents}
-        UNION ALL ${RESUMED_EVENTS_SELECT}`;
   /**
    * A CTE that makes the statement's transaction commit without waiting for its WAL to reach the disk. For claims: a
    * claim lost in a server crash leaves its tasks queued, to be claimed again (delivery is at least once anyway), and
@@ -122,7 +119,7 @@ export function claimSql(names: Names) {
         RETURNING t.id, t.queue, t.owner, t.event_seq, due.wait_kind, due.wait_name
       ),
       ${WOKEN_CTE},
-      started_events AS (${startedAndResumedEvents}),
+      resumed_events AS (INSERT INTO ${events} (task_id, seq, kind, data, at) ${RESUMED_EVENTS_SELECT}),
       ${asyncCommit}
       SELECT gate.gated, ${WOKEN_JSON} AS woken, claimed.* FROM gate CROSS JOIN async_commit LEFT JOIN claimed ON true`),
     /**
@@ -247,7 +244,6 @@ export function claimSql(names: Names) {
         ${claimChosen}
         RETURNING ${taskColumns('t')}, t.attempt_token
       ),
-      started_events AS (${startedEvents}),
       recorded_starts AS (
         INSERT INTO ${s}.queue_starts (queue, at)
         SELECT claimed.queue, $1::bigint FROM claimed JOIN limits ON limits.name = claimed.queue
