@@ -198,6 +198,7 @@ export function durableSql({ s, tasks, events, columns }: Names) {
      * Ends the attempt by suspending: no lease, no token, the attempt given back (it did not fail).
      */
     suspend: prepared(`WITH ending AS (
+        -- The attempt as the claim left it: suspend runs after lockRunning, in its transaction, so nothing changed it.
         SELECT id, started_seq, attempts FROM ${tasks} WHERE id = $1::text
       ),
       changed AS (
