@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { uuidv7 } from '../../core/ids.ts';
 import type { Progress, Task, TaskEvent, TaskSpec } from '../../core/task.ts';
 import { DEFAULT_TASK_DEFAULTS, type NewTask, normalizeTaskSpec } from '../../core/validate.ts';
-import type { AttemptRef, Claim, ClaimRequest, FinishRequest, Store } from '../store.ts';
+import type { AttemptRef, Claim, ClaimRequest, FinishRequest, Store, StoreNotice } from '../store.ts';
 
 export interface ConformanceTarget {
   /** A store on a fresh, empty, migrated database. */
@@ -76,4 +76,20 @@ export async function appendOutput(store: Pick<Store, 'appendAttemptEvents'>, re
   const [result] = await store.appendAttemptEvents([{ ref, chunk }], now);
   if (!result.ok) throw result.error;
   return result.event;
+}
+
+/**
+ * Checks that the history of `taskId` reads back as `heard` (every notice since before the task was created)
+ * announced it, whole and page by page from any seq (Last-Event-ID): a backend may keep an event in the task row
+ * rather than store it (docs/postgres.md), and the history must not tell. Returns the history.
+ */
+export async function expectHistoryAsAnnounced(store: Store, heard: readonly StoreNotice[], taskId: string): Promise<TaskEvent[]> {
+  const stored = await store.listEvents(taskId, 0, 1000);
+  const announcedOf = () => heard.flatMap((n) => (n.kind === 'event' && n.event.taskId === taskId ? [n.event] : []));
+  await waitFor(() => announcedOf().length >= stored.length);
+  assert.deepEqual(stored, announcedOf().sort((x, y) => x.seq - y.seq));
+  for (let after = 0; after <= stored.length; after++) {
+    assert.deepEqual(await store.listEvents(taskId, after, 2), stored.filter((e) => e.seq > after).slice(0, 2));
+  }
+  return stored;
 }

@@ -7,6 +7,7 @@ import { durableTests } from './durable.ts';
 import { flowLimitTests } from './flow-limits.ts';
 import { flowTests } from './flow.ts';
 import type { ConformanceTarget } from './helpers.ts';
+import { historyTests } from './histories.ts';
 import { taskLifeTests } from './task-life.ts';
 
 export type { ConformanceTarget } from './helpers.ts';
@@ -32,5 +33,6 @@ export function storeConformance(name: string, target: ConformanceTarget): void 
     durableTests(suite);
     flowTests(suite);
     flowLimitTests(suite);
+    historyTests(suite);
   });
 }

@@ -36,12 +36,15 @@ export function attemptSql(names: Names) {
       current AS MATERIALIZED (
         -- The ids again as an array parameter, and no other condition: one primary-key lookup per id, where a join
         -- (whose size the planner cannot know) or a status condition may scan every running task.
-        SELECT id, status, attempt_token, lease_until, child_key${children ? ', parent_id' : ''} FROM ${tasks}
+        SELECT id, status, attempt_token, lease_until, child_key, started_seq, attempts${children ? ', parent_id' : ''}
+        FROM ${tasks}
         WHERE id = ANY($1::text[])
       ),${parentLock}
       -- In id order, which the update below follows: two batches lock the rows they share in the same order.
+      -- With the attempt's started_seq and number as the claim left them: the update matches the same token, so the
+      -- same attempt, whatever changed since this snapshot.
       applicable AS MATERIALIZED (
-        SELECT DISTINCT ON (r.id) r.*
+        SELECT DISTINCT ON (r.id) r.*, l.started_seq, l.attempts AS attempt
         FROM request r JOIN current l ON l.id = r.id AND l.attempt_token = r.attempt_token AND l.status = 'running'
         WHERE (NOT r.only_if_lease_expired OR l.lease_until < $2::bigint) AND ${childCondition}${afterParentLock}
         ORDER BY r.id, r.ord
@@ -54,7 +57,9 @@ export function attemptSql(names: Names) {
           error = CASE WHEN a.outcome <> 'completed' THEN a.value END,
           completed_at = CASE WHEN a.outcome <> 'retry' THEN $2::bigint END,
           attempts = t.attempts - CASE WHEN a.refund_attempt THEN 1 ELSE 0 END,
-          attempt_token = NULL, lease_until = NULL, updated_at = $2::bigint, event_seq = t.event_seq + 1${
+          attempt_token = NULL, lease_until = NULL, updated_at = $2::bigint, event_seq = t.event_seq + 1,
+          -- A completed task's row keeps its started event for good; any other end stores it (finished_events).
+          started_seq = CASE WHEN a.outcome = 'completed' THEN t.started_seq END${
             costs ? ', reported_cost = coalesce(a.reported_cost, t.reported_cost)' : ''}
         FROM applicable a
         -- Checked again on the row as it is once locked (a concurrent finish or heartbeat may have changed it since
@@ -62,7 +67,8 @@ export function attemptSql(names: Names) {
         -- may walk every running task along tasks_leases for each request) and the lease.
         WHERE t.id = a.id AND t.attempt_token = a.attempt_token AND (NOT a.only_if_lease_expired OR t.lease_until < $2::bigint)
         RETURNING a.ord, a.outcome, a.run_at AS retry_at, a.value, t.id, t.queue, t.type, t.owner, t.status, t.attempts,
-          t.run_at, t.started_at, t.event_seq${children ? ', t.parent_id, t.child_key' : ''}${costs ? ', a.reported_cost' : ''}
+          t.run_at, t.started_at, t.event_seq, a.started_seq, a.attempt, t.worker_id${
+            children ? ', t.parent_id, t.child_key' : ''}${costs ? ', a.reported_cost' : ''}
       ),${costs ? REPORTED_COSTS_CTE(names) : ''}
       finished_events AS (
         INSERT INTO ${events} (task_id, seq, kind, data, at)
@@ -74,6 +80,10 @@ export function attemptSql(names: Names) {
           $2::bigint
         -- A completion's event is the row's own (listEvents reads it from a completed task): not stored.
         FROM finished WHERE outcome <> 'completed'
+        UNION ALL
+        -- The ended attempt's started event, which its row held until now (null: stored by an earlier version).
+        SELECT id, started_seq, 'started', jsonb_build_object('attempt', attempt, 'workerId', worker_id), started_at
+        FROM finished WHERE outcome <> 'completed' AND started_seq IS NOT NULL
       )${children ? `,
       ${childrenFinishedCtes(names)}` : ''}
       SELECT ord::integer AS ord, id, queue, type, owner, status, attempts, run_at, started_at, event_seq,

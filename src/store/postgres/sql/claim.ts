@@ -2,19 +2,21 @@
 // when one is (docs/postgres.md, "Queue limits").
 import { type Names, prepared, taskColumns } from './common.ts';
 import { DUE_WAITS_SELECT, RESUMED_EVENTS_SELECT, WOKEN_CTE, WOKEN_JSON } from './durable.ts';
-import { flowClaimCtes, flowGated, flowRecordCtes } from './flow-limits.ts';
+import { flowClaimCtes, flowRecordCtes } from './flow-limits.ts';
 
 export function claimSql(names: Names) {
   const { s, tasks, events, columns } = names;
   /**
    * Up to `limit` ($4) ready tasks per type of $2 (except the types in `skippedTypes`), in claim order, locked, from
-   * the queues of $3 except those in `skipped`.
+   * the queues of $3 except those in `skipped`. `throttled`: read here, from the locked row, so that the claim's gate
+   * need not look each chosen task up again.
    */
   const readyCandidates = (skipped: string, skippedTypes?: string, limit = '$4') => `SELECT ready.id, ready.queue, ready.type, ready.priority, ready.run_at,
-          ready.singleton
+          ready.singleton, ready.throttled
         FROM unnest($2::text[]) AS wanted(type)
         CROSS JOIN LATERAL (
-          SELECT id, queue, type, priority, run_at, ${singletonOf('x')} AS singleton FROM ${tasks} x
+          SELECT id, queue, type, priority, run_at, ${singletonOf('x')} AS singleton, ${throttled('x')} AS throttled
+          FROM ${tasks} x
           WHERE status = 'queued' AND type = wanted.type AND ($3::text[] IS NULL OR queue = ANY($3::text[]))
             AND queue NOT IN (SELECT name FROM ${skipped}) AND ${singletonFree('x')}
           ORDER BY priority DESC, run_at, id
@@ -29,22 +31,20 @@ export function claimSql(names: Names) {
   const singletonFree = (t: string) => `(${t}.singleton_key IS NULL OR NOT EXISTS (SELECT 1 FROM ${tasks} sr
             WHERE sr.status = 'running' AND sr.singleton_key = ${t}.singleton_key
               AND coalesce(sr.owner, '') = coalesce(${t}.owner, '')))`;
+  const throttled = (t: string) => `${t}.throttle_key IS NOT NULL`;
   const singletonOf = (t: string) =>
     `CASE WHEN ${t}.singleton_key IS NULL THEN NULL ELSE coalesce(${t}.owner, '') || chr(31) || ${t}.singleton_key END`;
   /** The update that makes the rows of `chosen` running ($1 now, $5 leaseMs, $6 workerId); its WHERE goes on. */
-  // A due wait (status still 'waiting') claimed at once gets two events: `resumed`, then `started`.
+  // A due wait (status still 'waiting') claimed at once gets two events: `resumed`, then `started`. The started
+  // event is not stored: the row holds it (started_seq, attempts, worker_id, started_at), and the statements that end
+  // the attempt otherwise than by completing store it (docs/postgres.md).
   const claimChosen = `UPDATE ${tasks} t SET status = 'running', attempts = t.attempts + 1,
           attempt_token = gen_random_uuid()::text, lease_until = $1::bigint + $5::bigint, worker_id = $6::text,
           started_at = $1::bigint, updated_at = $1::bigint, debounce_key = NULL,
           run_at = CASE WHEN t.status = 'waiting' THEN $1::bigint ELSE t.run_at END,
-          event_seq = t.event_seq + CASE WHEN t.status = 'waiting' THEN 2 ELSE 1 END
+          event_seq = t.event_seq + CASE WHEN t.status = 'waiting' THEN 2 ELSE 1 END,
+          started_seq = t.event_seq + CASE WHEN t.status = 'waiting' THEN 2 ELSE 1 END
         FROM chosen WHERE t.id = chosen.id`;
-  const startedEvents = `INSERT INTO ${events} (task_id, seq, kind, data, at)
-        SELECT id, event_seq, 'started', jsonb_build_object('attempt', attempts, 'workerId', $6::text), $1::bigint
-        FROM claimed`;
-  /** The same, with the `resumed` events of due waits (sql/durable.ts) in the same insert. */
-  const startedAndResumedEvents = `${startedEvents}
-        UNION ALL ${RESUMED_EVENTS_SELECT}`;
   /**
    * A CTE that makes the statement's transaction commit without waiting for its WAL to reach the disk. For claims: a
    * claim lost in a server crash leaves its tasks queued, to be claimed again (delivery is at least once anyway), and
@@ -90,23 +90,25 @@ export function claimSql(names: Names) {
       candidates AS MATERIALIZED (
         ${readyCandidates('paused')}
         UNION ALL
-        SELECT due.id, due.queue, due.type, due.priority, due.run_at, ${singletonOf('x')} FROM due
+        SELECT due.id, due.queue, due.type, due.priority, due.run_at, ${singletonOf('x')}, ${throttled('x')} FROM due
         JOIN ${tasks} x ON x.id = due.id
         WHERE due.type = ANY($2::text[]) AND ($3::text[] IS NULL OR due.queue = ANY($3::text[]))
           AND due.queue NOT IN (SELECT name FROM paused) AND ${singletonFree('x')}
       ),
       chosen AS MATERIALIZED (
-        SELECT id, queue, type FROM (
+        SELECT id, queue, type, throttled FROM (
           SELECT c.*, row_number() OVER (PARTITION BY c.singleton ORDER BY c.priority DESC, c.run_at, c.id) AS singleton_rank
           FROM candidates c
         ) AS c
         WHERE c.singleton IS NULL OR c.singleton_rank = 1
         ORDER BY priority DESC, run_at, id LIMIT $4::integer
       ),
+      -- A throttled task gates the claim too (sql/flow-limits.ts; queues and types with cost limits are limited ones).
       gate AS MATERIALIZED (
         SELECT EXISTS (
-          SELECT 1 FROM chosen WHERE queue IN (SELECT name FROM limited) OR type IN (SELECT type FROM limited_types)
-        ) OR ${flowGated(tasks)} AS gated
+          SELECT 1 FROM chosen
+          WHERE throttled OR queue IN (SELECT name FROM limited) OR type IN (SELECT type FROM limited_types)
+        ) AS gated
       ),
       claimed AS (
         ${claimChosen}
@@ -122,7 +124,7 @@ export function claimSql(names: Names) {
         RETURNING t.id, t.queue, t.owner, t.event_seq, due.wait_kind, due.wait_name
       ),
       ${WOKEN_CTE},
-      started_events AS (${startedAndResumedEvents}),
+      resumed_events AS (INSERT INTO ${events} (task_id, seq, kind, data, at) ${RESUMED_EVENTS_SELECT}),
       ${asyncCommit}
       SELECT gate.gated, ${WOKEN_JSON} AS woken, claimed.* FROM gate CROSS JOIN async_commit LEFT JOIN claimed ON true`),
     /**
@@ -210,13 +212,15 @@ export function claimSql(names: Names) {
       candidates AS MATERIALIZED (
         SELECT c.*, 0 AS round FROM (${readyCandidates('skipped', 'full_types', '$8')}) c
         UNION ALL
-        SELECT per_key.id, per_key.queue, per_key.type, per_key.priority, per_key.run_at, per_key.singleton, per_key.round
+        SELECT per_key.id, per_key.queue, per_key.type, per_key.priority, per_key.run_at, per_key.singleton,
+          per_key.throttled, per_key.round
         FROM fair_room fr
         CROSS JOIN LATERAL (
-          SELECT id, queue, type, priority, run_at, singleton,
+          SELECT id, queue, type, priority, run_at, singleton, throttled,
             (row_number() OVER (ORDER BY priority DESC, run_at, id) - 1)::integer AS round
           FROM (
-            SELECT id, queue, type, priority, run_at, ${singletonOf('x')} AS singleton FROM ${tasks} x
+            SELECT id, queue, type, priority, run_at, ${singletonOf('x')} AS singleton, ${throttled('x')} AS throttled
+            FROM ${tasks} x
             WHERE status = 'queued' AND queue = fr.queue AND concurrency_key IS NOT DISTINCT FROM fr.key
               AND type = ANY($2::text[]) AND type NOT IN (SELECT type FROM full_types) AND ${singletonFree('x')}
             ORDER BY priority DESC, run_at, id
@@ -247,7 +251,6 @@ export function claimSql(names: Names) {
         ${claimChosen}
         RETURNING ${taskColumns('t')}, t.attempt_token
       ),
-      started_events AS (${startedEvents}),
       recorded_starts AS (
         INSERT INTO ${s}.queue_starts (queue, at)
         SELECT claimed.queue, $1::bigint FROM claimed JOIN limits ON limits.name = claimed.queue

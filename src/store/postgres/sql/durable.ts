@@ -3,7 +3,7 @@
 // (kind and data), which the store announces; the conformance suite checks that both agree. The wake-ups inside the
 // claim and finish statements are built here too (claim.ts and attempts.ts include them).
 import { timedWakeReason } from '../../waits.ts';
-import { type Names, prepared } from './common.ts';
+import { type Names, prepared, taskColumns } from './common.ts';
 
 const TERMINAL = `('completed', 'failed', 'cancelled')`;
 
@@ -197,15 +197,25 @@ export function durableSql({ s, tasks, events, columns }: Names) {
      * $1 id, $2 wait kind, $3 name, $4 wake at, $5 children pending, $6 total, $7 now, $8 the event's waitingFor.
      * Ends the attempt by suspending: no lease, no token, the attempt given back (it did not fail).
      */
-    suspend: prepared(`WITH changed AS (
-        UPDATE ${tasks} SET status = 'waiting', attempts = attempts - 1, attempt_token = NULL, lease_until = NULL,
-          wait_kind = $2::text, wait_name = $3::text, wake_at = $4::bigint, children_pending = $5::integer,
-          children_total = $6::integer, updated_at = $7::bigint, event_seq = event_seq + 1
-        WHERE id = $1::text AND status = 'running'
-        RETURNING ${columns}
+    suspend: prepared(`WITH ending AS (
+        -- The attempt as the claim left it: suspend runs after lockRunning, in its transaction, so nothing changed it.
+        SELECT id, started_seq, attempts FROM ${tasks} WHERE id = $1::text
       ),
+      changed AS (
+        UPDATE ${tasks} t SET status = 'waiting', attempts = t.attempts - 1, attempt_token = NULL, lease_until = NULL,
+          wait_kind = $2::text, wait_name = $3::text, wake_at = $4::bigint, children_pending = $5::integer,
+          children_total = $6::integer, updated_at = $7::bigint, event_seq = t.event_seq + 1, started_seq = NULL
+        FROM ending WHERE t.id = ending.id AND t.status = 'running'
+        RETURNING ${taskColumns('t')}, ending.started_seq AS ended_started_seq, ending.attempts AS ended_attempt,
+          t.worker_id
+      ),
+      -- With the attempt's started event, which its row held until now (null: stored by an earlier version).
       appended AS (
         INSERT INTO ${events} (task_id, seq, kind, data, at)
+        SELECT id, ended_started_seq, 'started', jsonb_build_object('attempt', ended_attempt, 'workerId', worker_id),
+          started_at
+        FROM changed WHERE ended_started_seq IS NOT NULL
+        UNION ALL
         SELECT id, event_seq, 'waiting', jsonb_build_object('waitingFor', $8::jsonb), $7::bigint FROM changed
       )
       SELECT ${columns} FROM changed`),

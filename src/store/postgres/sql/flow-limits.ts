@@ -18,14 +18,6 @@ const costScope = (kind: 'queue' | 'type', limit: string, name: string, t: strin
      CASE WHEN ${limit}.cost_per_key THEN coalesce(${t}.concurrency_key, '') END) END`;
 
 /**
- * For the fast claim's gate (sql/claim.ts): true when a chosen task is throttled, so the claim runs gated (queues and
- * types with cost limits are gated as limited ones). Reads the chosen rows by id: a few index probes.
- */
-export function flowGated(tasks: string): string {
-  return `EXISTS (SELECT 1 FROM ${tasks} ft JOIN chosen ON chosen.id = ft.id WHERE ft.throttle_key IS NOT NULL)`;
-}
-
-/**
  * CTEs of the gated claim (sql/claim.ts), after `candidates`: `flow_refused` holds the candidates flow control turns
  * away now. $1 is now; $7 whether this claim holds the flow lock (claimFlowLock): without it, every flow-controlled
  * candidate is turned away (one may have appeared since the lock was skipped). Ranks follow claim order within each

@@ -182,6 +182,10 @@ export function migrations(s: string): readonly string[] {
      -- fails and is run again (postgres-store.ts), and then sees the other's running task.
      CREATE UNIQUE INDEX tasks_singleton_running ON ${s}.tasks ((coalesce(owner, '')), singleton_key)
        WHERE singleton_key IS NOT NULL AND status = 'running';`,
+    `-- The seq of the current attempt's started event, which the row holds instead of task_events (docs/postgres.md,
+     -- "One statement per write"): set by the claim, cleared (the event then stored) when the attempt ends otherwise
+     -- than by completing. Null: no attempt, or its started event is stored.
+     ALTER TABLE ${s}.tasks ADD COLUMN started_seq integer;`,
   ];
 }
 

@@ -78,10 +78,13 @@ export function taskSql({ tasks, events, channel, columns }: Names) {
     refusedTasks: prepared(`SELECT id, child_key IS NOT NULL AS is_child FROM ${tasks} WHERE id = ANY($1::text[])`),
     taskStatus: prepared(`SELECT status FROM ${tasks} WHERE id = $1::text`),
     /**
-     * One row per event; when there are none, one row with a null seq that still tells whether the task exists. Two
+     * One row per event; when there are none, one row with a null seq that still tells whether the task exists. Three
      * events may be held by the task row instead of stored (docs/postgres.md): the `created` event of a task created
-     * queued to run at once (seq 1), and the `completed` event of a completed task (its last seq, `{ result }`, at
-     * completedAt). Nothing changes a completed task's row afterwards, so both read back exactly as announced.
+     * queued to run at once (seq 1), the `started` event of its current or completed attempt (started_seq,
+     * `{ attempt, workerId }`, at startedAt), and the `completed` event of a completed task (its last seq,
+     * `{ result }`, at completedAt). An attempt's columns change only when it ends, and an end other than completing
+     * stores its started event and clears started_seq in the same statement; nothing changes a completed task's row
+     * afterwards: so each reads back exactly as announced.
      */
     listEvents: prepared(`SELECT t.id IS NOT NULL AS task_exists, e.seq, e.kind, e.data, e.at
       FROM (SELECT $1::text AS id) AS wanted
@@ -95,6 +98,10 @@ export function taskSql({ tasks, events, channel, columns }: Names) {
           UNION ALL
           (SELECT seq, kind, data, at FROM ${events} WHERE task_id = wanted.id AND seq > $2::integer ORDER BY seq
             LIMIT $3::integer)
+          UNION ALL
+          SELECT t.started_seq, 'started', jsonb_build_object('attempt', t.attempts, 'workerId', t.worker_id), t.started_at
+          WHERE t.started_seq > $2::integer
+            AND NOT EXISTS (SELECT 1 FROM ${events} WHERE task_id = wanted.id AND seq = t.started_seq)
           UNION ALL
           SELECT t.event_seq, 'completed', jsonb_build_object('result', t.result), t.completed_at
           WHERE t.status = 'completed' AND t.event_seq > $2::integer
