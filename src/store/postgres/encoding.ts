@@ -58,10 +58,20 @@ export class DistinctJson {
 /** The parameters of createTasks (sql/tasks.ts): one array per column, JSON for payloads, shared values once. */
 export function newTaskParams(tasks: readonly NewTask[]): unknown[] {
   const n = tasks.length;
-  const column = <T extends string | number | null>(of: (t: NewTask) => T): string => {
+  // A column no task of the batch sets goes as NULL: unnest pads a missing array with NULLs, and PostgreSQL then
+  // parses nothing for it (most batches leave most optional columns empty).
+  const column = <T extends string | number | null>(of: (t: NewTask) => T): string | null => {
     const values = new Array<T>(n);
-    for (let i = 0; i < n; i++) values[i] = of(tasks[i]);
-    return arrayLiteral(values);
+    let set = false;
+    for (let i = 0; i < n; i++) {
+      values[i] = of(tasks[i]);
+      if (values[i] !== null) set = true;
+    }
+    return set ? arrayLiteral(values) : null;
+  };
+  const jsonColumn = (of: (t: NewTask) => Json | object | null): string | null => {
+    const values = tasks.map(of);
+    return values.some((v) => v !== null) ? JSON.stringify(values) : null;
   };
   const backoffs = new DistinctJson();
   const tags = new DistinctJson();
@@ -95,9 +105,9 @@ export function newTaskParams(tasks: readonly NewTask[]): unknown[] {
     tags.json(),
     arrayLiteral(tagsRefs),
     column((t) => t.softTimeoutMs),
-    JSON.stringify(tasks.map((t) => t.debounce)),
+    jsonColumn((t) => t.debounce),
     column((t) => t.debounce?.key ?? null),
-    JSON.stringify(tasks.map((t) => t.singleton)),
+    jsonColumn((t) => t.singleton),
     column((t) => t.singleton?.key ?? null),
     column((t) => t.throttle?.key ?? null),
     column((t) => t.throttle?.limit ?? null),
