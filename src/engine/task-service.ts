@@ -18,7 +18,7 @@ import type { Checkpoint, CheckpointInfo, CreatedTask, SendSignalResult, Store, 
 import type { CancelSignal } from './cancel-signal.ts';
 import { Coalescer } from './coalescer.ts';
 import type { HubFollowOptions, QueueEvent, TaskEventHub } from './event-hub.ts';
-import type { TypeRegistry } from './type-settings.ts';
+import type { Preparer, TypeRegistry } from './type-settings.ts';
 
 export type { HubFollowOptions as FollowOptions } from './event-hub.ts';
 
@@ -41,7 +41,7 @@ export interface TaskServiceDeps {
   now: () => number;
   /** Defaults for tasks that do not say (before each type's own). */
   defaults: TaskDefaults;
-  types: Pick<TypeRegistry, 'prepare'>;
+  types: Pick<TypeRegistry, 'preparer'>;
   events: TaskEventHub;
   cancels: CancelSignal;
 }
@@ -72,10 +72,13 @@ export class TaskService {
   }
 
   async #prepare(spec: TaskSpec, now: number): Promise<NewTask> {
+    return this.#prepareWith(await this.#types.preparer(), spec, now);
+  }
+
+  #prepareWith(preparer: Preparer, spec: TaskSpec, now: number): NewTask {
     if (typeof spec !== 'object' || spec === null) throw new ValidationError('task must be an object');
     checkName('type', spec.type);
-    const defaults = await this.#types.prepare(spec.type, spec.payload, this.#defaults);
-    return normalizeTaskSpec(spec, defaults, now, () => uuidv7(now));
+    return normalizeTaskSpec(spec, preparer(spec.type, spec.payload, this.#defaults), now, uuidv7);
   }
 
   /** Validates and stores one task. Concurrent calls share one transaction. */
@@ -92,10 +95,11 @@ export class TaskService {
     if (!Array.isArray(specs)) throw new ValidationError('tasks: must be an array', 'tasks');
     if (specs.length > 10_000) throw new ValidationError('tasks: at most 10000 tasks per batch', 'tasks');
     const now = this.#now();
-    const tasks: NewTask[] = [];
-    for (const [i, spec] of specs.entries()) {
+    const preparer = await this.#types.preparer();
+    const tasks = new Array<NewTask>(specs.length);
+    for (let i = 0; i < specs.length; i++) {
       try {
-        tasks.push(await this.#prepare(spec, now));
+        tasks[i] = this.#prepareWith(preparer, specs[i], now);
       } catch (error) {
         if (error instanceof ValidationError) {
           throw new ValidationError(`tasks[${i}].${error.message}`, `tasks[${i}].${error.field ?? ''}`);
