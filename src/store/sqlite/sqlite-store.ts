@@ -71,7 +71,7 @@ import { SqliteFlow } from './flow-limits.ts';
 import { SqlitePoller } from './poller.ts';
 import { refusal } from './refusal.ts';
 import * as flow from './flow.ts';
-import { newTaskParams, rowToCandidate, rowToCheckpoint, rowToEvent, rowToTask } from './rows.ts';
+import { arrayToTask, newTaskParams, rowToCandidate, rowToCheckpoint, rowToEvent, rowToTask } from './rows.ts';
 import { SqliteSettings } from './settings.ts';
 import { MIGRATIONS, SQL } from './sql.ts';
 
@@ -213,14 +213,14 @@ export class SqliteStore implements Store {
       if (flow && flow.refused() > 0 && chosen.length < request.max) this.#flowWake.arm(this.#flow.nextWindowEnd(now), now);
       if (chosen.length === 0) return [];
       const leaseUntil = now + request.leaseMs;
-      const claimedRows = this.#c.all(SQL.claimIds, leaseUntil, request.workerId, now, now, JSON.stringify(chosen));
-      if (flow) this.#flow.record(claimedRows.map((r) => r.id as string), flow.windows, now);
+      const { rows: claimedRows, at } = this.#c.allArrays(SQL.claimIds, leaseUntil, request.workerId, now, now, JSON.stringify(chosen));
+      if (flow) this.#flow.record(claimedRows.map((r) => r[at.id] as string), flow.windows, now);
       const claims = claimedRows.map((row) => {
-        const task = rowToTask(row);
+        const task = arrayToTask(row, at);
         this.#appendEvent(task, startedEvent(task.id, task.lastEventSeq, task.attempts, request.workerId, now));
         if (limits.rateLimited.has(task.queue)) this.#c.run(SQL.recordStart, task.queue, now);
         if (typeLimits.has(task.type)) this.#c.run(SQL.recordTypeStart, task.type, now);
-        const claim: Claim = { task, attemptToken: row.attempt_token as string, leaseExpiresAt: leaseUntil };
+        const claim: Claim = { task, attemptToken: row[at.attempt_token] as string, leaseExpiresAt: leaseUntil };
         if (task.checkpointVersion > 0) {
           const checkpoint = this.#c.get(SQL.getCheckpoint, task.id, task.checkpointVersion);
           if (checkpoint) claim.resumeCheckpoint = rowToCheckpoint(checkpoint);
