@@ -14,14 +14,19 @@ const ARRAY_ELEMENT_ESCAPES = /[\\"]/g;
  */
 export function arrayLiteral(values: readonly (string | number | boolean | null)[]): string {
   const parts = new Array<string>(values.length);
+  // Runs of one value (a batch's queue, type, status, run time) are encoded once.
+  let last: string | number | boolean | null = null;
+  let text = 'NULL';
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
-    if (v === null) parts[i] = 'NULL';
-    else if (typeof v === 'string') {
-      parts[i] = v.includes('"') || v.includes('\\') ? `"${v.replace(ARRAY_ELEMENT_ESCAPES, '\\$&')}"` : `"${v}"`;
+    if (v !== last) {
+      last = v;
+      if (v === null) text = 'NULL';
+      else if (typeof v === 'string') text = v.includes('"') || v.includes('\\') ? `"${v.replace(ARRAY_ELEMENT_ESCAPES, '\\$&')}"` : `"${v}"`;
+      else if (typeof v === 'boolean') text = v ? 't' : 'f';
+      else text = String(v);
     }
-    else if (typeof v === 'boolean') parts[i] = v ? 't' : 'f';
-    else parts[i] = String(v);
+    parts[i] = text;
   }
   return `{${parts.join(',')}}`;
 }
