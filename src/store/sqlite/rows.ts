@@ -1,6 +1,6 @@
 // SQLite rows to the contract's shapes: times are INTEGER epoch ms, JSON is TEXT, booleans are 0/1.
 import { DEFAULT_BACKOFF } from '../../core/backoff.ts';
-import type { Debounce, Json, Progress, Singleton, Task, TaskError, TaskEvent, TaskEventKind, TaskStatus } from '../../core/task.ts';
+import type { BackoffPolicy, Debounce, Json, Progress, Singleton, Task, TaskError, TaskEvent, TaskEventKind, TaskStatus } from '../../core/task.ts';
 import type { NewTask } from '../../core/validate.ts';
 import type { Candidate } from '../claim-order.ts';
 import type { Checkpoint, CheckpointInfo, ChildOutcome, SignalRecord, StepRecord, FinishedTask } from '../store.ts';
@@ -70,11 +70,11 @@ function cellsToTask(r: Cells, c: Columns): Task {
     runAt: r[c.run_at] as number,
     attempts: r[c.attempts] as number,
     maxAttempts: r[c.max_attempts] as number,
-    backoff: parseJson(r[c.backoff], DEFAULT_BACKOFF),
+    backoff: backoffOf(r[c.backoff]),
     timeoutMs: r[c.timeout_ms] as number | null,
     softTimeoutMs: (r[c.soft_timeout_ms] as number | null | undefined) ?? null,
     idempotencyKey: r[c.idempotency_key] as string | null,
-    tags: parseJson(r[c.tags], {}),
+    tags: r[c.tags] === '{}' ? {} : parseJson(r[c.tags], {}),
     owner: r[c.owner] as string | null,
     parentId: r[c.parent_id] as string | null,
     concurrencyKey: r[c.concurrency_key] as string | null,
@@ -100,6 +100,13 @@ function cellsToTask(r: Cells, c: Columns): Task {
     debounce: parseJson<Debounce | null>(r[c.debounce] ?? null, null),
     singleton: parseJson<Singleton | null>(r[c.singleton] ?? null, null),
   };
+}
+
+/** The default policy's text, which nearly every task stores: copied rather than parsed. */
+const DEFAULT_BACKOFF_TEXT = JSON.stringify(DEFAULT_BACKOFF);
+
+function backoffOf(text: string | number | null | undefined): BackoffPolicy {
+  return text === DEFAULT_BACKOFF_TEXT ? { ...DEFAULT_BACKOFF } : parseJson(text, DEFAULT_BACKOFF);
 }
 
 function cellsToWait(r: Cells, c: Columns): WaitColumns {
