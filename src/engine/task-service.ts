@@ -32,6 +32,12 @@ function derivedPayload(original: Json, given: Json | undefined): Json {
   return isObject(original) && isObject(given) ? { ...original, ...given } : given;
 }
 
+/** What a spec must be before its type's settings are read. */
+function checkSpec(spec: TaskSpec): void {
+  if (typeof spec !== 'object' || spec === null) throw new ValidationError('task must be an object');
+  checkName('type', spec.type);
+}
+
 export interface TaskServiceDeps {
   store: Pick<
     Store,
@@ -72,12 +78,12 @@ export class TaskService {
   }
 
   async #prepare(spec: TaskSpec, now: number): Promise<NewTask> {
+    checkSpec(spec);
     return this.#prepareWith(await this.#types.preparer(), spec, now);
   }
 
+  /** A spec that passed checkSpec, under type settings read once (a batch's tasks share one read). */
   #prepareWith(preparer: Preparer, spec: TaskSpec, now: number): NewTask {
-    if (typeof spec !== 'object' || spec === null) throw new ValidationError('task must be an object');
-    checkName('type', spec.type);
     return normalizeTaskSpec(spec, preparer(spec.type, spec.payload, this.#defaults), now, uuidv7);
   }
 
@@ -95,11 +101,14 @@ export class TaskService {
     if (!Array.isArray(specs)) throw new ValidationError('tasks: must be an array', 'tasks');
     if (specs.length > 10_000) throw new ValidationError('tasks: at most 10000 tasks per batch', 'tasks');
     const now = this.#now();
-    const preparer = await this.#types.preparer();
+    let preparer: Preparer | undefined;
     const tasks = new Array<NewTask>(specs.length);
     for (let i = 0; i < specs.length; i++) {
       try {
-        tasks[i] = this.#prepareWith(preparer, specs[i], now);
+        const spec = specs[i];
+        checkSpec(spec);
+        preparer ??= await this.#types.preparer();
+        tasks[i] = this.#prepareWith(preparer, spec, now);
       } catch (error) {
         if (error instanceof ValidationError) {
           throw new ValidationError(`tasks[${i}].${error.message}`, `tasks[${i}].${error.field ?? ''}`);
