@@ -47,6 +47,7 @@ export class SqliteConnection {
   /**
    * `all` with each row as an array of its values, and `at` the position of each column: much cheaper to make and to
    * read than row objects (node:sqlite makes those in dictionary mode), for statements that return many columns.
+   * Columns are placed once, when the statement is prepared: migrations only ever add columns at the end.
    */
   allArrays(text: string, ...params: SQLInputValue[]): { rows: SQLOutputValue[][]; at: ColumnIndex } {
     let prepared = this.#arrayStatements.get(text);
