@@ -7,15 +7,19 @@ let counter = 0;
 const entropy = Buffer.alloc(4096);
 let entropyUsed = entropy.length;
 
-function randomSlice(size: number): Buffer {
+/** Where `size` fresh random bytes start in `entropy`. */
+function randomAt(size: number): number {
   if (entropyUsed + size > entropy.length) {
     randomFillSync(entropy);
     entropyUsed = 0;
   }
-  const slice = entropy.subarray(entropyUsed, entropyUsed + size);
+  const at = entropyUsed;
   entropyUsed += size;
-  return slice;
+  return at;
 }
+
+/** Each byte's two hex digits: an id is written from these directly, with no buffer or slices on the way. */
+const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'));
 
 /**
  * UUIDv7 (RFC 9562): 48-bit ms timestamp, then a 12-bit counter seeded at random each ms (method 1 of section 6.2),
@@ -25,22 +29,23 @@ function randomSlice(size: number): Buffer {
 export function uuidv7(now = Date.now()): string {
   if (now > lastMs) {
     lastMs = now;
-    counter = randomSlice(2).readUInt16BE(0) & 0x7ff;
+    const at = randomAt(2);
+    counter = ((entropy[at] << 8) | entropy[at + 1]) & 0x7ff;
   } else if (++counter > 0xfff) {
     lastMs++;
     counter = 0;
   }
-  const rand = randomSlice(8);
-  idBytes.writeUIntBE(lastMs, 0, 6);
-  idBytes.writeUInt16BE(0x7000 | counter, 6);
-  idBytes[8] = (rand[0] & 0x3f) | 0x80;
-  rand.copy(idBytes, 9, 1, 8);
-  const hex = idBytes.toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  const r = randomAt(8);
+  const high = Math.floor(lastMs / 0x1_0000_0000);
+  const low = lastMs >>> 0;
+  return (
+    HEX[(high >>> 8) & 0xff] + HEX[high & 0xff] + HEX[low >>> 24] + HEX[(low >>> 16) & 0xff] + '-' +
+    HEX[(low >>> 8) & 0xff] + HEX[low & 0xff] + '-' +
+    HEX[0x70 | (counter >>> 8)] + HEX[counter & 0xff] + '-' +
+    HEX[(entropy[r] & 0x3f) | 0x80] + HEX[entropy[r + 1]] + '-' +
+    HEX[entropy[r + 2]] + HEX[entropy[r + 3]] + HEX[entropy[r + 4]] + HEX[entropy[r + 5]] + HEX[entropy[r + 6]] + HEX[entropy[r + 7]]
+  );
 }
-
-/** The 16 bytes of the id being made, turned into hex at once. */
-const idBytes = Buffer.alloc(16);
 
 export function newAttemptToken(): string {
   return randomUUID();

@@ -283,7 +283,7 @@ function flowRules(spec: TaskSpec, defaults: TaskDefaults, type: string, now: nu
 }
 
 /** Validates one task spec and fills in defaults. `makeId` and `now` come from the caller so this stays pure. */
-export function normalizeTaskSpec(spec: TaskSpec, defaults: TaskDefaults, now: number, makeId: () => string): NewTask {
+export function normalizeTaskSpec(spec: TaskSpec, defaults: TaskDefaults, now: number, makeId: (now: number) => string): NewTask {
   if (typeof spec !== 'object' || spec === null) throw new ValidationError('task must be an object');
   const type = checkName('type', spec.type);
   const queue = spec.queue === undefined ? defaults.queue : checkName('queue', spec.queue);
@@ -308,7 +308,7 @@ export function normalizeTaskSpec(spec: TaskSpec, defaults: TaskDefaults, now: n
   const { debounce, singleton } = flowRules(spec, defaults, type, now);
   if (debounce) runAt = debounceRunAt(debounce, now);
   return {
-    id: makeId(),
+    id: makeId(now),
     queue,
     type,
     payload: checkJson('payload', spec.payload),

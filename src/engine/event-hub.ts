@@ -130,7 +130,8 @@ export class TaskEventHub {
   /** Feed for the store listener. */
   onNotice(notice: StoreNotice): void {
     if (notice.kind !== 'event') return;
-    const followers = this.#followers.get(notice.event.taskId);
+    // Most processes follow nothing: no lookup (hashing a new id string) per event then.
+    const followers = this.#followers.size === 0 ? undefined : this.#followers.get(notice.event.taskId);
     if (followers) {
       const bytes = eventBytes(notice.event);
       for (const follower of followers) this.#push(follower, notice.event, bytes);

@@ -12,6 +12,8 @@ export class ReadySignal {
 
   bump(): void {
     this.#version++;
+    // Bumped once per task a batch makes ready: most bumps find nobody waiting, and need no new set.
+    if (this.#waiters.size === 0) return;
     const waiters = this.#waiters;
     this.#waiters = new Set();
     for (const wake of waiters) wake();

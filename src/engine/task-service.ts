@@ -19,7 +19,7 @@ import type { CancelSignal } from './cancel-signal.ts';
 import { Coalescer } from './coalescer.ts';
 import type { HubFollowOptions, QueueEvent, TaskEventHub } from './event-hub.ts';
 import type { Handoffs } from './handoff.ts';
-import type { TypeRegistry } from './type-settings.ts';
+import type { Preparer, TypeRegistry } from './type-settings.ts';
 
 export type { HubFollowOptions as FollowOptions } from './event-hub.ts';
 
@@ -33,6 +33,12 @@ function derivedPayload(original: Json, given: Json | undefined): Json {
   return isObject(original) && isObject(given) ? { ...original, ...given } : given;
 }
 
+/** What a spec must be before its type's settings are read. */
+function checkSpec(spec: TaskSpec): void {
+  if (typeof spec !== 'object' || spec === null) throw new ValidationError('task must be an object');
+  checkName('type', spec.type);
+}
+
 export interface TaskServiceDeps {
   store: Pick<
     Store,
@@ -42,7 +48,7 @@ export interface TaskServiceDeps {
   now: () => number;
   /** Defaults for tasks that do not say (before each type's own). */
   defaults: TaskDefaults;
-  types: Pick<TypeRegistry, 'prepare'>;
+  types: Pick<TypeRegistry, 'preparer'>;
   events: TaskEventHub;
   cancels: CancelSignal;
   /** Where the store can start a submitted task for an idle worker of this process (engine/handoff.ts). */
@@ -90,10 +96,13 @@ export class TaskService {
   }
 
   async #prepare(spec: TaskSpec, now: number): Promise<NewTask> {
-    if (typeof spec !== 'object' || spec === null) throw new ValidationError('task must be an object');
-    checkName('type', spec.type);
-    const defaults = await this.#types.prepare(spec.type, spec.payload, this.#defaults);
-    return normalizeTaskSpec(spec, defaults, now, () => uuidv7(now));
+    checkSpec(spec);
+    return this.#prepareWith(await this.#types.preparer(), spec, now);
+  }
+
+  /** A spec that passed checkSpec, under type settings read once (a batch's tasks share one read). */
+  #prepareWith(preparer: Preparer, spec: TaskSpec, now: number): NewTask {
+    return normalizeTaskSpec(spec, preparer(spec.type, spec.payload, this.#defaults), now, uuidv7);
   }
 
   /** Validates and stores one task. Concurrent calls share one transaction. */
@@ -110,10 +119,14 @@ export class TaskService {
     if (!Array.isArray(specs)) throw new ValidationError('tasks: must be an array', 'tasks');
     if (specs.length > 10_000) throw new ValidationError('tasks: at most 10000 tasks per batch', 'tasks');
     const now = this.#now();
-    const tasks: NewTask[] = [];
-    for (const [i, spec] of specs.entries()) {
+    let preparer: Preparer | undefined;
+    const tasks = new Array<NewTask>(specs.length);
+    for (let i = 0; i < specs.length; i++) {
       try {
-        tasks.push(await this.#prepare(spec, now));
+        const spec = specs[i];
+        checkSpec(spec);
+        preparer ??= await this.#types.preparer();
+        tasks[i] = this.#prepareWith(preparer, spec, now);
       } catch (error) {
         if (error instanceof ValidationError) {
           throw new ValidationError(`tasks[${i}].${error.message}`, `tasks[${i}].${error.field ?? ''}`);

@@ -49,6 +49,12 @@ export interface MetricsSources {
   observeAttempts(observer: AttemptObserver): () => void;
 }
 
+/** The per-attempt series of one queue and type: its run time, and its runs by outcome with those not yet added. */
+interface TypeSeries {
+  duration: { observe(value: number): void };
+  runs: Partial<Record<RunOutcome, { child: { inc(value: number): void }; uncounted: number }>>;
+}
+
 export class TaskMetrics {
   readonly registry = new Registry();
   readonly counts: QueueCountCache;
@@ -57,9 +63,8 @@ export class TaskMetrics {
   readonly #wait: Histogram<'queue'>;
   readonly #signals: Counter<'resumed'>;
   readonly #streams = new Set<() => Record<StreamKind, number>>();
-  /** Label-bound children, by label values: prom-client hashes the labels object on every call otherwise. */
-  readonly #runChildren = new Map<string, { inc(): void }>();
-  readonly #durationChildren = new Map<string, { observe(value: number): void }>();
+  /** Label-bound children by queue, then type: no label object or key string is made per attempt. */
+  readonly #ofQueue = new Map<string, Map<string, TypeSeries>>();
   readonly #waitChildren = new Map<string, { observe(value: number): void }>();
   readonly #unobserve: () => void;
   #processMetrics = false;
@@ -68,11 +73,24 @@ export class TaskMetrics {
     const registers = [this.registry];
     this.counts = new QueueCountCache(sources.store, options.queueCounts);
     const counts = this.counts;
+    const ofQueue = this.#ofQueue;
     this.#runs = new Counter({
       name: 'taskhub_task_runs_total',
       help: 'Attempts ended in this process, by how they ended (completed, failed, retried, cancelled, timed_out)',
       labelNames: ['queue', 'type', 'outcome'],
       registers,
+      // Attempts are counted locally and added here, when read: prom-client's inc hashes the labels on every call.
+      collect() {
+        for (const byType of ofQueue.values()) {
+          for (const series of byType.values()) {
+            for (const run of Object.values(series.runs)) {
+              if (run.uncounted === 0) continue;
+              run.child.inc(run.uncounted);
+              run.uncounted = 0;
+            }
+          }
+        }
+      },
     });
     this.#duration = new Histogram({
       name: 'taskhub_task_duration_seconds',
@@ -223,17 +241,21 @@ export class TaskMetrics {
 
   #finished(attempts: readonly FinishedAttempt[], now: number): void {
     for (const { request, task } of attempts) {
+      const series = this.#series(task.queue, task.type);
       const outcome = runOutcome(request);
-      const key = `${task.queue}\u0000${task.type}`;
-      let runs = this.#runChildren.get(`${key}\u0000${outcome}`);
-      if (!runs) this.#runChildren.set(`${key}\u0000${outcome}`, (runs = this.#runs.labels(task.queue, task.type, outcome)));
-      runs.inc();
-      if (task.startedAt !== null) {
-        let duration = this.#durationChildren.get(key);
-        if (!duration) this.#durationChildren.set(key, (duration = this.#duration.labels(task.queue, task.type)));
-        duration.observe(Math.max(0, now - task.startedAt) / 1000);
-      }
+      const run = (series.runs[outcome] ??= { child: this.#runs.labels(task.queue, task.type, outcome), uncounted: 0 });
+      run.uncounted++;
+      if (task.startedAt !== null) series.duration.observe(Math.max(0, now - task.startedAt) / 1000);
     }
+  }
+
+  #series(queue: string, type: string): TypeSeries {
+    let byType = this.#ofQueue.get(queue);
+    if (!byType) this.#ofQueue.set(queue, (byType = new Map()));
+    let series = byType.get(type);
+    // A child makes no series until it is observed or incremented.
+    if (!series) byType.set(type, (series = { duration: this.#duration.labels(queue, type), runs: {} }));
+    return series;
   }
 
   /** Adds the Node.js process metrics (CPU, memory, event loop lag, GC, handles); once, when something serves them. */

@@ -29,17 +29,6 @@ export function traceIdOf(traceparent: string | null | undefined): string | unde
   return traceparent ? TRACEPARENT_RE.exec(traceparent)?.[2] : undefined;
 }
 
-export function taskAttributes(task: Pick<Task, 'id' | 'queue' | 'type'> & { attempts?: number }): Attributes {
-  return {
-    'taskhub.task.id': task.id,
-    'taskhub.task.queue': task.queue,
-    'taskhub.task.type': task.type,
-    ...(task.attempts ? { 'taskhub.task.attempt': task.attempts } : {}),
-    'messaging.system': 'taskhub',
-    'messaging.destination.name': task.queue,
-    'messaging.message.id': task.id,
-  };
-}
 
 /**
  * Runs `submit` inside a producer span named `taskhub.submit <type>`, child of `parent` (the caller's traceparent);
@@ -74,8 +63,19 @@ export async function withSubmitSpan<T>(
 /** Starts the consumer span of one attempt, child of the task's stored traceparent (a new trace without one). */
 export function startRunSpan(task: Task): { span: Span; context: Context } {
   const parent = contextFromTraceparent(task.traceparent);
-  const span = tracer.startSpan(`taskhub.run ${task.type}`, { kind: SpanKind.CONSUMER, attributes: { ...taskAttributes(task), 'messaging.operation.type': 'process' } }, parent);
-  return { span, context: trace.setSpan(parent, span) };
+  const attributes: Attributes = {
+    'taskhub.task.id': task.id,
+    'taskhub.task.queue': task.queue,
+    'taskhub.task.type': task.type,
+  };
+  if (task.attempts) attributes['taskhub.task.attempt'] = task.attempts;
+  attributes['messaging.system'] = 'taskhub';
+  attributes['messaging.destination.name'] = task.queue;
+  attributes['messaging.message.id'] = task.id;
+  attributes['messaging.operation.type'] = 'process';
+  const span = tracer.startSpan(`taskhub.run ${task.type}`, { kind: SpanKind.CONSUMER, attributes }, parent);
+  // A span without a valid context (no SDK, no parent) is not made active: withContext would ignore it anyway.
+  return { span, context: isSpanContextValid(span.spanContext()) ? trace.setSpan(parent, span) : parent };
 }
 
 /** Ends a run span with how the attempt ended. */

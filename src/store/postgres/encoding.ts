@@ -10,43 +10,65 @@ const ARRAY_ELEMENT_ESCAPES = /[\\"]/g;
 /**
  * An array parameter as PostgreSQL's array literal (`{"a","b",NULL}`, `{t,f}`, `{1,NULL}`), built in one pass: pg's
  * own encoding of a JavaScript array concatenates and escapes element by element, which allocated more than
- * anything else per finished task.
+ * anything else per finished task. A run of one value (a batch's queue, type, status, run time, a column of nulls) is
+ * encoded once and repeated.
  */
 export function arrayLiteral(values: readonly (string | number | boolean | null)[]): string {
-  const parts = new Array<string>(values.length);
-  for (let i = 0; i < values.length; i++) {
+  const n = values.length;
+  const pieces: string[] = [];
+  let i = 0;
+  while (i < n) {
     const v = values[i];
-    if (v === null) parts[i] = 'NULL';
-    else if (typeof v === 'string') {
-      parts[i] = v.includes('"') || v.includes('\\') ? `"${v.replace(ARRAY_ELEMENT_ESCAPES, '\\$&')}"` : `"${v}"`;
-    }
-    else if (typeof v === 'boolean') parts[i] = v ? 't' : 'f';
-    else parts[i] = String(v);
+    let end = i + 1;
+    while (end < n && values[end] === v) end++;
+    const text = element(v);
+    pieces.push(end - i === 1 ? text : `${text},`.repeat(end - i - 1) + text);
+    i = end;
   }
-  return `{${parts.join(',')}}`;
+  return `{${pieces.join(',')}}`;
+}
+
+function element(v: string | number | boolean | null): string {
+  if (v === null) return 'NULL';
+  if (typeof v === 'string') return v.includes('"') || v.includes('\\') ? `"${v.replace(ARRAY_ELEMENT_ESCAPES, '\\$&')}"` : `"${v}"`;
+  if (typeof v === 'boolean') return v ? 't' : 'f';
+  return String(v);
+}
+
+/**
+ * A column no row of the batch sets, as NULL: unnest pads a missing array with NULLs, so PostgreSQL parses nothing
+ * for it (most batches leave most optional columns empty).
+ */
+function optionalArray(values: readonly (string | number | null)[]): string | null {
+  return values.some((v) => v !== null) ? arrayLiteral(values) : null;
+}
+
+function optionalJson(values: readonly unknown[]): string | null {
+  return values.some((v) => v !== null) ? JSON.stringify(values) : null;
 }
 
 /**
  * Values that most tasks of a batch share (backoff policies, tags), sent once each: `ref` gives a value's index in
- * `json()`, a JSON array. Values are told apart by identity first (defaults are shared objects), then by their text.
+ * `json()`, a JSON array. Values are told apart by their text; the one asked for last is known by identity too
+ * (defaults are shared objects: a batch's tasks mostly hold the same one).
  */
 export class DistinctJson {
-  readonly #byObject = new Map<unknown, number>();
   readonly #byText = new Map<string, number>();
   readonly #texts: string[] = [];
+  #last: unknown;
+  #lastRef = -1;
 
   ref(value: unknown): number {
-    let ref = this.#byObject.get(value);
+    if (this.#lastRef >= 0 && value === this.#last) return this.#lastRef;
+    const text = JSON.stringify(value ?? null);
+    let ref = this.#byText.get(text);
     if (ref === undefined) {
-      const text = JSON.stringify(value ?? null);
-      ref = this.#byText.get(text);
-      if (ref === undefined) {
-        ref = this.#texts.length;
-        this.#texts.push(text);
-        this.#byText.set(text, ref);
-      }
-      this.#byObject.set(value, ref);
+      ref = this.#texts.length;
+      this.#texts.push(text);
+      this.#byText.set(text, ref);
     }
+    this.#last = value;
+    this.#lastRef = ref;
     return ref;
   }
 
@@ -55,64 +77,98 @@ export class DistinctJson {
   }
 }
 
-/** The parameters of createTasks (sql/tasks.ts): one array per column, JSON for payloads, shared values once. */
+/**
+ * The parameters of createTasks (sql/tasks.ts): one array per column, JSON for payloads, shared values once. One pass
+ * over the tasks fills every column (a pass per column, each through its own closure, cost twice as much).
+ */
 export function newTaskParams(tasks: readonly NewTask[]): unknown[] {
   const n = tasks.length;
-  // A column no task of the batch sets goes as NULL: unnest pads a missing array with NULLs, and PostgreSQL then
-  // parses nothing for it (most batches leave most optional columns empty).
-  const column = <T extends string | number | null>(of: (t: NewTask) => T): string | null => {
-    const values = new Array<T>(n);
-    let set = false;
-    for (let i = 0; i < n; i++) {
-      values[i] = of(tasks[i]);
-      if (values[i] !== null) set = true;
-    }
-    return set ? arrayLiteral(values) : null;
-  };
-  const jsonColumn = (of: (t: NewTask) => Json | object | null): string | null => {
-    const values = tasks.map(of);
-    return values.some((v) => v !== null) ? JSON.stringify(values) : null;
-  };
-  const backoffs = new DistinctJson();
-  const tags = new DistinctJson();
-  const backoffRefs = new Array<number>(n);
-  const tagsRefs = new Array<number>(n);
+  const ids = new Array<string>(n);
+  const queues = new Array<string>(n);
+  const types = new Array<string>(n);
+  const statuses = new Array<string>(n);
+  const priorities = new Array<number>(n);
+  const runAts = new Array<number>(n);
+  const maxAttempts = new Array<number>(n);
+  const timeouts = new Array<number | null>(n);
+  const idempotencyKeys = new Array<string | null>(n);
+  const owners = new Array<string | null>(n);
+  const parentIds = new Array<string | null>(n);
+  const concurrencyKeys = new Array<string | null>(n);
+  const traceparents = new Array<string | null>(n);
+  const createdAts = new Array<number>(n);
   const payloads = new Array<Json>(n);
+  const backoffs = new DistinctJson();
+  const backoffRefs = new Array<number>(n);
+  const tags = new DistinctJson();
+  const tagsRefs = new Array<number>(n);
+  const softTimeouts = new Array<number | null>(n);
+  const debounces = new Array<NewTask['debounce']>(n);
+  const debounceKeys = new Array<string | null>(n);
+  const singletons = new Array<NewTask['singleton']>(n);
+  const singletonKeys = new Array<string | null>(n);
+  const throttleKeys = new Array<string | null>(n);
+  const throttleLimits = new Array<number | null>(n);
+  const throttlePeriods = new Array<number | null>(n);
+  const costs = new Array<number | null>(n);
   for (let i = 0; i < n; i++) {
     const t = tasks[i];
+    ids[i] = t.id;
+    queues[i] = t.queue;
+    types[i] = t.type;
+    statuses[i] = t.status;
+    priorities[i] = t.priority;
+    runAts[i] = t.runAt;
+    maxAttempts[i] = t.maxAttempts;
+    timeouts[i] = t.timeoutMs;
+    idempotencyKeys[i] = t.idempotencyKey;
+    owners[i] = t.owner;
+    parentIds[i] = t.parentId;
+    concurrencyKeys[i] = t.concurrencyKey;
+    traceparents[i] = t.traceparent;
+    createdAts[i] = t.createdAt;
+    payloads[i] = t.payload ?? null;
     backoffRefs[i] = backoffs.ref(t.backoff);
     tagsRefs[i] = tags.ref(t.tags);
-    payloads[i] = t.payload ?? null;
+    softTimeouts[i] = t.softTimeoutMs;
+    debounces[i] = t.debounce;
+    debounceKeys[i] = t.debounce?.key ?? null;
+    singletons[i] = t.singleton;
+    singletonKeys[i] = t.singleton?.key ?? null;
+    throttleKeys[i] = t.throttle?.key ?? null;
+    throttleLimits[i] = t.throttle?.limit ?? null;
+    throttlePeriods[i] = t.throttle?.periodMs ?? null;
+    costs[i] = t.cost;
   }
   return [
-    column((t) => t.id),
-    column((t) => t.queue),
-    column((t) => t.type),
-    column((t) => t.status),
-    column((t) => t.priority),
-    column((t) => t.runAt),
-    column((t) => t.maxAttempts),
-    column((t) => t.timeoutMs),
-    column((t) => t.idempotencyKey),
-    column((t) => t.owner),
-    column((t) => t.parentId),
-    column((t) => t.concurrencyKey),
-    column((t) => t.traceparent),
-    column((t) => t.createdAt),
+    arrayLiteral(ids),
+    arrayLiteral(queues),
+    arrayLiteral(types),
+    arrayLiteral(statuses),
+    arrayLiteral(priorities),
+    arrayLiteral(runAts),
+    arrayLiteral(maxAttempts),
+    optionalArray(timeouts),
+    optionalArray(idempotencyKeys),
+    optionalArray(owners),
+    optionalArray(parentIds),
+    optionalArray(concurrencyKeys),
+    optionalArray(traceparents),
+    arrayLiteral(createdAts),
     JSON.stringify(payloads),
     backoffs.json(),
     arrayLiteral(backoffRefs),
     tags.json(),
     arrayLiteral(tagsRefs),
-    column((t) => t.softTimeoutMs),
-    jsonColumn((t) => t.debounce),
-    column((t) => t.debounce?.key ?? null),
-    jsonColumn((t) => t.singleton),
-    column((t) => t.singleton?.key ?? null),
-    column((t) => t.throttle?.key ?? null),
-    column((t) => t.throttle?.limit ?? null),
-    column((t) => t.throttle?.periodMs ?? null),
-    column((t) => t.cost),
+    optionalArray(softTimeouts),
+    optionalJson(debounces),
+    optionalArray(debounceKeys),
+    optionalJson(singletons),
+    optionalArray(singletonKeys),
+    optionalArray(throttleKeys),
+    optionalArray(throttleLimits),
+    optionalArray(throttlePeriods),
+    optionalArray(costs),
   ];
 }
 

@@ -1,10 +1,10 @@
 // One SQLite connection with a statement cache, write transactions, and notices that go out only after COMMIT.
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { DatabaseSync, type SQLInputValue, type StatementSync } from 'node:sqlite';
+import { DatabaseSync, type SQLInputValue, type SQLOutputValue, type StatementSync } from 'node:sqlite';
 import { StoreUnavailableError } from '../../core/errors.ts';
 import type { StoreNotice } from '../store.ts';
-import type { Row } from './rows.ts';
+import type { ColumnIndex, Row } from './rows.ts';
 import { SQL } from './sql.ts';
 
 
@@ -19,6 +19,8 @@ export class SqliteConnection {
   /** Delivers a committed transaction's notices to this process's listeners. */
   readonly #emit: (notice: StoreNotice) => void;
   readonly #statements = new Map<string, StatementSync>();
+  /** Statements whose rows come as arrays (allArrays), and where their columns are. */
+  readonly #arrayStatements = new Map<string, { statement: StatementSync; at: ColumnIndex }>();
   /** Notices of the open transaction, delivered only once it commits. */
   #pending: StoreNotice[] = [];
   /** Event rows of the open transaction, written by one statement just before COMMIT. */
@@ -49,6 +51,22 @@ export class SqliteConnection {
 
   all(text: string, ...params: SQLInputValue[]): Row[] {
     return this.sql(text).all(...params) as Row[];
+  }
+
+  /**
+   * `all` with each row as an array of its values, and `at` the position of each column: much cheaper to make and to
+   * read than row objects (node:sqlite makes those in dictionary mode), for statements that return many columns.
+   * Columns are placed once, when the statement is prepared: migrations only ever add columns at the end.
+   */
+  allArrays(text: string, ...params: SQLInputValue[]): { rows: SQLOutputValue[][]; at: ColumnIndex } {
+    let prepared = this.#arrayStatements.get(text);
+    if (!prepared) {
+      const statement = this.db.prepare(text);
+      statement.setReturnArrays(true);
+      prepared = { statement, at: Object.fromEntries(statement.columns().map((column, i) => [column.name, i])) };
+      this.#arrayStatements.set(text, prepared);
+    }
+    return { rows: prepared.statement.all(...params) as unknown as SQLOutputValue[][], at: prepared.at };
   }
 
   get(text: string, ...params: SQLInputValue[]): Row | undefined {

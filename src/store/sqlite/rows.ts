@@ -1,6 +1,6 @@
 // SQLite rows to the contract's shapes: times are INTEGER epoch ms, JSON is TEXT, booleans are 0/1.
 import { DEFAULT_BACKOFF } from '../../core/backoff.ts';
-import type { Debounce, Json, Progress, Singleton, Task, TaskError, TaskEvent, TaskEventKind, TaskStatus } from '../../core/task.ts';
+import type { BackoffPolicy, Debounce, Json, Progress, Singleton, Task, TaskError, TaskEvent, TaskEventKind, TaskStatus } from '../../core/task.ts';
 import type { NewTask } from '../../core/validate.ts';
 import type { Candidate } from '../claim-order.ts';
 import type { Checkpoint, CheckpointInfo, ChildOutcome, SignalRecord, StepRecord, FinishedTask } from '../store.ts';
@@ -23,54 +23,99 @@ export function newTaskParams(t: NewTask, parentId = t.parentId, idempotencyKey 
   ];
 }
 
-export function parseJson<T>(text: string | number | null, fallback: T): T {
+export function parseJson<T>(text: string | number | null | undefined, fallback: T): T {
   return typeof text === 'string' ? (JSON.parse(text) as T) : fallback;
 }
 
+/**
+ * A row's cells, and where each column is among them. node:sqlite's row objects are hash tables (dictionary-mode
+ * objects), slow to read and to make; a statement that returns whole tasks by the hundred reads arrays instead
+ * (SqliteConnection.allArrays), so one mapper reads both: a Row by name (BY_NAME), an array by position.
+ */
+type Cells = Readonly<Record<string | number, string | number | null | undefined>>;
+export type ColumnIndex = Readonly<Record<string, number>>;
+type Columns = Readonly<Record<TaskColumn, string | number>>;
+
+const TASK_COLUMNS = [
+  'id', 'queue', 'type', 'payload', 'status', 'priority', 'run_at', 'attempts', 'max_attempts', 'backoff', 'timeout_ms',
+  'soft_timeout_ms', 'idempotency_key', 'tags', 'owner', 'parent_id', 'concurrency_key', 'throttle_key', 'throttle_limit',
+  'throttle_period_ms', 'cost', 'reported_cost', 'traceparent', 'progress', 'result', 'error', 'cancel_requested',
+  'event_seq', 'created_at', 'updated_at', 'started_at', 'completed_at', 'checkpoint_version', 'wait_kind', 'wait_name',
+  'wake_at', 'children_pending', 'children_total', 'debounce', 'singleton',
+] as const;
+type TaskColumn = (typeof TASK_COLUMNS)[number];
+
+/** Every task column under its own name: how a Row is read. */
+const BY_NAME: Columns = Object.fromEntries(TASK_COLUMNS.map((name) => [name, name])) as Record<TaskColumn, string>;
+
 export function rowToTask(r: Row): Task {
+  return cellsToTask(r, BY_NAME);
+}
+
+/** A task from an array row of a statement whose columns are at `at` (SqliteConnection.allArrays). */
+export function arrayToTask(values: readonly unknown[], at: ColumnIndex): Task {
+  return cellsToTask(values as unknown as Cells, at as Columns);
+}
+
+function cellsToTask(r: Cells, c: Columns): Task {
+  const status = r[c.status] as TaskStatus;
+  const throttleKey = r[c.throttle_key];
   return {
-    id: r.id as string,
-    queue: r.queue as string,
-    type: r.type as string,
-    payload: parseJson<Json>(r.payload, null),
-    status: r.status as TaskStatus,
-    priority: r.priority as number,
-    runAt: r.run_at as number,
-    attempts: r.attempts as number,
-    maxAttempts: r.max_attempts as number,
-    backoff: parseJson(r.backoff, DEFAULT_BACKOFF),
-    timeoutMs: r.timeout_ms as number | null,
-    softTimeoutMs: (r.soft_timeout_ms as number | null | undefined) ?? null,
-    idempotencyKey: r.idempotency_key as string | null,
-    tags: parseJson(r.tags, {}),
-    owner: r.owner as string | null,
-    parentId: r.parent_id as string | null,
-    concurrencyKey: r.concurrency_key as string | null,
-    ...flowColumns(r),
-    traceparent: r.traceparent as string | null,
-    progress: parseJson<Progress | null>(r.progress, null),
-    result: parseJson<Json>(r.result, null),
-    error: parseJson<TaskError | null>(r.error, null),
-    cancelRequested: r.cancel_requested === 1,
-    lastEventSeq: r.event_seq as number,
-    createdAt: r.created_at as number,
-    updatedAt: r.updated_at as number,
-    startedAt: r.started_at as number | null,
-    completedAt: r.completed_at as number | null,
-    checkpointVersion: (r.checkpoint_version as number | undefined) ?? 0,
-    waitingFor: r.status === 'waiting' ? waitingForOf(rowToWait(r)) : null,
-    debounce: parseJson<Debounce | null>(r.debounce ?? null, null),
-    singleton: parseJson<Singleton | null>(r.singleton ?? null, null),
+    id: r[c.id] as string,
+    queue: r[c.queue] as string,
+    type: r[c.type] as string,
+    payload: parseJson<Json>(r[c.payload], null),
+    status,
+    priority: r[c.priority] as number,
+    runAt: r[c.run_at] as number,
+    attempts: r[c.attempts] as number,
+    maxAttempts: r[c.max_attempts] as number,
+    backoff: backoffOf(r[c.backoff]),
+    timeoutMs: r[c.timeout_ms] as number | null,
+    softTimeoutMs: (r[c.soft_timeout_ms] as number | null | undefined) ?? null,
+    idempotencyKey: r[c.idempotency_key] as string | null,
+    tags: r[c.tags] === '{}' ? {} : parseJson(r[c.tags], {}),
+    owner: r[c.owner] as string | null,
+    parentId: r[c.parent_id] as string | null,
+    concurrencyKey: r[c.concurrency_key] as string | null,
+    // Flow control columns are null in rows stored before them.
+    throttle:
+      throttleKey === null || throttleKey === undefined
+        ? null
+        : { key: throttleKey as string, limit: r[c.throttle_limit] as number, periodMs: r[c.throttle_period_ms] as number },
+    cost: (r[c.cost] as number | null | undefined) ?? null,
+    reportedCost: (r[c.reported_cost] as number | null | undefined) ?? null,
+    traceparent: r[c.traceparent] as string | null,
+    progress: parseJson<Progress | null>(r[c.progress], null),
+    result: parseJson<Json>(r[c.result], null),
+    error: parseJson<TaskError | null>(r[c.error], null),
+    cancelRequested: r[c.cancel_requested] === 1,
+    lastEventSeq: r[c.event_seq] as number,
+    createdAt: r[c.created_at] as number,
+    updatedAt: r[c.updated_at] as number,
+    startedAt: r[c.started_at] as number | null,
+    completedAt: r[c.completed_at] as number | null,
+    checkpointVersion: (r[c.checkpoint_version] as number | undefined) ?? 0,
+    waitingFor: status === 'waiting' ? waitingForOf(cellsToWait(r, c)) : null,
+    debounce: parseJson<Debounce | null>(r[c.debounce] ?? null, null),
+    singleton: parseJson<Singleton | null>(r[c.singleton] ?? null, null),
   };
 }
 
-function rowToWait(r: Row): WaitColumns {
+/** The default policy's text, which nearly every task stores: copied rather than parsed. */
+const DEFAULT_BACKOFF_TEXT = JSON.stringify(DEFAULT_BACKOFF);
+
+function backoffOf(text: string | number | null | undefined): BackoffPolicy {
+  return text === DEFAULT_BACKOFF_TEXT ? { ...DEFAULT_BACKOFF } : parseJson(text, DEFAULT_BACKOFF);
+}
+
+function cellsToWait(r: Cells, c: Columns): WaitColumns {
   return {
-    kind: r.wait_kind as WaitColumns['kind'],
-    name: r.wait_name as string | null,
-    wakeAt: r.wake_at as number | null,
-    pending: r.children_pending as number | null,
-    total: r.children_total as number | null,
+    kind: r[c.wait_kind] as WaitColumns['kind'],
+    name: r[c.wait_name] as string | null,
+    wakeAt: r[c.wake_at] as number | null,
+    pending: r[c.children_pending] as number | null,
+    total: r[c.children_total] as number | null,
   };
 }
 
@@ -105,18 +150,6 @@ export function rowToFinished(row: Row): FinishedTask {
     runAt: row.run_at as number,
     startedAt: row.started_at as number | null,
     lastEventSeq: row.event_seq as number,
-  };
-}
-
-/** A task's flow control fields (null in rows stored before them). */
-export function flowColumns(r: Row): Pick<Task, 'throttle' | 'cost' | 'reportedCost'> {
-  return {
-    throttle:
-      r.throttle_key === null || r.throttle_key === undefined
-        ? null
-        : { key: r.throttle_key as string, limit: r.throttle_limit as number, periodMs: r.throttle_period_ms as number },
-    cost: (r.cost as number | null | undefined) ?? null,
-    reportedCost: (r.reported_cost as number | null | undefined) ?? null,
   };
 }
 

@@ -72,7 +72,7 @@ import { SqliteFlow } from './flow-limits.ts';
 import { SqlitePoller } from './poller.ts';
 import { refusal } from './refusal.ts';
 import * as flow from './flow.ts';
-import { newTaskParams, type Row, rowToCandidate, rowToCheckpoint, rowToEvent, rowToTask } from './rows.ts';
+import { arrayToTask, newTaskParams, type Row, rowToCandidate, rowToCheckpoint, rowToEvent, rowToTask } from './rows.ts';
 import { SqliteSettings } from './settings.ts';
 import { MIGRATIONS, SQL } from './sql.ts';
 
@@ -182,10 +182,11 @@ export class SqliteStore implements Store, HandoffStore {
 
   /** Inside a write: makes the queued tasks of `ids` (a JSON array) running for `workerId`, each with its started event. */
   #start(ids: string, workerId: string, leaseUntil: number, now: number): Claim[] {
-    return this.#c.all(SQL.claimIds, leaseUntil, workerId, now, now, ids).map((row) => {
-      const task = rowToTask(row);
+    const { rows, at } = this.#c.allArrays(SQL.claimIds, leaseUntil, workerId, now, now, ids);
+    return rows.map((row) => {
+      const task = arrayToTask(row, at);
       this.#appendEvent(task, startedEvent(task.id, task.lastEventSeq, task.attempts, workerId, now));
-      return { task, attemptToken: row.attempt_token as string, leaseExpiresAt: leaseUntil };
+      return { task, attemptToken: row[at.attempt_token] as string, leaseExpiresAt: leaseUntil };
     });
   }
 
