@@ -79,7 +79,7 @@ export class Coalescer<In, Out> {
       await this.#runBatch(items.slice(half), waiters.slice(half));
       return;
     }
-    for (const [i, result] of results.entries()) waiters[i].resolve(result);
+    for (let i = 0; i < results.length; i++) waiters[i].resolve(results[i]);
   }
 }
 

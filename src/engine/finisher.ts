@@ -60,7 +60,10 @@ export class Finisher {
     const results = await this.#store.finish(requests, now);
     if (this.#observers.size > 0) {
       const finished: FinishedAttempt[] = [];
-      for (const [i, result] of results.entries()) if (result.ok) finished.push({ request: requests[i], task: result.task });
+      for (let i = 0; i < results.length; i++) {
+        const result = results[i];
+        if (result.ok) finished.push({ request: requests[i], task: result.task });
+      }
       if (finished.length > 0) for (const observer of this.#observers) tell(() => observer.onAttemptFinished?.(finished, now));
     }
     return results;

@@ -61,7 +61,7 @@ export function finish(c: SqliteConnection, requests: readonly FinishRequest[], 
   const results: FinishResult[] = new Array(requests.length);
   const completions = plainCompletions(requests);
   if (completions.length > 1) completeMany(c, requests, completions, now, results, reportCost);
-  for (const [i, request] of requests.entries()) results[i] ??= finishOne(c, request, now, reportCost);
+  for (let i = 0; i < requests.length; i++) results[i] ??= finishOne(c, requests[i], now, reportCost);
   return results;
 }
 
@@ -71,9 +71,14 @@ export function finish(c: SqliteConnection, requests: readonly FinishRequest[], 
  */
 function plainCompletions(requests: readonly FinishRequest[]): number[] {
   const seen = new Map<string, number>();
-  for (const [i, { ref }] of requests.entries()) seen.set(ref.taskId, seen.has(ref.taskId) ? -1 : i);
+  // Index loops: this runs for every finished task, and entries() makes two objects per element.
+  for (let i = 0; i < requests.length; i++) {
+    const { taskId } = requests[i].ref;
+    seen.set(taskId, seen.has(taskId) ? -1 : i);
+  }
   const places: number[] = [];
-  for (const [i, { ref, outcome, onlyIfLeaseExpired }] of requests.entries()) {
+  for (let i = 0; i < requests.length; i++) {
+    const { ref, outcome, onlyIfLeaseExpired } = requests[i];
     if (outcome.status === 'completed' && !onlyIfLeaseExpired && seen.get(ref.taskId) === i) places.push(i);
   }
   return places;

@@ -30,7 +30,8 @@ export function parseJson<T>(text: string | number | null | undefined, fallback:
 /**
  * A row's cells, and where each column is among them. node:sqlite's row objects are hash tables (dictionary-mode
  * objects), slow to read and to make; a statement that returns whole tasks by the hundred reads arrays instead
- * (SqliteConnection.allArrays), so one mapper reads both: a Row by name (BY_NAME), an array by position.
+ * (SqliteConnection.allArrays), as do the claim's candidate walks, so one mapper reads both: a Row by name (BY_NAME),
+ * an array by position.
  */
 type Cells = Readonly<Record<string | number, string | number | null | undefined>>;
 export type ColumnIndex = Readonly<Record<string, number>>;
@@ -154,14 +155,23 @@ export function rowToFinished(row: Row): FinishedTask {
 }
 
 export function rowToCandidate(r: Row, round: number): Candidate {
+  return cellsToCandidate(r, BY_NAME, round);
+}
+
+/** A candidate from an array row (SqliteConnection.allArrays), as arrayToTask. */
+export function arrayToCandidate(values: readonly unknown[], at: ColumnIndex, round: number): Candidate {
+  return cellsToCandidate(values as unknown as Cells, at as Columns, round);
+}
+
+function cellsToCandidate(r: Cells, c: Columns, round: number): Candidate {
   return {
-    id: r.id as string,
-    queue: r.queue as string,
-    type: r.type as string,
-    priority: r.priority as number,
-    runAt: r.run_at as number,
+    id: r[c.id] as string,
+    queue: r[c.queue] as string,
+    type: r[c.type] as string,
+    priority: r[c.priority] as number,
+    runAt: r[c.run_at] as number,
     round,
-    singleton: (r.singleton as string | null | undefined) ?? null,
+    singleton: (r[c.singleton] as string | null | undefined) ?? null,
   };
 }
 

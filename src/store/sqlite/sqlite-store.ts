@@ -72,7 +72,7 @@ import { SqliteFlow } from './flow-limits.ts';
 import { SqlitePoller } from './poller.ts';
 import { refusal } from './refusal.ts';
 import * as flow from './flow.ts';
-import { arrayToTask, newTaskParams, type Row, rowToCandidate, rowToCheckpoint, rowToEvent, rowToTask } from './rows.ts';
+import { arrayToCandidate, arrayToTask, newTaskParams, type Row, rowToCandidate, rowToCheckpoint, rowToEvent, rowToTask } from './rows.ts';
 import { SqliteSettings } from './settings.ts';
 import { MIGRATIONS, SQL } from './sql.ts';
 
@@ -294,10 +294,10 @@ export class SqliteStore implements Store, HandoffStore {
     const filtered = queues !== null || skip.length > 0;
     const candidates: Candidate[] = [];
     for (const type of request.types) {
-      const rows = filtered
-        ? this.#c.all(SQL.readyOfTypeFiltered, type, queues, JSON.stringify(skip), request.max)
-        : this.#c.all(SQL.readyOfType, type, request.max);
-      for (const r of rows) candidates.push(rowToCandidate(r, 0));
+      const { rows, at } = filtered
+        ? this.#c.allArrays(SQL.readyOfTypeFiltered, type, queues, JSON.stringify(skip), request.max)
+        : this.#c.allArrays(SQL.readyOfType, type, request.max);
+      for (const r of rows) candidates.push(arrayToCandidate(r, at, 0));
     }
     return candidates;
   }
