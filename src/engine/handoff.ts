@@ -13,6 +13,20 @@ export interface WorkOffer {
   slots: ReadonlyMap<string, number>;
 }
 
+/** A worker's offer: the free slots of each type it runs (its claimed-ahead buffer counts as taken). */
+export function offerOf(
+  workerId: string,
+  queues: readonly string[] | null,
+  types: Iterable<{ type: string; concurrency: number; running: number; buffer: readonly unknown[] }>,
+): WorkOffer {
+  const slots = new Map<string, number>();
+  for (const t of types) {
+    const free = t.concurrency - t.running - t.buffer.length;
+    if (free > 0) slots.set(t.type, free);
+  }
+  return { workerId, queues, slots };
+}
+
 /** An offer while its worker waits. Once `taken`, `claims` settles with what the store started for it (maybe none). */
 export interface OpenOffer {
   readonly taken: boolean;

@@ -7,7 +7,7 @@ import { StaleAttemptError, ValidationError } from '../core/errors.ts';
 import { checkName } from '../core/validate.ts';
 import type { Json, WaitingFor } from '../core/task.ts';
 import type { FinishExtras } from '../engine/attempt-service.ts';
-import type { WorkOffer } from '../engine/handoff.ts';
+import { offerOf } from '../engine/handoff.ts';
 import type { AttemptRef, Claim, WorkerInfo } from '../store/store.ts';
 import { toTaskError } from '../engine/attempts.ts';
 import { endRunSpan, startRunSpan, traceIdOf, withContext } from '../observability/tracing.ts';
@@ -371,19 +371,9 @@ export class Worker {
         continue;
       }
       if (claimed > 0) continue;
-      const handed = await this.#backend.waitForWork(seen, this.#queues, this.#pollIntervalMs, this.#wake.signal, this.#offer());
+      const handed = await this.#backend.waitForWork(seen, this.#queues, this.#pollIntervalMs, this.#wake.signal, offerOf(this.id, this.#queues, this.#handlers.values()));
       for (const claim of handed) this.#takeHanded(claim);
     }
-  }
-
-  /** The free slots of each type, offered while the worker waits: a task submitted meanwhile may be handed over. */
-  #offer(): WorkOffer {
-    const slots = new Map<string, number>();
-    for (const r of this.#handlers.values()) {
-      const free = r.concurrency - r.running - r.buffer.length;
-      if (free > 0) slots.set(r.type, free);
-    }
-    return { workerId: this.id, queues: this.#queues, slots };
   }
 
   /** A task handed over while waiting runs like a claimed one; one that arrives as the worker stops goes back. */
@@ -393,8 +383,13 @@ export class Worker {
       this.#take(registration, claim);
       return;
     }
-    void this.#backend.release({ taskId: claim.task.id, attemptToken: claim.attemptToken }, 'not started: given back by a worker').catch((error: unknown) =>
-      this.#log.warn({ err: error, taskId: claim.task.id }, 'could not give back a task handed over; its lease will expire'),
+    void this.#giveBack(claim);
+  }
+
+  /** A claimed task that never started goes back to its queue (release: the attempt is not counted). */
+  #giveBack(claim: Claim): Promise<unknown> {
+    return this.#backend.release({ taskId: claim.task.id, attemptToken: claim.attemptToken }, 'not started: given back by a worker').catch((error: unknown) =>
+      this.#log.warn({ err: error, taskId: claim.task.id }, 'could not give back a task it never started; its lease will expire'),
     );
   }
 
@@ -449,13 +444,7 @@ export class Worker {
       clearInterval(this.#bufferSweep);
       this.#bufferSweep = undefined;
     }
-    await Promise.all(
-      released.map((claim) =>
-        this.#backend.release({ taskId: claim.task.id, attemptToken: claim.attemptToken }, 'not started: given back by a worker').catch((error: unknown) =>
-          this.#log.warn({ err: error, taskId: claim.task.id }, 'could not give back a task claimed ahead; its lease will expire'),
-        ),
-      ),
-    );
+    await Promise.all(released.map((claim) => this.#giveBack(claim)));
   }
 
   #start(registration: Registration, claim: Claim): void {

@@ -180,16 +180,6 @@ export class SqliteStore implements Store, HandoffStore {
     return flow.createWithFlow(this.#c, t, { insert: (task) => this.#insert(task), cancel: (id, error, now) => this.#cancelOne(id, error, now) });
   }
 
-  /** Inside a write: makes the queued tasks of `ids` (a JSON array) running for `workerId`, each with its started event. */
-  #start(ids: string, workerId: string, leaseUntil: number, now: number): Claim[] {
-    const { rows, at } = this.#c.allArrays(SQL.claimIds, leaseUntil, workerId, now, now, ids);
-    return rows.map((row) => {
-      const task = arrayToTask(row, at);
-      this.#appendEvent(task, startedEvent(task.id, task.lastEventSeq, task.attempts, workerId, now));
-      return { task, attemptToken: row[at.attempt_token] as string, leaseExpiresAt: leaseUntil };
-    });
-  }
-
   /**
    * Inside a write. `startsNow`: the task is handed to a worker in this same write (createAndStart), so no worker
    * needs waking for it: its created event goes out without a ready notice.
@@ -255,7 +245,12 @@ export class SqliteStore implements Store, HandoffStore {
       if (flow && flow.refused() > 0 && chosen.length < request.max) this.#flowWake.arm(this.#flow.nextWindowEnd(now), now);
       if (chosen.length === 0) return [];
       const leaseUntil = now + request.leaseMs;
-      const claims = this.#start(JSON.stringify(chosen), request.workerId, leaseUntil, now);
+      const { rows, at } = this.#c.allArrays(SQL.claimIds, leaseUntil, request.workerId, now, now, JSON.stringify(chosen));
+      const claims = rows.map((row): Claim => {
+        const task = arrayToTask(row, at);
+        this.#appendEvent(task, startedEvent(task.id, task.lastEventSeq, task.attempts, request.workerId, now));
+        return { task, attemptToken: row[at.attempt_token] as string, leaseExpiresAt: leaseUntil };
+      });
       if (flow) this.#flow.record(claims.map((c) => c.task.id), flow.windows, now);
       for (const claim of claims) {
         const { task } = claim;
