@@ -14,7 +14,7 @@ const CLI = join(import.meta.dirname, '..', 'bin', 'taskhub.js');
 function startWorker(store: string, runLog: string): ChildProcess {
   return spawn(
     process.execPath,
-    [CLI, 'worker', '--handlers', join(import.meta.dirname, 'fixtures', 'crash-handlers.ts'), '--store', store, '--concurrency', '8', '--lease-ms', '1000', '--log-level', 'warn'],
+    [CLI, 'worker', '--handlers', join(import.meta.dirname, 'fixtures', 'crash-handlers.ts'), '--store', store, '--concurrency', '8', '--lease-ms', '2000', '--log-level', 'warn'],
     { env: { ...process.env, RUN_LOG: runLog }, stdio: ['ignore', 'inherit', 'inherit'] },
   );
 }
@@ -27,7 +27,8 @@ it('loses nothing when a worker is killed with SIGKILL mid-run', { timeout: 60_0
   const hub = await Taskhub.open({ store, logger: pino({ level: 'silent' }), autoStart: false });
   const workers: ChildProcess[] = [];
   try {
-    // The first four (claimed first, FIFO) run 5 s: whatever the timing of the kill, they are mid-run when it lands,
+    // A 2 s lease: a second attempt of an orphan must not expire because a loaded CI machine delayed three heartbeats
+    // in a row (seen once with 1 s). The first four (claimed first, FIFO) run 5 s: whatever the timing of the kill, they are mid-run when it lands,
     // while the other slots churn through short tasks. (All-short tasks finish in lock-step batches, and a kill
     // between a batch's completion and the next claim found nothing running.)
     const tasks = await hub.enqueueMany(Array.from({ length: 120 }, (_, i) => ({ type: 'crashy', payload: { ms: i < 4 ? 5000 : 150 } })));
