@@ -4,6 +4,7 @@
 // refuses a hand-off when the queue or type has limits or older tasks of the type are ready (store.ts,
 // HandoffStore); refused tasks stay queued and the worker claims as usual.
 import type { NewTask } from '../core/validate.ts';
+import { hasFlowRules } from '../store/flow.ts';
 import type { Claim } from '../store/store.ts';
 
 /** What an idle in-process worker could take at once: free slots per type, from these queues (null: all). */
@@ -81,7 +82,7 @@ export class Handoffs {
     const starts = new Map<string, string>();
     const taken: Offer[] = [];
     for (const task of tasks) {
-      if (task.status !== 'queued' || task.throttle !== null || task.debounce !== null || task.singleton !== null) continue;
+      if (task.status !== 'queued' || task.throttle !== null || hasFlowRules(task)) continue;
       const offer = this.#offerFor(task, taken);
       if (!offer) continue;
       offer.slots.set(task.type, (offer.slots.get(task.type) as number) - 1);
