@@ -19,6 +19,7 @@ const HANDLERS = join(import.meta.dirname, 'fixtures', 'control-handlers.ts');
 const COUNT = 4;
 const INTERVAL_MS = 400;
 const TASKS = 16;
+const TASK_MS = 500;
 
 
 describe('per-type rate limits', () => {
@@ -34,17 +35,17 @@ describe('per-type rate limits', () => {
       try {
         const settings = await hub.types.put('limited', { rateLimit: { count: COUNT, intervalMs: INTERVAL_MS } });
         assert.deepEqual(settings.rateLimit, { count: COUNT, intervalMs: INTERVAL_MS });
-        // Two slots each and tasks of 40 ms (too slow for a worker to claim ahead): neither process can take a whole
-        // window's starts alone, so both must, and the limit holds across them.
+        // Two slots each and tasks longer than the window: neither process can start more than two in a window, so
+        // both must start tasks, and the limit holds across them.
         child = spawn(process.execPath, [CLI, 'worker', '--handlers', HANDLERS, '--store', store.url, '--concurrency', '2', '--poll-interval-ms', '20', '--log-level', 'warn'], {
-          env: { ...process.env, RUN_LOG: runLog, LIMITED_MS: '40' },
+          env: { ...process.env, RUN_LOG: runLog, LIMITED_MS: String(TASK_MS) },
           stdio: ['ignore', 'inherit', 'inherit'],
         });
         await hub.enqueueMany(Array.from({ length: TASKS }, (_, i) => ({ type: 'limited', queue: i % 2 ? 'qa' : 'qb' })));
         // The worker process first (it has started once it ran a task), then this process's: both take from one window.
         await waitUntil(() => readFileSync(runLog, 'utf8').length > 0, 20_000, 'the worker process to run a task');
         hub.handle('limited', async () => {
-          await new Promise((resolve) => setTimeout(resolve, 40));
+          await new Promise((resolve) => setTimeout(resolve, TASK_MS));
           return 'here';
         }, { concurrency: 2 });
         await waitUntil(async () => (await hub.list({ status: 'completed', limit: 100 })).tasks.length === TASKS, 40_000, 'every task ran');

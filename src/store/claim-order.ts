@@ -76,6 +76,13 @@ export interface QueueLoad {
   startsInWindow: () => number;
 }
 
+/**
+ * How long a start is kept after its window ended. A claim reads its clock before it waits for the write lock, so its
+ * window may begin up to this much earlier than that of a claim that committed before it; pruning by the later clock
+ * alone would delete starts the earlier one must still count, and let it start more than a limit allows.
+ */
+export const STARTS_KEPT_PAST_WINDOW_MS = 10_000;
+
 /** How many more tasks a queue may start now: the least of its concurrency and rate room; Infinity without limits. */
 export function queueRoom(load: QueueLoad): number {
   let room = Number.POSITIVE_INFINITY;

@@ -130,6 +130,24 @@ export function coordinationTests(suite: Suite): void {
     assert.equal(await store.deleteTypeSettings(type), true);
   });
 
+  it("still counts a window's starts in a claim whose clock lags a later claim's (read before it waited for the lock)", async () => {
+    const type = freshType();
+    const typed = freshType();
+    const queue = `lagging-${type}`;
+    const limit = { count: 2, intervalMs: 1000 };
+    await store.updateQueueSettings(queue, { rateLimit: limit }, T0);
+    await store.putTypeSettings({ type: typed, defaults: {}, payloadSchema: null, rateLimit: limit, updatedAt: T0 });
+    const batch = () => [newTask({ type, queue }), newTask({ type, queue }), newTask({ type: typed }), newTask({ type: typed })];
+    const claimAt = async (now: number) => (await store.claim(claimRequest({ types: [type, typed], max: 10, now }))).length;
+    await store.createTasks(batch());
+    assert.equal(await claimAt(T0), 4);
+    // Nothing is ready, but this claim's window has moved past T0's starts.
+    assert.equal(await claimAt(T0 + 1500), 0);
+    await store.createTasks(batch());
+    assert.equal(await claimAt(T0 + 900), 0, "a claim whose clock reads T0 + 900 finds both windows full of T0's starts");
+    assert.equal(await claimAt(T0 + 1500), 4);
+  });
+
   it('shares a fair queue between keys: at most maxPerKey running per key, round-robin across keys', async () => {
     const type = freshType();
     const queue = `fair-${type}`;

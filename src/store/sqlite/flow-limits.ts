@@ -1,7 +1,7 @@
 // Flow control on SQLite (store/flow-limits.ts decides; this runs its SQL): the claim's gate for throttled tasks and cost
 // limits, the starts it records, reported costs at finish, and heldBack's groups. Kept apart from the claim's own
 // statements: a claim with no throttled task ready and no cost limit set runs two index probes here and nothing more.
-import type { Candidate } from '../claim-order.ts';
+import { type Candidate, STARTS_KEPT_PAST_WINDOW_MS } from '../claim-order.ts';
 import {
   type CostGroup,
   DEFAULT_COST,
@@ -116,7 +116,7 @@ export class SqliteFlow implements HeldBackSource {
 
   /** Inside the claim's write: the starts of the claimed tasks in their windows, and the windows that ended. */
   record(claimed: readonly string[], windows: Map<string, FlowWindow[]>, now: number): void {
-    this.#c.run(SQL.prune, now);
+    this.#c.run(SQL.prune, now - STARTS_KEPT_PAST_WINDOW_MS);
     for (const id of claimed) {
       for (const w of windows.get(id) ?? []) this.#c.run(SQL.recordStart, w.scope, now, now + w.periodMs, id, w.cost);
     }

@@ -46,7 +46,7 @@ import type {
   WaitRequest,
   WorkerInfo,
 } from '../store.ts';
-import { type Candidate, chooseCandidates, freeSlotsPerKey, queueRoom, typeRoom } from '../claim-order.ts';
+import { type Candidate, chooseCandidates, freeSlotsPerKey, queueRoom, STARTS_KEPT_PAST_WINDOW_MS, typeRoom } from '../claim-order.ts';
 import { type CountRow, cappedCounts, countsByQueue, pageOf } from '../counts.ts';
 import { type FlowLimits, FlowWake, heldBackOf } from '../flow-limits.ts';
 import { hasFlowRules } from '../flow.ts';
@@ -333,7 +333,7 @@ export class SqliteStore implements Store, HandoffStore {
         running: () => this.#c.get(SQL.runningInQueue, name)?.n as number,
         rateLimit,
         startsInWindow: () => {
-          this.#c.run(SQL.pruneStarts, name, windowStart);
+          this.#c.run(SQL.pruneStarts, name, windowStart - STARTS_KEPT_PAST_WINDOW_MS);
           return this.#c.get(SQL.startsInWindow, name, windowStart)?.n as number;
         },
       });
@@ -351,7 +351,7 @@ export class SqliteStore implements Store, HandoffStore {
       if (!types.includes(type) || t.rate_interval_ms === null) continue;
       const windowStart = now - (t.rate_interval_ms as number);
       const left = typeRoom({ count: t.rate_count as number, intervalMs: t.rate_interval_ms as number }, () => {
-        this.#c.run(SQL.pruneTypeStarts, type, windowStart);
+        this.#c.run(SQL.pruneTypeStarts, type, windowStart - STARTS_KEPT_PAST_WINDOW_MS);
         return this.#c.get(SQL.typeStartsInWindow, type, windowStart)?.n as number;
       });
       room.set(type, Math.max(0, left));

@@ -1,5 +1,6 @@
 // The claim: one statement when no queue limit is involved, a short transaction under the limited queues' locks
 // when one is (docs/postgres.md, "Queue limits").
+import { STARTS_KEPT_PAST_WINDOW_MS } from '../../claim-order.ts';
 import { type Names, prepared, taskColumns } from './common.ts';
 import { DUE_WAITS_SELECT, RESUMED_EVENTS_SELECT, WOKEN_CTE, WOKEN_JSON } from './durable.ts';
 import { flowClaimCtes, flowRecordCtes } from './flow-limits.ts';
@@ -258,7 +259,7 @@ export function claimSql(names: Names) {
       ),
       pruned_starts AS (
         DELETE FROM ${s}.queue_starts w USING limits
-        WHERE w.queue = limits.name AND limits.rate_count IS NOT NULL AND w.at <= $1::bigint - limits.rate_interval_ms
+        WHERE w.queue = limits.name AND limits.rate_count IS NOT NULL AND w.at <= $1::bigint - limits.rate_interval_ms - ${STARTS_KEPT_PAST_WINDOW_MS}
       ),
       recorded_type_starts AS (
         INSERT INTO ${s}.type_starts (type, at)
@@ -266,7 +267,7 @@ export function claimSql(names: Names) {
       ),
       pruned_type_starts AS (
         DELETE FROM ${s}.type_starts w USING type_limits
-        WHERE w.type = type_limits.type AND w.at <= $1::bigint - type_limits.rate_interval_ms
+        WHERE w.type = type_limits.type AND w.at <= $1::bigint - type_limits.rate_interval_ms - ${STARTS_KEPT_PAST_WINDOW_MS}
       ),
       ${flowRecordCtes(names)},
       ${asyncCommit}

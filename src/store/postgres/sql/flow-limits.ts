@@ -1,6 +1,7 @@
 // Flow control on PostgreSQL (docs/queues.md, "Throttle" and "Cost limits"; the rules are store/flow-limits.ts's): the
 // fragments the claim statements take in (sql/claim.ts), and the statements of the flow lock, reported costs and
 // heldBack. Scopes are built here exactly as store/flow-limits.ts builds them: parts joined by chr(31).
+import { STARTS_KEPT_PAST_WINDOW_MS } from '../../claim-order.ts';
 import { DEFAULT_COST } from '../../flow-limits.ts';
 import { escapeLiteral } from 'pg';
 import { type Names, prepared } from './common.ts';
@@ -82,7 +83,7 @@ export function flowRecordCtes({ s }: Names): string {
         WHERE w.scope IS NOT NULL
       ),
       pruned_flow_starts AS (
-        DELETE FROM ${s}.flow_starts WHERE $7::boolean AND until <= $1::bigint
+        DELETE FROM ${s}.flow_starts WHERE $7::boolean AND until <= $1::bigint - ${STARTS_KEPT_PAST_WINDOW_MS}
       )`;
 }
 
