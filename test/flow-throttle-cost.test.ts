@@ -36,8 +36,21 @@ function busiestWindow(starts: number[], periodMs: number): number {
   return Math.max(0, ...starts.map((at) => starts.filter((s) => s >= at && s < at + periodMs).length));
 }
 
+/**
+ * When each task's handler started: its `started` events, less those of attempts given back unrun (a remote worker
+ * whose long-poll was cut as its claim landed releases it: a `retrying` event with code RELEASED, and a new start).
+ */
 async function startTimes(hub: Taskhub, tasks: readonly Task[]): Promise<number[]> {
-  const starts = await Promise.all(tasks.map(async (task) => (await hub.events(task.id)).filter((e) => e.kind === 'started').map((e) => e.at)));
+  const starts = await Promise.all(
+    tasks.map(async (task) => {
+      const events = await hub.events(task.id);
+      const released = (i: number) => {
+        const next = events[i + 1];
+        return next?.kind === 'retrying' && (next.data as { error?: { code?: string } }).error?.code === 'RELEASED';
+      };
+      return events.flatMap((e, i) => (e.kind === 'started' && !released(i) ? [e.at] : []));
+    }),
+  );
   return starts.flat().sort((a, b) => a - b);
 }
 
