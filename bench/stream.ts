@@ -29,15 +29,21 @@ await new Promise<void>((resolve) => followers.on('message', (m: { connected?: b
 /** returnedAt[task][chunk]: when ctx.output returned for that chunk (epoch ms, sub-ms resolution). */
 const returnedAt = ids.map(() => new Float64Array(CHUNKS));
 let firstStart = Number.POSITIVE_INFINITY;
+let cpuAtStart: NodeJS.CpuUsage | undefined;
 let lastReturn = 0;
+let finished = 0;
+/** This process's CPU from the first handler's start to the last handler's end (all threads). */
+let cpu: NodeJS.CpuUsage = { user: 0, system: 0 };
 hub.handle('stream', async (payload: { i: number }, ctx) => {
   firstStart = Math.min(firstStart, now());
+  cpuAtStart ??= process.cpuUsage();
   const times = returnedAt[payload.i];
   for (let c = 0; c < CHUNKS; c++) {
     await ctx.output(`t${payload.i} c${c} `.padEnd(40, 'x'));
     times[c] = now();
   }
   lastReturn = Math.max(lastReturn, now());
+  if (++finished === TASKS) cpu = process.cpuUsage(cpuAtStart);
 }, { concurrency: TASKS });
 
 const exit = new Promise<number | null>((resolve) => followers.on('exit', resolve));
@@ -67,6 +73,7 @@ for (const id of ids) {
 console.log(JSON.stringify({
   system: `taskhub-${backend}`, mode: 'stream', tasks: TASKS, chunksPerTask: CHUNKS,
   chunksPerSec: Math.round((TASKS * CHUNKS) / ((lastReturn - firstStart) / 1000)),
+  cpuUsPerChunk: +((cpu.user + cpu.system) / (TASKS * CHUNKS)).toFixed(1),
   p50ms: pct(50), p99ms: pct(99), maxMs: pct(100),
   delivered: latencies.filter((l) => Number.isFinite(l)).length, expected: TASKS * CHUNKS, storedInOrder: stored,
   problems: arrivals.problems.slice(0, 5),

@@ -13,6 +13,9 @@ import { SQL } from './sql.ts';
  * pages written per event; fewer: a shorter scan for listEvents, which reads the recent events without an index.
  */
 const COMPACT_EVENTS = 2000;
+/** Most event rows one INSERT takes (5 values each: under SQLite's 32,766 bound values). */
+const EVENTS_PER_INSERT = 128;
+const EVENT_COLUMNS = 5;
 
 export class SqliteConnection {
   readonly db: DatabaseSync;
@@ -23,8 +26,11 @@ export class SqliteConnection {
   readonly #arrayStatements = new Map<string, { statement: StatementSync; at: ColumnIndex }>();
   /** Notices of the open transaction, delivered only once it commits. */
   #pending: StoreNotice[] = [];
-  /** Event rows of the open transaction, written by one statement just before COMMIT. */
-  #events: [taskId: string, seq: number, kind: string, data: string, at: number][] = [];
+  /** The open transaction's event rows, five values each (EVENT_COLUMNS), written just before COMMIT. */
+  #events: SQLInputValue[] = [];
+  #eventCount = 0;
+  /** INSERTs of 1 to EVENTS_PER_INSERT event rows, by row count, prepared as first needed. */
+  readonly #insertEvents: StatementSync[] = [];
 
   /** Events this connection appended to task_events_recent since it last compacted. */
   #uncompacted = 0;
@@ -84,7 +90,8 @@ export class SqliteConnection {
   push(notice: StoreNotice): void {
     if (notice.kind === 'event') {
       const { event } = notice;
-      this.#events.push([event.taskId, event.seq, event.kind, JSON.stringify(event.data), event.at]);
+      this.#events.push(event.taskId, event.seq, event.kind, JSON.stringify(event.data), event.at);
+      this.#eventCount++;
     }
     this.#pending.push(notice);
   }
@@ -111,15 +118,32 @@ export class SqliteConnection {
     this.#uncompacted = 0;
   }
 
+  /**
+   * The open transaction's events into task_events_recent, EVENTS_PER_INSERT rows per statement with bound values:
+   * per-statement overhead dominates small inserts, and bound values cost less than one JSON array to build and parse.
+   */
+  #appendEvents(): void {
+    const values = this.#events;
+    for (let from = 0; from < this.#eventCount; from += EVENTS_PER_INSERT) {
+      const rows = Math.min(EVENTS_PER_INSERT, this.#eventCount - from);
+      let insert = this.#insertEvents[rows];
+      if (!insert) {
+        insert = this.db.prepare(SQL.insertEvents(rows));
+        this.#insertEvents[rows] = insert;
+      }
+      insert.run(...values.slice(from * EVENT_COLUMNS, (from + rows) * EVENT_COLUMNS));
+    }
+    this.#uncompacted += this.#eventCount;
+    this.#events = [];
+    this.#eventCount = 0;
+  }
+
   #write<T>(fn: () => T): T {
     this.db.exec(SQL.begin);
     try {
       const value = fn();
-      if (this.#events.length > 0) {
-        // One statement for all of them: per-statement overhead, not SQLite's work, dominates small inserts.
-        this.sql(SQL.insertEvents).run(JSON.stringify(this.#events));
-        this.#uncompacted += this.#events.length;
-        this.#events = [];
+      if (this.#eventCount > 0) {
+        this.#appendEvents();
         if (this.#uncompacted >= COMPACT_EVENTS) this.#compactEvents();
       }
       this.db.exec(SQL.commit);
@@ -130,6 +154,7 @@ export class SqliteConnection {
     } catch (error) {
       this.#pending = [];
       this.#events = [];
+      this.#eventCount = 0;
       if (this.db.isTransaction) this.db.exec(SQL.rollback);
       throw error;
     }

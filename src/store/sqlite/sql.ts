@@ -211,7 +211,12 @@ const CANDIDATE = `id, queue, type, priority, run_at,
   CASE WHEN singleton_key IS NULL THEN NULL ELSE coalesce(owner, '') || char(31) || singleton_key END AS singleton`;
 
 export const SQL = {
-  pragmas: `PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;`,
+  /**
+   * wal_autocheckpoint 10,000 pages instead of 1,000 (the WAL file grows to about 40 MiB): a page rewritten by many
+   * commits between two checkpoints is copied into the database once, which cut streaming's commit time by a quarter
+   * (docs/benchmarks.md).
+   */
+  pragmas: `PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 10000;`,
   /** IMMEDIATE: the write lock at once, so two processes never deadlock upgrading a read lock. */
   begin: `BEGIN IMMEDIATE`,
   commit: `COMMIT`,
@@ -248,8 +253,9 @@ export const SQL = {
       WHERE q.status = 'queued' AND q.singleton_key IS NOT NULL AND q.queue = ?1 AND ${SINGLETON_RUNNING('q')}
       GROUP BY q.singleton_key`,
   taskByIdempotencyKey: `SELECT * FROM tasks WHERE coalesce(owner, '') = ? AND idempotency_key = ?`,
-  insertEvents: `INSERT INTO task_events_recent (task_id, seq, kind, data, at)
-    SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4 FROM json_each(?)`,
+  /** `rows` events, five values each: task_id, seq, kind, data, at. */
+  insertEvents: (rows: number) => `INSERT INTO task_events_recent (task_id, seq, kind, data, at) VALUES
+    ${Array.from({ length: rows }, () => '(?, ?, ?, ?, ?)').join(', ')}`,
   /** Every recent event into task_events (ids kept), in id order: the (task_id, seq) index takes them in one batch. */
   compactEvents: `INSERT INTO task_events (id, task_id, seq, kind, data, at)
     SELECT id, task_id, seq, kind, data, at FROM task_events_recent ORDER BY id`,
