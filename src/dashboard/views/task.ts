@@ -64,6 +64,8 @@ export function taskView(root: HTMLElement, _params: URLSearchParams, app: AppCo
   let disposed = false;
   let lastSeq = 0;
   let following: AbortController | null = null;
+  /** Set while a delete is under way: nothing may ask for the task then (each request would be a 404). */
+  let deleting = false;
   let lastWorker: string | null = null;
   let attemptShown = 0;
   const timeline: TimelineEntry[] = [];
@@ -151,12 +153,17 @@ export function taskView(root: HTMLElement, _params: URLSearchParams, app: AppCo
         onclick: async () => {
           const ok = await app.confirm({ title: 'Delete this task?', text: 'The task and its whole history are removed for good.', action: 'Delete', danger: true });
           if (!ok) return;
+          // Stop following first: a reconnect, or a feed batch naming the task, during the delete would ask for it.
+          deleting = true;
+          stop();
           try {
             await api('DELETE', path);
             app.toast('Task deleted');
             app.navigate('#/tasks');
           } catch (error) {
+            deleting = false;
             app.toast(errorText(error), 'error');
+            follow();
           }
         },
       }, 'Delete'));
@@ -320,7 +327,7 @@ export function taskView(root: HTMLElement, _params: URLSearchParams, app: AppCo
 
   /** Follows the task's events from the last one seen; ends after a terminal event (restarted by a retry). */
   function follow(): void {
-    if (following || disposed) return;
+    if (following || disposed || deleting) return;
     const controller = new AbortController();
     following = controller;
     void (async () => {
