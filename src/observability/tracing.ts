@@ -29,7 +29,6 @@ export function traceIdOf(traceparent: string | null | undefined): string | unde
   return traceparent ? TRACEPARENT_RE.exec(traceparent)?.[2] : undefined;
 }
 
-
 /**
  * Runs `submit` inside a producer span named `taskhub.submit <type>`, child of `parent` (the caller's traceparent);
  * `submit` gets the traceparent to store with the task: the span's own, so the handler's run becomes its child, or

@@ -41,8 +41,10 @@ function createdEvent(task: { id: string; status: TaskStatus; runAt: number; cre
   return { taskId: task.id, seq: 1, kind: 'created', data: { status: task.status, runAt: task.runAt }, at: task.createdAt };
 }
 
-/** The notices of a created task: its event, and `ready` when it is claimable now. */
-/** `wakeWorkers` false: the task starts in the same write (a hand-off), so no worker needs telling it is ready. */
+/**
+ * The notices of a created task: its event, and `ready` when it is claimable now. `wakeWorkers` false: the task
+ * starts in the same write (a hand-off), so no worker needs telling it is ready.
+ */
 export function createdNotices(
   task: TaskPlace & { id: string; status: TaskStatus; runAt: number; createdAt: number },
   into: NoticeSink,

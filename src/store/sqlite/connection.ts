@@ -28,7 +28,6 @@ export class SqliteConnection {
   #pending: StoreNotice[] = [];
   /** The open transaction's event rows, five values each (EVENT_COLUMNS), written just before COMMIT. */
   #events: SQLInputValue[] = [];
-  #eventCount = 0;
   /** INSERTs of 1 to EVENTS_PER_INSERT event rows, by row count, prepared as first needed. */
   readonly #insertEvents: StatementSync[] = [];
 
@@ -91,7 +90,6 @@ export class SqliteConnection {
     if (notice.kind === 'event') {
       const { event } = notice;
       this.#events.push(event.taskId, event.seq, event.kind, JSON.stringify(event.data), event.at);
-      this.#eventCount++;
     }
     this.#pending.push(notice);
   }
@@ -124,8 +122,9 @@ export class SqliteConnection {
    */
   #appendEvents(): void {
     const values = this.#events;
-    for (let from = 0; from < this.#eventCount; from += EVENTS_PER_INSERT) {
-      const rows = Math.min(EVENTS_PER_INSERT, this.#eventCount - from);
+    const count = values.length / EVENT_COLUMNS;
+    for (let from = 0; from < count; from += EVENTS_PER_INSERT) {
+      const rows = Math.min(EVENTS_PER_INSERT, count - from);
       let insert = this.#insertEvents[rows];
       if (!insert) {
         insert = this.db.prepare(SQL.insertEvents(rows));
@@ -133,16 +132,15 @@ export class SqliteConnection {
       }
       insert.run(...values.slice(from * EVENT_COLUMNS, (from + rows) * EVENT_COLUMNS));
     }
-    this.#uncompacted += this.#eventCount;
+    this.#uncompacted += count;
     this.#events = [];
-    this.#eventCount = 0;
   }
 
   #write<T>(fn: () => T): T {
     this.db.exec(SQL.begin);
     try {
       const value = fn();
-      if (this.#eventCount > 0) {
+      if (this.#events.length > 0) {
         this.#appendEvents();
         if (this.#uncompacted >= COMPACT_EVENTS) this.#compactEvents();
       }
@@ -154,7 +152,6 @@ export class SqliteConnection {
     } catch (error) {
       this.#pending = [];
       this.#events = [];
-      this.#eventCount = 0;
       if (this.db.isTransaction) this.db.exec(SQL.rollback);
       throw error;
     }

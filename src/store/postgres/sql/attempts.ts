@@ -1,6 +1,6 @@
 // An attempt's life after its claim: heartbeat, progress and output (in batches), finish, and the sweeper's expired leases.
 import { FINISH_EVENT_KIND } from '../../transitions.ts';
-import { type Names, prepared } from './common.ts';
+import { type Names, prepared, startedEventData } from './common.ts';
 import { childrenFinishedCtes, PARENT_EVENTS_JSON } from './durable.ts';
 import { REPORTED_COSTS_CTE } from './flow-limits.ts';
 
@@ -82,7 +82,7 @@ export function attemptSql(names: Names) {
         FROM finished WHERE outcome <> 'completed'
         UNION ALL
         -- The ended attempt's started event, which its row held until now (null: stored by an earlier version).
-        SELECT id, started_seq, 'started', jsonb_build_object('attempt', attempt, 'workerId', worker_id), started_at
+        SELECT id, started_seq, 'started', ${startedEventData('attempt', 'worker_id')}, started_at
         FROM finished WHERE outcome <> 'completed' AND started_seq IS NOT NULL
       )${children ? `,
       ${childrenFinishedCtes(names)}` : ''}

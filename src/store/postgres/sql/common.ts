@@ -55,6 +55,15 @@ export function names(schema: string): Names {
   return { s, tasks: `${s}.tasks`, events: `${s}.task_events`, channel: noticeChannel(schema), columns: taskColumns() };
 }
 
+/**
+ * The data of an attempt's `started` event (store/transitions.ts, startedEvent), from SQL expressions for its number
+ * and worker: the row holds the event until the attempt ends (started_seq), and each statement that stores it or
+ * reads it back builds it here.
+ */
+export function startedEventData(attempt: string, workerId: string): string {
+  return `jsonb_build_object('attempt', ${attempt}, 'workerId', ${workerId})`;
+}
+
 /** Columns of a task row, in the order the row mapping reads them; `t` qualifies them where a FROM list is joined. */
 export function taskColumns(t = ''): string {
   const p = t ? `${t}.` : '';

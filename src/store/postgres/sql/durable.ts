@@ -3,7 +3,7 @@
 // (kind and data), which the store announces; the conformance suite checks that both agree. The wake-ups inside the
 // claim and finish statements are built here too (claim.ts and attempts.ts include them).
 import { timedWakeReason } from '../../waits.ts';
-import { type Names, prepared, taskColumns } from './common.ts';
+import { type Names, prepared, startedEventData, taskColumns } from './common.ts';
 
 const TERMINAL = `('completed', 'failed', 'cancelled')`;
 
@@ -212,7 +212,7 @@ export function durableSql({ s, tasks, events, columns }: Names) {
       -- With the attempt's started event, which its row held until now (null: stored by an earlier version).
       appended AS (
         INSERT INTO ${events} (task_id, seq, kind, data, at)
-        SELECT id, ended_started_seq, 'started', jsonb_build_object('attempt', ended_attempt, 'workerId', worker_id),
+        SELECT id, ended_started_seq, 'started', ${startedEventData('ended_attempt', 'worker_id')},
           started_at
         FROM changed WHERE ended_started_seq IS NOT NULL
         UNION ALL

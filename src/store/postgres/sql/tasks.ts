@@ -1,7 +1,7 @@
 // Producing and reading tasks: createTasks (and createTasksIn), lookups, events, counts, listTasks.
 import { escapeLiteral } from 'pg';
 import type { TaskQuery } from '../../store.ts';
-import { type Names, prepared } from './common.ts';
+import { type Names, prepared, startedEventData } from './common.ts';
 
 /**
  * The NOTIFYs of createTasksIn, sent from inside the application's transaction (so only if it commits), in the wire
@@ -99,7 +99,7 @@ export function taskSql({ tasks, events, channel, columns }: Names) {
           (SELECT seq, kind, data, at FROM ${events} WHERE task_id = wanted.id AND seq > $2::integer ORDER BY seq
             LIMIT $3::integer)
           UNION ALL
-          SELECT t.started_seq, 'started', jsonb_build_object('attempt', t.attempts, 'workerId', t.worker_id), t.started_at
+          SELECT t.started_seq, 'started', ${startedEventData('t.attempts', 't.worker_id')}, t.started_at
           WHERE t.started_seq > $2::integer
             AND NOT EXISTS (SELECT 1 FROM ${events} WHERE task_id = wanted.id AND seq = t.started_seq)
           UNION ALL
