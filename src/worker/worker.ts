@@ -2,6 +2,7 @@
 // heartbeats, time limits and cancellation, and reports how each attempt ended. A handler's exception fails only
 // its attempt; nothing a handler does can take the process down.
 import { hostname } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
 import pino, { type Logger } from 'pino';
 import { StaleAttemptError, ValidationError } from '../core/errors.ts';
 import { checkName } from '../core/validate.ts';
@@ -555,7 +556,9 @@ export class Worker {
       if (lease.cancelRequested) this.#abort(execution.ref.taskId, 'cancelled');
       else if (lease.softTimeLimitExceeded) execution.softLimit();
     } catch (error) {
-      if (error instanceof StaleAttemptError || (error as { code?: string }).code === 'STALE_ATTEMPT') {
+      const stale = error instanceof StaleAttemptError || (error as { code?: string }).code === 'STALE_ATTEMPT';
+      // An outcome reported while this heartbeat was in flight also makes its token stale: no lease was lost then.
+      if (stale && !execution.settled) {
         execution.log.warn('lease lost: another attempt owns this task now; aborting this one');
         execution.settled = true;
         execution.abort(new Error('task lease lost'));
@@ -585,15 +588,7 @@ function isValidationError(error: unknown): boolean {
   return error instanceof ValidationError || (error as { code?: unknown } | null)?.code === 'VALIDATION';
 }
 
+/** Resolves after `ms`, or at once when `signal` aborts (a wake-up), never rejecting. */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
+  return delay(ms, undefined, { signal }).catch(() => {});
 }

@@ -947,11 +947,12 @@ class Worker:
                 try:
                     lease = self._http.post(f"/worker/tasks/{quote(ctx.task_id, safe='')}/heartbeat", {"attemptToken": ctx.attempt_token})
                 except StaleAttemptError:
-                    # A suspension also makes the token stale: the child's "suspended" may be on its way.
+                    # The attempt's own end also makes the token stale: a suspension (the child's "suspended" may be
+                    # on its way), or an outcome reported while this heartbeat was in flight. Either settles it.
                     give_up = time.monotonic() + 0.5
                     while not execution.settled and time.monotonic() < give_up:
                         time.sleep(0.02)
-                    if execution.suspended:
+                    if execution.settled:
                         continue
                     ctx.log.warning("lease lost: another attempt owns this task now; stopping this one")
                     execution.request_stop("lease lost", self.cancel_grace)
