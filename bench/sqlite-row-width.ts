@@ -48,11 +48,13 @@ function run(table: 'tasks' | 'narrow', returning: string): { claimUs: number; c
     WHERE id IN (SELECT id FROM ids) AND status = 'queued' RETURNING ${returning}`);
   claim.setReturnArrays(true);
   const tokenAt = claim.columns().findIndex((c) => c.name === 'attempt_token');
+  // The completion's time is the parameter after the batch's ids and tokens.
+  const now = `?${2 * BATCH + 1}`;
   const complete = db.prepare(`WITH done(id, token) AS (VALUES ${places(BATCH, '(?, ?)')})
-    UPDATE tasks SET status = 'completed', ${wide ? 'result = NULL, error = NULL, completed_at = ?1, ' : ''}attempt_token = NULL,
-      lease_until = NULL, updated_at = ?1, event_seq = event_seq + 1
+    UPDATE tasks SET status = 'completed', ${wide ? `result = NULL, error = NULL, completed_at = ${now}, ` : ''}attempt_token = NULL,
+      lease_until = NULL, updated_at = ${now}, event_seq = event_seq + 1
     FROM done WHERE tasks.id = done.id AND tasks.attempt_token = done.token AND tasks.status = 'running'
-    RETURNING tasks.id, status, attempts, run_at, started_at, event_seq`.replace(/\?1/g, `?${2 * BATCH + 1}`));
+    RETURNING tasks.id, status, attempts, run_at, started_at, event_seq`);
   let claimMs = 0;
   let completeMs = 0;
   for (let from = 0; from < N; from += BATCH) {

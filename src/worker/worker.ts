@@ -556,9 +556,9 @@ export class Worker {
       if (lease.cancelRequested) this.#abort(execution.ref.taskId, 'cancelled');
       else if (lease.softTimeLimitExceeded) execution.softLimit();
     } catch (error) {
-      const stale = error instanceof StaleAttemptError || (error as { code?: string }).code === 'STALE_ATTEMPT';
-      // An outcome reported while this heartbeat was in flight also makes its token stale: no lease was lost then.
-      if (stale && !execution.settled) {
+      // An outcome reported while this heartbeat was in flight also makes its token stale: nothing was lost then.
+      if (execution.settled) return;
+      if (error instanceof StaleAttemptError || (error as { code?: string }).code === 'STALE_ATTEMPT') {
         execution.log.warn('lease lost: another attempt owns this task now; aborting this one');
         execution.settled = true;
         execution.abort(new Error('task lease lost'));
