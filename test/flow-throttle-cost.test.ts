@@ -54,6 +54,12 @@ async function startTimes(hub: Taskhub, tasks: readonly Task[]): Promise<number[
   return starts.flat().sort((a, b) => a - b);
 }
 
+/** The histories of tasks that started more than once, for a failure's message. */
+async function historiesOf(hub: Taskhub, tasks: readonly Task[]): Promise<string> {
+  const histories = await Promise.all(tasks.map(async (task) => (await hub.events(task.id)).map((e) => `${e.kind} ${JSON.stringify(e.data)} @${e.at}`)));
+  return JSON.stringify(histories.filter((h) => h.filter((line) => line.startsWith('started')).length > 1), null, 1);
+}
+
 describe('flow control: throttle and cost limits across processes', () => {
   for (const backend of ['sqlite', 'postgres'] as const) {
     it(`${backend}: throttle 5 per 1000 ms, 20 tasks, three worker processes: at most 5 start in any window; all run`, { timeout: 120_000 }, async (t) => {
@@ -72,7 +78,7 @@ describe('flow control: throttle and cost limits across processes', () => {
         await waitUntil(async () => (await Promise.all(created.map((c) => hub.get(c.id)))).every((task) => task.status === 'completed'), 60_000, 'all 20 ran');
         const tasks = await Promise.all(created.map((c) => hub.get(c.id)));
         const starts = await startTimes(hub, tasks);
-        assert.equal(starts.length, 20, 'each started once');
+        assert.equal(starts.length, 20, `each started once: ${await historiesOf(hub, tasks)}`);
         assert.ok(busiestWindow(starts, 1000) <= 5, `at most 5 starts in any 1000 ms (saw ${busiestWindow(starts, 1000)})`);
         assert.ok((starts.at(-1) as number) - (starts[0] as number) >= 3000, '20 at 5 per second take at least 3 s');
         const pids = new Set(tasks.map((task) => task.result));
@@ -124,7 +130,7 @@ describe('flow control: throttle and cost limits across processes', () => {
         assert.match(metrics, /taskhub_tasks_held_back\{queue="tokens",reason="over-budget"\} [1-9]/);
         await waitUntil(async () => (await Promise.all(costly.map((c) => s.hub.get(c.id)))).every((task) => task.status === 'completed'), 60_000, 'all 12 ran');
         const starts = await startTimes(s.hub, costly);
-        assert.equal(starts.length, 12);
+        assert.equal(starts.length, 12, `each started once: ${await historiesOf(s.hub, costly)}`);
         assert.ok(busiestWindow(starts, 1000) <= 3, `at most 3 × 3000 in any 1000 ms (saw ${busiestWindow(starts, 1000)})`);
         const pids = new Set((await Promise.all(costly.map((c) => s.hub.get(c.id)))).map((task) => task.result));
         assert.ok(pids.size === 2, 'both worker processes ran tasks');

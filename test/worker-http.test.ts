@@ -151,6 +151,40 @@ describe('worker protocol over HTTP', () => {
       await call(task.id, 'complete', { attemptToken: taken.attemptToken });
     });
 
+    it('gives back at once a claim that lands as its client goes away, never leaving it to lease expiry', async () => {
+      // The client drops its long-poll just as a submit wakes it, a few hundred microseconds either side: whichever
+      // comes first, the task must end up queued again by a release (or never claimed), not held until its lease ends.
+      const tasks: Task[] = [];
+      for (let i = 0; i < 40; i++) {
+        const abort = new AbortController();
+        let answered = false;
+        const pending = claim({ types: ['raced'], waitMs: 20_000 }, abort.signal).then(
+          (res) => {
+            answered = true;
+            return res;
+          },
+          () => null,
+        );
+        await sleep(30);
+        const submitted = submit('raced');
+        await new Promise((resolve) => setTimeout(resolve, i % 4));
+        // As HttpWorkerBackend does: a request is cut only until its answer starts; an answer is read and used.
+        if (!answered) abort.abort();
+        tasks.push(await submitted);
+        const res = await pending;
+        const claims = res ? ((await res.json()) as ClaimAnswer).claims : [];
+        for (const c of claims) await call(c.task.id, 'release', { attemptToken: c.attemptToken });
+      }
+      await sleep(600); // past the 400 ms lease: a claim lost with its response would have expired by now
+      for (const task of tasks) {
+        const events = await s.hub.events(task.id);
+        const codes = events.filter((e) => e.kind === 'retrying').map((e) => (e.data as { error: { code: string } }).error.code);
+        assert.ok(!codes.includes('LEASE_EXPIRED'), `task ${task.id}: ${JSON.stringify(events)}`);
+        assert.equal((await s.hub.get(task.id)).status, 'queued');
+      }
+      for (const task of tasks) await s.hub.cancel(task.id);
+    });
+
     it('wakes when a delayed task comes due', async () => {
       const task = await submit('later', { delayMs: 300 });
       const started = performance.now();
@@ -474,5 +508,35 @@ describe('HttpWorkerBackend (the Worker runtime over HTTP, in process)', () => {
       await s.close();
     }
     assert.equal(worker.running, false);
+  });
+
+  it('a wake-up during a long-poll whose answer is on its way keeps the claim it brings', async () => {
+    const s = await startServer({ autoStart: false, leaseMs: 5000 });
+    // Answers reach the client 200 ms late: the wake-up below lands while the claim's answer is in flight.
+    const slow: typeof fetch = async (input, init) => {
+      const response = await fetch(input, init);
+      await sleep(200);
+      return response;
+    };
+    const backend = new HttpWorkerBackend({ url: s.base, fetch: slow });
+    try {
+      const request = { workerId: 'late-reader', types: ['late'], max: 1 };
+      assert.deepEqual(await backend.claim(request), []);
+      const wake = new AbortController();
+      const waiting = backend.waitForWork(backend.readyVersion, null, 5000, wake.signal);
+      await sleep(100);
+      const task = await s.hub.enqueue('late', {});
+      await waitUntil(async () => (await s.hub.get(task.id)).status === 'running', 2000, 'the long-poll claimed the task');
+      wake.abort();
+      await waiting;
+      await waitUntil(() => backend.readyVersion > 0, 2000, 'the long-poll answer was read');
+      const [claim] = await backend.claim(request);
+      assert.equal(claim?.task.id, task.id, 'the next claim hands out the task the long-poll brought');
+      await backend.complete({ taskId: task.id, attemptToken: claim.attemptToken }, null);
+      assert.equal((await s.hub.get(task.id)).status, 'completed');
+    } finally {
+      await backend.forgetWorker('late-reader');
+      await s.close();
+    }
   });
 });

@@ -86,6 +86,11 @@ export class HttpWorkerBackend implements WorkerBackend {
   #stash: Claim[] = [];
   /** Types the worker asked for and got fewer than it had room for, since the last wait: what the next wait polls for. */
   readonly #hungry = new Set<string>();
+  /** Long-polls in flight, and the types they wait for (waitForWork). */
+  readonly #polls = new Set<Promise<void>>();
+  readonly #polling = new Set<string>();
+  /** Cuts the long-polls in flight when the worker stops (the server gives back what it claimed for them). */
+  readonly #stopPolls = new AbortController();
   /** Per task with progress or output in flight: the last of them, settled (see #inOrder). */
   readonly #eventTails = new Map<string, Promise<void>>();
   #workerId = '';
@@ -128,37 +133,45 @@ export class HttpWorkerBackend implements WorkerBackend {
 
   /**
    * Long-polls a claim for the types that just came back short, until a task arrives, `maxWaitMs` passes or `signal`
-   * aborts (the worker freed a slot or is stopping: the server notices the dropped request and gives back anything it
-   * claimed for it). Never throws: the worker loop retries its claim after any failure here.
+   * aborts (the worker freed a slot or is stopping). The signal ends the wait, never the request: an answer already on
+   * its way would be lost with it, and its tasks left running until their leases expired. A poll goes on in the
+   * background, each type in at most one, and what it brings waits in the stash for the next claim, which takes it in
+   * order with the rest. Never throws: the worker loop retries its claim after any failure here.
    */
   async waitForWork(seenVersion: number, queues: readonly string[] | null, maxWaitMs: number, signal?: AbortSignal): Promise<Claim[]> {
-    await this.#longPoll(seenVersion, queues, maxWaitMs, signal);
-    // What the long-poll got waits in the stash for the next claim, which takes it in order with the rest.
+    if (seenVersion !== this.#version || this.#stash.length > 0 || signal?.aborted) return [];
+    const waitMs = Math.max(0, Math.min(maxWaitMs, MAX_WAIT_MS));
+    const types = [...this.#hungry].filter((type) => !this.#polling.has(type));
+    this.#hungry.clear();
+    if (types.length > 0 && this.#workerId !== '') this.#poll(types, queues, waitMs);
+    if (this.#polls.size === 0) await sleep(waitMs, signal);
+    else await firstOf([...this.#polls], signal);
     return [];
   }
 
-  async #longPoll(seenVersion: number, queues: readonly string[] | null, maxWaitMs: number, signal?: AbortSignal): Promise<void> {
-    if (seenVersion !== this.#version || this.#stash.length > 0 || signal?.aborted) return;
-    const types = [...this.#hungry];
-    this.#hungry.clear();
-    const waitMs = Math.max(0, Math.min(maxWaitMs, MAX_WAIT_MS));
-    if (types.length === 0 || this.#workerId === '') {
-      await sleep(waitMs, signal);
-      return;
-    }
+  #poll(types: string[], queues: readonly string[] | null, waitMs: number): void {
+    for (const type of types) this.#polling.add(type);
+    const poll = this.#longPoll(types, queues, waitMs).finally(() => {
+      for (const type of types) this.#polling.delete(type);
+      this.#polls.delete(poll);
+    });
+    this.#polls.add(poll);
+  }
+
+  async #longPoll(types: string[], queues: readonly string[] | null, waitMs: number): Promise<void> {
     try {
       const answer = await this.#post<{ claims: WireClaim[] }>(
         '/worker/claim',
         { workerId: this.#workerId, types, queues, max: 1, waitMs },
-        { signal, timeoutMs: waitMs + POLL_MARGIN_MS },
+        { signal: this.#stopPolls.signal, timeoutMs: waitMs + POLL_MARGIN_MS },
       );
       if (answer.claims.length > 0) {
         for (const claim of answer.claims) this.#stash.push(fromWire(claim));
         this.#version++;
       }
     } catch {
-      // Aborted on purpose, or the server is unreachable: pause a little so a dead server is not hammered.
-      if (!signal?.aborted) await sleep(Math.min(1000, waitMs), signal);
+      // The server is unreachable, or the worker is stopping: pause a little so a dead server is not hammered.
+      await sleep(Math.min(1000, waitMs), this.#stopPolls.signal);
     }
   }
 
@@ -235,6 +248,8 @@ export class HttpWorkerBackend implements WorkerBackend {
 
   /** The worker is stopping: tasks a long-poll brought that it never took go back first. */
   async forgetWorker(id: string): Promise<void> {
+    this.#stopPolls.abort();
+    await Promise.all(this.#polls);
     const unclaimed = this.#stash;
     this.#stash = [];
     await Promise.all(
@@ -358,6 +373,18 @@ function sizesOf(detail: string | undefined): [number, number] {
 
 function clip(text: string, max: number): string {
   return text.length <= max ? text : text.slice(0, max);
+}
+
+/** Resolves when the first of `work` settles or `signal` aborts. */
+function firstOf(work: readonly Promise<void>[], signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    signal?.addEventListener('abort', done, { once: true });
+    for (const w of work) void w.then(done);
+  });
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -64,6 +64,13 @@ export async function onAttempt<T>(taskId: string, call: () => Promise<T>): Prom
   }
 }
 
+/** Claims whose worker never got them go back to their queues at once (release: the attempt is not counted). */
+function giveBack(attempts: RouteContext['hub']['attempts'], claims: readonly Claim[]): Promise<unknown> {
+  return Promise.all(
+    claims.map((c) => attempts.release({ taskId: c.task.id, attemptToken: c.attemptToken }, 'worker went away during its claim').catch(() => {})),
+  );
+}
+
 /**
  * Claims, and when nothing is claimable waits for a ready notice (a submit in any process, a retry coming due) until
  * `waitMs` runs out, then claims again. Ends early, empty-handed, when the client goes away or the server closes; a
@@ -91,11 +98,17 @@ async function claimWaiting(context: RouteContext, reply: FastifyReply, body: Bo
         seen = attempts.readyVersion;
         const claims = await attempts.claim(options);
         if (claims.length > 0) {
-          if (!clientGone) return claims;
-          await Promise.all(
-            claims.map((c) => attempts.release({ taskId: c.task.id, attemptToken: c.attemptToken }, 'worker went away during its claim').catch(() => {})),
-          );
-          return [];
+          // A client that left while the claim ran is only seen gone once the event loop has read its socket.
+          await new Promise((resolve) => setImmediate(resolve));
+          if (clientGone) {
+            await giveBack(attempts, claims);
+            return [];
+          }
+          // Gone later, before the answer was written out: nobody has these tasks.
+          reply.raw.once('close', () => {
+            if (!reply.raw.writableFinished) void giveBack(attempts, claims);
+          });
+          return claims;
         }
       } else attempts.stillClaiming(options);
       const left = deadline - performance.now();
