@@ -52,10 +52,14 @@ describe('the npm package, installed from its tarball', () => {
     assert.equal(installed.dependencies.node, undefined, 'the node binary package is not a runtime dependency');
   });
 
-  // A task submitted, run with progress and finished, through the package's main export on SQLite.
+  // A task submitted, run with progress and finished, through the package's main export on SQLite; then 8 MiB of
+  // tasks, which start the WAL checkpoint thread (its module is found beside the store's in dist/): the database file
+  // grows while the store is open only if that thread copies the WAL into it.
   const LIBRARY_SCRIPT = `
+import { statSync } from 'node:fs';
 import { Taskhub, TaskhubError } from 'taskhub';
-const hub = await Taskhub.open({ store: 'sqlite:./library-' + process.version + '.db' });
+const db = './library-' + process.version + '.db';
+const hub = await Taskhub.open({ store: 'sqlite:' + db });
 hub.handle('double', async (payload, ctx) => {
   await ctx.progress(50, 'halfway');
   return { n: payload.n * 2 };
@@ -63,8 +67,16 @@ hub.handle('double', async (payload, ctx) => {
 const task = await hub.enqueue('double', { n: 21 });
 const done = await hub.wait(task.id, 10000);
 const kinds = (await hub.events(task.id)).map((e) => e.kind);
+const fileBefore = statSync(db).size;
+const filler = 'x'.repeat(64 * 1024);
+for (let i = 0; i < 8; i++) await hub.enqueueMany(Array.from({ length: 16 }, () => ({ type: 'filler', payload: { filler } })));
+let fileGrew = 0;
+for (let waited = 0; waited < 5000 && fileGrew < 4 * 1024 * 1024; waited += 50) {
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  fileGrew = statSync(db).size - fileBefore;
+}
 await hub.close();
-console.log(JSON.stringify({ status: done.status, result: done.result, progress: done.progress, kinds, errors: typeof TaskhubError }));
+console.log(JSON.stringify({ status: done.status, result: done.result, progress: done.progress, kinds, errors: typeof TaskhubError, fileGrew }));
 `;
 
   for (const which of ['current', 'oldest'] as const) {
@@ -72,11 +84,12 @@ console.log(JSON.stringify({ status: done.status, result: done.result, progress:
       const node = which === 'current' ? process.execPath : oldestNode;
       writeFileSync(join(project, 'library.mjs'), LIBRARY_SCRIPT);
       const r = await runOk(node, ['library.mjs'], { cwd: project });
-      const out = JSON.parse(r.stdout) as { status: string; result: unknown; progress: { percent: number }; kinds: string[]; errors: string };
+      const out = JSON.parse(r.stdout) as { status: string; result: unknown; progress: { percent: number }; kinds: string[]; errors: string; fileGrew: number };
       assert.equal(out.status, 'completed');
       assert.deepEqual(out.result, { n: 42 });
       assert.ok(out.kinds.includes('progress') && out.kinds.includes('completed'), out.kinds.join(','));
       assert.equal(out.errors, 'function');
+      assert.ok(out.fileGrew >= 4 * 1024 * 1024, `the checkpoint thread copied ${out.fileGrew} bytes into the database file`);
     });
   }
 

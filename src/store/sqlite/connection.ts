@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type SQLOutputValue, type StatementSync } from 'node:sqlite';
 import { StoreUnavailableError } from '../../core/errors.ts';
 import type { StoreNotice } from '../store.ts';
+import { Checkpointer, checkpointPlan } from './checkpointer.ts';
 import type { ColumnIndex, Row } from './rows.ts';
 import { SQL } from './sql.ts';
 
@@ -33,6 +34,8 @@ export class SqliteConnection {
 
   /** Events this connection appended to task_events_recent since it last compacted. */
   #uncompacted = 0;
+  /** Copies the WAL into the database file off the event loop (none for an in-memory database, which has no WAL). */
+  readonly #checkpointer: Checkpointer | null;
 
   constructor(path: string, busyTimeoutMs: number, emit: (notice: StoreNotice) => void) {
     this.#emit = emit;
@@ -40,9 +43,36 @@ export class SqliteConnection {
       if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
       this.db = new DatabaseSync(path, { timeout: busyTimeoutMs });
       this.db.exec(SQL.pragmas);
+      this.db.exec(SQL.autocheckpoint(checkpointPlan.inlineFrames));
     } catch (error) {
       throw new StoreUnavailableError(`cannot open SQLite database ${path}: ${(error as Error).message}`, { cause: error });
     }
+    const db = this.db;
+    this.#checkpointer =
+      path === ':memory:'
+        ? null
+        : new Checkpointer({
+            path,
+            busyTimeoutMs,
+            setAutocheckpoint: (frames) => {
+              if (db.isOpen) db.exec(SQL.autocheckpoint(frames));
+            },
+            checkpointAll: () => {
+              const { busy, log, checkpointed } = this.get(SQL.checkpointPassive) as { busy: number; log: number; checkpointed: number };
+              return busy === 0 && log === checkpointed;
+            },
+          });
+  }
+
+  /** How the WAL checkpoint thread is doing (null: an in-memory database). */
+  get checkpoints(): Checkpointer['stats'] | null {
+    return this.#checkpointer?.stats ?? null;
+  }
+
+  /** Stops the checkpoint thread, then closes the connection (which checkpoints what is left, as the last one). */
+  async close(): Promise<void> {
+    await this.#checkpointer?.close();
+    if (this.db.isOpen) this.db.close();
   }
 
   sql(text: string): StatementSync {
@@ -145,6 +175,7 @@ export class SqliteConnection {
         if (this.#uncompacted >= COMPACT_EVENTS) this.#compactEvents();
       }
       this.db.exec(SQL.commit);
+      this.#checkpointer?.committed();
       const notices = this.#pending;
       this.#pending = [];
       for (const notice of notices) this.#emit(notice);

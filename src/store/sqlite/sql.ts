@@ -211,12 +211,12 @@ const CANDIDATE = `id, queue, type, priority, run_at,
   CASE WHEN singleton_key IS NULL THEN NULL ELSE coalesce(owner, '') || char(31) || singleton_key END AS singleton`;
 
 export const SQL = {
-  /**
-   * wal_autocheckpoint 10,000 pages instead of 1,000 (the WAL file grows to about 40 MiB): a page rewritten by many
-   * commits between two checkpoints is copied into the database once, which cut streaming's commit time by a quarter
-   * (docs/benchmarks.md).
-   */
-  pragmas: `PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 10000;`,
+  /** The WAL's checkpoints are set apart (checkpointer.ts): `autocheckpoint` below, and a thread once writes are frequent. */
+  pragmas: `PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;`,
+  /** Frames after which a commit copies the WAL into the database itself; 0: never (a thread does it). */
+  autocheckpoint: (frames: number) => `PRAGMA wal_autocheckpoint = ${Math.trunc(frames)}`,
+  /** Copies what it can of the WAL without waiting for any lock: busy 1 (another checkpoint runs), log and checkpointed frames. */
+  checkpointPassive: `PRAGMA wal_checkpoint(PASSIVE)`,
   /** IMMEDIATE: the write lock at once, so two processes never deadlock upgrading a read lock. */
   begin: `BEGIN IMMEDIATE`,
   commit: `COMMIT`,

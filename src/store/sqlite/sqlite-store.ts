@@ -136,7 +136,7 @@ export class SqliteStore implements Store, HandoffStore {
   async close(): Promise<void> {
     this.#flowWake.close();
     await this.#notifier.close();
-    if (this.#c.db.isOpen) this.#c.db.close();
+    await this.#c.close();
   }
 
   async ping(): Promise<void> {
