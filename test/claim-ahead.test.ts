@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { type Task, Taskhub } from '../src/index.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
+import { AHEAD_HORIZON_MS, claimAheadFor, FAST_RUN_MS, MAX_CLAIM_AHEAD } from '../src/worker/claim-ahead.ts';
 import { openTestHub, tempDir, waitUntil } from './helpers/hub.ts';
 
 /** A hub whose `work` handler is fast for the first `warm` tasks, then blocks each task until `open()`. */
@@ -27,6 +28,26 @@ async function statuses(hub: { get(id: string): Promise<Task> }, tasks: readonly
 }
 
 describe('claim-ahead', () => {
+  it('claims ahead what the handlers can start within the horizon at their recent pace, within bounds', () => {
+    const now = 10_000;
+    const ahead = (concurrency: number, recentRunMs: number | null, pace: { running?: number; lastRunEndAt?: number } = {}) =>
+      claimAheadFor({ concurrency, recentRunMs, running: pace.running ?? 0, lastRunEndAt: pace.lastRunEndAt ?? now }, now);
+    assert.equal(ahead(4, null), 0, 'nothing ran yet: no pace to go by');
+    assert.equal(ahead(4, FAST_RUN_MS), 0, 'slow handlers never claim ahead');
+    assert.equal(ahead(4, 19), 5, 'just under the limit: four slots start five in the horizon');
+    assert.equal(ahead(50, 19), 65);
+    assert.equal(ahead(2, 15), 3);
+    assert.equal(ahead(1, 10), 2);
+    assert.equal(ahead(50, 1), MAX_CLAIM_AHEAD, 'fast handlers: up to the bound');
+    assert.equal(ahead(4, 0), MAX_CLAIM_AHEAD);
+    assert.equal(ahead(500, 1), MAX_CLAIM_AHEAD, 'the bound holds for any concurrency');
+    // Every slot busy: claim ahead only while slots keep freeing at the pace.
+    assert.equal(ahead(4, 1), 100, 'four slots at 1 ms a task start 100 within 25 ms');
+    assert.equal(ahead(4, 1, { running: 4, lastRunEndAt: now - AHEAD_HORIZON_MS / 2 }), 100);
+    assert.equal(ahead(4, 1, { running: 4, lastRunEndAt: now - AHEAD_HORIZON_MS - 1 }), 0, 'the running handlers stalled');
+    assert.equal(ahead(4, 1, { running: 3, lastRunEndAt: now - 60_000 }), 100, 'a free slot starts the next at once');
+  });
+
   it('claims ahead of its free slots for a fast handler, and runs each task exactly once', async () => {
     const tmp = tempDir();
     const store = new SqliteStore({ path: join(tmp.dir, 'taskhub.db') });
@@ -50,7 +71,7 @@ describe('claim-ahead', () => {
       assert.equal(done, 400);
       assert.ok((await statuses(hub, tasks)).every((t) => t.attempts === 1));
       assert.ok(claimed.some((c) => c.got > 4), `the worker claimed ahead of its 4 slots: ${JSON.stringify(claimed.slice(0, 10))}`);
-      assert.ok(claimed.every((c) => c.max <= 8), 'never more than one concurrency ahead');
+      assert.ok(claimed.every((c) => c.max <= 4 + MAX_CLAIM_AHEAD), `never more than ${MAX_CLAIM_AHEAD} ahead: ${JSON.stringify(claimed)}`);
     } finally {
       await hub.close({ graceMs: 200 });
       tmp.remove();

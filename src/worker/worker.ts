@@ -13,6 +13,7 @@ import type { AttemptRef, Claim, WorkerInfo } from '../store/store.ts';
 import { toTaskError } from '../engine/attempts.ts';
 import { endRunSpan, startRunSpan, traceIdOf, withContext } from '../observability/tracing.ts';
 import type { WorkerBackend } from './backend.ts';
+import { claimAheadFor } from './claim-ahead.ts';
 import { type AttemptHost, createContext, type Handler } from './context.ts';
 import { TaskSuspendedError, toJson } from './durable.ts';
 
@@ -57,6 +58,8 @@ interface Registration {
   buffer: Buffered[];
   /** Recent run time of this type's handlers, ms (exponentially weighted); null before the first. */
   recentRunMs: number | null;
+  /** When its last handler returned (performance.now()): claim-ahead.ts reads both. */
+  lastRunEndAt: number;
 }
 
 interface Buffered {
@@ -65,14 +68,10 @@ interface Buffered {
 }
 
 /**
- * Claim-ahead: a handler type whose recent runs took under FAST_RUN_MS may claim up to `concurrency` tasks more than
- * it has free slots, kept in a local buffer and started the moment slots free, so a deep queue of short tasks is
- * drained in claims (and finishes) twice as large. Buffered tasks are already `running` in the store (claimed, with a
- * lease); one that waited BUFFER_TTL_MS without a slot is given back (release, the attempt not counted), as are all
- * of them on shutdown. Slow handlers never claim ahead: a long task must not sit behind another in one worker while
- * others are idle.
+ * Claim-ahead (how many: claim-ahead.ts): tasks claimed beyond the free slots wait in a local buffer and start the
+ * moment slots free. Buffered tasks are already `running` in the store (claimed, with a lease); one that waited
+ * BUFFER_TTL_MS without a slot is given back (release, the attempt not counted), as are all of them on shutdown.
  */
-const FAST_RUN_MS = 20;
 const BUFFER_TTL_MS = 1000;
 
 type StopReason = 'cancelled' | 'timed out' | 'lease lost' | 'shutdown';
@@ -233,7 +232,7 @@ export class Worker {
       throw new ValidationError('concurrency: must be a positive integer', 'concurrency');
     }
     if (typeof handler !== 'function') throw new ValidationError(`handler for ${type}: must be a function`, 'handler');
-    this.#handlers.set(type, { type, handler: handler as Handler<never, unknown>, concurrency, running: 0, buffer: [], recentRunMs: null });
+    this.#handlers.set(type, { type, handler: handler as Handler<never, unknown>, concurrency, running: 0, buffer: [], recentRunMs: null, lastRunEndAt: 0 });
     if (this.#loop) void this.#announce();
     this.#nudge();
     return this;
@@ -396,8 +395,7 @@ export class Worker {
 
   /** How many tasks this type may claim beyond its free slots. */
   #claimAhead(registration: Registration): number {
-    const fast = registration.recentRunMs !== null && registration.recentRunMs < FAST_RUN_MS;
-    return fast && !this.#stopping ? registration.concurrency : 0;
+    return this.#stopping ? 0 : claimAheadFor(registration, performance.now());
   }
 
   /** A claimed task starts now if a slot is free, else waits in the type's buffer. */
@@ -491,7 +489,8 @@ export class Worker {
         }
       }
       if ('error' in outcome) spanOutcome = { error: outcome.error };
-      const ranMs = performance.now() - startedAt;
+      registration.lastRunEndAt = performance.now();
+      const ranMs = registration.lastRunEndAt - startedAt;
       registration.recentRunMs = registration.recentRunMs === null ? ranMs : 0.9 * registration.recentRunMs + 0.1 * ranMs;
       // The outcome's event comes after every chunk the handler sent.
       const unstored = context.unstoredOutput();
