@@ -8,6 +8,7 @@ import type { AppendResult, AttemptEventInput, FinishRequest, FinishResult } fro
 import {
   childFinishedEvent,
   eventNotice,
+  startedEvent,
   finishedNotices,
   finishError,
   finishStatus,
@@ -125,11 +126,22 @@ function finishOne(c: SqliteConnection, request: FinishRequest, now: number, rep
   return finished(c, row, request, now, reportCost);
 }
 
-/** What follows a finish the store applied: its event, and a waiting parent told of its child. */
+/**
+ * What follows a finish the store applied: its event, and a waiting parent told of its child. A completed task's row
+ * holds its attempt's started event and its completed event (listEvents reads them from it); an attempt that ends any
+ * other way stores its started event now, before the event of its end, as the task row moves on.
+ */
 function finished(c: SqliteConnection, row: Row, { outcome, reportedCost }: FinishRequest, now: number, reportCost: ReportCost): FinishResult {
   const task = rowToFinished(row);
   if (reportedCost !== undefined) reportCost(task.id, task.startedAt, reportedCost);
-  finishedNotices(task, outcome, finishValue(outcome), task.attempts, now, c);
+  if (outcome.status === 'completed') finishedNotices(task, outcome, finishValue(outcome), task.attempts, now, c.announcing);
+  else {
+    if (row.started_seq !== null) {
+      const attempt = task.attempts + (outcome.status === 'retry' && outcome.refundAttempt ? 1 : 0);
+      c.storeHeld(startedEvent(task.id, row.started_seq as number, attempt, row.worker_id as string, task.startedAt as number));
+    }
+    finishedNotices(task, outcome, finishValue(outcome), task.attempts, now, c);
+  }
   // Only a child of a wait touches its parent: every other task pays nothing more.
   if (row.child_key !== null && outcome.status !== 'retry') childFinished(c, row, task.status, now);
   return { ok: true, task };

@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type SQLOutputValue, type StatementSync } from 'node:sqlite';
 import { StoreUnavailableError } from '../../core/errors.ts';
+import type { Json, TaskEvent, TaskEventKind } from '../../core/task.ts';
 import type { StoreNotice } from '../store.ts';
 import { Checkpointer, checkpointPlan } from './checkpointer.ts';
 import type { ColumnIndex, Row } from './rows.ts';
@@ -14,9 +15,16 @@ import { SQL } from './sql.ts';
  * pages written per event; fewer: a shorter scan for listEvents, which reads the recent events without an index.
  */
 const COMPACT_EVENTS = 2000;
+/** How long other processes' pollers can find the notices of events held by task rows (task_notices), in ms. */
+const NOTICES_KEPT_MS = 10 * 60_000;
+/** Notice rows a connection writes between two trims of task_notices. */
+const TRIM_NOTICES_EVERY = 1000;
 /** Most event rows one INSERT takes (5 values each: under SQLite's 32,766 bound values). */
 const EVENTS_PER_INSERT = 128;
 const EVENT_COLUMNS = 5;
+
+/** One event of a task_notices row: task id, seq, kind, data, at, queue, owner. */
+export type HeldNotice = [string, number, TaskEventKind, Json, number, string, string | null];
 
 export class SqliteConnection {
   readonly db: DatabaseSync;
@@ -29,6 +37,10 @@ export class SqliteConnection {
   #pending: StoreNotice[] = [];
   /** The open transaction's event rows, five values each (EVENT_COLUMNS), written just before COMMIT. */
   #events: SQLInputValue[] = [];
+  /** The open transaction's notices of events the task rows hold: one task_notices row for other processes. */
+  #held: HeldNotice[] = [];
+  /** task_notices rows this connection wrote since it last trimmed the table. */
+  #untrimmed = 0;
   /** INSERTs of 1 to EVENTS_PER_INSERT event rows, by row count, prepared as first needed. */
   readonly #insertEvents: StatementSync[] = [];
 
@@ -125,6 +137,29 @@ export class SqliteConnection {
   }
 
   /**
+   * Queues the notice of an event that the task's row holds (no event row: the started event of a claim, a
+   * completion's event; listEvents reads them from the row), delivered when the transaction commits. Other processes
+   * learn of it from the transaction's one task_notices row.
+   */
+  announce(place: { queue: string; owner: string | null }, event: TaskEvent): void {
+    this.#held.push([event.taskId, event.seq, event.kind, event.data, event.at, place.queue, place.owner]);
+    this.#pending.push({ kind: 'event', queue: place.queue, owner: place.owner, event });
+  }
+
+  /**
+   * Queues the row of an event announced earlier, which its task row held until now (the started event of an attempt
+   * that ends otherwise than completing): written with the transaction, announced no second time.
+   */
+  storeHeld(event: TaskEvent): void {
+    this.#events.push(event.taskId, event.seq, event.kind, JSON.stringify(event.data), event.at);
+  }
+
+  /** A sink that announces event notices (see announce) and queues the rest: for events a task row holds. */
+  readonly announcing = {
+    push: (notice: StoreNotice): void => (notice.kind === 'event' ? this.announce(notice, notice.event) : this.push(notice)),
+  };
+
+  /**
    * Runs fn in a write transaction (BEGIN IMMEDIATE: no lock upgrades, so no deadlock between processes).
    * `waitForDisk: false` commits without flushing the WAL to the disk, for writes that may be lost in a power failure
    * (not in a process crash: the OS has them): the next flushed commit of any process makes them durable too.
@@ -136,6 +171,17 @@ export class SqliteConnection {
       return this.#write(fn);
     } finally {
       if (lazy) this.db.exec(SQL.commitWithFlush);
+    }
+  }
+
+  /** Runs fn's statements on one snapshot of the database (a deferred transaction, which only reads; or the open one). */
+  read<T>(fn: () => T): T {
+    if (this.db.isTransaction) return fn();
+    this.db.exec(SQL.beginRead);
+    try {
+      return fn();
+    } finally {
+      this.db.exec(SQL.commit);
     }
   }
 
@@ -166,6 +212,17 @@ export class SqliteConnection {
     this.#events = [];
   }
 
+  /** The open transaction's held events, as one notice row; every TRIM_NOTICES_EVERY rows, the old ones go. */
+  #logHeldNotices(): void {
+    const now = Date.now();
+    this.sql(SQL.insertNotices).run(now, JSON.stringify(this.#held));
+    this.#held = [];
+    if (++this.#untrimmed >= TRIM_NOTICES_EVERY) {
+      this.sql(SQL.trimNotices).run(now - NOTICES_KEPT_MS);
+      this.#untrimmed = 0;
+    }
+  }
+
   #write<T>(fn: () => T): T {
     this.db.exec(SQL.begin);
     try {
@@ -174,6 +231,7 @@ export class SqliteConnection {
         this.#appendEvents();
         if (this.#uncompacted >= COMPACT_EVENTS) this.#compactEvents();
       }
+      if (this.#held.length > 0) this.#logHeldNotices();
       this.db.exec(SQL.commit);
       this.#checkpointer?.committed();
       const notices = this.#pending;
@@ -183,6 +241,7 @@ export class SqliteConnection {
     } catch (error) {
       this.#pending = [];
       this.#events = [];
+      this.#held = [];
       if (this.db.isTransaction) this.db.exec(SQL.rollback);
       throw error;
     }

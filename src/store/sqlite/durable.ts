@@ -21,6 +21,7 @@ import {
   checkpointEvent,
   createdNotices,
   eventNotice,
+  startedEvent,
   readyNotice,
   recoverEvent,
   resumedEvent,
@@ -159,6 +160,8 @@ export function suspend(c: SqliteConnection, ref: AttemptRef, wait: WaitRequest,
     const row = c.get(SQL.suspend, w.kind, w.name, w.wakeAt, w.pending, w.total, now, ref.taskId);
     if (!row) throw refusal(c, ref.taskId);
     const task = rowToTask(row);
+    // The attempt ends (and is given back): its started event, which the row held, is stored before its waiting event.
+    if (row.started_seq !== null) c.storeHeld(startedEvent(task.id, row.started_seq as number, task.attempts + 1, row.worker_id as string, task.startedAt as number));
     append(c, task, waitingEvent(task.id, task.lastEventSeq, decision.waitingFor, now));
     return { suspended: true, task, waitingFor: decision.waitingFor };
   });

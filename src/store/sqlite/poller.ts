@@ -1,10 +1,10 @@
 // SQLite's Listener: other processes' commits to the same file, found by polling. PRAGMA data_version changes only
 // when another connection commits, so a tick costs one pragma while nothing happens elsewhere. When it changes, new
-// event rows (from any process; repeats are deduped downstream) become notices, then pending cancel requests, and
-// every queue may have work.
+// event rows and task_notices rows (the events task rows hold; from any process; repeats are deduped downstream)
+// become notices, then pending cancel requests, and every queue may have work.
 import type { Listener, ListenerSink } from '../notifier/listener.ts';
 import type { StoreNotice } from '../store.ts';
-import type { SqliteConnection } from './connection.ts';
+import type { HeldNotice, SqliteConnection } from './connection.ts';
 import { rowToEvent } from './rows.ts';
 import { SQL } from './sql.ts';
 
@@ -17,6 +17,7 @@ export class SqlitePoller implements Listener {
   #timer: NodeJS.Timeout | undefined;
   #dataVersion = 0;
   #lastEventId = 0;
+  #lastNoticeId = 0;
 
   constructor(connection: SqliteConnection, intervalMs: number) {
     this.#c = connection;
@@ -26,6 +27,7 @@ export class SqlitePoller implements Listener {
   /** From now on, what other processes commit is news (called once the schema exists). */
   mark(): void {
     this.#lastEventId = this.#c.get(SQL.maxEventId)?.id as number;
+    this.#lastNoticeId = this.#c.get(SQL.maxNoticeId)?.id as number;
     this.#dataVersion = this.#c.get(SQL.dataVersion)?.data_version as number;
   }
 
@@ -50,14 +52,30 @@ export class SqlitePoller implements Listener {
       const version = this.#c.get(SQL.dataVersion)?.data_version as number;
       if (version === this.#dataVersion) return;
       this.#dataVersion = version;
+      const notices: Array<StoreNotice & { kind: 'event' }> = [];
       for (;;) {
         const rows = this.#c.all(SQL.eventsAfter, this.#lastEventId, PAGE);
         for (const r of rows) {
           this.#lastEventId = r.id as number;
-          sink.notice({ kind: 'event', queue: r.queue as string, owner: r.owner as string | null, event: rowToEvent(r) });
+          notices.push({ kind: 'event', queue: r.queue as string, owner: r.owner as string | null, event: rowToEvent(r) });
         }
         if (rows.length < PAGE) break;
       }
+      // Then the events task rows hold (a claim's started event, a completion's event): one row per transaction. Read
+      // after the event rows, so a held event is never read later than the stored events that follow it; each task's
+      // events are then put in seq order.
+      for (;;) {
+        const rows = this.#c.all(SQL.noticesAfter, this.#lastNoticeId, PAGE);
+        for (const r of rows) {
+          this.#lastNoticeId = r.id as number;
+          for (const [taskId, seq, kind, data, at, queue, owner] of JSON.parse(r.body as string) as HeldNotice[]) {
+            notices.push({ kind: 'event', queue, owner, event: { taskId, seq, kind, data, at } });
+          }
+        }
+        if (rows.length < PAGE) break;
+      }
+      notices.sort((a, b) => a.event.seq - b.event.seq);
+      for (const notice of notices) sink.notice(notice);
       for (const r of this.#c.all(SQL.cancelRequestedIds)) sink.notice({ kind: 'cancel', taskId: r.id as string });
       sink.notice({ kind: 'ready', queue: null });
     } catch {

@@ -173,6 +173,13 @@ export const MIGRATIONS: readonly string[] = [
      at INTEGER NOT NULL
    );
    INSERT INTO sqlite_sequence (name, seq) SELECT 'task_events_recent', coalesce(max(id), 0) FROM task_events;`,
+  `-- Events the task row holds instead of an event row (docs/architecture.md, "Events held by the row"): the started
+   -- event of the current or completed attempt (started_seq, with attempts, worker_id, started_at), and a completed
+   -- task's completed event (its last seq, with result and completed_at). Other processes learn of them from
+   -- task_notices: one row per transaction, the notices of the events it did not store (JSON), kept ten minutes.
+   ALTER TABLE tasks ADD COLUMN started_seq INTEGER;
+   CREATE TABLE task_notices (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, body TEXT NOT NULL);
+   INSERT INTO sqlite_sequence (name, seq) VALUES ('task_notices', 0);`,
 ];
 
 /**
@@ -201,6 +208,10 @@ function listTasks(query: TaskQuery): { text: string; params: SQLInputValue[] } 
   return { text: `SELECT * FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`, params };
 }
 
+/** No event row of task ?1 has this seq (one an earlier version stored, or an attempt that ended otherwise than completing). */
+const NOT_STORED = (seq: string) => `NOT EXISTS (SELECT 1 FROM task_events WHERE task_id = ?1 AND seq = ${seq})
+        AND NOT EXISTS (SELECT 1 FROM task_events_recent WHERE task_id = ?1 AND seq = ${seq})`;
+
 /** A running task with the singleton key of the task aliased `t` (same owner), along tasks_singleton_running. */
 const SINGLETON_RUNNING = (t: string) => `EXISTS (SELECT 1 FROM tasks r WHERE r.status = 'running'
   AND r.singleton_key = ${t}.singleton_key AND coalesce(r.owner, '') = coalesce(${t}.owner, ''))`;
@@ -219,6 +230,8 @@ export const SQL = {
   checkpointPassive: `PRAGMA wal_checkpoint(PASSIVE)`,
   /** IMMEDIATE: the write lock at once, so two processes never deadlock upgrading a read lock. */
   begin: `BEGIN IMMEDIATE`,
+  /** A read that must see one snapshot across statements. */
+  beginRead: `BEGIN DEFERRED`,
   commit: `COMMIT`,
   /** WAL mode: NORMAL commits without an fsync (durable at the next FULL commit); FULL, the default here, with one. */
   commitWithoutFlush: `PRAGMA synchronous = NORMAL`,
@@ -260,15 +273,29 @@ export const SQL = {
   compactEvents: `INSERT INTO task_events (id, task_id, seq, kind, data, at)
     SELECT id, task_id, seq, kind, data, at FROM task_events_recent ORDER BY id`,
   clearRecentEvents: `DELETE FROM task_events_recent`,
+  /** ?1 now, ?2 the notices (JSON): those of a transaction's events that its rows hold instead of event rows. */
+  insertNotices: `INSERT INTO task_notices (at, body) VALUES (?1, ?2)`,
+  /** ?1 the oldest time kept. */
+  trimNotices: `DELETE FROM task_notices WHERE at < ?1`,
 
   getTask: `SELECT * FROM tasks WHERE id = ?`,
   listTasks,
   taskExists: `SELECT status FROM tasks WHERE id = ?`,
-  /** A task's events from both tables; the recent ones are few (compaction bounds them), so scanning them is cheap. */
+  /** A task's stored events from both tables; the recent ones are few (compaction bounds them), so scanning them is cheap. */
   listEvents: `SELECT task_id, seq, kind, data, at FROM (
       SELECT task_id, seq, kind, data, at FROM task_events WHERE task_id = ?1 AND seq > ?2
       UNION ALL SELECT task_id, seq, kind, data, at FROM task_events_recent WHERE task_id = ?1 AND seq > ?2
     ) ORDER BY seq LIMIT ?3`,
+  /**
+   * The events of task ?1 after seq ?2 that its row holds instead of an event row: the started event of its current or
+   * completed attempt (an attempt that ended otherwise stored it, at the same seq) and a completed task's completed event.
+   */
+  heldEvents: `SELECT ?1 AS task_id, started_seq AS seq, 'started' AS kind,
+        json_object('attempt', attempts, 'workerId', worker_id) AS data, started_at AS at
+      FROM tasks t WHERE id = ?1 AND started_seq > ?2 AND ${NOT_STORED('t.started_seq')}
+    UNION ALL
+    SELECT ?1, event_seq, 'completed', json_object('result', json(result)), completed_at
+      FROM tasks t WHERE id = ?1 AND status = 'completed' AND event_seq > ?2 AND ${NOT_STORED('t.event_seq')}`,
   countByQueue: `SELECT queue, status, count(*) AS n FROM tasks GROUP BY queue, status`,
   /**
    * Per status, at most ?1 tasks, along that status's partial index (the status is a literal so that the planner can
@@ -338,11 +365,12 @@ export const SQL = {
   pruneTypeStarts: `DELETE FROM type_starts WHERE type = ? AND at <= ?`,
   /** Claims the ids of a JSON array in one statement; a row another process took meanwhile is no longer queued. */
   claimIds: `UPDATE tasks SET status = 'running', attempts = attempts + 1, attempt_token = lower(hex(randomblob(16))),
-      lease_until = ?, worker_id = ?, started_at = ?, updated_at = ?, event_seq = event_seq + 1, debounce_key = NULL
+      lease_until = ?, worker_id = ?, started_at = ?, updated_at = ?, event_seq = event_seq + 1, started_seq = event_seq + 1,
+      debounce_key = NULL
     WHERE id IN (SELECT value FROM json_each(?)) AND status = 'queued' RETURNING *`,
   /** A task just inserted starts at once (a hand-off): ?1 lease until, ?2 worker, ?3 now, ?4 id. Its started event is seq 2. */
   startInserted: `UPDATE tasks SET status = 'running', attempts = 1, attempt_token = lower(hex(randomblob(16))), lease_until = ?1,
-      worker_id = ?2, started_at = ?3, updated_at = ?3, event_seq = 2, debounce_key = NULL
+      worker_id = ?2, started_at = ?3, updated_at = ?3, event_seq = 2, started_seq = 2, debounce_key = NULL
     WHERE id = ?4 AND status = 'queued' RETURNING attempt_token`,
   /**
    * ?1 queue, ?2 type, ?3 the new task's id, ?4 now: 1 when a claim might not pick the new task first (its queue or
@@ -382,7 +410,8 @@ export const SQL = {
       attempts = attempts - ?,
       attempt_token = NULL, lease_until = NULL, updated_at = ?, event_seq = event_seq + 1
     WHERE id = ? AND attempt_token = ? AND status = 'running' AND (? = 0 OR lease_until < ?)
-    RETURNING id, queue, type, owner, status, attempts, run_at, started_at, event_seq, parent_id, child_key`,
+    RETURNING id, queue, type, owner, status, attempts, run_at, started_at, event_seq, parent_id, child_key, started_seq,
+      worker_id`,
   /**
    * finish for a batch of plain completions in one statement (per-row statements cost more than the rows): ?1 now,
    * ?2 a JSON array of [id, token, result as JSON text], no task twice. Returns what finish returns, for those applied.
@@ -549,5 +578,7 @@ export const SQL = {
   eventsAfter: `SELECT e.id, e.task_id, e.seq, e.kind, e.data, e.at, t.queue, t.owner
     FROM (SELECT * FROM task_events WHERE id > ?1 UNION ALL SELECT * FROM task_events_recent WHERE id > ?1) e
     JOIN tasks t ON t.id = e.task_id ORDER BY e.id LIMIT ?2`,
+  maxNoticeId: `SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'task_notices'), 0) AS id`,
+  noticesAfter: `SELECT id, body FROM task_notices WHERE id > ?1 ORDER BY id LIMIT ?2`,
   cancelRequestedIds: `SELECT id FROM tasks WHERE status = 'running' AND cancel_requested = 1`,
 } as const;

@@ -67,12 +67,13 @@ import { Notifier, type ResyncListener } from '../notifier/notifier.ts';
 import { timedWakeReason } from '../waits.ts';
 import { SqliteConnection } from './connection.ts';
 import * as attempts from './attempts.ts';
+import { listEvents } from './history.ts';
 import * as durable from './durable.ts';
 import { SqliteFlow } from './flow-limits.ts';
 import { SqlitePoller } from './poller.ts';
 import { refusal } from './refusal.ts';
 import * as flow from './flow.ts';
-import { arrayToCandidate, arrayToTask, newTaskParams, type Row, rowToCandidate, rowToCheckpoint, rowToEvent, rowToTask } from './rows.ts';
+import { arrayToCandidate, arrayToTask, newTaskParams, type Row, rowToCandidate, rowToCheckpoint, rowToTask } from './rows.ts';
 import { SqliteSettings } from './settings.ts';
 import { MIGRATIONS, SQL } from './sql.ts';
 
@@ -170,7 +171,7 @@ export class SqliteStore implements Store, HandoffStore {
   #startInserted(created: Task, workerId: string, leaseUntil: number, now: number): Claim {
     const row = this.#c.get(SQL.startInserted, leaseUntil, workerId, now, created.id) as Row;
     const task: Task = { ...created, status: 'running', attempts: 1, startedAt: now, updatedAt: now, lastEventSeq: 2 };
-    this.#appendEvent(task, startedEvent(task.id, 2, 1, workerId, now));
+    this.#c.announce(task, startedEvent(task.id, 2, 1, workerId, now));
     return { task, attemptToken: row.attempt_token as string, leaseExpiresAt: leaseUntil };
   }
 
@@ -206,9 +207,7 @@ export class SqliteStore implements Store, HandoffStore {
   }
 
   async listEvents(taskId: string, afterSeq: number, limit: number): Promise<TaskEvent[]> {
-    const rows = this.#c.all(SQL.listEvents, taskId, afterSeq, limit);
-    if (rows.length === 0 && !this.#c.get(SQL.taskExists, taskId)) throw new TaskNotFoundError(taskId);
-    return rows.map(rowToEvent);
+    return listEvents(this.#c, taskId, afterSeq, limit);
   }
 
   async countByQueue(owner?: string): Promise<QueueCounts[]> {
@@ -248,7 +247,7 @@ export class SqliteStore implements Store, HandoffStore {
       const { rows, at } = this.#c.allArrays(SQL.claimIds, leaseUntil, request.workerId, now, now, JSON.stringify(chosen));
       const claims = rows.map((row): Claim => {
         const task = arrayToTask(row, at);
-        this.#appendEvent(task, startedEvent(task.id, task.lastEventSeq, task.attempts, request.workerId, now));
+        this.#c.announce(task, startedEvent(task.id, task.lastEventSeq, task.attempts, request.workerId, now));
         return { task, attemptToken: row[at.attempt_token] as string, leaseExpiresAt: leaseUntil };
       });
       if (flow) this.#flow.record(claims.map((c) => c.task.id), flow.windows, now);
