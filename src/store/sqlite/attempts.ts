@@ -8,13 +8,13 @@ import type { AppendResult, AttemptEventInput, FinishRequest, FinishResult } fro
 import {
   childFinishedEvent,
   eventNotice,
-  startedEvent,
   finishedNotices,
   finishError,
   finishStatus,
   finishValue,
   readyNotice,
   resumedEvent,
+  startedEvent,
 } from '../transitions.ts';
 import type { SqliteConnection } from './connection.ts';
 import { refusal } from './refusal.ts';

@@ -21,12 +21,12 @@ import {
   checkpointEvent,
   createdNotices,
   eventNotice,
-  startedEvent,
   readyNotice,
   recoverEvent,
   resumedEvent,
   type ResumeReason,
   signalEvent,
+  startedEvent,
   type TaskPlace,
   waitingEvent,
 } from '../transitions.ts';
