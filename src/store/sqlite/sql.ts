@@ -281,10 +281,15 @@ export const SQL = {
   getTask: `SELECT * FROM tasks WHERE id = ?`,
   listTasks,
   taskExists: `SELECT status FROM tasks WHERE id = ?`,
-  /** A task's stored events from both tables; the recent ones are few (compaction bounds them), so scanning them is cheap. */
+  /**
+   * A task's stored events from both tables. The recent ones are few (compaction bounds them), so scanning them is
+   * cheap; only the first ?3 of them are read whole: sorting every recent event after ?2 with its data made a page of
+   * a replay of 64 KiB chunks cost 0.85-1.6 ms instead of 0.75 (320 chunks, 16 per page).
+   */
   listEvents: `SELECT task_id, seq, kind, data, at FROM (
       SELECT task_id, seq, kind, data, at FROM task_events WHERE task_id = ?1 AND seq > ?2
-      UNION ALL SELECT task_id, seq, kind, data, at FROM task_events_recent WHERE task_id = ?1 AND seq > ?2
+      UNION ALL SELECT task_id, seq, kind, data, at FROM task_events_recent WHERE id IN (
+        SELECT id FROM task_events_recent WHERE task_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3)
     ) ORDER BY seq LIMIT ?3`,
   /**
    * The events of task ?1 after seq ?2 that its row holds instead of an event row: the started event of its current or
