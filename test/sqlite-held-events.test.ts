@@ -5,11 +5,10 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, it } from 'node:test';
-import type { TaskEvent } from '../src/core/task.ts';
 import { claimRequest, newTask, T0 } from '../src/store/conformance/helpers.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
-import type { StoreNotice } from '../src/store/store.ts';
 import { tempDir, waitUntil } from './helpers/hub.ts';
+import { sqlitePair } from './helpers/sqlite-pair.ts';
 
 const TASKS = 50;
 
@@ -24,16 +23,8 @@ function count(path: string, sql: string): number {
 
 describe('SQLite events held by the task row', () => {
   it('stores no row for a claim or a completion, reads them back from the row, and tells another process of each once', async () => {
-    const tmp = tempDir();
-    const path = join(tmp.dir, 'taskhub.db');
-    const writer = new SqliteStore({ path });
-    await writer.migrate();
-    const reader = new SqliteStore({ path, pollIntervalMs: 20 });
-    await reader.migrate();
-    const heard: TaskEvent[] = [];
-    const stop = reader.listen((notice: StoreNotice) => {
-      if (notice.kind === 'event') heard.push(notice.event);
-    });
+    const pair = await sqlitePair(20);
+    const { path, writer, reader, heard } = pair;
     try {
       await new Promise((resolve) => setTimeout(resolve, 50));
       const created = await writer.createTasks(Array.from({ length: TASKS }, () => newTask()));
@@ -65,10 +56,7 @@ describe('SQLite events held by the task row', () => {
         assert.deepEqual(await writer.listEvents(task.id, 3, 100), []);
       }
     } finally {
-      stop();
-      await reader.close();
-      await writer.close();
-      tmp.remove();
+      await pair.close();
     }
   });
 

@@ -7,9 +7,10 @@ import { DatabaseSync } from 'node:sqlite';
 import { join } from 'node:path';
 import { claimRequest, newTask, T0 } from '../src/store/conformance/helpers.ts';
 import type { TaskEvent } from '../src/core/task.ts';
-import type { Claim, StoreNotice } from '../src/store/store.ts';
+import type { Claim } from '../src/store/store.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
 import { tempDir, waitUntil } from './helpers/hub.ts';
+import { sqlitePair } from './helpers/sqlite-pair.ts';
 
 /** Enough output to compact several times over (a connection compacts every 2000 events). */
 const CHUNKS_PER_TASK = 1500;
@@ -79,17 +80,9 @@ describe('SQLite recent events and compaction', () => {
   });
 
   it("tells another process of every event in order, even those compacted before its poller read them", async () => {
-    const tmp = tempDir();
-    const path = join(tmp.dir, 'taskhub.db');
-    const writer = new SqliteStore({ path });
-    await writer.migrate();
     // A slow poller: the writer appends (and compacts) several times over between two of its looks.
-    const reader = new SqliteStore({ path, pollIntervalMs: 400 });
-    await reader.migrate();
-    const seen: TaskEvent[] = [];
-    const stop = reader.listen((notice: StoreNotice) => {
-      if (notice.kind === 'event') seen.push(notice.event);
-    });
+    const pair = await sqlitePair(400);
+    const { writer, heard: seen } = pair;
     try {
       await new Promise((resolve) => setTimeout(resolve, 50));
       await writer.createTasks([newTask(), newTask()]);
@@ -103,10 +96,7 @@ describe('SQLite recent events and compaction', () => {
         assert.deepEqual(mine.map((e) => e.seq), Array.from({ length: CHUNKS_PER_TASK + 2 }, (_, i) => i + 1));
       }
     } finally {
-      stop();
-      await reader.close();
-      await writer.close();
-      tmp.remove();
+      await pair.close();
     }
   });
 });

@@ -31,5 +31,5 @@ export function claimAheadFor(pace: Pace, now: number): number {
   if (recentRunMs === null || recentRunMs >= FAST_RUN_MS) return 0;
   if (running >= concurrency && now - lastRunEndAt > AHEAD_HORIZON_MS) return 0;
   const startable = Math.floor((concurrency * AHEAD_HORIZON_MS) / Math.max(recentRunMs, 0.001));
-  return Math.max(Math.min(concurrency, MAX_CLAIM_AHEAD), Math.min(startable, MAX_CLAIM_AHEAD));
+  return Math.min(MAX_CLAIM_AHEAD, Math.max(concurrency, startable));
 }

@@ -14,9 +14,9 @@ import {
   finishValue,
   readyNotice,
   resumedEvent,
-  startedEvent,
 } from '../transitions.ts';
 import type { SqliteConnection } from './connection.ts';
+import { storeHeldStart } from './history.ts';
 import { refusal } from './refusal.ts';
 import { type Row, rowToFinished } from './rows.ts';
 import { SQL } from './sql.ts';
@@ -136,10 +136,7 @@ function finished(c: SqliteConnection, row: Row, { outcome, reportedCost }: Fini
   if (reportedCost !== undefined) reportCost(task.id, task.startedAt, reportedCost);
   if (outcome.status === 'completed') finishedNotices(task, outcome, finishValue(outcome), task.attempts, now, c.announcing);
   else {
-    if (row.started_seq !== null) {
-      const attempt = task.attempts + (outcome.status === 'retry' && outcome.refundAttempt ? 1 : 0);
-      c.storeHeld(startedEvent(task.id, row.started_seq as number, attempt, row.worker_id as string, task.startedAt as number));
-    }
+    storeHeldStart(c, row, task.attempts + (outcome.status === 'retry' && outcome.refundAttempt ? 1 : 0));
     finishedNotices(task, outcome, finishValue(outcome), task.attempts, now, c);
   }
   // Only a child of a wait touches its parent: every other task pays nothing more.

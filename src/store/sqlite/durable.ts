@@ -26,12 +26,12 @@ import {
   resumedEvent,
   type ResumeReason,
   signalEvent,
-  startedEvent,
   type TaskPlace,
   waitingEvent,
 } from '../transitions.ts';
 import { checkDerivedTask, checkWait, decideWait, derivedLabel, recoverLabel, waitColumns } from '../waits.ts';
 import type { SqliteConnection } from './connection.ts';
+import { storeHeldStart } from './history.ts';
 import { refusal } from './refusal.ts';
 import { newTaskParams, type Row, rowToCheckpoint, rowToCheckpointInfo, rowToChildOutcome, rowToSignal, rowToStep, rowToTask } from './rows.ts';
 import { SQL } from './sql.ts';
@@ -161,7 +161,7 @@ export function suspend(c: SqliteConnection, ref: AttemptRef, wait: WaitRequest,
     if (!row) throw refusal(c, ref.taskId);
     const task = rowToTask(row);
     // The attempt ends (and is given back): its started event, which the row held, is stored before its waiting event.
-    if (row.started_seq !== null) c.storeHeld(startedEvent(task.id, row.started_seq as number, task.attempts + 1, row.worker_id as string, task.startedAt as number));
+    storeHeldStart(c, row, task.attempts + 1);
     append(c, task, waitingEvent(task.id, task.lastEventSeq, decision.waitingFor, now));
     return { suspended: true, task, waitingFor: decision.waitingFor };
   });

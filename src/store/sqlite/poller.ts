@@ -63,7 +63,8 @@ export class SqlitePoller implements Listener {
       }
       // Then the events task rows hold (a claim's started event, a completion's event): one row per transaction. Read
       // after the event rows, so a held event is never read later than the stored events that follow it; each task's
-      // events are then put in seq order.
+      // events are then put in seq order (the event rows alone are in it already).
+      const stored = notices.length;
       for (;;) {
         const rows = this.#c.all(SQL.noticesAfter, this.#lastNoticeId, PAGE);
         for (const r of rows) {
@@ -74,7 +75,7 @@ export class SqlitePoller implements Listener {
         }
         if (rows.length < PAGE) break;
       }
-      notices.sort((a, b) => a.event.seq - b.event.seq);
+      if (notices.length > stored) notices.sort((a, b) => a.event.seq - b.event.seq);
       for (const notice of notices) sink.notice(notice);
       for (const r of this.#c.all(SQL.cancelRequestedIds)) sink.notice({ kind: 'cancel', taskId: r.id as string });
       sink.notice({ kind: 'ready', queue: null });
