@@ -2,12 +2,12 @@
 // holds in its buffer is given back when it cannot start soon, on shutdown, and on a cancel request.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { join } from 'node:path';
 import pino from 'pino';
 import { type Task, Taskhub } from '../src/index.ts';
-import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
+import { openStore } from '../src/store/open.ts';
 import { AHEAD_HORIZON_MS, claimAheadFor, FAST_RUN_MS, MAX_CLAIM_AHEAD } from '../src/worker/claim-ahead.ts';
-import { openTestHub, tempDir, waitUntil } from './helpers/hub.ts';
+import { openTestHub, waitUntil } from './helpers/hub.ts';
+import { storeFor } from './helpers/postgres.ts';
 
 /** A hub whose `work` handler is fast for the first `warm` tasks, then blocks each task until `open()`. */
 async function warmedUpHub(warm: number, concurrency: number) {
@@ -41,6 +41,8 @@ describe('claim-ahead', () => {
     assert.equal(ahead(50, 1), MAX_CLAIM_AHEAD, 'fast handlers: up to the bound');
     assert.equal(ahead(4, 0), MAX_CLAIM_AHEAD);
     assert.equal(ahead(500, 1), MAX_CLAIM_AHEAD, 'the bound holds for any concurrency');
+    assert.equal(claimAheadFor({ concurrency: 50, recentRunMs: 1, running: 0, lastRunEndAt: now }, now, 500), 500, "a store's own bound");
+    assert.equal(claimAheadFor({ concurrency: 50, recentRunMs: 10, running: 0, lastRunEndAt: now }, now, 500), 125, 'the pace still decides under it');
     // Every slot busy: claim ahead only while slots keep freeing at the pace.
     assert.equal(ahead(4, 1), 100, 'four slots at 1 ms a task start 100 within 25 ms');
     assert.equal(ahead(4, 1, { running: 4, lastRunEndAt: now - AHEAD_HORIZON_MS / 2 }), 100);
@@ -48,35 +50,44 @@ describe('claim-ahead', () => {
     assert.equal(ahead(4, 1, { running: 3, lastRunEndAt: now - 60_000 }), 100, 'a free slot starts the next at once');
   });
 
-  it('claims ahead of its free slots for a fast handler, and runs each task exactly once', async () => {
-    const tmp = tempDir();
-    const store = new SqliteStore({ path: join(tmp.dir, 'taskhub.db') });
-    await store.migrate();
-    // The real store, watched: how many tasks each claim asked for and got.
-    const claimed: { max: number; got: number }[] = [];
-    const claim = store.claim.bind(store);
-    store.claim = async (request) => {
-      const claims = await claim(request);
-      claimed.push({ max: request.max, got: claims.length });
-      return claims;
-    };
-    const hub = await Taskhub.open({ store, logger: pino({ level: 'silent' }) });
-    try {
-      let done = 0;
-      hub.handle('fast', () => {
-        done++;
-      }, { concurrency: 4 });
-      const tasks = await hub.enqueueMany(Array.from({ length: 400 }, (_, i) => ({ type: 'fast', payload: { i } })));
-      await waitUntil(async () => (await statuses(hub, tasks)).every((t) => t.status === 'completed'), 20_000, 'every task to complete');
-      assert.equal(done, 400);
-      assert.ok((await statuses(hub, tasks)).every((t) => t.attempts === 1));
-      assert.ok(claimed.some((c) => c.got > 4), `the worker claimed ahead of its 4 slots: ${JSON.stringify(claimed.slice(0, 10))}`);
-      assert.ok(claimed.every((c) => c.max <= 4 + MAX_CLAIM_AHEAD), `never more than ${MAX_CLAIM_AHEAD} ahead: ${JSON.stringify(claimed)}`);
-    } finally {
-      await hub.close({ graceMs: 200 });
-      tmp.remove();
-    }
-  });
+  for (const backend of ['sqlite', 'postgres'] as const) {
+    it(`claims ahead of its free slots for a fast handler, up to the store's bound, and runs each task exactly once (${backend})`, async (t) => {
+      const place = await storeFor(backend, t, 'claim_ahead');
+      if (!place) return;
+      const store = await openStore(place.url);
+      await store.migrate();
+      // The real store, watched: how many tasks each claim asked for and got.
+      const claimed: { max: number; got: number }[] = [];
+      const claim = store.claim.bind(store);
+      store.claim = async (request) => {
+        const claims = await claim(request);
+        claimed.push({ max: request.max, got: claims.length });
+        return claims;
+      };
+      const hub = await Taskhub.open({ store, logger: pino({ level: 'silent' }) });
+      try {
+        let done = 0;
+        hub.handle('fast', () => {
+          done++;
+        }, { concurrency: 4 });
+        const count = 3000;
+        const tasks: Task[] = [];
+        for (let i = 0; i < count; i += 1000) tasks.push(...(await hub.enqueueMany(Array.from({ length: 1000 }, (_, k) => ({ type: 'fast', payload: { i: i + k } })))));
+        await waitUntil(async () => (await statuses(hub, tasks)).every((task) => task.status === 'completed'), 30_000, 'every task to complete');
+        assert.equal(done, count);
+        assert.ok((await statuses(hub, tasks)).every((task) => task.attempts === 1));
+        const bound = store.maxClaimAhead;
+        const summary = JSON.stringify(claimed.slice(0, 12));
+        assert.ok(claimed.some((c) => c.got > 4), `the worker claimed ahead of its 4 slots: ${summary}`);
+        assert.ok(claimed.every((c) => c.max <= 4 + bound), `never more than ${bound} ahead: ${summary}`);
+        assert.ok(claimed.some((c) => c.max > 4 + MAX_CLAIM_AHEAD / 2), `a fast type claims near the bound (${bound}): ${summary}`);
+        if (bound > MAX_CLAIM_AHEAD) assert.ok(claimed.some((c) => c.max > 4 + MAX_CLAIM_AHEAD), `the store's larger bound is used: ${summary}`);
+      } finally {
+        await hub.close({ graceMs: 200 });
+        await place.cleanup();
+      }
+    });
+  }
 
   it('gives back a buffered task that found no slot within its time, without counting an attempt', async () => {
     const { hub, started, open } = await warmedUpHub(30, 2);

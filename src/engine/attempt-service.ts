@@ -79,6 +79,8 @@ export interface WorkerGateway {
   readonly leaseMs: number;
   /** Read before claiming, pass to waitForWork, so a wake-up between the two is not lost. */
   readonly readyVersion: number;
+  /** The most a worker should claim beyond its free slots (worker/claim-ahead.ts): the store's choice. */
+  readonly maxClaimAhead: number;
   now(): number;
   claim(options: ClaimOptions): Promise<Claim[]>;
   /**
@@ -128,7 +130,7 @@ export interface AttemptServiceDeps {
   store: Pick<
     Store,
     | 'claim' | 'nextScheduledAt' | 'heartbeat' | 'appendAttemptEvents' | 'getTask' | 'registerWorker' | 'sawWorker' | 'removeWorkers' | 'listWorkers'
-    | 'saveCheckpoint' | 'listSteps' | 'saveStep' | 'suspend'
+    | 'saveCheckpoint' | 'listSteps' | 'saveStep' | 'suspend' | 'maxClaimAhead'
   >;
   now: () => number;
   leaseMs: number;
@@ -255,6 +257,10 @@ export class AttemptService implements WorkerGateway {
 
   get readyVersion(): number {
     return this.#ready.version;
+  }
+
+  get maxClaimAhead(): number {
+    return this.#store.maxClaimAhead;
   }
 
   async waitForWork(seenVersion: number, queues: readonly string[] | null, maxWaitMs: number, signal?: AbortSignal, offer?: WorkOffer): Promise<Claim[]> {

@@ -308,6 +308,12 @@ export interface ApiKey {
 export interface Store {
   /** `sqlite` or `postgres`: for logs and metrics, never for branching above the store. */
   readonly backend: string;
+  /**
+   * The most tasks a worker of this process should claim beyond its free slots (worker/claim-ahead.ts). Larger
+   * batches spread a claim statement's fixed cost; a store whose claim runs on the event loop keeps it lower, since
+   * the loop is held for the whole batch.
+   */
+  readonly maxClaimAhead: number;
 
   /** Creates or upgrades the schema; safe when many processes call it at once. */
   migrate(): Promise<void>;

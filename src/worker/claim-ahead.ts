@@ -8,7 +8,7 @@
 export const FAST_RUN_MS = 20;
 /** A buffered task should start within about this long (ms) at the handlers' recent pace. */
 export const AHEAD_HORIZON_MS = 25;
-/** The most a type claims ahead, whatever its pace. */
+/** The most a type claims ahead, whatever its pace, unless its backend says otherwise (Store.maxClaimAhead). */
 export const MAX_CLAIM_AHEAD = 200;
 
 /** What a type's recent runs say about how soon its slots free. */
@@ -26,10 +26,10 @@ export interface Pace {
  * slot is busy and none freed within the horizon: the handlers running now are not keeping that pace, and whatever a
  * buffer took would only wait (then be given back).
  */
-export function claimAheadFor(pace: Pace, now: number): number {
+export function claimAheadFor(pace: Pace, now: number, bound = MAX_CLAIM_AHEAD): number {
   const { concurrency, running, recentRunMs, lastRunEndAt } = pace;
   if (recentRunMs === null || recentRunMs >= FAST_RUN_MS) return 0;
   if (running >= concurrency && now - lastRunEndAt > AHEAD_HORIZON_MS) return 0;
   const startable = Math.floor((concurrency * AHEAD_HORIZON_MS) / Math.max(recentRunMs, 0.001));
-  return Math.min(MAX_CLAIM_AHEAD, Math.max(concurrency, startable));
+  return Math.min(bound, Math.max(concurrency, startable));
 }

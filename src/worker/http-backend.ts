@@ -26,6 +26,7 @@ import type { Json, Progress, TaskError, TaskEvent } from '../core/task.ts';
 import type { FinishExtras, SuspendAnswer, WorkerWait } from '../engine/attempt-service.ts';
 import type { AttemptRef, CheckpointInfo, Claim, FinishedTask, LeaseState, StepRecord, WorkerInfo } from '../store/store.ts';
 import type { WorkerBackend } from './backend.ts';
+import { MAX_CLAIM_AHEAD } from './claim-ahead.ts';
 
 export interface HttpBackendOptions {
   /** Base URL of the server, e.g. `http://127.0.0.1:8080`. */
@@ -107,6 +108,11 @@ export class HttpWorkerBackend implements WorkerBackend {
 
   get readyVersion(): number {
     return this.#version;
+  }
+
+  /** The server's store is not known here: the runtime's default bound. */
+  get maxClaimAhead(): number {
+    return MAX_CLAIM_AHEAD;
   }
 
   async claim(options: { workerId: string; types: readonly string[]; queues?: readonly string[] | null; max: number }): Promise<Claim[]> {

@@ -395,7 +395,7 @@ export class Worker {
 
   /** How many tasks this type may claim beyond its free slots. */
   #claimAhead(registration: Registration): number {
-    return this.#stopping ? 0 : claimAheadFor(registration, performance.now());
+    return this.#stopping ? 0 : claimAheadFor(registration, performance.now(), this.#backend.maxClaimAhead);
   }
 
   /** A claimed task starts now if a slot is free, else waits in the type's buffer. */

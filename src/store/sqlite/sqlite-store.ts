@@ -98,6 +98,8 @@ interface QueueLimitsNow {
 
 export class SqliteStore implements Store, HandoffStore {
   readonly backend = 'sqlite';
+  // The claim runs on the event loop: a batch of 500 holds it 5-10 ms, and bought nothing over 200 (docs/benchmarks.md).
+  readonly maxClaimAhead = 200;
   readonly #c: SqliteConnection;
   readonly #settings: SqliteSettings;
   readonly #flow: SqliteFlow;
