@@ -96,21 +96,27 @@ if (!process.env.SKIP_PEERS) {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const only = process.env.ONLY?.split(',');
 const results = new Map<string, Map<string, number>>();
-const latencyCache = new Map<string, Record<string, number>[]>();
+/** Runs per system and mode (the two latency figures come from the same runs); a system that failed runs no more. */
+const runsOf = new Map<string, Record<string, number>[]>();
+const failed = new Set<string>();
 for (const workload of WORKLOADS) {
   if (only && !only.includes(workload.mode)) continue;
+  // Round by round, every system once per round: this host's speed drifts by a factor of two within minutes, and
+  // running one system's RUNS back to back would hand the drift to the ratios.
+  for (let i = 0; i < RUNS; i++) {
+    for (const system of systems) {
+      const key = `${system.name}/${workload.mode}`;
+      const runs = runsOf.get(key) ?? [];
+      runsOf.set(key, runs);
+      if (runs.length > i || failed.has(key)) continue;
+      const r = system.run(workload.mode, workload.args);
+      if (r) runs.push(r);
+      else failed.add(key);
+    }
+  }
   const row = new Map<string, number>();
   for (const system of systems) {
-    const key = `${system.name}/${workload.mode}`;
-    let runs = latencyCache.get(key);
-    if (!runs) {
-      runs = [];
-      for (let i = 0; i < RUNS; i++) {
-        const r = system.run(workload.mode, workload.args);
-        if (r) runs.push(r);
-      }
-      latencyCache.set(key, runs);
-    }
+    const runs = runsOf.get(`${system.name}/${workload.mode}`) ?? [];
     const values = runs.map((r) => r[workload.metric]).filter((v) => typeof v === 'number');
     if (values.length) row.set(system.name, median(values));
     process.stderr.write(`${workload.name} | ${system.name}: ${values.join(', ')}\n`);
