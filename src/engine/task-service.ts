@@ -80,13 +80,17 @@ export class TaskService {
   async #createHandingOff(tasks: NewTask[], handoff: NonNullable<TaskServiceDeps['handoff']>): Promise<CreatedTask[]> {
     const assignment = handoff.offers.assign(tasks);
     if (!assignment) return this.#store.createTasks(tasks);
-    let claims: Claim[] = [];
-    try {
-      const started = await handoff.createAndStart(tasks, assignment.starts, handoff.leaseMs, this.#now());
-      claims = started.claims;
-      return started.created;
-    } finally {
+    // The workers get their tasks as soon as the store has them, before they are on the disk (HandoffStore).
+    let settled = false;
+    const settle = (claims: Claim[]) => {
+      if (settled) return;
+      settled = true;
       assignment.settle(claims);
+    };
+    try {
+      return (await handoff.createAndStart(tasks, assignment.starts, handoff.leaseMs, this.#now(), settle)).created;
+    } finally {
+      settle([]);
     }
   }
 

@@ -557,10 +557,18 @@ export function supportsTransactionalEnqueue(store: Store): store is Store & Tra
  * this process (engine/handoff.ts), in the same transaction, as a claim by `starts.get(id)` would. A task is started
  * only when a claim would pick it now: its queue is not paused and has no cap, rate, fair-share or cost limit, its
  * type has no rate or cost limit, and no other task of its type is ready or due; else it stays queued. `claims`:
- * the attempts started, each with its `started` event.
+ * the attempts started, each with its `started` event. `started` gets them as soon as the transaction commits, before
+ * it is on the disk (which the answer waits for): a handed-over task may start running before its submit is
+ * acknowledged, and a power loss in between loses both (docs/architecture.md, "Commits flushed off the event loop").
  */
 export interface HandoffStore {
-  createAndStart(tasks: readonly NewTask[], starts: ReadonlyMap<string, string>, leaseMs: number, now: number): Promise<{ created: CreatedTask[]; claims: Claim[] }>;
+  createAndStart(
+    tasks: readonly NewTask[],
+    starts: ReadonlyMap<string, string>,
+    leaseMs: number,
+    now: number,
+    started?: (claims: Claim[]) => void,
+  ): Promise<{ created: CreatedTask[]; claims: Claim[] }>;
 }
 
 export function supportsHandoff(store: Store): store is Store & HandoffStore {

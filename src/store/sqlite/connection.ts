@@ -6,6 +6,7 @@ import { StoreUnavailableError } from '../../core/errors.ts';
 import type { Json, TaskEvent, TaskEventKind } from '../../core/task.ts';
 import type { StoreNotice } from '../store.ts';
 import { Checkpointer, checkpointPlan } from './checkpointer.ts';
+import { type CommitDurability, Flusher } from './flusher.ts';
 import type { ColumnIndex, Row } from './rows.ts';
 import { SQL } from './sql.ts';
 
@@ -48,9 +49,12 @@ export class SqliteConnection {
   #uncompacted = 0;
   /** Copies the WAL into the database file off the event loop (none for an in-memory database, which has no WAL). */
   readonly #checkpointer: Checkpointer | null;
+  /** Flushes `flushLater` commits off the event loop, and lets every commit's notices out in commit order. */
+  readonly #flusher: Flusher;
 
   constructor(path: string, busyTimeoutMs: number, emit: (notice: StoreNotice) => void) {
     this.#emit = emit;
+    this.#flusher = new Flusher(path);
     try {
       if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
       this.db = new DatabaseSync(path, { timeout: busyTimeoutMs });
@@ -81,8 +85,12 @@ export class SqliteConnection {
     return this.#checkpointer?.stats ?? null;
   }
 
-  /** Stops the checkpoint thread, then closes the connection (which checkpoints what is left, as the last one). */
+  /**
+   * Waits for the flushes under way, stops the checkpoint thread, then closes the connection (which checkpoints what
+   * is left, as the last one).
+   */
   async close(): Promise<void> {
+    await this.#flusher.close();
     await this.#checkpointer?.close();
     if (this.db.isOpen) this.db.close();
   }
@@ -160,18 +168,29 @@ export class SqliteConnection {
   };
 
   /**
-   * Runs fn in a write transaction (BEGIN IMMEDIATE: no lock upgrades, so no deadlock between processes).
-   * `waitForDisk: false` commits without flushing the WAL to the disk, for writes that may be lost in a power failure
-   * (not in a process crash: the OS has them): the next flushed commit of any process makes them durable too.
+   * Runs fn in a write transaction (BEGIN IMMEDIATE: no lock upgrades, so no deadlock between processes) and
+   * resolves with its value once the commit is as durable as `durability` asks (flusher.ts): `flushed` (the default)
+   * by its own fsync; `lazy` not at all, for writes that may be lost in a power failure (not in a process crash: the
+   * OS has them), which the next flush makes durable too; `flushLater` by an fsync run off the event loop after it.
+   * `onCommit` runs right after the commit, before any of that: for what may act on the commit early (a handed-over
+   * task starts running).
    */
-  write<T>(fn: () => T, options: { waitForDisk?: boolean } = {}): T {
-    const lazy = options.waitForDisk === false;
-    if (lazy) this.db.exec(SQL.commitWithoutFlush);
+  async write<T>(fn: () => T, options: { durability?: CommitDurability; onCommit?: (value: T) => void } = {}): Promise<T> {
+    const durability = options.durability ?? 'flushed';
+    const unflushed = durability !== 'flushed';
+    if (unflushed) this.db.exec(SQL.commitWithoutFlush);
+    let committed: { value: T; notices: StoreNotice[] };
     try {
-      return this.#write(fn);
+      committed = this.#transaction(fn);
     } finally {
-      if (lazy) this.db.exec(SQL.commitWithFlush);
+      if (unflushed) this.db.exec(SQL.commitWithFlush);
     }
+    const { value, notices } = committed;
+    options.onCommit?.(value);
+    await this.#flusher.committed(durability, () => {
+      for (const notice of notices) this.#emit(notice);
+    });
+    return value;
   }
 
   /** Runs fn's statements on one snapshot of the database (a deferred transaction, which only reads; or the open one). */
@@ -223,7 +242,8 @@ export class SqliteConnection {
     }
   }
 
-  #write<T>(fn: () => T): T {
+  /** fn in a transaction, committed; its notices are returned, not yet delivered. */
+  #transaction<T>(fn: () => T): { value: T; notices: StoreNotice[] } {
     this.db.exec(SQL.begin);
     try {
       const value = fn();
@@ -236,8 +256,7 @@ export class SqliteConnection {
       this.#checkpointer?.committed();
       const notices = this.#pending;
       this.#pending = [];
-      for (const notice of notices) this.#emit(notice);
-      return value;
+      return { value, notices };
     } catch (error) {
       this.#pending = [];
       this.#events = [];

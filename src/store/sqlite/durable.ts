@@ -50,7 +50,7 @@ function resume(c: SqliteConnection, id: string, reason: ResumeReason, name: str
   c.push(readyNotice(place.queue));
 }
 
-export function saveCheckpoint(c: SqliteConnection, ref: AttemptRef, state: Json, options: { label?: string | null; size: number }, now: number): CheckpointInfo {
+export function saveCheckpoint(c: SqliteConnection, ref: AttemptRef, state: Json, options: { label?: string | null; size: number }, now: number): Promise<CheckpointInfo> {
   const label = options.label ?? null;
   return c.write(() => {
     const row = c.get(SQL.bumpCheckpoint, now, ref.taskId, ref.attemptToken);
@@ -74,7 +74,7 @@ export function getCheckpoint(c: SqliteConnection, taskId: string, version: numb
   return row ? rowToCheckpoint(row) : null;
 }
 
-export function recover(c: SqliteConnection, taskId: string, options: { fromVersion?: number }, now: number): Task {
+export function recover(c: SqliteConnection, taskId: string, options: { fromVersion?: number }, now: number): Promise<Task> {
   return c.write(() => {
     const current = c.get(SQL.recoverTarget, taskId);
     if (!current) throw new TaskNotFoundError(taskId);
@@ -96,7 +96,7 @@ export function recover(c: SqliteConnection, taskId: string, options: { fromVers
   });
 }
 
-export function deriveTask(c: SqliteConnection, t: NewTask, from: { taskId: string; version: number | 'latest' }, now: number): Task {
+export function deriveTask(c: SqliteConnection, t: NewTask, from: { taskId: string; version: number | 'latest' }, now: number): Promise<Task> {
   checkDerivedTask(t);
   return c.write(() => {
     const source = c.get(SQL.checkpointToCopy, from.taskId, from.version === 'latest' ? null : from.version);
@@ -117,7 +117,7 @@ export function deriveTask(c: SqliteConnection, t: NewTask, from: { taskId: stri
   });
 }
 
-export function saveStep(c: SqliteConnection, ref: AttemptRef, name: string, result: Json, now: number): StepRecord {
+export function saveStep(c: SqliteConnection, ref: AttemptRef, name: string, result: Json, now: number): Promise<StepRecord> {
   checkDurableName('step', name);
   return c.write(() => {
     if (!c.get(SQL.runningWithToken, ref.taskId, ref.attemptToken)) throw refusal(c, ref.taskId);
@@ -132,7 +132,7 @@ export function listSteps(c: SqliteConnection, taskId: string): StepRecord[] {
   return rows.map(rowToStep);
 }
 
-export function suspend(c: SqliteConnection, ref: AttemptRef, wait: WaitRequest, now: number): SuspendResult {
+export function suspend(c: SqliteConnection, ref: AttemptRef, wait: WaitRequest, now: number): Promise<SuspendResult> {
   checkWait(ref.taskId, wait);
   return c.write((): SuspendResult => {
     if (!c.get(SQL.runningWithToken, ref.taskId, ref.attemptToken)) throw refusal(c, ref.taskId);
@@ -171,7 +171,7 @@ export function childOutcomes(c: SqliteConnection, parentId: string, name: strin
   return c.all(SQL.childrenOfWait, parentId, name).map(rowToChildOutcome);
 }
 
-export function sendSignal(c: SqliteConnection, taskId: string, name: string, data: Json, now: number): SendSignalResult {
+export function sendSignal(c: SqliteConnection, taskId: string, name: string, data: Json, now: number): Promise<SendSignalResult> {
   checkDurableName('signal', name);
   return c.write((): SendSignalResult => {
     const target = c.get(SQL.signalTarget, taskId);

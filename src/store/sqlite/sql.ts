@@ -233,7 +233,7 @@ export const SQL = {
   /** A read that must see one snapshot across statements. */
   beginRead: `BEGIN DEFERRED`,
   commit: `COMMIT`,
-  /** WAL mode: NORMAL commits without an fsync (durable at the next FULL commit); FULL, the default here, with one. */
+  /** WAL mode: NORMAL commits without an fsync (flusher.ts says what makes it durable); FULL, the default, with one. */
   commitWithoutFlush: `PRAGMA synchronous = NORMAL`,
   commitWithFlush: `PRAGMA synchronous = FULL`,
   rollback: `ROLLBACK`,

@@ -1,11 +1,12 @@
-// The embedded default: one SQLite file in WAL mode, every commit durable (synchronous=FULL). node:sqlite is
-// synchronous, so each Store call runs its transaction to the end before another starts in this process; other
-// processes on the same file are serialized by SQLite's write lock (BEGIN IMMEDIATE + busy_timeout).
+// The embedded default: one SQLite file in WAL mode, every answer durable (synchronous=FULL, or for a hand-off a flush
+// off the event loop: flusher.ts). node:sqlite is synchronous, so each Store call runs its transaction to the end
+// before another starts in this process; other processes on the same file are serialized by SQLite's write lock
+// (BEGIN IMMEDIATE + busy_timeout).
 //
 // This file runs a task's life: SQL (sql.ts) and row mapping (rows.ts); events and notices are named in
 // ../transitions.ts, claim order in ../claim-order.ts. Beside it: durable.ts (durable execution's calls, which the
-// class delegates to), settings.ts (everything that is not a task's life), connection.ts (transactions and notices),
-// refusal.ts. Other processes' commits arrive through the poller (poller.ts) behind the notifier.
+// class delegates to), settings.ts (everything that is not a task's life), connection.ts (transactions and notices,
+// with flusher.ts), refusal.ts. Other processes' commits arrive through the poller (poller.ts) behind the notifier.
 import { InvalidStateError, StoreUnavailableError, TaskNotFoundError } from '../../core/errors.ts';
 import type { Json, Task, TaskError, TaskEvent, WaitingFor } from '../../core/task.ts';
 import { TASK_STATUSES } from '../../core/task.ts';
@@ -154,7 +155,7 @@ export class SqliteStore implements Store, HandoffStore {
     return this.#c.write(() => tasks.map((t) => this.#create(t)));
   }
 
-  async createAndStart(tasks: readonly NewTask[], starts: ReadonlyMap<string, string>, leaseMs: number, now: number) {
+  async createAndStart(tasks: readonly NewTask[], starts: ReadonlyMap<string, string>, leaseMs: number, now: number, started?: (claims: Claim[]) => void) {
     return this.#c.write(() => {
       const claims: Claim[] = [];
       const created = tasks.map((t) => {
@@ -166,7 +167,7 @@ export class SqliteStore implements Store, HandoffStore {
         return result;
       });
       return { created, claims };
-    });
+    }, { durability: 'flushLater', onCommit: ({ claims }) => started?.(claims) });
   }
 
   /** Inside a write: the task `#insert` just stored starts for `workerId`, as a claim of it alone would. */
@@ -264,7 +265,7 @@ export class SqliteStore implements Store, HandoffStore {
       }
       const order = new Map(chosen.map((id, i) => [id, i]));
       return claims.sort((a, b) => (order.get(a.task.id) as number) - (order.get(b.task.id) as number));
-    }, { waitForDisk: false });
+    }, { durability: 'lazy' });
   }
 
   /** Candidates walked `walkMax` deep per type (and key), and the ids chosen among them in claim order. */
