@@ -43,6 +43,23 @@ describe('SQLite commits flushed off the event loop', () => {
     }
   });
 
+  it('closes only once the flushes under way are done, and the commits they cover are answered', async () => {
+    const tmp = tempDir('taskhub-flusher-');
+    const path = join(tmp.dir, 'db.sqlite');
+    const c = new SqliteConnection(path, 10_000, () => {});
+    try {
+      await c.write(() => c.db.exec('CREATE TABLE t (x INTEGER)'));
+      const writes = Array.from({ length: 5 }, (_, i) => c.write(() => c.run('INSERT INTO t (x) VALUES (?)', i), { durability: 'flushLater' }));
+      await c.close();
+      assert.deepEqual(await Promise.all(writes), [1, 1, 1, 1, 1], 'every write answered, none refused');
+      const again = new SqliteConnection(path, 10_000, () => {});
+      assert.equal((again.get('SELECT count(*) AS n FROM t') as { n: number }).n, 5);
+      await again.close();
+    } finally {
+      tmp.remove();
+    }
+  });
+
   it('starts a handed-over task as soon as its submit commits; the submit is answered and announced once the disk has it', async () => {
     const tmp = tempDir('taskhub-flusher-');
     const store = new SqliteStore({ path: join(tmp.dir, 'taskhub.db') });
