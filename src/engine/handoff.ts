@@ -36,7 +36,10 @@ export interface OpenOffer {
   withdraw(): void;
 }
 
-/** Which worker each handed-over task starts for; `settle` must follow, whatever the store did. */
+/**
+ * Which worker each handed-over task starts for; `settle` must follow, whatever the store did. The first call counts:
+ * later ones do nothing, so a caller may settle early (on commit) and again on every way out.
+ */
 export interface Assignment {
   starts: Map<string, string>;
   settle(claims: readonly Claim[]): void;
@@ -94,9 +97,12 @@ export class Handoffs {
       }
     }
     if (taken.length === 0) return null;
+    let settled = false;
     return {
       starts,
       settle(claims) {
+        if (settled) return;
+        settled = true;
         for (const offer of taken) offer.resolve(claims.filter((c) => starts.get(c.task.id) === offer.workerId));
       },
     };

@@ -14,7 +14,7 @@ import {
   normalizeTaskSpec,
   type TaskDefaults,
 } from '../core/validate.ts';
-import type { Checkpoint, CheckpointInfo, Claim, CreatedTask, HandoffStore, SendSignalResult, Store, TaskPage, TaskQuery } from '../store/store.ts';
+import type { Checkpoint, CheckpointInfo, CreatedTask, HandoffStore, SendSignalResult, Store, TaskPage, TaskQuery } from '../store/store.ts';
 import type { CancelSignal } from './cancel-signal.ts';
 import { Coalescer } from './coalescer.ts';
 import type { HubFollowOptions, QueueEvent, TaskEventHub } from './event-hub.ts';
@@ -80,17 +80,12 @@ export class TaskService {
   async #createHandingOff(tasks: NewTask[], handoff: NonNullable<TaskServiceDeps['handoff']>): Promise<CreatedTask[]> {
     const assignment = handoff.offers.assign(tasks);
     if (!assignment) return this.#store.createTasks(tasks);
-    // The workers get their tasks as soon as the store has them, before they are on the disk (HandoffStore).
-    let settled = false;
-    const settle = (claims: Claim[]) => {
-      if (settled) return;
-      settled = true;
-      assignment.settle(claims);
-    };
+    // The workers get their tasks as soon as the store has them, before they are on the disk (HandoffStore); a
+    // submit that failed before its commit settles with none.
     try {
-      return (await handoff.createAndStart(tasks, assignment.starts, handoff.leaseMs, this.#now(), settle)).created;
+      return (await handoff.createAndStart(tasks, assignment.starts, handoff.leaseMs, this.#now(), (claims) => assignment.settle(claims))).created;
     } finally {
-      settle([]);
+      assignment.settle([]);
     }
   }
 
