@@ -36,8 +36,8 @@ if (mode === 'enqueue') {
   await all;
   const cpu = process.cpuUsage(cpu0);
   const main = process.threadCpuUsage(main0);
-  // CPU per task, steadier than the rate on a shared machine: of this process (all threads), and of its main thread
-  // alone (the event loop: what bounds a drain whose store runs on it, as SQLite's does).
+  // CPU per task beside the rate: of this process (all threads), and of its main thread alone (the event loop: what
+  // bounds a drain whose store runs on it, as SQLite's does).
   out = {
     jobsPerSec: Math.round(N / ((performance.now() - t0) / 1000)),
     cpuUsPerTask: Math.round((cpu.user + cpu.system) / N),
