@@ -256,6 +256,23 @@ export function durableTests(suite: Suite): void {
     assert.equal((await store.getTask(parent.task.id))?.status, 'queued');
   });
 
+  it('completes every child of a wait in one batch of plain completions and wakes the parent once', async () => {
+    const type = freshType();
+    const childType = freshType();
+    const parent = await running(type);
+    await store.suspend(refOf(parent), { kind: 'children', name: 'all', tasks: [newTask({ type: childType }), newTask({ type: childType })] }, T0);
+    const kids = await store.claim(claimRequest({ types: [childType], max: 2 }));
+    const plain = await running(freshType());
+    const results = await store.finish(
+      [...kids, plain].map((c, i) => ({ ref: refOf(c), outcome: { status: 'completed' as const, result: i } })),
+      T0 + 1,
+    );
+    assert.deepEqual(results.map((r) => r.ok && r.task.status), ['completed', 'completed', 'completed']);
+    assert.equal((await store.getTask(parent.task.id))?.status, 'queued');
+    const events = await store.listEvents(parent.task.id, 0, 100);
+    assert.deepEqual(events.filter((e) => e.kind === 'child-finished' || e.kind === 'resumed').map((e) => e.kind), ['child-finished', 'child-finished', 'resumed']);
+  });
+
   it('sleeps without a lease and wakes by promotion, which nextScheduledAt announces', async () => {
     const type = freshType();
     const queue = `q-${type}`;

@@ -342,6 +342,31 @@ export function taskLifeTests(suite: Suite): void {
     assert.equal((await store.getTask(claims[0].task.id))?.status, 'running');
   });
 
+  it('completes a batch of plain completions as one by one: results, events, a spent token refused', async () => {
+    const type = freshType();
+    await store.createTasks([newTask({ type }), newTask({ type }), newTask({ type })]);
+    const claims = await store.claim(claimRequest({ types: [type], max: 3 }));
+    const refs = claims.map((c) => ({ taskId: c.task.id, attemptToken: c.attemptToken }));
+    const results = await store.finish(
+      [
+        { ref: refs[0], outcome: { status: 'completed', result: { ok: true, n: [1, 2] } } },
+        { ref: refs[1], outcome: { status: 'completed', result: null } },
+        { ref: refs[2], outcome: { status: 'completed', result: 'text' } },
+      ],
+      T0 + 7,
+    );
+    assert.deepEqual(
+      results.map((r) => r.ok && [r.task.id, r.task.status, r.task.attempts, r.task.startedAt, r.task.lastEventSeq]),
+      refs.map((ref) => [ref.taskId, 'completed', 1, T0, 3]),
+    );
+    const stored = await Promise.all(refs.map((ref) => store.getTask(ref.taskId)));
+    assert.deepEqual(stored.map((t) => [t?.result, t?.completedAt, t?.error]), [[{ ok: true, n: [1, 2] }, T0 + 7, null], [null, T0 + 7, null], ['text', T0 + 7, null]]);
+    for (const ref of refs) assert.deepEqual(await kinds(store, ref.taskId), ['created', 'started', 'completed']);
+    assert.deepEqual((await store.listEvents(refs[0].taskId, 2, 10)).map((e) => [e.seq, e.kind, e.data, e.at]), [[3, 'completed', { result: { ok: true, n: [1, 2] } }, T0 + 7]]);
+    const again = await store.finish(refs.map((ref) => ({ ref, outcome: { status: 'completed', result: 2 } })), T0 + 8);
+    assert.ok(again.every((r) => !r.ok && r.error instanceof StaleAttemptError));
+  });
+
   it('heartbeat extends the lease and reports a cancel request', async () => {
     const type = freshType();
     await store.createTasks([newTask({ type })]);

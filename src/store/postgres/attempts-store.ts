@@ -1,13 +1,15 @@
-// An attempt's life after its claim on PostgreSQL: progress and output in batches (one statement), and finish (one
-// statement per batch; children of a wait and batches with a reported cost take variants of it, sql/attempts.ts).
+// An attempt's life after its claim on PostgreSQL: progress and output in batches (one statement), and finish (a lean
+// statement for a batch's plain completions, one full statement for the rest; children of a wait and batches with a
+// reported cost take variants of it, sql/attempts.ts).
 // Functions of the store's connection pool, as durable-store.ts; PostgresStore delegates to them. Outcomes' statuses
 // and events are decided in ../transitions.ts, the grouping of events in ../attempt-events.ts.
 import { StaleAttemptError, TaskNotFoundError } from '../../core/errors.ts';
 import { groupByAttempt, groupEvents } from '../attempt-events.ts';
 import type { AppendResult, AttemptEventInput, FinishRequest, FinishResult, StoreNotice } from '../store.ts';
-import { eventNotice, finishedNotices, readyNotice } from '../transitions.ts';
+import { plainCompletions } from '../plain-completions.ts';
+import { eventNotice, finishedNotices, finishValue, readyNotice } from '../transitions.ts';
 import type { PgStoreDb } from './durable-store.ts';
-import { appendParams, finishParams } from './encoding.ts';
+import { appendParams, completeManyParams, finishParams } from './encoding.ts';
 import { DEADLOCK_DETECTED } from './errors.ts';
 import { refusal } from './refusal.ts';
 import { type AppendedEventRow, type FinishedRow, type OtherTaskEventRow, otherTaskEvent, rowToFinished } from './rows.ts';
@@ -38,28 +40,16 @@ export async function appendAttemptEvents(db: PgStoreDb, inputs: readonly Attemp
 
 export async function finish(db: PgStoreDb, requests: readonly FinishRequest[], now: number): Promise<FinishResult[]> {
   if (requests.length === 0) return [];
-  const { params, values } = finishParams(requests, now);
-  // A batch with a reported cost (flow control) takes the statements that also store it, in the same statement.
-  const costs = requests.some((r) => r.reportedCost !== undefined);
-  const rows = await finishStatement(db, costs ? db.sql.finishWithCosts : db.sql.finish, params);
-  const finished = new Map(rows.map((r) => [r.ord - 1, r]));
-
-  const refused = requests.flatMap((request, ord) => (finished.has(ord) ? [] : [{ request, ord }]));
-  const existing = new Map<string, boolean>();
-  let parentEvents: OtherTaskEventRow[] = [];
-  if (refused.length > 0) {
-    const found = await db.pool.query<{ id: string; is_child: boolean }>(db.sql.refusedTasks, [refused.map((r) => r.request.ref.taskId)]);
-    for (const r of found) existing.set(r.id, r.is_child);
-    // Children of a wait are left to finishChildren, which also wakes their parents: only they pay for it.
-    const children = refused.filter((r) => existing.get(r.request.ref.taskId) === true);
-    if (children.length > 0) {
-      const childParams = finishParams(children.map((c) => c.request), now).params;
-      const statement = childParams.length > 8 ? db.sql.finishChildrenWithCosts : db.sql.finishChildren;
-      const childRows = await finishStatement(db, statement, childParams);
-      for (const row of childRows) finished.set(children[row.ord - 1].ord, row);
-      parentEvents = childRows[0]?.parent_events ?? [];
-    }
+  /** The applied requests' rows, by place in the batch. */
+  const finished = new Map<number, FinishedRow>();
+  // Plain completions first, in their own lean statement; what it did not apply goes the full way.
+  const plain = plainCompletions(requests).filter((place) => requests[place].reportedCost === undefined);
+  if (plain.length > 1) {
+    const rows = await finishStatement(db, db.sql.completeMany, completeManyParams(requests, plain, now));
+    for (const row of rows) finished.set(plain[row.ord - 1], row);
   }
+  const rest = finished.size === 0 ? requests.map((_, place) => place) : requests.flatMap((_, place) => (finished.has(place) ? [] : [place]));
+  const { existing, parentEvents } = await finishEachAlone(db, requests, rest, now, finished);
 
   const notices: StoreNotice[] = [];
   const results = requests.map((request, ord): FinishResult => {
@@ -69,7 +59,7 @@ export async function finish(db: PgStoreDb, requests: readonly FinishRequest[], 
       return { ok: false, error: existing.has(taskId) ? new StaleAttemptError(taskId) : new TaskNotFoundError(taskId) };
     }
     const task = rowToFinished(row);
-    finishedNotices(task, request.outcome, values[ord], task.attempts, now, notices);
+    finishedNotices(task, request.outcome, finishValue(request.outcome), task.attempts, now, notices);
     return { ok: true, task };
   });
   // Parents of finished children: their child-finished and resumed events, and `ready` for each woken one.
@@ -79,6 +69,36 @@ export async function finish(db: PgStoreDb, requests: readonly FinishRequest[], 
   }
   db.announce(notices);
   return results;
+}
+
+/**
+ * The requests at `places` by the full finish statement (each judged alone), their rows added to `finished`; then the
+ * refused ones: children of a wait are finished by finishChildren, which also wakes their parents (only they pay for
+ * it), and the others are told apart as stale or unknown (`existing`: whether each refused task exists, and is a child).
+ */
+async function finishEachAlone(
+  db: PgStoreDb,
+  requests: readonly FinishRequest[],
+  places: readonly number[],
+  now: number,
+  finished: Map<number, FinishedRow>,
+): Promise<{ existing: Map<string, boolean>; parentEvents: OtherTaskEventRow[] }> {
+  const existing = new Map<string, boolean>();
+  if (places.length === 0) return { existing, parentEvents: [] };
+  const { params } = finishParams(places.map((place) => requests[place]), now);
+  // A batch with a reported cost (flow control) takes the statements that also store it, in the same statement.
+  const statement = params.length > 8 ? db.sql.finishWithCosts : db.sql.finish;
+  for (const row of await finishStatement(db, statement, params)) finished.set(places[row.ord - 1], row);
+  const refused = places.filter((place) => !finished.has(place));
+  if (refused.length === 0) return { existing, parentEvents: [] };
+  const found = await db.pool.query<{ id: string; is_child: boolean }>(db.sql.refusedTasks, [refused.map((place) => requests[place].ref.taskId)]);
+  for (const r of found) existing.set(r.id, r.is_child);
+  const children = refused.filter((place) => existing.get(requests[place].ref.taskId) === true);
+  if (children.length === 0) return { existing, parentEvents: [] };
+  const childParams = finishParams(children.map((place) => requests[place]), now).params;
+  const childRows = await finishStatement(db, childParams.length > 8 ? db.sql.finishChildrenWithCosts : db.sql.finishChildren, childParams);
+  for (const row of childRows) finished.set(children[row.ord - 1], row);
+  return { existing, parentEvents: childRows[0]?.parent_events ?? [] };
 }
 
 function finishStatement(db: PgStoreDb, statement: Statement, params: unknown[]): Promise<FinishedRow[]> {

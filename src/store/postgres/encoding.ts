@@ -211,6 +211,24 @@ export function finishParams(requests: readonly FinishRequest[], now: number): {
   return { params, values };
 }
 
+/**
+ * The parameters of completeMany (sql/attempts.ts) for the requests at `places` (plain completions, see
+ * ../plain-completions.ts): $1 task ids, $2 now, $3 attempt tokens, $4 a JSON array of the results.
+ */
+export function completeManyParams(requests: readonly FinishRequest[], places: readonly number[], now: number): unknown[] {
+  const n = places.length;
+  const ids = new Array<string>(n);
+  const tokens = new Array<string>(n);
+  const results = new Array<Json>(n);
+  for (let i = 0; i < n; i++) {
+    const { ref, outcome } = requests[places[i]];
+    ids[i] = ref.taskId;
+    tokens[i] = ref.attemptToken;
+    results[i] = finishValue(outcome);
+  }
+  return [arrayLiteral(ids), now, arrayLiteral(tokens), JSON.stringify(results)];
+}
+
 /** The parameters of appendAttemptEvents (sql/attempts.ts): per attempt, then per event, as parallel arrays. */
 export function appendParams(groups: readonly AttemptEventGroup[], inputs: readonly AttemptEventInput[], now: number): unknown[] {
   const ids: string[] = [];

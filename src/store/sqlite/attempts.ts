@@ -4,6 +4,7 @@
 // and events are decided in ../transitions.ts, the batching of events in ../attempt-events.ts.
 import type { Json, TaskStatus } from '../../core/task.ts';
 import { type AttemptEventGroup, groupByAttempt, groupEvents } from '../attempt-events.ts';
+import { plainCompletions } from '../plain-completions.ts';
 import type { AppendResult, AttemptEventInput, FinishRequest, FinishResult } from '../store.ts';
 import {
   childFinishedEvent,
@@ -64,25 +65,6 @@ export function finish(c: SqliteConnection, requests: readonly FinishRequest[], 
   if (completions.length > 1) completeMany(c, requests, completions, now, results, reportCost);
   for (let i = 0; i < requests.length; i++) results[i] ??= finishOne(c, requests[i], now, reportCost);
   return results;
-}
-
-/**
- * Places of the requests finish may apply in one statement: completions without a lease condition, of tasks that
- * appear once in the batch (a task named twice is left to the one-by-one path, which keeps the first-wins order).
- */
-function plainCompletions(requests: readonly FinishRequest[]): number[] {
-  const seen = new Map<string, number>();
-  // Index loops: this runs for every finished task, and entries() makes two objects per element.
-  for (let i = 0; i < requests.length; i++) {
-    const { taskId } = requests[i].ref;
-    seen.set(taskId, seen.has(taskId) ? -1 : i);
-  }
-  const places: number[] = [];
-  for (let i = 0; i < requests.length; i++) {
-    const { ref, outcome, onlyIfLeaseExpired } = requests[i];
-    if (outcome.status === 'completed' && !onlyIfLeaseExpired && seen.get(ref.taskId) === i) places.push(i);
-  }
-  return places;
 }
 
 /** The plain completions of a batch in one statement; those it did not apply are left for finishOne to refuse. */

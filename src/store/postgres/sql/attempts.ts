@@ -130,6 +130,25 @@ export function attemptSql(names: Names) {
      */
     finish: prepared(finishStatement(false)),
     /**
+     * A batch of plain completions (../../plain-completions.ts) in one lean statement: $1 task ids, $2 now, $3 attempt
+     * tokens, $4 a JSON array of their results. What finish does for a completion, without what only other outcomes
+     * need (their events, the started event the row held, a lease condition, first-wins among repeated ids): a
+     * completed task's row keeps both its events (listEvents reads them from it). A request whose token is not
+     * current, or whose task is a child of a wait, matches no row and is left to finish, which refuses or applies it.
+     * Two statements that lock the same running rows in different orders may deadlock: PostgreSQL then fails one,
+     * which the store runs again (attempts-store.ts), as for finish. Returns what finish returns.
+     */
+    completeMany: prepared(`UPDATE ${tasks} t SET status = 'completed', result = nullif(r.value, 'null'::jsonb), error = NULL,
+          completed_at = $2::bigint, attempt_token = NULL, lease_until = NULL, updated_at = $2::bigint,
+          event_seq = t.event_seq + 1
+        FROM (
+          SELECT x.id, x.attempt_token, x.ord, $4::jsonb -> (x.ord - 1)::integer AS value
+          FROM unnest($1::text[], $3::text[]) WITH ORDINALITY AS x(id, attempt_token, ord)
+        ) AS r
+        WHERE t.id = r.id AND t.attempt_token = r.attempt_token AND t.child_key IS NULL
+        RETURNING r.ord::integer AS ord, t.id, t.queue, t.type, t.owner, t.status, t.attempts, t.run_at, t.started_at,
+          t.event_seq, NULL::json AS parent_events`),
+    /**
      * finish for children of a wait ($1..$8 as above): also takes each finished child off its waiting parent's
      * pending count, queueing the parent whose count reaches 0 (sql/durable.ts). The store runs it only for the
      * requests finish refused because their task is a child, so other tasks pay nothing for it.

@@ -1,0 +1,23 @@
+// Which requests of a finish batch a backend may apply in one plain statement: the common case of a drain (a
+// handler returned, its attempt completes), which needs none of the outcome-by-outcome machinery of the full finish.
+import type { FinishRequest } from './store.ts';
+
+/**
+ * Places of the requests that are completions without a lease condition, of tasks that appear once in the batch (a
+ * task named twice is left to the full path, which keeps the first-wins order). Whatever a backend's plain statement
+ * did not apply (a stale token, a child of a wait) goes the full way too, which refuses or applies it.
+ */
+export function plainCompletions(requests: readonly FinishRequest[]): number[] {
+  const seen = new Map<string, number>();
+  // Index loops: this runs for every finished task, and entries() makes two objects per element.
+  for (let i = 0; i < requests.length; i++) {
+    const { taskId } = requests[i].ref;
+    seen.set(taskId, seen.has(taskId) ? -1 : i);
+  }
+  const places: number[] = [];
+  for (let i = 0; i < requests.length; i++) {
+    const { ref, outcome, onlyIfLeaseExpired } = requests[i];
+    if (outcome.status === 'completed' && !onlyIfLeaseExpired && seen.get(ref.taskId) === i) places.push(i);
+  }
+  return places;
+}
