@@ -96,12 +96,17 @@ export function claimSql(names: Names) {
         WHERE due.type = ANY($2::text[]) AND ($3::text[] IS NULL OR due.queue = ANY($3::text[]))
           AND due.queue NOT IN (SELECT name FROM paused) AND ${singletonFree('x')}
       ),
+      -- Candidates without a singleton key as they are; of those with one, the first per key (a sort of only
+      -- those: a window over every candidate would sort them all once more).
       chosen AS MATERIALIZED (
         SELECT id, queue, type, throttled FROM (
-          SELECT c.*, row_number() OVER (PARTITION BY c.singleton ORDER BY c.priority DESC, c.run_at, c.id) AS singleton_rank
-          FROM candidates c
+          SELECT id, queue, type, throttled, priority, run_at FROM candidates WHERE singleton IS NULL
+          UNION ALL
+          SELECT * FROM (
+            SELECT DISTINCT ON (singleton) id, queue, type, throttled, priority, run_at FROM candidates
+            WHERE singleton IS NOT NULL ORDER BY singleton, priority DESC, run_at, id
+          ) AS firsts
         ) AS c
-        WHERE c.singleton IS NULL OR c.singleton_rank = 1
         ORDER BY priority DESC, run_at, id LIMIT $4::integer
       ),
       -- A throttled task gates the claim too (sql/flow-limits.ts; queues and types with cost limits are limited ones).
