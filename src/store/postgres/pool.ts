@@ -1,6 +1,6 @@
 // The pooled connections of a PostgreSQL store, and how statements run on them: named prepared statements, one
 // transaction helper, connection failures turned into StoreUnavailableError.
-import { Pool, type PoolClient, type QueryConfig, type QueryResult, type QueryResultRow } from 'pg';
+import pg, { Pool, type PoolClient, type QueryConfig, type QueryResult, type QueryResultRow } from 'pg';
 import { StoreUnavailableError, ValidationError } from '../../core/errors.ts';
 import { isUnavailable, translateError } from './errors.ts';
 import type { Statement } from './sql.ts';
@@ -31,6 +31,18 @@ const MAX_SCHEMA_NAME_BYTES = 63;
  * the one whose plan depends on values (listTasks) inlines them as literals.
  */
 const POOL_SESSION_OPTIONS = '-c plan_cache_mode=force_generic_plan';
+
+const INT8_OID = 20;
+
+/**
+ * The pool's type parsers: pg's own, except that bigint columns arrive as numbers, not strings that each row
+ * mapping converts (pg checks each against a regular expression first: a claim returns six per task). Every bigint
+ * of the schema holds epoch milliseconds, a count or a sum of costs, far below 2^53, so the numbers are exact.
+ */
+const POOL_TYPES = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID && format !== 'binary' ? Number : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
 
 /** pg lets an `options` parameter of the URL replace the config's `options`: merge the two instead. */
 function withPoolSessionOptions(connectionString: string): { connectionString: string; options: string } {
@@ -68,6 +80,7 @@ export class PgPool {
       application_name: 'taskhub',
       keepAlive: true,
       connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+      types: POOL_TYPES,
     });
     // An idle connection that dies (server restart, network cut) is dropped by the pool and replaced on demand; the
     // error must not crash the process, and callers see it as StoreUnavailableError on their next query if it lasts.
