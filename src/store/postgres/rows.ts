@@ -31,7 +31,8 @@ export interface TaskRow {
   run_at: Int8;
   attempts: number;
   max_attempts: number;
-  backoff: BackoffPolicy;
+  /** Null: the default policy (sql/common.ts, taskColumns). */
+  backoff: BackoffPolicy | null;
   timeout_ms: number | null;
   soft_timeout_ms: number | null;
   throttle_key?: string | null;
@@ -40,7 +41,8 @@ export interface TaskRow {
   cost?: number | null;
   reported_cost?: number | null;
   idempotency_key: string | null;
-  tags: Record<string, string>;
+  /** Null: no tags (sql/common.ts, taskColumns). */
+  tags: Record<string, string> | null;
   owner: string | null;
   parent_id: string | null;
   concurrency_key: string | null;
@@ -268,7 +270,7 @@ export function rowToTask(r: TaskRow): Task {
     runAt: toNumber(r.run_at),
     attempts: r.attempts,
     maxAttempts: r.max_attempts,
-    backoff: r.backoff ?? DEFAULT_BACKOFF,
+    backoff: r.backoff ?? { ...DEFAULT_BACKOFF },
     timeoutMs: r.timeout_ms,
     softTimeoutMs: r.soft_timeout_ms ?? null,
     idempotencyKey: r.idempotency_key,

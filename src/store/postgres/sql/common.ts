@@ -2,6 +2,7 @@
 // tables, the task columns, and the notice channel.
 import { createHash } from 'node:crypto';
 import { escapeIdentifier } from 'pg';
+import { DEFAULT_BACKOFF } from '../../../core/backoff.ts';
 
 /** A statement with a stable name, so each pooled connection parses and plans it once (a named prepared statement). */
 export interface Statement {
@@ -64,6 +65,16 @@ export function startedEventData(attempt: string, workerId: string): string {
   return `jsonb_build_object('attempt', ${attempt}, 'workerId', ${workerId})`;
 }
 
+/**
+ * Columns a task row returns as null when they hold the value nearly every task has (the row mapping, rows.ts, puts
+ * it back): a default backoff policy and no tags cost the client a JSON parse each per row otherwise, the largest
+ * part of reading a claimed task.
+ */
+const COMMON_VALUES: Readonly<Record<string, string>> = {
+  backoff: `'${JSON.stringify(DEFAULT_BACKOFF)}'::jsonb`,
+  tags: `'{}'::jsonb`,
+};
+
 /** Columns of a task row, in the order the row mapping reads them; `t` qualifies them where a FROM list is joined. */
 export function taskColumns(t = ''): string {
   const p = t ? `${t}.` : '';
@@ -75,7 +86,7 @@ export function taskColumns(t = ''): string {
     'soft_timeout_ms', 'throttle_key', 'throttle_limit', 'throttle_period_ms', 'cost', 'reported_cost', 'debounce',
     'singleton',
   ]
-    .map((c) => p + c)
+    .map((c) => (COMMON_VALUES[c] ? `nullif(${p}${c}, ${COMMON_VALUES[c]}) AS ${c}` : p + c))
     .join(', ');
 }
 
