@@ -12,6 +12,7 @@ import type {
   CheckpointInfo,
   Claim,
   FinishedTask,
+  FinishRequest,
   LeaseState,
   StepRecord,
   Store,
@@ -317,8 +318,15 @@ export class AttemptService implements WorkerGateway {
     return result.event;
   }
 
-  async complete(ref: AttemptRef, result: Json, extras?: FinishExtras): Promise<FinishedTask> {
-    return this.#finisher.finish({ ref: checkRef(ref), outcome: { status: 'completed', result: checkJson('result', result) }, ...checkExtras(extras) });
+  /** Not async: this runs once per finished task, and an async wrapper would add a promise and a turn to each. */
+  complete(ref: AttemptRef, result: Json, extras?: FinishExtras): Promise<FinishedTask> {
+    let request: FinishRequest;
+    try {
+      request = { ref: checkRef(ref), outcome: { status: 'completed', result: checkJson('result', result) }, ...checkExtras(extras) };
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#finisher.finish(request);
   }
 
   /** Reads the task as it is now: whether a cancel is pending decides between `cancelled` and a retry or failure. */

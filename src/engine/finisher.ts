@@ -47,11 +47,9 @@ export class Finisher {
     if (claims.length > 0) for (const observer of this.#observers) tell(() => observer.onTaskStarted?.(claims, now));
   }
 
-  /** Ends one attempt; concurrent calls share one store call. Throws the store's refusal (a stale attempt). */
-  async finish(request: FinishRequest): Promise<FinishedTask> {
-    const result = await this.#finishes.submit(request);
-    if (!result.ok) throw result.error;
-    return result.task;
+  /** Ends one attempt; concurrent calls share one store call. Rejects with the store's refusal (a stale attempt). */
+  finish(request: FinishRequest): Promise<FinishedTask> {
+    return this.#finishes.submit(request).then(finishedTask);
   }
 
   /** Ends many attempts in one store call; a refused request does not abort the others. */
@@ -68,6 +66,11 @@ export class Finisher {
     }
     return results;
   }
+}
+
+function finishedTask(result: FinishResult): FinishedTask {
+  if (!result.ok) throw result.error;
+  return result.task;
 }
 
 /** An observer's mistake must not fail the claim or the finish it is told about. */
