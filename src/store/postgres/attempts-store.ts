@@ -85,7 +85,7 @@ async function finishEachAlone(
 ): Promise<{ existing: Map<string, boolean>; parentEvents: OtherTaskEventRow[] }> {
   const existing = new Map<string, boolean>();
   if (places.length === 0) return { existing, parentEvents: [] };
-  const { params } = finishParams(places.map((place) => requests[place]), now);
+  const params = finishParams(places.map((place) => requests[place]), now);
   // A batch with a reported cost (flow control) takes the statements that also store it, in the same statement.
   const statement = params.length > 8 ? db.sql.finishWithCosts : db.sql.finish;
   for (const row of await finishStatement(db, statement, params)) finished.set(places[row.ord - 1], row);
@@ -95,7 +95,7 @@ async function finishEachAlone(
   for (const r of found) existing.set(r.id, r.is_child);
   const children = refused.filter((place) => existing.get(requests[place].ref.taskId) === true);
   if (children.length === 0) return { existing, parentEvents: [] };
-  const childParams = finishParams(children.map((place) => requests[place]), now).params;
+  const childParams = finishParams(children.map((place) => requests[place]), now);
   const childRows = await finishStatement(db, childParams.length > 8 ? db.sql.finishChildrenWithCosts : db.sql.finishChildren, childParams);
   for (const row of childRows) finished.set(children[row.ord - 1], row);
   return { existing, parentEvents: childRows[0]?.parent_events ?? [] };

@@ -172,17 +172,14 @@ export function newTaskParams(tasks: readonly NewTask[]): unknown[] {
   ];
 }
 
-/**
- * The parameters of finish (sql/attempts.ts), as parallel arrays, and each request's finishValue (its result or
- * error), which is also the core of its event's data.
- */
-export function finishParams(requests: readonly FinishRequest[], now: number): { params: unknown[]; values: Json[] } {
+/** The parameters of finish (sql/attempts.ts), as parallel arrays. */
+export function finishParams(requests: readonly FinishRequest[], now: number): unknown[] {
   const n = requests.length;
   const ids = new Array<string>(n);
   const tokens = new Array<string>(n);
   const outcomes = new Array<AttemptOutcome['status']>(n);
   const retryAts = new Array<number | null>(n);
-  /** Each request's result (completed) or error (the others): also its event's data. */
+  /** Each request's result (completed) or error (the others). */
   const values = new Array<Json>(n);
   const refunds = new Array<boolean>(n);
   const onlyIfExpired = new Array<boolean>(n);
@@ -208,7 +205,7 @@ export function finishParams(requests: readonly FinishRequest[], now: number): {
   ];
   // Only batches with a reported cost (flow control) take $9, with the statements made for it (finishWithCosts).
   if (requests.some((r) => r.reportedCost !== undefined)) params.push(arrayLiteral(requests.map((r) => r.reportedCost ?? null)));
-  return { params, values };
+  return params;
 }
 
 /**

@@ -18,7 +18,10 @@ import type {
 } from '../store.ts';
 import { childOutcome, waitingForOf, type WaitColumns } from '../waits.ts';
 
-/** bigint columns arrive as numbers on the store's pool (pool.ts), and as strings (pg's default) or numbers on an application's client (createTasksIn). */
+/**
+ * bigint columns arrive as numbers on the store's pool (pool.ts), and as strings (pg's default) or numbers on an
+ * application's client (createTasksIn).
+ */
 export type Int8 = string | number;
 
 export interface TaskRow {
