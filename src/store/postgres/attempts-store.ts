@@ -48,7 +48,8 @@ export async function finish(db: PgStoreDb, requests: readonly FinishRequest[], 
     const rows = await finishStatement(db, db.sql.completeMany, completeManyParams(requests, plain, now));
     for (const row of rows) finished.set(plain[row.ord - 1], row);
   }
-  const rest = finished.size === 0 ? requests.map((_, place) => place) : requests.flatMap((_, place) => (finished.has(place) ? [] : [place]));
+  const rest: number[] = [];
+  for (let place = 0; place < requests.length; place++) if (!finished.has(place)) rest.push(place);
   const { existing, parentEvents } = await finishEachAlone(db, requests, rest, now, finished);
 
   const notices: StoreNotice[] = [];

@@ -67,8 +67,8 @@ export function startedEventData(attempt: string, workerId: string): string {
 
 /**
  * Columns a task row returns as null when they hold the value nearly every task has (the row mapping, rows.ts, puts
- * it back): a default backoff policy and no tags cost the client a JSON parse each per row otherwise, the largest
- * part of reading a claimed task.
+ * it back): a default backoff policy and no tags cost the client a JSON parse each per row otherwise (the backoff
+ * policy's alone about a fifth of reading a claimed task, docs/benchmarks.md).
  */
 const COMMON_VALUES: Readonly<Record<string, string>> = {
   backoff: `'${JSON.stringify(DEFAULT_BACKOFF)}'::jsonb`,
