@@ -1,7 +1,20 @@
 // OpenTelemetry through @opentelemetry/api only: without an SDK registered by the user every span here is a no-op
 // (and nothing is exported); with one, a submit and the runs of its task share one trace. The task carries the trace
 // context as a W3C `traceparent` string, stored with it, so the link survives the queue, restarts and other processes.
-import { type Attributes, type Context, context, isSpanContextValid, ROOT_CONTEXT, type Span, type SpanContext, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import {
+  type Attributes,
+  type Context,
+  context,
+  INVALID_SPAN_CONTEXT,
+  isSpanContextValid,
+  ProxyTracerProvider,
+  ROOT_CONTEXT,
+  type Span,
+  type SpanContext,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+} from '@opentelemetry/api';
 import type { Task } from '../core/task.ts';
 
 /** Every span of Taskhub comes from this tracer (a proxy: an SDK registered later is used from then on). */
@@ -59,8 +72,21 @@ export async function withSubmitSpan<T>(
   }
 }
 
-/** Starts the consumer span of one attempt, child of the task's stored traceparent (a new trace without one). */
+/** The global provider before an SDK registers one: a run span then records nothing and has no parent to carry. */
+const NO_SDK = new ProxyTracerProvider().getDelegate();
+const NO_RUN_SPAN: { span: Span; context: Context } = { span: trace.wrapSpanContext(INVALID_SPAN_CONTEXT), context: ROOT_CONTEXT };
+
+function sdkRegistered(): boolean {
+  const provider = trace.getTracerProvider();
+  return !(provider instanceof ProxyTracerProvider) || provider.getDelegate() !== NO_SDK;
+}
+
+/**
+ * Starts the consumer span of one attempt, child of the task's stored traceparent (a new trace without one). With no
+ * SDK and no traceparent the span could only be a no-op: one shared span stands in (this runs once per attempt).
+ */
 export function startRunSpan(task: Task): { span: Span; context: Context } {
+  if (!task.traceparent && !sdkRegistered()) return NO_RUN_SPAN;
   const parent = contextFromTraceparent(task.traceparent);
   const attributes: Attributes = {
     'taskhub.task.id': task.id,

@@ -112,6 +112,8 @@ let unstoredInProcess = 0;
 export interface WorkerTaskContext extends TaskContext {
   /** Resolves once every chunk sent through output() is stored or refused; null when none is in flight. */
   unstoredOutput(): Promise<void> | null;
+  /** Whether some chunk sent through output() may not be stored yet. */
+  hasUnstoredOutput(): boolean;
 }
 
 class AttemptContext implements WorkerTaskContext {
@@ -177,6 +179,10 @@ class AttemptContext implements WorkerTaskContext {
     if (unstoredInProcess > OUTPUT_BACKLOG) await this.unstoredOutput();
     else if (this.#unstored.length > OUTPUT_WINDOW) await this.#unstored.shift();
     if (this.#outputFailure !== undefined) throw this.#outputFailure;
+  }
+
+  hasUnstoredOutput(): boolean {
+    return this.#unstored.length > 0;
   }
 
   unstoredOutput(): Promise<void> | null {

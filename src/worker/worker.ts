@@ -3,6 +3,7 @@
 // its attempt; nothing a handler does can take the process down.
 import { hostname } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
+import type { Span } from '@opentelemetry/api';
 import pino, { type Logger } from 'pino';
 import { StaleAttemptError, ValidationError } from '../core/errors.ts';
 import { checkName } from '../core/validate.ts';
@@ -14,7 +15,7 @@ import { toTaskError } from '../engine/attempts.ts';
 import { endRunSpan, startRunSpan, traceIdOf, withContext } from '../observability/tracing.ts';
 import type { WorkerBackend } from './backend.ts';
 import { claimAheadFor } from './claim-ahead.ts';
-import { type AttemptHost, createContext, type Handler } from './context.ts';
+import { type AttemptHost, createContext, type Handler, type WorkerTaskContext } from './context.ts';
 import { TaskSuspendedError, toJson } from './durable.ts';
 
 export interface WorkerOptions {
@@ -77,13 +78,26 @@ const BUFFER_TTL_MS = 1000;
 type StopReason = 'cancelled' | 'timed out' | 'lease lost' | 'shutdown';
 
 const RESOLVED = Promise.resolve();
+const IGNORE = (): void => {};
 
-/** One attempt this worker runs: from its claim until its outcome is reported (or it is given back, or suspends). */
+/** What the handler did: returned a value, or threw (or rejected with) an error. */
+type Outcome = { value: unknown } | { error: unknown };
+type SpanOutcome = { error?: unknown; aborted?: string };
+const SPAN_OK: SpanOutcome = {};
+
 /** The outcome's extras: the cost the handler reported, if it did (most handlers do not: nothing then). */
 function extrasOf(execution: Execution): FinishExtras | undefined {
   return execution.reportedCost === undefined ? undefined : { reportedCost: execution.reportedCost };
 }
 
+/** A handler returned: its type's recent run time, which claim-ahead.ts reads, takes it in. */
+function ranFor(registration: Registration, startedAt: number): void {
+  registration.lastRunEndAt = performance.now();
+  const ranMs = registration.lastRunEndAt - startedAt;
+  registration.recentRunMs = registration.recentRunMs === null ? ranMs : 0.9 * registration.recentRunMs + 0.1 * ranMs;
+}
+
+/** One attempt this worker runs: from its claim until its outcome is reported (or it is given back, or suspends). */
 class Execution implements AttemptHost {
   readonly claim: Claim;
   readonly ref: AttemptRef;
@@ -107,6 +121,12 @@ class Execution implements AttemptHost {
   #onAbort: (() => void) | undefined;
   #aborted: Promise<void> | undefined;
   #log: Logger | undefined;
+  /** When the soft time limit passes (epoch ms, this worker's clock); null without one. Set by startClock. */
+  softDeadline: number | null = null;
+  #timeout: NodeJS.Timeout | undefined;
+  #softTimeout: NodeJS.Timeout | undefined;
+  /** The attempt's run span (tracing.ts), ended with it. */
+  span: Span | undefined;
 
   constructor(registration: Registration, claim: Claim, rootLog: Logger, onSlotFreed: (registration: Registration) => void) {
     this.claim = claim;
@@ -179,6 +199,28 @@ class Execution implements AttemptHost {
       this.#log = this.#rootLog.child({ taskId: task.id, queue: task.queue, type: task.type, attempt: task.attempts, ...(traceId ? { traceId } : {}) });
     }
     return this.#log;
+  }
+
+  /**
+   * Starts the attempt's time limits, timed from the claim's arrival on this worker's clock (a heartbeat answer
+   * saying the server's soft deadline passed fires the soft one too). `(?? null)`: a claim from a server older than
+   * soft limits has no such field.
+   */
+  startClock(onTimeout: (execution: Execution) => void): void {
+    const { timeoutMs, softTimeoutMs } = this.claim.task;
+    if (timeoutMs !== null) this.#timeout = setTimeout(onTimeout, timeoutMs, this);
+    const softMs = softTimeoutMs ?? null;
+    if (softMs === null) return;
+    this.#softTimeout = setTimeout(() => this.softLimit(), softMs);
+    this.softDeadline = Date.now() + softMs;
+  }
+
+  /** The attempt is over on this worker: its timers stop, its span ends, its slot is given back. */
+  end(spanOutcome: SpanOutcome): void {
+    clearTimeout(this.#timeout);
+    clearTimeout(this.#softTimeout);
+    if (this.span) endRunSpan(this.span, spanOutcome);
+    this.freeSlot();
   }
 
   /** Gives the concurrency slot back once (when the handler returns, before its outcome is saved). */
@@ -334,6 +376,8 @@ export class Worker {
     this.#nudge();
   };
 
+  readonly #timedOut = (execution: Execution): void => this.#abort(execution.ref.taskId, 'timed out');
+
   #nudge(): void {
     // A fixed reason: abort() without one builds a DOMException on every call, and this runs once per task.
     this.#wake.abort(NUDGE);
@@ -452,84 +496,101 @@ export class Worker {
     execution.done = this.#execute(registration, execution);
   }
 
-  async #execute(registration: Registration, execution: Execution): Promise<void> {
+  /**
+   * Runs the handler and reports how it ended. Not async: a handler that returns at once (no promise, no output left
+   * to store), as most short tasks' do, is reported without the frames and promises of waiting (#settleLater).
+   */
+  #execute(registration: Registration, execution: Execution): Promise<void> {
     const { task } = execution.claim;
-    const { ref } = execution;
-    const timeout = task.timeoutMs === null ? undefined : setTimeout(() => this.#abort(task.id, 'timed out'), task.timeoutMs);
-    // Timed from the claim's arrival on this worker's clock, as the hard limit is; a heartbeat answer saying the
-    // server's soft deadline passed fires it too.
-    // (`?? null`: a claim from a server older than soft limits has no such field.)
-    const softMs = task.softTimeoutMs ?? null;
-    const softTimeout = softMs === null ? undefined : setTimeout(() => execution.softLimit(), softMs);
-    const softDeadline = softMs === null ? null : Date.now() + softMs;
+    execution.startClock(this.#timedOut);
     // The handler runs in a span whose parent is the trace the task was submitted in (a no-op without an SDK).
     const { span, context: traceContext } = startRunSpan(task);
-    let spanOutcome: { error?: unknown; aborted?: string } = {};
+    execution.span = span;
+    const context = createContext(this.#backend, execution.claim, execution.ref, execution, execution.softDeadline);
+    const startedAt = performance.now();
+    let returned: unknown;
     try {
-      const context = createContext(this.#backend, execution.claim, ref, execution, softDeadline);
-      let outcome: { value: unknown } | { error: unknown } | null;
-      let returned: unknown;
-      const startedAt = performance.now();
-      try {
-        returned = withContext(traceContext, () => registration.handler(task.payload as never, context));
-        outcome = { value: returned };
-      } catch (error) {
-        outcome = { error };
-      }
-      if (isThenable(returned)) {
-        // An aborted attempt is reported at once; its handler keeps its slot until it returns. (A handler that
-        // returns at once, without a promise, is done before anything could abort it: no race, no promises.)
-        const run = Promise.resolve(returned);
-        outcome = await Promise.race([run.then((value) => ({ value }), (error: unknown) => ({ error })), execution.aborted().then(() => null)]);
-        if (outcome === null) {
-          const reason = execution.abortReason;
-          spanOutcome = { aborted: reason ? reason.message.replace(/^task /, '') : 'aborted' };
-          await run.catch(() => {});
-          return;
-        }
-      }
-      if ('error' in outcome) spanOutcome = { error: outcome.error };
-      registration.lastRunEndAt = performance.now();
-      const ranMs = registration.lastRunEndAt - startedAt;
-      registration.recentRunMs = registration.recentRunMs === null ? ranMs : 0.9 * registration.recentRunMs + 0.1 * ranMs;
-      // The outcome's event comes after every chunk the handler sent.
-      const unstored = context.unstoredOutput();
-      if (unstored) await unstored;
-      if (execution.settled) return;
-      execution.settled = true;
-      // The next claim can overlap with saving this outcome (on PostgreSQL they use different connections; on
-      // SQLite they share the next transaction's turn).
-      execution.freeSlot();
-      if ('error' in outcome) {
-        const error = toTaskError(outcome.error);
-        execution.log.warn({ err: outcome.error }, 'task attempt failed');
-        await this.#report(() => this.#backend.fail(ref, error, extrasOf(execution)), execution);
-      } else {
-        await this.#report(async () => {
-          try {
-            let result: Json;
-            try {
-              result = toJson(outcome.value);
-            } catch (error) {
-              throw new ValidationError(`result: must be JSON (${(error as Error).message})`, 'result');
-            }
-            await this.#backend.complete(ref, result, extrasOf(execution));
-          } catch (error) {
-            // A result the input rules refuse (U+0000, too deep …) would be refused again on every retry: fail for good.
-            if (!isValidationError(error)) throw error;
-            execution.log.warn({ err: error }, 'the handler returned a result that cannot be stored');
-            const message = `the handler's result cannot be stored: ${(error as Error).message}`;
-            await this.#backend.fail(ref, { message, code: 'INVALID_RESULT', retryable: false }, extrasOf(execution));
-          }
-        }, execution);
-      }
-    } finally {
-      clearTimeout(timeout);
-      clearTimeout(softTimeout);
-      endRunSpan(span, spanOutcome);
-      execution.freeSlot();
-      if (this.#active.get(task.id) === execution) this.#active.delete(task.id);
+      returned = withContext(traceContext, () => registration.handler(task.payload as never, context));
+    } catch (error) {
+      ranFor(registration, startedAt);
+      return this.#settle(execution, { error });
     }
+    if (isThenable(returned) || context.hasUnstoredOutput()) return this.#settleLater(registration, execution, context, returned, startedAt);
+    ranFor(registration, startedAt);
+    return this.#settle(execution, { value: returned });
+  }
+
+  /**
+   * Waits for what the handler returned, racing the attempt's abort (an aborted attempt is reported at once by #abort;
+   * its handler keeps its slot until it returns), and for the output it sent, which is stored before its outcome.
+   */
+  async #settleLater(registration: Registration, execution: Execution, context: WorkerTaskContext, returned: unknown, startedAt: number): Promise<void> {
+    let outcome: Outcome = { value: returned };
+    if (isThenable(returned)) {
+      const run = Promise.resolve(returned);
+      const raced = await Promise.race([run.then((value) => ({ value }), (error: unknown) => ({ error })), execution.aborted().then(() => null)]);
+      if (raced === null) {
+        const reason = execution.abortReason;
+        await run.catch(() => {});
+        this.#ended(execution, { aborted: reason ? reason.message.replace(/^task /, '') : 'aborted' });
+        return;
+      }
+      outcome = raced;
+    }
+    ranFor(registration, startedAt);
+    await context.unstoredOutput();
+    return this.#settle(execution, outcome);
+  }
+
+  /** Reports the outcome, unless the attempt was settled meanwhile (aborted, suspended, lost), then ends the attempt. */
+  #settle(execution: Execution, outcome: Outcome): Promise<void> {
+    const spanOutcome = 'error' in outcome ? outcome : SPAN_OK;
+    if (execution.settled) {
+      this.#ended(execution, spanOutcome);
+      return RESOLVED;
+    }
+    execution.settled = true;
+    // The next claim can overlap with saving this outcome (on PostgreSQL they use different connections; on
+    // SQLite they share the next transaction's turn).
+    execution.freeSlot();
+    const reported = 'error' in outcome ? this.#reportFailure(execution, outcome.error) : this.#reportValue(execution, outcome.value);
+    return reported.then(() => this.#ended(execution, spanOutcome));
+  }
+
+  /** The attempt is over here: its timers stop, its span ends, its slot is free. */
+  #ended(execution: Execution, spanOutcome: SpanOutcome): void {
+    execution.end(spanOutcome);
+    const { taskId } = execution.ref;
+    if (this.#active.get(taskId) === execution) this.#active.delete(taskId);
+  }
+
+  /** Reports a result; one the store cannot take (not JSON, refused by the input rules) fails the attempt for good. */
+  #reportValue(execution: Execution, value: unknown): Promise<void> {
+    let completed: Promise<unknown>;
+    try {
+      let result: Json;
+      try {
+        result = toJson(value);
+      } catch (error) {
+        throw new ValidationError(`result: must be JSON (${(error as Error).message})`, 'result');
+      }
+      completed = this.#backend.complete(execution.ref, result, extrasOf(execution));
+    } catch (error) {
+      completed = Promise.reject(error);
+    }
+    return completed.then(IGNORE, (error: unknown) => {
+      // A result the input rules refuse (U+0000, too deep …) would be refused again on every retry: fail for good.
+      if (!isValidationError(error)) return this.#unreported(execution, error);
+      execution.log.warn({ err: error }, 'the handler returned a result that cannot be stored');
+      const message = `the handler's result cannot be stored: ${(error as Error).message}`;
+      return this.#report(() => this.#backend.fail(execution.ref, { message, code: 'INVALID_RESULT', retryable: false }, extrasOf(execution)), execution);
+    });
+  }
+
+  #reportFailure(execution: Execution, thrown: unknown): Promise<void> {
+    const error = toTaskError(thrown);
+    execution.log.warn({ err: thrown }, 'task attempt failed');
+    return this.#report(() => this.#backend.fail(execution.ref, error, extrasOf(execution)), execution);
   }
 
   /** Aborts a running attempt and reports how it ended: cancelled, or failed as timed out. */
@@ -572,8 +633,12 @@ export class Worker {
     try {
       await call();
     } catch (error) {
-      execution.log.warn({ err: error }, 'could not report the outcome; the lease will expire and the sweeper will decide');
+      this.#unreported(execution, error);
     }
+  }
+
+  #unreported(execution: Execution, error: unknown): void {
+    execution.log.warn({ err: error }, 'could not report the outcome; the lease will expire and the sweeper will decide');
   }
 }
 
