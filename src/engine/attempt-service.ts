@@ -51,9 +51,9 @@ export interface FinishExtras {
 }
 
 /** The reported cost, checked, as a FinishRequest field (absent when none was reported). */
-function checkExtras(extras: FinishExtras | undefined): { reportedCost?: number } {
-  const cost = checkCost('reportedCost', extras?.reportedCost);
-  return cost === null ? {} : { reportedCost: cost };
+/** The reported cost checked; undefined without one (finish requests then keep one shape). */
+function checkedCost(extras: FinishExtras | undefined): number | undefined {
+  return extras === undefined ? undefined : (checkCost('reportedCost', extras.reportedCost) ?? undefined);
 }
 
 export type ChildSpec = Omit<TaskSpec, 'owner' | 'parentId' | 'idempotencyKey' | 'concurrencyKey'>;
@@ -322,7 +322,7 @@ export class AttemptService implements WorkerGateway {
   complete(ref: AttemptRef, result: Json, extras?: FinishExtras): Promise<FinishedTask> {
     let request: FinishRequest;
     try {
-      request = { ref: checkRef(ref), outcome: { status: 'completed', result: checkJson('result', result) }, ...checkExtras(extras) };
+      request = { ref: checkRef(ref), outcome: { status: 'completed', result: checkJson('result', result) }, reportedCost: checkedCost(extras) };
     } catch (error) {
       return Promise.reject(error);
     }
@@ -333,14 +333,14 @@ export class AttemptService implements WorkerGateway {
   async fail(ref: AttemptRef, error: TaskError, extras?: FinishExtras): Promise<FinishedTask> {
     checkRef(ref);
     checkTaskError(error);
-    const reported = checkExtras(extras);
+    const reportedCost = checkedCost(extras);
     const task = await this.#store.getTask(ref.taskId);
     if (!task) throw new TaskNotFoundError(ref.taskId);
-    return this.#finisher.finish({ ref, outcome: outcomeOfFailure(task, error, this.#now()), ...reported });
+    return this.#finisher.finish({ ref, outcome: outcomeOfFailure(task, error, this.#now()), reportedCost });
   }
 
   async cancelled(ref: AttemptRef, reason = 'cancelled by request', extras?: FinishExtras): Promise<FinishedTask> {
-    return this.#finisher.finish({ ref: checkRef(ref), outcome: { status: 'cancelled', reason }, ...checkExtras(extras) });
+    return this.#finisher.finish({ ref: checkRef(ref), outcome: { status: 'cancelled', reason }, reportedCost: checkedCost(extras) });
   }
 
   async release(ref: AttemptRef, reason = 'worker shut down'): Promise<FinishedTask> {

@@ -41,20 +41,20 @@ export async function appendAttemptEvents(db: PgStoreDb, inputs: readonly Attemp
 export async function finish(db: PgStoreDb, requests: readonly FinishRequest[], now: number): Promise<FinishResult[]> {
   if (requests.length === 0) return [];
   /** The applied requests' rows, by place in the batch. */
-  const finished = new Map<number, FinishedRow>();
+  const finished: (FinishedRow | undefined)[] = new Array(requests.length);
   // Plain completions first, in their own lean statement; what it did not apply goes the full way.
   const plain = plainCompletions(requests).filter((place) => requests[place].reportedCost === undefined);
   if (plain.length > 1) {
     const rows = await finishStatement(db, db.sql.completeMany, completeManyParams(requests, plain, now));
-    for (const row of rows) finished.set(plain[row.ord - 1], row);
+    for (const row of rows) finished[plain[row.ord - 1]] = row;
   }
   const rest: number[] = [];
-  for (let place = 0; place < requests.length; place++) if (!finished.has(place)) rest.push(place);
+  for (let place = 0; place < requests.length; place++) if (!finished[place]) rest.push(place);
   const { existing, parentEvents } = await finishEachAlone(db, requests, rest, now, finished);
 
   const notices: StoreNotice[] = [];
   const results = requests.map((request, ord): FinishResult => {
-    const row = finished.get(ord);
+    const row = finished[ord];
     if (!row) {
       const { taskId } = request.ref;
       return { ok: false, error: existing.has(taskId) ? new StaleAttemptError(taskId) : new TaskNotFoundError(taskId) };
@@ -82,15 +82,15 @@ async function finishEachAlone(
   requests: readonly FinishRequest[],
   places: readonly number[],
   now: number,
-  finished: Map<number, FinishedRow>,
+  finished: (FinishedRow | undefined)[],
 ): Promise<{ existing: Map<string, boolean>; parentEvents: OtherTaskEventRow[] }> {
   const existing = new Map<string, boolean>();
   if (places.length === 0) return { existing, parentEvents: [] };
   const params = finishParams(places.map((place) => requests[place]), now);
   // A batch with a reported cost (flow control) takes the statements that also store it, in the same statement.
   const statement = params.length > 8 ? db.sql.finishWithCosts : db.sql.finish;
-  for (const row of await finishStatement(db, statement, params)) finished.set(places[row.ord - 1], row);
-  const refused = places.filter((place) => !finished.has(place));
+  for (const row of await finishStatement(db, statement, params)) finished[places[row.ord - 1]] = row;
+  const refused = places.filter((place) => !finished[place]);
   if (refused.length === 0) return { existing, parentEvents: [] };
   const found = await db.pool.query<{ id: string; is_child: boolean }>(db.sql.refusedTasks, [refused.map((place) => requests[place].ref.taskId)]);
   for (const r of found) existing.set(r.id, r.is_child);
@@ -98,7 +98,7 @@ async function finishEachAlone(
   if (children.length === 0) return { existing, parentEvents: [] };
   const childParams = finishParams(children.map((place) => requests[place]), now);
   const childRows = await finishStatement(db, childParams.length > 8 ? db.sql.finishChildrenWithCosts : db.sql.finishChildren, childParams);
-  for (const row of childRows) finished.set(children[row.ord - 1], row);
+  for (const row of childRows) finished[children[row.ord - 1]] = row;
   return { existing, parentEvents: childRows[0]?.parent_events ?? [] };
 }
 

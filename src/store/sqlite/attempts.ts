@@ -19,7 +19,7 @@ import {
 import type { SqliteConnection } from './connection.ts';
 import { storeHeldStart } from './history.ts';
 import { refusal } from './refusal.ts';
-import { type Row, rowToFinished } from './rows.ts';
+import { arrayToFinishRow, type Row, rowToFinished } from './rows.ts';
 import { SQL } from './sql.ts';
 
 export function appendAttemptEvents(c: SqliteConnection, inputs: readonly AttemptEventInput[], now: number): AppendResult[] {
@@ -81,7 +81,9 @@ function completeMany(
     const { ref, outcome } = requests[i];
     return [ref.taskId, ref.attemptToken, JSON.stringify((outcome as { result: Json }).result)];
   });
-  for (const row of c.all(SQL.completeMany, now, JSON.stringify(items))) {
+  const { rows, at } = c.allArrays(SQL.completeMany, now, JSON.stringify(items));
+  for (const values of rows) {
+    const row = arrayToFinishRow(values, at);
     const place = byId.get(row.id as string) as number;
     into[place] = finished(c, row, requests[place], now, reportCost);
   }
