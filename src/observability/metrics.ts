@@ -2,10 +2,11 @@
 // their attempt ends: the engine tells its attempt observers of every claim and finish this process makes, and each
 // attempt is claimed once and finished once in the whole cluster, so summing every process's counters counts each
 // attempt exactly once. Queue gauges come from QueueCountCache (bounded cost, shared for a few seconds).
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { TASK_STATUSES } from '../core/task.ts';
 import type { AttemptObserver, FinishedAttempt } from '../engine/finisher.ts';
 import type { Claim, FinishRequest, HeldBack, QueueSettings, Store } from '../store/store.ts';
+import { BoundHistogram, type HistogramSeries } from './histogram.ts';
 import { QueueCountCache, type QueueCountOptions } from './queue-counts.ts';
 
 export type RunOutcome = 'completed' | 'failed' | 'retried' | 'cancelled' | 'timed_out';
@@ -51,7 +52,7 @@ export interface MetricsSources {
 
 /** The per-attempt series of one queue and type: its run time, and its runs by outcome with those not yet added. */
 interface TypeSeries {
-  duration: { observe(value: number): void };
+  duration: HistogramSeries;
   runs: Partial<Record<RunOutcome, { child: { inc(value: number): void }; uncounted: number }>>;
 }
 
@@ -59,13 +60,13 @@ export class TaskMetrics {
   readonly registry = new Registry();
   readonly counts: QueueCountCache;
   readonly #runs: Counter<'queue' | 'type' | 'outcome'>;
-  readonly #duration: Histogram<'queue' | 'type'>;
-  readonly #wait: Histogram<'queue'>;
+  readonly #duration: BoundHistogram<'queue' | 'type'>;
+  readonly #wait: BoundHistogram<'queue'>;
   readonly #signals: Counter<'resumed'>;
   readonly #streams = new Set<() => Record<StreamKind, number>>();
   /** Label-bound children by queue, then type: no label object or key string is made per attempt. */
   readonly #ofQueue = new Map<string, Map<string, TypeSeries>>();
-  readonly #waitChildren = new Map<string, { observe(value: number): void }>();
+  readonly #waitChildren = new Map<string, HistogramSeries>();
   readonly #unobserve: () => void;
   #processMetrics = false;
 
@@ -92,14 +93,14 @@ export class TaskMetrics {
         }
       },
     });
-    this.#duration = new Histogram({
+    this.#duration = new BoundHistogram({
       name: 'taskhub_task_duration_seconds',
       help: 'Run time of attempts ended in this process, from claim to outcome',
       labelNames: ['queue', 'type'],
       buckets: DURATION_BUCKETS,
       registers,
     });
-    this.#wait = new Histogram({
+    this.#wait = new BoundHistogram({
       name: 'taskhub_task_wait_seconds',
       help: 'Enqueue to start of attempts claimed in this process: from the time a task became ready (runAt) to its claim',
       labelNames: ['queue'],
