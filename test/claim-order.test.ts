@@ -1,7 +1,9 @@
 // Claim order and queue allowances (store/claim-order.ts), shared by every backend: pure functions, no store.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { byClaimOrder, type Candidate, chooseCandidates, freeSlotsPerKey, type QueueLoad, queueRoom } from '../src/store/claim-order.ts';
+import { byClaimOrder, type Candidate, chooseCandidates, freeSlotsPerKey, inClaimOrder, type QueueLoad, queueRoom } from '../src/store/claim-order.ts';
+import type { Task } from '../src/core/task.ts';
+import type { Claim } from '../src/store/store.ts';
 
 const c = (id: string, over: Partial<Candidate> = {}): Candidate => ({ id, queue: 'q', priority: 0, runAt: 0, round: 0, ...over });
 
@@ -57,6 +59,17 @@ describe('chooseCandidates', () => {
       candidates.map((x) => x.id),
       ['b', 'a'],
     );
+  });
+});
+
+describe('inClaimOrder', () => {
+  const claim = (id: string): Claim => ({ task: { id } as Task, attemptToken: `t-${id}`, leaseExpiresAt: 0 });
+  it('puts claims in the order their ids were chosen, whatever order the store returned them in', () => {
+    const ids = (claims: Claim[]) => claims.map((x) => x.task.id);
+    assert.deepEqual(ids(inClaimOrder([claim('c'), claim('a'), claim('b')], ['a', 'b', 'c'])), ['a', 'b', 'c']);
+    assert.deepEqual(ids(inClaimOrder([claim('a'), claim('b'), claim('c')], ['a', 'b', 'c'])), ['a', 'b', 'c']);
+    // A chosen task another process took meanwhile is missing: the others keep their order.
+    assert.deepEqual(ids(inClaimOrder([claim('c'), claim('a')], ['a', 'b', 'c'])), ['a', 'c']);
   });
 });
 

@@ -1,5 +1,6 @@
 // The order in which a claim takes ready tasks, shared by every backend: priority first, then (in fair queues) the
 // round, so each key gets its first task before any key gets its second, then runAt, then id.
+import type { Claim } from './store.ts';
 
 export interface Candidate {
   id: string;
@@ -94,4 +95,14 @@ export function queueRoom(load: QueueLoad): number {
 /** How many more tasks of a rate-limited type may start now: its rate room (a type has no concurrency cap). */
 export function typeRoom(rateLimit: { count: number; intervalMs: number }, startsInWindow: () => number): number {
   return queueRoom({ maxConcurrency: null, running: () => 0, rateLimit, startsInWindow });
+}
+
+/**
+ * The claims in the order their ids were chosen. The update returns its rows in table order, which for a backlog
+ * enqueued in order is the claim order already: then nothing is sorted (this runs once per claimed task).
+ */
+export function inClaimOrder(claims: Claim[], chosen: readonly string[]): Claim[] {
+  if (claims.length === chosen.length && claims.every((claim, i) => claim.task.id === chosen[i])) return claims;
+  const order = new Map(chosen.map((id, i) => [id, i]));
+  return claims.sort((a, b) => (order.get(a.task.id) as number) - (order.get(b.task.id) as number));
 }

@@ -3,20 +3,19 @@
 // its attempt; nothing a handler does can take the process down.
 import { hostname } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Span } from '@opentelemetry/api';
 import pino, { type Logger } from 'pino';
 import { StaleAttemptError, ValidationError } from '../core/errors.ts';
 import { checkName } from '../core/validate.ts';
-import type { Json, WaitingFor } from '../core/task.ts';
-import type { FinishExtras } from '../engine/attempt-service.ts';
+import type { Json } from '../core/task.ts';
 import { offerOf } from '../engine/handoff.ts';
-import type { AttemptRef, Claim, WorkerInfo } from '../store/store.ts';
+import type { Claim, WorkerInfo } from '../store/store.ts';
 import { toTaskError } from '../engine/attempts.ts';
-import { endRunSpan, startRunSpan, traceIdOf, withContext } from '../observability/tracing.ts';
+import { startRunSpan, withContext } from '../observability/tracing.ts';
 import type { WorkerBackend } from './backend.ts';
 import { claimAheadFor } from './claim-ahead.ts';
-import { type AttemptHost, createContext, type Handler, type WorkerTaskContext } from './context.ts';
-import { TaskSuspendedError, toJson } from './durable.ts';
+import { createContext, type Handler, type WorkerTaskContext } from './context.ts';
+import { toJson } from './durable.ts';
+import { Execution, RESOLVED, type SpanOutcome } from './execution.ts';
 
 export interface WorkerOptions {
   /** Shown in `started` events and the workers list. Default `host-pid-random`. */
@@ -77,159 +76,17 @@ const BUFFER_TTL_MS = 1000;
 
 type StopReason = 'cancelled' | 'timed out' | 'lease lost' | 'shutdown';
 
-const RESOLVED = Promise.resolve();
 const IGNORE = (): void => {};
 
 /** What the handler did: returned a value, or threw (or rejected with) an error. */
 type Outcome = { value: unknown } | { error: unknown };
-type SpanOutcome = { error?: unknown; aborted?: string };
 const SPAN_OK: SpanOutcome = {};
-
-/** The outcome's extras: the cost the handler reported, if it did (most handlers do not: nothing then). */
-function extrasOf(execution: Execution): FinishExtras | undefined {
-  return execution.reportedCost === undefined ? undefined : { reportedCost: execution.reportedCost };
-}
 
 /** A handler returned: its type's recent run time, which claim-ahead.ts reads, takes it in. */
 function ranFor(registration: Registration, startedAt: number): void {
   registration.lastRunEndAt = performance.now();
   const ranMs = registration.lastRunEndAt - startedAt;
   registration.recentRunMs = registration.recentRunMs === null ? ranMs : 0.9 * registration.recentRunMs + 0.1 * ranMs;
-}
-
-/** One attempt this worker runs: from its claim until its outcome is reported (or it is given back, or suspends). */
-class Execution implements AttemptHost {
-  readonly claim: Claim;
-  readonly ref: AttemptRef;
-  /** Set once the attempt's outcome is decided, so it is reported once. */
-  settled = false;
-  done: Promise<void> = RESOLVED;
-  /** Why the attempt was aborted, once it was. */
-  abortReason: Error | undefined;
-  /** Set when the task suspended (a durable wait): the store ended the attempt, so nothing is reported for it. */
-  suspension: TaskSuspendedError | undefined;
-  /** What ctx.reportCost set: sent with the outcome. */
-  reportedCost: number | undefined;
-  readonly #registration: Registration;
-  readonly #onSlotFreed: (registration: Registration) => void;
-  readonly #rootLog: Logger;
-  #slotHeld = true;
-  #controller: AbortController | undefined;
-  #softController: AbortController | undefined;
-  /** Set once the soft time limit has passed (by the local timer or a heartbeat answer). */
-  softReason: Error | undefined;
-  #onAbort: (() => void) | undefined;
-  #aborted: Promise<void> | undefined;
-  #log: Logger | undefined;
-  /** When the soft time limit passes (epoch ms, this worker's clock); null without one. Set by startClock. */
-  softDeadline: number | null = null;
-  #timeout: NodeJS.Timeout | undefined;
-  #softTimeout: NodeJS.Timeout | undefined;
-  /** The attempt's run span (tracing.ts), ended with it. */
-  span: Span | undefined;
-
-  constructor(registration: Registration, claim: Claim, rootLog: Logger, onSlotFreed: (registration: Registration) => void) {
-    this.claim = claim;
-    this.ref = { taskId: claim.task.id, attemptToken: claim.attemptToken };
-    this.reportedCost = undefined;
-    this.#registration = registration;
-    this.#rootLog = rootLog;
-    this.#onSlotFreed = onSlotFreed;
-    registration.running++;
-  }
-
-  /** The handler's ctx.signal, made on first use: most handlers of short tasks never look at it. */
-  get signal(): AbortSignal {
-    if (!this.#controller) {
-      this.#controller = new AbortController();
-      if (this.abortReason) this.#controller.abort(this.abortReason);
-    }
-    return this.#controller.signal;
-  }
-
-  /** The handler's ctx.softSignal, made on first use like `signal`. */
-  get softSignal(): AbortSignal {
-    if (!this.#softController) {
-      this.#softController = new AbortController();
-      if (this.softReason) this.#softController.abort(this.softReason);
-    }
-    return this.#softController.signal;
-  }
-
-  /** The soft time limit passed: tells the handler (ctx.softSignal), which may still return its result. Once. */
-  softLimit(): void {
-    if (this.softReason || this.settled) return;
-    const reason = new Error(`task soft time limit (${this.claim.task.softTimeoutMs} ms) exceeded`);
-    reason.name = 'SoftTimeLimitExceeded';
-    this.softReason = reason;
-    this.#softController?.abort(reason);
-  }
-
-  /** Aborts the attempt: ctx.signal, and the wait for the handler's outcome. Once. */
-  abort(reason: Error): void {
-    if (this.abortReason) return;
-    this.abortReason = reason;
-    this.#controller?.abort(reason);
-    this.#onAbort?.();
-  }
-
-  /**
-   * The store suspended the task: the attempt is over. Settled (no complete/fail, no heartbeat, no release on
-   * shutdown) and aborted (ctx.signal, and the wait for the handler, which frees the slot once it returns).
-   */
-  suspend(waitingFor: WaitingFor): TaskSuspendedError {
-    if (this.suspension) return this.suspension;
-    this.suspension = new TaskSuspendedError(this.ref.taskId, waitingFor);
-    this.settled = true;
-    this.abort(this.suspension);
-    return this.suspension;
-  }
-
-  /** Resolves when the attempt is aborted (made on first use: only handlers that return a promise are raced). */
-  aborted(): Promise<void> {
-    this.#aborted ??= this.abortReason ? RESOLVED : new Promise<void>((resolve) => (this.#onAbort = resolve));
-    return this.#aborted;
-  }
-
-  /** Made on first use: most attempts of short tasks never log. */
-  get log(): Logger {
-    if (!this.#log) {
-      const { task } = this.claim;
-      const traceId = traceIdOf(task.traceparent);
-      this.#log = this.#rootLog.child({ taskId: task.id, queue: task.queue, type: task.type, attempt: task.attempts, ...(traceId ? { traceId } : {}) });
-    }
-    return this.#log;
-  }
-
-  /**
-   * Starts the attempt's time limits, timed from the claim's arrival on this worker's clock (a heartbeat answer
-   * saying the server's soft deadline passed fires the soft one too). `(?? null)`: a claim from a server older than
-   * soft limits has no such field.
-   */
-  startClock(onTimeout: (execution: Execution) => void): void {
-    const { timeoutMs, softTimeoutMs } = this.claim.task;
-    if (timeoutMs !== null) this.#timeout = setTimeout(onTimeout, timeoutMs, this);
-    const softMs = softTimeoutMs ?? null;
-    if (softMs === null) return;
-    this.#softTimeout = setTimeout(() => this.softLimit(), softMs);
-    this.softDeadline = Date.now() + softMs;
-  }
-
-  /** The attempt is over on this worker: its timers stop, its span ends, its slot is given back. */
-  end(spanOutcome: SpanOutcome): void {
-    clearTimeout(this.#timeout);
-    clearTimeout(this.#softTimeout);
-    if (this.span) endRunSpan(this.span, spanOutcome);
-    this.freeSlot();
-  }
-
-  /** Gives the concurrency slot back once (when the handler returns, before its outcome is saved). */
-  freeSlot(): void {
-    if (!this.#slotHeld) return;
-    this.#slotHeld = false;
-    this.#registration.running--;
-    this.#onSlotFreed(this.#registration);
-  }
 }
 
 export class Worker {
@@ -241,7 +98,7 @@ export class Worker {
   readonly #shutdownGraceMs: number;
   readonly #log: Logger;
   readonly #handlers = new Map<string, Registration>();
-  readonly #active = new Map<string, Execution>();
+  readonly #active = new Map<string, Execution<Registration>>();
   #loop: Promise<void> | undefined;
   #stopping = false;
   #wake = new AbortController();
@@ -376,7 +233,7 @@ export class Worker {
     this.#nudge();
   };
 
-  readonly #timedOut = (execution: Execution): void => this.#abort(execution.ref.taskId, 'timed out');
+  readonly #timedOut = (execution: Execution<Registration>): void => this.#abort(execution.ref.taskId, 'timed out');
 
   #nudge(): void {
     // A fixed reason: abort() without one builds a DOMException on every call, and this runs once per task.
@@ -500,7 +357,7 @@ export class Worker {
    * Runs the handler and reports how it ended. Not async: a handler that returns at once (no promise, no output left
    * to store), as most short tasks' do, is reported without the frames and promises of waiting (#settleLater).
    */
-  #execute(registration: Registration, execution: Execution): Promise<void> {
+  #execute(registration: Registration, execution: Execution<Registration>): Promise<void> {
     const { task } = execution.claim;
     execution.startClock(this.#timedOut);
     // The handler runs in a span whose parent is the trace the task was submitted in (a no-op without an SDK).
@@ -524,7 +381,7 @@ export class Worker {
    * Waits for what the handler returned, racing the attempt's abort (an aborted attempt is reported at once by #abort;
    * its handler keeps its slot until it returns), and for the output it sent, which is stored before its outcome.
    */
-  async #settleLater(registration: Registration, execution: Execution, context: WorkerTaskContext, returned: unknown, startedAt: number): Promise<void> {
+  async #settleLater(registration: Registration, execution: Execution<Registration>, context: WorkerTaskContext, returned: unknown, startedAt: number): Promise<void> {
     let outcome: Outcome = { value: returned };
     if (isThenable(returned)) {
       const run = Promise.resolve(returned);
@@ -543,7 +400,7 @@ export class Worker {
   }
 
   /** Reports the outcome, unless the attempt was settled meanwhile (aborted, suspended, lost), then ends the attempt. */
-  #settle(execution: Execution, outcome: Outcome): Promise<void> {
+  #settle(execution: Execution<Registration>, outcome: Outcome): Promise<void> {
     const spanOutcome = 'error' in outcome ? outcome : SPAN_OK;
     if (execution.settled) {
       this.#ended(execution, spanOutcome);
@@ -558,14 +415,14 @@ export class Worker {
   }
 
   /** The attempt is over here: its timers stop, its span ends, its slot is free. */
-  #ended(execution: Execution, spanOutcome: SpanOutcome): void {
+  #ended(execution: Execution<Registration>, spanOutcome: SpanOutcome): void {
     execution.end(spanOutcome);
     const { taskId } = execution.ref;
     if (this.#active.get(taskId) === execution) this.#active.delete(taskId);
   }
 
   /** Reports a result; one the store cannot take (not JSON, refused by the input rules) fails the attempt for good. */
-  #reportValue(execution: Execution, value: unknown): Promise<void> {
+  #reportValue(execution: Execution<Registration>, value: unknown): Promise<void> {
     let completed: Promise<unknown>;
     try {
       let result: Json;
@@ -574,7 +431,7 @@ export class Worker {
       } catch (error) {
         throw new ValidationError(`result: must be JSON (${(error as Error).message})`, 'result');
       }
-      completed = this.#backend.complete(execution.ref, result, extrasOf(execution));
+      completed = this.#backend.complete(execution.ref, result, execution.extras);
     } catch (error) {
       completed = Promise.reject(error);
     }
@@ -583,14 +440,14 @@ export class Worker {
       if (!isValidationError(error)) return this.#unreported(execution, error);
       execution.log.warn({ err: error }, 'the handler returned a result that cannot be stored');
       const message = `the handler's result cannot be stored: ${(error as Error).message}`;
-      return this.#report(() => this.#backend.fail(execution.ref, { message, code: 'INVALID_RESULT', retryable: false }, extrasOf(execution)), execution);
+      return this.#report(() => this.#backend.fail(execution.ref, { message, code: 'INVALID_RESULT', retryable: false }, execution.extras), execution);
     });
   }
 
-  #reportFailure(execution: Execution, thrown: unknown): Promise<void> {
+  #reportFailure(execution: Execution<Registration>, thrown: unknown): Promise<void> {
     const error = toTaskError(thrown);
     execution.log.warn({ err: thrown }, 'task attempt failed');
-    return this.#report(() => this.#backend.fail(execution.ref, error, extrasOf(execution)), execution);
+    return this.#report(() => this.#backend.fail(execution.ref, error, execution.extras), execution);
   }
 
   /** Aborts a running attempt and reports how it ended: cancelled, or failed as timed out. */
@@ -602,14 +459,14 @@ export class Worker {
     const error = new Error(`task ${reason}`);
     error.name = reason === 'timed out' ? 'TimeoutError' : 'AbortError';
     execution.abort(error);
-    if (reason === 'cancelled') void this.#report(() => this.#backend.cancelled(ref, undefined, extrasOf(execution)), execution);
+    if (reason === 'cancelled') void this.#report(() => this.#backend.cancelled(ref, undefined, execution.extras), execution);
     if (reason === 'timed out') {
       const timeoutError = { message: `attempt timed out after ${claim.task.timeoutMs} ms`, code: 'TIMEOUT', retryable: true };
-      void this.#report(() => this.#backend.fail(ref, timeoutError, extrasOf(execution)), execution);
+      void this.#report(() => this.#backend.fail(ref, timeoutError, execution.extras), execution);
     }
   }
 
-  async #heartbeat(execution: Execution): Promise<void> {
+  async #heartbeat(execution: Execution<Registration>): Promise<void> {
     if (execution.settled) return;
     try {
       const lease = await this.#backend.heartbeat(execution.ref);
@@ -629,7 +486,7 @@ export class Worker {
   }
 
   /** Reports an outcome; a refusal (stale attempt) or a store error is logged, never thrown into the loop. */
-  async #report(call: () => Promise<unknown>, execution: Execution): Promise<void> {
+  async #report(call: () => Promise<unknown>, execution: Execution<Registration>): Promise<void> {
     try {
       await call();
     } catch (error) {
@@ -637,7 +494,7 @@ export class Worker {
     }
   }
 
-  #unreported(execution: Execution, error: unknown): void {
+  #unreported(execution: Execution<Registration>, error: unknown): void {
     execution.log.warn({ err: error }, 'could not report the outcome; the lease will expire and the sweeper will decide');
   }
 }

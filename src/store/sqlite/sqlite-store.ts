@@ -47,7 +47,7 @@ import type {
   WaitRequest,
   WorkerInfo,
 } from '../store.ts';
-import { type Candidate, chooseCandidates, freeSlotsPerKey, queueRoom, STARTS_KEPT_PAST_WINDOW_MS, typeRoom } from '../claim-order.ts';
+import { type Candidate, chooseCandidates, freeSlotsPerKey, inClaimOrder, queueRoom, STARTS_KEPT_PAST_WINDOW_MS, typeRoom } from '../claim-order.ts';
 import { type CountRow, cappedCounts, countsByQueue, pageOf } from '../counts.ts';
 import { type FlowLimits, FlowWake, heldBackOf } from '../flow-limits.ts';
 import { hasFlowRules } from '../flow.ts';
@@ -264,8 +264,7 @@ export class SqliteStore implements Store, HandoffStore {
           if (checkpoint) claim.resumeCheckpoint = rowToCheckpoint(checkpoint);
         }
       }
-      const order = new Map(chosen.map((id, i) => [id, i]));
-      return claims.sort((a, b) => (order.get(a.task.id) as number) - (order.get(b.task.id) as number));
+      return inClaimOrder(claims, chosen);
     }, { durability: 'lazy' });
   }
 
@@ -541,7 +540,6 @@ export class SqliteStore implements Store, HandoffStore {
   // ---- durable execution (docs/durable.md, "Store model"): the wake-ups inside finish, cancel and the claim here;
   // the calls themselves in durable.ts ----
 
-  /** Inside a write: a child of its parent's current wait finished (status terminal). */
   /** Inside the claim's write: due scheduled tasks and due waits (sleeps, signal timeouts) are queued. */
   #promoteDue(now: number): void {
     for (const due of this.#c.all(SQL.promoteDue, now)) {
