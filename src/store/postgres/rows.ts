@@ -30,8 +30,10 @@ export interface TaskRow {
   type: string;
   payload: Json;
   status: TaskStatus;
-  priority: number;
-  run_at: Int8;
+  /** Null: 0 (sql/common.ts, taskColumns), as the next three say. */
+  priority: number | null;
+  /** Null: created_at. */
+  run_at: Int8 | null;
   attempts: number;
   max_attempts: number;
   /** Null: the default policy (sql/common.ts, taskColumns). */
@@ -53,13 +55,14 @@ export interface TaskRow {
   progress: Progress | null;
   result: Json | null;
   error: TaskError | null;
-  cancel_requested: boolean;
+  cancel_requested: boolean | null;
   event_seq: number;
   created_at: Int8;
-  updated_at: Int8;
+  /** Null: started_at, or created_at before a start. */
+  updated_at: Int8 | null;
   started_at: Int8 | null;
   completed_at: Int8 | null;
-  checkpoint_version: number;
+  checkpoint_version: number | null;
   wait_kind: WaitColumns['kind'];
   wait_name: string | null;
   wake_at: Int8 | null;
@@ -263,14 +266,16 @@ export function toNumberOrNull(value: Int8 | null): number | null {
 }
 
 export function rowToTask(r: TaskRow): Task {
+  const createdAt = toNumber(r.created_at);
+  const startedAt = toNumberOrNull(r.started_at);
   return {
     id: r.id,
     queue: r.queue,
     type: r.type,
     payload: r.payload ?? null,
     status: r.status,
-    priority: r.priority,
-    runAt: toNumber(r.run_at),
+    priority: r.priority ?? 0,
+    runAt: r.run_at === null ? createdAt : toNumber(r.run_at),
     attempts: r.attempts,
     maxAttempts: r.max_attempts,
     backoff: r.backoff ?? { ...DEFAULT_BACKOFF },
@@ -291,11 +296,11 @@ export function rowToTask(r: TaskRow): Task {
     progress: r.progress,
     result: r.result ?? null,
     error: r.error,
-    cancelRequested: r.cancel_requested,
+    cancelRequested: r.cancel_requested ?? false,
     lastEventSeq: r.event_seq,
-    createdAt: toNumber(r.created_at),
-    updatedAt: toNumber(r.updated_at),
-    startedAt: toNumberOrNull(r.started_at),
+    createdAt,
+    updatedAt: r.updated_at === null ? (startedAt ?? createdAt) : toNumber(r.updated_at),
+    startedAt,
     completedAt: toNumberOrNull(r.completed_at),
     checkpointVersion: r.checkpoint_version ?? 0,
     waitingFor:

@@ -66,13 +66,20 @@ export function startedEventData(attempt: string, workerId: string): string {
 }
 
 /**
- * Columns a task row returns as null when they hold the value nearly every task has (the row mapping, rows.ts, puts
- * it back): a default backoff policy and no tags cost the client a JSON parse each per row otherwise (the backoff
- * policy's alone about a fifth of reading a claimed task, docs/benchmarks.md).
+ * Columns a task row returns as null when they hold the value nearly every task has, or a copy of another column of
+ * the row (the row mapping, rows.ts, puts it back): every value sent costs the client a string and a parse per row
+ * (a default backoff policy's JSON alone was about a fifth of reading a claimed task; the five after the tags about a
+ * sixth of the rest, docs/benchmarks.md). Given as SQL expressions of the row's columns, written with `$.` before each.
  */
-const COMMON_VALUES: Readonly<Record<string, string>> = {
+const USUAL_VALUES: Readonly<Record<string, string>> = {
   backoff: `'${JSON.stringify(DEFAULT_BACKOFF)}'::jsonb`,
   tags: `'{}'::jsonb`,
+  priority: '0',
+  cancel_requested: 'false',
+  checkpoint_version: '0',
+  // Due when made (an enqueue without a delay), and last changed when made or when started (a claimed task).
+  run_at: '$.created_at',
+  updated_at: 'coalesce($.started_at, $.created_at)',
 };
 
 /** Columns of a task row, in the order the row mapping reads them; `t` qualifies them where a FROM list is joined. */
@@ -86,7 +93,7 @@ export function taskColumns(t = ''): string {
     'soft_timeout_ms', 'throttle_key', 'throttle_limit', 'throttle_period_ms', 'cost', 'reported_cost', 'debounce',
     'singleton',
   ]
-    .map((c) => (COMMON_VALUES[c] ? `nullif(${p}${c}, ${COMMON_VALUES[c]}) AS ${c}` : p + c))
+    .map((c) => (USUAL_VALUES[c] ? `nullif(${p}${c}, ${USUAL_VALUES[c].replaceAll('$.', p)}) AS ${c}` : p + c))
     .join(', ');
 }
 
