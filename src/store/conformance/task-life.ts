@@ -43,6 +43,31 @@ export function taskLifeTests(suite: Suite): void {
     );
   });
 
+  it('reads back what rows keep as usual values: the default backoff, priority 0, due when made, changed when started', async () => {
+    const type = freshType();
+    const custom = { type: 'fixed', delayMs: 250, maxDelayMs: 250, jitter: 0 } as const;
+    const [plain, tuned, later] = await store.createTasks([
+      newTask({ type }),
+      newTask({ type, backoff: custom, priority: 5 }),
+      newTask({ type, delayMs: 60_000, backoff: { jitter: 0.5 } }),
+    ]);
+    assert.deepEqual(
+      [plain.task, tuned.task, later.task].map((t) => [t.backoff, t.priority, t.runAt - t.createdAt, t.updatedAt - t.createdAt]),
+      [
+        [{ type: 'exponential', delayMs: 1000, maxDelayMs: 3_600_000, jitter: 0.2 }, 0, 0, 0],
+        [custom, 5, 0, 0],
+        [{ type: 'exponential', delayMs: 1000, maxDelayMs: 3_600_000, jitter: 0.5 }, 0, 60_000, 0],
+      ],
+    );
+    for (const { task } of [plain, tuned, later]) assert.deepEqual(await store.getTask(task.id), task);
+    const claims = await store.claim(claimRequest({ types: [type], max: 3, now: T0 + 70 }));
+    assert.deepEqual(claims.map((c) => [c.task.id, c.task.startedAt, c.task.updatedAt, c.task.runAt, c.task.cancelRequested]), [
+      [tuned.task.id, T0 + 70, T0 + 70, T0, false],
+      [plain.task.id, T0 + 70, T0 + 70, T0, false],
+    ]);
+    for (const claim of claims) assert.deepEqual(await store.getTask(claim.task.id), claim.task);
+  });
+
   it('creates a batch atomically and in order', async () => {
     const type = freshType();
     const specs = Array.from({ length: 50 }, (_, i) => newTask({ type, payload: i }));

@@ -1,4 +1,5 @@
 // Parameters as PostgreSQL reads them fastest: array literals built in one pass, and values many rows share sent once.
+import { isDefaultBackoff } from '../../core/backoff.ts';
 import type { Json } from '../../core/task.ts';
 import type { NewTask } from '../../core/validate.ts';
 import type { AttemptEventGroup } from '../attempt-events.ts';
@@ -99,7 +100,7 @@ export function newTaskParams(tasks: readonly NewTask[]): unknown[] {
   const createdAts = new Array<number>(n);
   const payloads = new Array<Json>(n);
   const backoffs = new DistinctJson();
-  const backoffRefs = new Array<number>(n);
+  const backoffRefs = new Array<number | null>(n);
   const tags = new DistinctJson();
   const tagsRefs = new Array<number>(n);
   const softTimeouts = new Array<number | null>(n);
@@ -128,7 +129,7 @@ export function newTaskParams(tasks: readonly NewTask[]): unknown[] {
     traceparents[i] = t.traceparent;
     createdAts[i] = t.createdAt;
     payloads[i] = t.payload ?? null;
-    backoffRefs[i] = backoffs.ref(t.backoff);
+    backoffRefs[i] = isDefaultBackoff(t.backoff) ? null : backoffs.ref(t.backoff);
     tagsRefs[i] = tags.ref(t.tags);
     softTimeouts[i] = t.softTimeoutMs;
     debounces[i] = t.debounce;
@@ -157,7 +158,7 @@ export function newTaskParams(tasks: readonly NewTask[]): unknown[] {
     arrayLiteral(createdAts),
     JSON.stringify(payloads),
     backoffs.json(),
-    arrayLiteral(backoffRefs),
+    optionalArray(backoffRefs),
     tags.json(),
     arrayLiteral(tagsRefs),
     optionalArray(softTimeouts),

@@ -1,5 +1,5 @@
 // SQLite rows to the contract's shapes: times are INTEGER epoch ms, JSON is TEXT, booleans are 0/1.
-import { DEFAULT_BACKOFF } from '../../core/backoff.ts';
+import { DEFAULT_BACKOFF, isDefaultBackoff } from '../../core/backoff.ts';
 import type { BackoffPolicy, Debounce, Json, Progress, Singleton, Task, TaskError, TaskEvent, TaskEventKind, TaskStatus } from '../../core/task.ts';
 import type { NewTask } from '../../core/validate.ts';
 import type { Candidate } from '../claim-order.ts';
@@ -15,7 +15,7 @@ export type Row = Record<string, string | number | null>;
 export function newTaskParams(t: NewTask, parentId = t.parentId, idempotencyKey = t.idempotencyKey): (string | number | null)[] {
   return [
     t.id, t.queue, t.type, JSON.stringify(t.payload), t.status, t.priority, t.runAt, t.maxAttempts,
-    JSON.stringify(t.backoff), t.timeoutMs, idempotencyKey, JSON.stringify(t.tags), t.owner, parentId,
+    backoffText(t.backoff), t.timeoutMs, idempotencyKey, JSON.stringify(t.tags), t.owner, parentId,
     t.concurrencyKey, t.traceparent, t.createdAt, t.createdAt, t.softTimeoutMs,
     t.throttle?.key ?? null, t.throttle?.limit ?? null, t.throttle?.periodMs ?? null, t.cost,
     t.debounce ? JSON.stringify(t.debounce) : null, t.debounce?.key ?? null,
@@ -104,10 +104,18 @@ function cellsToTask(r: Cells, c: Columns): Task {
 }
 
 /** The default policy's text, which nearly every task stores: copied rather than parsed. */
+/**
+ * The stored text of a backoff policy: empty for the default one, which nearly every task has (its JSON was over a
+ * quarter of a task row, rewritten by every update of the row); tasks stored before hold it in full.
+ */
+function backoffText(policy: BackoffPolicy): string {
+  return isDefaultBackoff(policy) ? '' : JSON.stringify(policy);
+}
+
 const DEFAULT_BACKOFF_TEXT = JSON.stringify(DEFAULT_BACKOFF);
 
 function backoffOf(text: string | number | null | undefined): BackoffPolicy {
-  return text === DEFAULT_BACKOFF_TEXT ? { ...DEFAULT_BACKOFF } : parseJson(text, DEFAULT_BACKOFF);
+  return text === '' || text === DEFAULT_BACKOFF_TEXT ? { ...DEFAULT_BACKOFF } : parseJson(text, DEFAULT_BACKOFF);
 }
 
 function cellsToWait(r: Cells, c: Columns): WaitColumns {

@@ -186,6 +186,9 @@ export function migrations(s: string): readonly string[] {
      -- "One statement per write"): set by the claim, cleared (the event then stored) when the attempt ends otherwise
      -- than by completing. Null: no attempt, or its started event is stored.
      ALTER TABLE ${s}.tasks ADD COLUMN started_seq integer;`,
+    `-- Null: the default backoff policy (core/backoff.ts, isDefaultBackoff), which nearly every task has; its JSON was
+     -- over a third of a task row, written again by every update of the row.
+     ALTER TABLE ${s}.tasks ALTER COLUMN backoff DROP NOT NULL;`,
   ];
 }
 
