@@ -83,13 +83,15 @@ import {
   type AppendedEventRow,
   type CheckpointRow,
   type EventRow,
-  type GatedClaimRow,
+  arrayToClaimed,
+  type Claimed,
   type Int8,
   rowToCheckpoint,
   rowToTask,
   type TaskRow,
   type TaskRowWithToken,
   toNumber,
+  type WokenRow,
   toNumberOrNull,
 } from './rows.ts';
 import { PostgresSettings } from './settings.ts';
@@ -291,14 +293,14 @@ export class PostgresStore implements Store {
     // A type named twice would be walked twice, and its rows would fill two of the `max` places.
     const types = [...new Set(request.types)];
     const params = [now, types, request.queues, request.max, request.leaseMs, request.workerId];
-    const { attempt, rows } = await this.#claimRows(params, request, types);
+    const { woken, claimed } = await this.#claimRows(params, request, types);
     const leaseExpiresAt = now + request.leaseMs;
-    const claims: Claim[] = rows
-      .map((row) => ({ task: rowToTask(row), attemptToken: row.attempt_token, leaseExpiresAt }))
+    const claims: Claim[] = claimed
+      .map(({ task, attemptToken }) => ({ task, attemptToken, leaseExpiresAt }))
       .sort((a, b) => byClaimOrder(a.task, b.task));
     // Waits the promotion ended: their `resumed` events (before the `started` of those claimed at once), and ready.
     const notices: StoreNotice[] = [];
-    for (const w of attempt[0]?.woken ?? []) {
+    for (const w of woken ?? []) {
       notices.push(eventNotice(w, resumedEvent(w.id, w.seq, w.reason, w.name, now)), readyNotice(w.queue));
     }
     for (const { task } of claims) {
@@ -322,22 +324,24 @@ export class PostgresStore implements Store {
   }
 
   /** The claim's statements, run again if it lost a race to start a singleton key's task (flow-store.ts). */
-  #claimRows(params: unknown[], request: ClaimRequest, types: string[]): Promise<{ attempt: GatedClaimRow[]; rows: TaskRowWithToken[] }> {
+  #claimRows(params: unknown[], request: ClaimRequest, types: string[]): Promise<{ woken: WokenRow[] | null; claimed: Claimed[] }> {
     return flow.retryingSingletonRace(async () => {
-      const attempt = await this.#query<GatedClaimRow>(this.#sql.claim, params);
+      // Arrays: the plain claim returns hundreds of whole tasks (rows.ts, Cells). Its first row says whether it was
+      // gated and which waits it woke; a row without an id claimed nothing.
+      const { rows, at } = await this.#pool.queryArrays(this.#sql.claim, params);
+      const woken = (rows[0]?.[at.woken] ?? null) as WokenRow[] | null;
+      if (rows[0]?.[at.gated] !== true) return { woken, claimed: rows.filter((row) => row[at.id] !== null).map((row) => arrayToClaimed(row, at)) };
       // Gated: the best candidates lie in capped or rate-limited queues, or are of rate-limited types, whose room
       // must be counted under their locks.
-      const rows = attempt[0]?.gated
-        ? await this.#pool.transaction(async (client) => {
-            await this.#query(this.#sql.claimLimitedLock, [request.queues], client);
-            await this.#query(this.#sql.claimLimitedTypeLock, [types], client);
-            // Flow control (sql/flow-limits.ts) counts its windows under one lock, taken only when it may apply.
-            const flowLocked = (await this.#query(this.#sql.claimFlowLock, [], client)).length > 0;
-            const first = await this.#query<TaskRowWithToken>(this.#sql.claimLimited, [...params, flowLocked, request.max], client);
-            return flowLocked ? this.#flow.claimMore(client, request, types, first) : first;
-          })
-        : attempt.filter((row): row is GatedClaimRow & TaskRowWithToken => row.id !== null);
-      return { attempt, rows };
+      const limited = await this.#pool.transaction(async (client) => {
+        await this.#query(this.#sql.claimLimitedLock, [request.queues], client);
+        await this.#query(this.#sql.claimLimitedTypeLock, [types], client);
+        // Flow control (sql/flow-limits.ts) counts its windows under one lock, taken only when it may apply.
+        const flowLocked = (await this.#query(this.#sql.claimFlowLock, [], client)).length > 0;
+        const first = await this.#query<TaskRowWithToken>(this.#sql.claimLimited, [...params, flowLocked, request.max], client);
+        return flowLocked ? this.#flow.claimMore(client, request, types, first) : first;
+      });
+      return { woken, claimed: limited.map((row) => ({ task: rowToTask(row), attemptToken: row.attempt_token })) };
     });
   }
 

@@ -17,6 +17,7 @@ import type {
   WorkerInfo,
 } from '../store.ts';
 import { childOutcome, waitingForOf, type WaitColumns } from '../waits.ts';
+import { TASK_COLUMN_NAMES } from './sql/common.ts';
 
 /**
  * bigint columns arrive as numbers on the store's pool (pool.ts), and as strings (pg's default) or numbers on an
@@ -75,9 +76,6 @@ export interface TaskRow {
 export interface TaskRowWithToken extends TaskRow {
   attempt_token: string;
 }
-
-/** A row of the one-statement claim: a claimed task, or (id null) none, with whether queue limits stopped it. */
-export type GatedClaimRow = { gated: boolean; woken: WokenRow[] | null } & (TaskRowWithToken | { id: null });
 
 /** A wait the claim's promotion ended (sleep, signal timeout). */
 export interface WokenRow {
@@ -265,56 +263,92 @@ export function toNumberOrNull(value: Int8 | null): number | null {
   return value === null ? null : toNumber(value);
 }
 
+/**
+ * A task row's values and where each column is among them: a pg row object, read by name (BY_NAME), or an array row
+ * (PgPool.queryArrays), read by position. pg makes its row objects from a null-prototype template, in dictionary
+ * mode: slow to make and to read, so the claim, which reads hundreds of tasks at a time, takes arrays.
+ */
+type Cells = { readonly [column: number | string]: unknown };
+type TaskColumn = keyof TaskRowWithToken;
+type Columns = Readonly<Record<TaskColumn, number | string>>;
+export type ColumnIndex = Readonly<Record<string, number>>;
+
+const BY_NAME = Object.fromEntries([...TASK_COLUMN_NAMES, 'attempt_token'].map((name) => [name, name])) as Columns;
+
+function cell<K extends TaskColumn>(r: Cells, c: Columns, name: K): TaskRowWithToken[K] {
+  return r[c[name]] as TaskRowWithToken[K];
+}
+
 export function rowToTask(r: TaskRow): Task {
-  const createdAt = toNumber(r.created_at);
-  const startedAt = toNumberOrNull(r.started_at);
+  return cellsToTask(r as unknown as Cells, BY_NAME);
+}
+
+/** A task a claim took, with its attempt's token. */
+export interface Claimed {
+  task: Task;
+  attemptToken: string;
+}
+
+/** A claimed task and its attempt token, from an array row of a statement whose columns are at `at`. */
+export function arrayToClaimed(values: readonly unknown[], at: ColumnIndex): Claimed {
+  const cells = values as unknown as Cells;
+  return { task: cellsToTask(cells, at as Columns), attemptToken: cell(cells, at as Columns, 'attempt_token') };
+}
+
+function cellsToTask(r: Cells, c: Columns): Task {
+  const createdAt = toNumber(cell(r, c, 'created_at'));
+  const startedAt = toNumberOrNull(cell(r, c, 'started_at'));
+  const runAt = cell(r, c, 'run_at');
+  const updatedAt = cell(r, c, 'updated_at');
+  const status = cell(r, c, 'status');
+  const throttleKey = cell(r, c, 'throttle_key');
   return {
-    id: r.id,
-    queue: r.queue,
-    type: r.type,
-    payload: r.payload ?? null,
-    status: r.status,
-    priority: r.priority ?? 0,
-    runAt: r.run_at === null ? createdAt : toNumber(r.run_at),
-    attempts: r.attempts,
-    maxAttempts: r.max_attempts,
-    backoff: r.backoff ?? { ...DEFAULT_BACKOFF },
-    timeoutMs: r.timeout_ms,
-    softTimeoutMs: r.soft_timeout_ms ?? null,
-    idempotencyKey: r.idempotency_key,
-    tags: r.tags ?? {},
-    owner: r.owner,
-    parentId: r.parent_id,
-    concurrencyKey: r.concurrency_key,
+    id: cell(r, c, 'id'),
+    queue: cell(r, c, 'queue'),
+    type: cell(r, c, 'type'),
+    payload: cell(r, c, 'payload') ?? null,
+    status,
+    priority: cell(r, c, 'priority') ?? 0,
+    runAt: runAt === null ? createdAt : toNumber(runAt),
+    attempts: cell(r, c, 'attempts'),
+    maxAttempts: cell(r, c, 'max_attempts'),
+    backoff: cell(r, c, 'backoff') ?? { ...DEFAULT_BACKOFF },
+    timeoutMs: cell(r, c, 'timeout_ms'),
+    softTimeoutMs: cell(r, c, 'soft_timeout_ms') ?? null,
+    idempotencyKey: cell(r, c, 'idempotency_key'),
+    tags: cell(r, c, 'tags') ?? {},
+    owner: cell(r, c, 'owner'),
+    parentId: cell(r, c, 'parent_id'),
+    concurrencyKey: cell(r, c, 'concurrency_key'),
     throttle:
-      r.throttle_key === null || r.throttle_key === undefined
+      throttleKey === null || throttleKey === undefined
         ? null
-        : { key: r.throttle_key, limit: r.throttle_limit as number, periodMs: r.throttle_period_ms as number },
-    cost: r.cost ?? null,
-    reportedCost: r.reported_cost ?? null,
-    traceparent: r.traceparent,
-    progress: r.progress,
-    result: r.result ?? null,
-    error: r.error,
-    cancelRequested: r.cancel_requested ?? false,
-    lastEventSeq: r.event_seq,
+        : { key: throttleKey, limit: cell(r, c, 'throttle_limit') as number, periodMs: cell(r, c, 'throttle_period_ms') as number },
+    cost: cell(r, c, 'cost') ?? null,
+    reportedCost: cell(r, c, 'reported_cost') ?? null,
+    traceparent: cell(r, c, 'traceparent'),
+    progress: cell(r, c, 'progress'),
+    result: cell(r, c, 'result') ?? null,
+    error: cell(r, c, 'error'),
+    cancelRequested: cell(r, c, 'cancel_requested') ?? false,
+    lastEventSeq: cell(r, c, 'event_seq'),
     createdAt,
-    updatedAt: r.updated_at === null ? (startedAt ?? createdAt) : toNumber(r.updated_at),
+    updatedAt: updatedAt === null ? (startedAt ?? createdAt) : toNumber(updatedAt),
     startedAt,
-    completedAt: toNumberOrNull(r.completed_at),
-    checkpointVersion: r.checkpoint_version ?? 0,
+    completedAt: toNumberOrNull(cell(r, c, 'completed_at')),
+    checkpointVersion: cell(r, c, 'checkpoint_version') ?? 0,
     waitingFor:
-      r.status === 'waiting'
+      status === 'waiting'
         ? waitingForOf({
-            kind: r.wait_kind,
-            name: r.wait_name,
-            wakeAt: toNumberOrNull(r.wake_at),
-            pending: r.children_pending,
-            total: r.children_total,
+            kind: cell(r, c, 'wait_kind'),
+            name: cell(r, c, 'wait_name'),
+            wakeAt: toNumberOrNull(cell(r, c, 'wake_at')),
+            pending: cell(r, c, 'children_pending'),
+            total: cell(r, c, 'children_total'),
           })
         : null,
-    debounce: r.debounce ?? null,
-    singleton: r.singleton ?? null,
+    debounce: cell(r, c, 'debounce') ?? null,
+    singleton: cell(r, c, 'singleton') ?? null,
   };
 }
 

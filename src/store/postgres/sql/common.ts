@@ -82,17 +82,20 @@ const USUAL_VALUES: Readonly<Record<string, string>> = {
   updated_at: 'coalesce($.started_at, $.created_at)',
 };
 
+/** The columns a task row returns (taskColumns), which the row mapping (rows.ts) reads. */
+export const TASK_COLUMN_NAMES = [
+  'id', 'queue', 'type', 'payload', 'status', 'priority', 'run_at', 'attempts', 'max_attempts', 'backoff',
+  'timeout_ms', 'idempotency_key', 'tags', 'owner', 'parent_id', 'concurrency_key', 'traceparent', 'progress',
+  'result', 'error', 'cancel_requested', 'event_seq', 'created_at', 'updated_at', 'started_at', 'completed_at',
+  'checkpoint_version', 'wait_kind', 'wait_name', 'wake_at', 'children_pending', 'children_total',
+  'soft_timeout_ms', 'throttle_key', 'throttle_limit', 'throttle_period_ms', 'cost', 'reported_cost', 'debounce',
+  'singleton',
+] as const;
+
 /** Columns of a task row, in the order the row mapping reads them; `t` qualifies them where a FROM list is joined. */
 export function taskColumns(t = ''): string {
   const p = t ? `${t}.` : '';
-  return [
-    'id', 'queue', 'type', 'payload', 'status', 'priority', 'run_at', 'attempts', 'max_attempts', 'backoff',
-    'timeout_ms', 'idempotency_key', 'tags', 'owner', 'parent_id', 'concurrency_key', 'traceparent', 'progress',
-    'result', 'error', 'cancel_requested', 'event_seq', 'created_at', 'updated_at', 'started_at', 'completed_at',
-    'checkpoint_version', 'wait_kind', 'wait_name', 'wake_at', 'children_pending', 'children_total',
-    'soft_timeout_ms', 'throttle_key', 'throttle_limit', 'throttle_period_ms', 'cost', 'reported_cost', 'debounce',
-    'singleton',
-  ]
+  return TASK_COLUMN_NAMES
     .map((c) => (USUAL_VALUES[c] ? `nullif(${p}${c}, ${USUAL_VALUES[c].replaceAll('$.', p)}) AS ${c}` : p + c))
     .join(', ');
 }
