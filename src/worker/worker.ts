@@ -254,7 +254,8 @@ export class Worker {
           free += slots;
           const claims = await this.#backend.claim({ workerId: this.id, types: [registration.type], queues: this.#queues, max: slots });
           claimed += claims.length;
-          for (const claim of claims) this.#take(registration, claim);
+          // An index loop: in this async function's resumed body a for-of made an iterator result per claimed task.
+          for (let i = 0; i < claims.length; i++) this.#take(registration, claims[i]);
         }
         failures = 0;
       } catch (error) {

@@ -46,7 +46,8 @@ export async function finish(db: PgStoreDb, requests: readonly FinishRequest[], 
   const plain = plainCompletions(requests).filter((place) => requests[place].reportedCost === undefined);
   if (plain.length > 1) {
     const rows = await finishStatement(db, db.sql.completeMany, completeManyParams(requests, plain, now));
-    for (const row of rows) finished[plain[row.ord - 1]] = row;
+    // An index loop: in this async function's resumed body a for-of made an iterator result per row.
+    for (let i = 0; i < rows.length; i++) finished[plain[rows[i].ord - 1]] = rows[i];
   }
   const rest: number[] = [];
   for (let place = 0; place < requests.length; place++) if (!finished[place]) rest.push(place);

@@ -303,7 +303,9 @@ export class PostgresStore implements Store {
     for (const w of woken ?? []) {
       notices.push(eventNotice(w, resumedEvent(w.id, w.seq, w.reason, w.name, now)), readyNotice(w.queue));
     }
-    for (const { task } of claims) {
+    // An index loop: in this async function's resumed body a for-of made an iterator result per claimed task.
+    for (let i = 0; i < claims.length; i++) {
+      const { task } = claims[i];
       notices.push(eventNotice(task, startedEvent(task.id, task.lastEventSeq, task.attempts, request.workerId, now)));
     }
     this.#announce(notices);
