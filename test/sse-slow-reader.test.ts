@@ -196,8 +196,9 @@ describe('slow SSE readers', () => {
           `${s.app.streamConnections.count('sse')} still connected\n`,
       );
       assert.ok(held < 40, `${READERS} stalled readers made the server hold ${held.toFixed(1)} MiB`);
-      // Shared CI machines pause processes now and then; a stall proportional to the readers would be seconds.
-      assert.ok(p99Ms < 250, `event-loop delay p99 ${p99Ms.toFixed(0)} ms`);
+      // Shared CI machines pause processes now and then (alone this test measures a p99 of 39-188 ms on the dev
+      // machine, and 261 once in a full run); a stall proportional to the readers would be seconds.
+      assert.ok(p99Ms < 500, `event-loop delay p99 ${p99Ms.toFixed(0)} ms`);
       assert.ok(maxMs < 1000, `event-loop delay max ${maxMs.toFixed(0)} ms`);
     } finally {
       release.open();
