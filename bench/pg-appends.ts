@@ -1,7 +1,8 @@
-// Output appends on PostgreSQL against a table's size: 500 running tasks, each appending one chunk per round in
+// Output appends on PostgreSQL against a table's size: 500 of the running tasks append one chunk each per round, in
 // batches of 100 (as ctx.output's coalescing sends them), on a fresh table and on one that already holds other tasks.
-// The append statement's plan is made once per connection, on the table as it is then (docs/postgres.md, "Appends
+// The append statement's plan is made once per connection, on the table as it is then (docs/postgres.md, "Batches
 // and the planner's estimate"): one made on a small table used to rescan the batch once per running task.
+// env RUNNING: running tasks (default 500); ANALYZE=1: analyze the table before the rounds.
 // usage: node bench/pg-appends.ts [other tasks already in the table, default 0]   env: PG_URL
 import pg from 'pg';
 import pino from 'pino';
@@ -11,7 +12,7 @@ import type { AttemptEventInput } from '../src/store/store.ts';
 import { PG_URL } from './bench-store.ts';
 
 const others = Number(process.argv[2] ?? 0);
-const RUNNING = 500;
+const RUNNING = Number(process.env.RUNNING ?? 500);
 const BATCH = 100;
 const ROUNDS = 40;
 const schema = `bench_appends_${Date.now()}_${process.pid}`;
@@ -23,10 +24,17 @@ for (let i = 0; i < others; i += 1000) await hub.enqueueMany(Array.from({ length
 await hub.enqueueMany(Array.from({ length: RUNNING }, (_, k) => ({ type: 'streaming', payload: { i: k } })));
 const claims = await store.claim({ workerId: 'bench', types: ['streaming'], queues: null, max: RUNNING, leaseMs: 600_000, now: Date.now() });
 
+if (process.env.ANALYZE) {
+  const admin = new pg.Client({ connectionString: PG_URL });
+  await admin.connect();
+  await admin.query(`ANALYZE ${admin.escapeIdentifier(schema)}.tasks`);
+  await admin.end();
+}
 const perRound: number[] = [];
 for (let round = 0; round < ROUNDS; round++) {
   const t0 = performance.now();
-  for (let from = 0; from < claims.length; from += BATCH) {
+  // 500 of them append each round, however many run.
+  for (let from = 0; from < Math.min(claims.length, 500); from += BATCH) {
     const inputs: AttemptEventInput[] = claims.slice(from, from + BATCH).map((c) => ({ ref: { taskId: c.task.id, attemptToken: c.attemptToken }, chunk: `chunk ${round}` }));
     await store.appendAttemptEvents(inputs, Date.now());
   }
