@@ -4,7 +4,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { StaleAttemptError } from '../src/core/errors.ts';
+import pino from 'pino';
+import { Taskhub } from '../src/index.ts';
 import { openTestHub, waitUntil } from './helpers/hub.ts';
+import { storeFor } from './helpers/postgres.ts';
 
 describe('ctx.output in flight', () => {
   it('stores 300 chunks of 20 concurrent tasks in the order sent, each before the task ends', async () => {
@@ -27,6 +30,32 @@ describe('ctx.output in flight', () => {
       await hub.dispose();
     }
   });
+
+  for (const backend of ['sqlite', 'postgres'] as const) {
+    it(`${backend}: a handler that returns or throws at once, its output not awaited, ends after every chunk`, async (t) => {
+      const store = await storeFor(backend, t, 'output');
+      if (!store) return;
+      const hub = await Taskhub.open({ store: store.url, logger: pino({ level: 'silent' }) });
+      try {
+        hub.handle('at-once', (payload: { fail: boolean }, ctx) => {
+          // Fewer than the attempt's window of unstored chunks (worker/context.ts), so none waits for another.
+          for (let i = 0; i < 5; i++) void ctx.output(`chunk ${i}`);
+          if (payload.fail) throw new Error('failed at once');
+          return 'returned at once';
+        }, { concurrency: 20 });
+        const tasks = await hub.enqueueMany(Array.from({ length: 40 }, (_, i) => ({ type: 'at-once', payload: { fail: i % 2 === 1 }, maxAttempts: 1 })));
+        const ended = (status: string) => status === 'completed' || status === 'failed';
+        await waitUntil(async () => (await Promise.all(tasks.map((task) => hub.get(task.id)))).every((task) => ended(task.status)), 20_000, 'every task to end');
+        for (const [i, task] of tasks.entries()) {
+          const kinds = (await hub.events(task.id, 0, 1000)).map((e) => e.kind);
+          assert.deepEqual(kinds, ['created', 'started', ...Array.from({ length: 5 }, () => 'output'), i % 2 === 1 ? 'failed' : 'completed']);
+        }
+      } finally {
+        await hub.close({ graceMs: 200 });
+        await store.cleanup();
+      }
+    });
+  }
 
   it('keeps output sent before a checkpoint before it in the history', async () => {
     const hub = await openTestHub();

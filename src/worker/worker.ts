@@ -366,26 +366,28 @@ export class Worker {
     execution.span = span;
     const context = createContext(this.#backend, execution.claim, execution.ref, execution, execution.softDeadline);
     const startedAt = performance.now();
-    let returned: unknown;
+    let outcome: Outcome;
     try {
-      returned = withContext(traceContext, () => registration.handler(task.payload as never, context));
+      outcome = { value: withContext(traceContext, () => registration.handler(task.payload as never, context)) };
     } catch (error) {
-      ranFor(registration, startedAt);
-      return this.#settle(execution, { error });
+      outcome = { error };
     }
-    if (isThenable(returned) || context.hasUnstoredOutput()) return this.#settleLater(registration, execution, context, returned, startedAt);
+    if (('value' in outcome && isThenable(outcome.value)) || context.hasUnstoredOutput()) {
+      return this.#settleLater(registration, execution, context, outcome, startedAt);
+    }
     ranFor(registration, startedAt);
-    return this.#settle(execution, { value: returned });
+    return this.#settle(execution, outcome);
   }
 
   /**
    * Waits for what the handler returned, racing the attempt's abort (an aborted attempt is reported at once by #abort;
-   * its handler keeps its slot until it returns), and for the output it sent, which is stored before its outcome.
+   * its handler keeps its slot until it returns), and for the output it sent: the outcome's event comes after every
+   * chunk the handler sent, however it ended.
    */
-  async #settleLater(registration: Registration, execution: Execution<Registration>, context: WorkerTaskContext, returned: unknown, startedAt: number): Promise<void> {
-    let outcome: Outcome = { value: returned };
-    if (isThenable(returned)) {
-      const run = Promise.resolve(returned);
+  async #settleLater(registration: Registration, execution: Execution<Registration>, context: WorkerTaskContext, returned: Outcome, startedAt: number): Promise<void> {
+    let outcome = returned;
+    if ('value' in returned && isThenable(returned.value)) {
+      const run = Promise.resolve(returned.value);
       const raced = await Promise.race([run.then((value) => ({ value }), (error: unknown) => ({ error })), execution.aborted().then(() => null)]);
       if (raced === null) {
         const reason = execution.abortReason;
