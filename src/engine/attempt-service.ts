@@ -50,8 +50,7 @@ export interface FinishExtras {
   reportedCost?: number;
 }
 
-/** The reported cost, checked, as a FinishRequest field (absent when none was reported). */
-/** The reported cost checked; undefined without one (finish requests then keep one shape). */
+/** The reported cost, checked, as a FinishRequest field: undefined when none was reported (one shape for all). */
 function checkedCost(extras: FinishExtras | undefined): number | undefined {
   return extras === undefined ? undefined : (checkCost('reportedCost', extras.reportedCost) ?? undefined);
 }
