@@ -151,6 +151,23 @@ describe('worker protocol over HTTP', () => {
       await call(task.id, 'complete', { attemptToken: taken.attemptToken });
     });
 
+    it("ends a worker's long-polls with an answer when it unregisters, and only that worker's", async () => {
+      // A stopping worker unregisters first, so that it never has to cut a poll whose answer may carry a claim.
+      const started = performance.now();
+      const stopping = claim({ workerId: 'stopping-worker', types: ['unregistering'], waitMs: 10_000 });
+      const staying = claim({ workerId: 'staying-worker', types: ['unregistering-other'], waitMs: 1000 });
+      await sleep(150);
+      assert.equal((await s.request('POST', '/api/v1/worker/unregister', { workerId: 'stopping-worker' })).status, 204);
+      const answer = await json<ClaimAnswer>(await stopping, 200, 'ClaimResponse');
+      assert.deepEqual(answer.claims, []);
+      assert.ok(performance.now() - started < 1000, `ended by the unregister: ${(performance.now() - started).toFixed(0)} ms`);
+      const task = await submit('unregistering');
+      assert.deepEqual((await json<ClaimAnswer>(await staying, 200)).claims, []);
+      assert.ok(performance.now() - started >= 950, `the other worker's poll ran its full wait: ${(performance.now() - started).toFixed(0)} ms`);
+      assert.equal((await s.hub.get(task.id)).status, 'queued', 'the ended poll claimed nothing after it');
+      await s.hub.cancel(task.id);
+    });
+
     it('gives back at once a claim that lands as its client goes away, never leaving it to lease expiry', async () => {
       // The client drops its long-poll just as a submit wakes it, a few hundred microseconds either side: whichever
       // comes first, the task must end up queued again by a release (or never claimed), not held until its lease ends.

@@ -71,6 +71,8 @@ const MAX_CLAIM = 100;
 const MAX_WAIT_MS = 30_000;
 /** How long a call may take beyond its long-poll before it is given up. */
 const POLL_MARGIN_MS = 10_000;
+/** How long a stopping worker waits for the server to end its long-polls (forgetWorker) before it cuts them. */
+const POLLS_END_MS = 2000;
 /** Finishing calls are retried this many times after a network error or a 502/503/504. */
 const FINISH_RETRIES = 3;
 
@@ -252,8 +254,17 @@ export class HttpWorkerBackend implements WorkerBackend {
     });
   }
 
-  /** The worker is stopping: tasks a long-poll brought that it never took go back first. */
+  /**
+   * The worker is stopping. Unregistering ends its long-polls on the server with their answers; only a poll still
+   * open after POLLS_END_MS is cut (a cut request can lose an answer already written, leaving its task running until
+   * its lease expires). Tasks the polls brought that the worker never took go back.
+   */
   async forgetWorker(id: string): Promise<void> {
+    const unregistered = this.#post('/worker/unregister', { workerId: id }).then(
+      () => null,
+      (error: unknown) => error,
+    );
+    await firstOf([Promise.all(this.#polls).then(() => {})], AbortSignal.timeout(POLLS_END_MS));
     this.#stopPolls.abort();
     await Promise.all(this.#polls);
     const unclaimed = this.#stash;
@@ -261,7 +272,8 @@ export class HttpWorkerBackend implements WorkerBackend {
     await Promise.all(
       unclaimed.map((c) => this.release({ taskId: c.task.id, attemptToken: c.attemptToken }, 'worker shut down').catch(() => {})),
     );
-    await this.#post('/worker/unregister', { workerId: id });
+    const failure = await unregistered;
+    if (failure) throw failure;
   }
 
   checkpoint(ref: AttemptRef, state: Json, label?: string | null): Promise<CheckpointInfo> {

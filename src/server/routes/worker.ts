@@ -72,11 +72,23 @@ function giveBack(attempts: RouteContext['hub']['attempts'], claims: readonly Cl
 }
 
 /**
- * Claims, and when nothing is claimable waits for a ready notice (a submit in any process, a retry coming due) until
- * `waitMs` runs out, then claims again. Ends early, empty-handed, when the client goes away or the server closes; a
- * claim that lands just as the client goes away is given back at once instead of waiting for its lease to expire.
+ * The long-polls under way, by worker id: /worker/unregister ends a stopping worker's polls with an answer (what they
+ * claimed, or nothing), so that the worker need not cut them. A cut request can lose an answer the server has already
+ * written: its tasks would stay running, claimed by a worker that is gone, until their leases expire.
  */
-async function claimWaiting(context: RouteContext, reply: FastifyReply, body: BodyOf<typeof ClaimRequest>): Promise<Claim[]> {
+type PollEnds = Map<string, Set<() => void>>;
+
+function endPolls(polls: PollEnds, workerId: string): void {
+  for (const end of polls.get(workerId) ?? []) end();
+}
+
+/**
+ * Claims, and when nothing is claimable waits for a ready notice (a submit in any process, a retry coming due) until
+ * `waitMs` runs out, then claims again. Ends early, empty-handed, when the client goes away, the worker unregisters
+ * or the server closes; a claim that lands just as the client goes away is given back at once instead of waiting for
+ * its lease to expire.
+ */
+async function claimWaiting(context: RouteContext, reply: FastifyReply, body: BodyOf<typeof ClaimRequest>, polls: PollEnds): Promise<Claim[]> {
   const { attempts } = context.hub;
   const queues = body.queues ?? null;
   const options = { workerId: body.workerId, types: body.types, queues, max: body.max ?? 1 };
@@ -90,6 +102,9 @@ async function claimWaiting(context: RouteContext, reply: FastifyReply, body: Bo
   };
   reply.raw.once('close', onClose);
   const untrack = context.connections.track(() => stop.abort());
+  const end = () => stop.abort();
+  const ends = polls.get(body.workerId) ?? new Set();
+  polls.set(body.workerId, ends.add(end));
   try {
     let claimNow = true;
     let seen = 0;
@@ -123,11 +138,14 @@ async function claimWaiting(context: RouteContext, reply: FastifyReply, body: Bo
   } finally {
     reply.raw.off('close', onClose);
     untrack();
+    ends.delete(end);
+    if (ends.size === 0) polls.delete(body.workerId);
   }
 }
 
 export const workerRoutes: RoutePlugin = async (app, context) => {
   const { attempts } = context.hub;
+  const polls: PollEnds = new Map();
 
   app.post(
     '/worker/claim',
@@ -150,7 +168,7 @@ export const workerRoutes: RoutePlugin = async (app, context) => {
       checkName('workerId', body.workerId);
       checkNames('types', body.types);
       if (body.queues) checkNames('queues', body.queues);
-      const claims = await claimWaiting(context, reply, body);
+      const claims = await claimWaiting(context, reply, body, polls);
       // The protocol's name for the checkpoint to resume from; null rather than absent, so clients need not guess.
       return { claims: claims.map((c) => ({ task: c.task, attemptToken: c.attemptToken, leaseExpiresAt: c.leaseExpiresAt, checkpoint: c.resumeCheckpoint ?? null })) };
     },
@@ -324,6 +342,10 @@ export const workerRoutes: RoutePlugin = async (app, context) => {
     {
       schema: {
         summary: 'Take a stopping worker off the workers list',
+        description:
+          'Also ends the worker\'s long-polls under way (POST /worker/claim with `waitMs`): each answers at once with ' +
+          'what it claimed, or nothing. A stopping worker calls this before it cuts a poll, and gives back what the ' +
+          'answers bring.',
         tags: ['worker'],
         body: WorkerIdRequest,
         response: { 204: { description: 'Gone from the list (or was never on it).', type: 'null' }, ...problemResponses(400, 401, 403, 503) },
@@ -331,6 +353,7 @@ export const workerRoutes: RoutePlugin = async (app, context) => {
     },
     async (request, reply) => {
       requireScope(request.principal, 'worker');
+      endPolls(polls, request.body.workerId);
       await attempts.forgetWorker(request.body.workerId);
       return reply.code(204).send();
     },
