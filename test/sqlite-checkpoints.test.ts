@@ -46,6 +46,26 @@ async function withPlan<T>(plan: Partial<typeof checkpointPlan>, fn: () => Promi
 }
 
 describe('SQLite WAL checkpoints', () => {
+  it('a connection left open starts its thread soon after open, whatever its WAL; one closed sooner never does', async () => {
+    const short = open(dbFile());
+    await short.close();
+    await new Promise((resolve) => setTimeout(resolve, checkpointPlan.startAfterMs + 100));
+    assert.equal(short.checkpoints?.running, false, 'a store closed before startAfterMs never starts a thread');
+
+    const c = open(dbFile());
+    try {
+      writeRows(c, 2, 1);
+      assert.equal(c.checkpoints?.running, false, 'not at open: a CLI command would pay for it');
+      await waitUntil(() => c.checkpoints?.running === true, 5000, 'the thread to start after startAfterMs');
+      assert.equal(autocheckpoint(c), 0, 'with the thread running, no commit checkpoints');
+      writeRows(c, 4, 1);
+      await waitUntil(() => (c.checkpoints?.checkpoints ?? 0) > 0, 10_000, 'the thread to checkpoint a small WAL');
+    } finally {
+      await c.close();
+    }
+    assert.equal(c.checkpoints?.running, false, 'close ends the thread');
+  });
+
   it('a connection whose WAL grew hands its checkpoints to a thread, which copies the WAL into the database file', async () => {
     const path = dbFile();
     const c = open(path);

@@ -1,8 +1,8 @@
 // WAL checkpoints off the event loop. SQLite's own (wal_autocheckpoint) run inside the commit that crosses the
 // threshold: at 10,000 pages that commit took 38-66 ms instead of about 5 during a drain (docs/benchmarks.md), and
-// every request, SSE stream and heartbeat of the process waited for it. Once a connection has committed often
-// enough to be worth a thread, a thread with a connection of its own (checkpoint-thread.ts) copies the frames, and
-// this connection stops checkpointing; if the thread fails, the connection checkpoints by itself again.
+// every request, SSE stream and heartbeat of the process waited for it. Once a connection has stayed open a moment
+// or committed enough to be worth a thread, a thread with a connection of its own (checkpoint-thread.ts) copies the
+// frames, and this connection stops checkpointing; if the thread fails, the connection checkpoints by itself again.
 import { statSync } from 'node:fs';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,6 +35,13 @@ export const checkpointPlan = {
    * (a CLI command, most tests) never pay for a thread, and a busy one has it long before its first inline checkpoint.
    */
   startAtWalBytes: 4 * 1024 * 1024,
+  /**
+   * How long after the connection opened the thread starts anyway, unless it has already (ms). A process's first
+   * worker thread holds its event loop for a few milliseconds while it boots (3-4 ms here, docs/benchmarks.md): paid
+   * soon after open, not by whichever request happens to be in flight when the WAL reaches startAtWalBytes. A store
+   * closed sooner (a CLI command) never starts it.
+   */
+  startAfterMs: 200,
   sizeCheckEvery: 16,
   /** How long the thread lets commits gather after the first one that dirtied the WAL, in ms. */
   batchMs: 50,
@@ -74,8 +81,22 @@ export class Checkpointer {
   /** The thread failed (or could not start): the connection checkpoints inline for the rest of its life. */
   #failed = false;
 
+  /** Starts the thread startAfterMs after open (cleared by close or an earlier start). */
+  #startLater: NodeJS.Timeout | null;
+
   constructor(target: CheckpointTarget) {
     this.#target = target;
+    this.#startLater = setTimeout(() => this.#startOnce(), checkpointPlan.startAfterMs).unref();
+  }
+
+  #startOnce(): void {
+    this.#startLater = null;
+    try {
+      if (this.#thread === null && !this.#failed) this.#start();
+    } catch {
+      // A thread that cannot start leaves the connection checkpointing inline, as before.
+      this.#failed = true;
+    }
   }
 
   /**
@@ -116,6 +137,8 @@ export class Checkpointer {
 
   /** Ends the thread (after its current copy, if any); the connection may then close and checkpoint the rest. */
   async close(): Promise<void> {
+    if (this.#startLater) clearTimeout(this.#startLater);
+    this.#startLater = null;
     const thread = this.#thread;
     if (!thread) return;
     this.#thread = null;
@@ -134,6 +157,8 @@ export class Checkpointer {
   }
 
   #start(): void {
+    if (this.#startLater) clearTimeout(this.#startLater);
+    this.#startLater = null;
     const { path, busyTimeoutMs } = this.#target;
     const { batchMs, restartAtFrames } = checkpointPlan;
     const data: CheckpointThreadData = { path, busyTimeoutMs, state: this.#state, batchMs, restartAtFrames };
