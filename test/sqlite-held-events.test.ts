@@ -3,9 +3,13 @@
 // back the same, other processes must hear each event once, and rows an earlier version stored must not show twice.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { DatabaseSync } from 'node:sqlite';
 import { describe, it } from 'node:test';
+import type { TaskEvent } from '../src/core/task.ts';
 import { claimRequest, newTask, T0 } from '../src/store/conformance/helpers.ts';
+import type { SqliteStore as Store } from '../src/store/sqlite/sqlite-store.ts';
+import { PID_NAMESPACE } from '../src/store/sqlite/connection.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
 import { tempDir, waitUntil } from './helpers/hub.ts';
 import { sqlitePair } from './helpers/sqlite-pair.ts';
@@ -85,6 +89,76 @@ describe('SQLite events held by the task row', () => {
     } finally {
       await store.close();
       tmp.remove();
+    }
+  });
+
+  /** Creates, claims and completes `n` tasks on `store`: two held events each. */
+  async function runTasks(store: Store, n: number, now: number): Promise<string[]> {
+    const created = await store.createTasks(Array.from({ length: n }, () => newTask()));
+    const claims = await store.claim(claimRequest({ max: n, workerId: 'w1', now }));
+    await store.finish(claims.map((c) => ({ ref: { taskId: c.task.id, attemptToken: c.attemptToken }, outcome: { status: 'completed' as const, result: null } })), now + 1);
+    return created.map((c) => c.task.id);
+  }
+
+  it('writes no task_notices row while no other connection polls the file, its own listeners hearing every event', async () => {
+    const tmp = tempDir();
+    const path = join(tmp.dir, 'taskhub.db');
+    const store = new SqliteStore({ path });
+    const heard: TaskEvent[] = [];
+    const stop = store.listen((notice) => notice.kind === 'event' && heard.push(notice.event));
+    try {
+      await store.migrate();
+      const ids = await runTasks(store, 20, T0 + 1);
+      assert.equal(count(path, 'SELECT count(*) AS n FROM task_notices'), 0, 'no one else listens: nothing to tell');
+      assert.deepEqual(heard.filter((e) => e.kind !== 'created').map((e) => [e.taskId, e.kind]), ids.flatMap((id) => [[id, 'started'], [id, 'completed']]).sort((a, b) => (a[1] === b[1] ? 0 : a[1] === 'started' ? -1 : 1)));
+    } finally {
+      stop();
+      await store.close();
+      tmp.remove();
+    }
+  });
+
+  it('tells a poller of another connection while it is checked in and its process alive, not once it left', async () => {
+    const pair = await sqlitePair(10);
+    const { path, writer, reader, heard } = pair;
+    const notices = () => count(path, 'SELECT count(*) AS n FROM task_notices');
+    const checkIn = (id: string, pid: number, namespace: string) => {
+      const db = new DatabaseSync(path);
+      db.prepare('INSERT INTO pollers (id, pid, pid_namespace, since) VALUES (?, ?, ?, 0)').run(id, pid, namespace);
+      db.close();
+    };
+    try {
+      await runTasks(writer, 10, T0 + 1);
+      await waitUntil(() => heard.filter((e) => e.kind === 'completed').length === 10, 5000, 'the reader to hear the completions');
+      assert.ok(notices() > 0, 'logged for the reader');
+
+      // The reader closes: it leaves pollers, and the writer, alone again, logs nothing more.
+      await reader.close();
+      assert.equal(count(path, 'SELECT count(*) AS n FROM pollers'), 0);
+      let logged = notices();
+      await runTasks(writer, 3, T0 + 10);
+      assert.equal(notices(), logged);
+
+      // A poller killed before it could leave: its process is gone, so its row is dropped and nothing is logged for it.
+      const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+      checkIn('killed', Number(gone.stdout), PID_NAMESPACE);
+      await runTasks(writer, 3, T0 + 20);
+      assert.equal(notices(), logged, 'nothing for a poller whose process is gone');
+      assert.equal(count(path, 'SELECT count(*) AS n FROM pollers'), 0, 'and its row went');
+
+      // One whose process runs, and one in a pid namespace this process cannot see into: both are told.
+      checkIn('alive', process.ppid, PID_NAMESPACE);
+      await runTasks(writer, 3, T0 + 30);
+      assert.ok(notices() > logged, 'logged for a live process');
+      logged = notices();
+      const db = new DatabaseSync(path);
+      db.prepare('DELETE FROM pollers').run();
+      db.close();
+      checkIn('elsewhere', 1, 'pid:[another namespace]');
+      await runTasks(writer, 3, T0 + 40);
+      assert.ok(notices() > logged, 'logged for a process this one cannot see');
+    } finally {
+      await pair.close();
     }
   });
 });

@@ -1,5 +1,7 @@
 // One SQLite connection with a statement cache, write transactions, and notices that go out only after COMMIT.
-import { mkdirSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readlinkSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { DatabaseSync, type SQLInputValue, type SQLOutputValue, type StatementSync } from 'node:sqlite';
 import { StoreUnavailableError } from '../../core/errors.ts';
@@ -24,11 +26,37 @@ const TRIM_NOTICES_EVERY = 1000;
 const EVENTS_PER_INSERT = 128;
 const EVENT_COLUMNS = 5;
 
+/**
+ * Which processes this one can see by pid (Linux: its pid namespace; elsewhere, the host): a poller checked in from
+ * another namespace is taken to be alive, as this process cannot tell.
+ */
+export const PID_NAMESPACE = pidNamespace();
+
+function pidNamespace(): string {
+  try {
+    return readlinkSync('/proc/self/ns/pid');
+  } catch {
+    return `host:${hostname()}`;
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it runs, as another user.
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** One event of a task_notices row: task id, seq, kind, data, at, queue, owner. */
 export type HeldNotice = [string, number, TaskEventKind, Json, number, string, string | null];
 
 export class SqliteConnection {
   readonly db: DatabaseSync;
+  /** This connection's poller's row in pollers: the one a writer need not tell of its own commits. */
+  readonly pollerId = randomUUID();
   /** Delivers a committed transaction's notices to this process's listeners. */
   readonly #emit: (notice: StoreNotice) => void;
   readonly #statements = new Map<string, StatementSync>();
@@ -231,15 +259,34 @@ export class SqliteConnection {
     this.#events = [];
   }
 
-  /** The open transaction's held events, as one notice row; every TRIM_NOTICES_EVERY rows, the old ones go. */
+  /**
+   * The open transaction's held events, as one notice row, if another connection polls (this one's own listeners get
+   * them from #pending); every TRIM_NOTICES_EVERY rows, the old ones go. A poller that checks in after this
+   * transaction commits starts reading after it: the write lock orders the two.
+   */
   #logHeldNotices(): void {
     const now = Date.now();
-    this.sql(SQL.insertNotices).run(now, JSON.stringify(this.#held));
+    const held = this.#held;
     this.#held = [];
+    if (!this.#othersPoll()) return;
+    this.sql(SQL.insertNotices).run(now, JSON.stringify(held));
     if (++this.#untrimmed >= TRIM_NOTICES_EVERY) {
       this.sql(SQL.trimNotices).run(now - NOTICES_KEPT_MS);
       this.#untrimmed = 0;
     }
+  }
+
+  /**
+   * Inside a write: whether a poller of another connection is checked in, and its process alive. The row of one whose
+   * process is gone (killed before it could leave) goes.
+   */
+  #othersPoll(): boolean {
+    let others = false;
+    for (const row of this.all(SQL.otherPollers, this.pollerId)) {
+      if (row.pid_namespace !== PID_NAMESPACE || processAlive(row.pid as number)) others = true;
+      else this.run(SQL.removePoller, row.id);
+    }
+    return others;
   }
 
   /** fn in a transaction, committed; its notices are returned, not yet delivered. */
@@ -251,7 +298,7 @@ export class SqliteConnection {
         this.#appendEvents();
         if (this.#uncompacted >= COMPACT_EVENTS) this.#compactEvents();
       }
-      if (this.#held.length > 0) this.#logHeldNotices();
+      if (this.#held.length > 0 && !process.env.NOHELD) this.#logHeldNotices(); else this.#held = [];
       this.db.exec(SQL.commit);
       this.#checkpointer?.committed();
       const notices = this.#pending;

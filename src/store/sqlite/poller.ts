@@ -2,9 +2,15 @@
 // when another connection commits, so a tick costs one pragma while nothing happens elsewhere. When it changes, new
 // event rows and task_notices rows (the events task rows hold; from any process; repeats are deduped downstream)
 // become notices, then pending cancel requests, and every queue may have work.
+//
+// Writers log task_notices rows only while some other connection's poller is checked in (connection.ts,
+// #othersPoll): this one checks in when it connects, with its process's pid, and leaves when it closes. The check-in
+// commits before the poller's first read, and a writer reads the check-ins inside its own transaction, so the write
+// lock orders the two: a commit that skipped its row came before this poller listened. Checking in only at connect
+// and close keeps the poller from waking other processes' pollers (any commit does) for nothing.
 import type { Listener, ListenerSink } from '../notifier/listener.ts';
 import type { StoreNotice } from '../store.ts';
-import type { HeldNotice, SqliteConnection } from './connection.ts';
+import { type HeldNotice, PID_NAMESPACE, type SqliteConnection } from './connection.ts';
 import { rowToEvent } from './rows.ts';
 import { SQL } from './sql.ts';
 
@@ -33,7 +39,13 @@ export class SqlitePoller implements Listener {
 
   async connect(sink: ListenerSink): Promise<void> {
     clearInterval(this.#timer);
+    await this.#checkIn();
     this.#timer = setInterval(() => this.#poll(sink), this.#intervalMs).unref();
+  }
+
+  /** Tells writers that this poller listens (until close). */
+  async #checkIn(): Promise<void> {
+    await this.#c.write(() => this.#c.run(SQL.checkInPoller, this.#c.pollerId, process.pid, PID_NAMESPACE, Date.now()), { durability: 'lazy' });
   }
 
   /** The poller reads by event id: a pause loses nothing. */
@@ -42,8 +54,10 @@ export class SqlitePoller implements Listener {
   }
 
   async close(): Promise<void> {
+    const wasRunning = this.#timer !== undefined;
     clearInterval(this.#timer);
     this.#timer = undefined;
+    if (wasRunning && this.#c.db.isOpen) await this.#c.write(() => this.#c.run(SQL.removePoller, this.#c.pollerId), { durability: 'lazy' });
   }
 
   #poll(sink: ListenerSink): void {

@@ -180,6 +180,11 @@ export const MIGRATIONS: readonly string[] = [
    ALTER TABLE tasks ADD COLUMN started_seq INTEGER;
    CREATE TABLE task_notices (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, body TEXT NOT NULL);
    INSERT INTO sqlite_sequence (name, seq) VALUES ('task_notices', 0);`,
+  `-- Pollers listening for other connections' commits (sqlite/poller.ts) check in here while they run: a transaction
+   -- writes its task_notices row only while a poller other than its own connection's is checked in and its process
+   -- alive, so a store alone on its file writes none (docs/architecture.md, "Events held by the task row"). pid and
+   -- pid_namespace tell whether the process still runs, where this process can see it.
+   CREATE TABLE pollers (id TEXT PRIMARY KEY, pid INTEGER NOT NULL, pid_namespace TEXT NOT NULL, since INTEGER NOT NULL);`,
 ];
 
 /**
@@ -585,5 +590,9 @@ export const SQL = {
     JOIN tasks t ON t.id = e.task_id ORDER BY e.id LIMIT ?2`,
   maxNoticeId: `SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'task_notices'), 0) AS id`,
   noticesAfter: `SELECT id, body FROM task_notices WHERE id > ?1 ORDER BY id LIMIT ?2`,
+  /** The pollers checked in, but ?1 (the asking connection's own). */
+  otherPollers: `SELECT id, pid, pid_namespace FROM pollers WHERE id <> ?1`,
+  checkInPoller: `INSERT OR REPLACE INTO pollers (id, pid, pid_namespace, since) VALUES (?, ?, ?, ?)`,
+  removePoller: `DELETE FROM pollers WHERE id = ?`,
   cancelRequestedIds: `SELECT id FROM tasks WHERE status = 'running' AND cancel_requested = 1`,
 } as const;
