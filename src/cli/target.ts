@@ -18,6 +18,21 @@ export async function openLocalHub(values: ParsedCommand['values'], mustExist: b
   return Taskhub.open({ store, logger: pino({ level: 'silent' }), autoStart: false, sweepIntervalMs: 60_000 });
 }
 
+/**
+ * A local follow holds the process open until it ends: other processes' events reach it through the store's poller,
+ * whose timer never keeps a process alive by itself (a library's listener must not), and a CLI command that follows
+ * a task has nothing else to wait on. Without it `taskhub follow` and `submit --wait` exited as soon as the task's
+ * history was printed (code 13, an unsettled top-level await).
+ */
+async function* keptAlive<T>(events: AsyncIterable<T>): AsyncIterable<T> {
+  const alive = setInterval(() => {}, 60_000);
+  try {
+    yield* events;
+  } finally {
+    clearInterval(alive);
+  }
+}
+
 export async function openTarget(values: ParsedCommand['values'], mustExist: boolean): Promise<CliTarget> {
   const url = str(values, 'url');
   if (url) {
@@ -30,7 +45,7 @@ export async function openTarget(values: ParsedCommand['values'], mustExist: boo
     get: (id) => hub.get(id),
     list: (query) => hub.list(query),
     events: (id) => hub.events(id),
-    follow: (id) => hub.follow(id),
+    follow: (id) => keptAlive(hub.follow(id)),
     checkpoints: (id) => hub.checkpoints(id),
     signal: (id, name, data) => hub.signal(id, name, data),
     recover: (id, options) => hub.recover(id, options),
