@@ -31,8 +31,8 @@ export interface CheckpointThreadData {
 
 export const checkpointPlan = {
   /**
-   * The WAL's size (bytes) at which the thread starts, looked at every `sizeCheckEvery` commits: short-lived stores
-   * (a CLI command, most tests) never pay for a thread, and a busy one has it long before its first inline checkpoint.
+   * The WAL's size (bytes) at which the thread starts, looked at every `sizeCheckEvery` commits, if startAfterMs has
+   * not started it yet: a busy store has it long before its first inline checkpoint.
    */
   startAtWalBytes: 4 * 1024 * 1024,
   /**
@@ -82,7 +82,7 @@ export class Checkpointer {
   #failed = false;
 
   /** Starts the thread startAfterMs after open (cleared by close or an earlier start). */
-  #startLater: NodeJS.Timeout | null;
+  readonly #startLater: NodeJS.Timeout;
 
   constructor(target: CheckpointTarget) {
     this.#target = target;
@@ -90,9 +90,9 @@ export class Checkpointer {
   }
 
   #startOnce(): void {
-    this.#startLater = null;
+    if (this.#thread !== null || this.#failed) return;
     try {
-      if (this.#thread === null && !this.#failed) this.#start();
+      this.#start();
     } catch {
       // A thread that cannot start leaves the connection checkpointing inline, as before.
       this.#failed = true;
@@ -137,8 +137,7 @@ export class Checkpointer {
 
   /** Ends the thread (after its current copy, if any); the connection may then close and checkpoint the rest. */
   async close(): Promise<void> {
-    if (this.#startLater) clearTimeout(this.#startLater);
-    this.#startLater = null;
+    clearTimeout(this.#startLater);
     const thread = this.#thread;
     if (!thread) return;
     this.#thread = null;
@@ -157,8 +156,7 @@ export class Checkpointer {
   }
 
   #start(): void {
-    if (this.#startLater) clearTimeout(this.#startLater);
-    this.#startLater = null;
+    clearTimeout(this.#startLater);
     const { path, busyTimeoutMs } = this.#target;
     const { batchMs, restartAtFrames } = checkpointPlan;
     const data: CheckpointThreadData = { path, busyTimeoutMs, state: this.#state, batchMs, restartAtFrames };

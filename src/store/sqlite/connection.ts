@@ -298,7 +298,7 @@ export class SqliteConnection {
         this.#appendEvents();
         if (this.#uncompacted >= COMPACT_EVENTS) this.#compactEvents();
       }
-      if (this.#held.length > 0 && !process.env.NOHELD) this.#logHeldNotices(); else this.#held = [];
+      if (this.#held.length > 0) this.#logHeldNotices();
       this.db.exec(SQL.commit);
       this.#checkpointer?.committed();
       const notices = this.#pending;
