@@ -1,6 +1,6 @@
 // Issue 16 (streaming on SQLite): events are appended to task_events_recent, without a per-task index, and compacted
-// into task_events in batches (sqlite/connection.ts). Histories, other processes' notices and deletes must not be
-// able to tell where an event is.
+// into event blocks (task_event_blocks: one row per task and 32 seqs; sqlite/connection.ts, sql.ts). Histories, other
+// processes' notices and deletes must not be able to tell where an event is.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DatabaseSync } from 'node:sqlite';
@@ -9,6 +9,7 @@ import { claimRequest, newTask, T0 } from '../src/store/conformance/helpers.ts';
 import type { TaskEvent } from '../src/core/task.ts';
 import type { Claim } from '../src/store/store.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
+import { BLOCK_SEQS, MIGRATIONS } from '../src/store/sqlite/sql.ts';
 import { tempDir, waitUntil } from './helpers/hub.ts';
 import { sqlitePair } from './helpers/sqlite-pair.ts';
 
@@ -25,11 +26,15 @@ async function streamOutput(store: SqliteStore, claims: readonly Claim[]): Promi
   }
 }
 
-function countRows(path: string): { compacted: number; recent: number } {
+function countRows(path: string): { compacted: number; blocks: number; recent: number } {
   const db = new DatabaseSync(path, { readOnly: true });
   try {
-    const count = (table: string) => (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
-    return { compacted: count('task_events'), recent: count('task_events_recent') };
+    const count = (from: string) => (db.prepare(`SELECT count(*) AS n FROM ${from}`).get() as { n: number }).n;
+    return {
+      compacted: count('task_event_blocks b, json_each(b.events)'),
+      blocks: count('task_event_blocks'),
+      recent: count('task_events_recent'),
+    };
   } finally {
     db.close();
   }
@@ -56,6 +61,8 @@ describe('SQLite recent events and compaction', () => {
       await streamOutput(store, claims);
       const rows = countRows(path);
       assert.ok(rows.compacted > 0 && rows.recent > 0, `events in both tables: ${JSON.stringify(rows)}`);
+      // A block per task and bucket of seqs, not a row per event (each append gave each task 100 events).
+      assert.ok(rows.blocks <= rows.compacted / 20, `blocks of many events: ${JSON.stringify(rows)}`);
       for (const claim of claims) {
         for (const page of [1000, 333]) {
           const events = await allEvents(store, claim.task.id, page);
@@ -69,12 +76,87 @@ describe('SQLite recent events and compaction', () => {
       await store.finish([{ ref: { taskId: first.task.id, attemptToken: first.attemptToken }, outcome: { status: 'completed', result: null } }], T0);
       assert.equal(await store.deleteTask(first.task.id), true);
       const db = new DatabaseSync(path, { readOnly: true });
-      for (const table of ['task_events', 'task_events_recent']) {
+      for (const table of ['task_event_blocks', 'task_events_recent']) {
         assert.equal((db.prepare(`SELECT count(*) AS n FROM ${table} WHERE task_id = ?`).get(first.task.id) as { n: number }).n, 0, table);
       }
       db.close();
     } finally {
       await store.close();
+      tmp.remove();
+    }
+  });
+
+  it('keeps a history in seq order when a started event is stored after the output that followed it', async () => {
+    // The row holds an attempt's started event until the attempt ends; one that ends in a retry stores it then, after
+    // its output went into blocks, and the next attempt's output lands in the same buckets of seqs.
+    const tmp = tempDir();
+    const path = join(tmp.dir, 'taskhub.db');
+    const store = new SqliteStore({ path });
+    try {
+      await store.migrate();
+      await store.createTasks([newTask({ maxAttempts: 3 }), newTask()]);
+      const claims = await store.claim(claimRequest({ max: 2 }));
+      const [task, other] = claims;
+      const append = async (claim: Claim, chunks: number) => {
+        const inputs = Array.from({ length: chunks }, (_, k) => ({ ref: { taskId: claim.task.id, attemptToken: claim.attemptToken }, chunk: `x${k}` }));
+        assert.ok((await store.appendAttemptEvents(inputs, T0)).every((r) => r.ok));
+      };
+      await append(task, 10);
+      await append(other, 2500);
+      const retried = await store.finish(
+        [{ ref: { taskId: task.task.id, attemptToken: task.attemptToken }, outcome: { status: 'retry', error: { message: 'again', retryable: true }, runAt: T0 } }],
+        T0,
+      );
+      assert.ok(retried[0].ok);
+      const [again] = await store.claim(claimRequest({ max: 1, types: [task.task.type] }));
+      assert.equal(again.task.id, task.task.id);
+      await append(again, 10);
+      await append(other, 2500);
+      assert.equal(countRows(path).recent < 2000, true);
+      const expected = (await allEvents(store, task.task.id, 1000)).map((e) => e.seq);
+      assert.deepEqual(expected, Array.from({ length: expected.length }, (_, i) => i + 1));
+      assert.ok(expected.length < BLOCK_SEQS, 'one bucket of seqs holds the whole history');
+      for (const page of [1, 3, 7]) assert.deepEqual((await allEvents(store, task.task.id, page)).map((e) => e.seq), expected);
+      const kinds = (await allEvents(store, task.task.id, 1000)).map((e) => e.kind);
+      assert.deepEqual(kinds.filter((k) => k === 'started').length, 2);
+    } finally {
+      await store.close();
+      tmp.remove();
+    }
+  });
+
+  it('moves the events an earlier version stored in task_events into blocks, histories unchanged', async () => {
+    const tmp = tempDir();
+    const path = join(tmp.dir, 'taskhub.db');
+    const store = new SqliteStore({ path });
+    try {
+      await store.migrate();
+      await store.createTasks([newTask(), newTask()]);
+      const claims = await store.claim(claimRequest({ max: 2 }));
+      await streamOutput(store, claims);
+      const before = await Promise.all(claims.map((c) => allEvents(store, c.task.id, 1000)));
+      await store.close();
+      const compacted = countRows(path).compacted;
+      // The file as the version before blocks left it: every stored event a row of task_events.
+      const db = new DatabaseSync(path);
+      db.exec(`CREATE TABLE task_events (id INTEGER PRIMARY KEY, task_id TEXT NOT NULL, seq INTEGER NOT NULL,
+          kind TEXT NOT NULL, data TEXT NOT NULL, at INTEGER NOT NULL);
+        CREATE UNIQUE INDEX task_events_task_seq ON task_events (task_id, seq);
+        INSERT INTO task_events SELECT e.value ->> 0, b.task_id, e.value ->> 1, e.value ->> 2, e.value -> 3, e.value ->> 4
+          FROM task_event_blocks b, json_each(b.events) e;
+        DROP TABLE task_event_blocks;`);
+      db.prepare('DELETE FROM schema_migrations WHERE version = ?').run(MIGRATIONS.length);
+      db.close();
+      const reopened = new SqliteStore({ path });
+      try {
+        await reopened.migrate();
+        assert.equal(countRows(path).compacted, compacted);
+        const after = await Promise.all(claims.map((c) => allEvents(reopened, c.task.id, 1000)));
+        assert.deepEqual(after, before);
+      } finally {
+        await reopened.close();
+      }
+    } finally {
       tmp.remove();
     }
   });

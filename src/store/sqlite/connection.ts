@@ -14,8 +14,8 @@ import { SQL } from './sql.ts';
 
 
 /**
- * How many events a connection appends before it compacts (task_events_recent into task_events). More: fewer index
- * pages written per event; fewer: a shorter scan for listEvents, which reads the recent events without an index.
+ * How many events a connection appends before it compacts (task_events_recent into event blocks). More: more events
+ * per block; fewer: a shorter scan for listEvents, which reads the recent events without an index.
  */
 const COMPACT_EVENTS = 2000;
 /** How long other processes' pollers can find the notices of events held by task rows (task_notices), in ms. */
@@ -152,6 +152,11 @@ export class SqliteConnection {
     return { rows: prepared.statement.all(...params) as unknown as SQLOutputValue[][], at: prepared.at };
   }
 
+  /** `all`, a row at a time: for a read that stops once it has what it needs. */
+  iterate(text: string, ...params: SQLInputValue[]): Iterator<Row> {
+    return this.sql(text).iterate(...params) as Iterator<Row>;
+  }
+
   get(text: string, ...params: SQLInputValue[]): Row | undefined {
     return this.sql(text).get(...params) as Row | undefined;
   }
@@ -232,7 +237,7 @@ export class SqliteConnection {
     }
   }
 
-  /** Inside a write: every recent event (any process's) moves to task_events, in one batch per index page. */
+  /** Inside a write: every recent event (any process's) moves into event blocks, one per task and BLOCK_SEQS seqs. */
   #compactEvents(): void {
     this.sql(SQL.compactEvents).run();
     this.sql(SQL.clearRecentEvents).run();

@@ -1,23 +1,52 @@
-// A task's history on SQLite: its stored events (task_events and task_events_recent) and those its row holds instead
+// A task's history on SQLite: its stored events (event blocks and task_events_recent) and those its row holds instead
 // of an event row (docs/architecture.md, "Events held by the task row"), read on one snapshot and merged by seq.
 import { TaskNotFoundError } from '../../core/errors.ts';
-import type { TaskEvent } from '../../core/task.ts';
+import type { Json, TaskEvent, TaskEventKind } from '../../core/task.ts';
 import { startedEvent } from '../transitions.ts';
 import type { SqliteConnection } from './connection.ts';
 import { type Row, rowToEvent } from './rows.ts';
-import { SQL } from './sql.ts';
+import { BLOCK_SEQS, SQL } from './sql.ts';
 
 export function listEvents(c: SqliteConnection, taskId: string, afterSeq: number, limit: number): TaskEvent[] {
   return c.read(() => {
-    const stored = c.all(SQL.listEvents, taskId, afterSeq, limit);
+    const events = compactedEvents(c, taskId, afterSeq, limit);
+    for (const row of c.all(SQL.recentEvents, taskId, afterSeq, limit)) events.push(rowToEvent(row));
     const held = c.all(SQL.heldEvents, taskId, afterSeq);
-    if (stored.length === 0 && held.length === 0 && !c.get(SQL.taskExists, taskId)) throw new TaskNotFoundError(taskId);
-    const events = stored.map(rowToEvent);
-    if (held.length === 0) return events;
+    if (events.length === 0 && held.length === 0 && !c.get(SQL.taskExists, taskId)) throw new TaskNotFoundError(taskId);
     // A held event past this page's last stored one is left for a later page, as a stored one would be.
     for (const row of held) events.push(rowToEvent(row));
+    // Stored events are not all in seq order across blocks and recent rows: an attempt that ends otherwise than
+    // completing stores its started event (held by the row until then) after the output that followed it.
     return events.sort((a, b) => a.seq - b.seq).slice(0, limit);
   });
+}
+
+/** One event of a block: [id, seq, kind, data, at] (sql.ts, blocksFrom). */
+type BlockEvent = [number, number, TaskEventKind, Json, number];
+
+/**
+ * At least the first `limit` events after `afterSeq` in the task's event blocks (unordered), reading blocks in
+ * last-seq order only until no later one can hold a seq among the first `limit`: a block spans one bucket of
+ * BLOCK_SEQS seqs, so no later block holds a seq below the bucket of the next one's last seq.
+ */
+function compactedEvents(c: SqliteConnection, taskId: string, afterSeq: number, limit: number): TaskEvent[] {
+  const events: TaskEvent[] = [];
+  const blocks = c.iterate(SQL.eventBlocks, taskId, afterSeq);
+  try {
+    for (let next = blocks.next(); !next.done; next = blocks.next()) {
+      if (events.length >= limit) {
+        events.sort((a, b) => a.seq - b.seq);
+        const bucketStart = Math.floor((next.value.last_seq as number) / BLOCK_SEQS) * BLOCK_SEQS;
+        if (events[limit - 1].seq < bucketStart) break;
+      }
+      for (const [, seq, kind, data, at] of JSON.parse(next.value.events as string) as BlockEvent[]) {
+        if (seq > afterSeq) events.push({ taskId, seq, kind, data, at });
+      }
+    }
+    return events;
+  } finally {
+    blocks.return?.();
+  }
 }
 
 /**

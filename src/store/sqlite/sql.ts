@@ -3,6 +3,24 @@ import type { SQLInputValue } from 'node:sqlite';
 import type { TaskQuery } from '../store.ts';
 
 /** Applied in order, each once, inside one IMMEDIATE transaction per version. Never edit a shipped entry: add one. */
+/**
+ * Most seqs one event block spans: a history page reads whole blocks, so this bounds what it parses beyond the page
+ * (output chunks may be 64 KiB each). A power of two: blocks are grouped by seq >> BLOCK_SEQ_BITS.
+ */
+const BLOCK_SEQ_BITS = 5;
+export const BLOCK_SEQS = 1 << BLOCK_SEQ_BITS;
+
+/**
+ * Inserts the events of `table` into task_event_blocks, one block per task and BLOCK_SEQS seqs. The block's text is
+ * put together from the stored columns (data is JSON text already, kind a bare word), not built as JSON and printed.
+ */
+function blocksFrom(table: string): string {
+  return `INSERT INTO task_event_blocks (last_id, task_id, first_seq, last_seq, events)
+    SELECT max(id), task_id, min(seq), max(seq),
+      '[' || group_concat('[' || id || ',' || seq || ',"' || kind || '",' || data || ',' || at || ']', ',' ORDER BY seq) || ']'
+    FROM ${table} GROUP BY task_id, seq >> ${BLOCK_SEQ_BITS};`;
+}
+
 export const MIGRATIONS: readonly string[] = [
   `CREATE TABLE tasks (
      id TEXT PRIMARY KEY,
@@ -185,6 +203,20 @@ export const MIGRATIONS: readonly string[] = [
    -- alive, so a store alone on its file writes none (docs/architecture.md, "Events held by the task row"). pid and
    -- pid_namespace tell whether the process still runs, where this process can see it.
    CREATE TABLE pollers (id TEXT PRIMARY KEY, pid INTEGER NOT NULL, pid_namespace TEXT NOT NULL, since INTEGER NOT NULL);`,
+  `-- Event blocks (docs/architecture.md, "Recent events"): compaction stores a task's recent events as one row per task
+   -- and BLOCK_SEQS seqs, a JSON array of [id, seq, kind, data, at] in seq order, keyed by its last event's id (what the
+   -- poller reads by) and indexed by task and last seq (what a history reads by): one row and one index entry where
+   -- task_events took one of each per event. The events task_events holds move into blocks here.
+   CREATE TABLE task_event_blocks (
+     last_id INTEGER PRIMARY KEY,
+     task_id TEXT NOT NULL,
+     first_seq INTEGER NOT NULL,
+     last_seq INTEGER NOT NULL,
+     events TEXT NOT NULL
+   );
+   ${blocksFrom('task_events')}
+   DROP TABLE task_events;
+   CREATE INDEX task_event_blocks_task ON task_event_blocks (task_id, last_seq);`,
 ];
 
 /**
@@ -214,7 +246,8 @@ function listTasks(query: TaskQuery): { text: string; params: SQLInputValue[] } 
 }
 
 /** No event row of task ?1 has this seq (one an earlier version stored, or an attempt that ended otherwise than completing). */
-const NOT_STORED = (seq: string) => `NOT EXISTS (SELECT 1 FROM task_events WHERE task_id = ?1 AND seq = ${seq})
+const NOT_STORED = (seq: string) => `NOT EXISTS (SELECT 1 FROM task_event_blocks b, json_each(b.events) e
+          WHERE b.task_id = ?1 AND b.last_seq >= ${seq} AND b.first_seq <= ${seq} AND e.value ->> 1 = ${seq})
         AND NOT EXISTS (SELECT 1 FROM task_events_recent WHERE task_id = ?1 AND seq = ${seq})`;
 
 /** A running task with the singleton key of the task aliased `t` (same owner), along tasks_singleton_running. */
@@ -274,9 +307,8 @@ export const SQL = {
   /** `rows` events, five values each: task_id, seq, kind, data, at. */
   insertEvents: (rows: number) => `INSERT INTO task_events_recent (task_id, seq, kind, data, at) VALUES
     ${Array.from({ length: rows }, () => '(?, ?, ?, ?, ?)').join(', ')}`,
-  /** Every recent event into task_events (ids kept), in id order: the (task_id, seq) index takes them in one batch. */
-  compactEvents: `INSERT INTO task_events (id, task_id, seq, kind, data, at)
-    SELECT id, task_id, seq, kind, data, at FROM task_events_recent ORDER BY id`,
+  /** Every recent event into event blocks (ids kept). */
+  compactEvents: blocksFrom('task_events_recent'),
   clearRecentEvents: `DELETE FROM task_events_recent`,
   /** ?1 now, ?2 the notices (JSON): those of a transaction's events that its rows hold instead of event rows. */
   insertNotices: `INSERT INTO task_notices (at, body) VALUES (?1, ?2)`,
@@ -286,16 +318,16 @@ export const SQL = {
   getTask: `SELECT * FROM tasks WHERE id = ?`,
   listTasks,
   taskExists: `SELECT status FROM tasks WHERE id = ?`,
+  /** The event blocks of task ?1 holding events after seq ?2, in seq order (read until a page is full). */
+  eventBlocks: `SELECT last_seq, events FROM task_event_blocks WHERE task_id = ?1 AND last_seq > ?2 ORDER BY last_seq`,
   /**
-   * A task's stored events from both tables. The recent ones are few (compaction bounds them), so scanning them is
-   * cheap; only the first ?3 of them are read whole: sorting every recent event after ?2 with its data made a page of
-   * a replay of 64 KiB chunks cost 0.85-1.6 ms instead of 0.75 (320 chunks, 16 per page).
+   * Task ?1's recent events after seq ?2, the first ?3. They are few (compaction bounds them), so scanning them is
+   * cheap; only the first ?3 are read whole: sorting every recent event after ?2 with its data made a page of a replay
+   * of 64 KiB chunks cost 0.85-1.6 ms instead of 0.75 (320 chunks, 16 per page).
    */
-  listEvents: `SELECT task_id, seq, kind, data, at FROM (
-      SELECT task_id, seq, kind, data, at FROM task_events WHERE task_id = ?1 AND seq > ?2
-      UNION ALL SELECT task_id, seq, kind, data, at FROM task_events_recent WHERE id IN (
-        SELECT id FROM task_events_recent WHERE task_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3)
-    ) ORDER BY seq LIMIT ?3`,
+  recentEvents: `SELECT task_id, seq, kind, data, at FROM task_events_recent WHERE id IN (
+      SELECT id FROM task_events_recent WHERE task_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3)
+    ORDER BY seq`,
   /**
    * The events of task ?1 after seq ?2 that its row holds instead of an event row: the started event of its current or
    * completed attempt (an attempt that ended otherwise stored it, at the same seq) and a completed task's completed event.
@@ -451,7 +483,7 @@ export const SQL = {
       ORDER BY completed_at LIMIT ?3)
     RETURNING id, queue, owner, event_seq`,
   deleteTask: `DELETE FROM tasks WHERE id = ? AND status <> 'running' RETURNING id`,
-  deleteEventsOfTask: `DELETE FROM task_events WHERE task_id = ?`,
+  deleteEventsOfTask: `DELETE FROM task_event_blocks WHERE task_id = ?`,
   deleteRecentEventsOfTask: `DELETE FROM task_events_recent WHERE task_id = ?`,
   deleteCheckpointsOfTask: `DELETE FROM task_checkpoints WHERE task_id = ?`,
   deleteStepsOfTask: `DELETE FROM task_steps WHERE task_id = ?`,
@@ -554,7 +586,7 @@ export const SQL = {
   advanceSchedule: `UPDATE schedules SET next_run_at = ?, last_run_at = coalesce(?, last_run_at),
       last_task_id = coalesce(?, last_task_id), updated_at = ? WHERE name = ? AND next_run_at = ?`,
   finishedBefore: `SELECT id FROM tasks WHERE status = ? AND completed_at < ? ORDER BY id LIMIT ?`,
-  deleteEventsOf: `DELETE FROM task_events WHERE task_id IN (SELECT value FROM json_each(?))`,
+  deleteEventsOf: `DELETE FROM task_event_blocks WHERE task_id IN (SELECT value FROM json_each(?))`,
   deleteRecentEventsOf: `DELETE FROM task_events_recent WHERE task_id IN (SELECT value FROM json_each(?))`,
   deleteCheckpointsOf: `DELETE FROM task_checkpoints WHERE task_id IN (SELECT value FROM json_each(?))`,
   deleteStepsOf: `DELETE FROM task_steps WHERE task_id IN (SELECT value FROM json_each(?))`,
@@ -586,7 +618,11 @@ export const SQL = {
   maxEventId: `SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'task_events_recent'), 0) AS id`,
   /** Events after an id from both tables (a slow reader's may have been compacted meanwhile), by id ranges. */
   eventsAfter: `SELECT e.id, e.task_id, e.seq, e.kind, e.data, e.at, t.queue, t.owner
-    FROM (SELECT * FROM task_events WHERE id > ?1 UNION ALL SELECT * FROM task_events_recent WHERE id > ?1) e
+    FROM (
+      SELECT e.value ->> 0 AS id, b.task_id, e.value ->> 1 AS seq, e.value ->> 2 AS kind, e.value -> 3 AS data,
+        e.value ->> 4 AS at
+      FROM task_event_blocks b, json_each(b.events) e WHERE b.last_id > ?1 AND e.value ->> 0 > ?1
+      UNION ALL SELECT id, task_id, seq, kind, data, at FROM task_events_recent WHERE id > ?1) e
     JOIN tasks t ON t.id = e.task_id ORDER BY e.id LIMIT ?2`,
   maxNoticeId: `SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'task_notices'), 0) AS id`,
   noticesAfter: `SELECT id, body FROM task_notices WHERE id > ?1 ORDER BY id LIMIT ?2`,
