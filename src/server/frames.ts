@@ -4,43 +4,22 @@
 import type { TaskEvent } from '../core/task.ts';
 
 /**
- * The frames of the last events encoded, by event object, up to a count and a size in bytes. Followers of one task
- * read the same few live events at about the same time, so a small window finds them; a WeakMap keyed by every event
- * made each young-generation GC walk its entries (ephemerons: 2-3 % of the streaming benchmark's serving thread).
+ * An event's encodings live on the event itself, under symbols no one else sees, as long as some follower holds the
+ * event. A WeakMap keyed by every event did the same but made each young-generation GC walk its entries (ephemerons:
+ * 2-3 % of the streaming benchmark's serving thread). Not enumerable: the event still compares and prints as before.
  */
-class FrameCache<F extends { length: number }> {
-  readonly #frames = new Map<TaskEvent, F>();
-  #bytes = 0;
+const SSE_FRAME = Symbol('sseFrame');
+const WS_FRAME = Symbol('wsFrame');
+type Framed = TaskEvent & { [SSE_FRAME]?: Buffer; [WS_FRAME]?: string };
 
-  get(event: TaskEvent, encode: (event: TaskEvent) => F): F {
-    let frame = this.#frames.get(event);
-    if (frame === undefined) {
-      frame = encode(event);
-      this.#frames.set(event, frame);
-      this.#bytes += frame.length;
-      for (const [oldest, old] of this.#frames) {
-        if (this.#frames.size <= CACHED_FRAMES && this.#bytes <= CACHED_BYTES) break;
-        this.#frames.delete(oldest);
-        this.#bytes -= old.length;
-      }
-    }
-    return frame;
-  }
+function keep<F>(event: Framed, key: typeof SSE_FRAME | typeof WS_FRAME, frame: F): F {
+  Object.defineProperty(event, key, { value: frame });
+  return frame;
 }
-
-/** About two commits of streaming output to hundreds of followers; large frames (a 64 KiB chunk) by the hundred. */
-const CACHED_FRAMES = 4096;
-const CACHED_BYTES = 8 * 1024 * 1024;
-const sseFrames = new FrameCache<Buffer>();
-const wsFrames = new FrameCache<string>();
 
 /** `id: <seq>\nevent: <kind>\ndata: <json>\n\n` (JSON has no raw newlines, so one data line always suffices). */
-export function sseFrame(event: TaskEvent): Buffer {
-  return sseFrames.get(event, encodeSse);
-}
-
-function encodeSse(event: TaskEvent): Buffer {
-  return Buffer.from(`id: ${event.seq}\nevent: ${event.kind}\ndata: ${JSON.stringify(event)}\n\n`);
+export function sseFrame(event: Framed): Buffer {
+  return event[SSE_FRAME] ?? keep(event, SSE_FRAME, Buffer.from(`id: ${event.seq}\nevent: ${event.kind}\ndata: ${JSON.stringify(event)}\n\n`));
 }
 
 export const SSE_PING = Buffer.from(': ping\n\n');
@@ -55,6 +34,6 @@ export const SLOW_READER_MAX_BYTES = 8 * 1024 * 1024;
 export const SLOW_READER_GRACE_MS = 10_000;
 
 /** The WebSocket `event` message; `queue` is fixed per task, so it can be part of the cached text. */
-export function wsEventFrame(event: TaskEvent, queue: string): string {
-  return wsFrames.get(event, (e) => JSON.stringify({ type: 'event', taskId: e.taskId, queue, event: e }));
+export function wsEventFrame(event: Framed, queue: string): string {
+  return event[WS_FRAME] ?? keep(event, WS_FRAME, JSON.stringify({ type: 'event', taskId: event.taskId, queue, event }));
 }
