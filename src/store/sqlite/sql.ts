@@ -17,7 +17,7 @@ export const BLOCK_SEQS = 1 << BLOCK_SEQ_BITS;
 function blocksFrom(table: string): string {
   return `INSERT INTO task_event_blocks (last_id, task_id, first_seq, last_seq, events)
     SELECT max(id), task_id, min(seq), max(seq),
-      '[' || group_concat('[' || id || ',' || seq || ',"' || kind || '",' || data || ',' || at || ']', ',' ORDER BY seq) || ']'
+      '[' || group_concat(printf('[%d,%d,"%s",%s,%d]', id, seq, kind, data, at), ',' ORDER BY seq) || ']'
     FROM ${table} GROUP BY task_id, seq >> ${BLOCK_SEQ_BITS};`;
 }
 
@@ -439,13 +439,14 @@ export const SQL = {
   appendAttemptEvents: `UPDATE tasks SET progress = coalesce(?1, progress), updated_at = ?2, event_seq = event_seq + ?3
     WHERE id = ?4 AND attempt_token = ?5 AND status = 'running' RETURNING event_seq, queue, owner`,
   /**
-   * appendAttemptEvents for many attempts in one statement: ?1 now, ?2 a JSON array of [id, token, how many events,
-   * last progress as JSON text or null], no task twice. Returns the attempts it updated.
+   * appendAttemptEvents for `rows` attempts in one statement: per attempt its id, token, how many events and last
+   * progress as JSON text or null (no task twice), then now. Returns the attempts it updated. Bound values, not one
+   * JSON array: extracting each item's fields from JSON cost more than the row update (5.4 µs per attempt in all).
    */
-  appendAttemptEventsMany: `UPDATE tasks SET progress = coalesce(j.value ->> 3, progress), updated_at = ?1,
-      event_seq = event_seq + (j.value ->> 2)
-    FROM json_each(?2) AS j
-    WHERE tasks.id = j.value ->> 0 AND tasks.attempt_token = j.value ->> 1 AND tasks.status = 'running'
+  appendAttemptEventsMany: (rows: number) => `WITH j(id, token, n, progress) AS (VALUES
+      ${Array.from({ length: rows }, () => '(?, ?, ?, ?)').join(', ')})
+    UPDATE tasks SET progress = coalesce(j.progress, tasks.progress), updated_at = ?, event_seq = event_seq + j.n
+    FROM j WHERE tasks.id = j.id AND tasks.attempt_token = j.token AND tasks.status = 'running'
     RETURNING tasks.id, event_seq, queue, owner`,
   /** One statement for every outcome: the caller passes the columns that outcome sets. */
   finish: `UPDATE tasks SET status = ?, run_at = coalesce(?, run_at), result = ?, error = ?, completed_at = ?,
