@@ -23,9 +23,6 @@ import { refusal } from './refusal.ts';
 import { arrayToFinishRow, type Row, rowToFinished } from './rows.ts';
 import { SQL } from './sql.ts';
 
-/** Most attempts one append statement updates (4 values each, well under SQLite's 32,766 bound values). */
-const ATTEMPTS_PER_UPDATE = 128;
-
 export function appendAttemptEvents(c: SqliteConnection, inputs: readonly AttemptEventInput[], now: number): AppendResult[] {
   const results: AppendResult[] = new Array(inputs.length);
   const groups = groupByAttempt(inputs);
@@ -36,16 +33,11 @@ export function appendAttemptEvents(c: SqliteConnection, inputs: readonly Attemp
   for (const { ref } of groups) count.set(ref.taskId, (count.get(ref.taskId) ?? 0) + 1);
   const single = groups.filter((g) => count.get(g.ref.taskId) === 1);
   const rows = new Map<string, Row>();
-  for (let from = 0; from < single.length; from += ATTEMPTS_PER_UPDATE) {
-    const part = single.slice(from, from + ATTEMPTS_PER_UPDATE);
-    const params: SQLInputValue[] = [];
-    for (const g of part) params.push(g.ref.taskId, g.ref.attemptToken, g.inputs.length, progressOf(g));
-    params.push(now);
-    const { rows: updated, at } = c.allArrays(SQL.appendAttemptEventsMany(part.length), ...params);
-    for (const r of updated) {
-      rows.set(r[at.id] as string, { event_seq: r[at.event_seq] as number, queue: r[at.queue] as string, owner: r[at.owner] as string | null });
-    }
-  }
+  const values: SQLInputValue[] = [];
+  for (const g of single) values.push(g.ref.taskId, g.ref.attemptToken, g.inputs.length, progressOf(g));
+  c.eachValueRows(SQL.appendAttemptEventsMany, 4, values, [now], (r, at) => {
+    rows.set(r[at.id] as string, { event_seq: r[at.event_seq] as number, queue: r[at.queue] as string, owner: r[at.owner] as string | null });
+  });
   for (const group of groups) {
     const { taskId, attemptToken } = group.ref;
     const row = count.get(taskId) === 1

@@ -25,6 +25,8 @@ const TRIM_NOTICES_EVERY = 1000;
 /** Most event rows one INSERT takes (5 values each: under SQLite's 32,766 bound values). */
 const EVENTS_PER_INSERT = 128;
 const EVENT_COLUMNS = 5;
+/** Most rows of bound values one statement of eachValueRows takes. */
+const VALUE_ROWS = 128;
 
 /**
  * Which processes this one can see by pid (Linux: its pid namespace; elsewhere, the host): a poller checked in from
@@ -155,6 +157,31 @@ export class SqliteConnection {
   /** `all`, a row at a time: for a read that stops once it has what it needs. */
   iterate(text: string, ...params: SQLInputValue[]): Iterator<Row> {
     return this.sql(text).iterate(...params) as Iterator<Row>;
+  }
+
+  /**
+   * allArrays for a statement over rows of bound values, `width` values each (`text(rows)` makes the statement for a
+   * number of rows), with `after` bound after them. Runs in parts of at most VALUE_ROWS rows, each padded with rows
+   * of nulls up to a power of two, so that eight prepared statements serve every batch size: a statement's rows
+   * must therefore be matched by a column a null never equals. Rows come back through `each`.
+   */
+  eachValueRows(
+    text: (rows: number) => string,
+    width: number,
+    values: readonly SQLInputValue[],
+    after: readonly SQLInputValue[],
+    each: (row: SQLOutputValue[], at: ColumnIndex) => void,
+  ): void {
+    const count = values.length / width;
+    for (let from = 0; from < count; from += VALUE_ROWS) {
+      const rows = Math.min(VALUE_ROWS, count - from);
+      const padded = 2 ** Math.ceil(Math.log2(rows));
+      const params = values.slice(from * width, (from + rows) * width);
+      for (let k = rows * width; k < padded * width; k++) params.push(null);
+      params.push(...after);
+      const { rows: found, at } = this.allArrays(text(padded), ...params);
+      for (const row of found) each(row, at);
+    }
   }
 
   get(text: string, ...params: SQLInputValue[]): Row | undefined {

@@ -3,6 +3,12 @@ import type { SQLInputValue } from 'node:sqlite';
 import type { TaskQuery } from '../store.ts';
 
 /** Applied in order, each once, inside one IMMEDIATE transaction per version. Never edit a shipped entry: add one. */
+/** `rows` rows of `width` bound values, for a VALUES list. */
+function valueRows(rows: number, width: number): string {
+  const row = `(${Array.from({ length: width }, () => '?').join(', ')})`;
+  return Array.from({ length: rows }, () => row).join(', ');
+}
+
 /**
  * Most seqs one event block spans: a history page reads whole blocks, so this bounds what it parses beyond the page
  * (output chunks may be 64 KiB each). A power of two: blocks are grouped by seq >> BLOCK_SEQ_BITS.
@@ -443,8 +449,7 @@ export const SQL = {
    * progress as JSON text or null (no task twice), then now. Returns the attempts it updated. Bound values, not one
    * JSON array: extracting each item's fields from JSON cost more than the row update (5.4 µs per attempt in all).
    */
-  appendAttemptEventsMany: (rows: number) => `WITH j(id, token, n, progress) AS (VALUES
-      ${Array.from({ length: rows }, () => '(?, ?, ?, ?)').join(', ')})
+  appendAttemptEventsMany: (rows: number) => `WITH j(id, token, n, progress) AS (VALUES ${valueRows(rows, 4)})
     UPDATE tasks SET progress = coalesce(j.progress, tasks.progress), updated_at = ?, event_seq = event_seq + j.n
     FROM j WHERE tasks.id = j.id AND tasks.attempt_token = j.token AND tasks.status = 'running'
     RETURNING tasks.id, event_seq, queue, owner`,
