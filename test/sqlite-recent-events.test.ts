@@ -86,6 +86,33 @@ describe('SQLite recent events and compaction', () => {
     }
   });
 
+  it("retention takes a deleted task's blocks and recent rows, and leaves the others' history whole", async () => {
+    const tmp = tempDir();
+    const path = join(tmp.dir, 'taskhub.db');
+    const store = new SqliteStore({ path });
+    try {
+      await store.migrate();
+      await store.createTasks([newTask(), newTask(), newTask()]);
+      const claims = await store.claim(claimRequest({ max: 3 }));
+      await streamOutput(store, claims);
+      const [kept, ...gone] = claims;
+      const keptBefore = await allEvents(store, kept.task.id, 1000);
+      await store.finish(gone.map((c) => ({ ref: { taskId: c.task.id, attemptToken: c.attemptToken }, outcome: { status: 'completed' as const, result: null } })), T0);
+      assert.equal(await store.deleteFinishedTasks('completed', T0 + 1, 10), 2);
+      const db = new DatabaseSync(path, { readOnly: true });
+      for (const claim of gone) {
+        for (const table of ['task_event_blocks', 'task_events_recent']) {
+          assert.equal((db.prepare(`SELECT count(*) AS n FROM ${table} WHERE task_id = ?`).get(claim.task.id) as { n: number }).n, 0, table);
+        }
+      }
+      db.close();
+      assert.deepEqual(await allEvents(store, kept.task.id, 1000), keptBefore);
+    } finally {
+      await store.close();
+      tmp.remove();
+    }
+  });
+
   it('keeps a history in seq order when a started event is stored after the output that followed it', async () => {
     // The row holds an attempt's started event until the attempt ends; one that ends in a retry stores it then, after
     // its output went into blocks, and the next attempt's output lands in the same buckets of seqs.
