@@ -102,14 +102,17 @@ export function attemptSql(names: Names) {
      * $1 now. An attempt that is not current matches no row, and its events join nothing. Returns the updated attempts.
      * The batch is read through jsonb_array_elements_text, which the planner takes for 100 rows, not unnest (10 for
      * an array parameter): with that estimate a plan made while the table was small rescanned the batch once per
-     * running task, quadratic in the batch (docs/postgres.md, "Batches and the planner's estimate").
+     * running task, quadratic in the batch (docs/postgres.md, "Batches and the planner's estimate"). The other arrays
+     * are unnested beside it (ROWS FROM takes the largest estimate), not subscripted: `a[i]` of a text array walks
+     * it from the start, quadratic too.
      */
     appendAttemptEvents: prepared(`WITH changed AS (
         UPDATE ${tasks} t SET progress = coalesce(i.progress::jsonb, t.progress), updated_at = $1::bigint,
           event_seq = t.event_seq + i.n
         FROM (
-          SELECT x.id, ($3::text[])[x.g] AS token, ($4::integer[])[x.g] AS n, ($5::text[])[x.g] AS progress, x.g
-          FROM jsonb_array_elements_text(to_jsonb($2::text[])) WITH ORDINALITY AS x(id, g)
+          SELECT x.id, x.token, x.n, x.progress, x.g
+          FROM ROWS FROM (jsonb_array_elements_text(to_jsonb($2::text[])), unnest($3::text[]), unnest($4::integer[]),
+            unnest($5::text[])) WITH ORDINALITY AS x(id, token, n, progress, g)
         ) AS i
         WHERE t.id = i.id AND t.attempt_token = i.token AND t.status = 'running'
         RETURNING i.g, i.n, t.id, t.queue, t.owner, t.event_seq
@@ -143,14 +146,16 @@ export function attemptSql(names: Names) {
      * current, or whose task is a child of a wait, matches no row and is left to finish, which refuses or applies it.
      * Two statements that lock the same running rows in different orders may deadlock: PostgreSQL then fails one,
      * which the store runs again (attempts-store.ts), as for finish. Returns what finish returns. The batch is read
-     * through jsonb_array_elements of $4, for the planner's estimate, as in appendAttemptEvents.
+     * through jsonb_array_elements of $4, for the planner's estimate, with the arrays unnested beside it, as in
+     * appendAttemptEvents.
      */
     completeMany: prepared(`UPDATE ${tasks} t SET status = 'completed', result = nullif(r.value, 'null'::jsonb), error = NULL,
           completed_at = $2::bigint, attempt_token = NULL, lease_until = NULL, updated_at = $2::bigint,
           event_seq = t.event_seq + 1
         FROM (
-          SELECT ($1::text[])[x.ord] AS id, ($3::text[])[x.ord] AS attempt_token, x.ord, x.value
-          FROM jsonb_array_elements($4::jsonb) WITH ORDINALITY AS x(value, ord)
+          SELECT x.id, x.attempt_token, x.ord, x.value
+          FROM ROWS FROM (jsonb_array_elements($4::jsonb), unnest($1::text[]), unnest($3::text[]))
+            WITH ORDINALITY AS x(value, id, attempt_token, ord)
         ) AS r
         WHERE t.id = r.id AND t.attempt_token = r.attempt_token AND t.child_key IS NULL
         RETURNING r.ord::integer AS ord, t.id, t.queue, t.type, t.owner, t.status, t.attempts, t.run_at, t.started_at,
