@@ -40,7 +40,7 @@ export function claimSql(names: Names) {
   // event is not stored: the row holds it (started_seq, attempts, worker_id, started_at), and the statements that end
   // the attempt otherwise than by completing store it (docs/postgres.md).
   const claimChosen = `UPDATE ${tasks} t SET status = 'running', attempts = t.attempts + 1,
-          attempt_token = gen_random_uuid()::text, lease_until = $1::bigint + $5::bigint, worker_id = $6::text,
+          attempt_token = (SELECT secret FROM token_secret) || t.id, lease_until = $1::bigint + $5::bigint, worker_id = $6::text,
           started_at = $1::bigint, updated_at = $1::bigint, debounce_key = NULL,
           run_at = CASE WHEN t.status = 'waiting' THEN $1::bigint ELSE t.run_at END,
           event_seq = t.event_seq + CASE WHEN t.status = 'waiting' THEN 2 ELSE 1 END,
@@ -54,6 +54,12 @@ export function claimSql(names: Names) {
    * largest part of its latency on most disks.
    */
   const asyncCommit = `async_commit AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true) AS setting)`;
+  /**
+   * One random secret per claim statement, which each claimed row's attempt token starts with (then its task id): as
+   * unguessable as a random token per row, since a claim's tokens all go to the one worker that made it, and a
+   * fraction of the cost (gen_random_uuid() per row was 1.8 µs of PostgreSQL CPU, about 7 % of a drained task's).
+   */
+  const tokenSecret = `token_secret AS MATERIALIZED (SELECT replace(gen_random_uuid()::text, '-', '') AS secret)`;
 
   return {
     /**
@@ -116,6 +122,7 @@ export function claimSql(names: Names) {
           WHERE throttled OR queue IN (SELECT name FROM limited) OR type IN (SELECT type FROM limited_types)
         ) AS gated
       ),
+      ${tokenSecret},
       claimed AS (
         ${claimChosen}
         AND NOT (SELECT gated FROM gate)
@@ -253,6 +260,7 @@ export function claimSql(names: Names) {
         ORDER BY ranked.priority DESC, ranked.round, ranked.run_at, ranked.id
         LIMIT $4::integer
       ),
+      ${tokenSecret},
       claimed AS (
         ${claimChosen}
         RETURNING ${taskColumns('t')}, t.attempt_token
