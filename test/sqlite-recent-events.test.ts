@@ -49,13 +49,35 @@ async function allEvents(store: SqliteStore, taskId: string, page: number): Prom
   }
 }
 
+/** Runs `test` on a migrated store of its own, on a file in a temporary directory. */
+async function withStore(test: (store: SqliteStore, path: string) => Promise<void>): Promise<void> {
+  const tmp = tempDir();
+  const path = join(tmp.dir, 'taskhub.db');
+  const store = new SqliteStore({ path });
+  try {
+    await store.migrate();
+    await test(store, path);
+  } finally {
+    await store.close();
+    tmp.remove();
+  }
+}
+
+/** Asserts that neither event table holds a row of the task. */
+function assertNoEventRows(path: string, taskId: string): void {
+  const db = new DatabaseSync(path, { readOnly: true });
+  try {
+    for (const table of ['task_event_blocks', 'task_events_recent']) {
+      assert.equal((db.prepare(`SELECT count(*) AS n FROM ${table} WHERE task_id = ?`).get(taskId) as { n: number }).n, 0, table);
+    }
+  } finally {
+    db.close();
+  }
+}
+
 describe('SQLite recent events and compaction', () => {
-  it('reads every history whole and in order, page by page, wherever its events are', async () => {
-    const tmp = tempDir();
-    const path = join(tmp.dir, 'taskhub.db');
-    const store = new SqliteStore({ path });
-    try {
-      await store.migrate();
+  it('reads every history whole and in order, page by page, wherever its events are', () =>
+    withStore(async (store, path) => {
       await store.createTasks([newTask(), newTask(), newTask()]);
       const claims = await store.claim(claimRequest({ max: 3 }));
       await streamOutput(store, claims);
@@ -75,23 +97,11 @@ describe('SQLite recent events and compaction', () => {
       const [first] = claims;
       await store.finish([{ ref: { taskId: first.task.id, attemptToken: first.attemptToken }, outcome: { status: 'completed', result: null } }], T0);
       assert.equal(await store.deleteTask(first.task.id), true);
-      const db = new DatabaseSync(path, { readOnly: true });
-      for (const table of ['task_event_blocks', 'task_events_recent']) {
-        assert.equal((db.prepare(`SELECT count(*) AS n FROM ${table} WHERE task_id = ?`).get(first.task.id) as { n: number }).n, 0, table);
-      }
-      db.close();
-    } finally {
-      await store.close();
-      tmp.remove();
-    }
-  });
+      assertNoEventRows(path, first.task.id);
+    }));
 
-  it("retention takes a deleted task's blocks and recent rows, and leaves the others' history whole", async () => {
-    const tmp = tempDir();
-    const path = join(tmp.dir, 'taskhub.db');
-    const store = new SqliteStore({ path });
-    try {
-      await store.migrate();
+  it("retention takes a deleted task's blocks and recent rows, and leaves the others' history whole", () =>
+    withStore(async (store, path) => {
       await store.createTasks([newTask(), newTask(), newTask()]);
       const claims = await store.claim(claimRequest({ max: 3 }));
       await streamOutput(store, claims);
@@ -99,28 +109,14 @@ describe('SQLite recent events and compaction', () => {
       const keptBefore = await allEvents(store, kept.task.id, 1000);
       await store.finish(gone.map((c) => ({ ref: { taskId: c.task.id, attemptToken: c.attemptToken }, outcome: { status: 'completed' as const, result: null } })), T0);
       assert.equal(await store.deleteFinishedTasks('completed', T0 + 1, 10), 2);
-      const db = new DatabaseSync(path, { readOnly: true });
-      for (const claim of gone) {
-        for (const table of ['task_event_blocks', 'task_events_recent']) {
-          assert.equal((db.prepare(`SELECT count(*) AS n FROM ${table} WHERE task_id = ?`).get(claim.task.id) as { n: number }).n, 0, table);
-        }
-      }
-      db.close();
+      for (const claim of gone) assertNoEventRows(path, claim.task.id);
       assert.deepEqual(await allEvents(store, kept.task.id, 1000), keptBefore);
-    } finally {
-      await store.close();
-      tmp.remove();
-    }
-  });
+    }));
 
-  it('keeps a history in seq order when a started event is stored after the output that followed it', async () => {
-    // The row holds an attempt's started event until the attempt ends; one that ends in a retry stores it then, after
-    // its output went into blocks, and the next attempt's output lands in the same buckets of seqs.
-    const tmp = tempDir();
-    const path = join(tmp.dir, 'taskhub.db');
-    const store = new SqliteStore({ path });
-    try {
-      await store.migrate();
+  it('keeps a history in seq order when a started event is stored after the output that followed it', () =>
+    withStore(async (store, path) => {
+      // The row holds an attempt's started event until the attempt ends; one that ends in a retry stores it then, after
+      // its output went into blocks, and the next attempt's output lands in the same buckets of seqs.
       await store.createTasks([newTask({ maxAttempts: 3 }), newTask()]);
       const claims = await store.claim(claimRequest({ max: 2 }));
       const [task, other] = claims;
@@ -139,18 +135,14 @@ describe('SQLite recent events and compaction', () => {
       assert.equal(again.task.id, task.task.id);
       await append(again, 10);
       await append(other, 2500);
-      assert.equal(countRows(path).recent < 2000, true);
+      assert.ok(countRows(path).recent < 2000, "the first attempt's output is in blocks");
       const expected = (await allEvents(store, task.task.id, 1000)).map((e) => e.seq);
       assert.deepEqual(expected, Array.from({ length: expected.length }, (_, i) => i + 1));
       assert.ok(expected.length < BLOCK_SEQS, 'one bucket of seqs holds the whole history');
       for (const page of [1, 3, 7]) assert.deepEqual((await allEvents(store, task.task.id, page)).map((e) => e.seq), expected);
       const kinds = (await allEvents(store, task.task.id, 1000)).map((e) => e.kind);
-      assert.deepEqual(kinds.filter((k) => k === 'started').length, 2);
-    } finally {
-      await store.close();
-      tmp.remove();
-    }
-  });
+      assert.equal(kinds.filter((k) => k === 'started').length, 2);
+    }));
 
   it('moves the events an earlier version stored in task_events into blocks, histories unchanged', async () => {
     const tmp = tempDir();
