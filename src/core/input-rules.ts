@@ -153,6 +153,8 @@ function isProtoKey(object: object, key: string): boolean {
  */
 export function checkJsonValue<T>(field: string, value: T, maxDepth = MAX_JSON_DEPTH): T {
   if (value === undefined) return null as T;
+  // Most results and many payloads are null, a boolean or a number: nothing to walk.
+  if (value === null || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))) return value;
   const state = { plain: true };
   walkJson(value, field, maxDepth, state);
   if (state.plain) return value;

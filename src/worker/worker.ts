@@ -76,8 +76,6 @@ const BUFFER_TTL_MS = 1000;
 
 type StopReason = 'cancelled' | 'timed out' | 'lease lost' | 'shutdown';
 
-const IGNORE = (): void => {};
-
 /** What the handler did: returned a value, or threw (or rejected with) an error. */
 type Outcome = { value: unknown } | { error: unknown };
 const SPAN_OK: SpanOutcome = {};
@@ -413,8 +411,8 @@ export class Worker {
     // The next claim can overlap with saving this outcome (on PostgreSQL they use different connections; on
     // SQLite they share the next transaction's turn).
     execution.freeSlot();
-    const reported = 'error' in outcome ? this.#reportFailure(execution, outcome.error) : this.#reportValue(execution, outcome.value);
-    return reported.then(() => this.#ended(execution, spanOutcome));
+    if (!('error' in outcome)) return this.#reportValue(execution, outcome.value);
+    return this.#reportFailure(execution, outcome.error).then(() => this.#ended(execution, outcome));
   }
 
   /** The attempt is over here: its timers stop, its span ends, its slot is free. */
@@ -438,13 +436,24 @@ export class Worker {
     } catch (error) {
       completed = Promise.reject(error);
     }
-    return completed.then(IGNORE, (error: unknown) => {
-      // A result the input rules refuse (U+0000, too deep …) would be refused again on every retry: fail for good.
-      if (!isValidationError(error)) return this.#unreported(execution, error);
-      execution.log.warn({ err: error }, 'the handler returned a result that cannot be stored');
-      const message = `the handler's result cannot be stored: ${(error as Error).message}`;
-      return this.#report(() => this.#backend.fail(execution.ref, { message, code: 'INVALID_RESULT', retryable: false }, execution.extras), execution);
-    });
+    return completed.then(
+      () => this.#ended(execution, SPAN_OK),
+      (error: unknown) => {
+        // A result the input rules refuse (U+0000, too deep …) would be refused again on every retry: fail for good.
+        if (!isValidationError(error)) {
+          this.#unreported(execution, error);
+          this.#ended(execution, SPAN_OK);
+          return;
+        }
+        return this.#reportInvalidResult(execution, error).then(() => this.#ended(execution, SPAN_OK));
+      },
+    );
+  }
+
+  #reportInvalidResult(execution: Execution<Registration>, error: unknown): Promise<void> {
+    execution.log.warn({ err: error }, 'the handler returned a result that cannot be stored');
+    const message = `the handler's result cannot be stored: ${(error as Error).message}`;
+    return this.#report(() => this.#backend.fail(execution.ref, { message, code: 'INVALID_RESULT', retryable: false }, execution.extras), execution);
   }
 
   #reportFailure(execution: Execution<Registration>, thrown: unknown): Promise<void> {
