@@ -103,7 +103,6 @@ function cellsToTask(r: Cells, c: Columns): Task {
   };
 }
 
-/** The default policy's text, which nearly every task stores: copied rather than parsed. */
 /**
  * The stored text of a backoff policy: empty for the default one, which nearly every task has (its JSON was over a
  * quarter of a task row, rewritten by every update of the row); tasks stored before hold it in full.
