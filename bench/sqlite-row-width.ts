@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync, type SQLInputValue } from 'node:sqlite';
 import { uuidv7 } from '../src/core/ids.ts';
-import { MIGRATIONS, SQL } from '../src/store/sqlite/sql.ts';
+import { MIGRATIONS } from '../src/store/sqlite/migrations.ts';
+import { SQL } from '../src/store/sqlite/sql.ts';
 
 const N = Number(process.argv[2] ?? 40_000);
 const BATCH = 100;

@@ -9,7 +9,8 @@ import { claimRequest, newTask, T0 } from '../src/store/conformance/helpers.ts';
 import type { TaskEvent } from '../src/core/task.ts';
 import type { Claim } from '../src/store/store.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
-import { BLOCK_SEQS, MIGRATIONS } from '../src/store/sqlite/sql.ts';
+import { BLOCK_SEQS } from '../src/store/sqlite/event-blocks.ts';
+import { MIGRATIONS } from '../src/store/sqlite/migrations.ts';
 import { tempDir, waitUntil } from './helpers/hub.ts';
 import { sqlitePair } from './helpers/sqlite-pair.ts';
 

@@ -5,7 +5,8 @@ import type { Json, TaskEvent, TaskEventKind } from '../../core/task.ts';
 import { startedEvent } from '../transitions.ts';
 import type { SqliteConnection } from './connection.ts';
 import { type Row, rowToEvent } from './rows.ts';
-import { BLOCK_SEQS, SQL } from './sql.ts';
+import { BLOCK_SEQS } from './event-blocks.ts';
+import { SQL } from './sql.ts';
 
 export function listEvents(c: SqliteConnection, taskId: string, afterSeq: number, limit: number): TaskEvent[] {
   return c.read(() => {

@@ -76,7 +76,8 @@ import { refusal } from './refusal.ts';
 import * as flow from './flow.ts';
 import { arrayToCandidate, arrayToTask, newTaskParams, type Row, rowToCandidate, rowToCheckpoint, rowToTask } from './rows.ts';
 import { SqliteSettings } from './settings.ts';
-import { MIGRATIONS, SQL } from './sql.ts';
+import { MIGRATIONS } from './migrations.ts';
+import { SQL } from './sql.ts';
 
 export interface SqliteStoreOptions {
   /** File path, or `:memory:`. */
