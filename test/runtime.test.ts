@@ -49,6 +49,29 @@ describe('worker runtime', () => {
     }
   });
 
+  it('fails a task for good when its handler returns a result that cannot be stored, and keeps running others', async () => {
+    const hub = await openTestHub();
+    try {
+      let calls = 0;
+      hub.handle('bad-result', (payload: { bad: boolean }) => {
+        calls++;
+        return payload.bad ? { text: 'a\u0000b' } : { text: 'fine' };
+      }, { concurrency: 1 });
+      const bad = await hub.enqueue('bad-result', { bad: true }, { maxAttempts: 3 });
+      const failed = await hub.wait(bad.id, 5000);
+      assert.equal(failed.status, 'failed');
+      assert.deepEqual({ code: failed.error?.code, retryable: failed.error?.retryable }, { code: 'INVALID_RESULT', retryable: false });
+      assert.match(failed.error?.message ?? '', /U\+0000/);
+      assert.equal(failed.attempts, 1, 'refused again on every retry, so not retried');
+      // The attempt ended on this worker: its one slot is free for the next task.
+      const good = await hub.enqueue('bad-result', { bad: false });
+      assert.deepEqual((await hub.wait(good.id, 5000)).result, { text: 'fine' });
+      assert.equal(calls, 2);
+    } finally {
+      await hub.dispose();
+    }
+  });
+
   it('retries a throwing handler with backoff, then dead-letters it', async () => {
     const hub = await openTestHub();
     try {

@@ -422,7 +422,10 @@ export class Worker {
     if (this.#active.get(taskId) === execution) this.#active.delete(taskId);
   }
 
-  /** Reports a result; one the store cannot take (not JSON, refused by the input rules) fails the attempt for good. */
+  /**
+   * Reports a result, then ends the attempt (one reaction to the completion: this runs once per task). A result the
+   * store cannot take (not JSON, refused by the input rules) fails the attempt for good.
+   */
   #reportValue(execution: Execution<Registration>, value: unknown): Promise<void> {
     let completed: Promise<unknown>;
     try {
@@ -440,12 +443,9 @@ export class Worker {
       () => this.#ended(execution, SPAN_OK),
       (error: unknown) => {
         // A result the input rules refuse (U+0000, too deep …) would be refused again on every retry: fail for good.
-        if (!isValidationError(error)) {
-          this.#unreported(execution, error);
-          this.#ended(execution, SPAN_OK);
-          return;
-        }
-        return this.#reportInvalidResult(execution, error).then(() => this.#ended(execution, SPAN_OK));
+        if (isValidationError(error)) return this.#reportInvalidResult(execution, error).then(() => this.#ended(execution, SPAN_OK));
+        this.#unreported(execution, error);
+        this.#ended(execution, SPAN_OK);
       },
     );
   }

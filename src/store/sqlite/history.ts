@@ -4,8 +4,8 @@ import { TaskNotFoundError } from '../../core/errors.ts';
 import type { Json, TaskEvent, TaskEventKind } from '../../core/task.ts';
 import { startedEvent } from '../transitions.ts';
 import type { SqliteConnection } from './connection.ts';
-import { type Row, rowToEvent } from './rows.ts';
 import { BLOCK_SEQS } from './event-blocks.ts';
+import { type Row, rowToEvent } from './rows.ts';
 import { SQL } from './sql.ts';
 
 export function listEvents(c: SqliteConnection, taskId: string, afterSeq: number, limit: number): TaskEvent[] {
@@ -22,7 +22,7 @@ export function listEvents(c: SqliteConnection, taskId: string, afterSeq: number
   });
 }
 
-/** One event of a block: [id, seq, kind, data, at] (sql.ts, blocksFrom). */
+/** One event of a block: [id, seq, kind, data, at] (event-blocks.ts, blocksFrom). */
 type BlockEvent = [number, number, TaskEventKind, Json, number];
 
 /**
