@@ -37,7 +37,8 @@ type Cells = Readonly<Record<string | number, string | number | null | undefined
 export type ColumnIndex = Readonly<Record<string, number>>;
 type Columns = Readonly<Record<TaskColumn, string | number>>;
 
-const TASK_COLUMNS = [
+/** The columns a Task is made of (cellsToTask): what a statement that reads whole tasks by the hundred selects. */
+export const TASK_COLUMNS = [
   'id', 'queue', 'type', 'payload', 'status', 'priority', 'run_at', 'attempts', 'max_attempts', 'backoff', 'timeout_ms',
   'soft_timeout_ms', 'idempotency_key', 'tags', 'owner', 'parent_id', 'concurrency_key', 'throttle_key', 'throttle_limit',
   'throttle_period_ms', 'cost', 'reported_cost', 'traceparent', 'progress', 'result', 'error', 'cancel_requested',

@@ -2,6 +2,7 @@
 import type { SQLInputValue } from 'node:sqlite';
 import type { TaskQuery } from '../store.ts';
 import { blocksFrom } from './event-blocks.ts';
+import { TASK_COLUMNS } from './rows.ts';
 
 /** `rows` rows of `width` bound values, for a VALUES list. */
 function valueRows(rows: number, width: number): string {
@@ -195,11 +196,15 @@ export const SQL = {
   typeStartsInWindow: `SELECT count(*) AS n FROM type_starts WHERE type = ? AND at > ?`,
   recordTypeStart: `INSERT INTO type_starts (type, at) VALUES (?, ?)`,
   pruneTypeStarts: `DELETE FROM type_starts WHERE type = ? AND at <= ?`,
-  /** Claims the ids of a JSON array in one statement; a row another process took meanwhile is no longer queued. */
+  /**
+   * Claims the queued tasks among the ids of a JSON array; claimedTasks reads them back. Not `RETURNING *`: its rows
+   * pass through a temporary table, which cost more than reading them again (docs/benchmarks.md, thirteenth session).
+   */
   claimIds: `UPDATE tasks SET status = 'running', attempts = attempts + 1, attempt_token = lower(hex(randomblob(16))),
       lease_until = ?, worker_id = ?, started_at = ?, updated_at = ?, event_seq = event_seq + 1, started_seq = event_seq + 1,
       debounce_key = NULL
-    WHERE id IN (SELECT value FROM json_each(?)) AND status = 'queued' RETURNING *`,
+    WHERE id IN (SELECT value FROM json_each(?)) AND status = 'queued'`,
+  claimedTasks: `SELECT ${TASK_COLUMNS.join(', ')}, attempt_token FROM tasks WHERE id IN (SELECT value FROM json_each(?))`,
   /** A task just inserted starts at once (a hand-off): ?1 lease until, ?2 worker, ?3 now, ?4 id. Its started event is seq 2. */
   startInserted: `UPDATE tasks SET status = 'running', attempts = 1, attempt_token = lower(hex(randomblob(16))), lease_until = ?1,
       worker_id = ?2, started_at = ?3, updated_at = ?3, event_seq = 2, started_seq = 2, debounce_key = NULL

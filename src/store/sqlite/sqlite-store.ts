@@ -47,7 +47,7 @@ import type {
   WaitRequest,
   WorkerInfo,
 } from '../store.ts';
-import { type Candidate, chooseCandidates, freeSlotsPerKey, inClaimOrder, queueRoom, STARTS_KEPT_PAST_WINDOW_MS, typeRoom } from '../claim-order.ts';
+import { type Candidate, chooseCandidates, freeSlotsPerKey, inClaimOrder } from '../claim-order.ts';
 import { type CountRow, cappedCounts, countsByQueue, pageOf } from '../counts.ts';
 import { type FlowLimits, FlowWake, heldBackOf } from '../flow-limits.ts';
 import { hasFlowRules } from '../flow.ts';
@@ -66,6 +66,7 @@ import {
 } from '../transitions.ts';
 import { Notifier, type ResyncListener } from '../notifier/notifier.ts';
 import { timedWakeReason } from '../waits.ts';
+import { type QueueLimitsNow, queueLimitsNow, typeRoomsNow } from './claim-limits.ts';
 import { SqliteConnection } from './connection.ts';
 import * as attempts from './attempts.ts';
 import { listEvents } from './history.ts';
@@ -90,13 +91,6 @@ export interface SqliteStoreOptions {
 
 /** How much deeper than `max` a claim walks again when flow control turned candidates away. */
 const FLOW_WALK = 200;
-
-interface QueueLimitsNow {
-  blocked: string[];
-  allowance: Map<string, number>;
-  rateLimited: Set<string>;
-  fair: Map<string, number>;
-}
 
 export class SqliteStore implements Store, HandoffStore {
   readonly backend = 'sqlite';
@@ -235,8 +229,8 @@ export class SqliteStore implements Store, HandoffStore {
     // and its worker's finish is refused: it need not wait for the disk (as on PostgreSQL, docs/postgres.md).
     return this.#c.write(() => {
       this.#promoteDue(now);
-      const limits = this.#queueLimits(now);
-      const typeLimits = this.#typeLimits(request.types, now);
+      const limits = queueLimitsNow(this.#c, now);
+      const typeLimits = typeRoomsNow(this.#c, request.types, now);
       // Types at their rate limit are not walked at all, so they cannot crowd out the others' tasks.
       const walk = { ...request, types: request.types.filter((type) => typeLimits.get(type) !== 0) };
       if (walk.types.length === 0) return [];
@@ -249,7 +243,11 @@ export class SqliteStore implements Store, HandoffStore {
       if (flow && flow.refused() > 0 && chosen.length < request.max) this.#flowWake.arm(this.#flow.nextWindowEnd(now), now);
       if (chosen.length === 0) return [];
       const leaseUntil = now + request.leaseMs;
-      const { rows, at } = this.#c.allArrays(SQL.claimIds, leaseUntil, request.workerId, now, now, JSON.stringify(chosen));
+      const ids = JSON.stringify(chosen);
+      // The walk found each chosen task queued in this transaction (no other writer): the update takes all of them.
+      const updated = this.#c.run(SQL.claimIds, leaseUntil, request.workerId, now, now, ids);
+      if (updated !== chosen.length) throw new Error(`a claim updated ${updated} of the ${chosen.length} tasks it chose`);
+      const { rows, at } = this.#c.allArrays(SQL.claimedTasks, ids);
       const claims = rows.map((row): Claim => {
         const task = arrayToTask(row, at);
         this.#c.announce(task, startedEvent(task.id, task.lastEventSeq, task.attempts, request.workerId, now));
@@ -312,54 +310,6 @@ export class SqliteStore implements Store, HandoffStore {
       for (const [round, r] of rows.entries()) candidates.push(rowToCandidate(r, round));
     }
     return candidates;
-  }
-
-  /** Paused queues and queues at their cap are blocked; others with a cap or rate limit get an allowance. */
-  #queueLimits(now: number): QueueLimitsNow {
-    const blocked: string[] = [];
-    const allowance = new Map<string, number>();
-    const rateLimited = new Set<string>();
-    const fair = new Map<string, number>();
-    for (const q of this.#c.all(SQL.queueControls)) {
-      const name = q.name as string;
-      if (q.paused === 1) {
-        blocked.push(name);
-        continue;
-      }
-      if (q.max_per_key !== null) fair.set(name, q.max_per_key as number);
-      const rateLimit =
-        q.rate_count === null || q.rate_interval_ms === null ? null : { count: q.rate_count as number, intervalMs: q.rate_interval_ms as number };
-      if (rateLimit) rateLimited.add(name);
-      const windowStart = now - (rateLimit?.intervalMs ?? 0);
-      const allowed = queueRoom({
-        maxConcurrency: q.max_concurrency as number | null,
-        running: () => this.#c.get(SQL.runningInQueue, name)?.n as number,
-        rateLimit,
-        startsInWindow: () => {
-          this.#c.run(SQL.pruneStarts, name, windowStart - STARTS_KEPT_PAST_WINDOW_MS);
-          return this.#c.get(SQL.startsInWindow, name, windowStart)?.n as number;
-        },
-      });
-      if (allowed <= 0) blocked.push(name);
-      else if (allowed !== Number.POSITIVE_INFINITY) allowance.set(name, allowed);
-    }
-    return { blocked, allowance, rateLimited, fair };
-  }
-
-  /** The rate room (0 or more) of each rate-limited type among `types`, pruning starts that left the window. */
-  #typeLimits(types: readonly string[], now: number): Map<string, number> {
-    const room = new Map<string, number>();
-    for (const t of this.#c.all(SQL.typeControls)) {
-      const type = t.type as string;
-      if (!types.includes(type) || t.rate_interval_ms === null) continue;
-      const windowStart = now - (t.rate_interval_ms as number);
-      const left = typeRoom({ count: t.rate_count as number, intervalMs: t.rate_interval_ms as number }, () => {
-        this.#c.run(SQL.pruneTypeStarts, type, windowStart - STARTS_KEPT_PAST_WINDOW_MS);
-        return this.#c.get(SQL.typeStartsInWindow, type, windowStart)?.n as number;
-      });
-      room.set(type, Math.max(0, left));
-    }
-    return room;
   }
 
   async nextScheduledAt(queues: readonly string[] | null): Promise<number | null> {
