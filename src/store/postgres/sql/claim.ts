@@ -13,10 +13,10 @@ export function claimSql(names: Names) {
    * need not look each chosen task up again.
    */
   const readyCandidates = (skipped: string, skippedTypes?: string, limit = '$4') => `SELECT ready.id, ready.queue, ready.type, ready.priority, ready.run_at,
-          ready.singleton, ready.throttled
+          ready.singleton, ready.throttled, ready.tid
         FROM unnest($2::text[]) AS wanted(type)
         CROSS JOIN LATERAL (
-          SELECT id, queue, type, priority, run_at, ${singletonOf('x')} AS singleton, ${throttled('x')} AS throttled
+          SELECT id, queue, type, priority, run_at, ${singletonOf('x')} AS singleton, ${throttled('x')} AS throttled, ctid AS tid
           FROM ${tasks} x
           WHERE status = 'queued' AND type = wanted.type AND ($3::text[] IS NULL OR queue = ANY($3::text[]))
             AND queue NOT IN (SELECT name FROM ${skipped}) AND ${singletonFree('x')}
@@ -35,7 +35,11 @@ export function claimSql(names: Names) {
   const throttled = (t: string) => `${t}.throttle_key IS NOT NULL`;
   const singletonOf = (t: string) =>
     `CASE WHEN ${t}.singleton_key IS NULL THEN NULL ELSE coalesce(${t}.owner, '') || chr(31) || ${t}.singleton_key END`;
-  /** The update that makes the rows of `chosen` running ($1 now, $5 leaseMs, $6 workerId); its WHERE goes on. */
+  /**
+   * The update that makes the rows of `chosen` running ($1 now, $5 leaseMs, $6 workerId); its WHERE goes on. Rows are
+   * found by the ctid the walk read under its row lock (FOR UPDATE: the row cannot change until this statement's
+   * transaction ends): a TID scan per row where a primary-key probe cost about 8 % of the claim (docs/benchmarks.md).
+   */
   // A due wait (status still 'waiting') claimed at once gets two events: `resumed`, then `started`. The started
   // event is not stored: the row holds it (started_seq, attempts, worker_id, started_at), and the statements that end
   // the attempt otherwise than by completing store it (docs/postgres.md).
@@ -45,7 +49,7 @@ export function claimSql(names: Names) {
           run_at = CASE WHEN t.status = 'waiting' THEN $1::bigint ELSE t.run_at END,
           event_seq = t.event_seq + CASE WHEN t.status = 'waiting' THEN 2 ELSE 1 END,
           started_seq = t.event_seq + CASE WHEN t.status = 'waiting' THEN 2 ELSE 1 END
-        FROM chosen WHERE t.id = chosen.id`;
+        FROM chosen WHERE t.ctid = chosen.tid`;
   /**
    * A CTE that makes the statement's transaction commit without waiting for its WAL to reach the disk. For claims: a
    * claim lost in a server crash leaves its tasks queued, to be claimed again (delivery is at least once anyway), and
@@ -97,7 +101,7 @@ export function claimSql(names: Names) {
       candidates AS MATERIALIZED (
         ${readyCandidates('paused')}
         UNION ALL
-        SELECT due.id, due.queue, due.type, due.priority, due.run_at, ${singletonOf('x')}, ${throttled('x')} FROM due
+        SELECT due.id, due.queue, due.type, due.priority, due.run_at, ${singletonOf('x')}, ${throttled('x')}, x.ctid FROM due
         JOIN ${tasks} x ON x.id = due.id
         WHERE due.type = ANY($2::text[]) AND ($3::text[] IS NULL OR due.queue = ANY($3::text[]))
           AND due.queue NOT IN (SELECT name FROM paused) AND ${singletonFree('x')}
@@ -105,11 +109,11 @@ export function claimSql(names: Names) {
       -- Candidates without a singleton key as they are; of those with one, the first per key (a sort of only
       -- those: a window over every candidate would sort them all once more).
       chosen AS MATERIALIZED (
-        SELECT id, queue, type, throttled FROM (
-          SELECT id, queue, type, throttled, priority, run_at FROM candidates WHERE singleton IS NULL
+        SELECT id, queue, type, throttled, tid FROM (
+          SELECT id, queue, type, throttled, priority, run_at, tid FROM candidates WHERE singleton IS NULL
           UNION ALL
           SELECT * FROM (
-            SELECT DISTINCT ON (singleton) id, queue, type, throttled, priority, run_at FROM candidates
+            SELECT DISTINCT ON (singleton) id, queue, type, throttled, priority, run_at, tid FROM candidates
             WHERE singleton IS NOT NULL ORDER BY singleton, priority DESC, run_at, id
           ) AS firsts
         ) AS c
@@ -226,13 +230,13 @@ export function claimSql(names: Names) {
         SELECT c.*, 0 AS round FROM (${readyCandidates('skipped', 'full_types', '$8')}) c
         UNION ALL
         SELECT per_key.id, per_key.queue, per_key.type, per_key.priority, per_key.run_at, per_key.singleton,
-          per_key.throttled, per_key.round
+          per_key.throttled, per_key.tid, per_key.round
         FROM fair_room fr
         CROSS JOIN LATERAL (
-          SELECT id, queue, type, priority, run_at, singleton, throttled,
+          SELECT id, queue, type, priority, run_at, singleton, throttled, tid,
             (row_number() OVER (ORDER BY priority DESC, run_at, id) - 1)::integer AS round
           FROM (
-            SELECT id, queue, type, priority, run_at, ${singletonOf('x')} AS singleton, ${throttled('x')} AS throttled
+            SELECT id, queue, type, priority, run_at, ${singletonOf('x')} AS singleton, ${throttled('x')} AS throttled, ctid AS tid
             FROM ${tasks} x
             WHERE status = 'queued' AND queue = fr.queue AND concurrency_key IS NOT DISTINCT FROM fr.key
               AND type = ANY($2::text[]) AND type NOT IN (SELECT type FROM full_types) AND ${singletonFree('x')}
@@ -245,7 +249,7 @@ export function claimSql(names: Names) {
       ),
       ${flowClaimCtes(names)},
       chosen AS MATERIALIZED (
-        SELECT ranked.id FROM (
+        SELECT ranked.id, ranked.tid FROM (
           SELECT c.*, row_number() OVER (PARTITION BY c.queue ORDER BY c.priority DESC, c.round, c.run_at, c.id) AS rank,
             row_number() OVER (PARTITION BY c.type ORDER BY c.priority DESC, c.round, c.run_at, c.id) AS type_rank,
             row_number() OVER (PARTITION BY c.singleton ORDER BY c.priority DESC, c.round, c.run_at, c.id) AS singleton_rank
