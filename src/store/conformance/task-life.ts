@@ -392,6 +392,20 @@ export function taskLifeTests(suite: Suite): void {
     assert.ok(again.every((r) => !r.ok && r.error instanceof StaleAttemptError));
   });
 
+  it('completes a batch of 150 plain completions, results stored exactly whatever their characters', async () => {
+    const type = freshType();
+    await store.createTasks(Array.from({ length: 150 }, () => newTask({ type })));
+    const claims = await store.claim(claimRequest({ types: [type], max: 150 }));
+    const resultOf = (i: number) => ({ i, text: `"quoted" \\ back\nline é 😀 \u2028 ${i}`, list: [i, null, true] });
+    const results = await store.finish(
+      claims.map((c, i) => ({ ref: { taskId: c.task.id, attemptToken: c.attemptToken }, outcome: { status: 'completed', result: resultOf(i) } })),
+      T0 + 9,
+    );
+    assert.equal(results.filter((r) => r.ok).length, 150);
+    const stored = await Promise.all(claims.map((c) => store.getTask(c.task.id)));
+    assert.deepEqual(stored.map((t) => [t?.status, t?.result]), claims.map((_, i) => ['completed', resultOf(i)]));
+  });
+
   it('heartbeat extends the lease and reports a cancel request', async () => {
     const type = freshType();
     await store.createTasks([newTask({ type })]);

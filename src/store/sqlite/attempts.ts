@@ -79,16 +79,16 @@ function completeMany(
   reportCost: ReportCost,
 ): void {
   const byId = new Map(places.map((i) => [requests[i].ref.taskId, i]));
-  const items = places.map((i) => {
+  const values: string[] = [];
+  for (const i of places) {
     const { ref, outcome } = requests[i];
-    return [ref.taskId, ref.attemptToken, JSON.stringify((outcome as { result: Json }).result)];
-  });
-  const { rows, at } = c.allArrays(SQL.completeMany, now, JSON.stringify(items));
-  for (const values of rows) {
-    const row = arrayToFinishRow(values, at);
+    values.push(ref.taskId, ref.attemptToken, JSON.stringify((outcome as { result: Json }).result));
+  }
+  c.eachValueRows(SQL.completeMany, 3, values, [now, now], (cells, at) => {
+    const row = arrayToFinishRow(cells, at);
     const place = byId.get(row.id as string) as number;
     into[place] = finished(c, row, requests[place], now, reportCost);
-  }
+  });
 }
 
 function finishOne(c: SqliteConnection, request: FinishRequest, now: number, reportCost: ReportCost): FinishResult {

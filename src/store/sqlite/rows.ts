@@ -163,7 +163,7 @@ export function rowToFinished(row: Row): FinishedTask {
 }
 
 /**
- * A row of SQL.completeMany read as an array (SqliteConnection.allArrays) as the Row that finish reads: a literal of
+ * A row of SQL.completeMany read as an array (SqliteConnection.eachValueRows) as the Row that finish reads: a literal of
  * one shape, far cheaper to make and read than node:sqlite's row object, once per completed task.
  */
 export function arrayToFinishRow(v: readonly unknown[], at: ColumnIndex): Row {
