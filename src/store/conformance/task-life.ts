@@ -134,6 +134,13 @@ export function taskLifeTests(suite: Suite): void {
     );
   });
 
+  it('claims a type named twice in one request as if named once', async () => {
+    const type = freshType();
+    await store.createTasks(Array.from({ length: 6 }, (_, i) => newTask({ type, payload: i })));
+    const claims = await store.claim(claimRequest({ types: [type, type], max: 4 }));
+    assert.deepEqual(claims.map((c) => c.task.payload), [0, 1, 2, 3]);
+  });
+
   it('claims only the requested types and queues', async () => {
     const type = freshType();
     await store.createTasks([newTask({ type, queue: 'emails' }), newTask({ type, queue: 'reports' })]);

@@ -231,8 +231,9 @@ export class SqliteStore implements Store, HandoffStore {
       this.#promoteDue(now);
       const limits = queueLimitsNow(this.#c, now);
       const typeLimits = typeRoomsNow(this.#c, request.types, now);
-      // Types at their rate limit are not walked at all, so they cannot crowd out the others' tasks.
-      const walk = { ...request, types: request.types.filter((type) => typeLimits.get(type) !== 0) };
+      // Types at their rate limit are not walked at all, so they cannot crowd out the others' tasks. A type named
+      // twice is walked once: twice, its tasks would be chosen twice each.
+      const walk = { ...request, types: [...new Set(request.types)].filter((type) => typeLimits.get(type) !== 0) };
       if (walk.types.length === 0) return [];
       const flowLimits = this.#flow.limitsForClaim();
       let { chosen, flow } = this.#choose(walk, walk.max, limits, typeLimits, flowLimits, now);
