@@ -39,10 +39,10 @@ export function claimSql(names: Names) {
    * The update that makes the rows of `chosen` running ($1 now, $5 leaseMs, $6 workerId); its WHERE goes on. Rows are
    * found by the ctid the walk read under its row lock (FOR UPDATE: the row cannot change until this statement's
    * transaction ends): a TID scan per row where a primary-key probe cost about 8 % of the claim (docs/benchmarks.md).
+   * A due wait (status still 'waiting') claimed at once gets two events: `resumed`, then `started`. The started event
+   * is not stored: the row holds it (started_seq, attempts, worker_id, started_at), and the statements that end the
+   * attempt otherwise than by completing store it (docs/postgres.md).
    */
-  // A due wait (status still 'waiting') claimed at once gets two events: `resumed`, then `started`. The started
-  // event is not stored: the row holds it (started_seq, attempts, worker_id, started_at), and the statements that end
-  // the attempt otherwise than by completing store it (docs/postgres.md).
   const claimChosen = `UPDATE ${tasks} t SET status = 'running', attempts = t.attempts + 1,
           attempt_token = (SELECT secret FROM token_secret) || t.id, lease_until = $1::bigint + $5::bigint, worker_id = $6::text,
           started_at = $1::bigint, updated_at = $1::bigint, debounce_key = NULL,
