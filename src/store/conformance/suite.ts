@@ -8,6 +8,7 @@ import { flowLimitTests } from './flow-limits.ts';
 import { flowTests } from './flow.ts';
 import type { ConformanceTarget } from './helpers.ts';
 import { historyTests } from './histories.ts';
+import { taskIdTests } from './task-ids.ts';
 import { taskLifeTests } from './task-life.ts';
 
 export type { ConformanceTarget } from './helpers.ts';
@@ -34,5 +35,6 @@ export function storeConformance(name: string, target: ConformanceTarget): void 
     flowTests(suite);
     flowLimitTests(suite);
     historyTests(suite);
+    taskIdTests(suite);
   });
 }
