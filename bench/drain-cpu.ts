@@ -5,7 +5,7 @@
 // ../shared/anchors that `npm run bench` installs (in the temporary directory, as taskhub-anchors).
 // usage: node bench/drain-cpu.ts [rounds] [N]   env: PG_URL
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -81,6 +81,7 @@ async function graphile(): Promise<Record<string, number>> {
   const schema = `graphile_drain_cpu_${Date.now()}`;
   process.env.GRAPHILE_WORKER_SCHEMA = schema;
   const modulePath = join(tmpdir(), 'taskhub-anchors', 'node_modules', 'graphile-worker', 'dist', 'index.js');
+  if (!existsSync(modulePath)) throw new Error(`no graphile-worker at ${modulePath}: run \`npm run bench\` once, which installs the anchors there`);
   const gw = await import(pathToFileURL(modulePath).href);
   const logger = new gw.Logger(() => () => {});
   const utils = await gw.makeWorkerUtils({ connectionString: PG_URL, logger });
@@ -111,8 +112,14 @@ async function graphile(): Promise<Record<string, number>> {
 
 if (system) {
   // One round of one system, in a process of its own (as npm run bench runs each): the parent reads this line.
-  console.log(JSON.stringify(await (system === 'graphile' ? graphile() : taskhub())));
-  process.exit(0);
+  try {
+    console.log(JSON.stringify(await (system === 'graphile' ? graphile() : taskhub())));
+    process.exit(0);
+  } catch (error) {
+    // The message alone: the parent shows the end of this process's stderr.
+    console.error((error as Error).message);
+    process.exit(1);
+  }
 }
 for (let round = 0; round < Number(roundsArg); round++) {
   for (const name of round % 2 === 0 ? ['taskhub', 'graphile'] : ['graphile', 'taskhub']) {
