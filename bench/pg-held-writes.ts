@@ -11,8 +11,8 @@ import pino from 'pino';
 import { Taskhub } from '../src/index.ts';
 import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
 import { taskColumns } from '../src/store/postgres/sql/common.ts';
+import { PG_URL } from './bench-store.ts';
 
-const PG_URL = process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const pattern = process.argv[2];
 if (pattern !== 'claimed' && pattern !== 'held') throw new Error('usage: node bench/pg-held-writes.ts <claimed|held>');
 const N = 20_000;

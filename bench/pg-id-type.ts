@@ -7,10 +7,10 @@ import pg from 'pg';
 import pino from 'pino';
 import { Taskhub } from '../src/index.ts';
 import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
+import { PG_URL } from './bench-store.ts';
 
 const ROUNDS = Number(process.argv[2] ?? 20);
 const BATCH = 550;
-const PG_URL = process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const schema = `bench_id_type_${Date.now()}_${process.pid}`;
 
 const store = new PostgresStore({ connectionString: PG_URL, schema });
