@@ -152,7 +152,9 @@ describe('retries start when due: remote workers', () => {
     let log = '';
     child.stdout?.on('data', (chunk: Buffer) => (log += chunk.toString()));
     child.stderr?.on('data', (chunk: Buffer) => (log += chunk.toString()));
-    await waitUntil(async () => (await s.hub.workers()).length > 0, 20_000, `${what} registered; its log: ${log}`);
+    // This child's own entry (by pid), so that a worker of an earlier test left listed cannot pass for it.
+    const listed = async () => (await s.hub.workers()).filter((w) => w.pid === child.pid);
+    await waitUntil(async () => (await listed()).length > 0, 20_000, `${what} registered; its log: ${log}`);
     // Let the worker settle into its idle long-poll.
     await new Promise((resolve) => setTimeout(resolve, 300));
     const res = await s.request('POST', '/api/v1/tasks', { type: 'always-fails', ...failing }, tenant);
@@ -160,9 +162,14 @@ describe('retries start when due: remote workers', () => {
     const task = (await res.json()) as Task;
     await waitUntil(async () => (await s.hub.get(task.id)).status === 'failed', 30_000, `the last attempt; ${what} log: ${log}`);
     assertSpacing(await attemptGaps(s.hub, task.id), what);
+    const killedAt = Date.now();
     child.kill('SIGTERM');
     await once(child, 'exit');
-    await waitUntil(async () => (await s.hub.workers()).length === 0, 5000, `${what} unregistered`);
+    await waitUntil(async () => (await s.hub.workers()).length === 0, 5000, `${what} unregistered`).catch(async (error: Error) => {
+      // A report (pid set) or a claim (pid null) listed it again: which one says which path raced the unregister.
+      const left = (await s.hub.workers()).map((w) => ({ pid: w.pid, lastSeenAfterKill: w.lastSeenAt - killedAt }));
+      throw new Error(`${error.message}: still listed ${JSON.stringify(left)} (child pid ${child.pid})`);
+    });
   }
 
   it('taskhub worker --url retries 300 ms apart', async () => {

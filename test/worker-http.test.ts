@@ -556,4 +556,24 @@ describe('HttpWorkerBackend (the Worker runtime over HTTP, in process)', () => {
       await s.close();
     }
   });
+  it('a stopped worker is off the list for good, even with a report of its in flight as it stops', async () => {
+    // A report every few ms is always on its way; one landing after the unregister would list the worker again until
+    // it went stale (15 s). CI saw that with the 5 s interval when a remote worker stopped as its report went out.
+    const s = await startServer({ autoStart: false });
+    try {
+      for (let round = 0; round < 15; round++) {
+        const worker = new Worker(new HttpWorkerBackend({ url: s.base }), { reportIntervalMs: 2, heartbeatIntervalMs: 100 });
+        worker.handle('alpha', async () => 'ok');
+        worker.start();
+        await waitUntil(async () => (await s.hub.workers()).some((w) => w.id === worker.id), 5000, 'the worker registered');
+        await sleep(round % 5);
+        await worker.stop(200);
+        await sleep(50);
+        const listed = (await s.hub.workers()).filter((w) => w.id === worker.id);
+        assert.deepEqual(listed, [], `round ${round}: still listed after stop`);
+      }
+    } finally {
+      await s.close();
+    }
+  });
 });

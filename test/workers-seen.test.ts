@@ -62,6 +62,10 @@ describe('workers seen from their claims', () => {
       assert.equal((await s.request('POST', '/api/v1/worker/unregister', { workerId: 'raw-1' })).status, 204);
       await claim({ types: ['resize'] });
       assert.deepEqual(await workers(), []);
+      // So does a report of its sent before the unregister and overtaken by it on another connection.
+      const late = await s.request('POST', '/api/v1/worker/register', { workerId: 'raw-1', types: ['resize'], host: 'box-7', pid: 4242 });
+      assert.equal(late.status, 200);
+      assert.deepEqual(await workers(), []);
     } finally {
       await s.close();
     }

@@ -216,11 +216,7 @@ export class AttemptService implements WorkerGateway {
 
   /** Records a claim's worker in the workers list, at most once per report interval per worker; never fails a claim. */
   #sawClaimer(options: ClaimOptions, now: number): void {
-    const forgottenAt = this.#forgotten.get(options.workerId);
-    if (forgottenAt !== undefined) {
-      if (now - forgottenAt < FORGOTTEN_MS) return;
-      this.#forgotten.delete(options.workerId);
-    }
+    if (this.#forgottenJustNow(options.workerId, now)) return;
     let claimer = this.#claimers.get(options.workerId);
     if (!claimer) {
       if (this.#claimers.size >= 10_000) this.#forgetStaleClaimers(now);
@@ -249,6 +245,15 @@ export class AttemptService implements WorkerGateway {
       // The list is a view; the next claim tries again.
       claimer.writtenAt = Number.NEGATIVE_INFINITY;
     });
+  }
+
+  /** True within FORGOTTEN_MS of the worker's unregistering: a claim or report of its that was on its way lists it no more. */
+  #forgottenJustNow(workerId: string, now: number): boolean {
+    const forgottenAt = this.#forgotten.get(workerId);
+    if (forgottenAt === undefined) return false;
+    if (now - forgottenAt < FORGOTTEN_MS) return true;
+    this.#forgotten.delete(workerId);
+    return false;
   }
 
   #forgetStaleClaimers(now: number): void {
@@ -356,9 +361,12 @@ export class AttemptService implements WorkerGateway {
     checkInt32('concurrency', info.concurrency, 0);
     checkInt32('running', info.running, 0);
     checkEpochMs('startedAt', info.startedAt);
+    const now = this.#now();
+    // A report sent just before the worker unregistered can arrive after it (another connection).
+    if (this.#forgottenJustNow(info.id, now)) return;
     // A registered worker's report refreshes its row: its claims need not, until the next interval.
     const claimer = this.#claimers.get(info.id);
-    if (claimer) claimer.writtenAt = this.#now();
+    if (claimer) claimer.writtenAt = now;
     return this.#store.registerWorker(info);
   }
 

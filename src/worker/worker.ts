@@ -103,6 +103,9 @@ export class Worker {
   #unlistenCancel: (() => void) | undefined;
   #heartbeats: NodeJS.Timeout | undefined;
   #announcer: NodeJS.Timeout | undefined;
+  /** The report on its way, if any: unregistering waits for it, or it could land after and list this worker again. */
+  #announcing: Promise<void> = Promise.resolve();
+  #announceQueued = false;
   /** Gives back buffered tasks that waited too long; runs only while some buffer holds tasks. */
   #bufferSweep: NodeJS.Timeout | undefined;
   /** How long a task claimed ahead may wait for a slot: well within its lease, which nothing renews meanwhile. */
@@ -203,6 +206,7 @@ export class Worker {
     this.#unlistenCancel?.();
     clearInterval(this.#heartbeats);
     clearInterval(this.#announcer);
+    await this.#announcing;
     await this.#backend.forgetWorker(this.id).catch(() => {});
     this.#loop = undefined;
   }
@@ -222,8 +226,15 @@ export class Worker {
     };
   }
 
-  async #announce(): Promise<void> {
-    await this.#backend.reportWorker(this.info).catch((error: unknown) => this.#log.warn({ err: error }, 'could not report this worker'));
+  /** One report at a time, so the last one sent is the last one stored; one waiting its turn carries the latest info. */
+  #announce(): Promise<void> {
+    if (this.#announceQueued) return this.#announcing;
+    this.#announceQueued = true;
+    this.#announcing = this.#announcing.then(() => {
+      this.#announceQueued = false;
+      return this.#backend.reportWorker(this.info).catch((error: unknown) => this.#log.warn({ err: error }, 'could not report this worker'));
+    });
+    return this.#announcing;
   }
 
   readonly #slotFreed = (registration: Registration): void => {

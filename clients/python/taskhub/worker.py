@@ -646,6 +646,9 @@ class Worker:
         self._slot_freed = threading.Event()
         self._stopping = threading.Event()
         self._stopped = threading.Event()
+        # Reports and the unregister go one at a time: a report overtaken by the unregister would list this worker again.
+        self._reporting = threading.Lock()
+        self._unregistered = False
         self._started_at = int(time.time() * 1000)
         self._signals = 0
 
@@ -702,10 +705,7 @@ class Worker:
         except Exception:
             for slot in self._slots:
                 slot.kill()
-            try:
-                self._http.post("/worker/unregister", {"workerId": self.id})
-            except (TaskhubError, _Aborted):
-                pass
+            self._unregister()
             raise
         background = threading.Thread(target=self._background, name="taskhub-heartbeats", daemon=True)
         background.start()
@@ -983,12 +983,23 @@ class Worker:
             "running": self.running,
             "startedAt": self._started_at,
         }
-        try:
-            self._http.post("/worker/register", body)
-        except (TaskhubError, _Aborted) as error:
-            if refusal_is_fatal and getattr(error, "status", None) in (401, 403, 404):
-                raise
-            log.warning("could not report this worker: %s", error)
+        with self._reporting:
+            if self._unregistered:
+                return
+            try:
+                self._http.post("/worker/register", body)
+            except (TaskhubError, _Aborted) as error:
+                if refusal_is_fatal and getattr(error, "status", None) in (401, 403, 404):
+                    raise
+                log.warning("could not report this worker: %s", error)
+
+    def _unregister(self) -> None:
+        with self._reporting:
+            self._unregistered = True
+            try:
+                self._http.post("/worker/unregister", {"workerId": self.id})
+            except (TaskhubError, _Aborted) as error:
+                log.warning("could not unregister: %s", error)
 
     def _shutdown(self) -> None:
         deadline = time.monotonic() + self.shutdown_grace
@@ -1009,10 +1020,7 @@ class Worker:
                 execution.thread.join(self.cancel_grace + 2)
         for slot in self._slots:
             slot.exit(1.0)
-        try:
-            self._http.post("/worker/unregister", {"workerId": self.id})
-        except (TaskhubError, _Aborted) as error:
-            log.warning("could not unregister: %s", error)
+        self._unregister()
         log.info("worker %s stopped", self.id)
 
 

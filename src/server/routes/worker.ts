@@ -307,7 +307,8 @@ export const workerRoutes: RoutePlugin = async (app, context) => {
         summary: 'Announce a worker (repeat every few seconds)',
         description:
           'Puts the worker on `GET /api/v1/workers`, or refreshes it there. A worker that stays silent for 15 s drops ' +
-          'off the list; send this every 5 s or so while running, with the current `running` count.',
+          'off the list; send this every 5 s or so while running, with the current `running` count. Ignored for 2 s ' +
+          'after the worker unregisters (a report overtaken by the unregister).',
         tags: ['worker'],
         body: WorkerRegistration,
         response: { 200: jsonResponse(WorkerInfoSchema, 'As listed.'), ...problemResponses(400, 401, 403, 503) },
