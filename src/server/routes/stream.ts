@@ -14,6 +14,7 @@ import { SLOW_READER_GRACE_MS, SSE_PING, sseFrame } from '../frames.ts';
 import { visibleTask } from '../principal.ts';
 import { problemResponses } from '../schemas/common.ts';
 import { StreamHeaders, StreamQuery, TaskIdParams } from '../schemas/tasks.ts';
+import { WriteRounds } from '../write-rounds.ts';
 
 const SSE_HEADERS = {
   'content-type': 'text/event-stream; charset=utf-8',
@@ -55,6 +56,7 @@ function cutOff(res: ServerResponse): void {
 }
 
 export const streamRoutes: RoutePlugin = async (app, { hub, connections, heartbeatMs }) => {
+  const rounds = new WriteRounds();
   app.get(
     '/tasks/:id/stream',
     {
@@ -121,7 +123,8 @@ export const streamRoutes: RoutePlugin = async (app, { hub, connections, heartbe
       try {
         const follow = hub.follow(task.id, { afterSeq, signal: stop.signal, onOverflow: () => (overflowed = true) });
         for await (const event of follow) {
-          // The events one commit brings go out in one write (one chunk, one packet), not one each.
+          // The events one commit brings go out in one write (one chunk, one packet), not one each; on a busy server,
+          // those of several commits (write-rounds.ts).
           // Large frames go at once: each is one buffer shared by every follower of the task (a copy per follower
           // would multiply it), and a replay of history must not gather a page of them before writing.
           const frame = sseFrame(event);
@@ -129,7 +132,7 @@ export const streamRoutes: RoutePlugin = async (app, { hub, connections, heartbe
             flush();
             res.write(frame);
           } else {
-            if (frames.length === 0) process.nextTick(flush);
+            if (frames.length === 0) rounds.add(flush);
             frames.push(frame);
             framesBytes += frame.length;
             if (framesBytes > MAX_JOINED_BYTES) flush();
@@ -153,6 +156,7 @@ export const streamRoutes: RoutePlugin = async (app, { hub, connections, heartbe
         if (!stop.signal.aborted) request.log.warn({ err: error, taskId: task.id, queue: task.queue, type: task.type, attempt: task.attempts }, 'SSE stream failed');
       } finally {
         clearInterval(heartbeat);
+        rounds.remove(flush);
         if (!behind) flush();
         res.off('close', onClose);
         release();
