@@ -102,18 +102,23 @@ export class Engine {
   start(): void {
     if (this.#unlisten) return;
     this.#wakeTimer.start();
-    this.#unlisten = this.store.listen((notice) => {
-      if (notice.kind === 'event') {
-        this.#events.onNotice(notice);
-        this.#wakeTimer.onNotice(notice);
-      } else if (notice.kind === 'ready') this.#ready.bump();
-      else this.#cancels.emit(notice.taskId);
-    });
+    // Start and completion events matter here only to followers and queue watchers (the wake timer reads due times,
+    // which those events do not carry): without them, a drain's two notices per task are not even built.
+    const events = this.#events;
+    this.#unlisten = this.store.listen(
+      (notice) => {
+        if (notice.kind === 'event') {
+          events.onNotice(notice);
+          this.#wakeTimer.onNotice(notice);
+        } else if (notice.kind === 'ready') this.#ready.bump();
+        else this.#cancels.emit(notice.taskId);
+      },
+      { wantsStartsAndCompletions: () => events.wantsStartsAndCompletions },
+    );
     // Notices sent while the listener was away are gone: followers and queue watchers re-read what they may have
     // missed (a task that ended meanwhile sends nothing more that would reveal the gap), and the wake timer asks the
     // store for the earliest scheduled task again.
     if (canResync(this.store)) {
-      const events = this.#events;
       this.#unresync = this.store.onResync(({ since }) => {
         void events.resync(since);
         void this.#wakeTimer.refresh();

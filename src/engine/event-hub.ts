@@ -142,6 +142,11 @@ export class TaskEventHub {
     }
   }
 
+  /** Whether anything here reads the events of attempts starting and completing: a follower or a queue watcher. */
+  get wantsStartsAndCompletions(): boolean {
+    return this.#followers.size > 0 || this.#queueWatchers.size > 0;
+  }
+
   get followerCount(): number {
     let n = 0;
     for (const set of this.#followers.values()) n += set.size;

@@ -177,6 +177,17 @@ export type StoreNotice =
 
 export type NoticeListener = (notice: StoreNotice) => void;
 
+/** What a listener asks of the notices it gets (Store.listen). */
+export interface ListenOptions {
+  /**
+   * Asked as attempts start and complete: while every listener of the process answers false and no other process
+   * listens, the store may leave out the notices of those two events (a drain builds two per task otherwise). Every
+   * other notice comes as before, and the events are stored either way: a follower that comes later reads them from
+   * the store. A listener without it gets every notice.
+   */
+  wantsStartsAndCompletions?: () => boolean;
+}
+
 /** Queue controls, enforced inside `claim` on every backend, across processes. */
 export interface QueueSettings {
   name: string;
@@ -532,7 +543,7 @@ export interface Store {
   listSignals(taskId: string): Promise<SignalRecord[]>;
 
   /** Registers a listener for changes; returns the function that removes it. */
-  listen(listener: NoticeListener): () => void;
+  listen(listener: NoticeListener, options?: ListenOptions): () => void;
 }
 
 /**

@@ -6,7 +6,7 @@
 // again the notifier emits `{kind: 'ready', queue: null}` (waiting workers re-check), then what the listener can tell
 // was missed (PostgreSQL: pending cancel requests), then calls every resync listener: the hook for upper layers that
 // must bring their own state up to date (followers re-reading events they may have missed).
-import type { NoticeListener, StoreNotice } from '../store.ts';
+import type { ListenOptions, NoticeListener, StoreNotice } from '../store.ts';
 import type { Listener, ListenerSink } from './listener.ts';
 import { NoticeHub } from './notice-hub.ts';
 
@@ -91,9 +91,14 @@ export class Notifier {
     this.#hub.emit(notice);
   }
 
+  /** Whether a listener of this process wants the notices of attempts starting and completing now (ListenOptions). */
+  wantsStartsAndCompletions(): boolean {
+    return this.#hub.wantsStartsAndCompletions();
+  }
+
   /** Registers a listener and makes sure the backend listens; returns the function that removes it. */
-  listen(listener: NoticeListener): () => void {
-    const remove = this.#hub.add(listener);
+  listen(listener: NoticeListener, options?: ListenOptions): () => void {
+    const remove = this.#hub.add(listener, options);
     void this.start();
     return () => {
       remove();

@@ -54,6 +54,7 @@ export async function finish(db: PgStoreDb, requests: readonly FinishRequest[], 
   const { existing, parentEvents } = await finishEachAlone(db, requests, rest, now, finished);
 
   const notices: StoreNotice[] = [];
+  const announcesCompletions = db.announcesStartsAndCompletions();
   const results = requests.map((request, ord): FinishResult => {
     const row = finished[ord];
     if (!row) {
@@ -61,7 +62,7 @@ export async function finish(db: PgStoreDb, requests: readonly FinishRequest[], 
       return { ok: false, error: existing.has(taskId) ? new StaleAttemptError(taskId) : new TaskNotFoundError(taskId) };
     }
     const task = rowToFinished(row);
-    finishedNotices(task, request.outcome, finishValue(request.outcome), task.attempts, now, notices);
+    if (announcesCompletions || request.outcome.status !== 'completed') finishedNotices(task, request.outcome, finishValue(request.outcome), task.attempts, now, notices);
     return { ok: true, task };
   });
   // Parents of finished children: their child-finished and resumed events, and `ready` for each woken one.

@@ -62,6 +62,8 @@ export interface PgStoreDb {
   sql: PostgresSql;
   /** After a write committed: its notices to this process's listeners at once, and to the other processes. */
   announce: (notices: readonly StoreNotice[]) => void;
+  /** Whether anyone, here or in another process, may want the notices of attempts starting and completing now. */
+  announcesStartsAndCompletions: () => boolean;
 }
 
 export async function saveCheckpoint(db: PgStoreDb, ref: AttemptRef, state: Json, options: { label?: string | null; size: number }, now: number): Promise<CheckpointInfo> {

@@ -39,6 +39,7 @@ import type {
   FinishResult,
   HeldBack,
   LeaseState,
+  ListenOptions,
   NoticeListener,
   QueueCounts,
   QueueSettings,
@@ -136,7 +137,7 @@ export class PostgresStore implements Store {
     const announce = (notices: readonly StoreNotice[]) => this.#announce(notices);
     this.#settings = new PostgresSettings(this.#pool, this.#sql, announce);
     this.#flow = new PostgresFlow(this.#pool, this.#sql, () => this.#notifier.emit(readyNotice(null)));
-    this.#db = { pool: this.#pool, sql: this.#sql, announce };
+    this.#db = { pool: this.#pool, sql: this.#sql, announce, announcesStartsAndCompletions: () => this.#announcesStartsAndCompletions() };
   }
 
   // ---- plumbing ----
@@ -150,6 +151,11 @@ export class PostgresStore implements Store {
    * any may listen. Sending them after the commit rather than from inside the write keeps PostgreSQL's NOTIFY lock,
    * which serializes every notifying commit of the database, out of the write's commit (docs/postgres.md).
    */
+  /** ListenOptions.wantsStartsAndCompletions of this process's listeners, or another process that may listen. */
+  #announcesStartsAndCompletions(): boolean {
+    return this.#notifier.wantsStartsAndCompletions() || this.#listener.othersMayListen();
+  }
+
   #announce(notices: readonly StoreNotice[]): void {
     if (notices.length === 0) return;
     for (const notice of notices) this.#notifier.emit(notice);
@@ -304,9 +310,11 @@ export class PostgresStore implements Store {
       notices.push(eventNotice(w, resumedEvent(w.id, w.seq, w.reason, w.name, now)), readyNotice(w.queue));
     }
     // An index loop: in this async function's resumed body a for-of made an iterator result per claimed task.
-    for (let i = 0; i < claims.length; i++) {
-      const { task } = claims[i];
-      notices.push(eventNotice(task, startedEvent(task.id, task.lastEventSeq, task.attempts, request.workerId, now)));
+    if (this.#announcesStartsAndCompletions()) {
+      for (let i = 0; i < claims.length; i++) {
+        const { task } = claims[i];
+        notices.push(eventNotice(task, startedEvent(task.id, task.lastEventSeq, task.attempts, request.workerId, now)));
+      }
     }
     this.#announce(notices);
     // Only tasks with a checkpoint cost the claim a second read: the checkpoint each resumes from.
@@ -551,8 +559,8 @@ export class PostgresStore implements Store {
 
   // ---- notices ----
 
-  listen(listener: NoticeListener): () => void {
-    return this.#notifier.listen(listener);
+  listen(listener: NoticeListener, options?: ListenOptions): () => void {
+    return this.#notifier.listen(listener, options);
   }
 
   /** Calls `listener` each time the LISTEN connection is back after a gap, once the gap's notices are re-announced. */

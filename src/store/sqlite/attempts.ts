@@ -120,8 +120,9 @@ function finishOne(c: SqliteConnection, request: FinishRequest, now: number, rep
 function finished(c: SqliteConnection, row: Row, { outcome, reportedCost }: FinishRequest, now: number, reportCost: ReportCost): FinishResult {
   const task = rowToFinished(row);
   if (reportedCost !== undefined) reportCost(task.id, task.startedAt, reportedCost);
-  if (outcome.status === 'completed') finishedNotices(task, outcome, finishValue(outcome), task.attempts, now, c.announcing);
-  else {
+  if (outcome.status === 'completed') {
+    if (c.announcesStartsAndCompletions) finishedNotices(task, outcome, finishValue(outcome), task.attempts, now, c.announcing);
+  } else {
     storeHeldStart(c, row, task.attempts + (outcome.status === 'retry' && outcome.refundAttempt ? 1 : 0));
     finishedNotices(task, outcome, finishValue(outcome), task.attempts, now, c);
   }

@@ -59,6 +59,11 @@ export class SqliteConnection {
   readonly db: DatabaseSync;
   /** This connection's poller's row in pollers: the one a writer need not tell of its own commits. */
   readonly pollerId = randomUUID();
+  /** Whether this process's listeners want start and completion notices now; the store sets it (announcesStartsAndCompletions). */
+  wantsStartsAndCompletions: () => boolean = () => true;
+  /** This transaction's answers of #othersPoll and announcesStartsAndCompletions, once asked. */
+  #othersPolling: boolean | undefined;
+  #startsWanted: boolean | undefined;
   /** Delivers a committed transaction's notices to this process's listeners. */
   readonly #emit: (notice: StoreNotice) => void;
   readonly #statements = new Map<string, StatementSync>();
@@ -313,6 +318,11 @@ export class SqliteConnection {
    * process is gone (killed before it could leave) goes.
    */
   #othersPoll(): boolean {
+    this.#othersPolling ??= this.#findOtherPollers();
+    return this.#othersPolling;
+  }
+
+  #findOtherPollers(): boolean {
     let others = false;
     for (const row of this.all(SQL.otherPollers, this.pollerId)) {
       if (row.pid_namespace !== PID_NAMESPACE || processAlive(row.pid as number)) others = true;
@@ -321,9 +331,21 @@ export class SqliteConnection {
     return others;
   }
 
+  /**
+   * Inside a write: whether anyone may want the notices of attempts starting and completing (ListenOptions): this
+   * process's listeners (`wantsStartsAndCompletions`, set by the store) or a poller of another connection.
+   */
+  get announcesStartsAndCompletions(): boolean {
+    this.#startsWanted ??= this.wantsStartsAndCompletions() || this.#othersPoll();
+    return this.#startsWanted;
+  }
+
   /** fn in a transaction, committed; its notices are returned, not yet delivered. */
   #transaction<T>(fn: () => T): { value: T; notices: StoreNotice[] } {
     this.db.exec(SQL.begin);
+    // Asked at most once per transaction: another connection's poller checks in only under the write lock.
+    this.#othersPolling = undefined;
+    this.#startsWanted = undefined;
     try {
       const value = fn();
       if (this.#events.length > 0) {

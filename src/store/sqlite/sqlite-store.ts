@@ -29,6 +29,7 @@ import type {
   HandoffStore,
   HeldBack,
   LeaseState,
+  ListenOptions,
   NoticeListener,
   QueueCounts,
   QueueSettings,
@@ -111,6 +112,7 @@ export class SqliteStore implements Store, HandoffStore {
     this.#poller = new SqlitePoller(this.#c, options.pollIntervalMs ?? 25);
     // The poller runs only while someone listens: it reads by event id, so a pause loses nothing.
     this.#notifier = new Notifier(this.#poller, { listenWhileIdle: false });
+    this.#c.wantsStartsAndCompletions = () => this.#notifier.wantsStartsAndCompletions();
   }
 
   /** Adds the event's row to the transaction, and its notice for when it commits. */
@@ -251,7 +253,7 @@ export class SqliteStore implements Store, HandoffStore {
       const { rows, at } = this.#c.allArrays(SQL.claimedTasks, ids);
       const claims = rows.map((row): Claim => {
         const task = arrayToTask(row, at);
-        this.#c.announce(task, startedEvent(task.id, task.lastEventSeq, task.attempts, request.workerId, now));
+        if (this.#c.announcesStartsAndCompletions) this.#c.announce(task, startedEvent(task.id, task.lastEventSeq, task.attempts, request.workerId, now));
         return { task, attemptToken: row[at.attempt_token] as string, leaseExpiresAt: leaseUntil };
       });
       if (flow) this.#flow.record(claims.map((c) => c.task.id), flow.windows, now);
@@ -537,8 +539,8 @@ export class SqliteStore implements Store, HandoffStore {
     return durable.listSignals(this.#c, taskId);
   }
 
-  listen(listener: NoticeListener): () => void {
-    return this.#notifier.listen(listener);
+  listen(listener: NoticeListener, options?: ListenOptions): () => void {
+    return this.#notifier.listen(listener, options);
   }
 
   onResync(listener: ResyncListener): () => void {
