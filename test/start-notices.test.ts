@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import pino from 'pino';
 import { Taskhub } from '../src/index.ts';
 import { claimRequest, newTask, T0 } from '../src/store/conformance/helpers.ts';
+import { NoticeHub } from '../src/store/notifier/notice-hub.ts';
 import { openStore } from '../src/store/open.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
 import type { StoreNotice } from '../src/store/store.ts';
@@ -57,6 +58,24 @@ describe('start and completion notices on demand', () => {
       await store.close();
       tmp.remove();
     }
+  });
+
+  it('asks every listener; one added twice wants them if either addition does; a throwing answer counts as yes', () => {
+    const thrown: unknown[] = [];
+    const hub = new NoticeHub((error) => thrown.push(error));
+    assert.equal(hub.wantsStartsAndCompletions(), false, 'nobody listens');
+    const quiet = () => {};
+    const removeQuiet = hub.add(quiet, { wantsStartsAndCompletions: () => false });
+    assert.equal(hub.wantsStartsAndCompletions(), false);
+    hub.add(quiet);
+    assert.equal(hub.wantsStartsAndCompletions(), true, 'the second addition wants every notice');
+    removeQuiet();
+    assert.equal(hub.size, 0);
+    assert.equal(hub.wantsStartsAndCompletions(), false);
+
+    hub.add(() => {}, { wantsStartsAndCompletions: () => { throw new Error('broken listener'); } });
+    assert.equal(hub.wantsStartsAndCompletions(), true);
+    assert.deepEqual(thrown.map((e) => (e as Error).message), ['broken listener']);
   });
 
   for (const backend of ['sqlite', 'postgres'] as const) {

@@ -5,10 +5,11 @@ import { describe, it } from 'node:test';
 import { BUSY_ROUND, GATHER_MS, WriteRounds } from '../src/server/write-rounds.ts';
 
 const nextTimer = () => new Promise((resolve) => setTimeout(resolve, 0));
+const fail = (error: unknown) => assert.fail(`a write threw: ${(error as Error).message}`);
 
 describe('SSE write rounds', () => {
   it('writes at the end of the turn while few streams write, each once however often asked', async () => {
-    const rounds = new WriteRounds();
+    const rounds = new WriteRounds(fail);
     const written: string[] = [];
     const a = () => written.push('a');
     const b = () => written.push('b');
@@ -21,7 +22,7 @@ describe('SSE write rounds', () => {
   });
 
   it('after a round of many streams, gathers for GATHER_MS; a small round brings it back to at once', async () => {
-    const rounds = new WriteRounds();
+    const rounds = new WriteRounds(fail);
     let writes = 0;
     const many = Array.from({ length: BUSY_ROUND }, () => () => void writes++);
     for (const write of many) rounds.add(write);
@@ -48,8 +49,21 @@ describe('SSE write rounds', () => {
     assert.equal(quick, true);
   });
 
+  it('writes the other streams of a round when one write throws', async () => {
+    const thrown: unknown[] = [];
+    const rounds = new WriteRounds((error) => thrown.push(error));
+    const written: string[] = [];
+    rounds.add(() => {
+      throw new Error('socket gone');
+    });
+    rounds.add(() => written.push('b'));
+    await nextTimer();
+    assert.deepEqual(written, ['b']);
+    assert.deepEqual(thrown.map((e) => (e as Error).message), ['socket gone']);
+  });
+
   it('drops a removed stream from the coming round', async () => {
-    const rounds = new WriteRounds();
+    const rounds = new WriteRounds(fail);
     const written: string[] = [];
     const a = () => written.push('a');
     rounds.add(a);

@@ -4,6 +4,7 @@
 // next round waits up to GATHER_MS, so each stream's frames of several commits go out in one write: at 500 followers
 // of 500 tasks writing output, that took the serving thread's CPU per chunk down by about a tenth and raised the
 // chunks stored per second by 10-15 % (docs/benchmarks.md, sixteenth session), for at most GATHER_MS more latency.
+// A server stays busy while its rounds write to many streams; the first frame after a busy spell waits one round.
 
 /** Streams written in one round from which the next round waits to gather more. */
 export const BUSY_ROUND = 64;
@@ -11,6 +12,7 @@ export const BUSY_ROUND = 64;
 export const GATHER_MS = 8;
 
 export class WriteRounds {
+  readonly #onError: (error: unknown) => void;
   readonly #due = new Set<() => void>();
   #scheduled = false;
   #busy = false;
@@ -19,8 +21,20 @@ export class WriteRounds {
     const due = [...this.#due];
     this.#due.clear();
     this.#busy = due.length >= BUSY_ROUND;
-    for (const write of due) write();
+    for (const write of due) {
+      try {
+        write();
+      } catch (error) {
+        // One stream's failure must not leave the others' frames unwritten.
+        this.#onError(error);
+      }
+    }
   };
+
+  /** `onError`: where a write that threw goes (the round's other writes go on). */
+  constructor(onError: (error: unknown) => void) {
+    this.#onError = onError;
+  }
 
   /** `write` runs in the next round (once, however often it is asked for before then). */
   add(write: () => void): void {

@@ -56,7 +56,7 @@ function cutOff(res: ServerResponse): void {
 }
 
 export const streamRoutes: RoutePlugin = async (app, { hub, connections, heartbeatMs }) => {
-  const rounds = new WriteRounds();
+  const rounds = new WriteRounds((error) => app.log.error({ err: error }, 'SSE write failed'));
   app.get(
     '/tasks/:id/stream',
     {

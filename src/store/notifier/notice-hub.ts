@@ -3,8 +3,22 @@ import type { ListenOptions, NoticeListener, StoreNotice } from '../store.ts';
 type Wants = NonNullable<ListenOptions['wantsStartsAndCompletions']>;
 const ALWAYS: Wants = () => true;
 
+/** An error thrown where nobody awaits it: surfaces as an uncaught exception, after the caller went on. */
+function rethrowLater(error: unknown): void {
+  queueMicrotask(() => {
+    throw error;
+  });
+}
+
 /** Fans store notices out to listeners; a throwing listener never stops the others. Shared by every backend. */
 export class NoticeHub {
+  /** Where a listener's error goes (the listener and the other listeners go on). */
+  readonly #onListenerError: (error: unknown) => void;
+
+  constructor(onListenerError: (error: unknown) => void = rethrowLater) {
+    this.#onListenerError = onListenerError;
+  }
+
   /**
    * Replaced, never changed in place, when a listener comes or goes: an emit under way keeps the list it started
    * with, and iterating an array makes no iterator object (emit runs for every notice, several per task).
@@ -17,11 +31,19 @@ export class NoticeHub {
     return this.#listeners.length;
   }
 
-  /** A listener added twice is called once, and gone once either remover ran (as in a Set). */
+  /**
+   * A listener added twice is called once, and gone once either remover ran (as in a Set); it wants start and
+   * completion notices whenever either addition's options say so.
+   */
   add(listener: NoticeListener, options: ListenOptions = {}): () => void {
-    if (!this.#listeners.includes(listener)) {
+    const wants = options.wantsStartsAndCompletions ?? ALWAYS;
+    const at = this.#listeners.indexOf(listener);
+    if (at < 0) {
       this.#listeners = [...this.#listeners, listener];
-      this.#wants = [...this.#wants, options.wantsStartsAndCompletions ?? ALWAYS];
+      this.#wants = [...this.#wants, wants];
+    } else {
+      const before = this.#wants[at];
+      this.#wants = this.#wants.map((w, i) => (i === at ? () => before() || wants() : w));
     }
     return () => {
       const at = this.#listeners.indexOf(listener);
@@ -34,7 +56,16 @@ export class NoticeHub {
   /** Whether a listener wants the notices of attempts starting and completing now (ListenOptions). */
   wantsStartsAndCompletions(): boolean {
     const wants = this.#wants;
-    for (let i = 0; i < wants.length; i++) if (wants[i]()) return true;
+    for (let i = 0; i < wants.length; i++) {
+      try {
+        if (wants[i]()) return true;
+      } catch (error) {
+        // A listener's mistake must not fail the claim or finish that asks (on PostgreSQL, one already committed):
+        // it gets the notices, and the error goes where emit's do.
+        this.#onListenerError(error);
+        return true;
+      }
+    }
     return false;
   }
 
@@ -44,9 +75,7 @@ export class NoticeHub {
       try {
         listeners[i](notice);
       } catch (error) {
-        queueMicrotask(() => {
-          throw error;
-        });
+        this.#onListenerError(error);
       }
     }
   }

@@ -146,16 +146,16 @@ export class PostgresStore implements Store {
     return this.#pool.query<R>(statement, values, on);
   }
 
-  /**
-   * After a write committed: its notices go to this process's listeners at once, and to the other processes when
-   * any may listen. Sending them after the commit rather than from inside the write keeps PostgreSQL's NOTIFY lock,
-   * which serializes every notifying commit of the database, out of the write's commit (docs/postgres.md).
-   */
   /** ListenOptions.wantsStartsAndCompletions of this process's listeners, or another process that may listen. */
   #announcesStartsAndCompletions(): boolean {
     return this.#notifier.wantsStartsAndCompletions() || this.#listener.othersMayListen();
   }
 
+  /**
+   * After a write committed: its notices go to this process's listeners at once, and to the other processes when
+   * any may listen. Sending them after the commit rather than from inside the write keeps PostgreSQL's NOTIFY lock,
+   * which serializes every notifying commit of the database, out of the write's commit (docs/postgres.md).
+   */
   #announce(notices: readonly StoreNotice[]): void {
     if (notices.length === 0) return;
     for (const notice of notices) this.#notifier.emit(notice);
