@@ -10,22 +10,33 @@ import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
 
 export const PG_URL = process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
+const logger = pino({ level: 'silent' });
+
 export async function openBenchHub(backend: string, label: string): Promise<{ hub: Taskhub; dispose(): Promise<void> }> {
+  if (backend === 'postgres') {
+    const { hub, dropSchema } = await openBenchPostgres(label);
+    return { hub, dispose: dropSchema };
+  }
+  if (backend !== 'sqlite') throw new Error(`unknown backend ${backend}`);
   const dir = mkdtempSync(join(tmpdir(), `taskhub-${label}-`));
+  const hub = await Taskhub.open({ store: `sqlite:${join(dir, 'bench.db')}`, logger });
+  return { hub, dispose: async () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * A Taskhub on a PostgreSQL schema of its own, with its store and the schema's name for the statements a benchmark
+ * runs itself; dropSchema() removes it (close the hub first).
+ */
+export async function openBenchPostgres(label: string): Promise<{ hub: Taskhub; store: PostgresStore; schema: string; dropSchema(): Promise<void> }> {
   const schema = `bench_${label}_${Date.now()}_${process.pid}`;
-  const logger = pino({ level: 'silent' });
-  let hub: Taskhub;
-  if (backend === 'sqlite') hub = await Taskhub.open({ store: `sqlite:${join(dir, 'bench.db')}`, logger });
-  else if (backend === 'postgres') {
-    const store = new PostgresStore({ connectionString: PG_URL, schema });
-    await store.migrate();
-    hub = await Taskhub.open({ store, logger });
-  } else throw new Error(`unknown backend ${backend}`);
+  const store = new PostgresStore({ connectionString: PG_URL, schema });
+  await store.migrate();
+  const hub = await Taskhub.open({ store, logger });
   return {
     hub,
-    async dispose() {
-      rmSync(dir, { recursive: true, force: true });
-      if (backend !== 'postgres') return;
+    store,
+    schema,
+    async dropSchema() {
       const client = new pg.Client({ connectionString: PG_URL });
       await client.connect();
       await client.query(`DROP SCHEMA IF EXISTS ${client.escapeIdentifier(schema)} CASCADE`);

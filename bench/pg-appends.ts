@@ -5,21 +5,15 @@
 // env RUNNING: running tasks (default 500); ANALYZE=1: analyze the table before the rounds.
 // usage: node bench/pg-appends.ts [other tasks already in the table, default 0]   env: PG_URL
 import pg from 'pg';
-import pino from 'pino';
-import { Taskhub } from '../src/index.ts';
-import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
 import type { AttemptEventInput } from '../src/store/store.ts';
-import { PG_URL } from './bench-store.ts';
+import { openBenchPostgres, PG_URL } from './bench-store.ts';
 
 const others = Number(process.argv[2] ?? 0);
 const RUNNING = Number(process.env.RUNNING ?? 500);
 const BATCH = 100;
 const ROUNDS = 40;
-const schema = `bench_appends_${Date.now()}_${process.pid}`;
 
-const store = new PostgresStore({ connectionString: PG_URL, schema });
-await store.migrate();
-const hub = await Taskhub.open({ store, logger: pino({ level: 'silent' }) });
+const { hub, store, schema, dropSchema } = await openBenchPostgres('appends');
 for (let i = 0; i < others; i += 1000) await hub.enqueueMany(Array.from({ length: Math.min(1000, others - i) }, (_, k) => ({ type: 'other', payload: { i: i + k } })));
 await hub.enqueueMany(Array.from({ length: RUNNING }, (_, k) => ({ type: 'streaming', payload: { i: k } })));
 const claims = await store.claim({ workerId: 'bench', types: ['streaming'], queues: null, max: RUNNING, leaseMs: 600_000, now: Date.now() });
@@ -44,8 +38,5 @@ const mean = (xs: number[]) => +(xs.reduce((a, b) => a + b, 0) / xs.length).toFi
 console.log(JSON.stringify({ others, running: claims.length, batch: BATCH, msPerRound: { first10: mean(perRound.slice(0, 10)), last10: mean(perRound.slice(-10)) } }));
 
 await hub.close({ graceMs: 100 });
-const admin = new pg.Client({ connectionString: PG_URL });
-await admin.connect();
-await admin.query(`DROP SCHEMA IF EXISTS ${admin.escapeIdentifier(schema)} CASCADE`);
-await admin.end();
+await dropSchema();
 process.exit(0);

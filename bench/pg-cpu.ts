@@ -4,20 +4,14 @@
 // usage: node bench/pg-cpu.ts <bulk|enqueue|drain> [N] [C]   env: PG_URL, PROF=file.cpuprofile (profiles the run)
 import { readFileSync, writeFileSync } from 'node:fs';
 import pg from 'pg';
-import pino from 'pino';
-import { Taskhub } from '../src/index.ts';
-import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
+import { openBenchPostgres, PG_URL } from './bench-store.ts';
 
 const [mode, nArg, cArg] = process.argv.slice(2);
 const N = Number(nArg ?? 20000);
 const C = Number(cArg ?? 50);
-const PG_URL = process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const schema = `bench_cpu_${Date.now()}_${process.pid}`;
 const type = 'cpu';
 
-const store = new PostgresStore({ connectionString: PG_URL, schema });
-await store.migrate();
-const hub = await Taskhub.open({ store, logger: pino({ level: 'silent' }) });
+const { hub, schema, dropSchema } = await openBenchPostgres('cpu');
 const admin = new pg.Client({ connectionString: PG_URL });
 await admin.connect();
 
@@ -94,6 +88,6 @@ console.log(
   }),
 );
 await hub.close({ graceMs: 1000 });
-await admin.query(`DROP SCHEMA IF EXISTS ${admin.escapeIdentifier(schema)} CASCADE`);
 await admin.end();
+await dropSchema();
 process.exit(0);

@@ -7,21 +7,14 @@
 // usage: node bench/pg-held-writes.ts <claimed|held>   env: PG_URL
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
-import pino from 'pino';
-import { Taskhub } from '../src/index.ts';
-import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
 import { taskColumns } from '../src/store/postgres/sql/common.ts';
-import { PG_URL } from './bench-store.ts';
+import { openBenchPostgres, PG_URL } from './bench-store.ts';
 
 const pattern = process.argv[2];
 if (pattern !== 'claimed' && pattern !== 'held') throw new Error('usage: node bench/pg-held-writes.ts <claimed|held>');
 const N = 20_000;
 const BATCH = 550;
-const schema = `bench_held_${Date.now()}_${process.pid}`;
-
-const store = new PostgresStore({ connectionString: PG_URL, schema });
-await store.migrate();
-const hub = await Taskhub.open({ store, logger: pino({ level: 'silent' }) });
+const { hub, schema, dropSchema } = await openBenchPostgres('held');
 for (let i = 0; i < N; i += 1000) await hub.enqueueMany(Array.from({ length: 1000 }, (_, k) => ({ type: 't', payload: { i: i + k } })));
 await hub.close({ graceMs: 100 });
 
@@ -88,5 +81,5 @@ for (let done = 0; done < N; ) {
 const wallMs = performance.now() - t0;
 const pgMs = backendCpu() - cpuBefore;
 console.log(JSON.stringify({ pattern, perSec: Math.round(N / (wallMs / 1000)), postgresUsPerTask: +((pgMs * 1000) / N).toFixed(1) }));
-await client.query(`DROP SCHEMA ${client.escapeIdentifier(schema)} CASCADE`);
 await client.end();
+await dropSchema();

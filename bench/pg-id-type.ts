@@ -4,18 +4,12 @@
 // as today (`text COLLATE "C"`) and as `uuid`. Every round is rolled back; the copies alternate round by round.
 // usage: node bench/pg-id-type.ts [rounds]   env: PG_URL
 import pg from 'pg';
-import pino from 'pino';
-import { Taskhub } from '../src/index.ts';
-import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
-import { PG_URL } from './bench-store.ts';
+import { openBenchPostgres, PG_URL } from './bench-store.ts';
 
 const ROUNDS = Number(process.argv[2] ?? 20);
 const BATCH = 550;
-const schema = `bench_id_type_${Date.now()}_${process.pid}`;
 
-const store = new PostgresStore({ connectionString: PG_URL, schema });
-await store.migrate();
-const hub = await Taskhub.open({ store, logger: pino({ level: 'silent' }) });
+const { hub, schema, dropSchema } = await openBenchPostgres('id_type');
 for (let i = 0; i < 20_000; i += 1000) await hub.enqueueMany(Array.from({ length: 1000 }, (_, k) => ({ type: 't', payload: { i: i + k } })));
 await hub.close({ graceMs: 100 });
 
@@ -66,5 +60,5 @@ for (const [key, xs] of times) {
   const ms = median(xs);
   console.log(`${key.padEnd(14)} median ${ms.toFixed(2)} ms per ${BATCH} rows (${((ms * 1000) / BATCH).toFixed(2)} µs per row)`);
 }
-await client.query(`DROP SCHEMA ${s} CASCADE`);
 await client.end();
+await dropSchema();
