@@ -23,9 +23,7 @@ export class NoticeHub {
    * Replaced, never changed in place, when a listener comes or goes: an emit under way keeps the list it started
    * with, and iterating an array makes no iterator object (emit runs for every notice, several per task).
    */
-  #listeners: readonly NoticeListener[] = [];
-  /** What each listener says of start and completion notices, in the order of #listeners. */
-  #wants: readonly Wants[] = [];
+  #listeners: readonly { listener: NoticeListener; wants: Wants }[] = [];
 
   get size(): number {
     return this.#listeners.length;
@@ -37,28 +35,21 @@ export class NoticeHub {
    */
   add(listener: NoticeListener, options: ListenOptions = {}): () => void {
     const wants = options.wantsStartsAndCompletions ?? ALWAYS;
-    const at = this.#listeners.indexOf(listener);
-    if (at < 0) {
-      this.#listeners = [...this.#listeners, listener];
-      this.#wants = [...this.#wants, wants];
-    } else {
-      const before = this.#wants[at];
-      this.#wants = this.#wants.map((w, i) => (i === at ? () => before() || wants() : w));
-    }
+    const added = this.#listeners.find((l) => l.listener === listener);
+    this.#listeners = added
+      ? this.#listeners.map((l) => (l === added ? { listener, wants: () => added.wants() || wants() } : l))
+      : [...this.#listeners, { listener, wants }];
     return () => {
-      const at = this.#listeners.indexOf(listener);
-      if (at < 0) return;
-      this.#listeners = this.#listeners.filter((_, i) => i !== at);
-      this.#wants = this.#wants.filter((_, i) => i !== at);
+      this.#listeners = this.#listeners.filter((l) => l.listener !== listener);
     };
   }
 
   /** Whether a listener wants the notices of attempts starting and completing now (ListenOptions). */
   wantsStartsAndCompletions(): boolean {
-    const wants = this.#wants;
-    for (let i = 0; i < wants.length; i++) {
+    const listeners = this.#listeners;
+    for (let i = 0; i < listeners.length; i++) {
       try {
-        if (wants[i]()) return true;
+        if (listeners[i].wants()) return true;
       } catch (error) {
         // A listener's mistake must not fail the claim or finish that asks (on PostgreSQL, one already committed):
         // it gets the notices, and the error goes where emit's do.
@@ -73,7 +64,7 @@ export class NoticeHub {
     const listeners = this.#listeners;
     for (let i = 0; i < listeners.length; i++) {
       try {
-        listeners[i](notice);
+        listeners[i].listener(notice);
       } catch (error) {
         this.#onListenerError(error);
       }
