@@ -59,8 +59,8 @@ export class SqliteConnection {
   readonly db: DatabaseSync;
   /** This connection's poller's row in pollers: the one a writer need not tell of its own commits. */
   readonly pollerId = randomUUID();
-  /** Whether this process's listeners want start and completion notices now; the store sets it (announcesStartsAndCompletions). */
-  wantsStartsAndCompletions: () => boolean = () => true;
+  /** Whether this process's listeners want start and completion notices now (announcesStartsAndCompletions). */
+  readonly #wantsStartsAndCompletions: () => boolean;
   /** This transaction's answers of #othersPoll and announcesStartsAndCompletions, once asked. */
   #othersPolling: boolean | undefined;
   #startsWanted: boolean | undefined;
@@ -87,8 +87,9 @@ export class SqliteConnection {
   /** Flushes `flushLater` commits off the event loop, and lets every commit's notices out in commit order. */
   readonly #flusher: Flusher;
 
-  constructor(path: string, busyTimeoutMs: number, emit: (notice: StoreNotice) => void) {
+  constructor(path: string, busyTimeoutMs: number, emit: (notice: StoreNotice) => void, wantsStartsAndCompletions = () => true) {
     this.#emit = emit;
+    this.#wantsStartsAndCompletions = wantsStartsAndCompletions;
     this.#flusher = new Flusher(path);
     try {
       if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -333,10 +334,10 @@ export class SqliteConnection {
 
   /**
    * Inside a write: whether anyone may want the notices of attempts starting and completing (ListenOptions): this
-   * process's listeners (`wantsStartsAndCompletions`, set by the store) or a poller of another connection.
+   * process's listeners (the store's `wantsStartsAndCompletions`) or a poller of another connection.
    */
   get announcesStartsAndCompletions(): boolean {
-    this.#startsWanted ??= this.wantsStartsAndCompletions() || this.#othersPoll();
+    this.#startsWanted ??= this.#wantsStartsAndCompletions() || this.#othersPoll();
     return this.#startsWanted;
   }
 

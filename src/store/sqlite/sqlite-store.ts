@@ -106,13 +106,17 @@ export class SqliteStore implements Store, HandoffStore {
   readonly #notifier: Notifier;
 
   constructor(options: SqliteStoreOptions) {
-    this.#c = new SqliteConnection(options.path, options.busyTimeoutMs ?? 10_000, (notice) => this.#notifier.emit(notice));
+    this.#c = new SqliteConnection(
+      options.path,
+      options.busyTimeoutMs ?? 10_000,
+      (notice) => this.#notifier.emit(notice),
+      () => this.#notifier.wantsStartsAndCompletions(),
+    );
     this.#settings = new SqliteSettings(this.#c);
     this.#flow = new SqliteFlow(this.#c);
     this.#poller = new SqlitePoller(this.#c, options.pollIntervalMs ?? 25);
     // The poller runs only while someone listens: it reads by event id, so a pause loses nothing.
     this.#notifier = new Notifier(this.#poller, { listenWhileIdle: false });
-    this.#c.wantsStartsAndCompletions = () => this.#notifier.wantsStartsAndCompletions();
   }
 
   /** Adds the event's row to the transaction, and its notice for when it commits. */
