@@ -556,24 +556,35 @@ describe('HttpWorkerBackend (the Worker runtime over HTTP, in process)', () => {
       await s.close();
     }
   });
-  it('a stopped worker is off the list for good, even with a report of its in flight as it stops', async () => {
-    // A report every few ms is always on its way; one landing after the unregister would list the worker again until
-    // it went stale (15 s). CI saw that with the 5 s interval when a remote worker stopped as its report went out.
-    const s = await startServer({ autoStart: false });
+  it('a stopped worker sends no report after its unregister, even with one in flight as it stops', async () => {
+    // A report every few ms is always on its way as the worker stops. One that reached the server after the unregister
+    // would list the worker again until it went stale (15 s); the server ignores such a report for 2 s
+    // (workers-seen.test.ts), and the worker does not send one: it waits for its report before it unregisters.
+    const hub = await openTestHub({ autoStart: false });
+    const app = await createServer({ hub, logger: false });
+    const seen: string[] = [];
+    app.addHook('preHandler', async (request) => {
+      const workerId = (request.body as { workerId?: unknown } | undefined)?.workerId;
+      if (request.url.endsWith('/worker/register') || request.url.endsWith('/worker/unregister')) seen.push(`${request.url.split('/').pop()} ${workerId}`);
+    });
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
     try {
       for (let round = 0; round < 15; round++) {
-        const worker = new Worker(new HttpWorkerBackend({ url: s.base }), { reportIntervalMs: 2, heartbeatIntervalMs: 100 });
+        const worker = new Worker(new HttpWorkerBackend({ url: base }), { reportIntervalMs: 2, heartbeatIntervalMs: 100 });
         worker.handle('alpha', async () => 'ok');
         worker.start();
-        await waitUntil(async () => (await s.hub.workers()).some((w) => w.id === worker.id), 5000, 'the worker registered');
+        await waitUntil(async () => (await hub.workers()).some((w) => w.id === worker.id), 5000, 'the worker registered');
         await sleep(round % 5);
         await worker.stop(200);
         await sleep(50);
-        const listed = (await s.hub.workers()).filter((w) => w.id === worker.id);
-        assert.deepEqual(listed, [], `round ${round}: still listed after stop`);
+        const own = seen.filter((line) => line.endsWith(` ${worker.id}`));
+        assert.equal(own.at(-1), `unregister ${worker.id}`, `round ${round}: ${own.slice(-3).join(', ')}`);
+        assert.deepEqual((await hub.workers()).filter((w) => w.id === worker.id), [], `round ${round}: still listed after stop`);
       }
     } finally {
-      await s.close();
+      await app.close();
+      await hub.dispose();
     }
   });
 });
