@@ -154,6 +154,12 @@ interface Claimer {
   writtenAt: number;
 }
 
+/** The event a progress report or output chunk was stored as, or the store's refusal of it, thrown. */
+function appendedEvent(result: AppendResult): TaskEvent {
+  if (!result.ok) throw result.error;
+  return result.event;
+}
+
 export class AttemptService implements WorkerGateway {
   readonly leaseMs: number;
   readonly #store: AttemptServiceDeps['store'];
@@ -308,18 +314,22 @@ export class AttemptService implements WorkerGateway {
     return { softDeadline: null, softTimeLimitExceeded: false, ...lease };
   }
 
-  async progress(ref: AttemptRef, progress: Progress): Promise<TaskEvent> {
-    return this.#append({ ref: checkRef(ref), progress: checkProgress(progress) });
+  // Not async, like complete: a streaming task calls output once per chunk, and each async layer added a promise and
+  // a turn to every chunk.
+  progress(ref: AttemptRef, progress: Progress): Promise<TaskEvent> {
+    try {
+      return this.#events.submit({ ref: checkRef(ref), progress: checkProgress(progress) }).then(appendedEvent);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
-  async output(ref: AttemptRef, chunk: string): Promise<TaskEvent> {
-    return this.#append({ ref: checkRef(ref), chunk: checkOutputChunk(chunk) });
-  }
-
-  async #append(input: AttemptEventInput): Promise<TaskEvent> {
-    const result = await this.#events.submit(input);
-    if (!result.ok) throw result.error;
-    return result.event;
+  output(ref: AttemptRef, chunk: string): Promise<TaskEvent> {
+    try {
+      return this.#events.submit({ ref: checkRef(ref), chunk: checkOutputChunk(chunk) }).then(appendedEvent);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** Not async: this runs once per finished task, and an async wrapper would add a promise and a turn to each. */

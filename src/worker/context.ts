@@ -130,6 +130,14 @@ class AttemptContext implements WorkerTaskContext {
   readonly #unstored: Promise<void>[] = [];
   /** Why the store refused a chunk (the attempt lost its lease, the store is down): the next call throws it. */
   #outputFailure: unknown;
+  // Made once per attempt, not once per chunk.
+  readonly #outputStored = (): void => {
+    unstoredInProcess--;
+  };
+  readonly #outputRefused = (error: unknown): void => {
+    unstoredInProcess--;
+    this.#outputFailure ??= error;
+  };
 
   constructor(backend: WorkerBackend, claim: Claim, ref: AttemptRef, host: AttemptHost, softDeadline: number | null) {
     this.task = claim.task;
@@ -166,15 +174,7 @@ class AttemptContext implements WorkerTaskContext {
     if (typeof chunk !== 'string') throw new ValidationError('output: chunk must be a string', 'chunk');
     if (this.#outputFailure !== undefined) throw this.#outputFailure;
     unstoredInProcess++;
-    const stored = this.#backend.output(this.#ref, chunk).then(
-      () => {
-        unstoredInProcess--;
-      },
-      (error: unknown) => {
-        unstoredInProcess--;
-        this.#outputFailure ??= error;
-      },
-    );
+    const stored = this.#backend.output(this.#ref, chunk).then(this.#outputStored, this.#outputRefused);
     this.#unstored.push(stored);
     if (unstoredInProcess > OUTPUT_BACKLOG) await this.unstoredOutput();
     else if (this.#unstored.length > OUTPUT_WINDOW) await this.#unstored.shift();
