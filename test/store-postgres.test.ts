@@ -15,7 +15,7 @@ import { storeConformance } from '../src/store/conformance/suite.ts';
 import { appendOutput } from '../src/store/conformance/helpers.ts';
 import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
 import { decodeNotices, encodeNotices } from '../src/store/postgres/wire.ts';
-import { MAX_NOTIFY_BYTES, migrations, noticeChannel } from '../src/store/postgres/sql.ts';
+import { buildSql, MAX_NOTIFY_BYTES, migrations, noticeChannel } from '../src/store/postgres/sql.ts';
 import type { StoreNotice } from '../src/store/store.ts';
 
 const url = process.env.TASKHUB_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -377,6 +377,49 @@ if (unreachable !== null) {
     it('lists tasks by filters that no task can match without failing (U+0000)', async () => {
       assert.deepEqual(await store.listTasks({ queue: 'a\u0000b', limit: 10 }), { tasks: [], nextCursor: null });
       assert.deepEqual(await store.listTasks({ tag: { key: 'k', value: '\u0000' }, limit: 10 }), { tasks: [], nextCursor: null });
+    });
+
+    it("plans the statements of a task's life on three connections once migrated, changing nothing", async () => {
+      const warmed = freshSchema('warm');
+      const first = await openStore(warmed);
+      const now = Date.now();
+      const [{ task: queued }, { task: scheduled }] = (await first.createTasks([
+        newTask({ type: 'warm-up' }, now),
+        newTask({ type: 'warm-up', runAt: now + 100 }, now),
+      ]));
+      assert.equal(scheduled.status, 'scheduled');
+      await first.close();
+      // Due by now, and promoted by no one yet: a claim run at any time later than 0 would promote it.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const second = await openStore(warmed);
+      try {
+        const completeMany = buildSql(warmed).completeMany.text;
+        // pg_stat_activity keeps the first track_activity_query_size bytes of each connection's last statement.
+        const warmedConnections = () =>
+          admin(async (c) => {
+            const { rows } = await c.query<{ n: number }>(
+              `SELECT count(*)::integer AS n FROM pg_stat_activity
+               WHERE datname = current_database() AND application_name = 'taskhub' AND state = 'idle'
+                 AND length(query) > 100 AND starts_with($1::text, query)`,
+              [completeMany],
+            );
+            return rows[0].n;
+          });
+        const deadline = Date.now() + 10_000;
+        while ((await warmedConnections()) < 3) {
+          if (Date.now() > deadline) assert.fail(`${await warmedConnections()} connections ran the warm-up's last statement`);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        assert.equal((await second.getTask(scheduled.id))?.status, 'scheduled', 'the warm-up claim promoted nothing');
+        const stillQueued = await second.getTask(queued.id);
+        assert.equal(stillQueued?.status, 'queued', 'the warm-up claim claimed nothing');
+        assert.equal(stillQueued?.attempts, 0);
+        assert.deepEqual((await second.listEvents(queued.id, 0, 10)).map((e) => e.kind), ['created']);
+        assert.deepEqual((await second.listEvents(scheduled.id, 0, 10)).map((e) => e.kind), ['created']);
+      } finally {
+        await second.close();
+        await dropSchema(warmed);
+      }
     });
 
     it('answers ping with StoreUnavailableError when the server cannot be reached', async () => {

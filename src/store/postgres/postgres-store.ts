@@ -75,7 +75,7 @@ import * as attempts from './attempts-store.ts';
 import * as durable from './durable-store.ts';
 import * as flow from './flow-store.ts';
 import { hasFlowRules } from '../flow.ts';
-import { newTaskParams } from './encoding.ts';
+import { appendParams, completeManyParams, finishParams, newTaskParams } from './encoding.ts';
 import { PgListener } from './listener.ts';
 import { checkedOptions, PgPool, type PostgresStoreOptions, type Queryable } from './pool.ts';
 import { Publisher } from './publisher.ts';
@@ -102,6 +102,9 @@ import { buildSql, type PostgresSql, type Statement } from './sql.ts';
 export type { PostgresStoreOptions, Queryable } from './pool.ts';
 export { decodeNotices, encodeNotices } from './wire.ts';
 
+/** Connections warmed once migrated (#warmUp): about as many as a busy worker's claims and finishes use at once. */
+const WARM_CONNECTIONS = 3;
+
 export class PostgresStore implements Store {
   readonly backend = 'postgres';
   // Each claim statement has a fixed cost; batches of about 500 drained 10-25 % faster than 200 (docs/benchmarks.md).
@@ -118,6 +121,8 @@ export class PostgresStore implements Store {
   readonly #flow: PostgresFlow;
   /** What durable-store.ts and refusal.ts use: the pool, the statements, and #announce. */
   readonly #db: durable.PgStoreDb;
+  /** The warm-up migrate starts (#warmUp), which close waits for. */
+  #warming: Promise<void> | undefined;
   #closed = false;
 
   constructor(options: PostgresStoreOptions) {
@@ -182,6 +187,24 @@ export class PostgresStore implements Store {
     });
     // Listening from here on means a store that has migrated hears every change committed after this returns.
     await this.#notifier.start();
+    this.#warming ??= this.#warmUp();
+  }
+
+  /**
+   * In the background once migrated: the statements of a task's life (enqueue, claim, output, finish) run with empty
+   * inputs on a few connections, so that the first tasks after startup do not wait while a new connection plans them
+   * (their enqueue-to-start took 20-50 ms before, docs/benchmarks.md). The claim runs at time 0, when nothing is due:
+   * it promotes and claims nothing. A failure here is left for the statements themselves to meet.
+   */
+  #warmUp(): Promise<void> {
+    const runs = [
+      { statement: this.#sql.createTasks, values: newTaskParams([]) },
+      { statement: this.#sql.claim, values: [0, [], null, 0, 0, ''] },
+      { statement: this.#sql.appendAttemptEvents, values: appendParams([], [], 0) },
+      { statement: this.#sql.finish, values: finishParams([], 0) },
+      { statement: this.#sql.completeMany, values: completeManyParams([], [], 0) },
+    ];
+    return this.#pool.warm(runs, WARM_CONNECTIONS).catch(() => {});
   }
 
   async close(): Promise<void> {
@@ -190,6 +213,7 @@ export class PostgresStore implements Store {
     this.#flow.close();
     // What was committed before close() gets announced to other processes.
     await this.#publisher.idle();
+    await this.#warming;
     this.#pool.stop();
     await this.#notifier.close();
     await this.#pool.close();
