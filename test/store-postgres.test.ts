@@ -73,6 +73,22 @@ function newTask(spec: Partial<TaskSpec> = {}, now = Date.now()): NewTask {
   return normalizeTaskSpec({ type: 'work', ...spec }, DEFAULT_TASK_DEFAULTS, now, () => uuidv7(now));
 }
 
+/**
+ * Idle pooled connections whose last statement was `text`. pg_stat_activity keeps the first
+ * track_activity_query_size bytes of each connection's last statement, so a long one matches by prefix.
+ */
+async function connectionsThatRan(text: string): Promise<number> {
+  return admin(async (c) => {
+    const { rows } = await c.query<{ n: number }>(
+      `SELECT count(*)::integer AS n FROM pg_stat_activity
+       WHERE datname = current_database() AND application_name = 'taskhub' AND state = 'idle'
+         AND length(query) > 100 AND starts_with($1::text, query)`,
+      [text],
+    );
+    return rows[0].n;
+  });
+}
+
 async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
@@ -379,37 +395,23 @@ if (unreachable !== null) {
       assert.deepEqual(await store.listTasks({ tag: { key: 'k', value: '\u0000' }, limit: 10 }), { tasks: [], nextCursor: null });
     });
 
-    it("plans the statements of a task's life on three connections once migrated, changing nothing", async () => {
+    it("warmUp plans the statements of a task's life on three connections, changing nothing", async () => {
       const warmed = freshSchema('warm');
       const first = await openStore(warmed);
       const now = Date.now();
-      const [{ task: queued }, { task: scheduled }] = (await first.createTasks([
+      const [{ task: queued }, { task: scheduled }] = await first.createTasks([
         newTask({ type: 'warm-up' }, now),
         newTask({ type: 'warm-up', runAt: now + 100 }, now),
-      ]));
+      ]);
       assert.equal(scheduled.status, 'scheduled');
       await first.close();
       // Due by now, and promoted by no one yet: a claim run at any time later than 0 would promote it.
       await new Promise((resolve) => setTimeout(resolve, 200));
       const second = await openStore(warmed);
       try {
-        const completeMany = buildSql(warmed).completeMany.text;
-        // pg_stat_activity keeps the first track_activity_query_size bytes of each connection's last statement.
-        const warmedConnections = () =>
-          admin(async (c) => {
-            const { rows } = await c.query<{ n: number }>(
-              `SELECT count(*)::integer AS n FROM pg_stat_activity
-               WHERE datname = current_database() AND application_name = 'taskhub' AND state = 'idle'
-                 AND length(query) > 100 AND starts_with($1::text, query)`,
-              [completeMany],
-            );
-            return rows[0].n;
-          });
-        const deadline = Date.now() + 10_000;
-        while ((await warmedConnections()) < 3) {
-          if (Date.now() > deadline) assert.fail(`${await warmedConnections()} connections ran the warm-up's last statement`);
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
+        await second.warmUp();
+        await second.warmUp();
+        assert.equal(await connectionsThatRan(buildSql(warmed).completeMany.text), 3);
         assert.equal((await second.getTask(scheduled.id))?.status, 'scheduled', 'the warm-up claim promoted nothing');
         const stillQueued = await second.getTask(queued.id);
         assert.equal(stillQueued?.status, 'queued', 'the warm-up claim claimed nothing');

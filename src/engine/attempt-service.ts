@@ -130,7 +130,7 @@ export interface AttemptServiceDeps {
   store: Pick<
     Store,
     | 'claim' | 'nextScheduledAt' | 'heartbeat' | 'appendAttemptEvents' | 'getTask' | 'registerWorker' | 'sawWorker' | 'removeWorkers' | 'listWorkers'
-    | 'saveCheckpoint' | 'listSteps' | 'saveStep' | 'suspend' | 'maxClaimAhead'
+    | 'saveCheckpoint' | 'listSteps' | 'saveStep' | 'suspend' | 'maxClaimAhead' | 'warmUp'
   >;
   now: () => number;
   leaseMs: number;
@@ -275,6 +275,9 @@ export class AttemptService implements WorkerGateway {
   }
 
   async waitForWork(seenVersion: number, queues: readonly string[] | null, maxWaitMs: number, signal?: AbortSignal, offer?: WorkOffer): Promise<Claim[]> {
+    // A worker with nothing to do spends the wait preparing the store for its first tasks; one that starts with a
+    // backlog never waits, and a process without workers never prepares.
+    void this.#store.warmUp?.();
     const open = offer && this.#handoffs ? this.#handoffs.open(offer) : null;
     let failure: { error: unknown } | null = null;
     try {

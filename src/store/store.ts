@@ -328,6 +328,13 @@ export interface Store {
 
   /** Creates or upgrades the schema; safe when many processes call it at once. */
   migrate(): Promise<void>;
+  /**
+   * Prepares what a worker's first tasks will run (on PostgreSQL: its statements planned on a few pooled
+   * connections), so that they do not wait for it. Called when a worker first waits for work; runs once however
+   * often it is called, and never fails (a failure is left for the statements themselves). A store with nothing to
+   * prepare has no such method.
+   */
+  warmUp?(): Promise<void>;
   close(): Promise<void>;
   /** Resolves when the store answers a trivial query; rejects with StoreUnavailableError otherwise. */
   ping(): Promise<void>;

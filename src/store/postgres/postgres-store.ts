@@ -102,7 +102,7 @@ import { buildSql, type PostgresSql, type Statement } from './sql.ts';
 export type { PostgresStoreOptions, Queryable } from './pool.ts';
 export { decodeNotices, encodeNotices } from './wire.ts';
 
-/** Connections warmed once migrated (#warmUp): about as many as a busy worker's claims and finishes use at once. */
+/** Connections warmUp prepares: about as many as a busy worker's claims and finishes use at once. */
 const WARM_CONNECTIONS = 3;
 
 export class PostgresStore implements Store {
@@ -121,7 +121,7 @@ export class PostgresStore implements Store {
   readonly #flow: PostgresFlow;
   /** What durable-store.ts and refusal.ts use: the pool, the statements, and #announce. */
   readonly #db: durable.PgStoreDb;
-  /** The warm-up migrate starts (#warmUp), which close waits for. */
+  /** The warm-up (warmUp), which close waits for. */
   #warming: Promise<void> | undefined;
   #closed = false;
 
@@ -187,16 +187,20 @@ export class PostgresStore implements Store {
     });
     // Listening from here on means a store that has migrated hears every change committed after this returns.
     await this.#notifier.start();
-    this.#warming ??= this.#warmUp();
   }
 
   /**
-   * In the background once migrated: the statements of a task's life (enqueue, claim, output, finish) run with empty
-   * inputs on a few connections, so that the first tasks after startup do not wait while a new connection plans them
-   * (their enqueue-to-start took 20-50 ms before, docs/benchmarks.md). The claim runs at time 0, when nothing is due:
-   * it promotes and claims nothing. A failure here is left for the statements themselves to meet.
+   * The statements of a task's life (enqueue, claim, output, finish) run with empty inputs on a few connections, so
+   * that a worker's first tasks do not wait while a new connection plans them (their enqueue-to-start took 20-50 ms
+   * before, docs/postgres.md). The claim runs at time 0, when nothing is due: it promotes and claims nothing.
    */
-  #warmUp(): Promise<void> {
+  warmUp(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#warming ??= this.#warmedConnections();
+    return this.#warming;
+  }
+
+  #warmedConnections(): Promise<void> {
     const runs = [
       { statement: this.#sql.createTasks, values: newTaskParams([]) },
       { statement: this.#sql.claim, values: [0, [], null, 0, 0, ''] },
