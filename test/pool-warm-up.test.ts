@@ -4,29 +4,11 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Client } from 'pg';
 import pino from 'pino';
 import { Taskhub } from '../src/index.ts';
 import { buildSql } from '../src/store/postgres/sql.ts';
 import { waitUntil } from './helpers/hub.ts';
-import { dropSchema, freshSchema, PG_URL, requirePostgres, storeUrl } from './helpers/postgres.ts';
-
-/** Idle pooled connections whose last statement was the schema's completeMany, the warm-up's last (by prefix). */
-async function warmedConnections(schema: string): Promise<number> {
-  const client = new Client({ connectionString: PG_URL });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ n: number }>(
-      `SELECT count(*)::integer AS n FROM pg_stat_activity
-       WHERE datname = current_database() AND application_name = 'taskhub' AND state = 'idle'
-         AND length(query) > 100 AND starts_with($1::text, query)`,
-      [buildSql(schema).completeMany.text],
-    );
-    return rows[0].n;
-  } finally {
-    await client.end();
-  }
-}
+import { connectionsThatRan, dropSchema, freshSchema, requirePostgres, storeUrl } from './helpers/postgres.ts';
 
 it('warms the pool of a PostgreSQL hub once its worker waits for work, and not that of a hub without one', async (t) => {
   if (!(await requirePostgres(t))) return;
@@ -36,13 +18,13 @@ it('warms the pool of a PostgreSQL hub once its worker waits for work, and not t
   try {
     await producer.enqueue('elsewhere', null);
     await sleep(300);
-    assert.equal(await warmedConnections(schema), 0, 'a hub without a worker warmed its pool');
+    assert.equal(await connectionsThatRan(buildSql(schema).completeMany.text), 0, 'a hub without a worker warmed its pool');
 
     const worker = await Taskhub.open({ store: storeUrl(schema), logger });
     try {
       const ran: string[] = [];
       worker.handle('warm-hub', (payload: string) => void ran.push(payload));
-      await waitUntil(async () => (await warmedConnections(schema)) === 3, 10_000, 'three warmed connections');
+      await waitUntil(async () => (await connectionsThatRan(buildSql(schema).completeMany.text)) === 3, 10_000, 'three warmed connections');
       const task = await producer.enqueue('warm-hub', 'first');
       await waitUntil(async () => (await worker.get(task.id)).status === 'completed', 10_000, 'the first task completed');
       assert.deepEqual(ran, ['first']);

@@ -17,6 +17,7 @@ import { PostgresStore } from '../src/store/postgres/postgres-store.ts';
 import { decodeNotices, encodeNotices } from '../src/store/postgres/wire.ts';
 import { buildSql, MAX_NOTIFY_BYTES, migrations, noticeChannel } from '../src/store/postgres/sql.ts';
 import type { StoreNotice } from '../src/store/store.ts';
+import { connectionsThatRan } from './helpers/postgres.ts';
 
 const url = process.env.TASKHUB_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const required = [process.env.CI, process.env.TASKHUB_REQUIRE_SERVICES].some((v) => v !== undefined && v !== '' && v !== '0' && v !== 'false');
@@ -71,22 +72,6 @@ async function openStore(schema: string): Promise<PostgresStore> {
 
 function newTask(spec: Partial<TaskSpec> = {}, now = Date.now()): NewTask {
   return normalizeTaskSpec({ type: 'work', ...spec }, DEFAULT_TASK_DEFAULTS, now, () => uuidv7(now));
-}
-
-/**
- * Idle pooled connections whose last statement was `text`. pg_stat_activity keeps the first
- * track_activity_query_size bytes of each connection's last statement, so a long one matches by prefix.
- */
-async function connectionsThatRan(text: string): Promise<number> {
-  return admin(async (c) => {
-    const { rows } = await c.query<{ n: number }>(
-      `SELECT count(*)::integer AS n FROM pg_stat_activity
-       WHERE datname = current_database() AND application_name = 'taskhub' AND state = 'idle'
-         AND length(query) > 100 AND starts_with($1::text, query)`,
-      [text],
-    );
-    return rows[0].n;
-  });
 }
 
 async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
@@ -409,7 +394,6 @@ if (unreachable !== null) {
       await new Promise((resolve) => setTimeout(resolve, 200));
       const second = await openStore(warmed);
       try {
-        await second.warmUp();
         await second.warmUp();
         assert.equal(await connectionsThatRan(buildSql(warmed).completeMany.text), 3);
         assert.equal((await second.getTask(scheduled.id))?.status, 'scheduled', 'the warm-up claim promoted nothing');

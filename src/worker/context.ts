@@ -107,6 +107,9 @@ export interface AttemptHost extends SuspensionHost {
 const OUTPUT_WINDOW = 8;
 const OUTPUT_BACKLOG = 600;
 let unstoredInProcess = 0;
+const chunkStored = (): void => {
+  unstoredInProcess--;
+};
 
 /** The context as the worker runtime holds it: also how it waits for the attempt's output to be stored. */
 export interface WorkerTaskContext extends TaskContext {
@@ -130,14 +133,8 @@ class AttemptContext implements WorkerTaskContext {
   readonly #unstored: Promise<void>[] = [];
   /** Why the store refused a chunk (the attempt lost its lease, the store is down): the next call throws it. */
   #outputFailure: unknown;
-  // Made once per attempt, not once per chunk.
-  readonly #outputStored = (): void => {
-    unstoredInProcess--;
-  };
-  readonly #outputRefused = (error: unknown): void => {
-    unstoredInProcess--;
-    this.#outputFailure ??= error;
-  };
+  /** What a refused chunk does: made at the attempt's first output, so attempts that send none make no closure. */
+  #outputRefused: ((error: unknown) => void) | undefined;
 
   constructor(backend: WorkerBackend, claim: Claim, ref: AttemptRef, host: AttemptHost, softDeadline: number | null) {
     this.task = claim.task;
@@ -174,7 +171,11 @@ class AttemptContext implements WorkerTaskContext {
     if (typeof chunk !== 'string') throw new ValidationError('output: chunk must be a string', 'chunk');
     if (this.#outputFailure !== undefined) throw this.#outputFailure;
     unstoredInProcess++;
-    const stored = this.#backend.output(this.#ref, chunk).then(this.#outputStored, this.#outputRefused);
+    this.#outputRefused ??= (error: unknown) => {
+      unstoredInProcess--;
+      this.#outputFailure ??= error;
+    };
+    const stored = this.#backend.output(this.#ref, chunk).then(chunkStored, this.#outputRefused);
     this.#unstored.push(stored);
     if (unstoredInProcess > OUTPUT_BACKLOG) await this.unstoredOutput();
     else if (this.#unstored.length > OUTPUT_WINDOW) await this.#unstored.shift();

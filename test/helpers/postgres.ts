@@ -50,6 +50,26 @@ export async function dropSchema(schema: string): Promise<void> {
   }
 }
 
+/**
+ * Idle pooled connections (application_name `taskhub`) whose last statement was `text`. pg_stat_activity keeps the
+ * first track_activity_query_size bytes of each connection's last statement, so a long one matches by prefix.
+ */
+export async function connectionsThatRan(text: string): Promise<number> {
+  const client = new Client({ connectionString: PG_URL });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ n: number }>(
+      `SELECT count(*)::integer AS n FROM pg_stat_activity
+       WHERE datname = current_database() AND application_name = 'taskhub' AND state = 'idle'
+         AND length(query) > 100 AND starts_with($1::text, query)`,
+      [text],
+    );
+    return rows[0].n;
+  } finally {
+    await client.end();
+  }
+}
+
 export interface TcpProxy {
   /** host:port to connect to instead of PostgreSQL's. */
   address: string;
