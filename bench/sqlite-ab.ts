@@ -51,7 +51,7 @@ async function open(root: string): Promise<Side> {
 async function call(side: Side, step: number): Promise<number> {
   if (mode === 'claim') return (await side.store.claim(claimRequest(CLAIM))).length;
   const requests = side.claims.slice(step * FINISH, (step + 1) * FINISH).map((c) => ({
-    ref: { taskId: c.task.id, attemptToken: c.attemptToken },
+    ref: { taskId: c.task.id, attemptToken: c.attemptToken, claimed: c.task },
     outcome: { status: 'completed', result },
   }));
   return (await side.store.finish(requests, Date.now())).filter((r) => r.ok).length;

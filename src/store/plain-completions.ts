@@ -1,6 +1,6 @@
 // Which requests of a finish batch a backend may apply in one plain statement: the common case of a drain (a
 // handler returned, its attempt completes), which needs none of the outcome-by-outcome machinery of the full finish.
-import type { FinishRequest } from './store.ts';
+import type { ClaimedTask, FinishedTask, FinishRequest } from './store.ts';
 
 /**
  * Places of the requests that are completions without a lease condition, of tasks that appear once in the batch (a
@@ -20,4 +20,22 @@ export function plainCompletions(requests: readonly FinishRequest[]): number[] {
     if (outcome.status === 'completed' && !onlyIfLeaseExpired && seen.get(ref.taskId) === i) places.push(i);
   }
   return places;
+}
+
+/**
+ * The task a plain completion left, from what its claim returned (AttemptRef.claimed) and the row's new event number:
+ * a completion changes no other column of those a finish answers with.
+ */
+export function completedAsClaimed(taskId: string, claimed: ClaimedTask, lastEventSeq: number | string): FinishedTask {
+  return {
+    id: taskId,
+    queue: claimed.queue,
+    type: claimed.type,
+    owner: claimed.owner,
+    status: 'completed',
+    attempts: claimed.attempts,
+    runAt: claimed.runAt,
+    startedAt: claimed.startedAt,
+    lastEventSeq: Number(lastEventSeq),
+  };
 }

@@ -98,7 +98,16 @@ export type { ChildOutcome, SendSignalResult, SignalRecord, StepRecord, SuspendR
 export interface AttemptRef {
   taskId: string;
   attemptToken: string;
+  /**
+   * The task as this attempt's claim returned it, when the caller holds it (a worker in the store's process, never a
+   * request from outside): a finish may then answer from it what the attempt cannot have changed, rather than read
+   * it back (a PostgreSQL completion batch returns only each row's event number).
+   */
+  claimed?: ClaimedTask;
 }
+
+/** What stays as the claim left it for as long as its attempt holds its token: the finish does not change it either. */
+export type ClaimedTask = Pick<Task, 'queue' | 'type' | 'owner' | 'attempts' | 'runAt' | 'startedAt'>;
 
 /** One progress report or one output chunk of a running attempt (Store.appendAttemptEvents). */
 export type AttemptEventInput = { ref: AttemptRef; progress: Progress } | { ref: AttemptRef; chunk: string };

@@ -53,7 +53,7 @@ export class Execution<S extends Slots = Slots> implements AttemptHost {
 
   constructor(slots: S, claim: Claim, rootLog: Logger, onSlotFreed: (slots: S) => void) {
     this.claim = claim;
-    this.ref = { taskId: claim.task.id, attemptToken: claim.attemptToken };
+    this.ref = { taskId: claim.task.id, attemptToken: claim.attemptToken, claimed: claim.task };
     this.reportedCost = undefined;
     this.#slots = slots;
     this.#rootLog = rootLog;

@@ -2,6 +2,7 @@
 // database. A backend is done when this passes.
 import { after, before, describe } from 'node:test';
 import type { Store } from '../store.ts';
+import { completionTests } from './completions.ts';
 import { coordinationTests } from './coordination.ts';
 import { durableTests } from './durable.ts';
 import { flowLimitTests } from './flow-limits.ts';
@@ -30,6 +31,7 @@ export function storeConformance(name: string, target: ConformanceTarget): void 
 
     const suite = { target, store: () => store, freshType };
     taskLifeTests(suite);
+    completionTests(suite);
     coordinationTests(suite);
     durableTests(suite);
     flowTests(suite);

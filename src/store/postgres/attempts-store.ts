@@ -5,14 +5,14 @@
 // and events are decided in ../transitions.ts, the grouping of events in ../attempt-events.ts.
 import { StaleAttemptError, TaskNotFoundError } from '../../core/errors.ts';
 import { groupByAttempt, groupEvents } from '../attempt-events.ts';
-import type { AppendResult, AttemptEventInput, FinishRequest, FinishResult, StoreNotice } from '../store.ts';
-import { plainCompletions } from '../plain-completions.ts';
+import type { AppendResult, AttemptEventInput, ClaimedTask, FinishedTask, FinishRequest, FinishResult, StoreNotice } from '../store.ts';
+import { completedAsClaimed, plainCompletions } from '../plain-completions.ts';
 import { eventNotice, finishedNotices, finishValue, readyNotice } from '../transitions.ts';
 import type { PgStoreDb } from './durable-store.ts';
 import { appendParams, completeManyParams, finishParams } from './encoding.ts';
 import { DEADLOCK_DETECTED } from './errors.ts';
 import { refusal } from './refusal.ts';
-import { type AppendedEventRow, type FinishedRow, type OtherTaskEventRow, otherTaskEvent, rowToFinished } from './rows.ts';
+import { type AppendedEventRow, type FinishedRow, type Int8, type OtherTaskEventRow, otherTaskEvent, rowToFinished } from './rows.ts';
 import type { Statement } from './sql.ts';
 
 export async function appendAttemptEvents(db: PgStoreDb, inputs: readonly AttemptEventInput[], now: number): Promise<AppendResult[]> {
@@ -40,15 +40,11 @@ export async function appendAttemptEvents(db: PgStoreDb, inputs: readonly Attemp
 
 export async function finish(db: PgStoreDb, requests: readonly FinishRequest[], now: number): Promise<FinishResult[]> {
   if (requests.length === 0) return [];
-  /** The applied requests' rows, by place in the batch. */
-  const finished: (FinishedRow | undefined)[] = new Array(requests.length);
+  /** The applied requests' tasks, by place in the batch. */
+  const finished: (FinishedTask | undefined)[] = new Array(requests.length);
   // Plain completions first, in their own lean statement; what it did not apply goes the full way.
   const plain = plainCompletions(requests).filter((place) => requests[place].reportedCost === undefined);
-  if (plain.length > 1) {
-    const rows = await finishStatement(db, db.sql.completeMany, completeManyParams(requests, plain, now));
-    // An index loop: in this async function's resumed body a for-of made an iterator result per row.
-    for (let i = 0; i < rows.length; i++) finished[plain[rows[i].ord - 1]] = rows[i];
-  }
+  if (plain.length > 1) await completeMany(db, requests, plain, now, finished);
   const rest: number[] = [];
   for (let place = 0; place < requests.length; place++) if (!finished[place]) rest.push(place);
   const { existing, parentEvents } = await finishEachAlone(db, requests, rest, now, finished);
@@ -56,12 +52,11 @@ export async function finish(db: PgStoreDb, requests: readonly FinishRequest[], 
   const notices: StoreNotice[] = [];
   const announcesCompletions = db.announcesStartsAndCompletions();
   const results = requests.map((request, ord): FinishResult => {
-    const row = finished[ord];
-    if (!row) {
+    const task = finished[ord];
+    if (!task) {
       const { taskId } = request.ref;
       return { ok: false, error: existing.has(taskId) ? new StaleAttemptError(taskId) : new TaskNotFoundError(taskId) };
     }
-    const task = rowToFinished(row);
     if (announcesCompletions || request.outcome.status !== 'completed') finishedNotices(task, request.outcome, finishValue(request.outcome), task.attempts, now, notices);
     return { ok: true, task };
   });
@@ -75,6 +70,27 @@ export async function finish(db: PgStoreDb, requests: readonly FinishRequest[], 
 }
 
 /**
+ * The plain completions at `places` in one statement, their tasks added to `finished`. When every one names its task as
+ * the claim returned it, the statement returns only each row's event number, and the task is the claim's, completed.
+ */
+async function completeMany(db: PgStoreDb, requests: readonly FinishRequest[], places: readonly number[], now: number, finished: (FinishedTask | undefined)[]): Promise<void> {
+  const params = completeManyParams(requests, places, now);
+  // Index loops: in this async function's resumed body a for-of made an iterator result per row.
+  let claimed = true;
+  for (let i = 0; i < places.length && claimed; i++) claimed = requests[places[i]].ref.claimed !== undefined;
+  if (!claimed) {
+    const rows = await finishStatement(db, db.sql.completeMany, params);
+    for (let i = 0; i < rows.length; i++) finished[places[rows[i].ord - 1]] = rowToFinished(rows[i]);
+    return;
+  }
+  const rows = await retryOnDeadlock(() => db.pool.query<{ ord: number; event_seq: Int8 }>(db.sql.completeManyClaimed, params));
+  for (let i = 0; i < rows.length; i++) {
+    const { ref } = requests[places[rows[i].ord - 1]];
+    finished[places[rows[i].ord - 1]] = completedAsClaimed(ref.taskId, ref.claimed as ClaimedTask, rows[i].event_seq);
+  }
+}
+
+/**
  * The requests at `places` by the full finish statement (each judged alone), their rows added to `finished`; then the
  * refused ones: children of a wait are finished by finishChildren, which also wakes their parents (only they pay for
  * it), and the others are told apart as stale or unknown (`existing`: whether each refused task exists, and is a child).
@@ -84,14 +100,14 @@ async function finishEachAlone(
   requests: readonly FinishRequest[],
   places: readonly number[],
   now: number,
-  finished: (FinishedRow | undefined)[],
+  finished: (FinishedTask | undefined)[],
 ): Promise<{ existing: Map<string, boolean>; parentEvents: OtherTaskEventRow[] }> {
   const existing = new Map<string, boolean>();
   if (places.length === 0) return { existing, parentEvents: [] };
   const params = finishParams(places.map((place) => requests[place]), now);
   // A batch with a reported cost (flow control) takes the statements that also store it, in the same statement.
   const statement = params.length > 8 ? db.sql.finishWithCosts : db.sql.finish;
-  for (const row of await finishStatement(db, statement, params)) finished[places[row.ord - 1]] = row;
+  for (const row of await finishStatement(db, statement, params)) finished[places[row.ord - 1]] = rowToFinished(row);
   const refused = places.filter((place) => !finished[place]);
   if (refused.length === 0) return { existing, parentEvents: [] };
   const found = await db.pool.query<{ id: string; is_child: boolean }>(db.sql.refusedTasks, [refused.map((place) => requests[place].ref.taskId)]);
@@ -100,7 +116,7 @@ async function finishEachAlone(
   if (children.length === 0) return { existing, parentEvents: [] };
   const childParams = finishParams(children.map((place) => requests[place]), now);
   const childRows = await finishStatement(db, childParams.length > 8 ? db.sql.finishChildrenWithCosts : db.sql.finishChildren, childParams);
-  for (const row of childRows) finished[children[row.ord - 1]] = row;
+  for (const row of childRows) finished[children[row.ord - 1]] = rowToFinished(row);
   return { existing, parentEvents: childRows[0]?.parent_events ?? [] };
 }
 

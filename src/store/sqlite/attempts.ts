@@ -5,8 +5,8 @@
 import type { SQLInputValue } from 'node:sqlite';
 import type { Json, TaskStatus } from '../../core/task.ts';
 import { type AttemptEventGroup, groupByAttempt, groupEvents } from '../attempt-events.ts';
-import { plainCompletions } from '../plain-completions.ts';
-import type { AppendResult, AttemptEventInput, FinishRequest, FinishResult } from '../store.ts';
+import { completedAsClaimed, plainCompletions } from '../plain-completions.ts';
+import type { AppendResult, AttemptEventInput, ClaimedTask, FinishedTask, FinishRequest, FinishResult } from '../store.ts';
 import {
   childFinishedEvent,
   eventNotice,
@@ -20,7 +20,7 @@ import {
 import type { SqliteConnection } from './connection.ts';
 import { storeHeldStart } from './history.ts';
 import { refusal } from './refusal.ts';
-import { arrayToFinishRow, type Row, rowToFinished } from './rows.ts';
+import { arrayToCompletedRow, arrayToFinishRow, type Row, rowToFinished } from './rows.ts';
 import { SQL } from './sql.ts';
 
 export function appendAttemptEvents(c: SqliteConnection, inputs: readonly AttemptEventInput[], now: number): AppendResult[] {
@@ -80,14 +80,19 @@ function completeMany(
 ): void {
   const byId = new Map(places.map((i) => [requests[i].ref.taskId, i]));
   const values: string[] = [];
+  let claimed = true;
   for (const i of places) {
     const { ref, outcome } = requests[i];
     values.push(ref.taskId, ref.attemptToken, JSON.stringify((outcome as { result: Json }).result));
+    claimed &&= ref.claimed !== undefined;
   }
-  c.eachValueRows(SQL.completeMany, 3, values, [now, now], (cells, at) => {
-    const row = arrayToFinishRow(cells, at);
+  // When every request names its task as the claim returned it, the statement returns only what the claim cannot know.
+  c.eachValueRows(claimed ? SQL.completeManyClaimed : SQL.completeMany, 3, values, [now, now], (cells, at) => {
+    const row = claimed ? arrayToCompletedRow(cells, at) : arrayToFinishRow(cells, at);
     const place = byId.get(row.id as string) as number;
-    into[place] = finished(c, row, requests[place], now, reportCost);
+    const { ref } = requests[place];
+    const task = claimed ? completedAsClaimed(ref.taskId, ref.claimed as ClaimedTask, row.event_seq as number) : rowToFinished(row);
+    into[place] = finished(c, row, task, requests[place], now, reportCost);
   });
 }
 
@@ -109,7 +114,7 @@ function finishOne(c: SqliteConnection, request: FinishRequest, now: number, rep
     now,
   );
   if (!row) return { ok: false, error: refusal(c, ref.taskId) };
-  return finished(c, row, request, now, reportCost);
+  return finished(c, row, rowToFinished(row), request, now, reportCost);
 }
 
 /**
@@ -117,8 +122,7 @@ function finishOne(c: SqliteConnection, request: FinishRequest, now: number, rep
  * holds its attempt's started event and its completed event (listEvents reads them from it); an attempt that ends any
  * other way stores its started event now, before the event of its end, as the task row moves on.
  */
-function finished(c: SqliteConnection, row: Row, { outcome, reportedCost }: FinishRequest, now: number, reportCost: ReportCost): FinishResult {
-  const task = rowToFinished(row);
+function finished(c: SqliteConnection, row: Row, task: FinishedTask, { outcome, reportedCost }: FinishRequest, now: number, reportCost: ReportCost): FinishResult {
   if (reportedCost !== undefined) reportCost(task.id, task.startedAt, reportedCost);
   if (outcome.status === 'completed') {
     if (c.announcesStartsAndCompletions) finishedNotices(task, outcome, finishValue(outcome), task.attempts, now, c.announcing);

@@ -182,6 +182,16 @@ export function arrayToFinishRow(v: readonly unknown[], at: ColumnIndex): Row {
   };
 }
 
+/** A row of SQL.completeManyClaimed read as an array: what finish reads of a completed task the claim did not give. */
+export function arrayToCompletedRow(v: readonly unknown[], at: ColumnIndex): Row {
+  return {
+    id: v[at.id] as string,
+    event_seq: v[at.event_seq] as number,
+    parent_id: v[at.parent_id] as string | null,
+    child_key: v[at.child_key] as string | null,
+  };
+}
+
 export function rowToCandidate(r: Row, round: number): Candidate {
   return cellsToCandidate(r, BY_NAME, round);
 }
