@@ -98,15 +98,11 @@ export type { ChildOutcome, SendSignalResult, SignalRecord, StepRecord, SuspendR
 export interface AttemptRef {
   taskId: string;
   attemptToken: string;
-  /**
-   * The task as this attempt's claim returned it, when the caller holds it (a worker in the store's process, never a
-   * request from outside): a finish may then answer from it what the attempt cannot have changed, rather than read
-   * it back (a PostgreSQL completion batch returns only each row's event number).
-   */
+  /** The task as its claim returned it, from a worker in this process only: finish may answer from it (docs/postgres.md). */
   claimed?: ClaimedTask;
 }
 
-/** What stays as the claim left it for as long as its attempt holds its token: the finish does not change it either. */
+/** What stays as the claim left it while its attempt holds the token; a completion does not change it either. */
 export type ClaimedTask = Pick<Task, 'queue' | 'type' | 'owner' | 'attempts' | 'runAt' | 'startedAt'>;
 
 /** One progress report or one output chunk of a running attempt (Store.appendAttemptEvents). */
