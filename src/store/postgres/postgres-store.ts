@@ -206,6 +206,7 @@ export class PostgresStore implements Store {
       { statement: this.#sql.claim, values: [0, [], null, 0, 0, ''] },
       { statement: this.#sql.appendAttemptEvents, values: appendParams([], [], 0) },
       { statement: this.#sql.finish, values: finishParams([], 0) },
+      { statement: this.#sql.completeManyClaimed, values: completeManyParams([], [], 0) },
       { statement: this.#sql.completeMany, values: completeManyParams([], [], 0) },
     ];
     return this.#pool.warm(runs, WARM_CONNECTIONS).catch(() => {});
