@@ -83,7 +83,7 @@ async function completeMany(db: PgStoreDb, requests: readonly FinishRequest[], p
     for (let i = 0; i < rows.length; i++) finished[places[rows[i].ord - 1]] = rowToFinished(rows[i]);
     return;
   }
-  const rows = await retryOnDeadlock(() => db.pool.query<{ ord: number; event_seq: Int8 }>(db.sql.completeManyClaimed, params));
+  const rows = await finishStatement<{ ord: number; event_seq: Int8 }>(db, db.sql.completeManyClaimed, params);
   for (let i = 0; i < rows.length; i++) {
     const { ref } = requests[places[rows[i].ord - 1]];
     finished[places[rows[i].ord - 1]] = completedAsClaimed(ref.taskId, ref.claimed as ClaimedTask, rows[i].event_seq);
@@ -120,8 +120,8 @@ async function finishEachAlone(
   return { existing, parentEvents: childRows[0]?.parent_events ?? [] };
 }
 
-function finishStatement(db: PgStoreDb, statement: Statement, params: unknown[]): Promise<FinishedRow[]> {
-return retryOnDeadlock(() => db.pool.query<FinishedRow>(statement, params));
+function finishStatement<R extends object = FinishedRow>(db: PgStoreDb, statement: Statement, params: unknown[]): Promise<R[]> {
+  return retryOnDeadlock(() => db.pool.query<R>(statement, params));
 }
 
 /** Deadlocked with another batch on tasks both update (see sql/attempts.ts): this one was rolled back; run it again. */
