@@ -23,6 +23,20 @@ export function plainCompletions(requests: readonly FinishRequest[]): number[] {
 }
 
 /**
+ * The tasks the requests at `places` name as their claims returned them (AttemptRef.claimed), in that order; null when
+ * any request names none (an HTTP worker's): its batch then reads the columns back.
+ */
+export function claimedTasks(requests: readonly FinishRequest[], places: readonly number[]): ClaimedTask[] | null {
+  const tasks = new Array<ClaimedTask>(places.length);
+  for (let k = 0; k < places.length; k++) {
+    const { claimed } = requests[places[k]].ref;
+    if (claimed === undefined) return null;
+    tasks[k] = claimed;
+  }
+  return tasks;
+}
+
+/**
  * The task a plain completion left, from what its claim returned (AttemptRef.claimed) and the row's new event number:
  * a completion changes no other column of those a finish answers with.
  */

@@ -5,8 +5,8 @@
 // and events are decided in ../transitions.ts, the grouping of events in ../attempt-events.ts.
 import { StaleAttemptError, TaskNotFoundError } from '../../core/errors.ts';
 import { groupByAttempt, groupEvents } from '../attempt-events.ts';
-import type { AppendResult, AttemptEventInput, ClaimedTask, FinishedTask, FinishRequest, FinishResult, StoreNotice } from '../store.ts';
-import { completedAsClaimed, plainCompletions } from '../plain-completions.ts';
+import type { AppendResult, AttemptEventInput, FinishedTask, FinishRequest, FinishResult, StoreNotice } from '../store.ts';
+import { claimedTasks, completedAsClaimed, plainCompletions } from '../plain-completions.ts';
 import { eventNotice, finishedNotices, finishValue, readyNotice } from '../transitions.ts';
 import type { PgStoreDb } from './durable-store.ts';
 import { appendParams, completeManyParams, finishParams } from './encoding.ts';
@@ -75,9 +75,8 @@ export async function finish(db: PgStoreDb, requests: readonly FinishRequest[], 
  */
 async function completeMany(db: PgStoreDb, requests: readonly FinishRequest[], places: readonly number[], now: number, finished: (FinishedTask | undefined)[]): Promise<void> {
   const params = completeManyParams(requests, places, now);
+  const claimed = claimedTasks(requests, places);
   // Index loops: in this async function's resumed body a for-of made an iterator result per row.
-  let claimed = true;
-  for (let i = 0; i < places.length && claimed; i++) claimed = requests[places[i]].ref.claimed !== undefined;
   if (!claimed) {
     const rows = await finishStatement(db, db.sql.completeMany, params);
     for (let i = 0; i < rows.length; i++) finished[places[rows[i].ord - 1]] = rowToFinished(rows[i]);
@@ -85,8 +84,8 @@ async function completeMany(db: PgStoreDb, requests: readonly FinishRequest[], p
   }
   const rows = await finishStatement<{ ord: number; event_seq: Int8 }>(db, db.sql.completeManyClaimed, params);
   for (let i = 0; i < rows.length; i++) {
-    const { ref } = requests[places[rows[i].ord - 1]];
-    finished[places[rows[i].ord - 1]] = completedAsClaimed(ref.taskId, ref.claimed as ClaimedTask, rows[i].event_seq);
+    const k = rows[i].ord - 1;
+    finished[places[k]] = completedAsClaimed(requests[places[k]].ref.taskId, claimed[k], rows[i].event_seq);
   }
 }
 

@@ -5,8 +5,8 @@
 import type { SQLInputValue } from 'node:sqlite';
 import type { Json, TaskStatus } from '../../core/task.ts';
 import { type AttemptEventGroup, groupByAttempt, groupEvents } from '../attempt-events.ts';
-import { completedAsClaimed, plainCompletions } from '../plain-completions.ts';
-import type { AppendResult, AttemptEventInput, ClaimedTask, FinishedTask, FinishRequest, FinishResult } from '../store.ts';
+import { claimedTasks, completedAsClaimed, plainCompletions } from '../plain-completions.ts';
+import type { AppendResult, AttemptEventInput, FinishedTask, FinishRequest, FinishResult } from '../store.ts';
 import {
   childFinishedEvent,
   eventNotice,
@@ -78,21 +78,20 @@ function completeMany(
   into: FinishResult[],
   reportCost: ReportCost,
 ): void {
-  const byId = new Map(places.map((i) => [requests[i].ref.taskId, i]));
+  /** Each request's index in `places`, by task id. */
+  const byId = new Map(places.map((place, k) => [requests[place].ref.taskId, k]));
   const values: string[] = [];
-  let claimed = true;
   for (const i of places) {
     const { ref, outcome } = requests[i];
     values.push(ref.taskId, ref.attemptToken, JSON.stringify((outcome as { result: Json }).result));
-    claimed &&= ref.claimed !== undefined;
   }
   // When every request names its task as the claim returned it, the statement returns only what the claim cannot know.
+  const claimed = claimedTasks(requests, places);
   c.eachValueRows(claimed ? SQL.completeManyClaimed : SQL.completeMany, 3, values, [now, now], (cells, at) => {
     const row = claimed ? arrayToCompletedRow(cells, at) : arrayToFinishRow(cells, at);
-    const place = byId.get(row.id as string) as number;
-    const { ref } = requests[place];
-    const task = claimed ? completedAsClaimed(ref.taskId, ref.claimed as ClaimedTask, row.event_seq as number) : rowToFinished(row);
-    into[place] = finished(c, row, task, requests[place], now, reportCost);
+    const k = byId.get(row.id as string) as number;
+    const task = claimed ? completedAsClaimed(row.id as string, claimed[k], row.event_seq as number) : rowToFinished(row);
+    into[places[k]] = finished(c, row, task, requests[places[k]], now, reportCost);
   });
 }
 
