@@ -3,6 +3,7 @@
 // completion of the same tasks in its own transaction. The statements are simplified copies of sql/claim.ts and
 // sql/attempts.ts (no queue limits, due tasks or notices), so that only the named difference changes between runs.
 //   completion: update    the task row becomes completed (as completeMany does)
+//               claimed   the same, returning only the place and event number (as completeManyClaimed does)
 //               slim      the same, with tasks_leases and tasks_finished dropped (a bound: both serve features)
 //               ctid      the same, finding the rows by the ctids the claim returned rather than by primary key
 //               move      the row is deleted and inserted, completed, into a table with only a primary key
@@ -19,7 +20,7 @@ import { arrayToClaimed, type ColumnIndex } from '../src/store/postgres/rows.ts'
 import { TASK_COLUMN_NAMES, taskColumns } from '../src/store/postgres/sql/common.ts';
 import { openBenchPostgres, PG_URL } from './bench-store.ts';
 
-const COMPLETIONS = ['update', 'slim', 'ctid', 'move', 'move-idx', 'delete'] as const;
+const COMPLETIONS = ['update', 'claimed', 'slim', 'ctid', 'move', 'move-idx', 'delete'] as const;
 const CLAIMS = ['rows', 'json', 'narrow'] as const;
 const [completion = '', claimShape = 'rows'] = process.argv.slice(2);
 if (!(COMPLETIONS as readonly string[]).includes(completion) || !(CLAIMS as readonly string[]).includes(claimShape)) {
@@ -70,9 +71,10 @@ const requests = `(SELECT x.id, x.attempt_token, x.ord, x.value
 const completed = `status = 'completed', result = nullif(r.value, 'null'::jsonb), error = NULL, completed_at = $2::bigint,
     attempt_token = NULL, lease_until = NULL, updated_at = $2::bigint, event_seq = t.event_seq + 1`;
 const finishedColumns = 'id, queue, type, owner, status, attempts, run_at, started_at, event_seq';
-const update = (where: string) => `UPDATE ${tasks} t SET ${completed} FROM ${requests}
+const returnedColumns = finishedColumns.split(', ').map((c) => `t.${c}`).join(', ');
+const update = (where: string, returned = returnedColumns) => `UPDATE ${tasks} t SET ${completed} FROM ${requests}
   WHERE ${where} t.id = r.id AND t.attempt_token = r.attempt_token AND t.child_key IS NULL
-  RETURNING r.ord::integer AS ord, ${finishedColumns.split(', ').map((c) => `t.${c}`).join(', ')}`;
+  RETURNING r.ord::integer AS ord, ${returned}`;
 /** The moved row: every column of tasks as it is, but those a completion sets. */
 async function moveStatement(): Promise<string> {
   const { rows } = await client.query<{ name: string }>(
@@ -93,6 +95,7 @@ async function moveStatement(): Promise<string> {
 }
 const completionText: Record<(typeof COMPLETIONS)[number], () => Promise<string> | string> = {
   update: () => update(''),
+  claimed: () => update('', 't.event_seq'),
   slim: () => update(''),
   ctid: () => update('t.ctid = ANY($5::tid[]) AND'),
   move: moveStatement,
