@@ -9,20 +9,21 @@
 //               move      the row is deleted and inserted, completed, into a table with only a primary key
 //               move-idx  the same, the table also indexed like tasks_finished
 //               delete    the row is deleted (graphile-worker's completion; a lower bound Taskhub cannot take)
-//   claim:      rows      every task column, as arrays, mapped to tasks (as the store does)
+//   claim:      slim      the claim's slim row (claimedTaskColumns), the token made by the client (as the store does)
+//               rows      every task column and the token, as arrays, mapped to tasks (as the store did before)
 //               json      every task column as one JSON array per claim (json_agg), parsed and mapped
 //               narrow    only the id and the token
 // Prints microseconds per task of the claim (round trip and mapping), the completion statement and its COMMIT.
 // Run shapes alternately: the host's speed moves between runs.
 // usage: node bench/pg-statement-shapes.ts <completion> [claim]   env: PG_URL
 import pg from 'pg';
-import { arrayToClaimed, type ColumnIndex } from '../src/store/postgres/rows.ts';
-import { TASK_COLUMN_NAMES, taskColumns } from '../src/store/postgres/sql/common.ts';
+import { arrayToClaimed, claimKnowns, type ClaimKnowns, type ColumnIndex } from '../src/store/postgres/rows.ts';
+import { claimedTaskColumns, TASK_COLUMN_NAMES, taskColumns } from '../src/store/postgres/sql/common.ts';
 import { openBenchPostgres, PG_URL } from './bench-store.ts';
 
 const COMPLETIONS = ['update', 'claimed', 'slim', 'ctid', 'move', 'move-idx', 'delete'] as const;
-const CLAIMS = ['rows', 'json', 'narrow'] as const;
-const [completion = '', claimShape = 'rows'] = process.argv.slice(2);
+const CLAIMS = ['slim', 'rows', 'json', 'narrow'] as const;
+const [completion = '', claimShape = 'slim'] = process.argv.slice(2);
 if (!(COMPLETIONS as readonly string[]).includes(completion) || !(CLAIMS as readonly string[]).includes(claimShape)) {
   throw new Error(`usage: node bench/pg-statement-shapes.ts <${COMPLETIONS.join('|')}> [${CLAIMS.join('|')}]`);
 }
@@ -48,7 +49,8 @@ if (completion === 'move' || completion === 'move-idx') {
   if (completion === 'move-idx') await client.query(`CREATE INDEX done_finished ON ${s}.done (status, completed_at)`);
 }
 
-const returned = claimShape === 'narrow' ? 't.id' : taskColumns('t');
+const slim = claimShape === 'slim';
+const returned = claimShape === 'narrow' ? 't.id, t.attempt_token' : slim ? claimedTaskColumns('t') : `${taskColumns('t')}, t.attempt_token`;
 const claimedRows = claimShape === 'json'
   ? `SELECT json_agg(json_build_array(${[...TASK_COLUMN_NAMES, 'attempt_token', 'tid'].map((c) => `claimed.${c}`).join(', ')}))::text AS tasks FROM claimed`
   : 'SELECT claimed.* FROM claimed';
@@ -56,13 +58,14 @@ const claim = {
   name: 'shapes_claim',
   text: `WITH async_commit AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true)),
     chosen AS MATERIALIZED (
-      SELECT x.ctid AS tid FROM ${tasks} x WHERE x.status = 'queued' AND x.type = 't'
+      SELECT x.ctid AS tid FROM ${tasks} x WHERE x.status = 'queued' AND x.type = ($2::text[])[1]
       ORDER BY x.priority DESC, x.run_at, x.id LIMIT ${BATCH} FOR UPDATE SKIP LOCKED),
     claimed AS (
-      UPDATE ${tasks} t SET status = 'running', attempts = t.attempts + 1, attempt_token = md5(t.id) || t.id,
+      UPDATE ${tasks} t SET status = 'running', attempts = t.attempts + 1,
+        attempt_token = $3::text || t.id,
         lease_until = $1::bigint + 30000, worker_id = 'w1', started_at = $1::bigint, updated_at = $1::bigint,
         event_seq = t.event_seq + 1, started_seq = t.event_seq + 1
-      FROM chosen WHERE t.ctid = chosen.tid RETURNING ${returned}, t.attempt_token, t.ctid::text AS tid)
+      FROM chosen WHERE t.ctid = chosen.tid RETURNING ${returned}, t.ctid::text AS tid)
     ${claimedRows} CROSS JOIN async_commit`,
 };
 
@@ -110,7 +113,7 @@ interface Taken { id: string; token: string; tid: string }
 /** The claim as the client receives it, each task mapped as the store maps it (except `narrow`). */
 async function claimBatch(): Promise<Taken[]> {
   if (claimShape === 'json') {
-    const { rows } = await client.query<{ tasks: string | null }>(claim, [Date.now()]);
+    const { rows } = await client.query<{ tasks: string | null }>(claim, [Date.now(), ['t'], claimKnowns('t', 0).tokenSecret]);
     const names = [...TASK_COLUMN_NAMES, 'attempt_token', 'tid'];
     const at = Object.fromEntries(names.map((name, i) => [name, i])) as ColumnIndex;
     return (JSON.parse(rows[0].tasks ?? '[]') as unknown[][]).map((values) => {
@@ -119,13 +122,16 @@ async function claimBatch(): Promise<Taken[]> {
     });
   }
   if (claimShape === 'narrow') {
-    const { rows } = await client.query<{ id: string; attempt_token: string; tid: string }>(claim, [Date.now()]);
+    const { rows } = await client.query<{ id: string; attempt_token: string; tid: string }>(claim, [Date.now(), ['t'], claimKnowns('t', 0).tokenSecret]);
     return rows.map((r) => ({ id: r.id, token: r.attempt_token, tid: r.tid }));
   }
-  const result = await client.query<unknown[]>({ ...claim, rowMode: 'array' }, [Date.now()]);
+  const now = Date.now();
+  const knowns: ClaimKnowns | undefined = slim ? claimKnowns('t', now) : undefined;
+  const params = [now, ['t'], knowns?.tokenSecret ?? claimKnowns('t', now).tokenSecret];
+  const result = await client.query<unknown[]>({ ...claim, rowMode: 'array' }, params);
   const at = Object.fromEntries(result.fields.map((field, i) => [field.name, i])) as ColumnIndex;
   return result.rows.map((values) => {
-    const { task, attemptToken } = arrayToClaimed(values, at);
+    const { task, attemptToken } = arrayToClaimed(values, at, knowns);
     return { id: task.id, token: attemptToken, tid: values[at.tid] as string };
   });
 }

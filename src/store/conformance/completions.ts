@@ -1,11 +1,12 @@
-// Store conformance: batches of completions whose requests name their task as its claim returned it
-// (AttemptRef.claimed), which a backend may answer from the claim rather than read back: the answers must be the
-// same as a read of the stored row, whatever the task's owner, attempt, due time or place under a waiting parent.
+// Store conformance: what a claim answers, which a backend may build from what the claimer knows rather than read back
+// (the PostgreSQL claim's slim rows), and batches of completions whose requests name their task as its claim returned
+// it (AttemptRef.claimed), answered from the claim: both must be the same as a read of the stored row, whatever the
+// task's type, owner, attempt, due time or place under a waiting parent.
 import assert from 'node:assert/strict';
 import { before, it } from 'node:test';
 import { StaleAttemptError } from '../../core/errors.ts';
 import type { AttemptRef, Claim, FinishResult, Store } from '../store.ts';
-import { claimOne, claimRequest, finishOne, kinds, newTask, type Suite, T0 } from './helpers.ts';
+import { claimOne, claimRequest, finishOne, kinds, LEASE, newTask, type Suite, T0 } from './helpers.ts';
 
 /** The ref an in-process worker sends: with the task its claim returned. */
 const claimedRef = (claim: Claim): AttemptRef => ({ taskId: claim.task.id, attemptToken: claim.attemptToken, claimed: claim.task });
@@ -26,6 +27,29 @@ export function completionTests(suite: Suite): void {
       assert.deepEqual(answer, Object.fromEntries(Object.keys(answer).map((key) => [key, stored[key]])), `the answer for ${result.task.id} matches its row`);
     }
   }
+
+  it('claims tasks that read as their stored rows, of any of the claim\'s types, each with a token of its own', async () => {
+    const [a, b] = [freshType(), freshType()];
+    await store.createTasks([newTask({ type: a, owner: 'tenant-a' }), newTask({ type: b, priority: 3 }), newTask({ type: a, runAt: T0 + 5 })]);
+    const claims = await store.claim(claimRequest({ types: [a, b], max: 3, now: T0 + 10 }));
+    assert.deepEqual(claims.map((c) => c.task.type), [b, a, a]);
+    for (const claim of claims) {
+      assert.deepEqual(await store.getTask(claim.task.id), claim.task, `the claim of ${claim.task.type} reads as its row`);
+      assert.equal((await store.heartbeat({ taskId: claim.task.id, attemptToken: claim.attemptToken }, LEASE, T0 + 11)).cancelRequested, false);
+    }
+    assert.equal(new Set(claims.map((c) => c.attemptToken)).size, 3);
+    // Tokens are not interchangeable: a token held for one task does not hold another's attempt.
+    const [first, second] = claims;
+    const crossed = await store.finish([{ ref: { taskId: first.task.id, attemptToken: second.attemptToken }, outcome: { status: 'completed', result: null } }], T0 + 12);
+    assert.ok(!crossed[0].ok && crossed[0].error instanceof StaleAttemptError);
+    // A later claim of the same task (after a retry) holds a new token; the first one is spent.
+    await finishOne(store, { ref: claimedRef(first), outcome: { status: 'retry', error: { message: 'again', retryable: true }, runAt: T0 + 13 } }, T0 + 12);
+    const again = await claimOne(store, { types: [b], now: T0 + 14 });
+    assert.equal(again.task.id, first.task.id);
+    assert.notEqual(again.attemptToken, first.attemptToken);
+    assert.deepEqual(await store.getTask(again.task.id), again.task);
+    await assert.rejects(store.heartbeat({ taskId: first.task.id, attemptToken: first.attemptToken }, LEASE, T0 + 15), StaleAttemptError);
+  });
 
   it('answers completions that name their claimed tasks as their stored rows read', async () => {
     const type = freshType();

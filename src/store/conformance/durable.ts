@@ -286,6 +286,7 @@ export function durableTests(suite: Suite): void {
     assert.equal((await store.claim(claimRequest({ types: [type], now: T0 + 4999 }))).length, 0);
     const woke = await claimOne(store, { types: [type], now: T0 + 5000 });
     assert.equal(woke.task.id, claim.task.id);
+    assert.deepEqual(await store.getTask(woke.task.id), woke.task, 'a wait woken and claimed at once reads as its row');
     assert.equal(await store.nextScheduledAt([queue]), null);
     const events = await store.listEvents(claim.task.id, 0, 100);
     assert.deepEqual(

@@ -85,6 +85,7 @@ import {
   type CheckpointRow,
   type EventRow,
   arrayToClaimed,
+  type ClaimKnowns, claimKnowns,
   type Claimed,
   type Int8,
   rowToCheckpoint,
@@ -203,7 +204,7 @@ export class PostgresStore implements Store {
   #warmedConnections(): Promise<void> {
     const runs = [
       { statement: this.#sql.createTasks, values: newTaskParams([]) },
-      { statement: this.#sql.claim, values: [0, [], null, 0, 0, ''] },
+      { statement: this.#sql.claim, values: [0, [], null, 0, 0, '', ''] },
       { statement: this.#sql.appendAttemptEvents, values: appendParams([], [], 0) },
       { statement: this.#sql.finish, values: finishParams([], 0) },
       { statement: this.#sql.completeManyClaimed, values: completeManyParams([], [], 0) },
@@ -328,7 +329,7 @@ export class PostgresStore implements Store {
     // A type named twice would be walked twice, and its rows would fill two of the `max` places.
     const types = [...new Set(request.types)];
     const params = [now, types, request.queues, request.max, request.leaseMs, request.workerId];
-    const { woken, claimed } = await this.#claimRows(params, request, types);
+    const { woken, claimed } = await this.#claimRows(params, request, types, claimKnowns(types[0], now));
     const leaseExpiresAt = now + request.leaseMs;
     const claims: Claim[] = claimed
       .map(({ task, attemptToken }) => ({ task, attemptToken, leaseExpiresAt }))
@@ -363,13 +364,13 @@ export class PostgresStore implements Store {
   }
 
   /** The claim's statements, run again if it lost a race to start a singleton key's task (flow-store.ts). */
-  #claimRows(params: unknown[], request: ClaimRequest, types: string[]): Promise<{ woken: WokenRow[] | null; claimed: Claimed[] }> {
+  #claimRows(params: unknown[], request: ClaimRequest, types: string[], knowns: ClaimKnowns): Promise<{ woken: WokenRow[] | null; claimed: Claimed[] }> {
     return flow.retryingSingletonRace(async () => {
-      // Arrays: the plain claim returns hundreds of whole tasks (rows.ts, Cells). Its first row says whether it was
-      // gated and which waits it woke; a row without an id claimed nothing.
-      const { rows, at } = await this.#pool.queryArrays(this.#sql.claim, params);
+      // Arrays: the plain claim returns hundreds of tasks (rows.ts, Cells), without what knowns hold. Its first row
+      // says whether it was gated and which waits it woke; a row without an id claimed nothing.
+      const { rows, at } = await this.#pool.queryArrays(this.#sql.claim, [...params, knowns.tokenSecret]);
       const woken = (rows[0]?.[at.woken] ?? null) as WokenRow[] | null;
-      if (rows[0]?.[at.gated] !== true) return { woken, claimed: rows.filter((row) => row[at.id] !== null).map((row) => arrayToClaimed(row, at)) };
+      if (rows[0]?.[at.gated] !== true) return { woken, claimed: rows.filter((row) => row[at.id] !== null).map((row) => arrayToClaimed(row, at, knowns)) };
       // Gated: the best candidates lie in capped or rate-limited queues, or are of rate-limited types, whose room
       // must be counted under their locks.
       const limited = await this.#pool.transaction(async (client) => {

@@ -1,4 +1,5 @@
 // PostgreSQL rows to the contract's shapes: times are bigint epoch ms (strings from pg, exact), JSON is jsonb.
+import { randomBytes } from 'node:crypto';
 import { DEFAULT_BACKOFF } from '../../core/backoff.ts';
 import type { BackoffPolicy, Debounce, Json, Singleton, Progress, Task, TaskError, TaskEvent, TaskEventKind, TaskStatus } from '../../core/task.ts';
 import type {
@@ -280,7 +281,8 @@ function cell<K extends TaskColumn>(r: Cells, c: Columns, name: K): TaskRowWithT
 }
 
 export function rowToTask(r: TaskRow): Task {
-  return cellsToTask(r as unknown as Cells, BY_NAME);
+  const cells = r as unknown as Cells;
+  return cellsToTask(cells, BY_NAME, cell(cells, BY_NAME, 'type'), cell(cells, BY_NAME, 'status'), toNumberOrNull(cell(cells, BY_NAME, 'started_at')));
 }
 
 /** A task a claim took, with its attempt's token. */
@@ -289,23 +291,46 @@ export interface Claimed {
   attemptToken: string;
 }
 
-/** A claimed task and its attempt token, from an array row of a statement whose columns are at `at`. */
-export function arrayToClaimed(values: readonly unknown[], at: ColumnIndex): Claimed {
-  const cells = values as unknown as Cells;
-  return { task: cellsToTask(cells, at as Columns), attemptToken: cell(cells, at as Columns, 'attempt_token') };
+/**
+ * What the plain claim's rows leave out because its caller knows them (sql/common.ts, claimedTaskColumns): the type
+ * when it is the first one claimed for, the start time (the claim's), and the attempt token (the claim's secret, then
+ * the task id). Every claimed task is running.
+ */
+export interface ClaimKnowns {
+  firstType: string;
+  startedAt: number;
+  tokenSecret: string;
 }
 
-function cellsToTask(r: Cells, c: Columns): Task {
+/** What a plain claim of `firstType` (first of its types) at `now` will know, with a new secret: 128 random bits. */
+export function claimKnowns(firstType: string, now: number): ClaimKnowns {
+  return { firstType, startedAt: now, tokenSecret: randomBytes(16).toString('hex') };
+}
+
+/**
+ * A claimed task and its attempt token, from an array row of a statement whose columns are at `at`: the plain claim's
+ * slim row with `knowns`, or without them a row of every task column and the token.
+ */
+export function arrayToClaimed(values: readonly unknown[], at: ColumnIndex, knowns?: ClaimKnowns): Claimed {
+  const cells = values as unknown as Cells;
+  const c = at as Columns;
+  if (knowns === undefined) {
+    const task = cellsToTask(cells, c, cell(cells, c, 'type'), cell(cells, c, 'status'), toNumberOrNull(cell(cells, c, 'started_at')));
+    return { task, attemptToken: cell(cells, c, 'attempt_token') };
+  }
+  const task = cellsToTask(cells, c, cell(cells, c, 'type') ?? knowns.firstType, 'running', knowns.startedAt);
+  return { task, attemptToken: knowns.tokenSecret + task.id };
+}
+
+function cellsToTask(r: Cells, c: Columns, type: string, status: TaskStatus, startedAt: number | null): Task {
   const createdAt = toNumber(cell(r, c, 'created_at'));
-  const startedAt = toNumberOrNull(cell(r, c, 'started_at'));
   const runAt = cell(r, c, 'run_at');
   const updatedAt = cell(r, c, 'updated_at');
-  const status = cell(r, c, 'status');
   const throttleKey = cell(r, c, 'throttle_key');
   return {
     id: cell(r, c, 'id'),
     queue: cell(r, c, 'queue'),
-    type: cell(r, c, 'type'),
+    type,
     payload: cell(r, c, 'payload') ?? null,
     status,
     priority: cell(r, c, 'priority') ?? 0,

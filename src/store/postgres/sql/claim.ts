@@ -1,7 +1,7 @@
 // The claim: one statement when no queue limit is involved, a short transaction under the limited queues' locks
 // when one is (docs/postgres.md, "Queue limits").
 import { STARTS_KEPT_PAST_WINDOW_MS } from '../../claim-order.ts';
-import { type Names, prepared, taskColumns } from './common.ts';
+import { claimedTaskColumns, type Names, prepared, taskColumns } from './common.ts';
 import { DUE_WAITS_SELECT, RESUMED_EVENTS_SELECT, WOKEN_CTE, WOKEN_JSON } from './durable.ts';
 import { flowClaimCtes, flowRecordCtes } from './flow-limits.ts';
 
@@ -43,8 +43,8 @@ export function claimSql(names: Names) {
    * is not stored: the row holds it (started_seq, attempts, worker_id, started_at), and the statements that end the
    * attempt otherwise than by completing store it (docs/postgres.md).
    */
-  const claimChosen = `UPDATE ${tasks} t SET status = 'running', attempts = t.attempts + 1,
-          attempt_token = (SELECT secret FROM token_secret) || t.id, lease_until = $1::bigint + $5::bigint, worker_id = $6::text,
+  const claimChosen = (secret: string) => `UPDATE ${tasks} t SET status = 'running', attempts = t.attempts + 1,
+          attempt_token = ${secret} || t.id, lease_until = $1::bigint + $5::bigint, worker_id = $6::text,
           started_at = $1::bigint, updated_at = $1::bigint, debounce_key = NULL,
           run_at = CASE WHEN t.status = 'waiting' THEN $1::bigint ELSE t.run_at END,
           event_seq = t.event_seq + CASE WHEN t.status = 'waiting' THEN 2 ELSE 1 END,
@@ -62,12 +62,15 @@ export function claimSql(names: Names) {
    * One random secret per claim statement, which each claimed row's attempt token starts with (then its task id): as
    * unguessable as a random token per row, since a claim's tokens all go to the one worker that made it, and a
    * fraction of the cost (gen_random_uuid() per row was 1.8 µs of PostgreSQL CPU, about 7 % of a drained task's).
+   * The plain claim takes its secret from the caller ($7), who can then make each token without reading it back
+   * (rows.ts, ClaimKnowns); the limited claim, rarer, makes its own here and returns the tokens.
    */
   const tokenSecret = `token_secret AS MATERIALIZED (SELECT replace(gen_random_uuid()::text, '-', '') AS secret)`;
 
   return {
     /**
-     * $1 now, $2 types, $3 queues (null: all), $4 max, $5 leaseMs, $6 workerId.
+     * $1 now, $2 types, $3 queues (null: all), $4 max, $5 leaseMs, $6 workerId, $7 the claim's token secret (32 random
+     * hex digits). Returns the claimed tasks as claimedTaskColumns (sql/common.ts), without their tokens ($7 || id).
      * The claim of a worker whose best candidates lie in queues without a concurrency cap or rate limit: one
      * statement. Due scheduled tasks are promoted and compete with queued ones: the result equals "promote, then take
      * the best `max`", without a second round trip. Ready rows are walked per type along tasks_ready (each walk reads
@@ -126,11 +129,10 @@ export function claimSql(names: Names) {
           WHERE throttled OR queue IN (SELECT name FROM limited) OR type IN (SELECT type FROM limited_types)
         ) AS gated
       ),
-      ${tokenSecret},
       claimed AS (
-        ${claimChosen}
+        ${claimChosen('$7::text')}
         AND NOT (SELECT gated FROM gate)
-        RETURNING ${taskColumns('t')}, t.attempt_token
+        RETURNING ${claimedTaskColumns('t')}
       ),
       -- A due wait gets its resumed event here (or, claimed at once, in claimed, which bumps its seq by 2).
       promoted AS (
@@ -266,7 +268,7 @@ export function claimSql(names: Names) {
       ),
       ${tokenSecret},
       claimed AS (
-        ${claimChosen}
+        ${claimChosen('(SELECT secret FROM token_secret)')}
         RETURNING ${taskColumns('t')}, t.attempt_token
       ),
       recorded_starts AS (
