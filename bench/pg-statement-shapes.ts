@@ -10,14 +10,14 @@
 //               move-idx  the same, the table also indexed like tasks_finished
 //               delete    the row is deleted (graphile-worker's completion; a lower bound Taskhub cannot take)
 //   claim:      slim      the claim's slim row (claimedTaskColumns), the token made by the client (as the store does)
-//               rows      every task column and the token, as arrays, mapped to tasks (as the store did before)
+//               rows      every task column and the token, as arrays (as the store's claim returned them before)
 //               json      every task column as one JSON array per claim (json_agg), parsed and mapped
 //               narrow    only the id and the token
 // Prints microseconds per task of the claim (round trip and mapping), the completion statement and its COMMIT.
 // Run shapes alternately: the host's speed moves between runs.
 // usage: node bench/pg-statement-shapes.ts <completion> [claim]   env: PG_URL
 import pg from 'pg';
-import { arrayToClaimed, claimKnowns, type ClaimKnowns, type ColumnIndex } from '../src/store/postgres/rows.ts';
+import { arrayToClaimed, claimKnowns, type ColumnIndex } from '../src/store/postgres/rows.ts';
 import { claimedTaskColumns, TASK_COLUMN_NAMES, taskColumns } from '../src/store/postgres/sql/common.ts';
 import { openBenchPostgres, PG_URL } from './bench-store.ts';
 
@@ -50,7 +50,7 @@ if (completion === 'move' || completion === 'move-idx') {
 }
 
 const slim = claimShape === 'slim';
-const returned = claimShape === 'narrow' ? 't.id, t.attempt_token' : slim ? claimedTaskColumns('t') : `${taskColumns('t')}, t.attempt_token`;
+const returned = claimShape === 'narrow' ? 't.id, t.attempt_token' : slim ? claimedTaskColumns('t', '($2::text[])[1]') : `${taskColumns('t')}, t.attempt_token`;
 const claimedRows = claimShape === 'json'
   ? `SELECT json_agg(json_build_array(${[...TASK_COLUMN_NAMES, 'attempt_token', 'tid'].map((c) => `claimed.${c}`).join(', ')}))::text AS tasks FROM claimed`
   : 'SELECT claimed.* FROM claimed';
@@ -110,24 +110,27 @@ const completionText: Record<(typeof COMPLETIONS)[number], () => Promise<string>
 const complete = { name: 'shapes_complete', text: await completionText[completion as (typeof COMPLETIONS)[number]]() };
 
 interface Taken { id: string; token: string; tid: string }
-/** The claim as the client receives it, each task mapped as the store maps it (except `narrow`). */
+/**
+ * The claim as the client receives it, each task mapped as the store maps it (except `narrow`): the shapes differ in
+ * what the rows carry, not in the mapping, which takes the status, start and token from what the claimer knows.
+ */
 async function claimBatch(): Promise<Taken[]> {
+  const now = Date.now();
+  const knowns = claimKnowns('t', now);
+  const params = [now, ['t'], knowns.tokenSecret];
   if (claimShape === 'json') {
-    const { rows } = await client.query<{ tasks: string | null }>(claim, [Date.now(), ['t'], claimKnowns('t', 0).tokenSecret]);
+    const { rows } = await client.query<{ tasks: string | null }>(claim, params);
     const names = [...TASK_COLUMN_NAMES, 'attempt_token', 'tid'];
     const at = Object.fromEntries(names.map((name, i) => [name, i])) as ColumnIndex;
     return (JSON.parse(rows[0].tasks ?? '[]') as unknown[][]).map((values) => {
-      const { task, attemptToken } = arrayToClaimed(values, at);
+      const { task, attemptToken } = arrayToClaimed(values, at, knowns);
       return { id: task.id, token: attemptToken, tid: values[at.tid] as string };
     });
   }
   if (claimShape === 'narrow') {
-    const { rows } = await client.query<{ id: string; attempt_token: string; tid: string }>(claim, [Date.now(), ['t'], claimKnowns('t', 0).tokenSecret]);
+    const { rows } = await client.query<{ id: string; attempt_token: string; tid: string }>(claim, params);
     return rows.map((r) => ({ id: r.id, token: r.attempt_token, tid: r.tid }));
   }
-  const now = Date.now();
-  const knowns: ClaimKnowns | undefined = slim ? claimKnowns('t', now) : undefined;
-  const params = [now, ['t'], knowns?.tokenSecret ?? claimKnowns('t', now).tokenSecret];
   const result = await client.query<unknown[]>({ ...claim, rowMode: 'array' }, params);
   const at = Object.fromEntries(result.fields.map((field, i) => [field.name, i])) as ColumnIndex;
   return result.rows.map((values) => {

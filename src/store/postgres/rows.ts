@@ -307,17 +307,10 @@ export function claimKnowns(firstType: string, now: number): ClaimKnowns {
   return { firstType, startedAt: now, tokenSecret: randomBytes(16).toString('hex') };
 }
 
-/**
- * A claimed task and its attempt token, from an array row of a statement whose columns are at `at`: the plain claim's
- * slim row with `knowns`, or without them a row of every task column and the token.
- */
-export function arrayToClaimed(values: readonly unknown[], at: ColumnIndex, knowns?: ClaimKnowns): Claimed {
+/** A claimed task and its attempt token, from an array row of the plain claim (its columns at `at`) and what it knows. */
+export function arrayToClaimed(values: readonly unknown[], at: ColumnIndex, knowns: ClaimKnowns): Claimed {
   const cells = values as unknown as Cells;
   const c = at as Columns;
-  if (knowns === undefined) {
-    const task = cellsToTask(cells, c, cell(cells, c, 'type'), cell(cells, c, 'status'), toNumberOrNull(cell(cells, c, 'started_at')));
-    return { task, attemptToken: cell(cells, c, 'attempt_token') };
-  }
   const task = cellsToTask(cells, c, cell(cells, c, 'type') ?? knowns.firstType, 'running', knowns.startedAt);
   return { task, attemptToken: knowns.tokenSecret + task.id };
 }

@@ -132,7 +132,7 @@ export function claimSql(names: Names) {
       claimed AS (
         ${claimChosen('$7::text')}
         AND NOT (SELECT gated FROM gate)
-        RETURNING ${claimedTaskColumns('t')}
+        RETURNING ${claimedTaskColumns('t', '($2::text[])[1]')}
       ),
       -- A due wait gets its resumed event here (or, claimed at once, in claimed, which bumps its seq by 2).
       promoted AS (

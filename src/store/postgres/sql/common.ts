@@ -102,13 +102,14 @@ export function taskColumns(t = '', names: readonly string[] = TASK_COLUMN_NAMES
 
 /**
  * The columns of the plain claim's rows (sql/claim.ts): a task row without what the claimer knows (rows.ts,
- * ClaimKnowns): its status (running), its start (the claim's time), and its type when it is the first of the claim's
- * types ($2). Each value left out is one less to send and parse per claimed task, on the drain's critical path.
+ * ClaimKnowns): its status (running), its start (the claim's time), and its type when it is `firstType` (an SQL
+ * expression: the first of the claim's types). Each value left out is one less to send and parse per claimed task, on
+ * the drain's critical path.
  */
-export function claimedTaskColumns(t: string): string {
+export function claimedTaskColumns(t: string, firstType: string): string {
   const left = new Set(['status', 'started_at', 'type']);
   const kept = TASK_COLUMN_NAMES.filter((c) => !left.has(c));
-  return `${taskColumns(t, kept)}, nullif(${t}.type, ($2::text[])[1]) AS type`;
+  return `${taskColumns(t, kept)}, nullif(${t}.type, ${firstType}) AS type`;
 }
 
 export const QUEUE_COLUMNS =
