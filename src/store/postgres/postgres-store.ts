@@ -6,11 +6,12 @@
 // to this process's listeners at once and, packed into as few NOTIFY messages as fit, to every other process (the
 // echo of our own messages is skipped by origin). docs/postgres.md explains why after commit and not inside it.
 //
-// This file runs the task's life (SQL calls and row mapping); beside it: durable-store.ts (durable execution's calls,
-// which the class delegates to), rows.ts (row types and mappers), encoding.ts (array and JSON parameters), errors.ts
-// (error classification), refusal.ts (what an empty answer stands for), wire.ts (the NOTIFY format), pool.ts
-// (connections), listener.ts (LISTEN and presence), publisher.ts (the outbox), settings.ts (everything that is not a
-// task's life).
+// This file runs the task's life (SQL calls and row mapping), delegating to the files beside it: claim-store.ts (a
+// worker's claim), attempts-store.ts (output and finish), durable-store.ts (durable execution's calls) and
+// flow-store.ts (debounce and singleton). Also beside it: rows.ts (row types and mappers), encoding.ts (array and JSON
+// parameters), errors.ts (error classification), refusal.ts (what an empty answer stands for), wire.ts (the NOTIFY
+// format), pool.ts (connections), listener.ts (LISTEN and presence), publisher.ts (the outbox), settings.ts
+// (everything that is not a task's life).
 // Reconnecting and fan-out are the backend-neutral notifier's (../notifier/notifier.ts).
 import { randomUUID } from 'node:crypto';
 import type { QueryResultRow } from 'pg';
@@ -18,7 +19,6 @@ import { InvalidStateError, StoreUnavailableError, TaskNotFoundError, Validation
 import type { Json, Task, TaskEvent, TaskStatus } from '../../core/task.ts';
 import { isTerminal } from '../../core/task.ts';
 import { initialTask, type NewTask } from '../../core/validate.ts';
-import { byClaimOrder } from '../claim-order.ts';
 import { type CountRow, cappedCounts, countsByQueue, pageOf } from '../counts.ts';
 import { Notifier, type ResyncListener } from '../notifier/notifier.ts';
 import { heldBackOf } from '../flow-limits.ts';
@@ -68,10 +68,9 @@ import {
   leaseState,
   manualRetryEvent,
   readyNotice,
-  resumedEvent,
-  startedEvent,
 } from '../transitions.ts';
 import * as attempts from './attempts-store.ts';
+import * as claiming from './claim-store.ts';
 import * as durable from './durable-store.ts';
 import * as flow from './flow-store.ts';
 import { hasFlowRules } from '../flow.ts';
@@ -82,17 +81,12 @@ import { Publisher } from './publisher.ts';
 import { refusal } from './refusal.ts';
 import {
   type AppendedEventRow,
-  type CheckpointRow,
   type EventRow,
-  arrayToClaimed,
-  type ClaimKnowns, claimKnowns, type Claimed,
   type Int8,
-  rowToCheckpoint,
   rowToTask,
   type TaskRow,
   type TaskRowWithToken,
   toNumber,
-  type WokenRow,
   toNumberOrNull,
 } from './rows.ts';
 import { PostgresSettings } from './settings.ts';
@@ -322,66 +316,8 @@ export class PostgresStore implements Store {
 
   // ---- the worker side ----
 
-  async claim(request: ClaimRequest): Promise<Claim[]> {
-    if (request.max <= 0 || request.types.length === 0) return [];
-    const { now } = request;
-    // A type named twice would be walked twice, and its rows would fill two of the `max` places.
-    const types = [...new Set(request.types)];
-    const params = [now, types, request.queues, request.max, request.leaseMs, request.workerId];
-    const { woken, claimed } = await this.#claimRows(params, request, types, claimKnowns(types[0], now));
-    const leaseExpiresAt = now + request.leaseMs;
-    const claims: Claim[] = claimed
-      .map(({ task, attemptToken }) => ({ task, attemptToken, leaseExpiresAt }))
-      .sort((a, b) => byClaimOrder(a.task, b.task));
-    // Waits the promotion ended: their `resumed` events (before the `started` of those claimed at once), and ready.
-    const notices: StoreNotice[] = [];
-    for (const w of woken ?? []) {
-      notices.push(eventNotice(w, resumedEvent(w.id, w.seq, w.reason, w.name, now)), readyNotice(w.queue));
-    }
-    // An index loop: in this async function's resumed body a for-of made an iterator result per claimed task.
-    if (this.#announcesStartsAndCompletions()) {
-      for (let i = 0; i < claims.length; i++) {
-        const { task } = claims[i];
-        notices.push(eventNotice(task, startedEvent(task.id, task.lastEventSeq, task.attempts, request.workerId, now)));
-      }
-    }
-    this.#announce(notices);
-    // Only tasks with a checkpoint cost the claim a second read: the checkpoint each resumes from.
-    const resuming = claims.filter((c) => c.task.checkpointVersion > 0);
-    if (resuming.length > 0) {
-      const rows = await this.#query<CheckpointRow & { task_id: string }>(this.#sql.checkpointsOf, [
-        resuming.map((c) => c.task.id),
-        resuming.map((c) => c.task.checkpointVersion),
-      ]);
-      const byTask = new Map(rows.map((r) => [r.task_id, r]));
-      for (const c of resuming) {
-        const row = byTask.get(c.task.id);
-        if (row) c.resumeCheckpoint = rowToCheckpoint(row);
-      }
-    }
-    return claims;
-  }
-
-  /** The claim's statements, run again if it lost a race to start a singleton key's task (flow-store.ts). */
-  #claimRows(params: unknown[], request: ClaimRequest, types: string[], knowns: ClaimKnowns): Promise<{ woken: WokenRow[] | null; claimed: Claimed[] }> {
-    return flow.retryingSingletonRace(async () => {
-      // Arrays: the plain claim returns hundreds of tasks (rows.ts, Cells), without what knowns hold. Its first row
-      // says whether it was gated and which waits it woke; a row without an id claimed nothing.
-      const { rows, at } = await this.#pool.queryArrays(this.#sql.claim, [...params, knowns.tokenSecret]);
-      const woken = (rows[0]?.[at.woken] ?? null) as WokenRow[] | null;
-      if (rows[0]?.[at.gated] !== true) return { woken, claimed: rows.filter((row) => row[at.id] !== null).map((row) => arrayToClaimed(row, at, knowns)) };
-      // Gated: the best candidates lie in capped or rate-limited queues, or are of rate-limited types, whose room
-      // must be counted under their locks.
-      const limited = await this.#pool.transaction(async (client) => {
-        await this.#query(this.#sql.claimLimitedLock, [request.queues], client);
-        await this.#query(this.#sql.claimLimitedTypeLock, [types], client);
-        // Flow control (sql/flow-limits.ts) counts its windows under one lock, taken only when it may apply.
-        const flowLocked = (await this.#query(this.#sql.claimFlowLock, [], client)).length > 0;
-        const first = await this.#query<TaskRowWithToken>(this.#sql.claimLimited, [...params, flowLocked, request.max], client);
-        return flowLocked ? this.#flow.claimMore(client, request, types, first) : first;
-      });
-      return { woken, claimed: limited.map((row) => ({ task: rowToTask(row), attemptToken: row.attempt_token })) };
-    });
+  claim(request: ClaimRequest): Promise<Claim[]> {
+    return claiming.claim(this.#db, this.#flow, request);
   }
 
   async nextScheduledAt(queues: readonly string[] | null): Promise<number | null> {
