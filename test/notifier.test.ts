@@ -185,4 +185,51 @@ describe('SQLite poller behind the notifier', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('catches up with another connection\'s backlog of output, compacted or not, in order and at once', async () => {
+    // A server process following the output a worker process streams into the same file. The poller once read its
+    // backlog a page at a time, each page re-reading all of it and every task: this backlog took it about ten seconds.
+    const dir = mkdtempSync(join(tmpdir(), 'taskhub-notifier-'));
+    const open = async () => {
+      const store = new SqliteStore({ path: join(dir, 'db'), pollIntervalMs: 5 });
+      await store.migrate();
+      return store;
+    };
+    const [mine, theirs] = [await open(), await open()];
+    const TASKS = 600;
+    const CHUNKS = 100;
+    try {
+      const now = Date.now();
+      const created = await theirs.createTasks(Array.from({ length: TASKS }, () => normalizeTaskSpec({ type: 'stream' }, DEFAULT_TASK_DEFAULTS, now, () => uuidv7(now))));
+      const refs = [];
+      while (refs.length < TASKS) {
+        const claims = await theirs.claim({ workerId: 'w', types: ['stream'], queues: null, max: 100, leaseMs: 60_000, now });
+        refs.push(...claims.map((c) => ({ taskId: c.task.id, attemptToken: c.attemptToken })));
+      }
+      // One chunk of every task per write, as tasks streaming side by side make them: 60,000 events, compacted into
+      // blocks every few thousand.
+      for (let c = 0; c < CHUNKS; c++) {
+        const results = await theirs.appendAttemptEvents(refs.map((ref) => ({ ref, chunk: `chunk ${c}` })), now);
+        assert.ok(results.every((r) => r.ok));
+      }
+      const chunks = new Map<string, string[]>(created.map(({ task }) => [task.id, []]));
+      let heard = 0;
+      const started = performance.now();
+      const stop = mine.listen((n) => {
+        if (n.kind !== 'event' || n.event.kind !== 'output') return;
+        chunks.get(n.event.taskId)?.push((n.event.data as { chunk: string }).chunk);
+        heard++;
+      });
+      await waitFor(() => heard >= TASKS * CHUNKS, 'the backlog');
+      const tookMs = performance.now() - started;
+      stop();
+      const inOrder = Array.from({ length: CHUNKS }, (_, c) => `chunk ${c}`);
+      for (const [taskId, got] of chunks) assert.deepEqual(got, inOrder, `task ${taskId}'s output, once and in order`);
+      assert.ok(tookMs < 3000, `the backlog took ${Math.round(tookMs)} ms to reach the listener`);
+    } finally {
+      await mine.close();
+      await theirs.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

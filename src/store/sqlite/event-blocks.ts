@@ -1,5 +1,6 @@
 // Event blocks: how compaction stores a task's events, one row per task and bucket of seqs (docs/architecture.md,
 // "Recent events"); the compaction statement (sql.ts) and migration 16 (migrations.ts) both build them here.
+import type { Json, TaskEventKind } from '../../core/task.ts';
 
 /**
  * Most seqs one event block spans: a history page reads whole blocks, so this bounds what it parses beyond the page
@@ -7,6 +8,9 @@
  */
 const BLOCK_SEQ_BITS = 5;
 export const BLOCK_SEQS = 1 << BLOCK_SEQ_BITS;
+
+/** One event of a block, as blocksFrom writes it: [id, seq, kind, data, at]. */
+export type BlockEvent = [number, number, TaskEventKind, Json, number];
 
 /**
  * Inserts the events of `table` into task_event_blocks, one block per task and BLOCK_SEQS seqs. The block's text is

@@ -1,10 +1,10 @@
 // A task's history on SQLite: its stored events (event blocks and task_events_recent) and those its row holds instead
 // of an event row (docs/architecture.md, "Events held by the task row"), read on one snapshot and merged by seq.
 import { TaskNotFoundError } from '../../core/errors.ts';
-import type { Json, TaskEvent, TaskEventKind } from '../../core/task.ts';
+import type { TaskEvent } from '../../core/task.ts';
 import { startedEvent } from '../transitions.ts';
 import type { SqliteConnection } from './connection.ts';
-import { BLOCK_SEQS } from './event-blocks.ts';
+import { BLOCK_SEQS, type BlockEvent } from './event-blocks.ts';
 import { type Row, rowToEvent } from './rows.ts';
 import { SQL } from './sql.ts';
 
@@ -21,9 +21,6 @@ export function listEvents(c: SqliteConnection, taskId: string, afterSeq: number
     return events.sort((a, b) => a.seq - b.seq).slice(0, limit);
   });
 }
-
-/** One event of a block: [id, seq, kind, data, at] (event-blocks.ts, blocksFrom). */
-type BlockEvent = [number, number, TaskEventKind, Json, number];
 
 /**
  * At least the first `limit` events after `afterSeq` in the task's event blocks (unordered), reading blocks in

@@ -11,11 +11,14 @@
 import type { Listener, ListenerSink } from '../notifier/listener.ts';
 import type { StoreNotice } from '../store.ts';
 import { type HeldNotice, PID_NAMESPACE, type SqliteConnection } from './connection.ts';
+import type { BlockEvent } from './event-blocks.ts';
 import { rowToEvent } from './rows.ts';
 import { SQL } from './sql.ts';
 
 /** Event rows read per query while catching up. */
 const PAGE = 1000;
+
+type EventNotice = StoreNotice & { kind: 'event' };
 
 export class SqlitePoller implements Listener {
   readonly #c: SqliteConnection;
@@ -66,15 +69,8 @@ export class SqlitePoller implements Listener {
       const version = this.#c.get(SQL.dataVersion)?.data_version as number;
       if (version === this.#dataVersion) return;
       this.#dataVersion = version;
-      const notices: Array<StoreNotice & { kind: 'event' }> = [];
-      for (;;) {
-        const rows = this.#c.all(SQL.eventsAfter, this.#lastEventId, PAGE);
-        for (const r of rows) {
-          this.#lastEventId = r.id as number;
-          notices.push({ kind: 'event', queue: r.queue as string, owner: r.owner as string | null, event: rowToEvent(r) });
-        }
-        if (rows.length < PAGE) break;
-      }
+      const { notices, lastId } = this.#c.read(() => this.#eventsAfter(this.#lastEventId));
+      this.#lastEventId = lastId;
       // Then the events task rows hold (a claim's started event, a completion's event): one row per transaction. Read
       // after the event rows, so a held event is never read later than the stored events that follow it; each task's
       // events are then put in seq order (the event rows alone are in it already).
@@ -95,6 +91,30 @@ export class SqlitePoller implements Listener {
       sink.notice({ kind: 'ready', queue: null });
     } catch {
       // Busy or closing: the next tick tries again.
+    }
+  }
+
+  /**
+   * The stored events after event id `after`, in id order, read on one snapshot (a compaction between two reads could
+   * move unread events behind the cursor): first those compaction moved into blocks, then the recent ones.
+   */
+  #eventsAfter(after: number): { notices: EventNotice[]; lastId: number } {
+    const compacted: Array<{ id: number; notice: EventNotice }> = [];
+    for (const r of this.#c.all(SQL.blocksAfter, after)) {
+      const taskId = r.task_id as string;
+      const place = { queue: r.queue as string, owner: r.owner as string | null };
+      for (const [id, seq, kind, data, at] of JSON.parse(r.events as string) as BlockEvent[]) {
+        if (id > after) compacted.push({ id, notice: { kind: 'event', ...place, event: { taskId, seq, kind, data, at } } });
+      }
+    }
+    compacted.sort((a, b) => a.id - b.id);
+    const notices = compacted.map((e) => e.notice);
+    let lastId = compacted.length > 0 ? compacted[compacted.length - 1].id : after;
+    for (;;) {
+      const rows = this.#c.all(SQL.recentEventsAfter, lastId, PAGE);
+      for (const r of rows) notices.push({ kind: 'event', queue: r.queue as string, owner: r.owner as string | null, event: rowToEvent(r) });
+      if (rows.length > 0) lastId = rows[rows.length - 1].id as number;
+      if (rows.length < PAGE) return { notices, lastId };
     }
   }
 }
