@@ -12,15 +12,17 @@ export const PG_URL = process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/
 
 const logger = pino({ level: 'silent' });
 
-export async function openBenchHub(backend: string, label: string): Promise<{ hub: Taskhub; dispose(): Promise<void> }> {
+/** A hub on a store of its own; `store` names that store for another process (`sqlite:PATH` or `postgres:SCHEMA`). */
+export async function openBenchHub(backend: string, label: string): Promise<{ hub: Taskhub; store: string; dispose(): Promise<void> }> {
   if (backend === 'postgres') {
-    const { hub, dropSchema } = await openBenchPostgres(label);
-    return { hub, dispose: dropSchema };
+    const { hub, schema, dropSchema } = await openBenchPostgres(label);
+    return { hub, store: `postgres:${schema}`, dispose: dropSchema };
   }
   if (backend !== 'sqlite') throw new Error(`unknown backend ${backend}`);
   const dir = mkdtempSync(join(tmpdir(), `taskhub-${label}-`));
-  const hub = await Taskhub.open({ store: `sqlite:${join(dir, 'bench.db')}`, logger });
-  return { hub, dispose: async () => rmSync(dir, { recursive: true, force: true }) };
+  const store = `sqlite:${join(dir, 'bench.db')}`;
+  const hub = await Taskhub.open({ store, logger });
+  return { hub, store, dispose: async () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 /**

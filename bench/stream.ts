@@ -1,21 +1,23 @@
 // Streaming workload (issue 16): T tasks run at once, each writing C output chunks of ~40 bytes through ctx.output
 // as fast as the worker allows, while T SSE followers (one per task) in a second process read them. Reports chunks
-// stored per second, and p50/p99 from ctx.output returning to the follower having the chunk; checks every chunk
-// arrived once, in order, and is in the task's history (/events) afterwards.
-// usage: node bench/stream.ts <sqlite|postgres> [T=500] [C=200]
+// stored per second (and the CPU per chunk of the process running the tasks), and p50/p99 from ctx.output returning
+// to the follower having the chunk; checks every chunk arrived once, in order, and is in the task's history (/events)
+// afterwards. `apart` runs the tasks in a worker process of their own on the same store (bench/stream-worker.ts), as
+// `taskhub worker` beside `taskhub serve`.
+// usage: node bench/stream.ts <sqlite|postgres> [T=500] [C=200] [apart]
 import { fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from '../src/server/server.ts';
 import { openBenchHub } from './bench-store.ts';
+import { handleStream, type StreamTimes } from './stream-handler.ts';
 
-const [backend = 'sqlite', tArg, cArg] = process.argv.slice(2);
+const [backend = 'sqlite', tArg, cArg, mode = 'together'] = process.argv.slice(2);
 const TASKS = Number(tArg ?? 500);
 const CHUNKS = Number(cArg ?? 200);
-const now = () => performance.timeOrigin + performance.now();
 
-const { hub, dispose } = await openBenchHub(backend, 'stream');
+const { hub, store, dispose } = await openBenchHub(backend, 'stream');
 const app = await createServer({ hub, logger: false, sseHeartbeatMs: 60_000 });
 const address = await app.listen({ host: '127.0.0.1', port: 0 });
 const tasks = await hub.enqueueMany(Array.from({ length: TASKS }, (_, i) => ({ type: 'stream', payload: { i } })));
@@ -26,29 +28,18 @@ const resultsFile = join(resultsDir, 'arrivals.json');
 const followers = fork(join(import.meta.dirname, 'stream-followers.ts'), [address, resultsFile, String(CHUNKS), ...ids]);
 await new Promise<void>((resolve) => followers.on('message', (m: { connected?: boolean }) => m.connected && resolve()));
 
-/** returnedAt[task][chunk]: when ctx.output returned for that chunk (epoch ms, sub-ms resolution). */
-const returnedAt = ids.map(() => new Float64Array(CHUNKS));
-let firstStart = Number.POSITIVE_INFINITY;
-let cpuAtStart: NodeJS.CpuUsage | undefined;
-let lastReturn = 0;
-let finished = 0;
-/** This process's CPU from the first handler's start to the last handler's end (all threads). */
-let cpu: NodeJS.CpuUsage = { user: 0, system: 0 };
-hub.handle('stream', async (payload: { i: number }, ctx) => {
-  firstStart = Math.min(firstStart, now());
-  cpuAtStart ??= process.cpuUsage();
-  const times = returnedAt[payload.i];
-  for (let c = 0; c < CHUNKS; c++) {
-    await ctx.output(`t${payload.i} c${c} `.padEnd(40, 'x'));
-    times[c] = now();
-  }
-  lastReturn = Math.max(lastReturn, now());
-  if (++finished === TASKS) cpu = process.cpuUsage(cpuAtStart);
-}, { concurrency: TASKS });
+const timesFile = join(resultsDir, 'times.json');
+const streamed = mode === 'apart'
+  ? new Promise<StreamTimes>((resolve, reject) => {
+    fork(join(import.meta.dirname, 'stream-worker.ts'), [store, timesFile, String(TASKS), String(CHUNKS)]).on('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(readFileSync(timesFile, 'utf8')) as StreamTimes) : reject(new Error(`worker exited with ${code}`)));
+  })
+  : handleStream(hub, TASKS, CHUNKS);
 
 const exit = new Promise<number | null>((resolve) => followers.on('exit', resolve));
 const code = await exit;
 if (code !== 0) throw new Error(`followers exited with ${code}`);
+const { returnedAt, firstStart, lastReturn, cpu } = await streamed;
 const arrivals = JSON.parse(readFileSync(resultsFile, 'utf8')) as { arrivedAt: number[][]; problems: string[] };
 
 const latencies: number[] = [];
@@ -71,7 +62,7 @@ for (const id of ids) {
 }
 
 console.log(JSON.stringify({
-  system: `taskhub-${backend}`, mode: 'stream', tasks: TASKS, chunksPerTask: CHUNKS,
+  system: `taskhub-${backend}`, mode: mode === 'apart' ? 'stream-apart' : 'stream', tasks: TASKS, chunksPerTask: CHUNKS,
   chunksPerSec: Math.round((TASKS * CHUNKS) / ((lastReturn - firstStart) / 1000)),
   cpuUsPerChunk: +((cpu.user + cpu.system) / (TASKS * CHUNKS)).toFixed(1),
   p50ms: pct(50), p99ms: pct(99), maxMs: pct(100),
