@@ -9,10 +9,11 @@
 // lock orders the two: a commit that skipped its row came before this poller listened. Checking in only at connect
 // and close keeps the poller from waking other processes' pollers (any commit does) for nothing.
 import type { Listener, ListenerSink } from '../notifier/listener.ts';
+import type { Json, TaskEventKind } from '../../core/task.ts';
 import type { StoreNotice } from '../store.ts';
 import { type HeldNotice, PID_NAMESPACE, type SqliteConnection } from './connection.ts';
 import type { BlockEvent } from './event-blocks.ts';
-import { rowToEvent } from './rows.ts';
+import { parseJson } from './rows.ts';
 import { SQL } from './sql.ts';
 
 /** Event rows read per query while catching up. */
@@ -111,9 +112,12 @@ export class SqlitePoller implements Listener {
     const notices = compacted.map((e) => e.notice);
     let lastId = compacted.length > 0 ? compacted[compacted.length - 1].id : after;
     for (;;) {
-      const rows = this.#c.all(SQL.recentEventsAfter, lastId, PAGE);
-      for (const r of rows) notices.push({ kind: 'event', queue: r.queue as string, owner: r.owner as string | null, event: rowToEvent(r) });
-      if (rows.length > 0) lastId = rows[rows.length - 1].id as number;
+      const { rows, at } = this.#c.allArrays(SQL.recentEventsAfter, lastId, PAGE);
+      for (const r of rows) {
+        const event = { taskId: r[at.task_id] as string, seq: r[at.seq] as number, kind: r[at.kind] as TaskEventKind, data: parseJson<Json>(r[at.data] as string, null), at: r[at.at] as number };
+        notices.push({ kind: 'event', queue: r[at.queue] as string, owner: r[at.owner] as string | null, event });
+      }
+      if (rows.length > 0) lastId = rows[rows.length - 1][at.id] as number;
       if (rows.length < PAGE) return { notices, lastId };
     }
   }
