@@ -1,6 +1,6 @@
 // The streaming task of bench/stream.ts, run by its own process or by bench/stream-worker.ts: each task writes its
 // chunks through ctx.output as fast as the worker allows, timing when each call returned.
-import type { Taskhub } from '../src/index.ts';
+import type { Taskhub, Worker } from '../src/index.ts';
 
 export interface StreamTimes {
   /** returnedAt[task][chunk]: when ctx.output returned for that chunk (epoch ms, sub-ms resolution). */
@@ -14,7 +14,7 @@ export interface StreamTimes {
 const now = () => performance.timeOrigin + performance.now();
 
 /** Registers the `stream` handler for `tasks` tasks of `chunks` chunks; resolves once every task returned. */
-export function handleStream(hub: Taskhub, tasks: number, chunks: number): Promise<StreamTimes> {
+export function handleStream(hub: Pick<Taskhub | Worker, 'handle'>, tasks: number, chunks: number): Promise<StreamTimes> {
   const times: StreamTimes = {
     returnedAt: Array.from({ length: tasks }, () => new Array<number>(chunks).fill(0)),
     firstStart: Number.POSITIVE_INFINITY,

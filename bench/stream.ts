@@ -3,8 +3,8 @@
 // stored per second (and the CPU per chunk of the process running the tasks), and p50/p99 from ctx.output returning
 // to the follower having the chunk; checks every chunk arrived once, in order, and is in the task's history (/events)
 // afterwards. `apart` runs the tasks in a worker process of their own on the same store (bench/stream-worker.ts), as
-// `taskhub worker` beside `taskhub serve`.
-// usage: node bench/stream.ts <sqlite|postgres> [T=500] [C=200] [apart]
+// `taskhub worker` beside `taskhub serve`; `remote` in one that reaches the server over HTTP (`taskhub worker --url`).
+// usage: node bench/stream.ts <sqlite|postgres> [T=500] [C=200] [apart|remote]
 import { fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,9 +29,9 @@ const followers = fork(join(import.meta.dirname, 'stream-followers.ts'), [addres
 await new Promise<void>((resolve) => followers.on('message', (m: { connected?: boolean }) => m.connected && resolve()));
 
 const timesFile = join(resultsDir, 'times.json');
-const streamed = mode === 'apart'
+const streamed = mode === 'apart' || mode === 'remote'
   ? new Promise<StreamTimes>((resolve, reject) => {
-    fork(join(import.meta.dirname, 'stream-worker.ts'), [store, timesFile, String(TASKS), String(CHUNKS)]).on('exit', (code) =>
+    fork(join(import.meta.dirname, 'stream-worker.ts'), [mode === 'remote' ? address : store, timesFile, String(TASKS), String(CHUNKS)]).on('exit', (code) =>
       code === 0 ? resolve(JSON.parse(readFileSync(timesFile, 'utf8')) as StreamTimes) : reject(new Error(`worker exited with ${code}`)));
   })
   : handleStream(hub, TASKS, CHUNKS);
@@ -62,7 +62,7 @@ for (const id of ids) {
 }
 
 console.log(JSON.stringify({
-  system: `taskhub-${backend}`, mode: mode === 'apart' ? 'stream-apart' : 'stream', tasks: TASKS, chunksPerTask: CHUNKS,
+  system: `taskhub-${backend}`, mode: mode === 'together' ? 'stream' : `stream-${mode}`, tasks: TASKS, chunksPerTask: CHUNKS,
   chunksPerSec: Math.round((TASKS * CHUNKS) / ((lastReturn - firstStart) / 1000)),
   cpuUsPerChunk: +((cpu.user + cpu.system) / (TASKS * CHUNKS)).toFixed(1),
   p50ms: pct(50), p99ms: pct(99), maxMs: pct(100),

@@ -189,6 +189,9 @@ export function checkProgress(progress: Progress): Progress {
   return progress;
 }
 
+/** Most progress reports and output chunks a remote worker sends in one request (POST /worker/events). */
+export const MAX_WORKER_EVENTS = 1000;
+
 /** A piece of output a worker streams. */
 export function checkOutputChunk(chunk: string): string {
   if (typeof chunk !== 'string') fail('chunk', 'must be a string');

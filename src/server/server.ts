@@ -22,6 +22,7 @@ import { durableRoutes } from './routes/durable.ts';
 import { wsRoutes } from './routes/ws.ts';
 import { workerRoutes } from './routes/worker.ts';
 import { workerDurableRoutes } from './routes/worker-durable.ts';
+import { workerEventsRoutes } from './routes/worker-events.ts';
 import { topicRoutes } from './routes/topics.ts';
 import { scheduleRoutes } from './routes/schedules.ts';
 import { queueControlRoutes } from './routes/queue-controls.ts';
@@ -99,6 +100,7 @@ export async function createServer(options: ServerOptions): Promise<FastifyInsta
   await app.register(queueRoutes, { ...context, prefix: '/api/v1' });
   await app.register(wsRoutes, { ...context, prefix: '/api/v1' });
   await app.register(workerRoutes, { ...context, prefix: '/api/v1' });
+  await app.register(workerEventsRoutes, { ...context, prefix: '/api/v1' });
   await app.register(workerDurableRoutes, { ...context, prefix: '/api/v1' });
   await app.register(topicRoutes, { ...context, prefix: '/api/v1' });
   await app.register(scheduleRoutes, { ...context, prefix: '/api/v1' });

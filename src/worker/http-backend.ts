@@ -7,6 +7,8 @@
 // - Cancel requests arrive in heartbeat answers (`cancelRequested`), which the Worker already acts on: give remote
 //   workers a short heartbeat interval (the CLI's default is 2 s) so a cancel lands quickly.
 // - A cancel is acknowledged with /fail: the server ends a task that was asked to cancel as `cancelled`.
+// - Progress and output go in batches (event-batches.ts, POST /worker/events), one request per round trip for all the
+//   worker's tasks, each attempt's events in the order written.
 // - Durable calls (checkpoint, steps, suspend) are the worker-durable routes; their refusals come back as the same
 //   typed errors as locally (CheckpointTooLargeError, StepExistsError), so the runtime cannot tell the two apart.
 import {
@@ -22,11 +24,13 @@ import {
   ValidationError,
 } from '../core/errors.ts';
 import { TaskErrorCode } from '../core/error-codes.ts';
+import { checkOutputChunk, checkProgress } from '../core/validate.ts';
 import type { Json, Progress, TaskError, TaskEvent } from '../core/task.ts';
 import type { FinishExtras, SuspendAnswer, WorkerWait } from '../engine/attempt-service.ts';
 import type { AttemptRef, CheckpointInfo, Claim, FinishedTask, LeaseState, StepRecord, WorkerInfo } from '../store/store.ts';
 import type { WorkerBackend } from './backend.ts';
 import { MAX_CLAIM_AHEAD } from './claim-ahead.ts';
+import { type EntryResult, type EventEntry, EventBatches } from './event-batches.ts';
 
 export interface HttpBackendOptions {
   /** Base URL of the server, e.g. `http://127.0.0.1:8080`. */
@@ -94,8 +98,10 @@ export class HttpWorkerBackend implements WorkerBackend {
   readonly #polling = new Set<string>();
   /** Cuts the long-polls in flight when the worker stops (the server gives back what it claimed for them). */
   readonly #stopPolls = new AbortController();
-  /** Per task with progress or output in flight: the last of them, settled (see #inOrder). */
-  readonly #eventTails = new Map<string, Promise<void>>();
+  /** Progress and output on their way, in batches. */
+  readonly #events = new EventBatches((entries) => this.#sendEvents(entries));
+  /** Whether the server has /worker/events (one from before it answers 404). */
+  #eventsRoute = true;
   #workerId = '';
 
   constructor(options: HttpBackendOptions) {
@@ -192,29 +198,64 @@ export class HttpWorkerBackend implements WorkerBackend {
     return this.#attempt<LeaseState>(ref, 'heartbeat', {});
   }
 
+  // Checked here, as the server would: a malformed entry would refuse its whole batch, other tasks' events with it.
   progress(ref: AttemptRef, progress: Progress): Promise<TaskEvent> {
-    return this.#inOrder(ref, () => this.#attempt<TaskEvent>(ref, 'progress', { ...progress }));
+    try {
+      return this.#events.add({ taskId: ref.taskId, attemptToken: ref.attemptToken, progress: checkProgress(progress) });
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   output(ref: AttemptRef, chunk: string): Promise<TaskEvent> {
-    return this.#inOrder(ref, () => this.#attempt<TaskEvent>(ref, 'output', { chunk }));
+    try {
+      return this.#events.add({ taskId: ref.taskId, attemptToken: ref.attemptToken, chunk: checkOutputChunk(chunk) });
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
-  /**
-   * An attempt's progress and output go one request after the other: a handler may send the next chunk before the
-   * last was stored (ctx.output does not wait for each), and the server must store them in the order sent.
-   */
-  #inOrder<T>(ref: AttemptRef, send: () => Promise<T>): Promise<T> {
-    const sent = (this.#eventTails.get(ref.taskId) ?? Promise.resolve()).then(send);
-    const tail = sent.then(
-      () => {},
-      () => {},
-    );
-    this.#eventTails.set(ref.taskId, tail);
-    void tail.then(() => {
-      if (this.#eventTails.get(ref.taskId) === tail) this.#eventTails.delete(ref.taskId);
+  /** A batch of progress and output (event-batches.ts); to a server without /worker/events, one request each. */
+  async #sendEvents(entries: EventEntry[]): Promise<EntryResult[]> {
+    if (!this.#eventsRoute) return this.#sendEach(entries);
+    let answer: { results: Array<{ event?: TaskEvent; error?: ProblemBody & { status: number } }> };
+    try {
+      answer = await this.#post('/worker/events', { events: entries });
+    } catch (error) {
+      if (!(error instanceof WorkerHttpError)) throw error;
+      if (error.status === 404) {
+        this.#eventsRoute = false;
+        return this.#sendEach(entries);
+      }
+      // Over a body limit set lower than the batches: each entry alone, in order.
+      if (error.status === 413 && entries.length > 1) {
+        const results: EntryResult[] = [];
+        for (const entry of entries) results.push(...(await this.#sendEvents([entry])));
+        return results;
+      }
+      throw error;
+    }
+    return answer.results.map((result, i): EntryResult => {
+      if (result.event) return { ok: true, event: result.event };
+      const problem = result.error ?? { status: 500 };
+      return { ok: false, error: errorOf(problem.status, problem, `POST /worker/events: ${problem.status} ${problem.detail ?? ''}`, { taskId: entries[i].taskId }) };
     });
-    return sent;
+  }
+
+  async #sendEach(entries: EventEntry[]): Promise<EntryResult[]> {
+    const results: EntryResult[] = [];
+    for (const { taskId, attemptToken, chunk, progress } of entries) {
+      const ref = { taskId, attemptToken };
+      try {
+        const event = chunk !== undefined
+          ? await this.#attempt<TaskEvent>(ref, 'output', { chunk })
+          : await this.#attempt<TaskEvent>(ref, 'progress', { ...progress });
+        results.push({ ok: true, event });
+      } catch (error) {
+        results.push({ ok: false, error: error as Error });
+      }
+    }
+    return results;
   }
 
   complete(ref: AttemptRef, result: Json, extras?: FinishExtras): Promise<FinishedTask> {

@@ -15,7 +15,8 @@ import { TypeSettings, TypeSettingsInput, TypeSettingsList } from './types.ts';
 import {
   AttemptRequest, CheckpointRequest, ChildSpec, Claim, ClaimRequest, ClaimResponse, CompleteRequest,
   FailRequest, FinishedTask, LeaseState, OutputRequest, ProgressRequest, ReleaseRequest, StepList, StepRecord, StepRequest,
-  SuspendRequest, SuspendResponse, WaitRequest, WorkerIdRequest, WorkerInfo, WorkerList, WorkerRegistration,
+  SuspendRequest, SuspendResponse, WaitRequest, WorkerEventsRequest, WorkerEventsResponse, WorkerIdRequest, WorkerInfo, WorkerList,
+  WorkerRegistration,
 } from './worker.ts';
 import { WsClientMessage, WsServerMessage } from './ws.ts';
 
@@ -27,7 +28,8 @@ export const NAMED_SCHEMAS: readonly { title: string }[] = [
   // durable execution
   WaitingFor, RecoverRequest, DeriveRequest, CheckpointInfo, Checkpoint, CheckpointList, SignalRequest, SignalResult,
   // the worker protocol
-  ClaimRequest, Claim, ClaimResponse, AttemptRequest, LeaseState, ProgressRequest, OutputRequest, CompleteRequest,
+  ClaimRequest, Claim, ClaimResponse, AttemptRequest, LeaseState, ProgressRequest, OutputRequest, WorkerEventsRequest,
+  WorkerEventsResponse, CompleteRequest,
   FailRequest, ReleaseRequest, FinishedTask, WorkerRegistration, WorkerIdRequest, WorkerInfo, WorkerList,
   // durable execution over the worker protocol
   CheckpointRequest, StepRecord, StepList, StepRequest, ChildSpec, WaitRequest, SuspendRequest,

@@ -1,8 +1,8 @@
 // Schemas of the worker protocol (routes/worker.ts): workers in any language over plain HTTP claim tasks, report on
 // each attempt and announce themselves.
-import { MAX_COST } from '../../core/validate.ts';
-import { anyJson, epochMs, int32, nonEmptyString, nullableEpochMs } from './common.ts';
-import { Task, TaskError, TaskSpec, TaskStatus } from './tasks.ts';
+import { MAX_COST, MAX_WORKER_EVENTS } from '../../core/validate.ts';
+import { anyJson, epochMs, int32, nonEmptyString, nullableEpochMs, Problem } from './common.ts';
+import { Task, TaskError, TaskEvent, TaskSpec, TaskStatus } from './tasks.ts';
 import { Checkpoint } from './durable.ts';
 
 const workerId = { ...nonEmptyString(200), description: 'Stable id of the worker process; shown in `started` events and the workers list.' } as const;
@@ -78,18 +78,19 @@ export const LeaseState = {
   },
 } as const;
 
+const progressFields = {
+  percent: { type: 'number', minimum: 0, maximum: 100 },
+  message: { type: 'string', maxLength: 10_000 },
+  phase: { type: 'string', maxLength: 200 },
+  data: anyJson('Any JSON value.'),
+} as const;
+
 export const ProgressRequest = {
   title: 'ProgressRequest',
   type: 'object',
   additionalProperties: false,
   required: ['attemptToken', 'percent'],
-  properties: {
-    attemptToken,
-    percent: { type: 'number', minimum: 0, maximum: 100 },
-    message: { type: 'string', maxLength: 10_000 },
-    phase: { type: 'string', maxLength: 200 },
-    data: anyJson('Any JSON value.'),
-  },
+  properties: { attemptToken, ...progressFields },
 } as const;
 
 export const OutputRequest = {
@@ -98,6 +99,51 @@ export const OutputRequest = {
   additionalProperties: false,
   required: ['attemptToken', 'chunk'],
   properties: { attemptToken, chunk: { type: 'string', description: 'A piece of partial output, streamed to followers as an `output` event.' } },
+} as const;
+
+export const WorkerEventsRequest = {
+  title: 'WorkerEventsRequest',
+  type: 'object',
+  additionalProperties: false,
+  required: ['events'],
+  properties: {
+    events: {
+      type: 'array',
+      minItems: 1,
+      maxItems: MAX_WORKER_EVENTS,
+      description: 'In the order they happened: each attempt\'s events are stored in this order.',
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['taskId', 'attemptToken'],
+        description: 'One output `chunk` or one `progress` report (exactly one of the two) of an attempt.',
+        properties: {
+          taskId: { ...nonEmptyString(100), description: 'Task id.' },
+          attemptToken,
+          chunk: OutputRequest.properties.chunk,
+          progress: {
+            type: 'object',
+            additionalProperties: false,
+            required: ['percent'],
+            properties: progressFields,
+          },
+        },
+      },
+    },
+  },
+} as const;
+
+export const WorkerEventsResponse = {
+  title: 'WorkerEventsResponse',
+  type: 'object',
+  required: ['results'],
+  properties: {
+    results: {
+      type: 'array',
+      description: 'One per event of the request, in its order: the stored event, or the problem that refused it (409 STALE_ATTEMPT: stop working on that attempt).',
+      items: { type: 'object', properties: { event: TaskEvent, error: Problem } },
+    },
+  },
 } as const;
 
 /** What the handler reported it cost (ctx.reportCost), sent with its outcome. */
