@@ -143,10 +143,11 @@ process.stdout.write(`\nMedian of ${RUNS} runs each. Ratios: >1x means Taskhub i
 // Streaming (issue 16): 500 tasks each writing 200 output chunks through ctx.output, 500 SSE followers in a second
 // process. No peer streams task output, so the figures stand against the targets: 50,000 chunks/s on SQLite and
 // 30,000 on PostgreSQL, p99 under 100 ms, every chunk delivered once and in order, and stored. The tasks run in the
-// serving process (the target's setup), then in a worker process of their own on the same store ("apart").
+// serving process (the target's setup), then in a worker process of their own on the same store ("apart"), then in
+// one that reaches the server over HTTP ("remote", `taskhub worker --url`).
 if (!only || only.includes('stream')) {
   process.stdout.write('\n| streaming: 500 tasks x 200 chunks, 500 SSE followers | chunks/s stored | p50 ms | p99 ms | delivered | stored in order |\n|---|---|---|---|---|---|\n');
-  for (const mode of ['together', 'apart']) {
+  for (const mode of ['together', 'apart', 'remote'] as const) {
     for (const backend of ['sqlite', 'postgres']) {
       const runs: Record<string, number>[] = [];
       for (let i = 0; i < RUNS; i++) {
@@ -156,7 +157,8 @@ if (!only || only.includes('stream')) {
       if (runs.length === 0) continue;
       const mid = runs.sort((a, b) => a.chunksPerSec - b.chunksPerSec)[Math.floor(runs.length / 2)];
       process.stderr.write(`stream ${mode} | ${backend}: ${runs.map((r) => `${r.chunksPerSec}/s p99 ${r.p99ms}`).join(', ')}\n`);
-      const name = `Taskhub ${backend === 'sqlite' ? 'SQLite' : 'PostgreSQL'}${mode === 'apart' ? ', tasks in a worker process apart' : ''}`;
+      const where = { together: '', apart: ', tasks in a worker process on the store', remote: ', tasks in a worker process over HTTP' }[mode];
+      const name = `Taskhub ${backend === 'sqlite' ? 'SQLite' : 'PostgreSQL'}${where}`;
       process.stdout.write(`| ${name} | ${mid.chunksPerSec} | ${mid.p50ms} | ${mid.p99ms} | ${mid.delivered}/${mid.expected} | ${mid.storedInOrder} |\n`);
     }
   }
