@@ -57,6 +57,7 @@ export class EventBatches {
       let results: EntryResult[];
       try {
         results = await this.#send(batch.map((p) => p.entry));
+        if (results.length !== batch.length) throw new Error(`${batch.length} events sent, ${results.length} results answered`);
       } catch (error) {
         for (const p of batch) p.reject(error);
         continue;
