@@ -162,14 +162,19 @@ describe('notifier', () => {
 });
 
 describe('SQLite poller behind the notifier', () => {
-  it('hears another connection\'s commits, and offers the resync hook', async () => {
+  /** Two stores on one new file, as two processes would be: `mine` listens, `theirs` writes. */
+  async function twoStores(): Promise<{ dir: string; mine: SqliteStore; theirs: SqliteStore }> {
     const dir = mkdtempSync(join(tmpdir(), 'taskhub-notifier-'));
     const open = async () => {
       const store = new SqliteStore({ path: join(dir, 'db'), pollIntervalMs: 5 });
       await store.migrate();
       return store;
     };
-    const [mine, theirs] = [await open(), await open()];
+    return { dir, mine: await open(), theirs: await open() };
+  }
+
+  it('hears another connection\'s commits, and offers the resync hook', async () => {
+    const { dir, mine, theirs } = await twoStores();
     try {
       assert.ok(canResync(mine));
       const heard: StoreNotice[] = [];
@@ -189,13 +194,7 @@ describe('SQLite poller behind the notifier', () => {
   it('catches up with another connection\'s backlog of output, compacted or not, in order and at once', async () => {
     // A server process following the output a worker process streams into the same file. The poller once read its
     // backlog a page at a time, each page re-reading all of it and every task: this backlog took it about ten seconds.
-    const dir = mkdtempSync(join(tmpdir(), 'taskhub-notifier-'));
-    const open = async () => {
-      const store = new SqliteStore({ path: join(dir, 'db'), pollIntervalMs: 5 });
-      await store.migrate();
-      return store;
-    };
-    const [mine, theirs] = [await open(), await open()];
+    const { dir, mine, theirs } = await twoStores();
     const TASKS = 600;
     const CHUNKS = 100;
     try {
