@@ -97,11 +97,13 @@ export class SqlitePoller implements Listener {
 
   /**
    * The stored events after event id `after`, in id order, read on one snapshot (a compaction between two reads could
-   * move unread events behind the cursor): first those compaction moved into blocks, then the recent ones.
+   * move unread events behind the cursor): first those compaction moved into blocks, then the recent ones. Events of a
+   * task deleted meanwhile are passed over, the cursor moving past them.
    */
   #eventsAfter(after: number): { notices: EventNotice[]; lastId: number } {
     const compacted: Array<{ id: number; notice: EventNotice }> = [];
     for (const r of this.#c.all(SQL.blocksAfter, after)) {
+      if (r.queue === null) continue;
       const taskId = r.task_id as string;
       const place = { queue: r.queue as string, owner: r.owner as string | null };
       for (const [id, seq, kind, data, at] of JSON.parse(r.events as string) as BlockEvent[]) {
@@ -114,6 +116,7 @@ export class SqlitePoller implements Listener {
     for (;;) {
       const { rows, at } = this.#c.allArrays(SQL.recentEventsAfter, lastId, PAGE);
       for (const r of rows) {
+        if (r[at.queue] === null) continue;
         const event = { taskId: r[at.task_id] as string, seq: r[at.seq] as number, kind: r[at.kind] as TaskEventKind, data: parseJson<Json>(r[at.data] as string, null), at: r[at.at] as number };
         notices.push({ kind: 'event', queue: r[at.queue] as string, owner: r[at.owner] as string | null, event });
       }

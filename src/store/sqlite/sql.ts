@@ -426,15 +426,15 @@ export const SQL = {
   /**
    * The event blocks holding events after id ?1, with their task's queue and owner (the caller picks the events and
    * puts them in id order). Every block's events have lower ids than every recent event's (compaction moves all recent
-   * events at once), so they come before recentEventsAfter's. The blocks drive the join (CROSS JOIN keeps that
-   * order): left to itself, SQLite scanned every task and indexed the events to join them, which made a reader far
-   * behind take seconds per page.
+   * events at once), so they come before recentEventsAfter's. The blocks drive the join (a LEFT JOIN's left side is
+   * always the outer loop): left to choose, SQLite scanned every task and indexed the events to join them, which made
+   * a reader far behind take seconds per page. A task gone meanwhile leaves its queue null.
    */
   blocksAfter: `SELECT b.task_id, b.events, t.queue, t.owner
-    FROM task_event_blocks b CROSS JOIN tasks t ON t.id = b.task_id WHERE b.last_id > ?1`,
-  /** The events after id ?1 not compacted yet, in id order (the first ?2): a walk of their ids. */
+    FROM task_event_blocks b LEFT JOIN tasks t ON t.id = b.task_id WHERE b.last_id > ?1`,
+  /** The events after id ?1 not compacted yet, in id order (the first ?2): a walk of their ids, as blocksAfter. */
   recentEventsAfter: `SELECT e.id, e.task_id, e.seq, e.kind, e.data, e.at, t.queue, t.owner
-    FROM task_events_recent e CROSS JOIN tasks t ON t.id = e.task_id WHERE e.id > ?1 ORDER BY e.id LIMIT ?2`,
+    FROM task_events_recent e LEFT JOIN tasks t ON t.id = e.task_id WHERE e.id > ?1 ORDER BY e.id LIMIT ?2`,
   maxNoticeId: `SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'task_notices'), 0) AS id`,
   noticesAfter: `SELECT id, body FROM task_notices WHERE id > ?1 ORDER BY id LIMIT ?2`,
   /** The pollers checked in, but ?1 (the asking connection's own). */
