@@ -151,6 +151,19 @@ describe('worker protocol over HTTP', () => {
       await call(task.id, 'complete', { attemptToken: taken.attemptToken });
     });
 
+    it('a long-poll its client cuts after the worker unregistered lists the worker no more', async () => {
+      // The poll was on its way when the worker unregistered (so the unregister could not end it), and the worker cut
+      // it after waiting 2 s for it to end: the poll's end must not count as a claim, or the worker is listed again.
+      assert.equal((await s.request('POST', '/api/v1/worker/unregister', { workerId: 'departed-worker' })).status, 204);
+      const abort = new AbortController();
+      const pending = claim({ workerId: 'departed-worker', types: ['departed'], waitMs: 10_000 }, abort.signal).catch((error: unknown) => error);
+      await sleep(2300);
+      abort.abort();
+      assert.ok((await pending) instanceof Error);
+      await sleep(200);
+      assert.deepEqual((await s.hub.workers()).filter((w) => w.id === 'departed-worker'), []);
+    });
+
     it("ends a worker's long-polls with an answer when it unregisters, and only that worker's", async () => {
       // A stopping worker unregisters first, so that it never has to cut a poll whose answer may carry a claim.
       const started = performance.now();

@@ -133,6 +133,8 @@ async function claimWaiting(context: RouteContext, reply: FastifyReply, body: Bo
       const slice = Math.min(left, WORKER_REPORT_MS);
       const sliceStart = performance.now();
       await attempts.waitForWork(seen, queues, slice, stop.signal);
+      // Ended (client gone, worker unregistered, server closing): no last claim, which would list the worker again.
+      if (stop.signal.aborted) return [];
       claimNow = attempts.readyVersion !== seen || performance.now() - sliceStart < slice - 1 || slice === left;
     }
   } finally {
