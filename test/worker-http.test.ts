@@ -493,6 +493,7 @@ describe('worker protocol: server shutdown and scopes', () => {
         await problem(await post('/api/v1/worker/claim', { workerId: 'w', types: ['scoped'] }, scopes), 403, 'FORBIDDEN');
         await problem(await post(`/api/v1/worker/tasks/${task.id}/heartbeat`, { attemptToken: 'x' }, scopes), 403, 'FORBIDDEN');
         await problem(await post('/api/v1/worker/register', { workerId: 'w', types: ['scoped'] }, scopes), 403, 'FORBIDDEN');
+        await problem(await post('/api/v1/worker/events', { events: [{ taskId: task.id, attemptToken: 'x', chunk: 'c' }] }, scopes), 403, 'FORBIDDEN');
       }
       assert.equal((await hub.get(task.id)).status, 'queued', 'a refused claim took nothing');
       const answer = await json<ClaimAnswer>(await post('/api/v1/worker/claim', { workerId: 'w', types: ['scoped'] }, 'worker'), 200);
