@@ -14,6 +14,7 @@ import { openBenchHub } from './bench-store.ts';
 import { handleStream, type StreamTimes } from './stream-handler.ts';
 
 const [backend = 'sqlite', tArg, cArg, mode = 'together'] = process.argv.slice(2);
+if (!['together', 'apart', 'remote'].includes(mode)) throw new Error(`unknown mode ${mode}: apart or remote`);
 const TASKS = Number(tArg ?? 500);
 const CHUNKS = Number(cArg ?? 200);
 

@@ -159,6 +159,26 @@ describe('HttpWorkerBackend sends progress and output in batches', () => {
     }
   });
 
+  it('under a body limit lower than its batches, fails only the entry too large and stores the rest', async () => {
+    const s = await startServer({ autoStart: false }, { bodyLimitBytes: 2000 });
+    const worker = new Worker(new HttpWorkerBackend({ url: s.base }), { pollIntervalMs: 200 });
+    worker.handle('mixed', async (payload: { big: boolean }, ctx) => {
+      if (payload.big) await ctx.output('x'.repeat(3000));
+      else for (let c = 0; c < 20; c++) await ctx.output(`small ${c} `.padEnd(100, '.'));
+    }, { concurrency: 2 });
+    const [small, big] = await s.hub.enqueueMany([{ type: 'mixed', payload: { big: false } }, { type: 'mixed', payload: { big: true } }]);
+    worker.start();
+    try {
+      for (const task of [small, big]) await s.hub.wait(task.id, 10_000);
+      const outputs = async (id: string) => (await s.hub.events(id, 0, 1000)).filter((e) => e.kind === 'output').map((e) => (e.data as { chunk: string }).chunk);
+      assert.deepEqual(await outputs(small.id), Array.from({ length: 20 }, (_, c) => `small ${c} `.padEnd(100, '.')));
+      assert.deepEqual(await outputs(big.id), []);
+    } finally {
+      await worker.stop(1000);
+      await s.close();
+    }
+  });
+
   it('sends one request per event, still in order, to a server without /worker/events', async () => {
     const s = await startServer({ autoStart: false });
     const notFound = () =>

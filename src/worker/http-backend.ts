@@ -227,12 +227,8 @@ export class HttpWorkerBackend implements WorkerBackend {
         this.#eventsRoute = false;
         return this.#sendEach(entries);
       }
-      // Over a body limit set lower than the batches: each entry alone, in order.
-      if (error.status === 413 && entries.length > 1) {
-        const results: EntryResult[] = [];
-        for (const entry of entries) results.push(...(await this.#sendEvents([entry])));
-        return results;
-      }
+      // Over a body limit set lower than the batches: each entry alone, in order, so that only one too large fails.
+      if (error.status === 413 && entries.length > 1) return this.#sendEach(entries);
       throw error;
     }
     return answer.results.map((result, i): EntryResult => {

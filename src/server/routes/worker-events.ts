@@ -56,7 +56,7 @@ function checked(i: number, chunk: string | undefined, progress: Progress | unde
     else checkProgress(progress as Progress);
   } catch (error) {
     if (!(error instanceof ValidationError)) throw error;
-    const field = `${at}.${chunk !== undefined ? 'chunk' : `progress.${error.field ?? ''}`}`.replace(/\.$/, '');
+    const field = `${at}.${chunk !== undefined ? 'chunk' : error.field ? `progress.${error.field}` : 'progress'}`;
     throw new ValidationError(`${field}: ${error.message}`, field);
   }
 }
