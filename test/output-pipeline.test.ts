@@ -57,6 +57,51 @@ describe('ctx.output in flight', () => {
     });
   }
 
+  for (const backend of ['sqlite', 'postgres'] as const) {
+    it(`${backend}: a chunk refused after the handler's last call fails the attempt; one the handler was told of does not`, async (t) => {
+      const store = await storeFor(backend, t, 'refused');
+      if (!store) return;
+      const hub = await Taskhub.open({ store: store.url, logger: pino({ level: 'silent' }) });
+      try {
+        // U+0000 is refused by the input rules, after ctx.output returned (it returns before its chunk is stored).
+        const bad = 'bad \u0000';
+        hub.handle('refused', async (payload: { ending: 'return' | 'catch' | 'step' }, ctx) => {
+          await ctx.output('kept');
+          await ctx.output(bad);
+          if (payload.ending === 'step') await ctx.step('after', () => 1);
+          if (payload.ending === 'catch') {
+            try {
+              await ctx.output('after the refusal');
+            } catch (error) {
+              return `told: ${(error as { code?: string }).code}`;
+            }
+          }
+          return 'returned';
+        });
+        const endings = ['return', 'catch', 'step'] as const;
+        const tasks = await hub.enqueueMany(endings.map((ending) => ({ type: 'refused', payload: { ending }, maxAttempts: 1 })));
+        const ended = await Promise.all(tasks.map((task) => hub.wait(task.id, 10_000)));
+        const history = async (id: string) =>
+          (await hub.events(id, 0, 100)).map((e) => (e.kind === 'output' ? (e.data as { chunk: string }).chunk : e.kind));
+        for (const [i, ending] of endings.entries()) {
+          if (ending === 'catch') {
+            assert.equal(ended[i].status, 'completed', ending);
+            assert.equal(ended[i].result, 'told: VALIDATION');
+            assert.deepEqual(await history(tasks[i].id), ['created', 'started', 'kept', 'completed']);
+            continue;
+          }
+          assert.equal(ended[i].status, 'failed', `${ending}: not completed without its chunk`);
+          assert.equal(ended[i].error?.code, 'VALIDATION', ending);
+          assert.match(ended[i].error?.message ?? '', /chunk/, ending);
+          assert.deepEqual(await history(tasks[i].id), ['created', 'started', 'kept', 'failed'], ending);
+        }
+      } finally {
+        await hub.close({ graceMs: 200 });
+        await store.cleanup();
+      }
+    });
+  }
+
   it('keeps output sent before a checkpoint before it in the history', async () => {
     const hub = await openTestHub();
     try {

@@ -166,10 +166,14 @@ describe('HttpWorkerBackend sends progress and output in batches', () => {
       if (payload.big) await ctx.output('x'.repeat(3000));
       else for (let c = 0; c < 20; c++) await ctx.output(`small ${c} `.padEnd(100, '.'));
     }, { concurrency: 2 });
-    const [small, big] = await s.hub.enqueueMany([{ type: 'mixed', payload: { big: false } }, { type: 'mixed', payload: { big: true } }]);
+    const [small, big] = await s.hub.enqueueMany([{ type: 'mixed', payload: { big: false } }, { type: 'mixed', payload: { big: true }, maxAttempts: 1 }]);
     worker.start();
     try {
-      for (const task of [small, big]) await s.hub.wait(task.id, 10_000);
+      assert.equal((await s.hub.wait(small.id, 10_000)).status, 'completed');
+      // The handler returned before its chunk was refused: the attempt fails rather than completing without it.
+      const failed = await s.hub.wait(big.id, 10_000);
+      assert.equal(failed.status, 'failed');
+      assert.equal(failed.error?.code, 'PAYLOAD_TOO_LARGE', failed.error?.message);
       const outputs = async (id: string) => (await s.hub.events(id, 0, 1000)).filter((e) => e.kind === 'output').map((e) => (e.data as { chunk: string }).chunk);
       assert.deepEqual(await outputs(small.id), Array.from({ length: 20 }, (_, c) => `small ${c} `.padEnd(100, '.')));
       assert.deepEqual(await outputs(big.id), []);

@@ -44,7 +44,7 @@ export interface TaskContext {
    * Streams a piece of partial output (generated text, a log line) to followers. Returns as soon as the chunk is on
    * its way while few of this attempt's chunks are unstored (else once the oldest is stored); chunks are stored and
    * delivered in the order sent, all of them before the attempt's outcome. A chunk the store refused (the attempt
-   * lost its lease) makes the next call throw.
+   * lost its lease) makes the next call throw; one refused after the handler's last call fails the attempt.
    */
   output(chunk: string): Promise<void>;
 
@@ -117,6 +117,11 @@ export interface WorkerTaskContext extends TaskContext {
   unstoredOutput(): Promise<void> | null;
   /** Whether some chunk sent through output() may not be stored yet. */
   hasUnstoredOutput(): boolean;
+  /**
+   * The refusal of a chunk that no call threw to the handler (it came after the handler's last call), once
+   * unstoredOutput resolved: the attempt must not complete without that chunk. Null when there is none.
+   */
+  untoldOutputRefusal(): { error: unknown } | null;
 }
 
 class AttemptContext implements WorkerTaskContext {
@@ -133,6 +138,8 @@ class AttemptContext implements WorkerTaskContext {
   readonly #unstored: Promise<void>[] = [];
   /** Why the store refused a chunk (the attempt lost its lease, the store is down): the next call throws it. */
   #outputFailure: unknown;
+  /** Whether a call threw #outputFailure to the handler, which then decided what the attempt does about it. */
+  #outputFailureTold = false;
   /** What a refused chunk does: made at the attempt's first output, so attempts that send none make no closure. */
   #outputRefused: ((error: unknown) => void) | undefined;
 
@@ -169,7 +176,7 @@ class AttemptContext implements WorkerTaskContext {
 
   async output(chunk: string): Promise<void> {
     if (typeof chunk !== 'string') throw new ValidationError('output: chunk must be a string', 'chunk');
-    if (this.#outputFailure !== undefined) throw this.#outputFailure;
+    this.#throwOutputFailure();
     unstoredInProcess++;
     this.#outputRefused ??= (error: unknown) => {
       unstoredInProcess--;
@@ -179,7 +186,23 @@ class AttemptContext implements WorkerTaskContext {
     this.#unstored.push(stored);
     if (unstoredInProcess > OUTPUT_BACKLOG) await this.unstoredOutput();
     else if (this.#unstored.length > OUTPUT_WINDOW) await this.#unstored.shift();
-    if (this.#outputFailure !== undefined) throw this.#outputFailure;
+    this.#throwOutputFailure();
+  }
+
+  #throwOutputFailure(): void {
+    if (this.#outputFailure === undefined) return;
+    this.#outputFailureTold = true;
+    throw this.#outputFailure;
+  }
+
+  /** Every chunk sent is stored, or the refusal of one is thrown, as the next output() would. */
+  async #outputStored(): Promise<void> {
+    await this.unstoredOutput();
+    this.#throwOutputFailure();
+  }
+
+  untoldOutputRefusal(): { error: unknown } | null {
+    return this.#outputFailure === undefined || this.#outputFailureTold ? null : { error: this.#outputFailure };
   }
 
   hasUnstoredOutput(): boolean {
@@ -192,7 +215,7 @@ class AttemptContext implements WorkerTaskContext {
 
   async checkpoint(state: Json, options: { label?: string } = {}): Promise<CheckpointInfo> {
     if (this.#host.suspension) throw this.#host.suspension;
-    await this.unstoredOutput();
+    await this.#outputStored();
     return this.#backend.checkpoint(this.#ref, state, options.label ?? null);
   }
 
@@ -201,26 +224,27 @@ class AttemptContext implements WorkerTaskContext {
     return this.#durable;
   }
 
-  // Durable calls first let the output sent before them be stored, so the task's history keeps the handler's order.
+  // Durable calls first let the output sent before them be stored, so the task's history keeps the handler's order;
+  // a chunk refused meanwhile is thrown, as the next output() would.
   async step<T>(name: string, fn: () => T | Promise<T>): Promise<T> {
-    await this.unstoredOutput();
+    await this.#outputStored();
     return this.#run.step(name, fn);
   }
 
   children<R = Json>(specs: readonly ChildSpec[], options?: ChildrenOptions & { settle?: false }): Promise<R[]>;
   children(specs: readonly ChildSpec[], options: ChildrenOptions & { settle: true }): Promise<ChildOutcome[]>;
   async children(specs: readonly ChildSpec[], options?: ChildrenOptions): Promise<unknown[]> {
-    await this.unstoredOutput();
+    await this.#outputStored();
     return this.#run.children(specs, options);
   }
 
   async sleep(name: string, ms: number): Promise<void> {
-    await this.unstoredOutput();
+    await this.#outputStored();
     return this.#run.sleep(name, ms);
   }
 
   async waitForSignal<T = Json>(name: string, options: { timeoutMs?: number } = {}): Promise<T> {
-    await this.unstoredOutput();
+    await this.#outputStored();
     return (await this.#run.waitForSignal(name, options.timeoutMs)) as T;
   }
 }

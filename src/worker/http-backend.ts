@@ -48,8 +48,9 @@ export interface HttpBackendOptions {
 /** An answer the protocol does not explain (a proxy's 502, a 500): carries the status. */
 export class WorkerHttpError extends TaskhubError {
   readonly status: number;
-  constructor(status: number, message: string) {
-    super(`HTTP_${status}`, message);
+  /** `code`: the problem's own (PAYLOAD_TOO_LARGE, ...); without one, HTTP_ and the status. */
+  constructor(status: number, message: string, code?: string) {
+    super(code ?? `HTTP_${status}`, message);
     this.status = status;
   }
 }
@@ -314,7 +315,10 @@ export class HttpWorkerBackend implements WorkerBackend {
   }
 
   checkpoint(ref: AttemptRef, state: Json, label?: string | null): Promise<CheckpointInfo> {
-    return this.#attempt<CheckpointInfo>(ref, 'checkpoints', { state, ...(label ? { label } : {}) });
+    return this.#post<CheckpointInfo>(`/worker/tasks/${encodeURIComponent(ref.taskId)}/checkpoints`, { attemptToken: ref.attemptToken, state, ...(label ? { label } : {}) }, {
+      taskId: ref.taskId,
+      checkpoint: true,
+    });
   }
 
   async steps(taskId: string): Promise<StepRecord[]> {
@@ -399,6 +403,8 @@ interface CallOptions {
   taskId?: string;
   /** The step a PUT stores: a 409 STEP_EXISTS becomes StepExistsError. */
   step?: string;
+  /** A checkpoint's save: a 413 becomes CheckpointTooLargeError. */
+  checkpoint?: boolean;
 }
 
 /** The core's typed error for a protocol answer, so the Worker treats a remote refusal exactly like a local one. */
@@ -408,14 +414,14 @@ function errorOf(status: number, problem: ProblemBody, message: string, options:
   if (problem.code === 'STALE_ATTEMPT' && taskId) return new StaleAttemptError(taskId);
   if (problem.code === 'STEP_EXISTS' && taskId && options.step !== undefined) return new StepExistsError(taskId, options.step);
   // A state over the server's limit (413 CHECKPOINT_TOO_LARGE), or one so large its body passed the request limit.
-  if (status === 413 && taskId) return new CheckpointTooLargeError(taskId, ...sizesOf(problem.detail));
+  if (status === 413 && taskId && options.checkpoint) return new CheckpointTooLargeError(taskId, ...sizesOf(problem.detail));
   if (status === 400) return new ValidationError(detail, problem.field);
   if (status === 401) return new UnauthorizedError(detail);
   if (status === 403) return new ForbiddenError('worker', detail);
   if (status === 404 && problem.code === 'NOT_FOUND' && taskId) return new TaskNotFoundError(taskId);
   if (status === 409 && problem.code === 'INVALID_STATE' && taskId) return new InvalidStateError(taskId, problem.taskStatus ?? 'unknown', 'update');
   if (status === 503) return new StoreUnavailableError(detail);
-  return new WorkerHttpError(status, message);
+  return new WorkerHttpError(status, message, problem.code);
 }
 
 /** Size and limit from the server's CHECKPOINT_TOO_LARGE detail (-1 when the body limit refused it before). */

@@ -408,6 +408,10 @@ export class Worker {
     }
     ranFor(registration, startedAt);
     await context.unstoredOutput();
+    // A chunk refused after the handler's last call (output() returns before its chunk is stored): completing would
+    // leave the task's history without it, so the attempt fails with the refusal, as if a next call had thrown it.
+    const refusal = context.untoldOutputRefusal();
+    if (refusal && 'value' in outcome) outcome = { error: refusal.error };
     return this.#settle(execution, outcome);
   }
 
