@@ -9,12 +9,13 @@ import { claimRequest, newTask, T0 } from '../src/store/conformance/helpers.ts';
 import type { TaskEvent } from '../src/core/task.ts';
 import type { Claim } from '../src/store/store.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
+import { COMPACT_EVENTS_PER_TASK, COMPACT_MAX_CHARS, COMPACT_MAX_EVENTS, COMPACT_MIN_EVENTS, CompactionDue } from '../src/store/sqlite/compaction.ts';
 import { BLOCK_SEQS } from '../src/store/sqlite/event-blocks.ts';
 import { MIGRATIONS } from '../src/store/sqlite/migrations.ts';
 import { tempDir, waitUntil } from './helpers/hub.ts';
 import { sqlitePair } from './helpers/sqlite-pair.ts';
 
-/** Enough output to compact several times over (a connection compacts every 2000 events). */
+/** Enough output to compact several times over (a connection writing to few tasks compacts every 2000 events). */
 const CHUNKS_PER_TASK = 1500;
 
 async function streamOutput(store: SqliteStore, claims: readonly Claim[]): Promise<void> {
@@ -99,6 +100,29 @@ describe('SQLite recent events and compaction', () => {
       await store.finish([{ ref: { taskId: first.task.id, attemptToken: first.attemptToken }, outcome: { status: 'completed', result: null } }], T0);
       assert.equal(await store.deleteTask(first.task.id), true);
       assertNoEventRows(path, first.task.id);
+    }));
+
+  it('waits for several events per task when many tasks write, so that each block holds several', () =>
+    withStore(async (store, path) => {
+      // 600 tasks, one chunk each per append: compacting every 2000 events made blocks of 3 or 4 events, one index
+      // entry per few events (compaction.ts).
+      const tasks = 600;
+      const rounds = 12;
+      await store.createTasks(Array.from({ length: tasks }, () => newTask()));
+      const claims = await store.claim(claimRequest({ max: tasks }));
+      assert.equal(claims.length, tasks);
+      for (let c = 0; c < rounds; c++) {
+        const inputs = claims.map((claim) => ({ ref: { taskId: claim.task.id, attemptToken: claim.attemptToken }, chunk: `c${c}` }));
+        assert.ok((await store.appendAttemptEvents(inputs, T0)).every((r) => r.ok));
+      }
+      const rows = countRows(path);
+      assert.equal(rows.compacted + rows.recent, tasks * (rounds + 1), 'a created event and the chunks of each task');
+      assert.ok(rows.compacted >= tasks * COMPACT_EVENTS_PER_TASK, `compacted: ${JSON.stringify(rows)}`);
+      assert.ok(rows.blocks * COMPACT_EVENTS_PER_TASK <= rows.compacted, `blocks of ${COMPACT_EVENTS_PER_TASK} events or more: ${JSON.stringify(rows)}`);
+      for (const claim of [claims[0], claims[tasks - 1]]) {
+        const events = await allEvents(store, claim.task.id, 5);
+        assert.deepEqual(events.slice(2).map((e) => e.data), Array.from({ length: rounds }, (_, c) => ({ chunk: `c${c}` })));
+      }
     }));
 
   it("retention takes a deleted task's blocks and recent rows, and leaves the others' history whole", () =>
@@ -200,5 +224,36 @@ describe('SQLite recent events and compaction', () => {
     } finally {
       await pair.close();
     }
+  });
+});
+
+describe('when a connection compacts (CompactionDue)', () => {
+  /** Events of `tasks` tasks, `chars` characters of data each, as #appendEvents hands them over. */
+  const events = (count: number, tasks: number, chars = 10) =>
+    Array.from({ length: count }, (_, i) => [`task ${i % tasks}`, i, 'output', 'x'.repeat(chars), T0]).flat();
+
+  it('after the fewest events for few tasks, several per task for many, and at most the cap', () => {
+    for (const [tasks, expected] of [
+      [3, COMPACT_MIN_EVENTS],
+      [1000, COMPACT_EVENTS_PER_TASK * 1000],
+      [10_000, COMPACT_MAX_EVENTS],
+    ]) {
+      const due = new CompactionDue();
+      due.appended(events(expected - 1, tasks), 5);
+      assert.equal(due.due, false, `${tasks} tasks, one event short`);
+      due.appended(events(1, tasks), 5);
+      assert.equal(due.due, true, `${tasks} tasks`);
+      due.compacted();
+      assert.equal(due.due, false, 'counted from zero after a compaction');
+    }
+  });
+
+  it('after the most characters of data, however few the events', () => {
+    const due = new CompactionDue();
+    const chars = 64 * 1024;
+    due.appended(events(COMPACT_MAX_CHARS / chars - 1, 2, chars), 5);
+    assert.equal(due.due, false);
+    due.appended(events(1, 2, chars), 5);
+    assert.equal(due.due, true);
   });
 });

@@ -8,16 +8,11 @@ import { StoreUnavailableError } from '../../core/errors.ts';
 import type { Json, TaskEvent, TaskEventKind } from '../../core/task.ts';
 import type { StoreNotice } from '../store.ts';
 import { Checkpointer, checkpointPlan } from './checkpointer.ts';
+import { CompactionDue } from './compaction.ts';
 import { type CommitDurability, Flusher } from './flusher.ts';
 import type { ColumnIndex, Row } from './rows.ts';
 import { SQL } from './sql.ts';
 
-
-/**
- * How many events a connection appends before it compacts (task_events_recent into event blocks). More: more events
- * per block; fewer: a shorter scan for listEvents, which reads the recent events without an index.
- */
-const COMPACT_EVENTS = 2000;
 /** How long other processes' pollers can find the notices of events held by task rows (task_notices), in ms. */
 const NOTICES_KEPT_MS = 10 * 60_000;
 /** Notice rows a connection writes between two trims of task_notices. */
@@ -80,8 +75,8 @@ export class SqliteConnection {
   /** INSERTs of 1 to EVENTS_PER_INSERT event rows, by row count, prepared as first needed. */
   readonly #insertEvents: StatementSync[] = [];
 
-  /** Events this connection appended to task_events_recent since it last compacted. */
-  #uncompacted = 0;
+  /** What this connection appended to task_events_recent since it last compacted (compaction.ts). */
+  readonly #compaction = new CompactionDue();
   /** Copies the WAL into the database file off the event loop (none for an in-memory database, which has no WAL). */
   readonly #checkpointer: Checkpointer | null;
   /** Flushes `flushLater` commits off the event loop, and lets every commit's notices out in commit order. */
@@ -274,7 +269,7 @@ export class SqliteConnection {
   #compactEvents(): void {
     this.sql(SQL.compactEvents).run();
     this.sql(SQL.clearRecentEvents).run();
-    this.#uncompacted = 0;
+    this.#compaction.compacted();
   }
 
   /**
@@ -293,7 +288,7 @@ export class SqliteConnection {
       }
       insert.run(...values.slice(from * EVENT_COLUMNS, (from + rows) * EVENT_COLUMNS));
     }
-    this.#uncompacted += count;
+    this.#compaction.appended(values, EVENT_COLUMNS);
     this.#events = [];
   }
 
@@ -351,7 +346,7 @@ export class SqliteConnection {
       const value = fn();
       if (this.#events.length > 0) {
         this.#appendEvents();
-        if (this.#uncompacted >= COMPACT_EVENTS) this.#compactEvents();
+        if (this.#compaction.due) this.#compactEvents();
       }
       if (this.#held.length > 0) this.#logHeldNotices();
       this.db.exec(SQL.commit);
