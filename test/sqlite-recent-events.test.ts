@@ -235,7 +235,7 @@ describe('when a connection compacts (CompactionDue)', () => {
   it('after the fewest events for few tasks, several per task for many, and at most the cap', () => {
     for (const [tasks, expected] of [
       [3, COMPACT_MIN_EVENTS],
-      [1000, COMPACT_EVENTS_PER_TASK * 1000],
+      [500, COMPACT_EVENTS_PER_TASK * 500],
       [10_000, COMPACT_MAX_EVENTS],
     ]) {
       const due = new CompactionDue();
