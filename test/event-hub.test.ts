@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import type { Task, TaskEvent } from '../src/index.ts';
 import type { Store } from '../src/store/store.ts';
 import { unstable_openStore } from '../src/index.ts';
-import { approxJsonBytes, type QueueEvent, TaskEventHub } from '../src/engine/event-hub.ts';
+import { approxJsonBytes, eventBytes, type QueueEvent, TaskEventHub } from '../src/engine/event-hub.ts';
 import { openTestHub, waitUntil } from './helpers/hub.ts';
 import { gate, sleep } from './helpers/server.ts';
 
@@ -33,6 +33,15 @@ describe('event hub', () => {
     let deep: unknown = 1;
     for (let i = 0; i < 100_000; i++) deep = [deep];
     assert.ok(approxJsonBytes(deep) > 100_000);
+  });
+
+  it("counts an output chunk's bytes as the walk of its data would", () => {
+    for (const chunk of ['', 'token', 'é€😀'.repeat(50), 'x'.repeat(70_000)]) {
+      const event: TaskEvent = { taskId: 't', seq: 3, kind: 'output', data: { chunk }, at: 0 };
+      assert.equal(eventBytes(event), 80 + approxJsonBytes(event.data));
+    }
+    const odd: TaskEvent = { taskId: 't', seq: 3, kind: 'output', data: null, at: 0 };
+    assert.equal(eventBytes(odd), 80 + approxJsonBytes(null), 'output data of another shape is walked');
   });
 
   it('resync brings every follower and queue watcher up to date with one read per task', async () => {

