@@ -315,10 +315,7 @@ export class HttpWorkerBackend implements WorkerBackend {
   }
 
   checkpoint(ref: AttemptRef, state: Json, label?: string | null): Promise<CheckpointInfo> {
-    return this.#post<CheckpointInfo>(`/worker/tasks/${encodeURIComponent(ref.taskId)}/checkpoints`, { attemptToken: ref.attemptToken, state, ...(label ? { label } : {}) }, {
-      taskId: ref.taskId,
-      checkpoint: true,
-    });
+    return this.#attempt<CheckpointInfo>(ref, 'checkpoints', { state, ...(label ? { label } : {}) }, { checkpoint: true });
   }
 
   async steps(taskId: string): Promise<StepRecord[]> {
@@ -335,8 +332,8 @@ export class HttpWorkerBackend implements WorkerBackend {
     return this.#attempt<SuspendAnswer>(ref, 'suspend', { wait });
   }
 
-  #attempt<T>(ref: AttemptRef, action: string, body: Record<string, unknown>): Promise<T> {
-    return this.#post<T>(`/worker/tasks/${encodeURIComponent(ref.taskId)}/${action}`, { attemptToken: ref.attemptToken, ...body }, { taskId: ref.taskId });
+  #attempt<T>(ref: AttemptRef, action: string, body: Record<string, unknown>, options: Omit<CallOptions, 'taskId'> = {}): Promise<T> {
+    return this.#post<T>(`/worker/tasks/${encodeURIComponent(ref.taskId)}/${action}`, { attemptToken: ref.attemptToken, ...body }, { ...options, taskId: ref.taskId });
   }
 
   /** An attempt's last word matters: retried after a network error or a gateway's 5xx (a 409 afterwards means the first one landed or the lease moved on). */
