@@ -248,12 +248,16 @@ describe('when a connection compacts (CompactionDue)', () => {
     }
   });
 
-  it('after the most characters of data, however few the events', () => {
-    const due = new CompactionDue();
+  it('never before the fewest events, however large; past them, once the data is large, however many tasks', () => {
     const chars = 64 * 1024;
-    due.appended(events(COMPACT_MAX_CHARS / chars - 1, 2, chars), 5);
-    assert.equal(due.due, false);
-    due.appended(events(1, 2, chars), 5);
-    assert.equal(due.due, true);
+    const large = new CompactionDue();
+    large.appended(events(COMPACT_MIN_EVENTS - 1, 1000, chars), 5);
+    assert.equal(large.due, false, `${COMPACT_MIN_EVENTS - 1} chunks of 64 KiB stay recent rows`);
+    large.appended(events(1, 1000, chars), 5);
+    assert.equal(large.due, true, 'due at the fewest events when their data is large, not at 8 per task');
+    const small = new CompactionDue();
+    small.appended(events(COMPACT_MIN_EVENTS, 1000, 10), 5);
+    assert.equal(small.due, false, 'small chunks wait for 8 per task');
+    assert.ok(COMPACT_MAX_CHARS > COMPACT_MAX_EVENTS * 100, 'the data bound leaves chunks of 100 characters to the events bound');
   });
 });

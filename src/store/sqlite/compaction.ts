@@ -16,8 +16,13 @@ export const COMPACT_EVENTS_PER_TASK = 8;
  * 2,000 streaming tasks' store time per chunk only from 10.2 to 9.3 µs).
  */
 export const COMPACT_MAX_EVENTS = 8000;
-/** Most characters of event data appended between two compactions: a compaction copies them all in one write. */
-export const COMPACT_MAX_CHARS = 16 * 1024 * 1024;
+/**
+ * Most characters of event data a compaction waits for past COMPACT_MIN_EVENTS. Large chunks are better left as recent
+ * rows, which a replay reads one by one: in blocks (32 chunks of 64 KiB are 2 MiB of JSON) every page of a history
+ * parses whole blocks, and 100 readers joining a stream of 64 KiB chunks mid-way took 25-29 s instead of 5 (an earlier
+ * version of this rule compacted at 16 MiB whatever the events; `test/sse-slow-reader.test.ts`).
+ */
+export const COMPACT_MAX_CHARS = 4 * 1024 * 1024;
 
 /** Counts what a connection appended since its last compaction, and says when the next one is due. */
 export class CompactionDue {
@@ -35,8 +40,8 @@ export class CompactionDue {
   }
 
   get due(): boolean {
-    const events = Math.min(COMPACT_MAX_EVENTS, Math.max(COMPACT_MIN_EVENTS, COMPACT_EVENTS_PER_TASK * this.#tasks.size));
-    return this.#events >= events || this.#chars >= COMPACT_MAX_CHARS;
+    if (this.#events < COMPACT_MIN_EVENTS) return false;
+    return this.#events >= Math.min(COMPACT_MAX_EVENTS, COMPACT_EVENTS_PER_TASK * this.#tasks.size) || this.#chars >= COMPACT_MAX_CHARS;
   }
 
   compacted(): void {
