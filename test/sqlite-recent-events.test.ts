@@ -9,7 +9,7 @@ import { claimRequest, newTask, T0 } from '../src/store/conformance/helpers.ts';
 import type { TaskEvent } from '../src/core/task.ts';
 import type { Claim } from '../src/store/store.ts';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.ts';
-import { COMPACT_EVENTS_PER_TASK, COMPACT_MAX_CHARS, COMPACT_MAX_EVENTS, COMPACT_MIN_EVENTS, CompactionDue } from '../src/store/sqlite/compaction.ts';
+import { COMPACT_EVENTS_PER_TASK, COMPACT_MAX_EVENTS, COMPACT_MIN_EVENTS, CompactionDue } from '../src/store/sqlite/compaction.ts';
 import { BLOCK_SEQS } from '../src/store/sqlite/event-blocks.ts';
 import { MIGRATIONS } from '../src/store/sqlite/migrations.ts';
 import { tempDir, waitUntil } from './helpers/hub.ts';
@@ -258,6 +258,8 @@ describe('when a connection compacts (CompactionDue)', () => {
     const small = new CompactionDue();
     small.appended(events(COMPACT_MIN_EVENTS, 1000, 10), 5);
     assert.equal(small.due, false, 'small chunks wait for 8 per task');
-    assert.ok(COMPACT_MAX_CHARS > COMPACT_MAX_EVENTS * 100, 'the data bound leaves chunks of 100 characters to the events bound');
+    const lines = new CompactionDue();
+    lines.appended(events(COMPACT_MAX_EVENTS - 1, 1000, 100), 5);
+    assert.equal(lines.due, false, 'chunks of 100 characters are left to the events bound');
   });
 });
