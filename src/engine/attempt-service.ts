@@ -81,6 +81,8 @@ export interface WorkerGateway {
   readonly readyVersion: number;
   /** The most a worker should claim beyond its free slots (worker/claim-ahead.ts): the store's choice. */
   readonly maxClaimAhead: number;
+  /** How long a chunk of ctx.output should wait to be stored, at most (worker/output-backlog.ts): the store's choice. */
+  readonly outputDelayMs: number | null;
   now(): number;
   claim(options: ClaimOptions): Promise<Claim[]>;
   /**
@@ -130,7 +132,7 @@ export interface AttemptServiceDeps {
   store: Pick<
     Store,
     | 'claim' | 'nextScheduledAt' | 'heartbeat' | 'appendAttemptEvents' | 'getTask' | 'registerWorker' | 'sawWorker' | 'removeWorkers' | 'listWorkers'
-    | 'saveCheckpoint' | 'listSteps' | 'saveStep' | 'suspend' | 'maxClaimAhead' | 'warmUp'
+    | 'saveCheckpoint' | 'listSteps' | 'saveStep' | 'suspend' | 'maxClaimAhead' | 'outputDelayMs' | 'warmUp'
   >;
   now: () => number;
   leaseMs: number;
@@ -272,6 +274,10 @@ export class AttemptService implements WorkerGateway {
 
   get maxClaimAhead(): number {
     return this.#store.maxClaimAhead;
+  }
+
+  get outputDelayMs(): number | null {
+    return this.#store.outputDelayMs;
   }
 
   async waitForWork(seenVersion: number, queues: readonly string[] | null, maxWaitMs: number, signal?: AbortSignal, offer?: WorkOffer): Promise<Claim[]> {

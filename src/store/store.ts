@@ -193,6 +193,11 @@ export interface Store {
    * the loop is held for the whole batch.
    */
   readonly maxClaimAhead: number;
+  /**
+   * How long an output chunk of a worker in this process should wait to be stored, at most: the worker then keeps as
+   * many chunks in flight as the store takes in that time (worker/output-backlog.ts). Null keeps a fixed count.
+   */
+  readonly outputDelayMs: number | null;
 
   /** Creates or upgrades the schema; safe when many processes call it at once. */
   migrate(): Promise<void>;

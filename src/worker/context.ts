@@ -7,6 +7,7 @@ import type { ChildSpec } from '../engine/attempt-service.ts';
 import type { AttemptRef, Checkpoint, CheckpointInfo, ChildOutcome, Claim } from '../store/store.ts';
 import type { WorkerBackend } from './backend.ts';
 import { type ChildrenOptions, DurableRun, type SuspensionHost } from './durable.ts';
+import { OutputBacklog } from './output-backlog.ts';
 
 export type { ChildSpec } from '../engine/attempt-service.ts';
 export type { ChildrenOptions } from './durable.ts';
@@ -93,23 +94,21 @@ export interface AttemptHost extends SuspensionHost {
 }
 
 /**
- * A handler's ctx. A class, so an attempt costs one object and no closures: most handlers of short tasks use neither
- * `signal` nor `log` nor any durable call, and those are made on first use.
- */
-/**
- * ctx.output returns before its chunk is stored while fewer than OUTPUT_WINDOW of the attempt's chunks, and fewer
- * than OUTPUT_BACKLOG of this process's, are unstored (else once the attempt's oldest, or over the backlog all of its
- * chunks, are stored): a streaming
- * handler's chunks share commits with each other as well as with other tasks', and the wait between a chunk's
- * ctx.output and its followers stays bounded however many tasks stream. The backend stores them in the order sent;
- * the attempt's outcome, and any durable call, waits until all are stored.
+ * ctx.output returns before its chunk is stored while fewer than OUTPUT_WINDOW of the attempt's chunks are unstored,
+ * and the backend's backlog (output-backlog.ts) is not full (else once the attempt's oldest, or with the backlog full
+ * all of its chunks, are stored): a streaming handler's chunks share commits with each other as well as with other
+ * tasks', and the wait between a chunk's ctx.output and its followers stays bounded however many tasks stream. The
+ * backend stores them in the order sent; the attempt's outcome, and any durable call, waits until all are stored.
  */
 const OUTPUT_WINDOW = 8;
-const OUTPUT_BACKLOG = 600;
-let unstoredInProcess = 0;
-const chunkStored = (): void => {
-  unstoredInProcess--;
-};
+/** The backlog of each backend's chunks in this process, made at its first chunk. */
+const backlogs = new WeakMap<WorkerBackend, OutputBacklog>();
+
+function backlogOf(backend: WorkerBackend): OutputBacklog {
+  let backlog = backlogs.get(backend);
+  if (!backlog) backlogs.set(backend, (backlog = new OutputBacklog(backend.outputDelayMs)));
+  return backlog;
+}
 
 /** The context as the worker runtime holds it: also how it waits for the attempt's output to be stored. */
 export interface WorkerTaskContext extends TaskContext {
@@ -124,6 +123,10 @@ export interface WorkerTaskContext extends TaskContext {
   untoldOutputRefusal(): { error: unknown } | null;
 }
 
+/**
+ * A handler's ctx. A class, so an attempt costs one object and no closures: most handlers of short tasks use neither
+ * `signal` nor `log` nor any durable call, and those are made on first use.
+ */
 class AttemptContext implements WorkerTaskContext {
   readonly task: Task;
   readonly taskId: string;
@@ -142,6 +145,7 @@ class AttemptContext implements WorkerTaskContext {
   #outputFailureTold = false;
   /** What a refused chunk does: made at the attempt's first output, so attempts that send none make no closure. */
   #outputRefused: ((error: unknown) => void) | undefined;
+  #backlog: OutputBacklog | undefined;
 
   constructor(backend: WorkerBackend, claim: Claim, ref: AttemptRef, host: AttemptHost, softDeadline: number | null) {
     this.task = claim.task;
@@ -177,14 +181,14 @@ class AttemptContext implements WorkerTaskContext {
   async output(chunk: string): Promise<void> {
     if (typeof chunk !== 'string') throw new ValidationError('output: chunk must be a string', 'chunk');
     this.#throwOutputFailure();
-    unstoredInProcess++;
+    const backlog = (this.#backlog ??= backlogOf(this.#backend));
     this.#outputRefused ??= (error: unknown) => {
-      unstoredInProcess--;
+      backlog.refused();
       this.#outputFailure ??= error;
     };
-    const stored = this.#backend.output(this.#ref, chunk).then(chunkStored, this.#outputRefused);
+    const stored = this.#backend.output(this.#ref, chunk).then(backlog.sent(), this.#outputRefused);
     this.#unstored.push(stored);
-    if (unstoredInProcess > OUTPUT_BACKLOG) await this.unstoredOutput();
+    if (backlog.full) await this.unstoredOutput();
     else if (this.#unstored.length > OUTPUT_WINDOW) await this.#unstored.shift();
     this.#throwOutputFailure();
   }

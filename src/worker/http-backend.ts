@@ -124,6 +124,14 @@ export class HttpWorkerBackend implements WorkerBackend {
     return MAX_CLAIM_AHEAD;
   }
 
+  /**
+   * None: a chunk's wait here includes the round trips to the server, which a delay chosen for the server's store
+   * would mistake for a slow store.
+   */
+  get outputDelayMs(): null {
+    return null;
+  }
+
   async claim(options: { workerId: string; types: readonly string[]; queues?: readonly string[] | null; max: number }): Promise<Claim[]> {
     this.#workerId = options.workerId;
     const claims: Claim[] = [];

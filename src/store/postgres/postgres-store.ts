@@ -103,6 +103,9 @@ export class PostgresStore implements Store {
   readonly backend = 'postgres';
   // Each claim statement has a fixed cost; batches of about 500 drained 10-25 % faster than 200 (docs/benchmarks.md).
   readonly maxClaimAhead = 500;
+  // A batch of output costs a round trip and a commit whatever its size: a tighter delay made batches too small to
+  // keep the rate (docs/benchmarks.md, twenty-fourth session).
+  readonly outputDelayMs = 40;
   readonly schema: string;
   readonly #sql: PostgresSql;
   readonly #pool: PgPool;
