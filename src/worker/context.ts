@@ -104,7 +104,8 @@ const OUTPUT_WINDOW = 8;
 /** The backlog of each backend's chunks in this process, made at its first chunk. */
 const backlogs = new WeakMap<WorkerBackend, OutputBacklog>();
 
-function backlogOf(backend: WorkerBackend): OutputBacklog {
+/** The backlog of `backend`'s chunks in this process (exported for tests, which read its count). */
+export function backlogOf(backend: WorkerBackend): OutputBacklog {
   let backlog = backlogs.get(backend);
   if (!backlog) backlogs.set(backend, (backlog = new OutputBacklog(backend.outputDelayMs)));
   return backlog;
@@ -145,6 +146,7 @@ class AttemptContext implements WorkerTaskContext {
   #outputFailureTold = false;
   /** What a refused chunk does: made at the attempt's first output, so attempts that send none make no closure. */
   #outputRefused: ((error: unknown) => void) | undefined;
+  /** This backend's backlog, kept from the first output on: one WeakMap lookup per attempt, not per chunk. */
   #backlog: OutputBacklog | undefined;
 
   constructor(backend: WorkerBackend, claim: Claim, ref: AttemptRef, host: AttemptHost, softDeadline: number | null) {
@@ -186,6 +188,7 @@ class AttemptContext implements WorkerTaskContext {
       backlog.refused();
       this.#outputFailure ??= error;
     };
+    // backlog.sent() runs only once output() returned a promise: a backend that throws leaves no chunk counted.
     const stored = this.#backend.output(this.#ref, chunk).then(backlog.sent(), this.#outputRefused);
     this.#unstored.push(stored);
     if (backlog.full) await this.unstoredOutput();

@@ -7,15 +7,16 @@
 // chunks 100-175 ms from their followers while the same count kept 50-90 ms later on (docs/benchmarks.md,
 // twenty-fourth session). So a backend that names a delay (`outputDelayMs`, from its store) gets a count that follows
 // it: every SAMPLE_EVERY-th chunk's wait is measured; one longer than the delay shrinks the count in proportion, one
-// shorter lets it grow by a quarter. The count starts low and grows while the store keeps up, as a TCP window does,
+// within it lets the count grow by a quarter if the senders were using at least half of it (a count nobody fills
+// says nothing about a larger one). The count starts low and grows while the store keeps up, as a TCP window does,
 // since a cold process is when the store is slowest. A backend that names none keeps FIXED_BACKLOG.
 
 /** The bound of a backend without a delay. */
-export const FIXED_BACKLOG = 600;
+const FIXED_BACKLOG = 600;
 /** The bound of a backend with one: where it starts, and between which counts it moves. */
-export const START_BACKLOG = 300;
-export const MIN_BACKLOG = 100;
-export const MAX_BACKLOG = 1000;
+const START_BACKLOG = 300;
+const MIN_BACKLOG = 100;
+const MAX_BACKLOG = 1000;
 /** One chunk in this many has its wait measured: the rest cost one shared callback each. */
 const SAMPLE_EVERY = 16;
 /**
@@ -23,17 +24,18 @@ const SAMPLE_EVERY = 16;
  * about once per batch, not once per sample of a batch.
  */
 const ADJUST_EVERY_MS = 5;
-/** A long wait shrinks the count by at most half at once, so one stall does not empty it. */
-const MAX_SHRINK = 0.5;
+/** A long wait shrinks the count to no less than half at once, so one stall does not empty it. */
+const MIN_SHRINK_FACTOR = 0.5;
 /** How much a wait within the delay grows the count. */
-export const GROWTH = 1.25;
+const GROWTH = 1.25;
 
 export class OutputBacklog {
   readonly #delayMs: number | null;
   readonly #now: () => number;
   #unstored = 0;
   #limit: number;
-  #sent = 0;
+  /** Chunks sent so far, to pick every SAMPLE_EVERY-th. */
+  #sentCount = 0;
   #adjustedAt = Number.NEGATIVE_INFINITY;
   readonly #stored = (): void => {
     this.#unstored--;
@@ -51,6 +53,11 @@ export class OutputBacklog {
     return this.#limit;
   }
 
+  /** Chunks sent and neither stored nor refused yet. */
+  get unstored(): number {
+    return this.#unstored;
+  }
+
   /** Whether more chunks are unstored than the bound allows: the sender then waits for its own to be stored. */
   get full(): boolean {
     return this.#unstored > this.#limit;
@@ -59,11 +66,13 @@ export class OutputBacklog {
   /** A chunk was sent: returns what to call once it is stored (refused() if it is refused). */
   sent(): () => void {
     this.#unstored++;
-    if (this.#delayMs === null || ++this.#sent % SAMPLE_EVERY !== 0) return this.#stored;
+    const delayMs = this.#delayMs;
+    if (delayMs === null || ++this.#sentCount % SAMPLE_EVERY !== 0) return this.#stored;
     const sentAt = this.#now();
+    const used = this.#unstored * 2 >= this.#limit;
     return () => {
       this.#unstored--;
-      this.#observe(this.#now() - sentAt);
+      this.#observe(this.#now() - sentAt, delayMs, used);
     };
   }
 
@@ -72,13 +81,17 @@ export class OutputBacklog {
     this.#unstored--;
   }
 
-  #observe(waitedMs: number): void {
-    const delayMs = this.#delayMs as number;
+  /** A sampled chunk was stored `waitedMs` after it was sent; `used`: at least half the count was unstored then. */
+  #observe(waitedMs: number, delayMs: number, used: boolean): void {
     const at = this.#now();
     if (at - this.#adjustedAt < ADJUST_EVERY_MS) return;
+    if (waitedMs > delayMs) {
+      this.#limit = Math.max(MIN_BACKLOG, Math.floor(this.#limit * Math.max(MIN_SHRINK_FACTOR, delayMs / waitedMs)));
+    } else if (used) {
+      this.#limit = Math.min(MAX_BACKLOG, Math.ceil(this.#limit * GROWTH));
+    } else {
+      return;
+    }
     this.#adjustedAt = at;
-    this.#limit = waitedMs > delayMs
-      ? Math.max(MIN_BACKLOG, Math.floor(this.#limit * Math.max(MAX_SHRINK, delayMs / waitedMs)))
-      : Math.min(MAX_BACKLOG, Math.ceil(this.#limit * GROWTH));
   }
 }

@@ -103,8 +103,9 @@ export class PostgresStore implements Store {
   readonly backend = 'postgres';
   // Each claim statement has a fixed cost; batches of about 500 drained 10-25 % faster than 200 (docs/benchmarks.md).
   readonly maxClaimAhead = 500;
-  // A batch of output costs a round trip and a commit whatever its size: a tighter delay made batches too small to
-  // keep the rate (docs/benchmarks.md, twenty-fourth session).
+  // A batch of output costs a round trip and a commit whatever its size, so the delay is longer than SQLite's: 40 ms
+  // kept the p99 lowest of 40, 50 and a fixed 600, and 30 ms (a first controller) cost a fifth of the rate
+  // (docs/benchmarks.md, twenty-fourth session).
   readonly outputDelayMs = 40;
   readonly schema: string;
   readonly #sql: PostgresSql;
