@@ -107,7 +107,7 @@ describe('output backlog', () => {
       assert.notEqual(backlog.limit, 300, 'the bound followed the store');
       assert.equal(backlog.unstored, 0);
     } finally {
-      await hub.close();
+      await hub.dispose();
     }
   });
 
@@ -133,7 +133,7 @@ describe('output backlog', () => {
       assert.equal(refused, 3);
       await waitUntil(() => backlogOf(hub.attempts).unstored === 0, 5_000, 'no chunk left counted');
     } finally {
-      await hub.close();
+      await hub.dispose();
     }
   });
 });
