@@ -4,7 +4,7 @@
 // The count bounds memory and, over the pace at which the store takes chunks, the wait of each between ctx.output and
 // its followers (Little's law: the chunks waiting over the chunks stored per second). A fixed count lets that wait
 // grow whenever the store slows down: in a fresh process's first half second, or on a busy host, 600 chunks kept
-// chunks 100-175 ms from their followers while the same count kept 50-90 ms later on (docs/benchmarks.md,
+// chunks 100-175 ms from their followers while the same count kept 50-100 ms later on (docs/benchmarks.md,
 // twenty-fourth session). So a backend that names a delay (`outputDelayMs`, from its store) gets a count that follows
 // it: every SAMPLE_EVERY-th chunk's wait is measured; one longer than the delay shrinks the count in proportion, one
 // within it lets the count grow by a quarter if the senders were using at least half of it (a count nobody fills
