@@ -52,6 +52,7 @@ from types import SimpleNamespace
 from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import quote
 
+from ._events import EventSender as _EventSender
 from ._http import Aborted as _Aborted
 from ._http import Http as _Http
 from .errors import (
@@ -99,8 +100,9 @@ class _TaskLog(logging.LoggerAdapter):
 
 
 class TaskContext:
-    """What a handler gets besides its payload. Lives in the handler's process; progress and output go straight to
-    the server over HTTP."""
+    """What a handler gets besides its payload. Lives in the handler's process; progress and output go to the server
+    in batches, in the order written (`_events.py`), and durable calls over HTTP once those written before are
+    stored."""
 
     def __init__(self, http: _Http, claim: Dict[str, Any], soft_time_limit: Optional[float] = None):
         self._http = http
@@ -122,6 +124,25 @@ class TaskContext:
         # What report_cost() said, sent with the outcome; in a handler process, passed to the parent at once.
         self._reported_cost: Optional[int] = None
         self._on_cost: Optional[Callable[[int], None]] = None
+        self._events: Optional[_EventSender] = None
+
+    def _send_event(self, entry: Dict[str, Any]) -> None:
+        if self._events is None:
+            self._events = _EventSender(self._http, self.task_id, self.attempt_token)
+        self._events.add(entry)
+
+    def _flush_events(self) -> None:
+        """Waits until the progress and output written so far are stored; raises what refused any of them."""
+        if self._events is not None:
+            self._events.flush()
+
+    def _end_events(self) -> None:
+        """The attempt is over: flushes (raising a refusal) and lets the sending thread end."""
+        if self._events is not None:
+            try:
+                self._events.flush()
+            finally:
+                self._events.close()
 
     @property
     def payload(self) -> Any:
@@ -147,15 +168,21 @@ class TaskContext:
             raise Cancelled(self.stop_reason or "cancelled")
 
     def progress(self, percent: float, message: Optional[str] = None, phase: Optional[str] = None, data: Any = None) -> None:
-        """Reports progress (0..100); followers see a `progress` event."""
-        body: Dict[str, Any] = {"attemptToken": self.attempt_token, "percent": percent}
+        """Reports progress (0..100); followers see a `progress` event. Returns once queued (see output())."""
+        if isinstance(percent, bool) or not isinstance(percent, (int, float)) or not 0 <= percent <= 100:
+            raise ValueError(f"progress: percent must be a number from 0 to 100, got {percent!r}")
+        if message is not None and (not isinstance(message, str) or len(message) > 10_000):
+            raise ValueError("progress: message must be a str of at most 10000 characters")
+        if phase is not None and (not isinstance(phase, str) or len(phase) > 200):
+            raise ValueError("progress: phase must be a str of at most 200 characters")
+        body: Dict[str, Any] = {"percent": percent}
         if message is not None:
             body["message"] = message
         if phase is not None:
             body["phase"] = phase
         if data is not None:
-            body["data"] = data
-        self._http.post(f"/worker/tasks/{quote(self.task_id, safe='')}/progress", body)
+            body["data"] = _to_json(data)
+        self._send_event({"progress": body})
 
     def update_state(self, state: Optional[str] = None, meta: Optional[Dict[str, Any]] = None) -> None:
         """Celery's update_state: a progress event with message=state and data=meta; the percent is meta's
@@ -177,10 +204,14 @@ class TaskContext:
             self._on_cost(units)
 
     def output(self, chunk: str) -> None:
-        """Streams a piece of partial output (generated text, a log line) to followers."""
+        """Streams a piece of partial output (generated text, a log line) to followers. Returns once the chunk is
+        queued while fewer than 8 of the attempt's chunks and progress reports are unstored, else once the oldest is
+        stored; they are sent in batches, in order. A chunk the server refused (StaleAttemptError: the attempt is no
+        longer current; BadRequestError) is raised by the next output, progress or durable call, or fails the attempt
+        if the handler returned first."""
         if not isinstance(chunk, str):
             raise TypeError("output chunk must be a str")
-        self._http.post(f"/worker/tasks/{quote(self.task_id, safe='')}/output", {"attemptToken": self.attempt_token, "chunk": chunk})
+        self._send_event({"chunk": chunk})
 
     # ---- durable execution (docs/durable.md, "Handler API"; the same semantics as the TypeScript worker) ----
 
@@ -202,6 +233,7 @@ class TaskContext:
         Returns {"version", "label", "size", "created_at"}."""
         if self._suspension is not None:
             raise self._suspension
+        self._flush_events()
         body: Dict[str, Any] = {"attemptToken": self.attempt_token, "state": _to_json(state)}
         if label is not None:
             body["label"] = label
@@ -211,6 +243,7 @@ class TaskContext:
     def _use(self, kind: str, name: str) -> None:
         if self._suspension is not None:
             raise self._suspension
+        self._flush_events()
         if self._used is None:
             self._used = set()
         key = (kind, name)
@@ -458,11 +491,23 @@ def _run_one(ctx: TaskContext, ref: Tuple[str, str], soft: Optional[float]) -> T
             if armed:
                 signal.setitimer(signal.ITIMER_REAL, 0)
     except BaseException as error:  # noqa: BLE001 - a handler's exception fails its attempt, never the slot
+        try:
+            ctx._end_events()  # the outcome goes after the progress and output written before it
+        except BaseException:  # noqa: BLE001 - the handler's own error is the attempt's
+            pass
         if ctx._suspension is not None:
             return ("done", False, None)  # the parent reports nothing for a suspended attempt
         if not ctx.cancelled:
             ctx.log.warning("task attempt failed: %s", error)
         return ("done", False, _task_error(error))
+    try:
+        ctx._end_events()
+    except BaseException as refusal:  # noqa: BLE001
+        # A refused chunk the handler never heard of (it returned first) fails the attempt, as if its next call had
+        # raised it: a completed task's history never silently lacks output its handler wrote.
+        if ctx._suspension is None and not ctx.cancelled:
+            ctx.log.warning("task attempt failed: progress or output was refused after the handler returned: %s", refusal)
+            return ("done", False, _task_error(refusal))
     if ctx._suspension is not None:
         return ("done", False, None)  # a handler that caught TaskSuspended: what it returns is ignored
     try:
