@@ -84,11 +84,50 @@ describe('Python worker: progress and output in flight', () => {
     assert.deepEqual(kinds, [...Array.from({ length: 20 }, () => 'output'), 'checkpoint']);
   });
 
+  it('each handler process keeps no thread of an attempt that ended', async () => {
+    const results = [];
+    for (let i = 0; i < 6; i++) {
+      const task = await hub.enqueue('py-stream', { chunks: 20 });
+      const done = await finished(task.id);
+      assert.equal(done.status, 'completed', log);
+      results.push((done.result as { threads: number }).threads);
+    }
+    // Two handler processes took the six attempts: a thread kept per attempt would show as more than three.
+    assert.ok(results.every((threads) => threads <= 3), `threads per handler process: ${results.join(', ')}`);
+  });
+
+  it('stores chunks of wide characters that a batch could not carry together, each in a batch of its own', async () => {
+    const alone = requests.get('/api/v1/worker/tasks/:id/output') ?? 0;
+    const task = await hub.enqueue('py-wide', {});
+    assert.equal((await finished(task.id)).status, 'completed', log);
+    const chunks = chunksOf(await history(task.id));
+    assert.deepEqual(chunks.map((c) => [c[0], c.length]), [0, 1, 2, 3, 4, 5].map((i) => [`${i}`, 120_001]));
+    // Batches sized by their JSON's bytes, not by characters: none was refused as too large and sent again alone.
+    assert.equal((requests.get('/api/v1/worker/tasks/:id/output') ?? 0) - alone, 0);
+  });
+
+  it('a durable call waits for the output written before it, not for what another thread writes after', async () => {
+    const task = await hub.enqueue('py-checkpoint-beside-a-writer', {});
+    const done = await finished(task.id);
+    assert.equal(done.status, 'completed', log);
+    assert.ok((done.result as number) < 1.5, `the checkpoint took ${done.result} s while a writer went on for up to 3 s`);
+  });
+
+  it('a malformed chunk fails its own call; the chunks around it are stored', async () => {
+    const task = await hub.enqueue('py-invalid-chunk', {});
+    const done = await finished(task.id);
+    assert.equal(done.status, 'completed', log);
+    assert.equal(done.result, 'raised at the call: chunk');
+    assert.deepEqual(chunksOf(await history(task.id)), ['fine ', 'after ']);
+  });
+
   it('a chunk refused after the handler returned fails the attempt; the chunks before it are stored', async () => {
     const task = await hub.enqueue('py-refused-unheard', {}, { maxAttempts: 1 });
     const done = await finished(task.id);
     assert.equal(done.status, 'failed', log);
-    assert.match(done.error?.message ?? '', /chunk/);
+    // The server refuses the request (413), and closes the connection while the body is still coming: the worker
+    // hears either, from its batch.
+    assert.match(done.error?.message ?? '', /^POST \/worker\/events: (413|\[Errno)/);
     assert.deepEqual(chunksOf(await history(task.id)), ['fine ']);
   });
 
@@ -96,7 +135,9 @@ describe('Python worker: progress and output in flight', () => {
     const task = await hub.enqueue('py-refused-heard', {});
     const done = await finished(task.id);
     assert.equal(done.status, 'completed', log);
-    assert.equal(done.result, 'heard: chunk');
-    assert.deepEqual(chunksOf(await history(task.id)), ['fine ']);
+    assert.match(String(done.result), /^heard: POST \/worker\/events: (413|\[Errno)/);
+    const events = await history(task.id);
+    assert.deepEqual(chunksOf(events), ['fine ']);
+    assert.equal(events.filter((e) => e.kind === 'checkpoint').length, 0);
   });
 });

@@ -5,17 +5,26 @@ entries are unstored; beyond that they wait for the oldest to be stored. So a ha
 one request (a connection and a commit) per token, and what it writes while one request is on its way goes in the
 next, one request at a time: each attempt's entries are stored in the order written. The semantics are the
 TypeScript worker's (docs/workers.md, "Output in flight"):
-- a refused entry (409 STALE_ATTEMPT: the attempt is no longer current; 400: an entry the server's input rules
-  refuse; the server unreachable) is raised by the handler's next output, progress or durable call, or by `flush()`;
+- an entry is checked against the server's text rules before it is queued, so a malformed chunk fails its own call;
+- a refusal that comes back (409 STALE_ATTEMPT: the attempt is no longer current; the server unreachable) is raised
+  by the handler's next output, progress or durable call, and by every one after it;
 - durable calls and the attempt's outcome wait until the entries written before them are stored (`flush()`), so the
-  task's history keeps the handler's order.
+  task's history keeps the handler's order; a refusal the handler never heard of fails an attempt whose handler
+  returned (`end()`).
+
+A soft time limit raises SoftTimeLimitExceeded from a SIGALRM handler in the main thread, at any bytecode. Where the
+main thread holds this sender's lock, SIGALRM is blocked (`_alarm_deferred`), so the exception lands between the
+waits of short slices, never with the lock held or the counts half updated.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import signal
 import threading
-from typing import Any, Dict, List, Optional
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 from urllib.parse import quote
 
 from ._http import Http
@@ -24,16 +33,41 @@ from .errors import BadRequestError, NotFoundError, TaskhubError, http_error
 # Entries of one attempt queued or on their way before output() and progress() wait: the TypeScript worker's
 # OUTPUT_WINDOW (src/worker/context.ts).
 WINDOW = 8
-# Characters of chunks and progress one request gathers (an entry larger goes alone): well under the server's default
-# body limit of 1 MiB, as the TypeScript worker's batches (src/worker/event-batches.ts).
-MAX_BATCH_CHARS = 256 * 1024
+# Bytes of JSON one request gathers (an entry larger goes alone): well under the server's default body limit of 1 MiB,
+# as the TypeScript worker's batches (src/worker/event-batches.ts).
+MAX_BATCH_BYTES = 256 * 1024
+# How long a wait on the main thread lasts before a pending SIGALRM may land.
+_SLICE_S = 0.05
 
 _BATCH_PATH = "/worker/events"
+_UNPAIRED_SURROGATE = re.compile("[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]")
+_CAN_DEFER_ALARM = hasattr(signal, "pthread_sigmask") and hasattr(signal, "SIGALRM")
 
 
-def _chars(entry: Dict[str, Any]) -> int:
-    chunk = entry.get("chunk")
-    return len(chunk) if isinstance(chunk, str) else len(json.dumps(entry.get("progress")))
+def text_problem(value: str) -> Optional[str]:
+    """What the server's input rules (src/core/input-rules.ts) refuse in a text, or None."""
+    if "\x00" in value:
+        return "contains U+0000 (NUL), which cannot be stored"
+    if _UNPAIRED_SURROGATE.search(value) is not None:
+        return "contains an unpaired UTF-16 surrogate (not valid Unicode)"
+    return None
+
+
+def refuse(field: str, problem: str) -> BadRequestError:
+    """The error the server answers for a field its input rules refuse, raised here without a request."""
+    return BadRequestError(f"{field}: {problem}", 400, "VALIDATION", field, title="Bad Request", detail=f"{field}: {problem}")
+
+
+@contextmanager
+def _alarm_deferred() -> Iterator[None]:
+    if not _CAN_DEFER_ALARM or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 class EventSender:
@@ -44,57 +78,72 @@ class EventSender:
         self._task_id = task_id
         self._token = attempt_token
         self._cond = threading.Condition()
-        self._queued: List[Dict[str, Any]] = []
-        # Entries queued or in the request on its way.
-        self._unstored = 0
-        self._error: Optional[BaseException] = None
+        # Entries with their size in bytes of JSON, oldest first.
+        self._queued: List[Tuple[Dict[str, Any], int]] = []
+        # Entries added, and entries stored or refused: their difference is what is unstored.
+        self._added = 0
+        self._done = 0
+        self._refusal: Optional[BaseException] = None
+        self._told = False
         self._thread: Optional[threading.Thread] = None
         self._closed = False
-        # A server without the batch route (404) gets one request per entry for the rest of the attempt.
-        self._batches = True
 
     def add(self, entry: Dict[str, Any]) -> None:
-        """Queues an entry; raises a refusal of an earlier one instead, or waits while WINDOW entries are unstored."""
-        with self._cond:
-            self._raise_refusal()
-            while self._unstored >= WINDOW and self._error is None:
-                self._cond.wait()
-            self._raise_refusal()
-            self._queued.append(entry)
-            self._unstored += 1
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._send_loop, name=f"taskhub-events-{self._task_id}", daemon=True)
-                self._thread.start()
-            self._cond.notify_all()
+        """Queues an entry; raises an earlier entry's refusal instead, or waits while WINDOW entries are unstored."""
+        size = len(json.dumps(entry))
+        while True:
+            with _alarm_deferred(), self._cond:
+                self._raise_refusal()
+                if self._closed:
+                    raise RuntimeError("ctx.output/progress after the attempt ended")
+                if self._added - self._done < WINDOW:
+                    self._queued.append((entry, size))
+                    self._added += 1
+                    if self._thread is None:
+                        self._thread = threading.Thread(target=self._send_loop, name=f"taskhub-events-{self._task_id}", daemon=True)
+                        self._thread.start()
+                    self._cond.notify_all()
+                    return
+                self._cond.wait(_SLICE_S)
 
     def flush(self) -> None:
-        """Waits until every queued entry is stored or refused; raises the first refusal not raised yet."""
-        with self._cond:
-            while self._unstored > 0:
-                self._cond.wait()
+        """Waits until the entries added before this call are stored or refused; raises a refusal."""
+        self._wait_for_added()
+        with _alarm_deferred(), self._cond:
             self._raise_refusal()
 
-    def close(self) -> None:
-        """Lets the sending thread end once the queue is empty (the attempt is over; nothing more is added)."""
-        with self._cond:
+    def end(self) -> Optional[BaseException]:
+        """The attempt is over: waits for its entries, lets the sending thread end, and answers a refusal no call
+        raised to the handler (it returned first), or None. Nothing can be added afterwards."""
+        self._wait_for_added()
+        with _alarm_deferred(), self._cond:
             self._closed = True
             self._cond.notify_all()
+            return None if self._told else self._refusal
+
+    def _wait_for_added(self) -> None:
+        with _alarm_deferred(), self._cond:
+            target = self._added
+        while True:
+            with _alarm_deferred(), self._cond:
+                if self._done >= target:
+                    return
+                self._cond.wait(_SLICE_S)
 
     def _raise_refusal(self) -> None:
-        error = self._error
-        if error is not None:
-            self._error = None
-            raise error
+        if self._refusal is not None:
+            self._told = True
+            raise self._refusal
 
-    def _take(self) -> List[Dict[str, Any]]:
-        batch = [self._queued[0]]
-        chars = _chars(batch[0])
-        for entry in self._queued[1:]:
-            chars += _chars(entry)
-            if chars > MAX_BATCH_CHARS:
+    def _take(self) -> List[Tuple[Dict[str, Any], int]]:
+        count, size = 1, self._queued[0][1]
+        for _, more in self._queued[1:]:
+            size += more
+            if size > MAX_BATCH_BYTES:
                 break
-            batch.append(entry)
-        del self._queued[: len(batch)]
+            count += 1
+        batch = self._queued[:count]
+        del self._queued[:count]
         return batch
 
     def _send_loop(self) -> None:
@@ -106,35 +155,40 @@ class EventSender:
                     return
                 batch = self._take()
             try:
-                refusal = self._send(batch)
+                refusal = self._send([entry for entry, _ in batch])
             except Exception as error:  # noqa: BLE001 - a flush waiting on this thread must hear of it, not hang
                 refusal = error
             with self._cond:
-                # The first refusal is the one the handler hears of; later ones (of the same cause, mostly) add nothing.
-                if refusal is not None and self._error is None:
-                    self._error = refusal
-                self._unstored -= len(batch)
+                # The first refusal is the one every later call raises, as the TypeScript worker's.
+                if refusal is not None and self._refusal is None:
+                    self._refusal = refusal
+                self._done += len(batch)
                 self._cond.notify_all()
 
     def _send(self, batch: List[Dict[str, Any]]) -> Optional[BaseException]:
         """Sends entries in their order; answers the first refusal among them, or None when all were stored."""
-        if not self._batches:
+        if not self._http.events_route:
             return _first([self._send_alone(entry) for entry in batch])
         body = {"events": [{"taskId": self._task_id, "attemptToken": self._token, **entry} for entry in batch]}
         try:
             answer = self._http.post(_BATCH_PATH, body)
         except NotFoundError:
             # The route answers unknown tasks entry by entry: a 404 for the request is an older server's.
-            self._batches = False
+            self._http.events_route = False
             return self._send(batch)
-        except BadRequestError:
-            # One malformed entry refuses the whole request: each on its own route, so only that one is refused,
-            # with the error that route gives (its field is the entry's, not the batch's).
-            return _first([self._send_alone(entry) for entry in batch])
-        except (TaskhubError, OSError) as error:
+        except (BadRequestError, TaskhubError) as error:
+            # A malformed entry (400), or one too large for a batch (413), refuses the whole request: each on its own
+            # route, so only that one is refused, with the error that route gives.
+            if isinstance(error, BadRequestError) or (error.status == 413 and len(batch) > 1):
+                return _first([self._send_alone(entry) for entry in batch])
             return error
-        for result in answer.get("results", []):
-            problem = result.get("error")
+        except OSError as error:
+            return error
+        results = answer.get("results") if isinstance(answer, dict) else None
+        if not isinstance(results, list) or len(results) != len(batch):
+            return TaskhubError(f"POST {_BATCH_PATH}: {len(batch)} events sent, an answer without as many results")
+        for result in results:
+            problem = result.get("error") if isinstance(result, dict) else None
             if isinstance(problem, dict):
                 status = problem.get("status") if isinstance(problem.get("status"), int) else 500
                 return http_error("POST", _BATCH_PATH, status, json.dumps(problem))

@@ -34,6 +34,8 @@ class Http:
         self._lock = threading.RLock()
         self._open: set = set()
         self._closed = False
+        # Whether the server has POST /worker/events (_events.py falls back to one request per entry without it).
+        self.events_route = True
 
     def connection(self, timeout: Optional[float] = None) -> http.client.HTTPConnection:
         cls = http.client.HTTPSConnection if self.https else http.client.HTTPConnection

@@ -53,6 +53,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import quote
 
 from ._events import EventSender as _EventSender
+from ._events import refuse as _refuse
+from ._events import text_problem as _text_problem
 from ._http import Aborted as _Aborted
 from ._http import Http as _Http
 from .errors import (
@@ -124,25 +126,8 @@ class TaskContext:
         # What report_cost() said, sent with the outcome; in a handler process, passed to the parent at once.
         self._reported_cost: Optional[int] = None
         self._on_cost: Optional[Callable[[int], None]] = None
-        self._events: Optional[_EventSender] = None
-
-    def _send_event(self, entry: Dict[str, Any]) -> None:
-        if self._events is None:
-            self._events = _EventSender(self._http, self.task_id, self.attempt_token)
-        self._events.add(entry)
-
-    def _flush_events(self) -> None:
-        """Waits until the progress and output written so far are stored; raises what refused any of them."""
-        if self._events is not None:
-            self._events.flush()
-
-    def _end_events(self) -> None:
-        """The attempt is over: flushes (raising a refusal) and lets the sending thread end."""
-        if self._events is not None:
-            try:
-                self._events.flush()
-            finally:
-                self._events.close()
+        # Progress and output on their way; its thread starts with the first (never in the worker's own process).
+        self._events = _EventSender(http, self.task_id, self.attempt_token)
 
     @property
     def payload(self) -> Any:
@@ -171,10 +156,15 @@ class TaskContext:
         """Reports progress (0..100); followers see a `progress` event. Returns once queued (see output())."""
         if isinstance(percent, bool) or not isinstance(percent, (int, float)) or not 0 <= percent <= 100:
             raise ValueError(f"progress: percent must be a number from 0 to 100, got {percent!r}")
-        if message is not None and (not isinstance(message, str) or len(message) > 10_000):
-            raise ValueError("progress: message must be a str of at most 10000 characters")
-        if phase is not None and (not isinstance(phase, str) or len(phase) > 200):
-            raise ValueError("progress: phase must be a str of at most 200 characters")
+        for field, text, longest in (("message", message, 10_000), ("phase", phase, 200)):
+            if text is None:
+                continue
+            # The server counts UTF-16 code units.
+            if not isinstance(text, str) or len(text.encode("utf-16-le")) // 2 > longest:
+                raise ValueError(f"progress: {field} must be a str of at most {longest} characters")
+            problem = _text_problem(text)
+            if problem is not None:
+                raise _refuse(field, problem)
         body: Dict[str, Any] = {"percent": percent}
         if message is not None:
             body["message"] = message
@@ -182,7 +172,7 @@ class TaskContext:
             body["phase"] = phase
         if data is not None:
             body["data"] = _to_json(data)
-        self._send_event({"progress": body})
+        self._events.add({"progress": body})
 
     def update_state(self, state: Optional[str] = None, meta: Optional[Dict[str, Any]] = None) -> None:
         """Celery's update_state: a progress event with message=state and data=meta; the percent is meta's
@@ -211,7 +201,10 @@ class TaskContext:
         if the handler returned first."""
         if not isinstance(chunk, str):
             raise TypeError("output chunk must be a str")
-        self._send_event({"chunk": chunk})
+        problem = _text_problem(chunk)
+        if problem is not None:
+            raise _refuse("chunk", problem)
+        self._events.add({"chunk": chunk})
 
     # ---- durable execution (docs/durable.md, "Handler API"; the same semantics as the TypeScript worker) ----
 
@@ -233,7 +226,7 @@ class TaskContext:
         Returns {"version", "label", "size", "created_at"}."""
         if self._suspension is not None:
             raise self._suspension
-        self._flush_events()
+        self._events.flush()
         body: Dict[str, Any] = {"attemptToken": self.attempt_token, "state": _to_json(state)}
         if label is not None:
             body["label"] = label
@@ -243,7 +236,7 @@ class TaskContext:
     def _use(self, kind: str, name: str) -> None:
         if self._suspension is not None:
             raise self._suspension
-        self._flush_events()
+        self._events.flush()
         if self._used is None:
             self._used = set()
         key = (kind, name)
@@ -268,6 +261,7 @@ class TaskContext:
         if stored is not None:
             return stored["result"]
         result = _to_json(fn())
+        self._events.flush()  # what fn() wrote goes before its result
         try:
             self._http.request("PUT", self._path(f"steps/{quote(name, safe='')}"), {"attemptToken": self.attempt_token, "result": result})
         except StepExistsError:
@@ -491,23 +485,18 @@ def _run_one(ctx: TaskContext, ref: Tuple[str, str], soft: Optional[float]) -> T
             if armed:
                 signal.setitimer(signal.ITIMER_REAL, 0)
     except BaseException as error:  # noqa: BLE001 - a handler's exception fails its attempt, never the slot
-        try:
-            ctx._end_events()  # the outcome goes after the progress and output written before it
-        except BaseException:  # noqa: BLE001 - the handler's own error is the attempt's
-            pass
+        ctx._events.end()  # the outcome goes after the progress and output written before it
         if ctx._suspension is not None:
             return ("done", False, None)  # the parent reports nothing for a suspended attempt
         if not ctx.cancelled:
             ctx.log.warning("task attempt failed: %s", error)
         return ("done", False, _task_error(error))
-    try:
-        ctx._end_events()
-    except BaseException as refusal:  # noqa: BLE001
-        # A refused chunk the handler never heard of (it returned first) fails the attempt, as if its next call had
+    refusal = ctx._events.end()
+    if refusal is not None and ctx._suspension is None and not ctx.cancelled:
+        # A refused entry the handler never heard of (it returned first) fails the attempt, as if its next call had
         # raised it: a completed task's history never silently lacks output its handler wrote.
-        if ctx._suspension is None and not ctx.cancelled:
-            ctx.log.warning("task attempt failed: progress or output was refused after the handler returned: %s", refusal)
-            return ("done", False, _task_error(refusal))
+        ctx.log.warning("task attempt failed: progress or output was refused after the handler returned: %s", refusal)
+        return ("done", False, _task_error(refusal))
     if ctx._suspension is not None:
         return ("done", False, None)  # a handler that caught TaskSuspended: what it returns is ignored
     try:
