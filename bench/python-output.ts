@@ -1,7 +1,7 @@
 // A Python worker streaming output (clients/python): T tasks at once, each writing C chunks of ~40 characters through
 // ctx.output, in one Python worker of concurrency T against a server on its own store. Reports chunks stored per
 // second, from the tasks' submit to the last one's completion, and checks every chunk is stored in order.
-// usage: node bench/python-output.ts <sqlite|postgres> [T=2] [C=2000]
+// usage: node bench/python-output.ts <sqlite|postgres> [T=2] [C=10000]
 // TASKHUB_PYTHON_CLIENT names another clients/python (an older commit's, say) to compare against.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -13,7 +13,7 @@ import { openBenchHub } from './bench-store.ts';
 
 const [backend = 'sqlite', tArg, cArg] = process.argv.slice(2);
 const TASKS = Number(tArg ?? 2);
-const CHUNKS = Number(cArg ?? 2000);
+const CHUNKS = Number(cArg ?? 10_000);
 const PYTHON = process.env.TASKHUB_PYTHON ?? 'python3';
 
 const { hub, dispose } = await openBenchHub(backend, 'pyout');
