@@ -12,16 +12,18 @@ TypeScript worker's (docs/workers.md, "Output in flight"):
   task's history keeps the handler's order; a refusal the handler never heard of fails an attempt whose handler
   returned (`end()`).
 
-A soft time limit raises SoftTimeLimitExceeded from a SIGALRM handler in the main thread, at any bytecode. Where the
-main thread holds this sender's lock, SIGALRM is blocked (`_alarm_deferred`), so the exception lands between the
-waits of short slices, never with the lock held or the counts half updated.
+A soft time limit raises SoftTimeLimitExceeded from a SIGALRM handler that CPython runs in the main thread, at any
+bytecode. While the main thread is inside this sender's lock, that handler only records the exception
+(`raise_soft_limit`), and it is raised as the main thread leaves the lock (`_alarm_deferred`): never with the lock
+held or the counts half updated. Blocking the signal would not do: a timer's signal goes to the process, and another
+thread takes it while the main thread blocks it. The waits go in slices of 50 ms, so a soft limit still lands while
+`ctx.output` waits.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import signal
 import threading
 from contextlib import contextmanager
 from typing import Any, Dict, Iterator, List, Optional, Tuple
@@ -41,7 +43,6 @@ _SLICE_S = 0.05
 
 _BATCH_PATH = "/worker/events"
 _UNPAIRED_SURROGATE = re.compile("[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]")
-_CAN_DEFER_ALARM = hasattr(signal, "pthread_sigmask") and hasattr(signal, "SIGALRM")
 
 
 def text_problem(value: str) -> Optional[str]:
@@ -58,16 +59,35 @@ def refuse(field: str, problem: str) -> BadRequestError:
     return BadRequestError(f"{field}: {problem}", 400, "VALIDATION", field, title="Bad Request", detail=f"{field}: {problem}")
 
 
+# The main thread's depth inside senders' locks, and a soft limit's exception that came meanwhile.
+_deferring = 0
+_deferred: Optional[BaseException] = None
+
+
+def raise_soft_limit(error: BaseException) -> None:
+    """Raises a soft time limit's exception from the SIGALRM handler, or keeps it until the main thread leaves the
+    sender's lock."""
+    global _deferred
+    if _deferring > 0:
+        _deferred = error
+        return
+    raise error
+
+
 @contextmanager
 def _alarm_deferred() -> Iterator[None]:
-    if not _CAN_DEFER_ALARM or threading.current_thread() is not threading.main_thread():
+    global _deferring, _deferred
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+    _deferring += 1
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        _deferring -= 1
+        if _deferring == 0 and _deferred is not None:
+            error, _deferred = _deferred, None
+            raise error
 
 
 class EventSender:
@@ -92,48 +112,57 @@ class EventSender:
         """Queues an entry; raises an earlier entry's refusal instead, or waits while WINDOW entries are unstored."""
         size = len(json.dumps(entry))
         while True:
+            refusal = None
             with _alarm_deferred(), self._cond:
-                self._raise_refusal()
-                if self._closed:
+                if self._refusal is not None:
+                    refusal = self._refusal
+                elif self._closed:
                     raise RuntimeError("ctx.output/progress after the attempt ended")
-                if self._added - self._done < WINDOW:
+                elif self._added - self._done < WINDOW:
+                    if self._thread is None:
+                        # Started before the entry is counted: a thread that failed to start leaves nothing to wait for.
+                        thread = threading.Thread(target=self._send_loop, name=f"taskhub-events-{self._task_id}", daemon=True)
+                        thread.start()
+                        self._thread = thread
                     self._queued.append((entry, size))
                     self._added += 1
-                    if self._thread is None:
-                        self._thread = threading.Thread(target=self._send_loop, name=f"taskhub-events-{self._task_id}", daemon=True)
-                        self._thread.start()
                     self._cond.notify_all()
                     return
-                self._cond.wait(_SLICE_S)
+                else:
+                    self._cond.wait(_SLICE_S)
+            if refusal is not None:
+                self._told = True
+                raise refusal
 
     def flush(self) -> None:
         """Waits until the entries added before this call are stored or refused; raises a refusal."""
-        self._wait_for_added()
-        with _alarm_deferred(), self._cond:
-            self._raise_refusal()
-
-    def end(self) -> Optional[BaseException]:
-        """The attempt is over: waits for its entries, lets the sending thread end, and answers a refusal no call
-        raised to the handler (it returned first), or None. Nothing can be added afterwards."""
-        self._wait_for_added()
-        with _alarm_deferred(), self._cond:
-            self._closed = True
-            self._cond.notify_all()
-            return None if self._told else self._refusal
-
-    def _wait_for_added(self) -> None:
         with _alarm_deferred(), self._cond:
             target = self._added
+        self._wait_for(target)
+        with _alarm_deferred(), self._cond:
+            refusal = self._refusal
+        if refusal is not None:
+            self._told = True
+            raise refusal
+
+    def end(self) -> Optional[BaseException]:
+        """The attempt is over: nothing more is added; waits for what was, and for the sending thread to end. Answers
+        a refusal no call raised to the handler (it returned first), or None."""
+        with _alarm_deferred(), self._cond:
+            self._closed = True
+            target = self._added
+            self._cond.notify_all()
+        self._wait_for(target)
+        if self._thread is not None:
+            self._thread.join()
+        return None if self._told else self._refusal
+
+    def _wait_for(self, target: int) -> None:
         while True:
             with _alarm_deferred(), self._cond:
                 if self._done >= target:
                     return
                 self._cond.wait(_SLICE_S)
-
-    def _raise_refusal(self) -> None:
-        if self._refusal is not None:
-            self._told = True
-            raise self._refusal
 
     def _take(self) -> List[Tuple[Dict[str, Any], int]]:
         count, size = 1, self._queued[0][1]

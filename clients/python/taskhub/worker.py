@@ -53,6 +53,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import quote
 
 from ._events import EventSender as _EventSender
+from ._events import raise_soft_limit as _raise_soft_limit
 from ._events import refuse as _refuse
 from ._events import text_problem as _text_problem
 from ._http import Aborted as _Aborted
@@ -474,7 +475,8 @@ def _run_one(ctx: TaskContext, ref: Tuple[str, str], soft: Optional[float]) -> T
     if armed:
 
         def on_alarm(_signum: int, _frame: Any) -> None:
-            raise SoftTimeLimitExceeded(f"soft time limit ({soft:g} s) exceeded")
+            # Raised here, or as soon as the handler's thread leaves an output sender's lock (_events.py).
+            _raise_soft_limit(SoftTimeLimitExceeded(f"soft time limit ({soft:g} s) exceeded"))
 
         signal.signal(signal.SIGALRM, on_alarm)
         signal.setitimer(signal.ITIMER_REAL, soft)
