@@ -36,8 +36,8 @@ async function run(chunks: number): Promise<number> {
   }
   const ms = performance.now() - started;
   for (const [i, task] of tasks.entries()) {
-    const chunks_ = (await hub.events(task.id, 0, chunks + 10)).filter((e) => e.kind === 'output').map((e) => (e.data as { chunk: string }).chunk);
-    if (chunks_.length !== chunks || !chunks_.every((chunk, c) => chunk.startsWith(`t${i} c${c} `))) throw new Error(`task ${i}: chunks missing or out of order`);
+    const stored = (await hub.events(task.id, 0, chunks + 10)).filter((e) => e.kind === 'output').map((e) => (e.data as { chunk: string }).chunk);
+    if (stored.length !== chunks || !stored.every((chunk, c) => chunk.startsWith(`t${i} c${c} `))) throw new Error(`task ${i}: chunks missing or out of order`);
   }
   return ms;
 }

@@ -131,8 +131,7 @@ class EventSender:
                 else:
                     self._cond.wait(_SLICE_S)
             if refusal is not None:
-                self._told = True
-                raise refusal
+                self._tell(refusal)
 
     def flush(self) -> None:
         """Waits until the entries added before this call are stored or refused; raises a refusal."""
@@ -142,8 +141,12 @@ class EventSender:
         with _alarm_deferred(), self._cond:
             refusal = self._refusal
         if refusal is not None:
-            self._told = True
-            raise refusal
+            self._tell(refusal)
+
+    def _tell(self, refusal: BaseException) -> None:
+        """Raises a refusal to the handler, which has then heard of it (end() answers it no more)."""
+        self._told = True
+        raise refusal
 
     def end(self) -> Optional[BaseException]:
         """The attempt is over: nothing more is added; waits for what was, and for the sending thread to end. Answers
@@ -205,7 +208,7 @@ class EventSender:
             # The route answers unknown tasks entry by entry: a 404 for the request is an older server's.
             self._http.events_route = False
             return self._send(batch)
-        except (BadRequestError, TaskhubError) as error:
+        except TaskhubError as error:
             # A malformed entry (400), or one too large for a batch (413), refuses the whole request: each on its own
             # route, so only that one is refused, with the error that route gives.
             if isinstance(error, BadRequestError) or (error.status == 413 and len(batch) > 1):

@@ -197,8 +197,9 @@ class TaskContext:
     def output(self, chunk: str) -> None:
         """Streams a piece of partial output (generated text, a log line) to followers. Returns once the chunk is
         queued while fewer than 8 of the attempt's chunks and progress reports are unstored, else once the oldest is
-        stored; they are sent in batches, in order. A chunk the server refused (StaleAttemptError: the attempt is no
-        longer current; BadRequestError) is raised by the next output, progress or durable call, or fails the attempt
+        stored; they are sent in batches, in order. A chunk the server's input rules refuse (U+0000, an unpaired
+        surrogate) raises BadRequestError here. A refusal that comes back (StaleAttemptError: the attempt is no longer
+        current; the server unreachable) is raised by the next output, progress or durable call, or fails the attempt
         if the handler returned first."""
         if not isinstance(chunk, str):
             raise TypeError("output chunk must be a str")
